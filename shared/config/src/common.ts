@@ -1,0 +1,44 @@
+import { z } from 'zod';
+import { csv, int, logLevel, optionalString, parseEnv, type Env } from './parse.ts';
+
+/** Variables every Switchboard process understands (see DESIGN.md, external contract). */
+export const CommonEnv = z.object({
+  DATA_DIR: optionalString,
+  REDIS_URL: optionalString,
+  DATABASE_URL: optionalString,
+  LOG_LEVEL: logLevel,
+  /** Key prefix for Redis and BullMQ, so several deployments (or tests) can share one Redis. */
+  SWITCHBOARD_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,40}$/)
+    .optional()
+    .transform((v) => v ?? 'sb'),
+  OPENAI_API_KEY: optionalString,
+  OPENAI_BASE_URL: optionalString,
+  LLM_MODEL: optionalString,
+  LLM_FALLBACK_MODELS: csv,
+  LLM_TIMEOUT_MS: int(120_000, { min: 100 }),
+  LLM_MAX_RETRIES: int(2, { min: 0, max: 10 }),
+  EMBEDDING_MODEL: optionalString,
+  TOOLS_ENABLED: optionalString.transform((v) => (v === undefined ? undefined : csv.parse(v))),
+  TOOLS_ASK: csv,
+  /** Milliseconds a worker holds a turn before it counts as stalled; the lease is renewed meanwhile. */
+  TURN_LEASE_MS: int(8_000, { min: 1_000 }),
+  /** How many turns one agent-worker process runs at once. */
+  TURN_CONCURRENCY: int(50, { min: 1, max: 10_000 }),
+  /** How many tool runs one tool-runner process runs at once. */
+  TOOL_CONCURRENCY: int(8, { min: 1, max: 1_000 }),
+  /** collect (default): messages that arrive during a turn form the next turn; followup: one turn each. */
+  LANE_MODE: z.enum(['collect', 'followup']).optional().transform((v) => v ?? 'collect'),
+  /** Most messages one collected turn takes from the inbox. */
+  LANE_MAX_BATCH: int(20, { min: 1, max: 1_000 }),
+  SYSTEM_PROMPT: optionalString,
+  /** Token budget for the prompt (system + history + new input). */
+  CONTEXT_TOKEN_BUDGET: int(16_000, { min: 256 }),
+  MAX_TOOL_STEPS: int(8, { min: 1, max: 100 }),
+});
+export type CommonConfig = z.infer<typeof CommonEnv>;
+
+export function loadCommonConfig(env: Env): CommonConfig {
+  return parseEnv(CommonEnv, env);
+}

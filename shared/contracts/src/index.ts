@@ -1,0 +1,18 @@
+export { SafeId, Attachment, InboundMessage, OutboundReply, sessionKey } from './messages.ts';
+export type { SessionAddress } from './messages.ts';
+export { SessionEvent } from './events.ts';
+export type { StoredSessionEvent } from './events.ts';
+export {
+  safeJobId,
+  TurnJob,
+  TURN_QUEUE,
+  ToolJob,
+  ToolResult,
+  TOOL_QUEUE,
+  OutboundJob,
+  outboundQueue,
+  ToolDefinition,
+} from './queues.ts';
+export type { QueueContract } from './queues.ts';
+export { SwitchboardError } from './errors.ts';
+export type { ErrorCode } from './errors.ts';

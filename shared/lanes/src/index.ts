@@ -1,0 +1,14 @@
+export { laneKeys } from './keys.ts';
+export type { LaneKeys } from './keys.ts';
+export { LaneStore, sessionDigest, DEFAULT_DEDUPE_TTL_SECONDS } from './lane-store.ts';
+export type { ClaimedBatch, AppendResult } from './lane-store.ts';
+export { TurnQueue } from './turn-queue.ts';
+export { createLaneWorker } from './lane-worker.ts';
+export type { LaneWorker, LaneWorkerOptions, TurnContext } from './lane-worker.ts';
+export { LaneIngress } from './lanes.ts';
+export { EventHub } from './event-hub.ts';
+export { ReplyPublisher } from './outbound.ts';
+export { FencedError } from './errors.ts';
+export { laneMetrics } from './metrics.ts';
+export type { LaneMetrics } from './metrics.ts';
+export { createRedis } from './redis.ts';

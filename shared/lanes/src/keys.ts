@@ -1,0 +1,37 @@
+/** Every Redis key the lanes use, under one prefix (a deployment, or one test). */
+export interface LaneKeys {
+  prefix: string;
+  /** Stream of a session's unprocessed inbound messages, in delivery order. */
+  inbox(sessionKey: string): string;
+  /** Redelivery guard: idempotency key → message id. */
+  dedupe(key: string): string;
+  /** Sorted set: sessions with unprocessed messages, scored by the oldest one's arrival (ms). */
+  pending: string;
+  /** Hash describing the batch the current turn of a session is working on. */
+  turn(sessionKey: string): string;
+  /** List of checkpointed model steps of the current turn, so a resumed turn replays them. */
+  steps(sessionKey: string): string;
+  /** Stream of session events (deltas, replies, tool activity), the source for SSE. */
+  events(sessionKey: string): string;
+  /** Pub/sub channel that wakes readers of a session's event stream. */
+  eventsChannel(sessionKey: string): string;
+  /** Marker that an event with this dedupe key was already appended. */
+  delivered(key: string): string;
+  /** Stream of turns that failed for good, for operators. */
+  deadLetters: string;
+}
+
+export function laneKeys(prefix: string): LaneKeys {
+  return {
+    prefix,
+    inbox: (s) => `${prefix}:inbox:${s}`,
+    dedupe: (k) => `${prefix}:dedupe:${k}`,
+    pending: `${prefix}:lanes:pending`,
+    turn: (s) => `${prefix}:turn:${s}`,
+    steps: (s) => `${prefix}:steps:${s}`,
+    events: (s) => `${prefix}:events:${s}`,
+    eventsChannel: (s) => `${prefix}:evch:${s}`,
+    delivered: (k) => `${prefix}:delivered:${k}`,
+    deadLetters: `${prefix}:deadletters`,
+  };
+}

@@ -1,0 +1,156 @@
+import { createHash, randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { InboundMessage, SessionEvent, type StoredSessionEvent } from '@switchboard/contracts';
+import { laneKeys, type LaneKeys } from './keys.ts';
+import { ackBatch, appendEvent, appendInbound, claimBatch } from './scripts.ts';
+
+/** How long a redelivery is recognised, in seconds (default one day). */
+export const DEFAULT_DEDUPE_TTL_SECONDS = 24 * 3600;
+/** Events kept per session stream (approximate trim) and for how long after the last one. */
+export const DEFAULT_EVENTS_MAX_LEN = 2000;
+export const DEFAULT_EVENTS_TTL_SECONDS = 7 * 24 * 3600;
+
+export interface ClaimedBatch {
+  turnId: string;
+  /** True when this batch was claimed before by a turn that did not finish. */
+  resumed: boolean;
+  streamIds: string[];
+  messages: InboundMessage[];
+}
+
+export interface AppendResult {
+  messageId: string;
+  duplicate: boolean;
+}
+
+type RawEntry = [string, string[]];
+
+/** Short, stable, `:`-free digest of a session key, used in turn and job ids. */
+export function sessionDigest(sessionKey: string): string {
+  return createHash('sha256').update(sessionKey).digest('base64url').slice(0, 16);
+}
+
+function fieldValue(fields: string[], name: string): string | undefined {
+  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
+  return undefined;
+}
+
+/**
+ * The Redis side of session lanes: inbox streams, batch claims and acknowledgements, checkpoints
+ * of a running turn, and each session's event stream. Every multi-key step is one Lua script, so
+ * a crash between two calls never leaves a half-applied change.
+ */
+export class LaneStore {
+  readonly keys: LaneKeys;
+  readonly redis: Redis;
+  private readonly dedupeTtlSeconds: number;
+
+  constructor(redis: Redis, opts: { prefix: string; dedupeTtlSeconds?: number }) {
+    this.redis = redis;
+    this.keys = laneKeys(opts.prefix);
+    this.dedupeTtlSeconds = opts.dedupeTtlSeconds ?? DEFAULT_DEDUPE_TTL_SECONDS;
+  }
+
+  /**
+   * Appends a normalized message to its session's inbox. With a `dedupeKey` (platform update id,
+   * client idempotency key) a second delivery returns the first message's id and appends nothing.
+   */
+  async append(message: Omit<InboundMessage, 'id'> & { id?: string }, dedupeKey?: string): Promise<AppendResult> {
+    const full = InboundMessage.parse({ ...message, id: message.id ?? randomUUID() });
+    const k = this.keys;
+    const result = (await appendInbound.run(
+      this.redis,
+      [k.inbox(full.sessionKey), k.pending, dedupeKey ? k.dedupe(dedupeKey) : '-'],
+      [JSON.stringify(full), full.id, this.dedupeTtlSeconds, full.sessionKey, Date.now()],
+    )) as [string, number];
+    return { messageId: result[0], duplicate: result[1] === 1 };
+  }
+
+  /** Claims (or re-claims, after a crash) the batch of messages the session's next turn handles. */
+  async claim(sessionKey: string, maxBatch: number): Promise<ClaimedBatch | undefined> {
+    const k = this.keys;
+    const result = (await claimBatch.run(this.redis, [k.inbox(sessionKey), k.turn(sessionKey)], [
+      maxBatch,
+      `${sessionDigest(sessionKey)}-`,
+    ])) as [string, number, RawEntry[]] | null;
+    if (!result) return undefined;
+    const [turnId, resumed, entries] = result;
+    const messages: InboundMessage[] = [];
+    const streamIds: string[] = [];
+    for (const [id, fields] of entries) {
+      streamIds.push(id);
+      messages.push(InboundMessage.parse(JSON.parse(fieldValue(fields, 'm') ?? 'null')));
+    }
+    return { turnId, resumed: resumed === 1, streamIds, messages };
+  }
+
+  /**
+   * Removes a finished turn's messages from the inbox. Returns how many messages still wait, or
+   * -1 when the recorded batch belongs to another turn (nothing is removed then).
+   */
+  async ack(sessionKey: string, turnId: string, streamIds: string[]): Promise<number> {
+    const k = this.keys;
+    return (await ackBatch.run(
+      this.redis,
+      [k.inbox(sessionKey), k.turn(sessionKey), k.steps(sessionKey), k.pending],
+      [turnId, sessionKey, ...streamIds],
+    )) as number;
+  }
+
+  /** Checkpoints one finished step of a turn (JSON), so a resumed turn replays instead of redoing it. */
+  async saveStep(sessionKey: string, step: unknown): Promise<void> {
+    await this.redis.rpush(this.keys.steps(sessionKey), JSON.stringify(step));
+  }
+
+  async loadSteps<T>(sessionKey: string): Promise<T[]> {
+    const raw = await this.redis.lrange(this.keys.steps(sessionKey), 0, -1);
+    return raw.map((s) => JSON.parse(s) as T);
+  }
+
+  /**
+   * Appends an event to the session's event stream and wakes its readers. With a `dedupeKey` the
+   * event is appended at most once (a resumed turn re-sending its reply gets the first id back).
+   */
+  async appendEvent(sessionKey: string, event: SessionEvent, dedupeKey?: string): Promise<string> {
+    const k = this.keys;
+    return (await appendEvent.run(
+      this.redis,
+      [k.events(sessionKey), dedupeKey ? k.delivered(dedupeKey) : '-', k.eventsChannel(sessionKey)],
+      [JSON.stringify(event), DEFAULT_EVENTS_MAX_LEN, DEFAULT_EVENTS_TTL_SECONDS],
+    )) as string;
+  }
+
+  /** Reads events after `afterId` (exclusive; `0` for all), oldest first. */
+  async readEvents(sessionKey: string, afterId: string, count = 500): Promise<StoredSessionEvent[]> {
+    const start = afterId === '0' || afterId === '' ? '-' : `(${afterId}`;
+    const entries = (await this.redis.xrange(this.keys.events(sessionKey), start, '+', 'COUNT', count)) as RawEntry[];
+    const out: StoredSessionEvent[] = [];
+    for (const [id, fields] of entries) {
+      const parsed = SessionEvent.safeParse(JSON.parse(fieldValue(fields, 'e') ?? 'null'));
+      if (parsed.success) out.push({ id, event: parsed.data });
+    }
+    return out;
+  }
+
+  /** The id of the newest event, or `0` when there is none (a reader that wants only new events starts here). */
+  async lastEventId(sessionKey: string): Promise<string> {
+    const entries = (await this.redis.xrevrange(this.keys.events(sessionKey), '+', '-', 'COUNT', 1)) as RawEntry[];
+    return entries[0]?.[0] ?? '0';
+  }
+
+  /** Sessions whose oldest waiting message arrived before `beforeMs`. */
+  async stalePending(beforeMs: number, limit = 1000): Promise<string[]> {
+    return await this.redis.zrangebyscore(this.keys.pending, 0, beforeMs, 'LIMIT', 0, limit);
+  }
+
+  /** Arrival time (epoch ms) of the oldest message still waiting in any session, if any. */
+  async oldestPendingMs(): Promise<number | undefined> {
+    const first = await this.redis.zrange(this.keys.pending, 0, 0, 'WITHSCORES');
+    return first[1] === undefined ? undefined : Number(first[1]);
+  }
+
+  /** Records a turn that failed for good, for operators to inspect. */
+  async deadLetter(entry: { sessionKey: string; turnId: string; messageIds: string[]; error: string }): Promise<void> {
+    await this.redis.xadd(this.keys.deadLetters, 'MAXLEN', '~', '10000', '*', 'd', JSON.stringify({ ...entry, atMs: Date.now() }));
+  }
+}

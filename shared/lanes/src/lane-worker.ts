@@ -1,0 +1,157 @@
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Registry } from 'prom-client';
+import { TURN_QUEUE, TurnJob, type InboundMessage } from '@switchboard/contracts';
+import type { Logger } from '@switchboard/observability';
+import { FencedError } from './errors.ts';
+import type { LaneStore } from './lane-store.ts';
+import { laneMetrics } from './metrics.ts';
+import type { TurnQueue } from './turn-queue.ts';
+
+/** What a turn handler gets: one session's batch of messages, and a stable turn id. */
+export interface TurnContext {
+  sessionKey: string;
+  /** Stable across retries and crash recovery of the same batch. */
+  turnId: string;
+  resumed: boolean;
+  messages: InboundMessage[];
+  /** 1 for the first try. */
+  attempt: number;
+  store: LaneStore;
+  log: Logger;
+}
+
+export interface LaneWorkerOptions {
+  /** Connection for the BullMQ worker; must have `maxRetriesPerRequest: null`. */
+  connection: Redis;
+  prefix: string;
+  store: LaneStore;
+  turns: TurnQueue;
+  logger: Logger;
+  registry: Registry;
+  /** Turns this process runs at once (default 50). */
+  concurrency?: number;
+  /** Lease of a running turn in ms (default 8000); a worker silent this long is presumed dead. */
+  leaseMs?: number;
+  /** Most messages collected into one turn (default 20; 1 gives one turn per message). */
+  maxBatch?: number;
+  /** Runs the turn: must commit and deliver before resolving; throws FencedError when fenced off. */
+  handle(ctx: TurnContext): Promise<void>;
+  /** Called once when a turn failed for good, before its messages are dropped from the inbox. */
+  onGiveUp(ctx: TurnContext, err: unknown): Promise<void>;
+}
+
+export interface LaneWorker {
+  worker: Worker;
+  close(): Promise<void>;
+}
+
+/**
+ * Consumes the turn queue. Each job claims its session's batch, runs the handler and then
+ * acknowledges exactly that batch; when messages are left it asks for the next turn. A periodic
+ * sweep re-requests turns for sessions whose messages wait without a job (a producer that died
+ * between appending and enqueueing).
+ */
+export function createLaneWorker(opts: LaneWorkerOptions): LaneWorker {
+  const leaseMs = opts.leaseMs ?? 8000;
+  const maxBatch = opts.maxBatch ?? 20;
+  const metrics = laneMetrics(opts.registry);
+
+  const processor = async (job: Job): Promise<string> => {
+    const parsed = TurnJob.safeParse(job.data);
+    if (!parsed.success) {
+      opts.logger.error({ queue: TURN_QUEUE.name, jobId: job.id, issues: parsed.error.issues }, 'invalid turn job payload');
+      throw new UnrecoverableError('invalid turn job payload');
+    }
+    const { sessionKey } = parsed.data;
+    const started = performance.now();
+    const batch = await opts.store.claim(sessionKey, maxBatch);
+    if (!batch) {
+      metrics.turns.inc({ outcome: 'empty' });
+      return 'empty';
+    }
+    const log = opts.logger.child({ sessionId: sessionKey, turnId: batch.turnId, jobId: job.id });
+    const ctx: TurnContext = {
+      sessionKey,
+      turnId: batch.turnId,
+      resumed: batch.resumed,
+      messages: batch.messages,
+      attempt: job.attemptsMade + 1,
+      store: opts.store,
+      log,
+    };
+    metrics.batchSize.observe(batch.messages.length);
+    try {
+      await opts.handle(ctx);
+    } catch (err) {
+      if (err instanceof FencedError) {
+        // Another worker owns this batch now; it will acknowledge it. Touch nothing.
+        metrics.fenced.inc();
+        metrics.turns.inc({ outcome: 'fenced' });
+        log.warn('turn fenced off by a newer worker');
+        return 'fenced';
+      }
+      const attempts = job.opts.attempts ?? 1;
+      const retryable = !(err instanceof UnrecoverableError) && (err as { retryable?: boolean }).retryable !== false;
+      if (retryable && ctx.attempt < attempts) {
+        metrics.turns.inc({ outcome: 'retry' });
+        log.warn({ err, attempt: ctx.attempt, attempts }, 'turn failed, will retry');
+        throw err;
+      }
+      // Give up on this batch so the session is not stuck behind it forever; the user is told.
+      log.error({ err, attempt: ctx.attempt }, 'turn failed for good');
+      metrics.turns.inc({ outcome: 'failed' });
+      await opts.onGiveUp(ctx, err);
+      await opts.store.deadLetter({
+        sessionKey,
+        turnId: batch.turnId,
+        messageIds: batch.messages.map((m) => m.id),
+        error: err instanceof Error ? err.message : String(err),
+      });
+      await finish(sessionKey, batch.turnId, batch.streamIds);
+      return 'failed';
+    }
+    await finish(sessionKey, batch.turnId, batch.streamIds);
+    metrics.turns.inc({ outcome: 'ok' });
+    metrics.turnDuration.observe((performance.now() - started) / 1000);
+    return 'ok';
+  };
+
+  async function finish(sessionKey: string, turnId: string, streamIds: string[]): Promise<void> {
+    const left = await opts.store.ack(sessionKey, turnId, streamIds);
+    if (left > 0) await opts.turns.request(sessionKey);
+  }
+
+  const worker = new Worker(TURN_QUEUE.name, processor, {
+    connection: opts.connection,
+    prefix: opts.prefix,
+    concurrency: opts.concurrency ?? 50,
+    lockDuration: leaseMs,
+    stalledInterval: Math.max(500, Math.floor(leaseMs / 2)),
+    // A stalled turn is always resumed (it is idempotent); never fail it for stalling.
+    maxStalledCount: 1000,
+  });
+  worker.on('error', (err) => opts.logger.error({ err, queue: TURN_QUEUE.name }, 'turn worker error'));
+
+  const sweep = setInterval(() => {
+    void (async () => {
+      const now = Date.now();
+      const stale = await opts.store.stalePending(now - 2 * leaseMs, 500);
+      for (const sessionKey of stale) await opts.turns.request(sessionKey);
+      const counts = await opts.turns.queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'prioritized');
+      for (const [state, n] of Object.entries(counts)) metrics.depth.set({ queue: TURN_QUEUE.name, state }, n);
+      const oldest = await opts.store.oldestPendingMs();
+      metrics.oldestAge.set({ queue: TURN_QUEUE.name }, oldest === undefined ? 0 : Math.max(0, (now - oldest) / 1000));
+    })().catch((err: unknown) => opts.logger.warn({ err }, 'lane sweep failed'));
+  }, leaseMs);
+  sweep.unref();
+
+  return {
+    worker,
+    async close() {
+      clearInterval(sweep);
+      // close() waits for the turns in flight; a turn that outlives the deadline is resumed elsewhere.
+      await worker.close();
+    },
+  };
+}

@@ -1,0 +1,176 @@
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import type { Redis } from 'ioredis';
+import { createLogger, createRegistry } from '@switchboard/observability';
+import { uniquePrefix, waitFor } from '@switchboard/testkit';
+import { createLaneWorker, createRedis, FencedError, LaneIngress, LaneStore, TurnQueue, type LaneWorker, type TurnContext } from './index.ts';
+
+const logger = createLogger({ service: 'test', level: 'silent' });
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!();
+});
+
+function setup() {
+  const prefix = uniquePrefix('lane');
+  const redis = createRedis(inject('redisUrl'));
+  const store = new LaneStore(redis, { prefix });
+  const turns = new TurnQueue(redis, prefix);
+  const registry = createRegistry({ defaultMetrics: false });
+  const ingress = new LaneIngress(store, turns, registry);
+  cleanups.push(async () => {
+    await turns.queue.obliterate({ force: true });
+    const keys = await redis.keys(`${prefix}:*`);
+    if (keys.length) await redis.del(...keys);
+    await turns.close();
+    redis.disconnect();
+  });
+  return { prefix, redis, store, turns, ingress, registry };
+}
+
+function msg(sessionKey: string, text: string) {
+  return { v: 1 as const, platform: 'web', sessionKey, account: 'a', chatId: sessionKey, userId: 'u', kind: 'user' as const, text, receivedAtMs: Date.now() };
+}
+
+function startWorker(env: ReturnType<typeof setup>, handle: (ctx: TurnContext) => Promise<void>, extra: { maxBatch?: number; concurrency?: number } = {}): LaneWorker {
+  const connection: Redis = createRedis(inject('redisUrl'));
+  const w = createLaneWorker({
+    connection,
+    prefix: env.prefix,
+    store: env.store,
+    turns: env.turns,
+    logger,
+    registry: env.registry,
+    leaseMs: 2000,
+    handle,
+    onGiveUp: async () => undefined,
+    ...extra,
+  });
+  cleanups.push(async () => {
+    await w.close();
+    connection.disconnect();
+  });
+  return w;
+}
+
+describe('LaneStore', () => {
+  it('deduplicates a redelivered message by its key', async () => {
+    const { store } = setup();
+    const a = await store.append(msg('s1', 'hello'), 'web-k1');
+    const b = await store.append(msg('s1', 'hello again'), 'web-k1');
+    expect(b).toEqual({ messageId: a.messageId, duplicate: true });
+    const batch = await store.claim('s1', 10);
+    expect(batch?.messages.map((m) => m.text)).toEqual(['hello']);
+  });
+
+  it('re-claims the same batch with the same turn id until it is acknowledged', async () => {
+    const { store } = setup();
+    for (const t of ['a', 'b', 'c']) await store.append(msg('s2', t));
+    const first = await store.claim('s2', 2);
+    await store.append(msg('s2', 'd'));
+    const again = await store.claim('s2', 10);
+    expect(again?.turnId).toBe(first?.turnId);
+    expect(again?.resumed).toBe(true);
+    expect(again?.messages.map((m) => m.text)).toEqual(['a', 'b']);
+    expect(await store.ack('s2', 'someone-else', again!.streamIds)).toBe(-1);
+    expect(await store.ack('s2', first!.turnId, first!.streamIds)).toBe(2);
+    const next = await store.claim('s2', 10);
+    expect(next?.messages.map((m) => m.text)).toEqual(['c', 'd']);
+    expect(next?.turnId).not.toBe(first?.turnId);
+  });
+
+  it('appends an event once per dedupe key and reads after an id', async () => {
+    const { store } = setup();
+    const e = { type: 'reply' as const, turnId: 't', replyId: 'r', text: 'hi', inReplyTo: ['m'] };
+    const id1 = await store.appendEvent('s3', e, 'reply-t');
+    const id2 = await store.appendEvent('s3', e, 'reply-t');
+    expect(id2).toBe(id1);
+    const id3 = await store.appendEvent('s3', { type: 'delta', turnId: 't2', text: 'x' });
+    expect((await store.readEvents('s3', '0')).map((x) => x.id)).toEqual([id1, id3]);
+    expect((await store.readEvents('s3', id1)).map((x) => x.id)).toEqual([id3]);
+  });
+});
+
+describe('lane worker', () => {
+  it('collects messages that arrive during a turn into the next turn, in order', async () => {
+    const env = setup();
+    const turnsSeen: string[][] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    startWorker(env, async (ctx) => {
+      turnsSeen.push(ctx.messages.map((m) => m.text));
+      if (turnsSeen.length === 1) await gate;
+    });
+    await env.ingress.submit(msg('c1', 'm1'));
+    await waitFor(() => turnsSeen.length === 1);
+    for (const t of ['m2', 'm3', 'm4']) await env.ingress.submit(msg('c1', t));
+    release();
+    await waitFor(() => turnsSeen.flat().length === 4);
+    expect(turnsSeen).toEqual([['m1'], ['m2', 'm3', 'm4']]);
+  });
+
+  it('runs one turn per session at a time across workers and keeps FIFO order', async () => {
+    const env = setup();
+    const active = new Map<string, number>();
+    let overlap = 0;
+    const handled = new Map<string, string[]>();
+    const handler = async (ctx: TurnContext) => {
+      const n = (active.get(ctx.sessionKey) ?? 0) + 1;
+      active.set(ctx.sessionKey, n);
+      if (n > 1) overlap += 1;
+      await new Promise((r) => setTimeout(r, 2));
+      handled.set(ctx.sessionKey, [...(handled.get(ctx.sessionKey) ?? []), ...ctx.messages.map((m) => m.text)]);
+      active.set(ctx.sessionKey, n - 1);
+    };
+    startWorker(env, handler, { concurrency: 10, maxBatch: 3 });
+    startWorker(env, handler, { concurrency: 10, maxBatch: 3 });
+    const sessions = Array.from({ length: 10 }, (_, i) => `f${i}`);
+    await Promise.all(
+      sessions.map(async (s) => {
+        for (let i = 0; i < 15; i++) await env.ingress.submit(msg(s, `${i}`));
+      }),
+    );
+    await waitFor(() => sessions.every((s) => handled.get(s)?.length === 15), { timeoutMs: 20_000 });
+    expect(overlap).toBe(0);
+    for (const s of sessions) expect(handled.get(s)).toEqual(Array.from({ length: 15 }, (_, i) => `${i}`));
+  });
+
+  it('a fenced turn acknowledges nothing; the batch stays for the owner', async () => {
+    const env = setup();
+    let calls = 0;
+    const texts: string[] = [];
+    startWorker(env, async (ctx) => {
+      calls += 1;
+      if (calls === 1) throw new FencedError(ctx.sessionKey, 1);
+      texts.push(...ctx.messages.map((m) => m.text));
+    });
+    await env.ingress.submit(msg('z1', 'kept'));
+    await waitFor(() => calls === 1);
+    // The fenced attempt left the batch claimed; the sweep (or the next request) resumes it.
+    await env.turns.request('z1');
+    await waitFor(() => texts.length === 1, { timeoutMs: 10_000 });
+    expect(texts).toEqual(['kept']);
+  });
+
+  it('a turn that keeps failing is given up, the user is told, and the session moves on', async () => {
+    const env = setup();
+    const gaveUp: string[][] = [];
+    const ok: string[] = [];
+    const connection = createRedis(inject('redisUrl'));
+    const w = createLaneWorker({
+      connection, prefix: env.prefix, store: env.store, turns: env.turns, logger, registry: env.registry, leaseMs: 2000,
+      handle: async (ctx) => {
+        if (ctx.messages.some((m) => m.text === 'poison')) throw Object.assign(new Error('bad'), { retryable: false });
+        ok.push(...ctx.messages.map((m) => m.text));
+      },
+      onGiveUp: async (ctx) => void gaveUp.push(ctx.messages.map((m) => m.text)),
+      maxBatch: 1,
+    });
+    cleanups.push(async () => { await w.close(); connection.disconnect(); });
+    await env.ingress.submit(msg('p1', 'poison'));
+    await env.ingress.submit(msg('p1', 'fine'));
+    await waitFor(() => ok.length === 1);
+    expect(gaveUp).toEqual([['poison']]);
+    expect(ok).toEqual(['fine']);
+    expect(await env.redis.xlen(env.store.keys.deadLetters)).toBe(1);
+  });
+});

@@ -1,0 +1,44 @@
+import type { Registry } from 'prom-client';
+import { counter, gauge, histogram, LATENCY_BUCKETS_SECONDS } from '@switchboard/observability';
+
+export function laneMetrics(registry: Registry) {
+  return {
+    turns: counter(registry, {
+      name: 'switchboard_turns_total',
+      help: 'Turns finished, by outcome (ok, failed, fenced, empty, retry)',
+      labelNames: ['outcome'] as const,
+    }),
+    turnDuration: histogram(registry, {
+      name: 'switchboard_turn_duration_seconds',
+      help: 'Wall time of one turn, from claim to acknowledgement',
+      buckets: LATENCY_BUCKETS_SECONDS,
+    }),
+    batchSize: histogram(registry, {
+      name: 'switchboard_turn_batch_size',
+      help: 'Inbound messages handled by one turn',
+      buckets: [1, 2, 3, 5, 10, 20, 50],
+    }),
+    fenced: counter(registry, { name: 'switchboard_turn_fenced_total', help: 'Turns stopped at commit because another worker took the session over' }),
+    depth: gauge(registry, {
+      name: 'switchboard_lane_queue_depth',
+      help: 'Jobs in a lane queue, by state',
+      labelNames: ['queue', 'state'] as const,
+    }),
+    oldestAge: gauge(registry, {
+      name: 'switchboard_lane_oldest_waiting_age_seconds',
+      help: 'Age of the oldest inbound message not yet handled by a turn',
+      labelNames: ['queue'] as const,
+    }),
+    inbound: counter(registry, {
+      name: 'switchboard_inbound_messages_total',
+      help: 'Inbound messages by platform and outcome (accepted, duplicate, rejected)',
+      labelNames: ['platform', 'outcome'] as const,
+    }),
+    replies: counter(registry, {
+      name: 'switchboard_replies_total',
+      help: 'Replies delivered by platform and outcome (sent, duplicate, error)',
+      labelNames: ['platform', 'outcome'] as const,
+    }),
+  };
+}
+export type LaneMetrics = ReturnType<typeof laneMetrics>;

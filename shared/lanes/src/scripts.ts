@@ -1,0 +1,82 @@
+import { LuaScript } from './lua.ts';
+
+/**
+ * Appends a message to a session inbox unless its idempotency key was seen.
+ * KEYS: inbox, pending, dedupe (may be the empty-string sentinel key '-')
+ * ARGV: message json, message id, dedupe ttl seconds, session key, now ms
+ * Returns {messageId, duplicate(0|1)}.
+ */
+export const appendInbound = new LuaScript(`
+if KEYS[3] ~= '-' then
+  local existing = redis.call('GET', KEYS[3])
+  if existing then return {existing, 1} end
+end
+redis.call('XADD', KEYS[1], '*', 'm', ARGV[1])
+if KEYS[3] ~= '-' then redis.call('SET', KEYS[3], ARGV[2], 'EX', tonumber(ARGV[3])) end
+redis.call('ZADD', KEYS[2], 'NX', tonumber(ARGV[5]), ARGV[4])
+return {ARGV[2], 0}
+`);
+
+/**
+ * Claims the batch a turn works on. If a batch is recorded (a turn that crashed or was retried),
+ * the same batch is returned so the resumed turn has the same id and the same messages.
+ * KEYS: inbox, turn hash
+ * ARGV: max batch, turn id prefix
+ * Returns {turnId, resumed(0|1), entries} or false when the inbox is empty.
+ */
+export const claimBatch = new LuaScript(`
+local first = redis.call('HGET', KEYS[2], 'first')
+if first then
+  local last = redis.call('HGET', KEYS[2], 'last')
+  local entries = redis.call('XRANGE', KEYS[1], first, last)
+  return {redis.call('HGET', KEYS[2], 'turnId'), 1, entries}
+end
+local entries = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', tonumber(ARGV[1]))
+if #entries == 0 then return false end
+local firstId = entries[1][1]
+local lastId = entries[#entries][1]
+local turnId = ARGV[2] .. firstId
+redis.call('HSET', KEYS[2], 'turnId', turnId, 'first', firstId, 'last', lastId)
+return {turnId, 0, entries}
+`);
+
+/**
+ * Acknowledges a finished turn: removes exactly its messages from the inbox and forgets the batch.
+ * KEYS: inbox, turn hash, steps list, pending zset
+ * ARGV: turn id, session key, then the stream ids to delete
+ * Returns the number of messages still waiting, or -1 if the batch belongs to another turn.
+ */
+export const ackBatch = new LuaScript(`
+local current = redis.call('HGET', KEYS[2], 'turnId')
+if current and current ~= ARGV[1] then return -1 end
+for i = 3, #ARGV do redis.call('XDEL', KEYS[1], ARGV[i]) end
+redis.call('DEL', KEYS[2], KEYS[3])
+local left = redis.call('XLEN', KEYS[1])
+if left == 0 then
+  redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[4], ARGV[2])
+else
+  local oldest = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
+  local ms = tonumber(string.match(oldest[1][1], '^(%d+)'))
+  redis.call('ZADD', KEYS[4], ms, ARGV[2])
+end
+return left
+`);
+
+/**
+ * Appends an event to a session's event stream, once per dedupe key, and wakes its readers.
+ * KEYS: events stream, delivered marker (or '-'), events channel
+ * ARGV: event json, max stream length, ttl seconds
+ * Returns the stream id (the first one, when the event was already appended).
+ */
+export const appendEvent = new LuaScript(`
+if KEYS[2] ~= '-' then
+  local existing = redis.call('GET', KEYS[2])
+  if existing then return existing end
+end
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', tonumber(ARGV[2]), '*', 'e', ARGV[1])
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
+if KEYS[2] ~= '-' then redis.call('SET', KEYS[2], id, 'EX', tonumber(ARGV[3])) end
+redis.call('PUBLISH', KEYS[3], id)
+return id
+`);

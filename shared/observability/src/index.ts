@@ -1,0 +1,6 @@
+export { createLogger, REDACT_PATHS } from './logger.ts';
+export type { Logger } from './logger.ts';
+export { createRegistry, LATENCY_BUCKETS_SECONDS, counter, gauge, histogram } from './metrics.ts';
+export { createOpsHandler, startOpsServer } from './ops-server.ts';
+export type { OpsHandlerOptions, ReadinessCheck } from './ops-server.ts';
+export { onShutdown } from './shutdown.ts';

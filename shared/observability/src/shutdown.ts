@@ -1,0 +1,32 @@
+import type { Logger } from 'pino';
+
+/**
+ * Runs `steps` in order on SIGTERM/SIGINT, each bounded by the overall deadline, then exits.
+ * A second signal exits at once.
+ */
+export function onShutdown(logger: Logger, steps: Array<[string, () => Promise<void>]>, deadlineMs = 25_000): void {
+  let stopping = false;
+  const handler = (signal: NodeJS.Signals) => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    const timer = setTimeout(() => {
+      logger.error({ deadlineMs }, 'shutdown deadline passed, exiting');
+      process.exit(1);
+    }, deadlineMs);
+    timer.unref();
+    void (async () => {
+      for (const [name, step] of steps) {
+        try {
+          await step();
+        } catch (err) {
+          logger.error({ err, step: name }, 'shutdown step failed');
+        }
+      }
+      logger.info('shutdown complete');
+      process.exit(0);
+    })();
+  };
+  process.once('SIGTERM', handler);
+  process.once('SIGINT', handler);
+}

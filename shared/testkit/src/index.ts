@@ -1,0 +1,3 @@
+export { startRedisServer, freePort } from './redis-server.ts';
+export type { PrivateRedis } from './redis-server.ts';
+export { waitFor, uniquePrefix } from './wait.ts';
