@@ -12,3 +12,5 @@ export { FencedError } from './errors.ts';
 export { laneMetrics } from './metrics.ts';
 export type { LaneMetrics } from './metrics.ts';
 export { createRedis } from './redis.ts';
+export { startRedisServer, freePort } from './redis-server.ts';
+export type { PrivateRedis } from './redis-server.ts';

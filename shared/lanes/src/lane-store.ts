@@ -140,12 +140,12 @@ export class LaneStore {
 
   /** Sessions whose oldest waiting message arrived before `beforeMs`. */
   async stalePending(beforeMs: number, limit = 1000): Promise<string[]> {
-    return await this.redis.zrangebyscore(this.keys.pending, 0, beforeMs, 'LIMIT', 0, limit);
+    return await this.redis.zrangebyscore(this.keys.pending, '-inf', String(beforeMs), 'LIMIT', 0, limit);
   }
 
   /** Arrival time (epoch ms) of the oldest message still waiting in any session, if any. */
   async oldestPendingMs(): Promise<number | undefined> {
-    const first = await this.redis.zrange(this.keys.pending, 0, 0, 'WITHSCORES');
+    const first = (await this.redis.call('ZRANGE', this.keys.pending, '0', '0', 'WITHSCORES')) as string[];
     return first[1] === undefined ? undefined : Number(first[1]);
   }
 

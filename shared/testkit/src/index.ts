@@ -1,3 +1,5 @@
-export { startRedisServer, freePort } from './redis-server.ts';
-export type { PrivateRedis } from './redis-server.ts';
+export { startRedisServer, freePort } from '@switchboard/lanes';
+export type { PrivateRedis } from '@switchboard/lanes';
 export { waitFor, uniquePrefix } from './wait.ts';
+export { startFakeOpenAI, echoScript, lastUserMessages, messageText } from './fake-openai.ts';
+export type { FakeOpenAI, FakeOpenAIOptions, FakeResponse, FakeScript, FakeChatRequest, FakeChatMessage, FakeToolCall } from './fake-openai.ts';

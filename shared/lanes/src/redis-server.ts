@@ -4,7 +4,10 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-/** A private redis-server child process, bound to 127.0.0.1 on a free port. */
+/**
+ * A private redis-server child process, bound to 127.0.0.1 on a free port: the one-process system's
+ * Redis when no REDIS_URL is given, and the test run's Redis.
+ */
 export interface PrivateRedis {
   url: string;
   port: number;

@@ -1,0 +1,36 @@
+/**
+ * Coalesces streamed text fragments and flushes them at most every `intervalMs`, so a fast model
+ * does not turn into one Redis write per token. Flushes are chained, so they stay in order.
+ */
+export class DeltaBuffer {
+  private pending = '';
+  private timer: NodeJS.Timeout | undefined;
+  private chain: Promise<void> = Promise.resolve();
+  private readonly flushFn: (text: string) => Promise<unknown>;
+  private readonly intervalMs: number;
+
+  constructor(flushFn: (text: string) => Promise<unknown>, intervalMs = 50) {
+    this.flushFn = flushFn;
+    this.intervalMs = intervalMs;
+  }
+
+  push(text: string): void {
+    this.pending += text;
+    this.timer ??= setTimeout(() => this.flush(), this.intervalMs);
+  }
+
+  private flush(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.pending === '') return;
+    const text = this.pending;
+    this.pending = '';
+    this.chain = this.chain.then(() => this.flushFn(text)).then(() => undefined, () => undefined);
+  }
+
+  /** Flushes what is left and waits for every flush to finish. */
+  async close(): Promise<void> {
+    this.flush();
+    await this.chain;
+  }
+}

@@ -1,0 +1,126 @@
+import type { Redis } from 'ioredis';
+import type { Registry } from 'prom-client';
+import { createLaneWorker, createRedis, LaneStore, ReplyPublisher, TurnQueue, type LaneWorker } from '@switchboard/lanes';
+import { createLlmClient, loadTokenizer, type LlmClient } from '@switchboard/llm';
+import type { Logger } from '@switchboard/observability';
+import type { Db } from '@switchboard/store';
+import { ToolCallValidator, ToolCatalog } from '@switchboard/tools';
+import type { AgentWorkerConfig } from './config.ts';
+import { ToolDispatcher } from './tool-dispatch.ts';
+import { TranscriptStore } from './transcript.ts';
+import { createTurnRunner, DEFAULT_SYSTEM_PROMPT } from './turn-runner.ts';
+
+export { loadAgentWorkerConfig, AgentWorkerEnv } from './config.ts';
+export type { AgentWorkerConfig } from './config.ts';
+
+export interface AgentWorkerDeps {
+  config: AgentWorkerConfig;
+  logger: Logger;
+  registry: Registry;
+  db: Db;
+  redisUrl: string;
+}
+
+export interface AgentWorkerService {
+  llm: LlmClient | undefined;
+  readiness: Record<string, () => Promise<void>>;
+  /** Stops taking turns, waits for the ones in flight, then closes connections. */
+  close(): Promise<void>;
+}
+
+/** Builds the model client from config, or undefined (with a log line saying so) when none is configured. */
+export function llmFromConfig(config: AgentWorkerConfig, registry: Registry, logger: Logger): LlmClient | undefined {
+  if (!config.LLM_MODEL || (!config.OPENAI_BASE_URL && !config.OPENAI_API_KEY)) {
+    logger.warn('no model configured (set LLM_MODEL and OPENAI_BASE_URL or OPENAI_API_KEY); turns will answer with an error');
+    return undefined;
+  }
+  return createLlmClient({
+    ...(config.OPENAI_BASE_URL ? { baseURL: config.OPENAI_BASE_URL } : {}),
+    ...(config.OPENAI_API_KEY ? { apiKey: config.OPENAI_API_KEY } : {}),
+    model: config.LLM_MODEL,
+    fallbackModels: config.LLM_FALLBACK_MODELS,
+    maxRetries: config.LLM_MAX_RETRIES,
+    timeoutMs: config.LLM_TIMEOUT_MS,
+    registry,
+    logger,
+  });
+}
+
+/** Wires the agent worker: lanes in, model and tools in the middle, transcript and replies out. */
+export async function createAgentWorker(deps: AgentWorkerDeps): Promise<AgentWorkerService> {
+  const { config, logger, registry } = deps;
+  const prefix = config.SWITCHBOARD_PREFIX;
+  const connections: Redis[] = [];
+  const connect = (name: string) => {
+    const c = createRedis(deps.redisUrl, `agent-worker-${name}`);
+    connections.push(c);
+    return c;
+  };
+  const redis = connect('main');
+  const lanes = new LaneStore(redis, { prefix });
+  const turns = new TurnQueue(redis, prefix);
+  const replies = new ReplyPublisher({ store: lanes, connection: redis, prefix, queuedPlatforms: config.QUEUED_PLATFORMS, registry });
+  const tools = new ToolDispatcher(redis, connect('tool-events'), prefix);
+  const llm = llmFromConfig(config, registry, logger);
+  // Pay the tokenizer's load time now rather than in the first turn.
+  loadTokenizer();
+
+  const runTurn = createTurnRunner({
+    transcripts: new TranscriptStore(deps.db),
+    lanes,
+    replies,
+    llm,
+    catalog: new ToolCatalog(redis, prefix),
+    validator: new ToolCallValidator(),
+    tools,
+    toolsEnabled: config.TOOLS_ENABLED,
+    systemPrompt: config.SYSTEM_PROMPT ?? DEFAULT_SYSTEM_PROMPT,
+    contextBudgetTokens: config.CONTEXT_TOKEN_BUDGET,
+    maxToolSteps: config.MAX_TOOL_STEPS,
+  });
+
+  const worker: LaneWorker = createLaneWorker({
+    connection: connect('turns'),
+    prefix,
+    store: lanes,
+    turns,
+    logger,
+    registry,
+    concurrency: config.TURN_CONCURRENCY,
+    leaseMs: config.TURN_LEASE_MS,
+    maxBatch: config.LANE_MODE === 'followup' ? 1 : config.LANE_MAX_BATCH,
+    handle: runTurn,
+    onGiveUp: async (ctx, err) => {
+      const code = (err as { code?: string }).code ?? 'handler_error';
+      await ctx.store.appendEvent(
+        ctx.sessionKey,
+        {
+          type: 'turn_error',
+          turnId: ctx.turnId,
+          code,
+          message: err instanceof Error ? err.message : 'the turn failed',
+          inReplyTo: ctx.messages.map((m) => m.id),
+        },
+        `error-${ctx.turnId}`,
+      );
+    },
+  });
+  logger.info({ concurrency: config.TURN_CONCURRENCY, mode: config.LANE_MODE, model: llm?.model ?? null }, 'agent worker started');
+
+  return {
+    llm,
+    readiness: {
+      redis: async () => {
+        await redis.ping();
+      },
+      database: () => deps.db.ping(),
+    },
+    async close() {
+      await worker.close();
+      await tools.close();
+      await replies.close();
+      await turns.close();
+      for (const c of connections) c.disconnect();
+    },
+  };
+}

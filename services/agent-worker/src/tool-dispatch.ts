@@ -1,0 +1,55 @@
+import { Queue, QueueEvents } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { safeJobId, TOOL_QUEUE, ToolJob, ToolResult } from '@switchboard/contracts';
+
+/**
+ * Sends tool calls to the tool-runners and waits for their results. The job id is derived from the
+ * turn, the step and the model's tool call id, so a resumed turn that asks again gets the result of
+ * the run that already happened instead of running the side effect twice.
+ */
+export class ToolDispatcher {
+  readonly queue: Queue;
+  private readonly events: QueueEvents;
+
+  /** `blockingConnection` is used for QueueEvents' blocking reads and must not be shared. */
+  constructor(connection: Redis, blockingConnection: Redis, prefix: string) {
+    this.queue = new Queue(TOOL_QUEUE.name, { connection, prefix });
+    this.events = new QueueEvents(TOOL_QUEUE.name, { connection: blockingConnection, prefix });
+  }
+
+  static jobId(turnId: string, step: number, toolCallId: string): string {
+    return safeJobId('tool', turnId, `s${step}`, toolCallId);
+  }
+
+  async run(job: ToolJob, step: number, waitMs: number): Promise<ToolResult> {
+    const data = ToolJob.parse(job);
+    const d = TOOL_QUEUE.defaults;
+    const added = await this.queue.add(data.tool, data, {
+      jobId: ToolDispatcher.jobId(data.turnId, step, data.toolCallId),
+      attempts: d.attempts,
+      removeOnComplete: { age: d.removeOnCompleteAgeSeconds },
+      removeOnFail: { age: d.removeOnFailAgeSeconds },
+    });
+    try {
+      const value: unknown = await added.waitUntilFinished(this.events, waitMs);
+      const parsed = ToolResult.safeParse(value);
+      if (parsed.success) return parsed.data;
+      return { ok: false, output: 'the tool-runner returned a malformed result', truncated: false, errorCode: 'invalid_payload', durationMs: 0 };
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      const timedOut = /timed out|ttl/i.test(message);
+      return {
+        ok: false,
+        output: timedOut ? `the tool did not finish within ${waitMs} ms` : `the tool run failed: ${message}`,
+        truncated: false,
+        errorCode: timedOut ? 'timeout' : 'handler_error',
+        durationMs: 0,
+      };
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.events.close();
+    await this.queue.close();
+  }
+}

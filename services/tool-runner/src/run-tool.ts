@@ -1,0 +1,59 @@
+import type { ToolJob, ToolResult } from '@switchboard/contracts';
+import type { ToolPlugin } from '@switchboard/tools';
+import { DEFAULT_TOOL_TIMEOUT_MS } from '@switchboard/tools';
+
+/** Cuts `text` to at most `maxBytes` of UTF-8, on a character boundary. */
+export function capOutput(text: string, maxBytes: number): { text: string; truncated: boolean } {
+  const bytes = Buffer.from(text, 'utf8');
+  if (bytes.length <= maxBytes) return { text, truncated: false };
+  let cut = maxBytes;
+  // Step back over UTF-8 continuation bytes so no character is split.
+  while (cut > 0 && (bytes[cut]! & 0xc0) === 0x80) cut--;
+  return { text: `${bytes.subarray(0, cut).toString('utf8')}\n[output truncated at ${maxBytes} bytes]`, truncated: true };
+}
+
+/**
+ * Runs one tool call with its time limit and output cap. Never throws: a tool error, a timeout or
+ * bad arguments become a failed result the model can read.
+ */
+export async function runTool(plugin: ToolPlugin, job: ToolJob, opts: { maxOutputBytes: number; signal?: AbortSignal }): Promise<ToolResult> {
+  const started = performance.now();
+  const timeoutMs = Math.min(job.timeoutMs ?? plugin.timeoutMs ?? DEFAULT_TOOL_TIMEOUT_MS, plugin.timeoutMs ?? DEFAULT_TOOL_TIMEOUT_MS);
+  const controller = new AbortController();
+  const onOuterAbort = () => controller.abort(opts.signal?.reason);
+  opts.signal?.addEventListener('abort', onOuterAbort, { once: true });
+  let timer: NodeJS.Timeout | undefined;
+  const elapsed = () => performance.now() - started;
+  try {
+    const parsed = plugin.parameters.safeParse(job.arguments);
+    if (!parsed.success) {
+      return { ok: false, output: `invalid arguments: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`, truncated: false, errorCode: 'bad_request', durationMs: elapsed() };
+    }
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        controller.abort(new Error('timeout'));
+        reject(Object.assign(new Error(`timed out after ${timeoutMs} ms`), { code: 'timeout' }));
+      }, timeoutMs);
+    });
+    const output = await Promise.race([
+      plugin.execute(parsed.data, {
+        sessionKey: job.sessionKey,
+        userId: job.userId,
+        platform: job.platform,
+        turnId: job.turnId,
+        toolCallId: job.toolCallId,
+        signal: controller.signal,
+      }),
+      timeout,
+    ]);
+    const capped = capOutput(String(output), opts.maxOutputBytes);
+    return { ok: true, output: capped.text, truncated: capped.truncated, durationMs: elapsed() };
+  } catch (err) {
+    const code = (err as { code?: string }).code === 'timeout' ? 'timeout' : 'handler_error';
+    const capped = capOutput(err instanceof Error ? err.message : String(err), opts.maxOutputBytes);
+    return { ok: false, output: capped.text, truncated: capped.truncated, errorCode: code, durationMs: elapsed() };
+  } finally {
+    clearTimeout(timer);
+    opts.signal?.removeEventListener('abort', onOuterAbort);
+  }
+}

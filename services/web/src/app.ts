@@ -1,0 +1,73 @@
+import { fileURLToPath } from 'node:url';
+import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
+import type { Registry } from 'prom-client';
+import type { EventHub, LaneIngress, LaneStore } from '@switchboard/lanes';
+import { counter, createOpsHandler, gauge, histogram, LATENCY_BUCKETS_SECONDS, type Logger, type ReadinessCheck } from '@switchboard/observability';
+import { apiAuth } from './auth.ts';
+import { sendError } from './http-errors.ts';
+import { chatCompletionsRouter } from './routes/chat-completions.ts';
+import { eventsRouter } from './routes/events.ts';
+import { messagesRouter } from './routes/messages.ts';
+
+export interface WebAppDeps {
+  logger: Logger;
+  registry: Registry;
+  ingress: LaneIngress;
+  store: LaneStore;
+  hub: EventHub;
+  apiKeys: string[];
+  replyTimeoutMs: number;
+  maxBodyBytes: number;
+  modelName: string;
+  readiness: Record<string, ReadinessCheck>;
+  isAccepting: () => boolean;
+  /** Extra routers mounted before the 404 handler (platform webhooks in the one-process system). */
+  extraRouters?: RequestHandler[];
+}
+
+const PUBLIC_DIR = fileURLToPath(new URL('../public/', import.meta.url));
+
+/** The web service's HTTP app: ops routes, the API behind bearer auth, and the chat page. */
+export function createWebApp(deps: WebAppDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', false);
+  const requests = counter(deps.registry, { name: 'http_requests_total', help: 'HTTP requests by route, method and status', labelNames: ['route', 'method', 'status'] as const });
+  const durations = histogram(deps.registry, { name: 'http_request_duration_seconds', help: 'HTTP request duration until the response ends', labelNames: ['route', 'method'] as const, buckets: LATENCY_BUCKETS_SECONDS });
+  const sse = gauge(deps.registry, { name: 'sse_connections', help: 'Open Server-Sent Events connections' });
+
+  app.use((req, res, next) => {
+    const started = performance.now();
+    res.on('finish', () => {
+      const route = (req.route as { path?: string } | undefined)?.path ?? (res.statusCode === 404 ? 'unmatched' : req.path.startsWith('/v1/') ? 'v1' : 'other');
+      requests.inc({ route, method: req.method, status: String(res.statusCode) });
+      durations.observe({ route, method: req.method }, (performance.now() - started) / 1000);
+    });
+    next();
+  });
+
+  const ops = createOpsHandler({ registry: deps.registry, readiness: deps.readiness, isAccepting: deps.isAccepting });
+  app.use((req, res, next) => {
+    ops(req, res).then((handled) => (handled ? undefined : next()), next);
+  });
+
+  for (const router of deps.extraRouters ?? []) app.use(router);
+
+  app.use('/v1', apiAuth(deps.apiKeys));
+  app.use('/v1', express.json({ limit: deps.maxBodyBytes }));
+  app.use(messagesRouter(deps.ingress));
+  app.use(eventsRouter(deps.hub, deps.store, sse));
+  app.use(chatCompletionsRouter({ ingress: deps.ingress, store: deps.store, hub: deps.hub, replyTimeoutMs: deps.replyTimeoutMs, modelName: deps.modelName }));
+  app.use(express.static(PUBLIC_DIR, { index: 'index.html' }));
+
+  app.use((_req, res) => sendError(res, 404, 'not_found', 'no such route'));
+  const onError: ErrorRequestHandler = (err: { type?: string; status?: number; message?: string }, req, res, _next) => {
+    if (err.type === 'entity.parse.failed') return sendError(res, 400, 'bad_request', 'request body is not valid JSON');
+    if (err.type === 'entity.too.large') return sendError(res, 413, 'bad_request', 'request body is too large');
+    if (typeof err.status === 'number' && err.status >= 400 && err.status < 500) return sendError(res, err.status, 'bad_request', err.message ?? 'bad request');
+    deps.logger.error({ err, path: req.path }, 'request handler failed');
+    sendError(res, 500, 'handler_error', 'internal error');
+  };
+  app.use(onError);
+  return app;
+}

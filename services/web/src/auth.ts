@@ -1,0 +1,56 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { NextFunction, Request, Response } from 'express';
+import { sendError } from './http-errors.ts';
+
+/** Who is calling: sessions are scoped to an account, so two API keys never share a session. */
+export interface Caller {
+  account: string;
+}
+
+declare global {
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace Express {
+    interface Locals {
+      caller: Caller;
+    }
+  }
+}
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|::ffff:127\.\d+\.\d+\.\d+)$/;
+
+function digest(value: string): Buffer {
+  return createHash('sha256').update(value).digest();
+}
+
+/**
+ * Bearer-key auth for the API. With keys configured, a request must present one (compared in
+ * constant time); without keys, only loopback clients are served.
+ */
+export function apiAuth(keys: string[]) {
+  const hashed = keys.map((k) => ({ hash: digest(k), account: `k${digest(k).toString('hex').slice(0, 10)}` }));
+  return (req: Request, res: Response, next: NextFunction): void => {
+    if (hashed.length === 0) {
+      if (!LOOPBACK.test(req.socket.remoteAddress ?? '')) {
+        sendError(res, 403, 'forbidden', 'no API keys are configured (SWITCHBOARD_API_KEYS), so only loopback clients are served');
+        return;
+      }
+      res.locals.caller = { account: 'local' };
+      next();
+      return;
+    }
+    const header = req.get('authorization') ?? '';
+    const match = /^Bearer\s+(.+)$/i.exec(header);
+    if (!match) {
+      sendError(res, 401, 'unauthorized', 'missing bearer token');
+      return;
+    }
+    const presented = digest(match[1]!.trim());
+    const found = hashed.find((k) => timingSafeEqual(k.hash, presented));
+    if (!found) {
+      sendError(res, 401, 'unauthorized', 'invalid bearer token');
+      return;
+    }
+    res.locals.caller = { account: found.account };
+    next();
+  };
+}

@@ -1,0 +1,119 @@
+import { randomUUID } from 'node:crypto';
+import { Router, type Request, type Response } from 'express';
+import { z } from 'zod';
+import { SafeId, type SessionEvent } from '@switchboard/contracts';
+import type { EventHub, LaneIngress, LaneStore } from '@switchboard/lanes';
+import { sendError } from '../http-errors.ts';
+import { webInbound, webSessionKey } from '../web-session.ts';
+
+const ContentPart = z.object({ type: z.string(), text: z.string().optional() }).passthrough();
+const Message = z
+  .object({
+    role: z.enum(['system', 'developer', 'user', 'assistant', 'tool']),
+    content: z.union([z.string(), z.array(ContentPart), z.null()]).optional(),
+  })
+  .passthrough();
+const Body = z
+  .object({
+    model: z.string().optional(),
+    messages: z.array(Message).min(1, 'messages must not be empty'),
+    stream: z.boolean().optional(),
+    user: SafeId.optional(),
+  })
+  .passthrough();
+
+function textOf(content: z.infer<typeof Message>['content']): string {
+  if (typeof content === 'string') return content;
+  if (!content) return '';
+  return content.map((p) => (p.type === 'text' ? (p.text ?? '') : '')).join('');
+}
+
+type Outcome = { ok: true; text: string; turnId: string } | { ok: false; code: string; message: string };
+
+export interface ChatCompletionsDeps {
+  ingress: LaneIngress;
+  store: LaneStore;
+  hub: EventHub;
+  replyTimeoutMs: number;
+  /** Reported as `model` in responses when the request names none. */
+  modelName: string;
+}
+
+/**
+ * OpenAI-compatible `POST /v1/chat/completions`. The server keeps the history: the session is
+ * `X-Session-Id` or `user` (a fresh one-off session when neither is given) and only the last user
+ * message is new input. Waits for that message's reply on the session's event stream, which any
+ * replica can read, so it does not matter which web replica holds the connection.
+ */
+export function chatCompletionsRouter(deps: ChatCompletionsDeps): Router {
+  const router = Router();
+  router.post('/v1/chat/completions', async (req: Request, res: Response) => {
+    const body = Body.safeParse(req.body);
+    if (!body.success) return sendError(res, 400, 'bad_request', 'invalid body', body.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })));
+    const last = body.data.messages[body.data.messages.length - 1]!;
+    const text = textOf(last.content);
+    if (last.role !== 'user' || text.trim() === '') return sendError(res, 400, 'bad_request', 'the last message must be a user message with text');
+    const header = req.get('x-session-id');
+    const sessionId = SafeId.safeParse(header ?? body.data.user ?? randomUUID());
+    if (!sessionId.success) return sendError(res, 400, 'bad_request', 'invalid X-Session-Id');
+
+    const account = res.locals.caller.account;
+    const key = webSessionKey(account, sessionId.data);
+    const messageId = randomUUID();
+    const model = body.data.model ?? deps.modelName;
+    const completionId = `chatcmpl-${messageId}`;
+    const created = Math.floor(Date.now() / 1000);
+    const stream = body.data.stream === true;
+    let myTurn: string | undefined;
+    let settle!: (o: Outcome) => void;
+    const outcome = new Promise<Outcome>((resolve) => (settle = resolve));
+    let streamedAny = false;
+    const chunk = (delta: Record<string, unknown>, finish: string | null) =>
+      `data: ${JSON.stringify({ id: completionId, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+
+    const onEvent = (e: SessionEvent) => {
+      if (e.type === 'turn_started' && e.messageIds.includes(messageId)) myTurn = e.turnId;
+      else if (e.type === 'delta' && stream && e.turnId === myTurn) {
+        streamedAny = true;
+        res.write(chunk({ content: e.text }, null));
+      } else if (e.type === 'reply' && e.inReplyTo.includes(messageId)) settle({ ok: true, text: e.text, turnId: e.turnId });
+      else if (e.type === 'turn_error' && e.inReplyTo.includes(messageId)) settle({ ok: false, code: e.code, message: e.message });
+    };
+    const after = await deps.store.lastEventId(key);
+    if (stream) {
+      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+      res.write(chunk({ role: 'assistant', content: '' }, null));
+    }
+    const unsubscribe = await deps.hub.subscribe(key, after, (events) => events.forEach((s) => onEvent(s.event)));
+    const timer = setTimeout(() => settle({ ok: false, code: 'timeout', message: `no reply within ${deps.replyTimeoutMs} ms` }), deps.replyTimeoutMs);
+    req.on('close', () => settle({ ok: false, code: 'client_closed', message: 'client closed the connection' }));
+    try {
+      await deps.ingress.submit({ ...webInbound(account, sessionId.data, text), id: messageId });
+      const result = await outcome;
+      if (res.writableEnded || res.destroyed) return;
+      if (stream) {
+        if (result.ok) {
+          if (!streamedAny) res.write(chunk({ content: result.text }, null));
+          res.write(chunk({}, 'stop'));
+        } else {
+          res.write(`data: ${JSON.stringify({ error: { code: result.code, message: result.message, type: 'server_error' } })}\n\n`);
+        }
+        res.end('data: [DONE]\n\n');
+        return;
+      }
+      if (!result.ok) return sendError(res, result.code === 'timeout' ? 504 : 502, result.code, result.message);
+      res.set('x-session-id', sessionId.data).json({
+        id: completionId,
+        object: 'chat.completion',
+        created,
+        model,
+        choices: [{ index: 0, message: { role: 'assistant', content: result.text }, finish_reason: 'stop' }],
+        usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 },
+      });
+    } finally {
+      clearTimeout(timer);
+      unsubscribe();
+    }
+  });
+  return router;
+}

@@ -1,0 +1,49 @@
+import { Router, type Request, type Response } from 'express';
+import type { Gauge } from 'prom-client';
+import { SafeId, type StoredSessionEvent } from '@switchboard/contracts';
+import type { EventHub } from '@switchboard/lanes';
+import type { LaneStore } from '@switchboard/lanes';
+import { sendError } from '../http-errors.ts';
+import { webSessionKey } from '../web-session.ts';
+
+const STREAM_ID = /^\d{1,20}-\d{1,20}$|^0$/;
+
+/** Writes events in the SSE wire format: the stream id as `id`, the event type as `event`. */
+export function writeSse(res: Response, events: StoredSessionEvent[]): void {
+  let out = '';
+  for (const { id, event } of events) out += `id: ${id}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`;
+  res.write(out);
+}
+
+/**
+ * `GET /v1/sessions/{sessionId}/events`: Server-Sent Events of the session. A reconnecting client
+ * sends `Last-Event-ID` and gets every retained event after it; a new client gets new events only,
+ * or the whole retained log with `?after=0`.
+ */
+export function eventsRouter(hub: EventHub, store: LaneStore, connections: Gauge): Router {
+  const router = Router();
+  router.get('/v1/sessions/:sessionId/events', async (req: Request, res: Response) => {
+    const sessionId = SafeId.safeParse(req.params.sessionId);
+    if (!sessionId.success) return sendError(res, 400, 'bad_request', 'invalid session id');
+    const key = webSessionKey(res.locals.caller.account, sessionId.data);
+    const resumeFrom = req.get('last-event-id') ?? (typeof req.query.after === 'string' ? req.query.after : undefined);
+    if (resumeFrom !== undefined && !STREAM_ID.test(resumeFrom)) return sendError(res, 400, 'bad_request', 'invalid Last-Event-ID');
+    const after = resumeFrom ?? (await store.lastEventId(key));
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache, no-transform',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    });
+    res.write('retry: 1000\n\n');
+    connections.inc();
+    const unsubscribe = await hub.subscribe(key, after, (events) => writeSse(res, events));
+    const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
+    req.on('close', () => {
+      clearInterval(heartbeat);
+      unsubscribe();
+      connections.dec();
+    });
+  });
+  return router;
+}

@@ -1,0 +1,29 @@
+import { Router, type Request, type Response } from 'express';
+import { z } from 'zod';
+import { SafeId } from '@switchboard/contracts';
+import type { LaneIngress } from '@switchboard/lanes';
+import { sendError } from '../http-errors.ts';
+import { webInbound } from '../web-session.ts';
+
+const Body = z.object({
+  text: z.string().min(1, 'text must not be empty').max(32_000),
+  idempotencyKey: SafeId.optional(),
+});
+
+/** `POST /v1/sessions/{sessionId}/messages` → 202 `{ messageId }`. */
+export function messagesRouter(ingress: LaneIngress): Router {
+  const router = Router();
+  router.post('/v1/sessions/:sessionId/messages', async (req: Request, res: Response) => {
+    const sessionId = SafeId.safeParse(req.params.sessionId);
+    if (!sessionId.success) return sendError(res, 400, 'bad_request', `invalid session id: ${sessionId.error.issues[0]?.message}`);
+    const body = Body.safeParse(req.body);
+    if (!body.success) return sendError(res, 400, 'bad_request', 'invalid body', body.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })));
+    const headerKey = req.get('idempotency-key');
+    const key = body.data.idempotencyKey ?? headerKey;
+    if (key !== undefined && !SafeId.safeParse(key).success) return sendError(res, 400, 'bad_request', 'invalid idempotency key');
+    const inbound = webInbound(res.locals.caller.account, sessionId.data, body.data.text);
+    const result = await ingress.submit(inbound, key ? `web-${inbound.account}-${sessionId.data}-${key}` : undefined);
+    res.status(202).json({ messageId: result.messageId, sessionId: sessionId.data, duplicate: result.duplicate });
+  });
+  return router;
+}

@@ -1,0 +1,88 @@
+import type { Server } from 'node:http';
+import type { RequestHandler } from 'express';
+import type { Registry } from 'prom-client';
+import { createRedis, EventHub, LaneIngress, LaneStore, TurnQueue } from '@switchboard/lanes';
+import type { Logger, ReadinessCheck } from '@switchboard/observability';
+import { createWebApp } from './app.ts';
+import type { WebConfig } from './config.ts';
+
+export { loadWebConfig, WebEnv } from './config.ts';
+export type { WebConfig } from './config.ts';
+
+export interface WebServiceDeps {
+  config: WebConfig;
+  logger: Logger;
+  registry: Registry;
+  redisUrl: string;
+  /** More readiness checks (the database, in the one-process system). */
+  readiness?: Record<string, ReadinessCheck>;
+  extraRouters?: RequestHandler[];
+}
+
+export interface WebService {
+  server: Server;
+  /** The URL the server listens on, for logs and tests. */
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Starts the web service: HTTP API, SSE, chat page and ops routes on `config.PORT`. */
+export async function startWebService(deps: WebServiceDeps): Promise<WebService> {
+  const { config, logger } = deps;
+  const prefix = config.SWITCHBOARD_PREFIX;
+  const redis = createRedis(deps.redisUrl, 'web');
+  const subscriber = createRedis(deps.redisUrl, 'web-events');
+  const store = new LaneStore(redis, { prefix });
+  const turns = new TurnQueue(redis, prefix);
+  const ingress = new LaneIngress(store, turns, deps.registry);
+  const hub = new EventHub(subscriber, store, logger);
+  let accepting = true;
+  const app = createWebApp({
+    logger,
+    registry: deps.registry,
+    ingress,
+    store,
+    hub,
+    apiKeys: config.SWITCHBOARD_API_KEYS,
+    replyTimeoutMs: config.REPLY_TIMEOUT_MS,
+    maxBodyBytes: config.MAX_BODY_BYTES,
+    modelName: config.LLM_MODEL ?? 'switchboard',
+    readiness: {
+      redis: async () => {
+        await redis.ping();
+      },
+      ...deps.readiness,
+    },
+    isAccepting: () => accepting,
+    ...(deps.extraRouters ? { extraRouters: deps.extraRouters } : {}),
+  });
+  const server = app.listen(config.PORT, config.HOST);
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', resolve);
+    server.once('error', reject);
+  });
+  // Long-lived SSE responses must not be cut by the default request timeout.
+  server.requestTimeout = 0;
+  server.keepAliveTimeout = 65_000;
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.PORT;
+  const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? '127.0.0.1' : config.HOST;
+  const url = `http://${host}:${port}`;
+  logger.info({ url, auth: config.SWITCHBOARD_API_KEYS.length > 0 ? 'bearer keys' : 'loopback only' }, 'web service listening');
+  return {
+    server,
+    url,
+    async close() {
+      accepting = false;
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        // Open SSE streams would keep close() waiting forever; their clients reconnect elsewhere.
+        server.closeAllConnections();
+      });
+      await hub.close();
+      await turns.close();
+      subscriber.disconnect();
+      redis.disconnect();
+    },
+  };
+}

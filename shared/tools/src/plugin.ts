@@ -1,0 +1,48 @@
+import { z } from 'zod';
+import type { ToolDefinition } from '@switchboard/contracts';
+
+/** What a tool run may know about where it runs. */
+export interface ToolContext {
+  sessionKey: string;
+  userId: string;
+  platform: string;
+  turnId: string;
+  toolCallId: string;
+  /** Aborted when the run's time limit passes or the runner shuts down. */
+  signal: AbortSignal;
+}
+
+/**
+ * A tool is a plugin: its own module declaring a name, a description, an argument schema (sent to
+ * the model as JSON Schema), a risk level and `execute`. Adding one changes no core file.
+ */
+export interface ToolPlugin<S extends z.ZodType = z.ZodType> {
+  name: string;
+  description: string;
+  parameters: S;
+  risk: 'low' | 'medium' | 'high';
+  /** Wall-time limit of one run in ms (default 30 000). */
+  timeoutMs?: number;
+  /** Returns the text the model sees. Throwing reports a failed run to the model. */
+  execute(args: z.infer<S>, ctx: ToolContext): Promise<string>;
+}
+
+/** Defines a tool with its argument types inferred from the schema. */
+export function defineTool<S extends z.ZodType>(plugin: ToolPlugin<S>): ToolPlugin<S> {
+  return plugin;
+}
+
+export const DEFAULT_TOOL_TIMEOUT_MS = 30_000;
+
+/** The model-facing definition of a plugin: JSON Schema generated from its zod schema. */
+export function toDefinition(plugin: ToolPlugin): ToolDefinition {
+  const schema = z.toJSONSchema(plugin.parameters, { target: 'draft-7' }) as Record<string, unknown>;
+  delete schema.$schema;
+  return {
+    name: plugin.name,
+    description: plugin.description,
+    parameters: schema,
+    timeoutMs: plugin.timeoutMs ?? DEFAULT_TOOL_TIMEOUT_MS,
+    risk: plugin.risk,
+  };
+}

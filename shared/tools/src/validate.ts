@@ -1,0 +1,48 @@
+import { Ajv, type ValidateFunction } from 'ajv';
+import type { ToolDefinition } from '@switchboard/contracts';
+
+export type ToolCallCheck =
+  | { ok: true; args: Record<string, unknown> }
+  | { ok: false; error: string };
+
+/**
+ * Checks a model's tool call before anything runs: the tool must be offered, the arguments must be
+ * a JSON object, and they must satisfy the tool's JSON Schema. The error text goes back to the
+ * model so it can correct itself.
+ */
+export class ToolCallValidator {
+  private readonly ajv = new Ajv({ allErrors: true, strict: false });
+  private readonly compiled = new Map<string, { source: string; fn: ValidateFunction }>();
+
+  check(tools: ToolDefinition[], name: string, argumentsJson: string): ToolCallCheck {
+    const def = tools.find((t) => t.name === name);
+    if (!def) {
+      const offered = tools.map((t) => t.name).join(', ') || 'none';
+      return { ok: false, error: `unknown tool "${name}"; available tools: ${offered}` };
+    }
+    let args: unknown;
+    try {
+      args = argumentsJson.trim() === '' ? {} : JSON.parse(argumentsJson);
+    } catch (err) {
+      return { ok: false, error: `arguments are not valid JSON (${(err as Error).message}); send a JSON object` };
+    }
+    if (typeof args !== 'object' || args === null || Array.isArray(args)) {
+      return { ok: false, error: 'arguments must be a JSON object' };
+    }
+    const validate = this.validatorFor(def);
+    if (!validate(args)) {
+      const problems = (validate.errors ?? []).map((e) => `${e.instancePath || '(arguments)'} ${e.message ?? 'is invalid'}`);
+      return { ok: false, error: `arguments do not match the schema of ${name}: ${problems.join('; ')}` };
+    }
+    return { ok: true, args: args as Record<string, unknown> };
+  }
+
+  private validatorFor(def: ToolDefinition): ValidateFunction {
+    const source = JSON.stringify(def.parameters);
+    const cached = this.compiled.get(def.name);
+    if (cached && cached.source === source) return cached.fn;
+    const fn = this.ajv.compile(def.parameters);
+    this.compiled.set(def.name, { source, fn });
+    return fn;
+  }
+}

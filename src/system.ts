@@ -1,0 +1,74 @@
+import { mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { Env } from '@switchboard/config';
+import { createAgentWorker, loadAgentWorkerConfig, type AgentWorkerService } from '@switchboard/agent-worker';
+import { startRedisServer, type PrivateRedis } from '@switchboard/lanes';
+import { createLogger, createRegistry, type Logger } from '@switchboard/observability';
+import { openDatabase, type Db } from '@switchboard/store';
+import { createToolRunner, loadToolRunnerConfig, type ToolRunnerService } from '@switchboard/tool-runner';
+import { loadWebConfig, startWebService, type WebService } from '@switchboard/web';
+import { loadAllInOneConfig } from './config.ts';
+
+export interface System {
+  url: string;
+  logger: Logger;
+  close(): Promise<void>;
+}
+
+/**
+ * The whole system in one process: Redis from REDIS_URL or a private redis-server, Postgres from
+ * DATABASE_URL or embedded PGlite under DATA_DIR, then the tool runner, the agent worker and the
+ * web service sharing one metrics registry.
+ */
+export async function startSystem(env: Env, opts: { logger?: Logger } = {}): Promise<System> {
+  const config = loadAllInOneConfig(env);
+  const logger = opts.logger ?? createLogger({ service: 'switchboard', level: config.LOG_LEVEL });
+  const registry = createRegistry();
+  const dataDir = resolve(config.dataDir);
+  await mkdir(dataDir, { recursive: true });
+
+  let redis: PrivateRedis | undefined;
+  let redisUrl = config.REDIS_URL;
+  if (!redisUrl) {
+    try {
+      await mkdir(join(dataDir, 'redis'), { recursive: true });
+      redis = await startRedisServer({ dir: join(dataDir, 'redis'), appendOnly: true });
+      redisUrl = redis.url;
+      logger.info({ url: redisUrl, dir: redis.dir }, 'started a private redis-server');
+    } catch (err) {
+      throw new Error(`no Redis: REDIS_URL is not set and a private redis-server could not be started (${(err as Error).message})`);
+    }
+  }
+  const serviceEnv: Env = { ...env, REDIS_URL: redisUrl };
+
+  let db: Db | undefined;
+  let toolRunner: ToolRunnerService | undefined;
+  let agent: AgentWorkerService | undefined;
+  let web: WebService | undefined;
+  const close = async () => {
+    await web?.close();
+    await agent?.close();
+    await toolRunner?.close();
+    await db?.close();
+    await redis?.stop();
+  };
+  try {
+    db = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: join(dataDir, 'pglite'), logger });
+    const database = db;
+    toolRunner = await createToolRunner({ config: loadToolRunnerConfig(serviceEnv), logger: logger.child({ service: 'tool-runner' }), registry, redisUrl });
+    agent = await createAgentWorker({ config: loadAgentWorkerConfig(serviceEnv), logger: logger.child({ service: 'agent-worker' }), registry, db, redisUrl });
+    const webConfig = loadWebConfig({ ...serviceEnv, PORT: String(config.PORT) });
+    web = await startWebService({
+      config: webConfig,
+      logger: logger.child({ service: 'web' }),
+      registry,
+      redisUrl,
+      readiness: { database: () => database.ping() },
+    });
+  } catch (err) {
+    await close().catch(() => undefined);
+    throw err;
+  }
+  logger.info({ url: web.url, model: agent.llm?.model ?? null, database: config.DATABASE_URL ? 'postgres' : 'embedded pglite', dataDir }, `Switchboard is running at ${web.url}`);
+  return { url: web.url, logger, close };
+}

@@ -1,0 +1,210 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { inject } from 'vitest';
+import { echoScript, waitFor } from '@switchboard/testkit';
+import { readSse, type SseEvent } from '../support/sse.ts';
+import { startTestSystem, type TestSystem } from '../support/system.ts';
+
+let t: TestSystem;
+let redis: Redis;
+beforeAll(async () => {
+  t = await startTestSystem();
+  redis = new Redis(inject('redisUrl'));
+});
+afterAll(async () => {
+  redis.disconnect();
+  await t?.stop();
+});
+
+const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
+  fetch(`${t.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+
+async function collectEvents(sessionId: string, until: (events: SseEvent[]) => boolean, headers: Record<string, string> = {}, query = '?after=0'): Promise<SseEvent[]> {
+  const controller = new AbortController();
+  const res = await fetch(`${t.url}/v1/sessions/${sessionId}/events${query}`, { headers, signal: controller.signal });
+  expect(res.status).toBe(200);
+  expect(res.headers.get('content-type')).toMatch(/text\/event-stream/);
+  const events: SseEvent[] = [];
+  const done = readSse(res.body!, (e) => {
+    events.push(e);
+    if (until(events)) controller.abort();
+  });
+  await Promise.race([done, new Promise((_, reject) => setTimeout(() => reject(new Error(`timed out; got ${JSON.stringify(events)}`)), 15_000))]);
+  controller.abort();
+  return events;
+}
+
+describe('OpenAI-compatible /v1/chat/completions', () => {
+  it('answers without streaming and keeps the history server-side', async () => {
+    t.model.setScript(echoScript);
+    const first = await post('/v1/chat/completions', { model: 'x', messages: [{ role: 'user', content: 'hello there' }] }, { 'x-session-id': 'hist1' });
+    expect(first.status).toBe(200);
+    const body = (await first.json()) as { object: string; choices: Array<{ message: { role: string; content: string } }> };
+    expect(body.object).toBe('chat.completion');
+    expect(body.choices[0]!.message).toEqual({ role: 'assistant', content: 'echo: hello there' });
+    const before = t.model.requests.length;
+    // The client resends everything; only the last user message is new input.
+    const second = await post('/v1/chat/completions', { messages: [{ role: 'user', content: 'hello there' }, { role: 'assistant', content: 'echo: hello there' }, { role: 'user', content: 'again' }] }, { 'x-session-id': 'hist1' });
+    expect(((await second.json()) as typeof body).choices[0]!.message.content).toBe('echo: again');
+    const sent = t.model.requests[before]!.messages.map((m) => `${m.role}:${typeof m.content === 'string' ? m.content : ''}`);
+    expect(sent.slice(1)).toEqual(['user:hello there', 'assistant:echo: hello there', 'user:again']);
+  });
+
+  it('streams chat.completion.chunk deltas and ends with [DONE]', async () => {
+    t.model.setScript(() => ({ text: 'streamed answer text', chunkSize: 4, chunkDelayMs: 60 }));
+    const res = await post('/v1/chat/completions', { messages: [{ role: 'user', content: 'stream please' }], stream: true, user: 'streamer1' });
+    expect(res.status).toBe(200);
+    const events: SseEvent[] = [];
+    await readSse(res.body!, (e) => events.push(e));
+    expect(events[events.length - 1]!.data).toBe('[DONE]');
+    const chunks = events.slice(0, -1).map((e) => JSON.parse(e.data) as { object: string; choices: Array<{ delta: { content?: string }; finish_reason: string | null }> });
+    expect(chunks.every((c) => c.object === 'chat.completion.chunk')).toBe(true);
+    const text = chunks.map((c) => c.choices[0]!.delta.content ?? '').join('');
+    expect(text).toBe('streamed answer text');
+    expect(chunks.filter((c) => (c.choices[0]!.delta.content ?? '') !== '').length).toBeGreaterThan(1);
+    expect(chunks[chunks.length - 1]!.choices[0]!.finish_reason).toBe('stop');
+  });
+
+  it('rejects bad bodies with a JSON 400', async () => {
+    for (const body of ['{not json', { messages: [] }, { messages: [{ role: 'assistant', content: 'x' }] }, { messages: [{ role: 'user', content: 'x' }], user: 'bad:id' }]) {
+      const res = await post('/v1/chat/completions', body);
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('bad_request');
+    }
+  });
+});
+
+describe('session messages and events', () => {
+  it('accepts a message with 202 and streams its reply over SSE, resumable with Last-Event-ID', async () => {
+    t.model.setScript(echoScript);
+    const res = await post('/v1/sessions/sse1/messages', { text: 'first' });
+    expect(res.status).toBe(202);
+    const { messageId } = (await res.json()) as { messageId: string };
+    const events = await collectEvents('sse1', (es) => es.some((e) => e.event === 'reply'));
+    const reply = events.find((e) => e.event === 'reply')!;
+    expect(JSON.parse(reply.data)).toMatchObject({ text: 'echo: first', inReplyTo: [messageId] });
+    const started = events.find((e) => e.event === 'turn_started')!;
+    // Resuming after the turn_started event must replay what came after it, and not it.
+    const resumed = await collectEvents('sse1', (es) => es.some((e) => e.event === 'reply'), { 'last-event-id': started.id! }, '');
+    expect(resumed.map((e) => e.id)).not.toContain(started.id);
+    expect(resumed.find((e) => e.event === 'reply')!.id).toBe(reply.id);
+  });
+
+  it('handles a message sent twice with one idempotency key once', async () => {
+    t.model.setScript(echoScript);
+    const a = (await (await post('/v1/sessions/dup1/messages', { text: 'only once', idempotencyKey: 'k-1' })).json()) as { messageId: string; duplicate: boolean };
+    const b = (await (await post('/v1/sessions/dup1/messages', { text: 'only once', idempotencyKey: 'k-1' })).json()) as { messageId: string; duplicate: boolean };
+    expect(b).toMatchObject({ messageId: a.messageId, duplicate: true });
+    await post('/v1/sessions/dup1/messages', { text: 'marker' });
+    const events = await collectEvents('dup1', (es) => es.filter((e) => e.event === 'reply').map((e) => JSON.parse(e.data).text).join('\n').includes('marker'));
+    const replies = events.filter((e) => e.event === 'reply').map((e) => JSON.parse(e.data).text as string);
+    expect(replies.join('\n').match(/only once/g)).toHaveLength(1);
+  });
+
+  it('rejects bad input with 4xx JSON and enqueues nothing', async () => {
+    const cases: Array<[string, unknown]> = [
+      ['/v1/sessions/bad1/messages', '{"text":'],
+      ['/v1/sessions/bad1/messages', { text: '' }],
+      ['/v1/sessions/bad1/messages', { text: 42 }],
+      ['/v1/sessions/bad1/messages', { text: 'x', idempotencyKey: 'has space' }],
+      ['/v1/sessions/bad%3Aid/messages', { text: 'x' }],
+    ];
+    for (const [path, body] of cases) {
+      const res = await post(path, body);
+      expect(res.status, `${path} ${JSON.stringify(body)}`).toBeGreaterThanOrEqual(400);
+      expect(res.status).toBeLessThan(500);
+      expect(((await res.json()) as { error: { message: string } }).error.message).toBeTruthy();
+    }
+    expect(await redis.keys(`${t.prefix}:inbox:*bad*`)).toEqual([]);
+    expect(await redis.exists(`${t.prefix}:dedupe:web-local-bad1-has space`)).toBe(0);
+  });
+});
+
+describe('tool path', () => {
+  it('runs a valid tool call through the tool-runner and returns the result to the model', async () => {
+    t.model.setScript((body) => {
+      const toolMsg = body.messages.find((m) => m.role === 'tool');
+      if (!toolMsg) return { toolCalls: [{ id: 'call_1', name: 'echo', arguments: { text: 'ping from tool' } }] };
+      return { text: `tool said: ${toolMsg.content}` };
+    });
+    const res = await post('/v1/chat/completions', { messages: [{ role: 'user', content: 'use the tool' }] }, { 'x-session-id': 'tool1' });
+    expect(((await res.json()) as { choices: Array<{ message: { content: string } }> }).choices[0]!.message.content).toBe('tool said: ping from tool');
+    const events = await collectEvents('tool1', (es) => es.some((e) => e.event === 'reply'));
+    expect(events.map((e) => e.event)).toEqual(expect.arrayContaining(['tool_call', 'tool_result', 'reply']));
+  });
+
+  it('returns malformed and unknown tool calls to the model as errors, without running them', async () => {
+    const seen: string[] = [];
+    t.model.setScript((body) => {
+      const toolMsgs = body.messages.filter((m) => m.role === 'tool');
+      if (toolMsgs.length === 0) {
+        return {
+          toolCalls: [
+            { id: 'bad_json', name: 'echo', arguments: '{"text": ' },
+            { id: 'bad_schema', name: 'echo', arguments: { txt: 1 } },
+            { id: 'unknown', name: 'rm_rf', arguments: {} },
+          ],
+        };
+      }
+      seen.push(...toolMsgs.map((m) => String(m.content)));
+      return { text: 'corrected' };
+    });
+    const res = await post('/v1/chat/completions', { messages: [{ role: 'user', content: 'break the tools' }] }, { 'x-session-id': 'tool2' });
+    expect(((await res.json()) as { choices: Array<{ message: { content: string } }> }).choices[0]!.message.content).toBe('corrected');
+    expect(seen).toHaveLength(3);
+    expect(seen[0]).toMatch(/^error: arguments are not valid JSON/);
+    expect(seen[1]).toMatch(/^error: arguments do not match the schema of echo/);
+    expect(seen[2]).toMatch(/^error: unknown tool "rm_rf"/);
+    const events = await collectEvents('tool2', (es) => es.some((e) => e.event === 'reply'));
+    expect(events.some((e) => e.event === 'tool_call')).toBe(false);
+  });
+});
+
+describe('operations', () => {
+  it('serves /healthz, /readyz, /metrics and the chat page', async () => {
+    expect((await fetch(`${t.url}/healthz`)).status).toBe(200);
+    const ready = await fetch(`${t.url}/readyz`);
+    expect(ready.status).toBe(200);
+    const metrics = await (await fetch(`${t.url}/metrics`)).text();
+    for (const name of ['switchboard_turns_total', 'switchboard_inbound_messages_total', 'llm_requests_total', 'http_requests_total', 'switchboard_tool_runs_total']) {
+      expect(metrics).toContain(name);
+    }
+    const page = await fetch(`${t.url}/`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('<title>Switchboard</title>');
+  });
+});
+
+describe('auth and configuration', () => {
+  it('requires a bearer key when keys are configured and scopes sessions per key', async () => {
+    const s = await startTestSystem({ env: { SWITCHBOARD_API_KEYS: 'key-a,key-b' } });
+    try {
+      const none = await fetch(`${s.url}/v1/sessions/x/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"text":"hi"}' });
+      expect(none.status).toBe(401);
+      const wrong = await fetch(`${s.url}/v1/sessions/x/messages`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer nope' }, body: '{"text":"hi"}' });
+      expect(wrong.status).toBe(401);
+      const ok = await fetch(`${s.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer key-a', 'x-session-id': 'same' }, body: JSON.stringify({ messages: [{ role: 'user', content: 'secret of a' }] }) });
+      expect(ok.status).toBe(200);
+      await fetch(`${s.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer key-b', 'x-session-id': 'same' }, body: JSON.stringify({ messages: [{ role: 'user', content: 'hello from b' }] }) });
+      const lastPrompt = JSON.stringify(s.model.requests[s.model.requests.length - 1]!.messages);
+      expect(lastPrompt).not.toContain('secret of a');
+      expect((await fetch(`${s.url}/healthz`)).status).toBe(200);
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('starts without a model and answers with a clear error', async () => {
+    const s = await startTestSystem({ env: { LLM_MODEL: '', OPENAI_BASE_URL: '', OPENAI_API_KEY: '' } });
+    try {
+      const res = await fetch(`${s.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages: [{ role: 'user', content: 'hi' }] }) });
+      expect(res.status).toBe(502);
+      const body = (await res.json()) as { error: { code: string; message: string } };
+      expect(body.error.code).toBe('config_error');
+      expect(body.error.message).toMatch(/no model is configured/);
+      await waitFor(async () => (await fetch(`${s.url}/readyz`)).status === 200);
+    } finally {
+      await s.stop();
+    }
+  });
+});
