@@ -36,7 +36,7 @@ export async function startSystem(env: Env, opts: { logger?: Logger } = {}): Pro
       redisUrl = redis.url;
       logger.info({ url: redisUrl, dir: redis.dir }, 'started a private redis-server');
     } catch (err) {
-      throw new Error(`no Redis: REDIS_URL is not set and a private redis-server could not be started (${(err as Error).message})`);
+      throw new Error(`no Redis: REDIS_URL is not set and a private redis-server could not be started (${(err as Error).message})`, { cause: err });
     }
   }
   const serviceEnv: Env = { ...env, REDIS_URL: redisUrl };

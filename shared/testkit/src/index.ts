@@ -1,5 +1,5 @@
 export { startRedisServer, freePort } from '@switchboard/lanes';
 export type { PrivateRedis } from '@switchboard/lanes';
 export { waitFor, uniquePrefix } from './wait.ts';
-export { startFakeOpenAI, echoScript, lastUserMessages, messageText } from './fake-openai.ts';
-export type { FakeOpenAI, FakeOpenAIOptions, FakeResponse, FakeScript, FakeChatRequest, FakeChatMessage, FakeToolCall } from './fake-openai.ts';
+export { startFakeOpenAI, echoScript, lastUserMessages, messageText, fakeEmbedding } from './fake-openai.ts';
+export type { FakeOpenAI, FakeOpenAIOptions, FakeResponse, FakeScript, FakeChatRequest, FakeChatMessage, FakeToolCall, FakeEmbeddingRequest, FakeUsage } from './fake-openai.ts';

@@ -1,0 +1,228 @@
+import { SwitchboardError } from '@switchboard/contracts';
+import type { Logger } from '@switchboard/observability';
+import type * as OpenAIModule from 'openai';
+import type OpenAI from 'openai';
+import { classifyError, type ClassifiedFailure } from './classify-error.ts';
+import { createLlmMetrics, type LlmOutcome } from './metrics.ts';
+import { abortError, backoffDelayMs, sleep } from './retry.ts';
+import { StreamAssembler } from './stream-assembler.ts';
+import type { LlmClient, LlmClientOptions, LlmCompletion, LlmRequest } from './types.ts';
+
+type StreamingParams = OpenAI.Chat.Completions.ChatCompletionCreateParamsStreaming;
+
+type AttemptResult = { ok: true; completion: LlmCompletion } | ({ ok: false } & ClassifiedFailure);
+
+let sdkModule: Promise<typeof OpenAIModule> | undefined;
+
+/** The SDK costs ~35 MiB of RSS and ~0.3 s to import, so it loads on the first request, not at start-up. */
+function importSdk(): Promise<typeof OpenAIModule> {
+  sdkModule ??= import('openai');
+  return sdkModule;
+}
+
+const OUTCOME_BY_CODE: Record<string, LlmOutcome> = {
+  remote_error: 'remote_error',
+  rate_limited: 'rate_limited',
+  timeout: 'timeout',
+  remote_unreachable: 'unreachable',
+};
+
+/**
+ * Creates an {@link LlmClient} for any OpenAI-compatible chat-completions server, built on the
+ * official `openai` SDK with the SDK's own retries turned off (ours are counted in metrics and
+ * stop once output has been streamed).
+ *
+ * Per `complete()` call: each model (primary, then `fallbackModels` in order) gets one attempt
+ * plus up to `maxRetries` retries on 408, 429, 5xx, connection errors and timeouts, waiting
+ * `Retry-After`/`retry-after-ms` when sent, else exponential backoff with jitter. A model whose
+ * retries are exhausted, that answers 404 (model not found), or that asks for a wait longer than
+ * `maxRetryAfterMs` hands over to the next fallback model; after the last model the last error is
+ * thrown. Other 4xx answers fail at once. Nothing is retried once `onDelta` has been called.
+ *
+ * The SDK is imported on the first request, so an idle process without LLM traffic never loads it.
+ */
+export function createLlmClient(opts: LlmClientOptions): LlmClient {
+  const maxRetries = opts.maxRetries ?? 2;
+  const timeoutMs = opts.timeoutMs ?? 120_000;
+  const baseDelayMs = opts.retryBaseDelayMs ?? 500;
+  const maxDelayMs = opts.retryMaxDelayMs ?? 8_000;
+  const maxRetryAfterMs = opts.maxRetryAfterMs ?? 60_000;
+  const maxTokensField = opts.maxTokensField ?? 'max_completion_tokens';
+  const models = [opts.model, ...(opts.fallbackModels ?? []).filter((m) => m !== opts.model)];
+  const metrics = createLlmMetrics(opts.registry);
+  const log = opts.logger.child({ component: 'llm' });
+  let sdk: { client: OpenAI; lib: typeof OpenAIModule } | undefined;
+  async function getSdk(): Promise<{ client: OpenAI; lib: typeof OpenAIModule }> {
+    if (sdk !== undefined) return sdk;
+    const lib = await importSdk();
+    const client = new lib.OpenAI({
+      // Explicit values keep the SDK from reading OPENAI_* variables itself; config owns env.
+      apiKey: opts.apiKey ?? 'unused',
+      baseURL: opts.baseURL ?? 'https://api.openai.com/v1',
+      organization: null,
+      project: null,
+      maxRetries: 0,
+      timeout: timeoutMs,
+      logLevel: 'warn',
+      logger: sdkLogger(log),
+    });
+    sdk ??= { client, lib };
+    return sdk;
+  }
+
+  async function complete(req: LlmRequest): Promise<LlmCompletion> {
+    if (req.signal?.aborted) throw abortError(req.signal);
+    const state = { emitted: false };
+    let last: ClassifiedFailure | undefined;
+    for (let m = 0; m < models.length; m++) {
+      const model = models[m]!;
+      if (m > 0) {
+        const from = models[m - 1]!;
+        metrics.fallbacks.inc({ from_model: from, to_model: model });
+        log.warn({ fromModel: from, toModel: model, code: last?.error.code, status: last?.error.status }, 'llm fallback');
+      }
+      for (let retry = 0; ; retry++) {
+        const result = await attempt(model, req, state);
+        if (result.ok) return result.completion;
+        last = result;
+        const { error, retryAfterMs } = result;
+        if (state.emitted || (!error.retryable && error.status !== 404)) throw error;
+        const tooLong = retryAfterMs !== undefined && retryAfterMs > maxRetryAfterMs;
+        if (!error.retryable || retry >= maxRetries || tooLong) break;
+        const delayMs = retryAfterMs ?? backoffDelayMs(retry, baseDelayMs, maxDelayMs);
+        metrics.retries.inc({ model });
+        log.warn({ model, retry: retry + 1, delayMs: Math.round(delayMs), code: error.code, status: error.status }, 'llm retry');
+        await sleep(delayMs, req.signal);
+      }
+    }
+    throw last!.error;
+  }
+
+  async function attempt(model: string, req: LlmRequest, state: { emitted: boolean }): Promise<AttemptResult> {
+    const { client, lib } = await getSdk();
+    const started = performance.now();
+    const controller = new AbortController();
+    const signal = req.signal;
+    const onAbort = (): void => controller.abort(signal?.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    let timedOut = false;
+    let timer: NodeJS.Timeout | undefined;
+    const arm = (): void => {
+      if (timer !== undefined) {
+        timer.refresh();
+        return;
+      }
+      timer = setTimeout(() => {
+        timedOut = true;
+        controller.abort();
+      }, timeoutMs);
+    };
+    let callbackError: { error: unknown } | undefined;
+    let outcome: LlmOutcome = 'success';
+    try {
+      if (signal?.aborted) throw abortError(signal);
+      arm();
+      const assembler = new StreamAssembler();
+      const stream = await client.chat.completions.create(requestBody(model, req), {
+        signal: controller.signal,
+        maxRetries: 0,
+        timeout: timeoutMs,
+      });
+      for await (const chunk of stream) {
+        arm();
+        const text = assembler.push(chunk);
+        if (text !== '' && req.onDelta) {
+          state.emitted = true;
+          try {
+            req.onDelta(text);
+          } catch (error) {
+            callbackError = { error };
+            throw error;
+          }
+        }
+      }
+      // The SDK ends the iteration quietly when its signal aborts, so check why it ended.
+      if (signal?.aborted) throw abortError(signal);
+      if (timedOut) throw new APIAttemptTimeout();
+      const result = assembler.result();
+      if (result.finishReason === undefined) {
+        throw new SwitchboardError('remote_error', `LLM ${model}: stream ended before a finish_reason`, {
+          retryable: true,
+        });
+      }
+      const usage = result.usage ?? { promptTokens: 0, completionTokens: 0 };
+      metrics.tokens.inc({ model, kind: 'prompt' }, usage.promptTokens);
+      metrics.tokens.inc({ model, kind: 'completion' }, usage.completionTokens);
+      return {
+        ok: true,
+        completion: { content: result.content, toolCalls: result.toolCalls, model, finishReason: result.finishReason, usage },
+      };
+    } catch (err) {
+      if (callbackError !== undefined) {
+        outcome = 'handler_error';
+        throw callbackError.error;
+      }
+      if (signal?.aborted) {
+        outcome = 'aborted';
+        throw abortError(signal);
+      }
+      const failure: ClassifiedFailure | undefined =
+        timedOut || err instanceof APIAttemptTimeout
+          ? {
+              error: new SwitchboardError('timeout', `LLM ${model}: no data for ${timeoutMs} ms`, { retryable: true, cause: err }),
+              retryAfterMs: undefined,
+            }
+          : classifyError(err, model, lib);
+      if (failure === undefined) {
+        outcome = 'handler_error';
+        throw err;
+      }
+      outcome = OUTCOME_BY_CODE[failure.error.code] ?? 'remote_error';
+      return { ok: false, ...failure };
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      // Closes the connection if we stopped reading early (callback error, our own bug); a
+      // finished stream is left alone so its keep-alive connection goes back to the pool.
+      if (outcome !== 'success') controller.abort();
+      metrics.requests.inc({ model, outcome });
+      metrics.duration.observe({ model }, (performance.now() - started) / 1000);
+    }
+  }
+
+  function requestBody(model: string, req: LlmRequest): StreamingParams {
+    const body: StreamingParams = {
+      model,
+      messages: req.messages as StreamingParams['messages'],
+      stream: true,
+      stream_options: { include_usage: true },
+    };
+    if (req.tools !== undefined && req.tools.length > 0) {
+      body.tools = req.tools.map((t) => ({
+        type: 'function' as const,
+        function: { name: t.name, description: t.description, parameters: t.parameters },
+      }));
+    }
+    if (req.maxTokens !== undefined) body[maxTokensField] = req.maxTokens;
+    return body;
+  }
+
+  return { model: opts.model, complete };
+}
+
+/** Marks an attempt our inactivity timer ended (the SDK reports it as a quiet end of stream). */
+class APIAttemptTimeout extends Error {
+  constructor() {
+    super('inactivity timeout');
+    this.name = 'APIAttemptTimeout';
+  }
+}
+
+/** Routes the SDK's own warnings into our structured logger. */
+function sdkLogger(log: Logger): NonNullable<ConstructorParameters<typeof OpenAI>[0]>['logger'] {
+  const at =
+    (level: 'error' | 'warn' | 'info' | 'debug') =>
+    (message: string, ...rest: unknown[]): void =>
+      log[level]({ sdk: 'openai', details: rest.length > 0 ? rest : undefined }, message);
+  return { error: at('error'), warn: at('warn'), info: at('info'), debug: at('debug') };
+}
