@@ -23,6 +23,7 @@ export async function runTool(plugin: ToolPlugin, job: ToolJob, opts: { maxOutpu
   const onOuterAbort = () => controller.abort(opts.signal?.reason);
   opts.signal?.addEventListener('abort', onOuterAbort, { once: true });
   let timer: NodeJS.Timeout | undefined;
+  let timedOut = false;
   const elapsed = () => performance.now() - started;
   try {
     const parsed = plugin.parameters.safeParse(job.arguments);
@@ -31,8 +32,10 @@ export async function runTool(plugin: ToolPlugin, job: ToolJob, opts: { maxOutpu
     }
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        controller.abort(new Error('timeout'));
+        timedOut = true;
         reject(Object.assign(new Error(`timed out after ${timeoutMs} ms`), { code: 'timeout' }));
+        // Abort after rejecting: a tool that fails on abort must not be reported as its own error.
+        controller.abort(new Error('timeout'));
       }, timeoutMs);
     });
     const output = await Promise.race([
@@ -49,8 +52,9 @@ export async function runTool(plugin: ToolPlugin, job: ToolJob, opts: { maxOutpu
     const capped = capOutput(String(output), opts.maxOutputBytes);
     return { ok: true, output: capped.text, truncated: capped.truncated, durationMs: elapsed() };
   } catch (err) {
-    const code = (err as { code?: string }).code === 'timeout' ? 'timeout' : 'handler_error';
-    const capped = capOutput(err instanceof Error ? err.message : String(err), opts.maxOutputBytes);
+    const code = timedOut ? 'timeout' : 'handler_error';
+    const message = timedOut ? `timed out after ${timeoutMs} ms` : err instanceof Error ? err.message : String(err);
+    const capped = capOutput(message, opts.maxOutputBytes);
     return { ok: false, output: capped.text, truncated: capped.truncated, errorCode: code, durationMs: elapsed() };
   } finally {
     clearTimeout(timer);

@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { defineTool, type ToolPlugin } from '@switchboard/tools';
+import { capOutput, runTool } from './run-tool.ts';
+
+const job = (tool: string, args: Record<string, unknown>, timeoutMs?: number) => ({
+  v: 1 as const,
+  turnId: 't1',
+  toolCallId: 'c1',
+  sessionKey: 'web:local:s',
+  platform: 'web',
+  userId: 'u',
+  tool,
+  arguments: args,
+  ...(timeoutMs ? { timeoutMs } : {}),
+});
+
+const slow = defineTool({
+  name: 'slow',
+  description: 'never finishes on its own',
+  risk: 'low',
+  timeoutMs: 200,
+  parameters: z.object({}),
+  execute: (_args, ctx) => new Promise<string>((_, reject) => ctx.signal.addEventListener('abort', () => reject(new Error('aborted')))),
+}) as unknown as ToolPlugin;
+
+const loud = defineTool({
+  name: 'loud',
+  description: 'prints a lot',
+  risk: 'low',
+  parameters: z.object({ n: z.number().int() }),
+  execute: async ({ n }) => 'é'.repeat(n),
+}) as unknown as ToolPlugin;
+
+describe('runTool', () => {
+  it('stops a run at its time limit and aborts its signal', async () => {
+    const started = Date.now();
+    const result = await runTool(slow, job('slow', {}), { maxOutputBytes: 1000 });
+    expect(result).toMatchObject({ ok: false, errorCode: 'timeout' });
+    expect(Date.now() - started).toBeLessThan(1500);
+  });
+
+  it('never lets a job ask for more time than the tool allows', async () => {
+    const started = Date.now();
+    await runTool(slow, job('slow', {}, 60_000), { maxOutputBytes: 1000 });
+    expect(Date.now() - started).toBeLessThan(1500);
+  });
+
+  it('caps output on a character boundary and says so', async () => {
+    const result = await runTool(loud, job('loud', { n: 10_000 }), { maxOutputBytes: 101 });
+    expect(result.ok).toBe(true);
+    expect(result.truncated).toBe(true);
+    expect(result.output).toMatch(/^é{50}\n\[output truncated at 101 bytes\]$/);
+  });
+
+  it('reports bad arguments without running the tool', async () => {
+    const result = await runTool(loud, job('loud', { n: 'many' }), { maxOutputBytes: 1000 });
+    expect(result).toMatchObject({ ok: false, errorCode: 'bad_request' });
+  });
+
+  it('capOutput leaves short text alone', () => {
+    expect(capOutput('short', 100)).toEqual({ text: 'short', truncated: false });
+  });
+});
