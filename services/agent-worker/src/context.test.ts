@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import { countMessageTokens } from '@switchboard/llm';
+import { buildContext } from './context.ts';
+import type { TranscriptEntry } from './transcript.ts';
+
+const call = (id: string) => [{ id, type: 'function' as const, function: { name: 'echo', arguments: '{"text":"x"}' } }];
+
+function history(turns: number): TranscriptEntry[] {
+  const out: TranscriptEntry[] = [];
+  for (let i = 0; i < turns; i++) {
+    out.push({ role: 'user', content: `question ${i} ${'word '.repeat(20)}` });
+    out.push({ role: 'assistant', content: '', toolCalls: call(`c${i}`) });
+    out.push({ role: 'tool', content: `result ${i} ${'data '.repeat(20)}`, toolCallId: `c${i}` });
+    out.push({ role: 'assistant', content: `answer ${i}` });
+  }
+  return out;
+}
+
+describe('buildContext', () => {
+  it('keeps the newest history that fits the budget and never exceeds it', () => {
+    for (const budget of [120, 300, 700, 2000]) {
+      const built = buildContext({ systemPrompt: 'sys', history: history(30), current: [{ role: 'user', content: 'now' }], tools: [], budgetTokens: budget });
+      expect(built.tokens).toBeLessThanOrEqual(budget);
+      expect(countMessageTokens(built.messages)).toBeLessThanOrEqual(budget);
+      expect(built.messages[0]).toEqual({ role: 'system', content: 'sys' });
+      expect(built.messages[built.messages.length - 1]).toEqual({ role: 'user', content: 'now' });
+      if (built.droppedMessages > 0 && built.messages.length > 2) {
+        // What is kept is the newest part of the history.
+        expect(JSON.stringify(built.messages)).toContain('answer 29');
+      }
+    }
+  });
+
+  it('never separates a tool call from its result', () => {
+    for (let budget = 60; budget < 1500; budget += 7) {
+      const built = buildContext({ systemPrompt: 'sys', history: history(10), current: [{ role: 'user', content: 'now' }], tools: [], budgetTokens: budget });
+      const msgs = built.messages;
+      msgs.forEach((m, i) => {
+        if (m.role === 'tool') {
+          const prev = msgs[i - 1]!;
+          expect(prev.role === 'assistant' && prev.tool_calls?.some((c) => c.id === m.tool_call_id)).toBe(true);
+        }
+        if (m.role === 'assistant' && m.tool_calls) expect(msgs[i + 1]).toMatchObject({ role: 'tool', tool_call_id: m.tool_calls[0]!.id });
+      });
+    }
+  });
+
+  it('always sends the current turn whole, even over budget', () => {
+    const big = 'long '.repeat(500);
+    const built = buildContext({ systemPrompt: 'sys', history: history(3), current: [{ role: 'user', content: big }], tools: [], budgetTokens: 50 });
+    expect(built.messages).toEqual([{ role: 'system', content: 'sys' }, { role: 'user', content: big }]);
+    expect(built.droppedMessages).toBe(12);
+  });
+});
