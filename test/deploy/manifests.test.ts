@@ -21,31 +21,13 @@ import {
   type Workload,
 } from './kube.ts';
 import { isAllowedSeries, metricNamesInPromQL, type MetricType } from './promql.ts';
+import { SWITCHBOARD_METRICS } from './exported-metrics.ts';
+
+export { SWITCHBOARD_METRICS };
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const at = (...parts: string[]) => join(ROOT, ...parts);
 
-/** Metrics the Switchboard code exports (to be replaced by a scrape of the real /metrics). */
-export const SWITCHBOARD_METRICS: Readonly<Record<string, MetricType>> = {
-  switchboard_inbound_messages_total: 'counter',
-  switchboard_replies_total: 'counter',
-  switchboard_turns_total: 'counter',
-  switchboard_turn_duration_seconds: 'histogram',
-  switchboard_turn_batch_size: 'histogram',
-  switchboard_lane_queue_depth: 'gauge',
-  switchboard_lane_oldest_waiting_age_seconds: 'gauge',
-  switchboard_turn_fenced_total: 'counter',
-  switchboard_tool_runs_total: 'counter',
-  switchboard_tool_run_duration_seconds: 'histogram',
-  llm_requests_total: 'counter',
-  llm_request_duration_seconds: 'histogram',
-  llm_tokens_total: 'counter',
-  llm_retries_total: 'counter',
-  llm_fallbacks_total: 'counter',
-  http_requests_total: 'counter',
-  http_request_duration_seconds: 'histogram',
-  sse_connections: 'gauge',
-};
 
 /** prom-client's collectDefaultMetrics() (v15), which every service's registry collects. */
 export const PROM_CLIENT_DEFAULT_METRICS: Readonly<Record<string, MetricType>> = {

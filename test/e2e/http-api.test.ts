@@ -4,6 +4,7 @@ import { inject } from 'vitest';
 import { echoScript, waitFor } from '@switchboard/testkit';
 import { readSse, type SseEvent } from '../support/sse.ts';
 import { startTestSystem, type TestSystem } from '../support/system.ts';
+import { SWITCHBOARD_METRICS } from '../deploy/exported-metrics.ts';
 
 let t: TestSystem;
 let redis: Redis;
@@ -166,9 +167,8 @@ describe('operations', () => {
     const ready = await fetch(`${t.url}/readyz`);
     expect(ready.status).toBe(200);
     const metrics = await (await fetch(`${t.url}/metrics`)).text();
-    for (const name of ['switchboard_turns_total', 'switchboard_inbound_messages_total', 'llm_requests_total', 'http_requests_total', 'switchboard_tool_runs_total']) {
-      expect(metrics).toContain(name);
-    }
+    // Every metric the dashboards and alerts may use (test/deploy) is really exported, with its type.
+    for (const [name, type] of Object.entries(SWITCHBOARD_METRICS)) expect(metrics).toContain(`# TYPE ${name} ${type}`);
     const page = await fetch(`${t.url}/`);
     expect(page.status).toBe(200);
     expect(await page.text()).toContain('<title>Switchboard</title>');

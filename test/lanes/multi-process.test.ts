@@ -205,6 +205,9 @@ describe('three agent-worker processes', () => {
     await c.workers[0]!.kill('SIGKILL');
     const ids = await sending;
     await expectExactlyOnceInOrder(c, sessions, 10, ids, 90_000);
+    // The killed worker really was mid-turn: its batches were taken over by the survivors.
+    const resumed = await Promise.all(c.workers.slice(1).map(async (w) => metricValue(await w.metrics(), 'switchboard_turns_resumed_total')));
+    expect(resumed.reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
     model.setLatencyMs(0);
   });
 });

@@ -81,6 +81,7 @@ export function createLaneWorker(opts: LaneWorkerOptions): LaneWorker {
       log,
     };
     metrics.batchSize.observe(batch.messages.length);
+    if (batch.resumed) metrics.resumed.inc();
     try {
       await opts.handle(ctx);
     } catch (err) {

@@ -18,6 +18,10 @@ export function laneMetrics(registry: Registry) {
       help: 'Inbound messages handled by one turn',
       buckets: [1, 2, 3, 5, 10, 20, 50],
     }),
+    resumed: counter(registry, {
+      name: 'switchboard_turns_resumed_total',
+      help: 'Turns that picked up a batch an earlier attempt had claimed (crash, stall or retry)',
+    }),
     fenced: counter(registry, { name: 'switchboard_turn_fenced_total', help: 'Turns stopped at commit because another worker took the session over' }),
     depth: gauge(registry, {
       name: 'switchboard_lane_queue_depth',
