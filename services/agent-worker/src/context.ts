@@ -34,6 +34,15 @@ function toUnits(history: TranscriptEntry[]): TranscriptEntry[][] {
   return units;
 }
 
+/** Per-message overhead of the chat format (OpenAI cookbook), as in countMessageTokens. */
+const TOKENS_PER_MESSAGE = 3;
+
+/** Tokens one history message costs, from the count stored with it when there is one. */
+function entryTokens(entry: TranscriptEntry, message: ChatMessage): number {
+  if (entry.tokens !== undefined && entry.tokens > 0 && !entry.toolCalls?.length) return entry.tokens + TOKENS_PER_MESSAGE;
+  return countMessageTokens([message]) - 3; // minus the reply priming, counted once for the whole prompt
+}
+
 /**
  * Fits the system prompt, the newest history that fits and the current turn into the budget.
  * History is taken newest first, a whole unit at a time; the current turn is never cut.
@@ -47,8 +56,9 @@ export function buildContext(input: ContextInput): BuiltContext {
   let dropped = 0;
   let i = units.length - 1;
   for (; i >= 0; i--) {
-    const messages = toChatMessages(units[i]!);
-    const cost = countMessageTokens(messages) - 3; // the reply priming is already counted once
+    const unit = units[i]!;
+    const messages = toChatMessages(unit);
+    const cost = unit.reduce((n, e, k) => n + entryTokens(e, messages[k]!), 0);
     if (used + cost > input.budgetTokens) break;
     used += cost;
     kept.push(messages);

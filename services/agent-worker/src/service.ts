@@ -51,12 +51,12 @@ export async function createAgentWorker(deps: AgentWorkerDeps): Promise<AgentWor
   const { config, logger, registry } = deps;
   const prefix = config.SWITCHBOARD_PREFIX;
   const connections: Redis[] = [];
-  const connect = (name: string) => {
-    const c = createRedis(deps.redisUrl, `agent-worker-${name}`);
+  const connect = (name: string, autoPipelining = false) => {
+    const c = createRedis(deps.redisUrl, `agent-worker-${name}`, { autoPipelining });
     connections.push(c);
     return c;
   };
-  const redis = connect('main');
+  const redis = connect('main', true);
   const lanes = new LaneStore(redis, { prefix });
   const turns = new TurnQueue(redis, prefix);
   const replies = new ReplyPublisher({ store: lanes, connection: redis, prefix, queuedPlatforms: config.QUEUED_PLATFORMS, registry });

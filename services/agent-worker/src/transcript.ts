@@ -8,12 +8,13 @@ export interface TranscriptEntry {
   content: string;
   toolCalls?: ChatToolCall[] | undefined;
   toolCallId?: string | undefined;
+  /** Content tokens as counted when the row was written, so history is not re-tokenized every turn. */
+  tokens?: number | undefined;
 }
 
 export interface NewRow extends TranscriptEntry {
   sourceId?: string | undefined;
   userId?: string | undefined;
-  tokens?: number | undefined;
 }
 
 export interface CommitInput {
@@ -62,15 +63,17 @@ export class TranscriptStore {
 
   /** The newest `limit` messages of a session, oldest first. */
   async recent(sessionKey: string, limit: number): Promise<TranscriptEntry[]> {
-    const { rows } = await this.db.query<{ role: TranscriptEntry['role']; content: string; tool_calls: ChatToolCall[] | null; tool_call_id: string | null }>(
-      `SELECT role, content, tool_calls, tool_call_id FROM messages WHERE session_id = $1 ORDER BY seq DESC LIMIT $2`,
+    type Row = { role: TranscriptEntry['role']; content: string; tool_calls: ChatToolCall[] | null; tool_call_id: string | null; tokens: number | null };
+    const { rows } = await this.db.query<Row>(
+      `SELECT role, content, tool_calls, tool_call_id, tokens FROM messages WHERE session_id = $1 ORDER BY seq DESC LIMIT $2`,
       [sessionKey, limit],
     );
-    return rows.reverse().map((r: { role: TranscriptEntry["role"]; content: string; tool_calls: ChatToolCall[] | null; tool_call_id: string | null }) => ({
+    return rows.reverse().map((r: Row) => ({
       role: r.role,
       content: r.content,
       toolCalls: r.tool_calls ?? undefined,
       toolCallId: r.tool_call_id ?? undefined,
+      tokens: r.tokens ?? undefined,
     }));
   }
 

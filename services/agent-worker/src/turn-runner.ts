@@ -81,16 +81,17 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
     const record = async (step: Step) => {
       steps.push(step);
       apply(step);
-      await ctx.store.saveStep(ctx.sessionKey, step);
+      // A final answer is committed right after; a crash before that just asks the model again.
+      if (step.kind === 'tool' || step.toolCalls.length > 0) await ctx.store.saveStep(ctx.sessionKey, step);
     };
     function apply(step: Step): void {
       if (step.kind === 'model') {
         const toolCalls = step.toolCalls.map((c) => ({ id: c.id, type: 'function' as const, function: { name: c.name, arguments: c.argumentsJson } }));
         current.push(toolCalls.length > 0 ? { role: 'assistant', content: step.content || null, tool_calls: toolCalls } : { role: 'assistant', content: step.content });
-        rows.push({ role: 'assistant', content: step.content, toolCalls: toolCalls.length > 0 ? toolCalls : undefined, tokens: step.completionTokens });
+        rows.push({ role: 'assistant', content: step.content, toolCalls: toolCalls.length > 0 ? toolCalls : undefined, tokens: countTokens(step.content) });
       } else {
         current.push({ role: 'tool', content: step.output, tool_call_id: step.toolCallId });
-        rows.push({ role: 'tool', content: step.output, toolCallId: step.toolCallId });
+        rows.push({ role: 'tool', content: step.output, toolCallId: step.toolCallId, tokens: countTokens(step.output) });
       }
     }
     for (const step of steps) apply(step);

@@ -30,7 +30,7 @@ export interface WebService {
 export async function startWebService(deps: WebServiceDeps): Promise<WebService> {
   const { config, logger } = deps;
   const prefix = config.SWITCHBOARD_PREFIX;
-  const redis = createRedis(deps.redisUrl, 'web');
+  const redis = createRedis(deps.redisUrl, 'web', { autoPipelining: true });
   const subscriber = createRedis(deps.redisUrl, 'web-events');
   const store = new LaneStore(redis, { prefix });
   const turns = new TurnQueue(redis, prefix);
