@@ -210,6 +210,21 @@ describe('three agent-worker processes', () => {
     expect(resumed.reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
     model.setLatencyMs(0);
   });
+
+  it('a worker stopped with SIGTERM finishes its turns, exits cleanly and loses nothing', async () => {
+    model.setScript(echoScript);
+    model.setLatencyMs(300);
+    const sessions = Array.from({ length: 30 }, (_, i) => `term${i}`);
+    const sending = sendAll(c, sessions, 5);
+    await waitFor(async () => (await Promise.all(sessions.map((s) => replies(c, s)))).flat().length >= 10, { timeoutMs: 30_000 });
+    const victim = c.workers[1]!;
+    const exit = new Promise<number | null>((resolve) => victim.child.once('exit', (code) => resolve(code)));
+    victim.child.kill('SIGTERM');
+    expect(await exit).toBe(0);
+    const ids = await sending;
+    await expectExactlyOnceInOrder(c, sessions, 5, ids, 60_000);
+    model.setLatencyMs(0);
+  });
 });
 
 describe('a stalled worker (alive but silent past its lease)', () => {
