@@ -1,5 +1,129 @@
+import type { Logger } from '@switchboard/observability';
 import type { ToolPlugin } from '@switchboard/tools';
+import type { ToolRunnerConfig } from './config.ts';
+import { DEFAULT_SANDBOX_ETC } from './sandbox/bwrap.ts';
+import { probeSandbox } from './sandbox/probe.ts';
+import type { Workspaces } from './sandbox/workspaces.ts';
 import { echoTool } from './tools/echo.ts';
+import { createEditFileTool } from './tools/edit-file.ts';
+import { createHttpRequestTool } from './tools/http-request.ts';
+import { createListFilesTool } from './tools/list-files.ts';
+import { createReadFileTool } from './tools/read-file.ts';
+import { createShellTool } from './tools/shell.ts';
+import { createWebFetchTool } from './tools/web-fetch.ts';
+import { createWebSearchTool, type WebSearchProvider } from './tools/web-search.ts';
+import { createWriteFileTool } from './tools/write-file.ts';
 
-/** Tools this runner ships with, by name. Configuration decides which are enabled. */
-export const BUILTIN_TOOLS: readonly ToolPlugin[] = [echoTool as unknown as ToolPlugin];
+const MIB = 1024 * 1024;
+
+/** What a built-in tool may need to be created. */
+export interface BuiltinToolEnv {
+  config: ToolRunnerConfig;
+  logger: Logger;
+  workspaces: Workspaces;
+  /** uid of the runner process (`process.getuid()`); decides whether the sandbox drops privileges. */
+  processUid: number;
+  /** The search backend; without one `web_search` is unavailable. */
+  webSearchProvider?: WebSearchProvider;
+}
+
+/** A built-in tool: its name and how to build it, or why it cannot run on this host. */
+export interface BuiltinTool {
+  name: string;
+  create(env: BuiltinToolEnv): Promise<ToolPlugin | { unavailable: string }>;
+}
+
+/**
+ * Tools this runner ships with, by name. Configuration (TOOLS_ENABLED) decides which are
+ * enabled; a tool that reports itself unavailable (shell without a working bubblewrap, web_search
+ * without a provider) is left out with a log line, never run in a weaker form.
+ */
+export const BUILTIN_TOOLS: readonly BuiltinTool[] = [
+  { name: 'echo', create: async () => echoTool as unknown as ToolPlugin },
+  {
+    name: 'shell',
+    async create({ config, logger, workspaces, processUid }) {
+      const probe = await probeSandbox(
+        {
+          bwrapPath: config.BWRAP_PATH ?? 'bwrap',
+          uid: config.SANDBOX_UID,
+          gid: config.SANDBOX_GID,
+          limits: {
+            cpuSeconds: config.SHELL_CPU_SECONDS,
+            memoryBytes: config.SHELL_MEMORY_MB * MIB,
+            fileSizeBytes: config.SHELL_MAX_FILE_MB * MIB,
+            processes: config.SHELL_MAX_PROCESSES,
+            openFiles: config.SHELL_MAX_OPEN_FILES,
+            tmpBytes: config.SHELL_TMP_MB * MIB,
+          },
+          etcEntries: [...new Set([...DEFAULT_SANDBOX_ETC, ...config.SHELL_ETC_PATHS])],
+        },
+        workspaces,
+        processUid,
+      );
+      if (!probe.ok) return { unavailable: probe.reason };
+      for (const note of probe.notes) logger.warn({ tool: 'shell' }, note);
+      logger.info(
+        { tool: 'shell', bwrap: probe.profile.bwrapPath, uid: probe.profile.uid, dropPrivileges: probe.profile.dropPrivileges, proc: probe.profile.procMode },
+        'shell sandbox self-check passed',
+      );
+      return createShellTool({
+        profile: probe.profile,
+        maxTimeoutMs: config.SHELL_TIMEOUT_MS,
+        // Both streams plus the exit-code lines fit in the output cap.
+        keepBytes: Math.floor((config.TOOL_OUTPUT_MAX_BYTES - 256) / 2),
+        killAfterOutputBytes: config.SHELL_MAX_OUTPUT_MB * MIB,
+      });
+    },
+  },
+  { name: 'read_file', create: async () => createReadFileTool() },
+  { name: 'write_file', create: async () => createWriteFileTool() },
+  { name: 'edit_file', create: async () => createEditFileTool() },
+  { name: 'list_files', create: async () => createListFilesTool() },
+  {
+    name: 'web_fetch',
+    create: async ({ config }) =>
+      createWebFetchTool({ timeoutMs: config.WEB_FETCH_TIMEOUT_MS, maxBytes: config.WEB_FETCH_MAX_BYTES, maxOutputBytes: config.TOOL_OUTPUT_MAX_BYTES }),
+  },
+  {
+    name: 'web_search',
+    create: async ({ config, webSearchProvider }) =>
+      webSearchProvider
+        ? createWebSearchTool(webSearchProvider, { maxOutputBytes: config.TOOL_OUTPUT_MAX_BYTES })
+        : { unavailable: 'no web search provider is configured (pass webSearchProvider to createToolRunner)' },
+  },
+  {
+    name: 'http_request',
+    create: async ({ config }) =>
+      config.HTTP_REQUEST_ALLOWED_HOSTS.length > 0
+        ? createHttpRequestTool({
+            allowedHosts: config.HTTP_REQUEST_ALLOWED_HOSTS,
+            credentials: Object.fromEntries(Object.entries(config.HTTP_REQUEST_CREDENTIALS).map(([host, headers]) => [host.toLowerCase(), headers])),
+            timeoutMs: config.WEB_FETCH_TIMEOUT_MS,
+            maxOutputBytes: config.TOOL_OUTPUT_MAX_BYTES,
+          })
+        : { unavailable: 'HTTP_REQUEST_ALLOWED_HOSTS is not set' },
+  },
+];
+
+/**
+ * Builds the enabled built-in tools for this host: those named in TOOLS_ENABLED (all when it is
+ * unset), minus any that are unavailable here — each of those is logged with its reason, at
+ * error level when TOOLS_ENABLED asked for it explicitly.
+ */
+export async function loadBuiltinTools(env: BuiltinToolEnv, registry: readonly BuiltinTool[] = BUILTIN_TOOLS): Promise<ToolPlugin[]> {
+  const wanted = env.config.TOOLS_ENABLED;
+  const plugins: ToolPlugin[] = [];
+  for (const entry of registry) {
+    if (wanted && !wanted.includes(entry.name)) continue;
+    const made = await entry.create(env);
+    if ('unavailable' in made) {
+      const log = { tool: entry.name, reason: made.unavailable };
+      if (wanted) env.logger.error(log, `tool ${entry.name} is enabled in TOOLS_ENABLED but cannot run here; it stays disabled`);
+      else env.logger.warn(log, `tool ${entry.name} is disabled: ${made.unavailable}`);
+      continue;
+    }
+    plugins.push(made);
+  }
+  return plugins;
+}

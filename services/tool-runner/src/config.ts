@@ -1,14 +1,80 @@
+import { resolve } from 'node:path';
 import { z } from 'zod';
-import { CommonEnv, int, parseEnv, type Env } from '@switchboard/config';
+import { CommonEnv, csv, int, optionalString, parseEnv, type Env } from '@switchboard/config';
+
+const MIB = 1024 * 1024;
+
+/** Host /etc entries (relative names, no `..`) that the shell sandbox may see in addition to the defaults. */
+const etcEntries = csv.refine((list) => list.every((e) => e !== '' && !e.startsWith('/') && !e.split('/').includes('..')), {
+  message: 'entries must be relative to /etc and must not contain ".."',
+});
 
 export const ToolRunnerEnv = CommonEnv.extend({
   /** Port of the ops server (/healthz, /readyz, /metrics). */
   PORT: int(9102, { min: 0, max: 65535 }),
   /** Largest tool output handed back to the model, in bytes (default 16 KiB). */
   TOOL_OUTPUT_MAX_BYTES: int(16_384, { min: 256 }),
+  /** Root directory of the per-session workspaces (default `<DATA_DIR or ./data>/workspaces`). */
+  TOOL_WORKSPACES_DIR: optionalString,
+  /** bubblewrap binary: a name searched in /usr/local/bin, /usr/bin, /bin, or an absolute path (default `bwrap`). */
+  BWRAP_PATH: optionalString,
+  /** uid the sandboxed shell runs as (default 65534; never 0). When the runner is root, also the host uid that owns workspaces. */
+  SANDBOX_UID: int(65534, { min: 1, max: 4_294_967_294 }),
+  /** gid the sandboxed shell runs as (default 65534; never 0). */
+  SANDBOX_GID: int(65534, { min: 1, max: 4_294_967_294 }),
+  /** Wall-time limit of one shell run in ms, and the most a call may ask for (default 60 000). */
+  SHELL_TIMEOUT_MS: int(60_000, { min: 1_000, max: 3_600_000 }),
+  /** RLIMIT_CPU of each sandboxed process, in CPU seconds (default 60). */
+  SHELL_CPU_SECONDS: int(60, { min: 1, max: 86_400 }),
+  /** RLIMIT_AS (address space) of each sandboxed process, in MiB (default 1024). */
+  SHELL_MEMORY_MB: int(1024, { min: 64, max: 1_048_576 }),
+  /** RLIMIT_FSIZE: largest file the shell may write, in MiB (default 256). */
+  SHELL_MAX_FILE_MB: int(256, { min: 1, max: 1_048_576 }),
+  /** RLIMIT_NPROC: processes one sandbox may have (default 128). */
+  SHELL_MAX_PROCESSES: int(128, { min: 8, max: 100_000 }),
+  /** RLIMIT_NOFILE: open files per sandboxed process (default 256). */
+  SHELL_MAX_OPEN_FILES: int(256, { min: 16, max: 65_536 }),
+  /** Size of the sandbox's private /tmp, in MiB (default 64). */
+  SHELL_TMP_MB: int(64, { min: 1, max: 65_536 }),
+  /** Output (stdout + stderr) after which a shell command is killed, in MiB (default 16). */
+  SHELL_MAX_OUTPUT_MB: int(16, { min: 1, max: 1024 }),
+  /** Extra host /etc entries bound read-only into the sandbox, comma-separated (e.g. `python3,ssl`). */
+  SHELL_ETC_PATHS: etcEntries,
+  /** Deadline of one web_fetch including redirects, in ms (default 15 000). */
+  WEB_FETCH_TIMEOUT_MS: int(15_000, { min: 1_000, max: 300_000 }),
+  /** Response bytes web_fetch reads at most, after decompression (default 2 MiB). */
+  WEB_FETCH_MAX_BYTES: int(2 * MIB, { min: 1024, max: 64 * MIB }),
+  /** Hosts `http_request` may call, comma-separated `host` or `host:port`; unset: the tool is off. */
+  HTTP_REQUEST_ALLOWED_HOSTS: csv.transform((list) => list.map((h) => h.toLowerCase())),
+  /**
+   * Headers the runner adds to `http_request` calls, as JSON `{ "<host>": { "<header>": "<value>" } }`
+   * (e.g. `{"api.example.com":{"Authorization":"Bearer ..."}}`). Never shown to the model or logged.
+   */
+  HTTP_REQUEST_CREDENTIALS: optionalString.pipe(
+    z
+      .string()
+      .optional()
+      .transform((raw, ctx) => {
+        if (raw === undefined) return {};
+        try {
+          return z.record(z.string(), z.record(z.string(), z.string())).parse(JSON.parse(raw));
+        } catch {
+          // Never echo the value: it holds secrets.
+          ctx.addIssue({ code: 'custom', message: 'must be a JSON object of host -> { header: value }' });
+          return z.NEVER;
+        }
+      }),
+  ),
 });
-export type ToolRunnerConfig = z.infer<typeof ToolRunnerEnv>;
+
+/** The parsed configuration plus values derived from it. */
+export type ToolRunnerConfig = z.infer<typeof ToolRunnerEnv> & {
+  /** Absolute root of the workspaces: TOOL_WORKSPACES_DIR, else `<DATA_DIR or ./data>/workspaces`. */
+  workspacesDir: string;
+};
 
 export function loadToolRunnerConfig(env: Env = process.env): ToolRunnerConfig {
-  return parseEnv(ToolRunnerEnv, env);
+  const parsed = parseEnv(ToolRunnerEnv, env);
+  const workspacesDir = resolve(parsed.TOOL_WORKSPACES_DIR ?? resolve(parsed.DATA_DIR ?? './data', 'workspaces'));
+  return { ...parsed, workspacesDir };
 }

@@ -12,11 +12,27 @@ export function capOutput(text: string, maxBytes: number): { text: string; trunc
   return { text: `${bytes.subarray(0, cut).toString('utf8')}\n[output truncated at ${maxBytes} bytes]`, truncated: true };
 }
 
+/** The error code a failed run reports: a thrown error's own `code` (e.g. `path_escape`) if it has one. */
+function errorCodeOf(err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^[a-z][a-z_]{0,39}$/.test(code) ? code : 'handler_error';
+}
+
+/** Options of one run. */
+export interface RunToolOptions {
+  /** Output cap in bytes. */
+  maxOutputBytes: number;
+  /** Aborting it aborts the run (runner shutdown). */
+  signal?: AbortSignal;
+  /** Per-session workspaces; the session's is created before the run and passed as `ctx.workspaceDir`. */
+  workspaces?: { ensure(sessionKey: string): Promise<string> };
+}
+
 /**
  * Runs one tool call with its time limit and output cap. Never throws: a tool error, a timeout or
  * bad arguments become a failed result the model can read.
  */
-export async function runTool(plugin: ToolPlugin, job: ToolJob, opts: { maxOutputBytes: number; signal?: AbortSignal }): Promise<ToolResult> {
+export async function runTool(plugin: ToolPlugin, job: ToolJob, opts: RunToolOptions): Promise<ToolResult> {
   const started = performance.now();
   const timeoutMs = Math.min(job.timeoutMs ?? plugin.timeoutMs ?? DEFAULT_TOOL_TIMEOUT_MS, plugin.timeoutMs ?? DEFAULT_TOOL_TIMEOUT_MS);
   const controller = new AbortController();
@@ -38,21 +54,24 @@ export async function runTool(plugin: ToolPlugin, job: ToolJob, opts: { maxOutpu
         controller.abort(new Error('timeout'));
       }, timeoutMs);
     });
-    const output = await Promise.race([
-      plugin.execute(parsed.data, {
+    const execution = (async () => {
+      // Inside the race: a slow workspace (disk) counts against the run's time limit too.
+      const workspaceDir = opts.workspaces ? await opts.workspaces.ensure(job.sessionKey) : undefined;
+      return plugin.execute(parsed.data, {
         sessionKey: job.sessionKey,
         userId: job.userId,
         platform: job.platform,
         turnId: job.turnId,
         toolCallId: job.toolCallId,
         signal: controller.signal,
-      }),
-      timeout,
-    ]);
+        ...(workspaceDir ? { workspaceDir } : {}),
+      });
+    })();
+    const output = await Promise.race([execution, timeout]);
     const capped = capOutput(String(output), opts.maxOutputBytes);
     return { ok: true, output: capped.text, truncated: capped.truncated, durationMs: elapsed() };
   } catch (err) {
-    const code = timedOut ? 'timeout' : 'handler_error';
+    const code = timedOut ? 'timeout' : errorCodeOf(err);
     const message = timedOut ? `timed out after ${timeoutMs} ms` : err instanceof Error ? err.message : String(err);
     const capped = capOutput(message, opts.maxOutputBytes);
     return { ok: false, output: capped.text, truncated: capped.truncated, errorCode: code, durationMs: elapsed() };

@@ -5,21 +5,31 @@ import { TOOL_QUEUE, ToolJob, type ToolResult } from '@switchboard/contracts';
 import { createRedis } from '@switchboard/lanes';
 import { counter, histogram, LATENCY_BUCKETS_SECONDS, type Logger } from '@switchboard/observability';
 import { toDefinition, ToolCatalog, type ToolPlugin } from '@switchboard/tools';
-import { BUILTIN_TOOLS } from './builtin-tools.ts';
+import { loadBuiltinTools } from './builtin-tools.ts';
 import type { ToolRunnerConfig } from './config.ts';
 import { runTool } from './run-tool.ts';
+import { createWorkspaces, workspaceOwnerFor, type Workspaces } from './sandbox/workspaces.ts';
+import type { WebSearchProvider } from './tools/web-search.ts';
 
 export { loadToolRunnerConfig, ToolRunnerEnv } from './config.ts';
 export type { ToolRunnerConfig } from './config.ts';
-export { BUILTIN_TOOLS } from './builtin-tools.ts';
+export { BUILTIN_TOOLS, loadBuiltinTools } from './builtin-tools.ts';
+export type { BuiltinTool, BuiltinToolEnv } from './builtin-tools.ts';
+export type { WebSearchProvider, WebSearchResult } from './tools/web-search.ts';
+export { ToolError } from './tools/tool-error.ts';
+export type { ToolErrorCode } from './tools/tool-error.ts';
 
 export interface ToolRunnerDeps {
   config: ToolRunnerConfig;
   logger: Logger;
   registry: Registry;
   redisUrl: string;
-  /** Tool plugins available to enable; defaults to the built-ins. */
+  /** Tool plugins available to enable; defaults to the built-ins that can run on this host. */
   plugins?: readonly ToolPlugin[];
+  /** Backend of `web_search`; without one that tool is not offered. */
+  webSearchProvider?: WebSearchProvider;
+  /** Per-session workspaces; defaults to directories under `config.workspacesDir`. */
+  workspaces?: Workspaces;
 }
 
 export interface ToolRunnerService {
@@ -35,8 +45,17 @@ export interface ToolRunnerService {
 export async function createToolRunner(deps: ToolRunnerDeps): Promise<ToolRunnerService> {
   const { config, logger, registry } = deps;
   const prefix = config.SWITCHBOARD_PREFIX;
-  const all = deps.plugins ?? BUILTIN_TOOLS;
-  const enabled = config.TOOLS_ENABLED ? all.filter((p) => config.TOOLS_ENABLED!.includes(p.name)) : all;
+  const processUid = process.getuid?.() ?? -1;
+  const workspaces =
+    deps.workspaces ??
+    createWorkspaces({ rootDir: config.workspacesDir, owner: workspaceOwnerFor(processUid, { uid: config.SANDBOX_UID, gid: config.SANDBOX_GID }) });
+  const all =
+    deps.plugins ??
+    (await loadBuiltinTools({ config, logger, workspaces, processUid, ...(deps.webSearchProvider ? { webSearchProvider: deps.webSearchProvider } : {}) }));
+  // Until approvals exist, high-risk tools (shell, http_request) run only when TOOLS_ENABLED names them.
+  const enabled = config.TOOLS_ENABLED ? all.filter((p) => config.TOOLS_ENABLED!.includes(p.name)) : all.filter((p) => p.risk !== 'high');
+  const withheld = all.filter((p) => !enabled.includes(p)).map((p) => p.name);
+  if (!config.TOOLS_ENABLED && withheld.length > 0) logger.info({ tools: withheld }, 'high-risk tools are off by default; name them in TOOLS_ENABLED to enable them');
   const byName = new Map(enabled.map((p) => [p.name, p]));
   const runs = counter(registry, { name: 'switchboard_tool_runs_total', help: 'Tool runs by tool and outcome (ok, error, timeout, rejected)', labelNames: ['tool', 'outcome'] as const });
   const duration = histogram(registry, { name: 'switchboard_tool_run_duration_seconds', help: 'Wall time of one tool run', labelNames: ['tool'] as const, buckets: LATENCY_BUCKETS_SECONDS });
@@ -66,7 +85,7 @@ export async function createToolRunner(deps: ToolRunnerDeps): Promise<ToolRunner
         log.warn('tool job for a tool that is not enabled here');
         return { ok: false, output: `tool "${data.tool}" is not enabled`, truncated: false, errorCode: 'not_found', durationMs: 0 };
       }
-      const result = await runTool(plugin, data, { maxOutputBytes: config.TOOL_OUTPUT_MAX_BYTES, signal: shutdown.signal });
+      const result = await runTool(plugin, data, { maxOutputBytes: config.TOOL_OUTPUT_MAX_BYTES, signal: shutdown.signal, workspaces });
       const outcome = result.ok ? 'ok' : result.errorCode === 'timeout' ? 'timeout' : 'error';
       runs.inc({ tool: plugin.name, outcome });
       duration.observe({ tool: plugin.name }, result.durationMs / 1000);
@@ -76,7 +95,7 @@ export async function createToolRunner(deps: ToolRunnerDeps): Promise<ToolRunner
     { connection: workerConnection, prefix, concurrency: config.TOOL_CONCURRENCY, maxStalledCount: 0 },
   );
   worker.on('error', (err) => logger.error({ err, queue: TOOL_QUEUE.name }, 'tool worker error'));
-  logger.info({ tools: [...byName.keys()] }, 'tool runner started');
+  logger.info({ tools: [...byName.keys()], workspacesDir: workspaces.rootDir }, 'tool runner started');
 
   return {
     readiness: {

@@ -10,6 +10,12 @@ export interface ToolContext {
   toolCallId: string;
   /** Aborted when the run's time limit passes or the runner shuts down. */
   signal: AbortSignal;
+  /**
+   * Absolute path of the session's private workspace directory on the runner's host (created
+   * before the run, mode 0700). Unset when the runner has no workspaces; tools that need one
+   * must then fail rather than fall back to another directory.
+   */
+  workspaceDir?: string;
 }
 
 /**

@@ -1,0 +1,120 @@
+import { spawn, type StdioOptions } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
+import { buildBwrapArgs, sandboxEtcFiles, type SandboxProfile } from './bwrap.ts';
+import { OutputCapture } from './output-capture.ts';
+
+/** One command to run in a sandbox. */
+export interface SandboxRun {
+  command: string;
+  /** Host directory bound read-write at /workspace. */
+  workspaceDir: string;
+  /** Wall-time limit in ms; the whole sandbox is SIGKILLed when it passes. */
+  timeoutMs: number;
+  /** Bytes of stdout plus stderr after which the sandbox is killed (the rest is never read). */
+  killAfterOutputBytes: number;
+  /** Bytes of each stream kept for the caller: half from the start, half from the end. */
+  keepBytes: number;
+  /** Aborting kills the sandbox (runner shutdown or the run's own deadline). */
+  signal?: AbortSignal;
+}
+
+/** Why the runner killed a sandbox, if it did. */
+export type SandboxKillReason = 'timeout' | 'output_limit' | 'aborted';
+
+/** How a sandboxed command ended, with its (head-and-tail) output. */
+export interface SandboxResult {
+  /** The command's exit status (bwrap reports 128 + n for a command killed by signal n); null if killed by the runner. */
+  exitCode: number | null;
+  stdout: string;
+  stderr: string;
+  killed: SandboxKillReason | undefined;
+  /** stdout plus stderr bytes the command produced before it ended or was killed. */
+  outputBytes: number;
+  durationMs: number;
+}
+
+/**
+ * Runs one command under bubblewrap and resolves when the sandbox is gone. Never throws for the
+ * command's own failures; rejects only if bwrap cannot be started at all.
+ *
+ * Kill path: bwrap is started in its own process group; a SIGKILL to that group kills the outer
+ * bwrap, whose death kills (PR_SET_PDEATHSIG, `--die-with-parent`) the sandbox's pid 1, and the
+ * kernel then kills every process left in the sandbox's pid namespace — also those that escaped
+ * the group with setsid().
+ */
+export function runSandboxed(profile: SandboxProfile, run: SandboxRun): Promise<SandboxResult> {
+  const started = performance.now();
+  const files = sandboxEtcFiles(profile.uid, profile.gid);
+  const stdio: StdioOptions = ['ignore', 'pipe', 'pipe', ...files.map(() => 'pipe' as const)];
+  const child = spawn(profile.bwrapPath, buildBwrapArgs(profile, run.workspaceDir, run.command, 3), {
+    stdio,
+    detached: true,
+    // Nothing of the runner's environment (API keys, REDIS_URL) reaches even bwrap itself.
+    env: {},
+    ...(profile.dropPrivileges ? { uid: profile.uid, gid: profile.gid } : {}),
+  });
+  const half = Math.floor(run.keepBytes / 2);
+  const out = new OutputCapture(half, run.keepBytes - half);
+  const err = new OutputCapture(half, run.keepBytes - half);
+  let killed: SandboxKillReason | undefined;
+  const kill = (reason: SandboxKillReason) => {
+    if (killed || child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+    killed = reason;
+    try {
+      process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      // ESRCH: it already exited between the check and the kill.
+    }
+  };
+
+  return new Promise<SandboxResult>((resolve, reject) => {
+    let settled = false;
+    const timer = setTimeout(() => kill('timeout'), run.timeoutMs);
+    const onAbort = () => kill('aborted');
+    if (run.signal?.aborted) queueMicrotask(onAbort);
+    run.signal?.addEventListener('abort', onAbort, { once: true });
+    const cleanup = () => {
+      clearTimeout(timer);
+      run.signal?.removeEventListener('abort', onAbort);
+    };
+    const onData = (capture: OutputCapture) => (chunk: Buffer) => {
+      capture.push(chunk);
+      if (out.total + err.total > run.killAfterOutputBytes) {
+        kill('output_limit');
+        // Stop reading at once: whatever is still buffered in the pipe is not ours to keep.
+        (child.stdout as Readable).destroy();
+        (child.stderr as Readable).destroy();
+      }
+    };
+    (child.stdout as Readable).on('data', onData(out));
+    (child.stderr as Readable).on('data', onData(err));
+    (child.stdout as Readable).on('error', () => undefined);
+    (child.stderr as Readable).on('error', () => undefined);
+    files.forEach((file, i) => {
+      const pipe = child.stdio[3 + i] as Writable;
+      // bwrap reads each file before it sets up the sandbox; if it fails first, EPIPE is expected.
+      pipe.on('error', () => undefined);
+      pipe.end(file.content);
+    });
+    child.on('error', (error) => {
+      if (settled) return;
+      settled = true;
+      cleanup();
+      reject(error);
+    });
+    // 'close' waits for stdout/stderr to end; the pid namespace dies with bwrap, so they do.
+    child.on('close', (code) => {
+      if (settled) return;
+      settled = true;
+      cleanup();
+      resolve({
+        exitCode: killed ? null : code,
+        stdout: out.text(),
+        stderr: err.text(),
+        killed,
+        outputBytes: out.total + err.total,
+        durationMs: performance.now() - started,
+      });
+    });
+  });
+}

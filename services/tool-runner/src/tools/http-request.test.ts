@@ -1,0 +1,80 @@
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ToolPlugin } from '@switchboard/tools';
+import { loadToolRunnerConfig } from '../config.ts';
+import { runTool } from '../run-tool.ts';
+import { createHttpRequestTool } from './http-request.ts';
+import { publicAddressesOnly, type AddressPolicy } from './net/ip-policy.ts';
+
+const SECRET = 'sk-test-0123456789abcdef';
+let server: Server;
+let port = 0;
+const seen: IncomingMessage[] = [];
+let tool: ToolPlugin;
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    seen.push(req);
+    if (req.url === '/redirect') return void res.writeHead(302, { location: 'https://elsewhere.example/steal' }).end();
+    // Echoes the request headers, as some debugging endpoints do.
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ method: req.method, headers: req.headers }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  port = (server.address() as { port: number }).port;
+  const policy: AddressPolicy = (address, p) => (address === '127.0.0.1' && p === port ? { allowed: true, category: 'loopback' } : publicAddressesOnly(address, p));
+  tool = createHttpRequestTool({
+    allowedHosts: [`api.test:${port}`],
+    credentials: { 'api.test': { Authorization: `Bearer ${SECRET}` } },
+    policy,
+    resolver: async (host) => (host === 'api.test' ? [{ address: '127.0.0.1', family: 4 }] : Promise.reject(Object.assign(new Error('nx'), { code: 'ENOTFOUND' }))),
+  });
+});
+afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+const call = (args: Record<string, unknown>) =>
+  runTool(tool, { v: 1, turnId: 't', toolCallId: 'c', sessionKey: 's', platform: 'web', userId: 'u', tool: 'http_request', arguments: args }, { maxOutputBytes: 16_384 });
+
+describe('http_request', () => {
+  it('adds the configured credentials, and never shows them to the model', async () => {
+    const result = await call({ method: 'POST', url: `http://api.test:${port}/v1/items`, headers: { 'content-type': 'application/json' }, body: '{"a":1}' });
+    expect(result.ok).toBe(true);
+    expect(seen.at(-1)?.headers.authorization).toBe(`Bearer ${SECRET}`);
+    expect(result.output).toContain('HTTP status: 200');
+    expect(result.output).toContain('"authorization":"[redacted]"');
+    expect(result.output).not.toContain(SECRET);
+    expect(tool.description).not.toContain(SECRET);
+  });
+
+  it('only calls approved hosts and ports', async () => {
+    const before = seen.length;
+    expect(await call({ method: 'GET', url: `http://127.0.0.1:${port}/` })).toMatchObject({ ok: false, errorCode: 'host_not_allowed' });
+    expect(await call({ method: 'GET', url: 'http://api.test:1/' })).toMatchObject({ ok: false, errorCode: 'host_not_allowed' });
+    expect(await call({ method: 'GET', url: 'https://evil.example/' })).toMatchObject({ ok: false, errorCode: 'host_not_allowed' });
+    expect(seen.length).toBe(before);
+  });
+
+  it('does not let the model set credential or routing headers', async () => {
+    for (const name of ['Authorization', 'cookie', 'Host', 'X-Api-Key']) {
+      expect(await call({ method: 'GET', url: `http://api.test:${port}/`, headers: { [name]: 'x' } }), name).toMatchObject({ ok: false, errorCode: 'invalid_url' });
+    }
+  });
+
+  it('returns redirects instead of following them, so credentials stay with the approved host', async () => {
+    const result = await call({ method: 'GET', url: `http://api.test:${port}/redirect` });
+    expect(result.output).toContain('HTTP status: 302');
+    expect(result.output).toContain('location: https://elsewhere.example/steal');
+  });
+
+  it('reads allowed hosts and credentials from config without ever echoing a bad value', () => {
+    const config = loadToolRunnerConfig({ HTTP_REQUEST_ALLOWED_HOSTS: 'API.example.com, other.test:8443', HTTP_REQUEST_CREDENTIALS: '{"api.example.com":{"Authorization":"Bearer x"}}' });
+    expect(config.HTTP_REQUEST_ALLOWED_HOSTS).toEqual(['api.example.com', 'other.test:8443']);
+    expect(config.HTTP_REQUEST_CREDENTIALS).toEqual({ 'api.example.com': { Authorization: 'Bearer x' } });
+    expect(loadToolRunnerConfig({}).HTTP_REQUEST_CREDENTIALS).toEqual({});
+    expect(() => loadToolRunnerConfig({ HTTP_REQUEST_CREDENTIALS: '{"broken": "sk-live-secret' })).toThrow(/HTTP_REQUEST_CREDENTIALS/);
+    try {
+      loadToolRunnerConfig({ HTTP_REQUEST_CREDENTIALS: '{"broken": "sk-live-secret' });
+    } catch (err) {
+      expect((err as Error).message).not.toContain('sk-live-secret');
+    }
+  });
+});

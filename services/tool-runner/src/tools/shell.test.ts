@@ -1,0 +1,242 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ToolPlugin } from '@switchboard/tools';
+import { runTool } from '../run-tool.ts';
+import { DEFAULT_SANDBOX_ETC, DEFAULT_SANDBOX_LIMITS, type SandboxLimits } from '../sandbox/bwrap.ts';
+import { probeSandbox } from '../sandbox/probe.ts';
+import { createWorkspaces, workspaceOwnerFor } from '../sandbox/workspaces.ts';
+import { createShellTool } from './shell.ts';
+import { createWriteFileTool } from './write-file.ts';
+
+const MIB = 1024 * 1024;
+const SANDBOX_ID = 65534;
+const uid = process.getuid?.() ?? -1;
+const limits: SandboxLimits = { ...DEFAULT_SANDBOX_LIMITS, cpuSeconds: 2, memoryBytes: 256 * MIB, fileSizeBytes: 8 * MIB, processes: 64, tmpBytes: 8 * MIB };
+const root = await mkdtemp(join(tmpdir(), 'sb-shell-'));
+const workspaces = createWorkspaces({ rootDir: root, owner: workspaceOwnerFor(uid, { uid: SANDBOX_ID, gid: SANDBOX_ID }) });
+const probe = await probeSandbox({ bwrapPath: 'bwrap', uid: SANDBOX_ID, gid: SANDBOX_ID, limits, etcEntries: DEFAULT_SANDBOX_ETC }, workspaces, uid);
+if (!probe.ok) console.warn(`SKIPPING the shell sandbox tests: bubblewrap is not usable here (${probe.reason})`);
+const shell: ToolPlugin | undefined = probe.ok ? createShellTool({ profile: probe.profile, maxTimeoutMs: 8_000, keepBytes: 4096, killAfterOutputBytes: 4 * MIB }) : undefined;
+const quickShell: ToolPlugin | undefined = probe.ok ? createShellTool({ profile: probe.profile, maxTimeoutMs: 1_000 }) : undefined;
+
+let session = 0;
+async function sh(command: string, opts: { timeoutMs?: number; sessionKey?: string } = {}) {
+  const sessionKey = opts.sessionKey ?? `web:test:shell-${++session}`;
+  const started = performance.now();
+  const result = await runTool(shell!, job(sessionKey, { command, ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}) }), { maxOutputBytes: 16_384, workspaces });
+  return { ...result, wallMs: performance.now() - started, workspace: workspaces.pathFor(sessionKey) };
+}
+function job(sessionKey: string, args: Record<string, unknown>) {
+  return { v: 1 as const, turnId: 't', toolCallId: 'c', sessionKey, platform: 'web', userId: 'u', tool: 'shell', arguments: args };
+}
+
+/** Live host processes (zombies awaiting their reaper excluded) running as the sandbox uid; meaningful when the runner is root. */
+async function sandboxUidProcesses(): Promise<number> {
+  let count = 0;
+  for (const pid of (await readdir('/proc')).filter((d) => /^\d+$/.test(d))) {
+    const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+    if (new RegExp(`^Uid:\\s+${SANDBOX_ID}\\s`, 'm').test(status) && !/^State:\s+Z/m.test(status)) count++;
+  }
+  return count;
+}
+async function eventually(check: () => Promise<boolean>, timeoutMs = 3_000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return check();
+}
+
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+describe.skipIf(!probe.ok)('shell in bubblewrap', () => {
+  let server: Server;
+  let port = 0;
+  let connections = 0;
+  beforeAll(async () => {
+    server = createServer((socket) => {
+      connections++;
+      socket.end('hello from the host\n');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as { port: number }).port;
+  });
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  it('runs commands as the unprivileged sandbox uid, with no capabilities, in a persistent /workspace', async () => {
+    const first = await sh('echo hello > note.txt && id -u && id -g && pwd && grep CapEff /proc/self/status', { sessionKey: 'web:test:persist' });
+    expect(first.ok).toBe(true);
+    expect(first.output).toMatch(/^exit code: 0\nstdout:\n65534\n65534\n\/workspace\nCapEff:\s+0000000000000000$/);
+    const second = await sh('cat note.txt', { sessionKey: 'web:test:persist' });
+    expect(second.output).toContain('hello');
+    const onHost = await stat(join(first.workspace, 'note.txt'));
+    if (uid === 0) expect(onHost.uid).toBe(SANDBOX_ID);
+    const dir = await stat(first.workspace);
+    expect(dir.mode & 0o777).toBe(0o700);
+  });
+
+  it('shares the workspace with the file tools: files they create belong to the sandbox user', async () => {
+    const sessionKey = 'web:test:shared';
+    const write = createWriteFileTool();
+    const written = await runTool(write, { ...job(sessionKey, { path: 'notes/todo.txt', content: 'one\n' }), tool: 'write_file' }, { maxOutputBytes: 1000, workspaces });
+    expect(written.ok).toBe(true);
+    const result = await sh('echo two >> notes/todo.txt && touch notes/new && cat notes/todo.txt', { sessionKey });
+    expect(result.output).toBe('exit code: 0\nstdout:\none\ntwo');
+  });
+
+  it('is really uid 65534 on the host too when the runner is root (not root mapped into a user namespace)', async () => {
+    const marker = `sbmark${randomBytes(4).toString('hex')}`;
+    const run = sh(`exec -a ${marker} sleep 3`, { timeoutMs: 1_000 });
+    let hostUid: string | undefined;
+    await eventually(async () => {
+      for (const pid of (await readdir('/proc')).filter((d) => /^\d+$/.test(d))) {
+        const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+        if (cmdline.startsWith(marker)) hostUid = /^Uid:\s+(\d+)/m.exec(await readFile(`/proc/${pid}/status`, 'utf8'))?.[1];
+      }
+      return hostUid !== undefined;
+    });
+    await run;
+    expect(hostUid).toBe(String(uid === 0 ? SANDBOX_ID : uid));
+  });
+
+  it('has no network: host loopback and outside addresses fail at once, and no packet reaches a host server', async () => {
+    const result = await sh(
+      [
+        `(exec 3<>/dev/tcp/127.0.0.1/${port}) && echo LOOPBACK_CONNECTED`,
+        `curl -sS --max-time 3 http://127.0.0.1:${port}/ && echo CURL_CONNECTED`,
+        `(exec 3<>/dev/tcp/1.1.1.1/80) && echo OUTSIDE_CONNECTED`,
+        `curl -sS --max-time 3 http://example.com/ && echo DNS_CONNECTED`,
+        'cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d " "',
+      ].join('; '),
+    );
+    expect(result.output).not.toMatch(/CONNECTED|hello from the host/);
+    // ENETUNREACH / ECONNREFUSED from the sandbox's own empty network stack: nothing was sent.
+    expect(result.output).toMatch(/Network is unreachable/);
+    expect(result.output).toMatch(/Connection refused|Couldn't connect/);
+    // The only interface is the sandbox's own loopback.
+    expect(result.output).toMatch(/stdout:\nlo\n/);
+    expect(result.wallMs).toBeLessThan(2_500);
+    expect(connections).toBe(0);
+  });
+
+  it('cannot write outside /workspace: /, /usr, /etc, /dev are read-only; /tmp and /dev/shm are private and capped', async () => {
+    const name = `sb-canary-${randomBytes(4).toString('hex')}`;
+    const result = await sh(
+      [
+        `for p in /${name} /usr/${name} /etc/${name} /dev/${name} /proc/${name} /workspace/../${name} /tmp/${name}; do (echo x > "$p") 2>/dev/null && echo "WROTE $p"; done`,
+        // The RAM-backed writable places are size-capped (/tmp 8 MiB, /dev/shm 2 MiB here).
+        'head -c 9M /dev/zero > /tmp/fill 2>/dev/null || echo TMP_FULL',
+        'head -c 3M /dev/zero > /dev/shm/fill 2>/dev/null || echo SHM_FULL',
+      ].join('; '),
+    );
+    expect(result.output).toContain(`WROTE /tmp/${name}`);
+    expect(result.output.match(/WROTE/g)).toHaveLength(1);
+    expect(result.output).toContain('TMP_FULL');
+    expect(result.output).toContain('SHM_FULL');
+    for (const path of [`/${name}`, `/usr/${name}`, `/etc/${name}`, join(tmpdir(), name), join(root, name)]) expect(existsSync(path), path).toBe(false);
+  });
+
+  it('cannot read host files, other workspaces, host processes or the runner environment', async () => {
+    const canary = `canary-${randomBytes(8).toString('hex')}`;
+    process.env.SB_SHELL_TEST_SECRET = canary;
+    const other = await workspaces.ensure('web:test:someone-else');
+    try {
+      const result = await sh(
+        [
+          'for p in /etc/shadow /root /home /work /data /run /var /sys /opt /boot /etc/ssh /etc/environment; do test -e "$p" && echo "VISIBLE $p"; done',
+          `test -e ${other} && echo VISIBLE_OTHER_WORKSPACE`,
+          `ls /workspace/.. | tr '\\n' ' '`,
+          'echo; env; cat /proc/*/environ 2>/dev/null | tr "\\0" "\\n"',
+          // pid 1's command line is bwrap's (it holds this very command, so print only its start).
+          'echo; echo "pids: $(ls /proc | grep -c "^[0-9]*$")"; echo "pid1: $(tr "\\0" " " < /proc/1/cmdline | cut -c1-14)"',
+        ].join('; '),
+      );
+      expect(result.ok).toBe(true);
+      expect(result.output).not.toMatch(/VISIBLE[ _]/);
+      expect(result.output).not.toContain(canary);
+      expect(result.output).not.toMatch(/OPENAI|REDIS_URL|SB_SHELL_TEST_SECRET|VITEST/);
+      expect(result.output).toContain('bin dev etc lib lib64 proc sbin tmp usr workspace');
+      // Its own pid namespace: a handful of processes, pid 1 is bwrap's init, not the host's.
+      expect(Number(/pids: (\d+)/.exec(result.output)?.[1])).toBeLessThan(10);
+      expect(result.output).toMatch(/pid1: (\/usr\/bin\/)?bwrap/);
+      expect(result.output).toMatch(/PATH=\/usr\/local\/bin:\/usr\/bin:\/bin/);
+    } finally {
+      delete process.env.SB_SHELL_TEST_SECRET;
+    }
+  });
+
+  it('applies the resource limits inside the sandbox, where they cannot be raised', async () => {
+    const result = await sh('ulimit -t -v -f -u -n -c; ulimit -n 4096 2>&1 && echo RAISED; unshare -U true 2>/dev/null && echo USERNS');
+    expect(result.output).toMatch(/cpu time\s+\(seconds, -t\) 2\n/);
+    expect(result.output).toMatch(/virtual memory\s+\(kbytes, -v\) 262144\n/);
+    expect(result.output).toMatch(/file size\s+\(blocks, -f\) 8192\n/);
+    expect(result.output).toMatch(/max user processes\s+\(-u\) 64\n/);
+    expect(result.output).toMatch(/open files\s+\(-n\) 256\n/);
+    expect(result.output).not.toContain('RAISED');
+    expect(result.output).not.toContain('USERNS');
+  });
+
+  it('contains a fork bomb: the process cap holds and the run ends at its time limit with nothing left behind', async () => {
+    const result = await sh(':(){ :|:& };:; sleep 0.5; echo "procs: $(ls /proc | grep -c "^[0-9]*$")" >&2; sleep 60', { timeoutMs: 2_000 });
+    expect(result).toMatchObject({ ok: false, errorCode: 'timeout', output: expect.stringMatching(/^killed: time limit of 2000 ms reached/) });
+    expect(result.wallMs).toBeLessThan(4_000);
+    const procs = /procs: (\d+)/.exec(result.output)?.[1];
+    if (procs) expect(Number(procs)).toBeLessThanOrEqual(limits.processes + 2);
+    if (uid === 0) expect(await eventually(async () => (await sandboxUidProcesses()) === 0)).toBe(true);
+    // The host still runs commands normally.
+    expect((await sh('echo alive')).output).toContain('alive');
+  });
+
+  it('kills an endless sleep at the wall-time limit and an endless CPU loop at the CPU limit', async () => {
+    const sleeper = await sh('sleep 30', { timeoutMs: 1_000 });
+    expect(sleeper).toMatchObject({ ok: false, errorCode: 'timeout', output: expect.stringMatching(/^killed: time limit of 1000 ms reached/) });
+    expect(sleeper.wallMs).toBeLessThan(2_500);
+    const spinner = await sh('while :; do :; done');
+    // RLIMIT_CPU (2 s, soft = hard): SIGXCPU (24) or SIGKILL (9); bwrap reports 128 + n.
+    expect(spinner.output).toMatch(/^exit code: (152|137)/);
+    expect(spinner.wallMs).toBeLessThan(7_000);
+  });
+
+  it('caps gigabytes of output: reads a bounded amount, keeps head and tail, kills the command', async () => {
+    const rssBefore = process.memoryUsage().rss;
+    const result = await sh('yes');
+    expect(result).toMatchObject({ ok: false, errorCode: 'too_large', output: expect.stringMatching(/^killed: output exceeded 4194304 bytes/) });
+    expect(result.output).toMatch(/\[\.\.\. \d+ bytes omitted \.\.\.\]/);
+    expect(Buffer.byteLength(result.output)).toBeLessThan(5_000);
+    expect(process.memoryUsage().rss - rssBefore).toBeLessThan(64 * MIB);
+    expect(result.wallMs).toBeLessThan(3_000);
+  });
+
+  it('stops a 2 GiB file write at RLIMIT_FSIZE', async () => {
+    const result = await sh('head -c 2G /dev/zero > /workspace/big; echo "rc=$?"; stat -c %s /workspace/big');
+    expect(result.output).toMatch(/File size limit exceeded/);
+    expect(result.output).toMatch(/rc=153/);
+    expect((await stat(join(result.workspace, 'big'))).size).toBeLessThanOrEqual(limits.fileSizeBytes);
+  });
+
+  it('stops an allocation beyond RLIMIT_AS', async () => {
+    // Doubling a string: 64 MiB fits in the 256 MiB address space, 2^40 bytes never does.
+    const ok = await sh(`awk 'BEGIN { s = "x"; for (i = 0; i < 26; i++) s = s s; print length(s) }'`);
+    expect(ok.output).toContain('67108864');
+    const result = await sh(`awk 'BEGIN { s = "x"; for (i = 0; i < 40; i++) s = s s; print length(s) }'`);
+    expect(result.output).toMatch(/out of memory/);
+    expect(result.output).toMatch(/^exit code: 2/);
+  });
+
+  it('rejects over-long commands and never allows more time than configured', async () => {
+    const long = await runTool(shell!, job('web:test:long', { command: 'x'.repeat(8193) }), { maxOutputBytes: 1000, workspaces });
+    expect(long).toMatchObject({ ok: false, errorCode: 'bad_request' });
+    const started = performance.now();
+    const capped = await runTool(quickShell!, job('web:test:capped', { command: 'sleep 30', timeoutMs: 600_000 }), { maxOutputBytes: 1000, workspaces });
+    expect(capped.output).toMatch(/^killed: time limit of 1000 ms reached/);
+    expect(performance.now() - started).toBeLessThan(2_500);
+  });
+});

@@ -1,0 +1,76 @@
+import { z } from 'zod';
+import { defineTool, type ToolPlugin } from '@switchboard/tools';
+import type { SandboxProfile } from '../sandbox/bwrap.ts';
+import { runSandboxed, type SandboxResult } from '../sandbox/run-sandboxed.ts';
+import { ToolError } from './tool-error.ts';
+
+/** Longest command accepted, in characters. */
+export const SHELL_MAX_COMMAND_CHARS = 8192;
+
+export interface ShellToolOptions {
+  /** The sandbox the start-up self-check approved; without one there is no shell tool. */
+  profile: SandboxProfile;
+  /** Wall-time limit of a run in ms, also the most a call may ask for (default 60 000). */
+  maxTimeoutMs?: number;
+  /** Bytes of stdout and of stderr returned to the model (head and tail; default 8 KiB). */
+  keepBytes?: number;
+  /** Output in bytes after which the command is killed (default 16 MiB). */
+  killAfterOutputBytes?: number;
+}
+
+/** Time the plugin allows beyond the sandbox's own limit, so the sandbox's kill (with partial output) wins. */
+const REPORT_GRACE_MS = 5_000;
+
+function summarize(result: SandboxResult, timeoutMs: number, killAfterOutputBytes: number): string {
+  const lines: string[] = [];
+  if (result.killed === 'timeout') lines.push(`killed: time limit of ${timeoutMs} ms reached`);
+  else if (result.killed === 'output_limit') lines.push(`killed: output exceeded ${killAfterOutputBytes} bytes`);
+  else if (result.killed === 'aborted') lines.push('killed: the run was cancelled');
+  else lines.push(`exit code: ${result.exitCode}`);
+  if (result.stdout) lines.push('stdout:', result.stdout.replace(/\n$/, ''));
+  if (result.stderr) lines.push('stderr:', result.stderr.replace(/\n$/, ''));
+  if (!result.stdout && !result.stderr) lines.push('(no output)');
+  return lines.join('\n');
+}
+
+/**
+ * `shell`: runs a bash command in the session's workspace inside bubblewrap — no network, a
+ * read-only system, /workspace as the only persistent writable directory, an unprivileged uid
+ * with no capabilities, an empty environment, and CPU, memory, file-size, process, open-file,
+ * wall-time and output limits. Only ever created from a profile that passed the self-check.
+ */
+export function createShellTool(opts: ShellToolOptions): ToolPlugin {
+  const maxTimeoutMs = opts.maxTimeoutMs ?? 60_000;
+  const keepBytes = opts.keepBytes ?? 8192;
+  const killAfterOutputBytes = opts.killAfterOutputBytes ?? 16 * 1024 * 1024;
+  const tool = defineTool({
+    name: 'shell',
+    description:
+      `Run a bash command in your private workspace (/workspace, the current directory; files persist between calls). ` +
+      `No network access. Only /workspace and /tmp are writable. Time limit ${maxTimeoutMs} ms; long output is cut in the middle. ` +
+      `Returns the exit code, stdout and stderr.`,
+    risk: 'high',
+    timeoutMs: maxTimeoutMs + REPORT_GRACE_MS,
+    parameters: z.object({
+      command: z.string().min(1).max(SHELL_MAX_COMMAND_CHARS).describe('The bash command line to run'),
+      timeoutMs: z.number().int().positive().optional().describe(`Wall-time limit in ms (at most ${maxTimeoutMs})`),
+    }),
+    async execute({ command, timeoutMs }, ctx) {
+      if (!ctx.workspaceDir) throw new ToolError('workspace_unavailable', 'no workspace is available for this session');
+      const limitMs = Math.min(timeoutMs ?? maxTimeoutMs, maxTimeoutMs);
+      let result: SandboxResult;
+      try {
+        result = await runSandboxed(opts.profile, { command, workspaceDir: ctx.workspaceDir, timeoutMs: limitMs, killAfterOutputBytes, keepBytes, signal: ctx.signal });
+      } catch (err) {
+        throw new ToolError('sandbox_unavailable', `the sandbox could not be started: ${(err as Error).message}`, { cause: err });
+      }
+      const text = summarize(result, limitMs, killAfterOutputBytes);
+      // A command the runner had to kill is a failed run (with its partial output); a non-zero
+      // exit code is not: the model reads it like a shell user would.
+      if (result.killed === 'output_limit') throw new ToolError('too_large', text);
+      if (result.killed) throw new ToolError('timeout', text, { retryable: false });
+      return text;
+    },
+  });
+  return tool as unknown as ToolPlugin;
+}

@@ -1,0 +1,35 @@
+import { z } from 'zod';
+import { defineTool, type ToolPlugin } from '@switchboard/tools';
+import { WorkspaceFs } from '../sandbox/workspace-fs.ts';
+
+/** Largest content `write_file` accepts, in characters (1 Mi). */
+export const WRITE_FILE_MAX_CHARS = 1024 * 1024;
+
+/** `write_file`: creates or replaces a text file in the session workspace (parents are created). */
+export function createWriteFileTool(opts: { maxChars?: number } = {}): ToolPlugin {
+  const maxChars = opts.maxChars ?? WRITE_FILE_MAX_CHARS;
+  const tool = defineTool({
+    name: 'write_file',
+    description: 'Create or overwrite a UTF-8 text file in your workspace (missing parent directories are created). The path is relative to the workspace.',
+    risk: 'medium',
+    timeoutMs: 10_000,
+    parameters: z.object({
+      path: z.string().min(1).max(4096).describe('Path relative to the workspace'),
+      content: z.string().max(maxChars).describe('The complete new content of the file'),
+    }),
+    async execute({ path, content }, ctx) {
+      const fs = await WorkspaceFs.open(ctx.workspaceDir);
+      const { handle, created } = await fs.openForWrite(path);
+      const bytes = Buffer.from(content, 'utf8');
+      try {
+        // Truncate only now that the fd is known to be inside the workspace.
+        await handle.truncate(0);
+        await handle.write(bytes, 0, bytes.length, 0);
+      } finally {
+        await handle.close();
+      }
+      return `${created ? 'created' : 'overwrote'} ${path} (${bytes.length} bytes)`;
+    },
+  });
+  return tool as unknown as ToolPlugin;
+}

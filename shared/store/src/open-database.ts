@@ -1,0 +1,90 @@
+import type { Logger } from '@switchboard/observability';
+import { createLogger } from '@switchboard/observability';
+import { prepareEphemeralDir, preparePersistentDir, type PreparedDataDir } from './data-dir.ts';
+import { runMigrations } from './migrations.ts';
+import { PgDatabase } from './pg-database.ts';
+import { PgliteDatabase } from './pglite-database.ts';
+import { createPglite } from './pglite-runtime.ts';
+import { ensureTemplate } from './template-cache.ts';
+import type { Db, OpenDatabaseOptions } from './types.ts';
+
+function silentLogger(): Logger {
+  return createLogger({ service: 'store', level: 'silent' });
+}
+
+/**
+ * Opens PGlite on `dataDir` (or an ephemeral dir), filling an empty dir from the migrated
+ * snapshot, and applies any newer migrations. Used by {@link openDatabase} and the embedded server.
+ */
+export async function openPgliteDatabase(
+  opts: Pick<OpenDatabaseOptions, 'dataDir' | 'templateCacheDir' | 'sharedBuffersMb'> & { logger: Logger },
+): Promise<PgliteDatabase> {
+  const template = () =>
+    ensureTemplate({
+      logger: opts.logger,
+      ...(opts.templateCacheDir ? { cacheDir: opts.templateCacheDir } : {}),
+    });
+  const t0 = performance.now();
+  const prepared: PreparedDataDir =
+    opts.dataDir === undefined ? await prepareEphemeralDir(template) : await preparePersistentDir(opts.dataDir, template);
+  const t1 = performance.now();
+  let db: PgliteDatabase | undefined;
+  try {
+    const pglite = await createPglite({
+      dataDir: prepared.dir,
+      ...(opts.sharedBuffersMb ? { sharedBuffersMb: opts.sharedBuffersMb } : {}),
+    });
+    const t2 = performance.now();
+    db = new PgliteDatabase(pglite, prepared.release);
+    await runMigrations(db, opts.logger);
+    await db.loadTypes();
+    const t3 = performance.now();
+    opts.logger.info(
+      {
+        dataDir: opts.dataDir === undefined ? '(ephemeral)' : prepared.dir,
+        fromSnapshot: prepared.fresh,
+        prepareMs: Math.round(t1 - t0),
+        startMs: Math.round(t2 - t1),
+        migrateMs: Math.round(t3 - t2),
+      },
+      'PGlite database open',
+    );
+    return db;
+  } catch (err) {
+    if (db) await db.close().catch(() => {});
+    else await prepared.release();
+    throw err;
+  }
+}
+
+/**
+ * Opens the database and applies pending migrations before resolving.
+ *
+ * - `databaseUrl` set → node-postgres pool (`kind: 'pg'`); the first connection is retried for
+ *   `connectTimeoutMs` (default 10 s), then it fails with `remote_unreachable` (retryable).
+ * - else → in-process PGlite with pgvector (`kind: 'pglite'`) on `dataDir`, or on an ephemeral
+ *   copy deleted on close when `dataDir` is unset. An empty `dataDir` is filled from a pre-built,
+ *   migrated snapshot (~0.3 s instead of a multi-second initdb). A `dataDir` used by another
+ *   process fails with `config_error`.
+ *
+ * Both backends map column types the same way (see `type-parsers.ts`): int8 → number (bigint
+ * beyond 2^53), numeric → string, timestamptz/timestamp → Date, date/time/interval → string,
+ * json/jsonb → parsed, bytea → Buffer, vector → number[], arrays → JS arrays, others → string.
+ * Query errors are the driver's error with `code` = SQLSTATE on both (see {@link sqlState}).
+ */
+export async function openDatabase(opts: OpenDatabaseOptions = {}): Promise<Db> {
+  const logger = opts.logger ?? silentLogger();
+  if (opts.databaseUrl) {
+    const db = new PgDatabase({ databaseUrl: opts.databaseUrl, poolSize: opts.poolSize ?? 10, logger });
+    try {
+      await db.connect(opts.connectTimeoutMs ?? 10_000);
+      await runMigrations(db, logger);
+      await db.loadTypes();
+    } catch (err) {
+      await db.close().catch(() => {});
+      throw err;
+    }
+    return db;
+  }
+  return openPgliteDatabase({ ...opts, logger });
+}
