@@ -12,6 +12,8 @@ import { loadAllInOneConfig } from './config.ts';
 export interface System {
   url: string;
   logger: Logger;
+  /** The system's database (for operator tooling and tests). */
+  db: Db;
   close(): Promise<void>;
 }
 
@@ -70,5 +72,5 @@ export async function startSystem(env: Env, opts: { logger?: Logger } = {}): Pro
     throw err;
   }
   logger.info({ url: web.url, model: agent.llm?.model ?? null, database: config.DATABASE_URL ? 'postgres' : 'embedded pglite', dataDir }, `Switchboard is running at ${web.url}`);
-  return { url: web.url, logger, close };
+  return { url: web.url, logger, db, close };
 }

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { inject } from 'vitest';
 import { echoScript, waitFor } from '@switchboard/testkit';
+import { collectEvents, postJson } from '../support/http.ts';
 import { readSse, type SseEvent } from '../support/sse.ts';
 import { startTestSystem, type TestSystem } from '../support/system.ts';
 import { SWITCHBOARD_METRICS } from '../deploy/exported-metrics.ts';
@@ -17,23 +18,9 @@ afterAll(async () => {
   await t?.stop();
 });
 
-const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
-  fetch(`${t.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
-
-async function collectEvents(sessionId: string, until: (events: SseEvent[]) => boolean, headers: Record<string, string> = {}, query = '?after=0'): Promise<SseEvent[]> {
-  const controller = new AbortController();
-  const res = await fetch(`${t.url}/v1/sessions/${sessionId}/events${query}`, { headers, signal: controller.signal });
-  expect(res.status).toBe(200);
-  expect(res.headers.get('content-type')).toMatch(/text\/event-stream/);
-  const events: SseEvent[] = [];
-  const done = readSse(res.body!, (e) => {
-    events.push(e);
-    if (until(events)) controller.abort();
-  });
-  await Promise.race([done, new Promise((_, reject) => setTimeout(() => reject(new Error(`timed out; got ${JSON.stringify(events)}`)), 15_000))]);
-  controller.abort();
-  return events;
-}
+const post = (path: string, body: unknown, headers: Record<string, string> = {}) => postJson(t.url, path, body, headers);
+const collect = (sessionId: string, until: (events: SseEvent[]) => boolean, headers: Record<string, string> = {}, query = '?after=0') =>
+  collectEvents(t.url, sessionId, until, { headers, query });
 
 describe('OpenAI-compatible /v1/chat/completions', () => {
   it('answers without streaming and keeps the history server-side', async () => {
@@ -81,12 +68,12 @@ describe('session messages and events', () => {
     const res = await post('/v1/sessions/sse1/messages', { text: 'first' });
     expect(res.status).toBe(202);
     const { messageId } = (await res.json()) as { messageId: string };
-    const events = await collectEvents('sse1', (es) => es.some((e) => e.event === 'reply'));
+    const events = await collect('sse1', (es) => es.some((e) => e.event === 'reply'));
     const reply = events.find((e) => e.event === 'reply')!;
     expect(JSON.parse(reply.data)).toMatchObject({ text: 'echo: first', inReplyTo: [messageId] });
     const started = events.find((e) => e.event === 'turn_started')!;
     // Resuming after the turn_started event must replay what came after it, and not it.
-    const resumed = await collectEvents('sse1', (es) => es.some((e) => e.event === 'reply'), { 'last-event-id': started.id! }, '');
+    const resumed = await collect('sse1', (es) => es.some((e) => e.event === 'reply'), { 'last-event-id': started.id! }, '');
     expect(resumed.map((e) => e.id)).not.toContain(started.id);
     expect(resumed.find((e) => e.event === 'reply')!.id).toBe(reply.id);
   });
@@ -97,7 +84,7 @@ describe('session messages and events', () => {
     const b = (await (await post('/v1/sessions/dup1/messages', { text: 'only once', idempotencyKey: 'k-1' })).json()) as { messageId: string; duplicate: boolean };
     expect(b).toMatchObject({ messageId: a.messageId, duplicate: true });
     await post('/v1/sessions/dup1/messages', { text: 'marker' });
-    const events = await collectEvents('dup1', (es) => es.filter((e) => e.event === 'reply').map((e) => JSON.parse(e.data).text).join('\n').includes('marker'));
+    const events = await collect('dup1', (es) => es.filter((e) => e.event === 'reply').map((e) => JSON.parse(e.data).text).join('\n').includes('marker'));
     const replies = events.filter((e) => e.event === 'reply').map((e) => JSON.parse(e.data).text as string);
     expect(replies.join('\n').match(/only once/g)).toHaveLength(1);
   });
@@ -130,7 +117,7 @@ describe('tool path', () => {
     });
     const res = await post('/v1/chat/completions', { messages: [{ role: 'user', content: 'use the tool' }] }, { 'x-session-id': 'tool1' });
     expect(((await res.json()) as { choices: Array<{ message: { content: string } }> }).choices[0]!.message.content).toBe('tool said: ping from tool');
-    const events = await collectEvents('tool1', (es) => es.some((e) => e.event === 'reply'));
+    const events = await collect('tool1', (es) => es.some((e) => e.event === 'reply'));
     expect(events.map((e) => e.event)).toEqual(expect.arrayContaining(['tool_call', 'tool_result', 'reply']));
   });
 
@@ -156,7 +143,7 @@ describe('tool path', () => {
     expect(seen[0]).toMatch(/^error: arguments are not valid JSON/);
     expect(seen[1]).toMatch(/^error: arguments do not match the schema of echo/);
     expect(seen[2]).toMatch(/^error: unknown tool "rm_rf"/);
-    const events = await collectEvents('tool2', (es) => es.some((e) => e.event === 'reply'));
+    const events = await collect('tool2', (es) => es.some((e) => e.event === 'reply'));
     expect(events.some((e) => e.event === 'tool_call')).toBe(false);
   });
 });

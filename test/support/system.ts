@@ -11,6 +11,7 @@ export interface TestSystem {
   url: string;
   model: FakeOpenAI;
   prefix: string;
+  dataDir: string;
   stop(): Promise<void>;
 }
 
@@ -18,10 +19,10 @@ export interface TestSystem {
  * The real one-process system on a free port, against the test run's Redis (under a unique
  * prefix), a fresh embedded PGlite and a fake model server.
  */
-export async function startTestSystem(opts: { env?: Record<string, string>; model?: FakeOpenAIOptions } = {}): Promise<TestSystem> {
+export async function startTestSystem(opts: { env?: Record<string, string>; model?: FakeOpenAIOptions; dataDir?: string; prefix?: string; keepData?: boolean } = {}): Promise<TestSystem> {
   const model = await startFakeOpenAI(opts.model);
-  const dataDir = await mkdtemp(join(tmpdir(), 'sb-sys-'));
-  const prefix = uniquePrefix('sys');
+  const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'sb-sys-')));
+  const prefix = opts.prefix ?? uniquePrefix('sys');
   const env = {
     PATH: process.env.PATH,
     PORT: '0',
@@ -42,10 +43,11 @@ export async function startTestSystem(opts: { env?: Record<string, string>; mode
     url: system.url,
     model,
     prefix,
+    dataDir,
     async stop() {
       await system.close();
       await model.close();
-      await rm(dataDir, { recursive: true, force: true });
+      if (!opts.keepData) await rm(dataDir, { recursive: true, force: true });
     },
   };
 }

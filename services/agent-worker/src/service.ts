@@ -4,7 +4,9 @@ import { createLaneWorker, createRedis, LaneStore, ReplyPublisher, TurnQueue, ty
 import { createLlmClient, type LlmClient } from '@switchboard/llm';
 import type { Logger } from '@switchboard/observability';
 import type { Db } from '@switchboard/store';
-import { ToolCallValidator, ToolCatalog } from '@switchboard/tools';
+import { policyFromConfig } from '@switchboard/policy';
+import { ApprovalBoard, ToolCallValidator, ToolCatalog } from '@switchboard/tools';
+import { ApprovalStore } from './approvals.ts';
 import type { AgentWorkerConfig } from './config.ts';
 import { ToolDispatcher } from './tool-dispatch.ts';
 import { TranscriptStore } from './transcript.ts';
@@ -73,7 +75,10 @@ export async function createAgentWorker(deps: AgentWorkerDeps): Promise<AgentWor
     catalog: new ToolCatalog(redis, prefix),
     validator: new ToolCallValidator(),
     tools,
-    toolsEnabled: config.TOOLS_ENABLED,
+    policy: await policyFromConfig(config),
+    approvals: new ApprovalStore(deps.db, new ApprovalBoard(redis, prefix), config.APPROVAL_TIMEOUT_MS),
+    db: deps.db,
+    agentName: config.AGENT_NAME,
     systemPrompt: config.SYSTEM_PROMPT ?? DEFAULT_SYSTEM_PROMPT,
     contextBudgetTokens: config.CONTEXT_TOKEN_BUDGET,
     maxToolSteps: config.MAX_TOOL_STEPS,

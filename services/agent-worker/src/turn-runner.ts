@@ -1,5 +1,8 @@
 import { SwitchboardError, type InboundMessage, type ToolDefinition } from '@switchboard/contracts';
-import { FencedError, type LaneStore, type ReplyPublisher, type TurnContext } from '@switchboard/lanes';
+import { FencedError, TurnParkedError, type LaneStore, type ReplyPublisher, type TurnContext } from '@switchboard/lanes';
+import type { PolicyEngine } from '@switchboard/policy';
+import type { Db } from '@switchboard/store';
+import { redactArguments, writeAudit, type ApprovalStore, type AuditEntry } from './approvals.ts';
 import type { ChatMessage, LlmClient, LlmToolCall } from '@switchboard/llm';
 import { countTokens } from '@switchboard/llm';
 import type { ToolCatalog, ToolCallValidator } from '@switchboard/tools';
@@ -21,8 +24,12 @@ export interface TurnRunnerDeps {
   catalog: ToolCatalog;
   validator: ToolCallValidator;
   tools: ToolDispatcher;
-  /** Tool names offered to the model; undefined offers every tool in the catalog. */
-  toolsEnabled: string[] | undefined;
+  /** Decides allow, deny or ask per call; denied tools are not offered at all. */
+  policy: PolicyEngine;
+  approvals: ApprovalStore;
+  /** Where the audit log is written. */
+  db: Db;
+  agentName: string;
   systemPrompt: string;
   contextBudgetTokens: number;
   maxToolSteps: number;
@@ -73,7 +80,8 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
     await ctx.store.appendEvent(ctx.sessionKey, { type: 'turn_started', turnId: ctx.turnId, messageIds: inReplyTo }, `ts-${ctx.turnId}`);
 
     const history = await deps.transcripts.recent(ctx.sessionKey, deps.historyLimit ?? 200);
-    const tools = offeredTools(await deps.catalog.list(), deps.toolsEnabled);
+    const policyCtx = (tool: string) => ({ tool, agent: deps.agentName, channel: first.platform, user: first.userId });
+    const tools = (await deps.catalog.list()).filter((t) => deps.policy.offers(policyCtx(t.name)));
     const current: ChatMessage[] = ctx.messages.map((m) => ({ role: 'user', content: userText(m) }));
     const rows: NewRow[] = ctx.messages.map((m) => ({ role: 'user', content: userText(m), sourceId: m.id, userId: m.userId, tokens: countTokens(userText(m)) }));
 
@@ -151,10 +159,39 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
     await deliver(finalText);
 
     async function runToolCall(call: LlmToolCall, step: number, offered: ToolDefinition[]): Promise<Step> {
+      const audit = (e: Pick<AuditEntry, 'args' | 'decision' | 'outcome'> & Partial<AuditEntry>) =>
+        writeAudit(deps.db, { sessionKey: ctx.sessionKey, userId: first.userId, platform: first.platform, turnId: ctx.turnId, toolCallId: `s${step}-${call.id}`, tool: call.name, durationMs: 0, ...e });
+      const failed = (output: string): Step => ({ kind: 'tool', toolCallId: call.id, name: call.name, output: `error: ${output}`, ok: false });
       const check = deps.validator.check(offered, call.name, call.argumentsJson);
       if (!check.ok) {
         // Not the tool's fault and not run: the model gets the reason and may correct itself.
-        return { kind: 'tool', toolCallId: call.id, name: call.name, output: `error: ${check.error}`, ok: false };
+        await audit({ args: call.argumentsJson, decision: 'invalid', outcome: 'rejected' });
+        return failed(check.error);
+      }
+      const verdict = deps.policy.decide(policyCtx(call.name), check.args);
+      if (verdict.decision === 'deny') {
+        await audit({ args: check.args, decision: 'deny', outcome: 'denied' });
+        return failed(`denied by policy: ${verdict.reason}`);
+      }
+      let approvalId: string | undefined;
+      let approver: string | undefined;
+      if (verdict.decision === 'ask') {
+        const { record } = await deps.approvals.ensure({ sessionKey: ctx.sessionKey, account: first.account, turnId: ctx.turnId, toolCallId: `s${step}-${call.id}`, tool: call.name, args: check.args, reason: verdict.reason });
+        const settled = await deps.approvals.settle(record);
+        if (settled.status === 'pending') {
+          await ctx.store.appendEvent(
+            ctx.sessionKey,
+            { type: 'approval_request', id: settled.id, turnId: ctx.turnId, tool: call.name, arguments: redactArguments(check.args) },
+            `ap-${settled.id}`,
+          );
+          throw new TurnParkedError(`waiting for approval ${settled.id} of ${call.name}`);
+        }
+        if (settled.status !== 'approved') {
+          await audit({ args: check.args, decision: 'ask', approvalId: settled.id, approver: settled.decidedBy, outcome: settled.status });
+          return failed(settled.status === 'denied' ? 'the user denied this tool call; it was not run' : 'no one approved this tool call in time; it was not run');
+        }
+        approvalId = settled.id;
+        approver = settled.decidedBy;
       }
       const def = offered.find((t) => t.name === call.name)!;
       await ctx.store.appendEvent(
@@ -173,10 +210,13 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
           tool: call.name,
           arguments: check.args,
           timeoutMs: def.timeoutMs,
+          agent: deps.agentName,
+          ...(approvalId ? { approvalId } : {}),
         },
         step,
         def.timeoutMs + 10_000,
       );
+      await audit({ args: check.args, decision: verdict.decision, approvalId, approver, outcome: result.ok ? 'ok' : (result.errorCode ?? 'error'), durationMs: result.durationMs });
       const output = result.ok ? result.output : `error: ${result.output}`;
       await ctx.store.appendEvent(
         ctx.sessionKey,
@@ -186,10 +226,4 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
       return { kind: 'tool', toolCallId: call.id, name: call.name, output, ok: result.ok };
     }
   };
-}
-
-function offeredTools(all: ToolDefinition[], enabled: string[] | undefined): ToolDefinition[] {
-  if (!enabled) return all;
-  const set = new Set(enabled);
-  return all.filter((t) => set.has(t.name));
 }

@@ -4,7 +4,8 @@ import type { Registry } from 'prom-client';
 import { TOOL_QUEUE, ToolJob, type ToolResult } from '@switchboard/contracts';
 import { createRedis } from '@switchboard/lanes';
 import { counter, histogram, LATENCY_BUCKETS_SECONDS, type Logger } from '@switchboard/observability';
-import { toDefinition, ToolCatalog, type ToolPlugin } from '@switchboard/tools';
+import { policyFromConfig } from '@switchboard/policy';
+import { ApprovalBoard, toDefinition, ToolCatalog, type ToolPlugin } from '@switchboard/tools';
 import { loadBuiltinTools } from './builtin-tools.ts';
 import type { ToolRunnerConfig } from './config.ts';
 import { runTool } from './run-tool.ts';
@@ -68,6 +69,20 @@ export async function createToolRunner(deps: ToolRunnerDeps): Promise<ToolRunner
   const republish = setInterval(() => void publish().catch((err: unknown) => logger.warn({ err }, 'publishing the tool catalog failed')), 30_000);
   republish.unref();
   const shutdown = new AbortController();
+  const policy = await policyFromConfig(config);
+  const approvals = new ApprovalBoard(redis, prefix);
+
+  /** The runner checks policy again: a job that policy denies, or that needed an approval it lacks, never runs. */
+  async function refusal(data: ToolJob): Promise<string | undefined> {
+    const verdict = policy.decide({ tool: data.tool, agent: data.agent, channel: data.platform, user: data.userId }, data.arguments);
+    if (verdict.decision === 'deny') return `denied by policy: ${verdict.reason}`;
+    if (verdict.decision === 'ask') {
+      const approval = data.approvalId ? await approvals.get(data.approvalId) : undefined;
+      const valid = approval?.status === 'approved' && approval.turnId === data.turnId && approval.tool === data.tool && approval.toolCallId.endsWith(`-${data.toolCallId}`);
+      if (!valid) return `${data.tool} needs a human's approval for this call and has none`;
+    }
+    return undefined;
+  }
 
   const worker = new Worker(
     TOOL_QUEUE.name,
@@ -84,6 +99,12 @@ export async function createToolRunner(deps: ToolRunnerDeps): Promise<ToolRunner
         runs.inc({ tool: 'unknown', outcome: 'rejected' });
         log.warn('tool job for a tool that is not enabled here');
         return { ok: false, output: `tool "${data.tool}" is not enabled`, truncated: false, errorCode: 'not_found', durationMs: 0 };
+      }
+      const refused = await refusal(data);
+      if (refused) {
+        runs.inc({ tool: plugin.name, outcome: 'rejected' });
+        log.warn({ reason: refused }, 'tool job refused by policy');
+        return { ok: false, output: refused, truncated: false, errorCode: 'unauthorized', durationMs: 0 };
       }
       const result = await runTool(plugin, data, { maxOutputBytes: config.TOOL_OUTPUT_MAX_BYTES, signal: shutdown.signal, workspaces });
       const outcome = result.ok ? 'ok' : result.errorCode === 'timeout' ? 'timeout' : 'error';

@@ -1,10 +1,12 @@
 import { fileURLToPath } from 'node:url';
 import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
 import type { Registry } from 'prom-client';
-import type { EventHub, LaneIngress, LaneStore } from '@switchboard/lanes';
+import type { EventHub, LaneIngress, LaneStore, TurnQueue } from '@switchboard/lanes';
+import type { ApprovalBoard } from '@switchboard/tools';
 import { counter, createOpsHandler, gauge, histogram, LATENCY_BUCKETS_SECONDS, type Logger, type ReadinessCheck } from '@switchboard/observability';
 import { apiAuth } from './auth.ts';
 import { sendError } from './http-errors.ts';
+import { approvalsRouter } from './routes/approvals.ts';
 import { chatCompletionsRouter } from './routes/chat-completions.ts';
 import { eventsRouter } from './routes/events.ts';
 import { messagesRouter } from './routes/messages.ts';
@@ -15,6 +17,8 @@ export interface WebAppDeps {
   ingress: LaneIngress;
   store: LaneStore;
   hub: EventHub;
+  turns: TurnQueue;
+  approvals: ApprovalBoard;
   apiKeys: string[];
   replyTimeoutMs: number;
   maxBodyBytes: number;
@@ -57,6 +61,7 @@ export function createWebApp(deps: WebAppDeps): Express {
   app.use('/v1', express.json({ limit: deps.maxBodyBytes }));
   app.use(messagesRouter(deps.ingress));
   app.use(eventsRouter(deps.hub, deps.store, sse));
+  app.use(approvalsRouter(deps.approvals, deps.turns));
   app.use(chatCompletionsRouter({ ingress: deps.ingress, store: deps.store, hub: deps.hub, replyTimeoutMs: deps.replyTimeoutMs, modelName: deps.modelName }));
   app.use(express.static(PUBLIC_DIR, { index: 'index.html' }));
 

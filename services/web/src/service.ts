@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import type { RequestHandler } from 'express';
 import type { Registry } from 'prom-client';
 import { createRedis, EventHub, LaneIngress, LaneStore, TurnQueue } from '@switchboard/lanes';
+import { ApprovalBoard } from '@switchboard/tools';
 import type { Logger, ReadinessCheck } from '@switchboard/observability';
 import { createWebApp } from './app.ts';
 import type { WebConfig } from './config.ts';
@@ -43,6 +44,8 @@ export async function startWebService(deps: WebServiceDeps): Promise<WebService>
     ingress,
     store,
     hub,
+    turns,
+    approvals: new ApprovalBoard(redis, prefix),
     apiKeys: config.SWITCHBOARD_API_KEYS,
     replyTimeoutMs: config.REPLY_TIMEOUT_MS,
     maxBodyBytes: config.MAX_BODY_BYTES,

@@ -22,6 +22,12 @@ export const CommonEnv = z.object({
   EMBEDDING_MODEL: optionalString,
   TOOLS_ENABLED: optionalString.transform((v) => (v === undefined ? undefined : csv.parse(v))),
   TOOLS_ASK: csv,
+  /** YAML or JSON policy rules (allow, deny, ask) by tool, agent, channel, user and arguments. */
+  POLICY_FILE: optionalString,
+  /** How long an approval request waits for a human before the call is denied, in ms (default 10 min). */
+  APPROVAL_TIMEOUT_MS: int(600_000, { min: 1_000 }),
+  /** Name of the agent turns run as (policy scope; one agent per deployment for now). */
+  AGENT_NAME: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).optional().transform((v) => v ?? 'default'),
   /** Milliseconds a worker holds a turn before it counts as stalled; the lease is renewed meanwhile. */
   TURN_LEASE_MS: int(8_000, { min: 1_000 }),
   /** How many turns one agent-worker process runs at once. */

@@ -50,6 +50,10 @@ export const ToolJob = z.object({
   arguments: z.record(z.string(), z.unknown()),
   /** Optional so jobs enqueued by older workers still parse. */
   timeoutMs: z.number().int().positive().optional(),
+  /** The agent the turn runs as (policy scope). */
+  agent: z.string().optional(),
+  /** Set when policy asked a human and they approved; the tool-runner checks it again. */
+  approvalId: z.string().optional(),
 });
 export type ToolJob = z.infer<typeof ToolJob>;
 

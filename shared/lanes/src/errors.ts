@@ -10,3 +10,14 @@ export class FencedError extends SwitchboardError {
     this.name = 'FencedError';
   }
 }
+
+/**
+ * Thrown by a turn that must wait for something outside it (a human approving a tool call). The
+ * batch stays claimed and unacknowledged; the turn resumes when the session's turn is requested again.
+ */
+export class TurnParkedError extends SwitchboardError {
+  constructor(reason: string) {
+    super('handler_error', `turn parked: ${reason}`, { retryable: false });
+    this.name = 'TurnParkedError';
+  }
+}

@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import { TURN_QUEUE, TurnJob, type InboundMessage } from '@switchboard/contracts';
 import type { Logger } from '@switchboard/observability';
-import { FencedError } from './errors.ts';
+import { FencedError, TurnParkedError } from './errors.ts';
 import type { LaneStore } from './lane-store.ts';
 import { laneMetrics } from './metrics.ts';
 import type { TurnQueue } from './turn-queue.ts';
@@ -91,6 +91,12 @@ export function createLaneWorker(opts: LaneWorkerOptions): LaneWorker {
         metrics.turns.inc({ outcome: 'fenced' });
         log.warn('turn fenced off by a newer worker');
         return 'fenced';
+      }
+      if (err instanceof TurnParkedError) {
+        // Waiting for a person; whoever answers requests the session's turn again.
+        metrics.turns.inc({ outcome: 'parked' });
+        log.info({ reason: err.message }, 'turn parked');
+        return 'parked';
       }
       const attempts = job.opts.attempts ?? 1;
       const retryable = !(err instanceof UnrecoverableError) && (err as { retryable?: boolean }).retryable !== false;

@@ -5,7 +5,7 @@ export function laneMetrics(registry: Registry) {
   return {
     turns: counter(registry, {
       name: 'switchboard_turns_total',
-      help: 'Turns finished, by outcome (ok, failed, fenced, empty, retry)',
+      help: 'Turns finished, by outcome (ok, failed, fenced, empty, retry, parked)',
       labelNames: ['outcome'] as const,
     }),
     turnDuration: histogram(registry, {

@@ -3,3 +3,5 @@ export type { ToolPlugin, ToolContext } from './plugin.ts';
 export { ToolCatalog } from './catalog.ts';
 export { ToolCallValidator } from './validate.ts';
 export type { ToolCallCheck } from './validate.ts';
+export { ApprovalBoard } from './approval-board.ts';
+export type { ApprovalState, ApprovalStatus, DecideResult } from './approval-board.ts';

@@ -1,0 +1,116 @@
+import { randomUUID } from 'node:crypto';
+import type { Db } from '@switchboard/store';
+import type { ApprovalBoard, ApprovalStatus } from '@switchboard/tools';
+
+export interface ApprovalRecord {
+  id: string;
+  status: ApprovalStatus;
+  decidedBy: string | undefined;
+  expiresAt: Date;
+}
+
+interface Row {
+  id: string;
+  status: ApprovalStatus;
+  decided_by: string | null;
+  expires_at: Date;
+}
+
+const toRecord = (r: Row): ApprovalRecord => ({ id: r.id, status: r.status, decidedBy: r.decided_by ?? undefined, expiresAt: new Date(r.expires_at) });
+
+/**
+ * Durable approvals: an "ask" parks the turn with a row here (one per turn and tool call), the
+ * request is published on the ApprovalBoard for the web and chat buttons, and the decision is
+ * copied back here when the turn resumes. Survives restarts of every process: the row and the
+ * claimed batch are all a resumed turn needs.
+ */
+export class ApprovalStore {
+  private readonly db: Db;
+  private readonly board: ApprovalBoard;
+  private readonly timeoutMs: number;
+
+  constructor(db: Db, board: ApprovalBoard, timeoutMs: number) {
+    this.db = db;
+    this.board = board;
+    this.timeoutMs = timeoutMs;
+  }
+
+  /** The approval for this call, creating (and publishing) it if there is none yet. */
+  async ensure(req: { sessionKey: string; account: string; turnId: string; toolCallId: string; tool: string; args: Record<string, unknown>; reason: string }): Promise<{ record: ApprovalRecord; created: boolean }> {
+    const id = `ap_${randomUUID().replace(/-/g, '')}`;
+    const { rows } = await this.db.query<Row>(
+      `INSERT INTO approvals (id, session_id, turn_id, tool_call_id, tool, arguments, reason, expires_at)
+       VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, now() + ($8::int * interval '1 millisecond'))
+       ON CONFLICT (turn_id, tool_call_id) DO NOTHING
+       RETURNING id, status, decided_by, expires_at`,
+      [id, req.sessionKey, req.turnId, req.toolCallId, req.tool, JSON.stringify(req.args), req.reason, this.timeoutMs],
+    );
+    const created = rows.length > 0;
+    const record = created
+      ? toRecord(rows[0]!)
+      : toRecord(
+          (await this.db.query<Row>(`SELECT id, status, decided_by, expires_at FROM approvals WHERE turn_id = $1 AND tool_call_id = $2`, [req.turnId, req.toolCallId])).rows[0]!,
+        );
+    if (record.status === 'pending') {
+      // Published again on every resume: a Redis that lost the request gets it back (a decision already there is kept).
+      await this.board.publish(
+        { id: record.id, sessionKey: req.sessionKey, account: req.account, turnId: req.turnId, toolCallId: req.toolCallId, tool: req.tool },
+        Math.ceil(this.timeoutMs / 1000) + 24 * 3600,
+      );
+    }
+    return { record, created };
+  }
+
+  /** Brings a pending record up to date: a decision from the board, or expiry. */
+  async settle(record: ApprovalRecord): Promise<ApprovalRecord> {
+    if (record.status !== 'pending') return record;
+    const live = await this.board.get(record.id);
+    let status: ApprovalStatus | undefined = live && live.status !== 'pending' ? live.status : undefined;
+    let decidedBy = live?.decidedBy;
+    if (!status && record.expiresAt.getTime() <= Date.now()) {
+      const expired = await this.board.decide(record.id, 'expired', live?.account ?? '', 'timeout');
+      // A decision that landed just before the timeout wins.
+      status = expired.ok ? 'expired' : (expired.status ?? 'expired');
+      decidedBy = expired.ok ? 'timeout' : (await this.board.get(record.id))?.decidedBy;
+    }
+    if (!status) return record;
+    await this.db.query(`UPDATE approvals SET status = $2, decided_by = $3, decided_at = now() WHERE id = $1 AND status = 'pending'`, [record.id, status, decidedBy ?? null]);
+    return { ...record, status, decidedBy };
+  }
+}
+
+const SECRET_KEY = /token|secret|password|passwd|api[_-]?key|authorization|cookie|credential/i;
+
+/** Replaces the values of secret-looking fields, at any depth, before arguments are stored. */
+export function redactArguments(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(redactArguments);
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, SECRET_KEY.test(k) ? '[redacted]' : redactArguments(v)]));
+  }
+  return value;
+}
+
+export interface AuditEntry {
+  sessionKey: string;
+  userId: string;
+  platform: string;
+  turnId: string;
+  toolCallId: string;
+  tool: string;
+  args: unknown;
+  decision: 'allow' | 'deny' | 'ask' | 'invalid';
+  approvalId?: string | undefined;
+  approver?: string | undefined;
+  outcome: string;
+  durationMs: number;
+}
+
+/** Writes one audit row per tool call (idempotent per turn and call, so a resumed turn adds none). */
+export async function writeAudit(db: Db, e: AuditEntry): Promise<void> {
+  await db.query(
+    `INSERT INTO tool_audit (session_id, user_id, platform, turn_id, tool_call_id, tool, arguments, decision, approval_id, approver, outcome, duration_ms)
+     VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11, $12)
+     ON CONFLICT (turn_id, tool_call_id) DO NOTHING`,
+    [e.sessionKey, e.userId, e.platform, e.turnId, e.toolCallId, e.tool, JSON.stringify(redactArguments(e.args) ?? null), e.decision, e.approvalId ?? null, e.approver ?? null, e.outcome, Math.round(e.durationMs)],
+  );
+}
