@@ -157,11 +157,11 @@ describe('three agent-worker processes', () => {
     model.setScript(echoScript);
     const sessions = Array.from({ length: 200 }, (_, i) => `load${i}`);
     const ids = await sendAll(c, sessions, 20);
-    await expectExactlyOnceInOrder(c, sessions, 20, ids, 120_000);
+    await expectExactlyOnceInOrder(c, sessions, 20, ids, 200_000);
     const turnsPerWorker = await Promise.all(c.workers.map(async (w) => metricValue(await w.metrics(), 'switchboard_turns_total{outcome="ok"}')));
     // Work was spread over the processes, not done by one.
     expect(turnsPerWorker.filter((n) => n > 0).length).toBeGreaterThanOrEqual(2);
-  });
+  }, 240_000);
 
   it('handles the same update delivered twice once', async () => {
     model.setScript(echoScript);
@@ -209,7 +209,7 @@ describe('three agent-worker processes', () => {
     const resumed = await Promise.all(c.workers.slice(1).map(async (w) => metricValue(await w.metrics(), 'switchboard_turns_resumed_total')));
     expect(resumed.reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
     model.setLatencyMs(0);
-  });
+  }, 150_000);
 
   it('a worker stopped with SIGTERM finishes its turns, exits cleanly and loses nothing', async () => {
     model.setScript(echoScript);
