@@ -9,6 +9,7 @@ import { ApprovalBoard, toDefinition, ToolCatalog, type ToolPlugin } from '@swit
 import { loadBuiltinTools } from './builtin-tools.ts';
 import type { ToolRunnerConfig } from './config.ts';
 import { runTool } from './run-tool.ts';
+import { UNTRUSTED_NOTE, wrapUntrusted } from './tools/net/untrusted.ts';
 import { createWorkspaces, workspaceOwnerFor, type Workspaces } from './sandbox/workspaces.ts';
 import type { WebSearchProvider } from './tools/web-search.ts';
 
@@ -107,6 +108,10 @@ export async function createToolRunner(deps: ToolRunnerDeps): Promise<ToolRunner
         return { ok: false, output: refused, truncated: false, errorCode: 'unauthorized', durationMs: 0 };
       }
       const result = await runTool(plugin, data, { maxOutputBytes: config.TOOL_OUTPUT_MAX_BYTES, signal: shutdown.signal, workspaces });
+      if (result.ok && !plugin.outputTrusted && !result.output.startsWith(UNTRUSTED_NOTE)) {
+        // Tool output (files, command output, remote data) is data for the model, never instructions.
+        result.output = wrapUntrusted(`tool:${plugin.name}`, {}, result.output, config.TOOL_OUTPUT_MAX_BYTES + 512);
+      }
       const outcome = result.ok ? 'ok' : result.errorCode === 'timeout' ? 'timeout' : 'error';
       runs.inc({ tool: plugin.name, outcome });
       duration.observe({ tool: plugin.name }, result.durationMs / 1000);

@@ -27,6 +27,11 @@ export interface ToolPlugin<S extends z.ZodType = z.ZodType> {
   description: string;
   parameters: S;
   risk: 'low' | 'medium' | 'high';
+  /**
+   * True when the output is the tool's own text (not content from files, the web or other
+   * systems). Everything else reaches the model marked as untrusted data.
+   */
+  outputTrusted?: boolean;
   /** Wall-time limit of one run in ms (default 30 000). */
   timeoutMs?: number;
   /** Returns the text the model sees. Throwing reports a failed run to the model. */
