@@ -6,6 +6,7 @@ import { startRedisServer, type PrivateRedis } from '@switchboard/lanes';
 import { createLogger, createRegistry, type Logger } from '@switchboard/observability';
 import { openDatabase, type Db } from '@switchboard/store';
 import { createToolRunner, loadToolRunnerConfig, type ToolRunnerService } from '@switchboard/tool-runner';
+import type { ToolPlugin } from '@switchboard/tools';
 import { loadWebConfig, startWebService, type WebService } from '@switchboard/web';
 import { loadAllInOneConfig } from './config.ts';
 
@@ -22,7 +23,7 @@ export interface System {
  * DATABASE_URL or embedded PGlite under DATA_DIR, then the tool runner, the agent worker and the
  * web service sharing one metrics registry.
  */
-export async function startSystem(env: Env, opts: { logger?: Logger } = {}): Promise<System> {
+export async function startSystem(env: Env, opts: { logger?: Logger; toolPlugins?: readonly ToolPlugin[] } = {}): Promise<System> {
   const config = loadAllInOneConfig(env);
   const logger = opts.logger ?? createLogger({ service: 'switchboard', level: config.LOG_LEVEL });
   const registry = createRegistry();
@@ -57,7 +58,13 @@ export async function startSystem(env: Env, opts: { logger?: Logger } = {}): Pro
   try {
     db = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: join(dataDir, 'pglite'), logger });
     const database = db;
-    toolRunner = await createToolRunner({ config: loadToolRunnerConfig(serviceEnv), logger: logger.child({ service: 'tool-runner' }), registry, redisUrl });
+    toolRunner = await createToolRunner({
+      config: loadToolRunnerConfig(serviceEnv),
+      logger: logger.child({ service: 'tool-runner' }),
+      registry,
+      redisUrl,
+      ...(opts.toolPlugins ? { extraPlugins: opts.toolPlugins } : {}),
+    });
     agent = await createAgentWorker({ config: loadAgentWorkerConfig(serviceEnv), logger: logger.child({ service: 'agent-worker' }), registry, db, redisUrl });
     const webConfig = loadWebConfig({ ...serviceEnv, PORT: String(config.PORT) });
     web = await startWebService({

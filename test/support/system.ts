@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { inject } from 'vitest';
 import { createLogger } from '@switchboard/observability';
 import { startFakeOpenAI, uniquePrefix, type FakeOpenAI, type FakeOpenAIOptions } from '@switchboard/testkit';
+import type { ToolPlugin } from '@switchboard/tools';
 import { startSystem, type System } from '../../src/system.ts';
 
 export interface TestSystem {
@@ -19,7 +20,9 @@ export interface TestSystem {
  * The real one-process system on a free port, against the test run's Redis (under a unique
  * prefix), a fresh embedded PGlite and a fake model server.
  */
-export async function startTestSystem(opts: { env?: Record<string, string>; model?: FakeOpenAIOptions; dataDir?: string; prefix?: string; keepData?: boolean } = {}): Promise<TestSystem> {
+export async function startTestSystem(
+  opts: { env?: Record<string, string>; model?: FakeOpenAIOptions; dataDir?: string; prefix?: string; keepData?: boolean; toolPlugins?: readonly ToolPlugin[] } = {},
+): Promise<TestSystem> {
   const model = await startFakeOpenAI(opts.model);
   const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'sb-sys-')));
   const prefix = opts.prefix ?? uniquePrefix('sys');
@@ -37,7 +40,10 @@ export async function startTestSystem(opts: { env?: Record<string, string>; mode
     TURN_LEASE_MS: '2000',
     ...opts.env,
   };
-  const system = await startSystem(env, { logger: createLogger({ service: 'test', level: process.env.TEST_LOG_LEVEL ?? 'silent' }) });
+  const system = await startSystem(env, {
+    logger: createLogger({ service: 'test', level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
+    ...(opts.toolPlugins ? { toolPlugins: opts.toolPlugins } : {}),
+  });
   return {
     system,
     url: system.url,

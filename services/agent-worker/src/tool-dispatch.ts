@@ -21,15 +21,20 @@ export class ToolDispatcher {
     return safeJobId('tool', turnId, `s${step}`, toolCallId);
   }
 
-  async run(job: ToolJob, step: number, waitMs: number): Promise<ToolResult> {
+  /** Enqueues a run without waiting for it (idempotent: the same call is enqueued once). */
+  async start(job: ToolJob, step: number) {
     const data = ToolJob.parse(job);
     const d = TOOL_QUEUE.defaults;
-    const added = await this.queue.add(data.tool, data, {
+    return await this.queue.add(data.tool, data, {
       jobId: ToolDispatcher.jobId(data.turnId, step, data.toolCallId),
       attempts: d.attempts,
       removeOnComplete: { age: d.removeOnCompleteAgeSeconds },
       removeOnFail: { age: d.removeOnFailAgeSeconds },
     });
+  }
+
+  async run(job: ToolJob, step: number, waitMs: number): Promise<ToolResult> {
+    const added = await this.start(job, step);
     try {
       const value: unknown = await added.waitUntilFinished(this.events, waitMs);
       const parsed = ToolResult.safeParse(value);

@@ -195,6 +195,18 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
         approver = settled.decidedBy;
       }
       const def = offered.find((t) => t.name === call.name)!;
+      if (def.background) {
+        await deps.tools.start(
+          {
+            v: 1, turnId: ctx.turnId, toolCallId: call.id, sessionKey: ctx.sessionKey, platform: first.platform, userId: first.userId,
+            tool: call.name, arguments: check.args, timeoutMs: def.timeoutMs, agent: deps.agentName, background: true,
+            account: first.account, chatId: first.chatId, threadId: first.threadId, ...(approvalId ? { approvalId } : {}),
+          },
+          step,
+        );
+        await audit({ args: check.args, decision: verdict.decision, approvalId, approver, outcome: 'started' });
+        return { kind: 'tool', toolCallId: call.id, name: call.name, output: `started in the background (call ${call.id}); its result will be posted to this conversation when it finishes`, ok: true };
+      }
       await ctx.store.appendEvent(
         ctx.sessionKey,
         { type: 'tool_call', turnId: ctx.turnId, toolCallId: call.id, tool: call.name, arguments: check.args },

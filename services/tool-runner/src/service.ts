@@ -2,7 +2,7 @@ import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import { TOOL_QUEUE, ToolJob, type ToolResult } from '@switchboard/contracts';
-import { createRedis } from '@switchboard/lanes';
+import { createRedis, LaneIngress, LaneStore, TurnQueue } from '@switchboard/lanes';
 import { counter, histogram, LATENCY_BUCKETS_SECONDS, type Logger } from '@switchboard/observability';
 import { policyFromConfig } from '@switchboard/policy';
 import { ApprovalBoard, toDefinition, ToolCatalog, type ToolPlugin } from '@switchboard/tools';
@@ -28,6 +28,8 @@ export interface ToolRunnerDeps {
   redisUrl: string;
   /** Tool plugins available to enable; defaults to the built-ins that can run on this host. */
   plugins?: readonly ToolPlugin[];
+  /** Plugins added to the built-ins (an operator's own tools, or test tools). */
+  extraPlugins?: readonly ToolPlugin[];
   /** Backend of `web_search`; without one that tool is not offered. */
   webSearchProvider?: WebSearchProvider;
   /** Per-session workspaces; defaults to directories under `config.workspacesDir`. */
@@ -53,7 +55,10 @@ export async function createToolRunner(deps: ToolRunnerDeps): Promise<ToolRunner
     createWorkspaces({ rootDir: config.workspacesDir, owner: workspaceOwnerFor(processUid, { uid: config.SANDBOX_UID, gid: config.SANDBOX_GID }) });
   const all =
     deps.plugins ??
-    (await loadBuiltinTools({ config, logger, workspaces, processUid, ...(deps.webSearchProvider ? { webSearchProvider: deps.webSearchProvider } : {}) }));
+    [
+      ...(await loadBuiltinTools({ config, logger, workspaces, processUid, ...(deps.webSearchProvider ? { webSearchProvider: deps.webSearchProvider } : {}) })),
+      ...(deps.extraPlugins ?? []),
+    ];
   // Until approvals exist, high-risk tools (shell, http_request) run only when TOOLS_ENABLED names them.
   const enabled = config.TOOLS_ENABLED ? all.filter((p) => config.TOOLS_ENABLED!.includes(p.name)) : all.filter((p) => p.risk !== 'high');
   const withheld = all.filter((p) => !enabled.includes(p)).map((p) => p.name);
@@ -70,6 +75,27 @@ export async function createToolRunner(deps: ToolRunnerDeps): Promise<ToolRunner
   const republish = setInterval(() => void publish().catch((err: unknown) => logger.warn({ err }, 'publishing the tool catalog failed')), 30_000);
   republish.unref();
   const shutdown = new AbortController();
+  const turns = new TurnQueue(redis, prefix);
+  const ingress = new LaneIngress(new LaneStore(redis, { prefix }), turns, registry);
+
+  /** Posts a background run's result into its session as a system event (once per job). */
+  async function postBackgroundResult(data: ToolJob, jobId: string, result: ToolResult): Promise<void> {
+    await ingress.submit(
+      {
+        v: 1,
+        platform: data.platform,
+        sessionKey: data.sessionKey,
+        account: data.account ?? data.platform,
+        chatId: data.chatId ?? data.sessionKey,
+        ...(data.threadId ? { threadId: data.threadId } : {}),
+        userId: data.userId,
+        kind: 'system_event',
+        text: `Background tool ${data.tool} (call ${data.toolCallId}) ${result.ok ? 'finished' : 'failed'}:\n${result.output}`,
+        receivedAtMs: Date.now(),
+      },
+      `bg-${jobId}`,
+    );
+  }
   const policy = await policyFromConfig(config);
   const approvals = new ApprovalBoard(redis, prefix);
 
@@ -112,6 +138,7 @@ export async function createToolRunner(deps: ToolRunnerDeps): Promise<ToolRunner
         // Tool output (files, command output, remote data) is data for the model, never instructions.
         result.output = wrapUntrusted(`tool:${plugin.name}`, {}, result.output, config.TOOL_OUTPUT_MAX_BYTES + 512);
       }
+      if (data.background) await postBackgroundResult(data, String(job.id), result);
       const outcome = result.ok ? 'ok' : result.errorCode === 'timeout' ? 'timeout' : 'error';
       runs.inc({ tool: plugin.name, outcome });
       duration.observe({ tool: plugin.name }, result.durationMs / 1000);
@@ -133,6 +160,7 @@ export async function createToolRunner(deps: ToolRunnerDeps): Promise<ToolRunner
       clearInterval(republish);
       await worker.close();
       shutdown.abort(new Error('shutting down'));
+      await turns.close();
       redis.disconnect();
       workerConnection.disconnect();
     },

@@ -54,6 +54,14 @@ export const ToolJob = z.object({
   agent: z.string().optional(),
   /** Set when policy asked a human and they approved; the tool-runner checks it again. */
   approvalId: z.string().optional(),
+  /**
+   * Run without holding the session's lane: the turn goes on at once and the runner posts the
+   * result into the session as a system event, addressed with the fields below.
+   */
+  background: z.boolean().optional(),
+  account: z.string().optional(),
+  chatId: z.string().optional(),
+  threadId: z.string().optional(),
 });
 export type ToolJob = z.infer<typeof ToolJob>;
 
@@ -93,5 +101,7 @@ export const ToolDefinition = z.object({
   parameters: z.record(z.string(), z.unknown()),
   timeoutMs: z.number().int().positive(),
   risk: z.enum(['low', 'medium', 'high']).default('low'),
+  /** Runs in the background: the model gets its result later, as a system event. */
+  background: z.boolean().optional(),
 });
 export type ToolDefinition = z.infer<typeof ToolDefinition>;

@@ -32,6 +32,11 @@ export interface ToolPlugin<S extends z.ZodType = z.ZodType> {
    * systems). Everything else reaches the model marked as untrusted data.
    */
   outputTrusted?: boolean;
+  /**
+   * Long-running: the turn does not wait. The model is told the run started, and the result is
+   * posted into the session as a system event when it finishes, which starts a new turn.
+   */
+  background?: boolean;
   /** Wall-time limit of one run in ms (default 30 000). */
   timeoutMs?: number;
   /** Returns the text the model sees. Throwing reports a failed run to the model. */
@@ -55,5 +60,6 @@ export function toDefinition(plugin: ToolPlugin): ToolDefinition {
     parameters: schema,
     timeoutMs: plugin.timeoutMs ?? DEFAULT_TOOL_TIMEOUT_MS,
     risk: plugin.risk,
+    ...(plugin.background ? { background: true } : {}),
   };
 }

@@ -1,0 +1,64 @@
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createRedis, LaneStore } from '@switchboard/lanes';
+import { z } from 'zod';
+import { defineTool, type ToolPlugin } from '@switchboard/tools';
+import { waitFor } from '@switchboard/testkit';
+import { postJson } from '../support/http.ts';
+import { startTestSystem, type TestSystem } from '../support/system.ts';
+
+let release!: () => void;
+const gate = new Promise<void>((r) => (release = r));
+let runs = 0;
+const longJob = defineTool({
+  name: 'long_job',
+  description: 'A long computation',
+  risk: 'low',
+  background: true,
+  outputTrusted: true,
+  timeoutMs: 30_000,
+  parameters: z.object({ n: z.number() }),
+  execute: async ({ n }) => {
+    runs += 1;
+    await gate;
+    return `result ${n * 2}`;
+  },
+}) as unknown as ToolPlugin;
+
+let t: TestSystem;
+let store: LaneStore;
+const redis = createRedis(inject('redisUrl'));
+beforeAll(async () => {
+  t = await startTestSystem({ toolPlugins: [longJob] });
+  store = new LaneStore(redis, { prefix: t.prefix });
+});
+afterAll(async () => {
+  release();
+  await t?.stop();
+  redis.disconnect();
+});
+
+describe('background tools', () => {
+  it('do not hold the lane; the result comes back as a system event and the agent continues', async () => {
+    t.model.setScript((body) => {
+      const last = body.messages[body.messages.length - 1]!;
+      const text = typeof last.content === 'string' ? last.content : '';
+      if (last.role === 'user' && text === 'start the job') return { toolCalls: [{ id: 'bg1', name: 'long_job', arguments: { n: 21 } }] };
+      if (last.role === 'tool') return { text: `ok: ${text}` };
+      if (text.startsWith('[system event] Background tool long_job')) return { text: `the job says ${text.split('\n')[1]}` };
+      return { text: `echo: ${text}` };
+    });
+    await postJson(t.url, '/v1/sessions/bg/messages', { text: 'start the job' });
+    const replies = async () => (await store.readEvents('web:local:bg', '0')).flatMap((e) => (e.event.type === 'reply' ? [e.event.text] : []));
+    await waitFor(async () => (await replies()).length === 1, { timeoutMs: 15_000 });
+    expect((await replies())[0]).toMatch(/^ok: started in the background/);
+    // The lane is free while the tool runs: a new message is answered before the job ends.
+    await postJson(t.url, '/v1/sessions/bg/messages', { text: 'are you free?' });
+    await waitFor(async () => (await replies()).length === 2, { timeoutMs: 15_000 });
+    expect((await replies())[1]).toBe('echo: are you free?');
+    expect(runs).toBe(1);
+    release();
+    await waitFor(async () => (await replies()).length === 3, { timeoutMs: 15_000 });
+    expect((await replies())[2]).toBe('the job says result 42');
+    expect(runs).toBe(1);
+  });
+});
