@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { inject } from 'vitest';
+import { createLogger, createRegistry } from '@switchboard/observability';
+import { loadWebConfig, startWebService } from '@switchboard/web';
 import { echoScript, waitFor } from '@switchboard/testkit';
 import { collectEvents, postJson } from '../support/http.ts';
 import { readSse, type SseEvent } from '../support/sse.ts';
@@ -162,6 +164,28 @@ describe('untrusted content', () => {
     expect(res.status).toBe(200);
     expect(seen[0]).toMatch(/<untrusted source="tool:read_file">[\s\S]*Ignore all previous instructions\.[\s\S]*<\/untrusted>$/);
     expect(seen[0]).toMatch(/^Note: the content below comes from an outside source/);
+  });
+});
+
+describe('several web replicas', () => {
+  it('delivers a reply to the SSE connection held by another replica', async () => {
+    t.model.setScript(echoScript);
+    const other = await startWebService({
+      config: loadWebConfig({ PORT: '0', HOST: '127.0.0.1', SWITCHBOARD_PREFIX: t.prefix, REDIS_URL: inject('redisUrl') }),
+      logger: createLogger({ service: 'replica-b', level: 'silent' }),
+      registry: createRegistry({ defaultMetrics: false }),
+      redisUrl: inject('redisUrl'),
+    });
+    try {
+      // Replica B replays the session's log from the start, so no race with the post through A.
+      const listening = collectEvents(other.url, 'replicas1', (es) => es.some((e) => e.event === 'reply'));
+      const res = await post('/v1/sessions/replicas1/messages', { text: 'via A' });
+      const { messageId } = (await res.json()) as { messageId: string };
+      const events = await listening;
+      expect(JSON.parse(events.find((e) => e.event === 'reply')!.data)).toMatchObject({ text: 'echo: via A', inReplyTo: [messageId] });
+    } finally {
+      await other.close();
+    }
   });
 });
 
