@@ -24,11 +24,21 @@ const longJob = defineTool({
   },
 }) as unknown as ToolPlugin;
 
+let counted = 0;
+const counterTool = defineTool({
+  name: 'count_once',
+  description: 'Has a side effect that must happen once',
+  risk: 'low',
+  outputTrusted: true,
+  parameters: z.object({}),
+  execute: async () => `side effect #${++counted}`,
+}) as unknown as ToolPlugin;
+
 let t: TestSystem;
 let store: LaneStore;
 const redis = createRedis(inject('redisUrl'));
 beforeAll(async () => {
-  t = await startTestSystem({ toolPlugins: [longJob] });
+  t = await startTestSystem({ toolPlugins: [longJob, counterTool] });
   store = new LaneStore(redis, { prefix: t.prefix });
 });
 afterAll(async () => {
@@ -60,5 +70,27 @@ describe('background tools', () => {
     await waitFor(async () => (await replies()).length === 3, { timeoutMs: 15_000 });
     expect((await replies())[2]).toBe('the job says result 42');
     expect(runs).toBe(1);
+  });
+});
+
+describe('a retried turn', () => {
+  it('does not run a tool again: the finished step is replayed', async () => {
+    let failedOnce = false;
+    t.model.setScript((body) => {
+      const tool = body.messages.find((m) => m.role === 'tool');
+      if (!tool) return { toolCalls: [{ id: 'once', name: 'count_once', arguments: {} }] };
+      if (!failedOnce) {
+        failedOnce = true;
+        // The model fails after the tool ran: the turn fails and is retried from its checkpoints.
+        return { status: 500 };
+      }
+      return { text: `done after ${tool.content}` };
+    });
+    await postJson(t.url, '/v1/sessions/retry1/messages', { text: 'do it once' });
+    const replies = async () => (await store.readEvents('web:local:retry1', '0')).flatMap((e) => (e.event.type === 'reply' ? [e.event.text] : []));
+    await waitFor(async () => (await replies()).length === 1, { timeoutMs: 20_000 });
+    expect(await replies()).toEqual(['done after side effect #1']);
+    expect(counted).toBe(1);
+    expect(failedOnce).toBe(true);
   });
 });
