@@ -94,6 +94,7 @@ export async function createAgentWorker(deps: AgentWorkerDeps): Promise<AgentWor
     concurrency: config.TURN_CONCURRENCY,
     leaseMs: config.TURN_LEASE_MS,
     maxBatch: config.LANE_MODE === 'followup' ? 1 : config.LANE_MAX_BATCH,
+    ...(config.LANE_MODE === 'interrupt' ? { interrupt: { subscriber: connect('arrivals') } } : {}),
     handle: runTurn,
     onGiveUp: async (ctx, err) => {
       const code = (err as { code?: string }).code ?? 'handler_error';

@@ -1,5 +1,5 @@
 import { SwitchboardError, type InboundMessage, type ToolDefinition } from '@switchboard/contracts';
-import { FencedError, TurnParkedError, type LaneStore, type ReplyPublisher, type TurnContext } from '@switchboard/lanes';
+import { FencedError, TurnInterruptedError, TurnParkedError, type LaneStore, type ReplyPublisher, type TurnContext } from '@switchboard/lanes';
 import type { PolicyEngine } from '@switchboard/policy';
 import type { Db } from '@switchboard/store';
 import { redactArguments, writeAudit, type ApprovalStore, type AuditEntry } from './approvals.ts';
@@ -128,9 +128,14 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
       }
       const built = buildContext({ systemPrompt: deps.systemPrompt, history, current, tools, budgetTokens: deps.contextBudgetTokens });
       const deltas = new DeltaBuffer((text) => ctx.store.appendEvent(ctx.sessionKey, { type: 'delta', turnId: ctx.turnId, text }));
+      if (ctx.signal.aborted) throw new TurnInterruptedError(ctx.sessionKey);
       let completion;
       try {
-        completion = await llm.complete({ messages: built.messages, tools, onDelta: (t) => deltas.push(t) });
+        completion = await llm.complete({ messages: built.messages, tools, onDelta: (t) => deltas.push(t), signal: ctx.signal });
+      } catch (err) {
+        // Interrupt mode: a newer message aborted the model call; nothing is committed.
+        if (ctx.signal.aborted) throw new TurnInterruptedError(ctx.sessionKey);
+        throw err;
       } finally {
         await deltas.close();
       }

@@ -34,8 +34,11 @@ export const CommonEnv = z.object({
   TURN_CONCURRENCY: int(50, { min: 1, max: 10_000 }),
   /** How many tool runs one tool-runner process runs at once. */
   TOOL_CONCURRENCY: int(8, { min: 1, max: 1_000 }),
-  /** collect (default): messages that arrive during a turn form the next turn; followup: one turn each. */
-  LANE_MODE: z.enum(['collect', 'followup']).optional().transform((v) => v ?? 'collect'),
+  /**
+   * collect (default): messages that arrive during a turn form the next turn; followup: one turn
+   * per message; interrupt: a new message aborts the running turn, which starts over with it.
+   */
+  LANE_MODE: z.enum(['collect', 'followup', 'interrupt']).optional().transform((v) => v ?? 'collect'),
   /** Most messages one collected turn takes from the inbox. */
   LANE_MAX_BATCH: int(20, { min: 1, max: 1_000 }),
   SYSTEM_PROMPT: optionalString,

@@ -21,3 +21,14 @@ export class TurnParkedError extends SwitchboardError {
     this.name = 'TurnParkedError';
   }
 }
+
+/**
+ * Thrown by a turn aborted because a newer message arrived (interrupt mode). Nothing was committed;
+ * the batch is released and the next turn handles it together with the new message.
+ */
+export class TurnInterruptedError extends SwitchboardError {
+  constructor(sessionKey: string) {
+    super('handler_error', `turn of ${sessionKey} was interrupted by a new message`, { retryable: false });
+    this.name = 'TurnInterruptedError';
+  }
+}

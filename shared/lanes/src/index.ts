@@ -8,7 +8,7 @@ export type { LaneWorker, LaneWorkerOptions, TurnContext } from './lane-worker.t
 export { LaneIngress } from './lanes.ts';
 export { EventHub } from './event-hub.ts';
 export { ReplyPublisher } from './outbound.ts';
-export { FencedError, TurnParkedError } from './errors.ts';
+export { FencedError, TurnParkedError, TurnInterruptedError } from './errors.ts';
 export { laneMetrics } from './metrics.ts';
 export type { LaneMetrics } from './metrics.ts';
 export { createRedis } from './redis.ts';

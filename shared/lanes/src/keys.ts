@@ -19,6 +19,8 @@ export interface LaneKeys {
   delivered(key: string): string;
   /** Stream of turns that failed for good, for operators. */
   deadLetters: string;
+  /** Pub/sub channel announcing each new inbound message (`<sessionKey> <messageId>`), for interrupt mode. */
+  arrivals: string;
 }
 
 export function laneKeys(prefix: string): LaneKeys {
@@ -33,5 +35,6 @@ export function laneKeys(prefix: string): LaneKeys {
     eventsChannel: (s) => `${prefix}:evch:${s}`,
     delivered: (k) => `${prefix}:delivered:${k}`,
     deadLetters: `${prefix}:deadletters`,
+    arrivals: `${prefix}:arrivals`,
   };
 }

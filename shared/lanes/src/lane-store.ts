@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { InboundMessage, SessionEvent, type StoredSessionEvent } from '@switchboard/contracts';
 import { laneKeys, type LaneKeys } from './keys.ts';
-import { ackBatch, appendEvent, appendInbound, claimBatch } from './scripts.ts';
+import { ackBatch, appendEvent, appendInbound, claimBatch, releaseBatch } from './scripts.ts';
 
 /** How long a redelivery is recognised, in seconds (default one day). */
 export const DEFAULT_DEDUPE_TTL_SECONDS = 24 * 3600;
@@ -60,7 +60,7 @@ export class LaneStore {
     const k = this.keys;
     const result = (await appendInbound.run(
       this.redis,
-      [k.inbox(full.sessionKey), k.pending, dedupeKey ? k.dedupe(dedupeKey) : '-'],
+      [k.inbox(full.sessionKey), k.pending, dedupeKey ? k.dedupe(dedupeKey) : '-', k.arrivals],
       [JSON.stringify(full), full.id, this.dedupeTtlSeconds, full.sessionKey, Date.now()],
     )) as [string, number];
     return { messageId: result[0], duplicate: result[1] === 1 };
@@ -95,6 +95,11 @@ export class LaneStore {
       [k.inbox(sessionKey), k.turn(sessionKey), k.steps(sessionKey), k.pending],
       [turnId, sessionKey, ...streamIds],
     )) as number;
+  }
+
+  /** Releases a claimed batch unacknowledged (interrupt mode); false if another turn owns it. */
+  async release(sessionKey: string, turnId: string): Promise<boolean> {
+    return (await releaseBatch.run(this.redis, [this.keys.turn(sessionKey), this.keys.steps(sessionKey)], [turnId])) === 1;
   }
 
   /** Checkpoints one finished step of a turn (JSON), so a resumed turn replays instead of redoing it. */

@@ -3,8 +3,8 @@ import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import { TURN_QUEUE, TurnJob, type InboundMessage } from '@switchboard/contracts';
 import type { Logger } from '@switchboard/observability';
-import { FencedError, TurnParkedError } from './errors.ts';
-import type { LaneStore } from './lane-store.ts';
+import { FencedError, TurnInterruptedError, TurnParkedError } from './errors.ts';
+import type { ClaimedBatch, LaneStore } from './lane-store.ts';
 import { laneMetrics } from './metrics.ts';
 import type { TurnQueue } from './turn-queue.ts';
 
@@ -17,6 +17,8 @@ export interface TurnContext {
   messages: InboundMessage[];
   /** 1 for the first try. */
   attempt: number;
+  /** Aborted when a newer message for the session arrives (interrupt mode only). */
+  signal: AbortSignal;
   store: LaneStore;
   log: Logger;
 }
@@ -35,6 +37,12 @@ export interface LaneWorkerOptions {
   leaseMs?: number;
   /** Most messages collected into one turn (default 20; 1 gives one turn per message). */
   maxBatch?: number;
+  /**
+   * Interrupt mode: a message that arrives during a turn aborts it (`ctx.signal`); the handler
+   * throws TurnInterruptedError and the batch is taken again with the new message. Needs a
+   * dedicated `subscriber` connection.
+   */
+  interrupt?: { subscriber: Redis };
   /** Runs the turn: must commit and deliver before resolving; throws FencedError when fenced off. */
   handle(ctx: TurnContext): Promise<void>;
   /** Called once when a turn failed for good, before its messages are dropped from the inbox. */
@@ -56,6 +64,8 @@ export function createLaneWorker(opts: LaneWorkerOptions): LaneWorker {
   const leaseMs = opts.leaseMs ?? 8000;
   const maxBatch = opts.maxBatch ?? 20;
   const metrics = laneMetrics(opts.registry);
+  /** Turns running in this process, by session (interrupt mode). */
+  const runningTurns = new Map<string, { controller: AbortController; messageIds: Set<string> }>();
 
   const processor = async (job: Job): Promise<string> => {
     const parsed = TurnJob.safeParse(job.data);
@@ -71,20 +81,40 @@ export function createLaneWorker(opts: LaneWorkerOptions): LaneWorker {
       return 'empty';
     }
     const log = opts.logger.child({ sessionId: sessionKey, turnId: batch.turnId, jobId: job.id });
+    const controller = new AbortController();
     const ctx: TurnContext = {
       sessionKey,
       turnId: batch.turnId,
       resumed: batch.resumed,
       messages: batch.messages,
       attempt: job.attemptsMade + 1,
+      signal: controller.signal,
       store: opts.store,
       log,
     };
+    const running = { controller, messageIds: new Set(batch.messages.map((m) => m.id)) };
+    if (opts.interrupt) runningTurns.set(sessionKey, running);
     metrics.batchSize.observe(batch.messages.length);
+    try {
+      return await runClaimed(job, ctx, batch, log, started);
+    } finally {
+      if (runningTurns.get(sessionKey) === running) runningTurns.delete(sessionKey);
+    }
+  };
+
+  const runClaimed = async (job: Job, ctx: TurnContext, batch: ClaimedBatch, log: Logger, started: number): Promise<string> => {
+    const { sessionKey } = ctx;
     if (batch.resumed) metrics.resumed.inc();
     try {
       await opts.handle(ctx);
     } catch (err) {
+      if (err instanceof TurnInterruptedError) {
+        // Nothing was committed: give the batch back and start over with the newer message too.
+        metrics.turns.inc({ outcome: 'interrupted' });
+        log.info('turn interrupted by a new message');
+        if (await opts.store.release(sessionKey, batch.turnId)) await opts.turns.request(sessionKey);
+        return 'interrupted';
+      }
       if (err instanceof FencedError) {
         // Another worker owns this batch now; it will acknowledge it. Touch nothing.
         metrics.fenced.inc();
@@ -127,6 +157,16 @@ export function createLaneWorker(opts: LaneWorkerOptions): LaneWorker {
   async function finish(sessionKey: string, turnId: string, streamIds: string[]): Promise<void> {
     const left = await opts.store.ack(sessionKey, turnId, streamIds);
     if (left > 0) await opts.turns.request(sessionKey);
+  }
+
+  if (opts.interrupt) {
+    const subscriber = opts.interrupt.subscriber;
+    subscriber.on('message', (_channel: string, message: string) => {
+      const space = message.lastIndexOf(' ');
+      const turn = runningTurns.get(message.slice(0, space));
+      if (turn && !turn.messageIds.has(message.slice(space + 1))) turn.controller.abort(new Error('interrupted by a new message'));
+    });
+    void subscriber.subscribe(opts.store.keys.arrivals).catch((err: unknown) => opts.logger.error({ err }, 'subscribing to arrivals failed'));
   }
 
   const worker = new Worker(TURN_QUEUE.name, processor, {

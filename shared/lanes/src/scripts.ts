@@ -2,7 +2,7 @@ import { LuaScript } from './lua.ts';
 
 /**
  * Appends a message to a session inbox unless its idempotency key was seen.
- * KEYS: inbox, pending, dedupe (may be the empty-string sentinel key '-')
+ * KEYS: inbox, pending, dedupe (may be the sentinel key '-'), arrivals channel
  * ARGV: message json, message id, dedupe ttl seconds, session key, now ms
  * Returns {messageId, duplicate(0|1)}.
  */
@@ -14,7 +14,21 @@ end
 redis.call('XADD', KEYS[1], '*', 'm', ARGV[1])
 if KEYS[3] ~= '-' then redis.call('SET', KEYS[3], ARGV[2], 'EX', tonumber(ARGV[3])) end
 redis.call('ZADD', KEYS[2], 'NX', tonumber(ARGV[5]), ARGV[4])
+redis.call('PUBLISH', KEYS[4], ARGV[4] .. ' ' .. ARGV[2])
 return {ARGV[2], 0}
+`);
+
+/**
+ * Gives up a claimed batch without acknowledging it (an interrupted turn): the next claim takes
+ * the batch again together with whatever arrived since.
+ * KEYS: turn hash, steps list
+ * ARGV: turn id
+ * Returns 1 if released, 0 if the batch belongs to another turn.
+ */
+export const releaseBatch = new LuaScript(`
+if redis.call('HGET', KEYS[1], 'turnId') ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1], KEYS[2])
+return 1
 `);
 
 /**
