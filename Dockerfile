@@ -5,13 +5,14 @@
 #   docker build --target web          -t switchboard-web .
 #   docker build --target agent-worker -t switchboard-agent-worker .
 #   docker build --target tool-runner  -t switchboard-tool-runner .
+#   docker build --target telegram     -t switchboard-telegram .
 #   docker build --target all-in-one   -t switchboard .
 #
 # There is no JS build step: Node 24 runs the .ts sources directly (type stripping), so every
 # image is "production node_modules + the source tree". All service targets share the same app
 # layer (COPY --link), so a registry stores it once and a node pulls it once.
 #
-# Adding a service (e.g. a `telegram` channel): copy the `web` target block below, change the
+# Adding a service (e.g. a `slack` channel): copy the `web` target block below, change the
 # target name, PORT/EXPOSE and the CMD path. Nothing else here needs to change: the deps stage
 # picks up every workspace package.json by itself.
 
@@ -112,6 +113,18 @@ EXPOSE 9102
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + process.env.PORT + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 CMD ["node", "services/tool-runner/src/main.ts"]
+
+# ---- telegram: Telegram channel (POST /webhooks/telegram, outbound sends to the Bot API) ------
+# Without TELEGRAM_BOT_TOKEN it logs that the channel is disabled and exits 0: deploy it only
+# where a token is configured (compose profile `telegram`; the Secret in k8s).
+FROM base AS telegram
+COPY --link --from=app /app/ /app/
+USER 10001:10001
+ENV PORT=9201
+EXPOSE 9201
+HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + process.env.PORT + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+CMD ["node", "services/telegram/src/main.ts"]
 
 # ---- all-in-one: every service in one process (`npm start`) ----------------------------------
 # Embedded PGlite under DATA_DIR unless DATABASE_URL is set; a private redis-server (from PATH,

@@ -7,6 +7,7 @@ import { createLogger, createRegistry, type Logger } from '@switchboard/observab
 import { openDatabase, type Db } from '@switchboard/store';
 import { createToolRunner, loadToolRunnerConfig, type ToolRunnerService } from '@switchboard/tool-runner';
 import type { ToolPlugin } from '@switchboard/tools';
+import { loadTelegramConfig, startTelegramService, type TelegramService } from '@switchboard/telegram';
 import { loadWebConfig, startWebService, type WebService } from '@switchboard/web';
 import { loadAllInOneConfig } from './config.ts';
 
@@ -48,8 +49,10 @@ export async function startSystem(env: Env, opts: { logger?: Logger; toolPlugins
   let toolRunner: ToolRunnerService | undefined;
   let agent: AgentWorkerService | undefined;
   let web: WebService | undefined;
+  let telegram: TelegramService | undefined;
   const close = async () => {
     await web?.close();
+    await telegram?.close();
     await agent?.close();
     await toolRunner?.close();
     await db?.close();
@@ -67,12 +70,15 @@ export async function startSystem(env: Env, opts: { logger?: Logger; toolPlugins
     });
     agent = await createAgentWorker({ config: loadAgentWorkerConfig(serviceEnv), logger: logger.child({ service: 'agent-worker' }), registry, db, redisUrl });
     const webConfig = loadWebConfig({ ...serviceEnv, PORT: String(config.PORT) });
+    // Channel services mount their webhooks on the web service's port; each is off without its token.
+    telegram = await startTelegramService({ config: loadTelegramConfig(serviceEnv), logger: logger.child({ service: 'telegram' }), registry, redisUrl });
     web = await startWebService({
       config: webConfig,
       logger: logger.child({ service: 'web' }),
       registry,
       redisUrl,
-      readiness: { database: () => database.ping() },
+      readiness: { database: () => database.ping(), ...(telegram ? { telegram: telegram.readiness.telegram! } : {}) },
+      ...(telegram ? { extraRouters: [telegram.router] } : {}),
     });
   } catch (err) {
     await close().catch(() => undefined);

@@ -12,6 +12,8 @@ export const SWITCHBOARD_METRICS: Readonly<Record<string, MetricType>> = {
   switchboard_turn_fenced_total: 'counter',
   switchboard_turns_resumed_total: 'counter',
   switchboard_tool_runs_total: 'counter',
+  switchboard_schedule_runs_total: 'counter',
+  switchboard_mcp_server_connected: 'gauge',
   switchboard_tool_run_duration_seconds: 'histogram',
   llm_requests_total: 'counter',
   llm_request_duration_seconds: 'histogram',
@@ -21,4 +23,17 @@ export const SWITCHBOARD_METRICS: Readonly<Record<string, MetricType>> = {
   http_requests_total: 'counter',
   http_request_duration_seconds: 'histogram',
   sse_connections: 'gauge',
+};
+
+/**
+ * The closed label-value sets of the metrics above, where alerts and dashboards match on them
+ * (`outcome="timeout"`): a value outside its set selects nothing, silently.
+ */
+export const SWITCHBOARD_LABEL_VALUES: Readonly<Record<string, Readonly<Record<string, readonly string[]>>>> = {
+  switchboard_turns_total: { outcome: ['ok', 'failed', 'fenced', 'empty', 'retry', 'parked', 'interrupted'] },
+  switchboard_replies_total: { outcome: ['sent', 'duplicate', 'error'] },
+  switchboard_inbound_messages_total: { outcome: ['accepted', 'duplicate', 'rejected'] },
+  switchboard_tool_runs_total: { outcome: ['ok', 'error', 'timeout', 'rejected'] },
+  llm_requests_total: { outcome: ['success', 'remote_error', 'rate_limited', 'timeout', 'unreachable', 'aborted', 'handler_error'] },
+  llm_tokens_total: { kind: ['prompt', 'completion'] },
 };

@@ -20,8 +20,8 @@ import {
   type NetworkPolicySpec,
   type Workload,
 } from './kube.ts';
-import { isAllowedSeries, metricNamesInPromQL, type MetricType } from './promql.ts';
-import { SWITCHBOARD_METRICS } from './exported-metrics.ts';
+import { isAllowedSeries, labelMatchersInPromQL, metricNamesInPromQL, namedLabelValues, type MetricType } from './promql.ts';
+import { SWITCHBOARD_LABEL_VALUES, SWITCHBOARD_METRICS } from './exported-metrics.ts';
 
 export { SWITCHBOARD_METRICS };
 
@@ -187,7 +187,8 @@ for (const overlay of Object.keys(OVERLAYS) as Overlay[]) {
       }
       const ingresses = ofKind<KubeObject & { spec: { rules: Array<{ http: { paths: Array<{ path: string; backend: { service: { name: string } } }> } }> } }>(objects, 'Ingress');
       const paths = ingresses.flatMap((i) => i.spec.rules.flatMap((r) => r.http.paths));
-      expect(paths.map((p) => p.path).sort()).toEqual(['/v1', '/webhooks']);
+      // The API and generic webhooks go to web; a channel service with its own pods gets its own webhook path.
+      expect(paths.map((p) => p.path).sort()).toEqual(['/v1', '/webhooks', '/webhooks/telegram']);
       for (const p of paths) expect(names('Service')).toContain(p.backend.service.name);
     });
 
@@ -340,6 +341,20 @@ describe('monitoring', () => {
   function unknownMetrics(exprs: string[]): string[] {
     return [...new Set(exprs.flatMap(metricNamesInPromQL))].filter((name) => !isAllowedSeries(name, METRIC_ALLOWLIST));
   }
+
+  /** `metric{label="value"}` matchers whose value is outside the label's closed set (they select nothing). */
+  function unknownLabelValues(exprs: string[]): string[] {
+    return [...new Set(exprs.flatMap((expr) => labelMatchersInPromQL(expr).flatMap((m) => {
+      const known = SWITCHBOARD_LABEL_VALUES[m.metric]?.[m.label];
+      return known ? namedLabelValues(m).filter((v) => !known.includes(v)).map((v) => `${m.metric}{${m.label}="${v}"}`) : [];
+    })))];
+  }
+
+  it('matches only label values the code emits', () => {
+    expect(unknownLabelValues(alerts.groups.flatMap((g) => g.rules.map((r) => r.expr)))).toEqual([]);
+    for (const file of dashboards) expect(unknownLabelValues(exprsOf(JSON.parse(readFileSync(join(dashboardDir, file), 'utf8')))), file).toEqual([]);
+    expect(unknownLabelValues(['rate(switchboard_tool_runs_total{outcome="timed_out"}[5m])'])).toEqual(['switchboard_tool_runs_total{outcome="timed_out"}']);
+  });
 
   it('gives every alert a severity and a summary, and uses only exported metric names', () => {
     const rules = alerts.groups.flatMap((g) => g.rules);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isAllowedSeries, metricNamesInPromQL, type MetricType } from './promql.ts';
+import { isAllowedSeries, labelMatchersInPromQL, metricNamesInPromQL, namedLabelValues, type MetricType } from './promql.ts';
 
 describe('metricNamesInPromQL', () => {
   it('finds the metrics and leaves out functions, labels, keywords, strings and variables', () => {
@@ -35,5 +35,21 @@ describe('isAllowedSeries', () => {
     expect(isAllowedSeries('switchboard_turn_duration_seconds_count', allowlist)).toBe(true);
     expect(isAllowedSeries('switchboard_turns_total_count', allowlist)).toBe(false);
     expect(isAllowedSeries('switchboard_turn_seconds', allowlist)).toBe(false);
+  });
+});
+
+describe('labelMatchersInPromQL', () => {
+  it('lists the matchers of every selector, with the values a closed set can be checked against', () => {
+    const expr = `sum by (tool) (rate(switchboard_tool_runs_total{outcome=~"timeout|rejected", tool=~"$tool"}[5m]))
+      / ignoring(outcome) sum(rate(llm_requests_total{model!="a}b", outcome != "aborted"}[$__rate_interval])) and up{job=~"web.*"}`;
+    const matchers = labelMatchersInPromQL(expr);
+    expect(matchers).toEqual([
+      { metric: 'switchboard_tool_runs_total', label: 'outcome', op: '=~', value: 'timeout|rejected' },
+      { metric: 'switchboard_tool_runs_total', label: 'tool', op: '=~', value: '$tool' },
+      { metric: 'llm_requests_total', label: 'model', op: '!=', value: 'a}b' },
+      { metric: 'llm_requests_total', label: 'outcome', op: '!=', value: 'aborted' },
+      { metric: 'up', label: 'job', op: '=~', value: 'web.*' },
+    ]);
+    expect(matchers.map(namedLabelValues)).toEqual([['timeout', 'rejected'], [], ['a}b'], ['aborted'], []]);
   });
 });

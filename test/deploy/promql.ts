@@ -48,3 +48,33 @@ export function isAllowedSeries(name: string, allowlist: ReadonlyMap<string, Met
   const type = allowlist.get(match[1]!);
   return type === 'histogram' || (type === 'summary' && match[2] !== 'bucket');
 }
+
+/** One `label op "value"` matcher inside a selector's braces. */
+export interface LabelMatcher {
+  metric: string;
+  label: string;
+  op: '=' | '!=' | '=~' | '!~';
+  value: string;
+}
+
+/** The label matchers of every `metric{...}` selector in a PromQL expression. */
+export function labelMatchersInPromQL(expr: string): LabelMatcher[] {
+  const matchers: LabelMatcher[] = [];
+  for (const selector of expr.matchAll(/(?<![\w:])([A-Za-z_:][\w:]*)\s*\{((?:[^}"]|"(?:[^"\\]|\\.)*")*)\}/g)) {
+    for (const m of selector[2]!.matchAll(/(\w+)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"/g)) {
+      matchers.push({ metric: selector[1]!, label: m[1]!, op: m[2] as LabelMatcher['op'], value: m[3]! });
+    }
+  }
+  return matchers;
+}
+
+/**
+ * The label values a matcher names: the value of `=`/`!=`, the alternatives of a `=~`/`!~` that
+ * is a plain `a|b|c` list. Empty for anything else (a real regex or a Grafana `$variable`), which
+ * cannot be checked against a closed set.
+ */
+export function namedLabelValues(matcher: LabelMatcher): string[] {
+  if (matcher.value.includes('$')) return [];
+  if (matcher.op === '=' || matcher.op === '!=') return [matcher.value];
+  return /^\w+(?:\|\w+)*$/.test(matcher.value) ? matcher.value.split('|') : [];
+}

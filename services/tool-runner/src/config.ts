@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { CommonEnv, csv, int, optionalString, parseEnv, type Env } from '@switchboard/config';
+import { loadMcpServers, type McpServerConfig } from './mcp/config.ts';
 
 const MIB = 1024 * 1024;
 
@@ -65,16 +66,32 @@ export const ToolRunnerEnv = CommonEnv.extend({
         }
       }),
   ),
+  /**
+   * MCP servers as JSON: `{"mcpServers":{"<name>":{"command":"...","args":[],"env":{}}|{"url":"...","headers":{}}}}`
+   * or just the inner map. Merged with MCP_CONFIG_FILE; see `mcp/README.md`.
+   */
+  MCP_SERVERS: optionalString,
+  /** Path of a JSON file `{ "mcpServers": { ... } }` (the shape MCP clients share). */
+  MCP_CONFIG_FILE: optionalString,
+  /** Deadline of connecting to one MCP server and of each tools/list page, in ms (default 10 000). */
+  MCP_CONNECT_TIMEOUT_MS: int(10_000, { min: 100, max: 300_000 }),
+  /** Default wall-time limit of one MCP tool call, in ms (default 60 000); a server's `timeoutMs` overrides it. */
+  MCP_TOOL_TIMEOUT_MS: int(60_000, { min: 1_000, max: 3_600_000 }),
+  /** Health-ping interval of connected MCP servers, in ms (default 30 000; 0: off). A failed ping reconnects. */
+  MCP_PING_INTERVAL_MS: int(30_000, { min: 0, max: 3_600_000 }),
 });
 
 /** The parsed configuration plus values derived from it. */
 export type ToolRunnerConfig = z.infer<typeof ToolRunnerEnv> & {
   /** Absolute root of the workspaces: TOOL_WORKSPACES_DIR, else `<DATA_DIR or ./data>/workspaces`. */
   workspacesDir: string;
+  /** MCP servers from MCP_CONFIG_FILE and MCP_SERVERS, validated (stdio servers get only their `env` plus PATH). */
+  mcpServers: McpServerConfig[];
 };
 
 export function loadToolRunnerConfig(env: Env = process.env): ToolRunnerConfig {
   const parsed = parseEnv(ToolRunnerEnv, env);
   const workspacesDir = resolve(parsed.TOOL_WORKSPACES_DIR ?? resolve(parsed.DATA_DIR ?? './data', 'workspaces'));
-  return { ...parsed, workspacesDir };
+  const mcpServers = loadMcpServers({ serversJson: parsed.MCP_SERVERS, configFile: parsed.MCP_CONFIG_FILE, path: env.PATH });
+  return { ...parsed, workspacesDir, mcpServers };
 }

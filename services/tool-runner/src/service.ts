@@ -5,9 +5,10 @@ import { TOOL_QUEUE, ToolJob, type ToolResult } from '@switchboard/contracts';
 import { createRedis, LaneIngress, LaneStore, TurnQueue } from '@switchboard/lanes';
 import { counter, histogram, LATENCY_BUCKETS_SECONDS, type Logger } from '@switchboard/observability';
 import { policyFromConfig } from '@switchboard/policy';
-import { ApprovalBoard, toDefinition, ToolCatalog, type ToolPlugin } from '@switchboard/tools';
+import { ApprovalBoard, ToolCatalog, type ToolPlugin } from '@switchboard/tools';
 import { loadBuiltinTools } from './builtin-tools.ts';
 import type { ToolRunnerConfig } from './config.ts';
+import { definitionOf, McpToolSource } from './mcp/index.ts';
 import { runTool } from './run-tool.ts';
 import { UNTRUSTED_NOTE, wrapUntrusted } from './tools/net/untrusted.ts';
 import { createWorkspaces, workspaceOwnerFor, type Workspaces } from './sandbox/workspaces.ts';
@@ -34,6 +35,8 @@ export interface ToolRunnerDeps {
   webSearchProvider?: WebSearchProvider;
   /** Per-session workspaces; defaults to directories under `config.workspacesDir`. */
   workspaces?: Workspaces;
+  /** Source of MCP tools; defaults to one started from `config.mcpServers` (none configured: no tools). */
+  mcp?: McpToolSource;
 }
 
 export interface ToolRunnerService {
@@ -53,25 +56,39 @@ export async function createToolRunner(deps: ToolRunnerDeps): Promise<ToolRunner
   const workspaces =
     deps.workspaces ??
     createWorkspaces({ rootDir: config.workspacesDir, owner: workspaceOwnerFor(processUid, { uid: config.SANDBOX_UID, gid: config.SANDBOX_GID }) });
-  const all =
+  const fixed =
     deps.plugins ??
     [
       ...(await loadBuiltinTools({ config, logger, workspaces, processUid, ...(deps.webSearchProvider ? { webSearchProvider: deps.webSearchProvider } : {}) })),
       ...(deps.extraPlugins ?? []),
     ];
-  // Until approvals exist, high-risk tools (shell, http_request) run only when TOOLS_ENABLED names them.
-  const enabled = config.TOOLS_ENABLED ? all.filter((p) => config.TOOLS_ENABLED!.includes(p.name)) : all.filter((p) => p.risk !== 'high');
-  const withheld = all.filter((p) => !enabled.includes(p)).map((p) => p.name);
+  const mcp = deps.mcp ?? (await McpToolSource.start(config, logger, { registry }));
+  let enabled: ToolPlugin[] = [];
+  let byName = new Map<string, ToolPlugin>();
+  /** Recomputes the enabled tools (again whenever an MCP server's tools change); returns the withheld ones. */
+  const select = (): string[] => {
+    const all = [...fixed, ...mcp.plugins()];
+    // Until approvals exist, high-risk tools (shell, http_request) run only when TOOLS_ENABLED names them.
+    enabled = config.TOOLS_ENABLED ? all.filter((p) => config.TOOLS_ENABLED!.includes(p.name)) : all.filter((p) => p.risk !== 'high');
+    byName = new Map(enabled.map((p) => [p.name, p]));
+    return all.filter((p) => !enabled.includes(p)).map((p) => p.name);
+  };
+  const withheld = select();
   if (!config.TOOLS_ENABLED && withheld.length > 0) logger.info({ tools: withheld }, 'high-risk tools are off by default; name them in TOOLS_ENABLED to enable them');
-  const byName = new Map(enabled.map((p) => [p.name, p]));
   const runs = counter(registry, { name: 'switchboard_tool_runs_total', help: 'Tool runs by tool and outcome (ok, error, timeout, rejected)', labelNames: ['tool', 'outcome'] as const });
   const duration = histogram(registry, { name: 'switchboard_tool_run_duration_seconds', help: 'Wall time of one tool run', labelNames: ['tool'] as const, buckets: LATENCY_BUCKETS_SECONDS });
 
   const redis: Redis = createRedis(deps.redisUrl, 'tool-runner');
   const workerConnection: Redis = createRedis(deps.redisUrl, 'tool-runner-worker');
   const catalog = new ToolCatalog(redis, prefix);
-  const publish = () => catalog.publish(enabled.map(toDefinition));
+  // definitionOf, not toDefinition: an MCP tool's schema is its server's JSON Schema.
+  const publish = () => catalog.publish(enabled.map(definitionOf));
   await publish();
+  mcp.onChange(() => {
+    select();
+    logger.info({ tools: [...byName.keys()] }, 'MCP tools changed; enabled tools updated');
+    void publish().catch((err: unknown) => logger.warn({ err }, 'publishing the tool catalog failed'));
+  });
   const republish = setInterval(() => void publish().catch((err: unknown) => logger.warn({ err }, 'publishing the tool catalog failed')), 30_000);
   republish.unref();
   const shutdown = new AbortController();
@@ -160,6 +177,8 @@ export async function createToolRunner(deps: ToolRunnerDeps): Promise<ToolRunner
       clearInterval(republish);
       await worker.close();
       shutdown.abort(new Error('shutting down'));
+      // A source passed in belongs to the caller.
+      if (!deps.mcp) await mcp.close();
       await turns.close();
       redis.disconnect();
       workerConnection.disconnect();

@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
 import type { Registry } from 'prom-client';
 import type { EventHub, LaneIngress, LaneStore, TurnQueue } from '@switchboard/lanes';
+import type { Scheduler } from '@switchboard/scheduler';
 import type { ApprovalBoard } from '@switchboard/tools';
 import { counter, createOpsHandler, gauge, histogram, LATENCY_BUCKETS_SECONDS, type Logger, type ReadinessCheck } from '@switchboard/observability';
 import { apiAuth } from './auth.ts';
@@ -10,6 +11,7 @@ import { approvalsRouter } from './routes/approvals.ts';
 import { chatCompletionsRouter } from './routes/chat-completions.ts';
 import { eventsRouter } from './routes/events.ts';
 import { messagesRouter } from './routes/messages.ts';
+import { schedulesRouter } from './routes/schedules.ts';
 
 export interface WebAppDeps {
   logger: Logger;
@@ -19,6 +21,8 @@ export interface WebAppDeps {
   hub: EventHub;
   turns: TurnQueue;
   approvals: ApprovalBoard;
+  /** Schedules behind `/v1/schedules`. */
+  scheduler: Scheduler;
   apiKeys: string[];
   replyTimeoutMs: number;
   maxBodyBytes: number;
@@ -62,6 +66,7 @@ export function createWebApp(deps: WebAppDeps): Express {
   app.use(messagesRouter(deps.ingress));
   app.use(eventsRouter(deps.hub, deps.store, sse));
   app.use(approvalsRouter(deps.approvals, deps.turns));
+  app.use(schedulesRouter(deps.scheduler));
   app.use(chatCompletionsRouter({ ingress: deps.ingress, store: deps.store, hub: deps.hub, replyTimeoutMs: deps.replyTimeoutMs, modelName: deps.modelName }));
   app.use(express.static(PUBLIC_DIR, { index: 'index.html' }));
 

@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import type { RequestHandler } from 'express';
 import type { Registry } from 'prom-client';
 import { createRedis, EventHub, LaneIngress, LaneStore, TurnQueue } from '@switchboard/lanes';
+import { createScheduleWorker, Scheduler } from '@switchboard/scheduler';
 import { ApprovalBoard } from '@switchboard/tools';
 import type { Logger, ReadinessCheck } from '@switchboard/observability';
 import { createWebApp } from './app.ts';
@@ -37,6 +38,11 @@ export async function startWebService(deps: WebServiceDeps): Promise<WebService>
   const turns = new TurnQueue(redis, prefix);
   const ingress = new LaneIngress(store, turns, deps.registry);
   const hub = new EventHub(subscriber, store, logger);
+  const scheduler = new Scheduler(redis, prefix);
+  // Every web replica runs a schedule worker: BullMQ hands each firing to one of them, and the
+  // ingress dedupe key (schedule id + firing time) makes a redelivered firing a no-op.
+  const scheduleConnection = createRedis(deps.redisUrl, 'web-schedules');
+  const scheduleWorker = createScheduleWorker({ connection: scheduleConnection, prefix, scheduler, ingress, logger: logger.child({ queue: 'schedules' }), registry: deps.registry });
   let accepting = true;
   const app = createWebApp({
     logger,
@@ -46,6 +52,7 @@ export async function startWebService(deps: WebServiceDeps): Promise<WebService>
     hub,
     turns,
     approvals: new ApprovalBoard(redis, prefix),
+    scheduler,
     apiKeys: config.SWITCHBOARD_API_KEYS,
     replyTimeoutMs: config.REPLY_TIMEOUT_MS,
     maxBodyBytes: config.MAX_BODY_BYTES,
@@ -82,6 +89,9 @@ export async function startWebService(deps: WebServiceDeps): Promise<WebService>
         // Open SSE streams would keep close() waiting forever; their clients reconnect elsewhere.
         server.closeAllConnections();
       });
+      await scheduleWorker.close();
+      await scheduler.close();
+      scheduleConnection.disconnect();
       await hub.close();
       await turns.close();
       subscriber.disconnect();

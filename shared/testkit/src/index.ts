@@ -3,3 +3,5 @@ export type { PrivateRedis } from '@switchboard/lanes';
 export { waitFor, uniquePrefix } from './wait.ts';
 export { startFakeOpenAI, echoScript, lastUserMessages, messageText, fakeEmbedding } from './fake-openai.ts';
 export type { FakeOpenAI, FakeOpenAIOptions, FakeResponse, FakeScript, FakeChatRequest, FakeChatMessage, FakeToolCall, FakeEmbeddingRequest, FakeUsage } from './fake-openai.ts';
+export { startFakeTelegram } from './fake-telegram.ts';
+export type { FakeTelegram, FakeTelegramCall, FakeTelegramFailure, FakeTelegramFailer, FakeTelegramOptions } from './fake-telegram.ts';

@@ -1,0 +1,71 @@
+import { randomInt } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { DmPolicy } from './config.ts';
+
+const CODE_ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZ23456789';
+
+export type DmDecision = { allow: true } | { allow: false; reason: 'disabled' | 'not_allowed' } | { allow: false; reason: 'pairing'; code: string; fresh: boolean };
+
+export interface PendingPairing {
+  code: string;
+  userId: string;
+  userName: string | undefined;
+  chatId: string;
+}
+
+/**
+ * Who may reach the model from a private chat: the DM policy, `TELEGRAM_ALLOW_FROM`, and users an
+ * owner paired. Pairing codes live in Redis with a TTL; a user asking again gets the same code.
+ */
+export class AccessControl {
+  private readonly redis: Redis;
+  private readonly base: string;
+  private readonly policy: DmPolicy;
+  private readonly allowFrom: ReadonlySet<string>;
+  private readonly pairingTtlSeconds: number;
+
+  constructor(opts: { redis: Redis; prefix: string; botId: string; policy: DmPolicy; allowFrom: readonly string[]; pairingTtlSeconds: number }) {
+    this.redis = opts.redis;
+    this.base = `${opts.prefix}:tg:${opts.botId}`;
+    this.policy = opts.policy;
+    this.allowFrom = new Set(opts.allowFrom);
+    this.pairingTtlSeconds = opts.pairingTtlSeconds;
+  }
+
+  /** Configured or paired: may talk in DMs under `allowlist`/`pairing` and press approval buttons. */
+  async isAllowed(userId: string): Promise<boolean> {
+    if (this.allowFrom.has(userId)) return true;
+    return (await this.redis.sismember(`${this.base}:paired`, userId)) === 1;
+  }
+
+  async decideDm(userId: string, userName: string | undefined, chatId: string): Promise<DmDecision> {
+    if (this.policy === 'disabled') return { allow: false, reason: 'disabled' };
+    if (this.policy === 'open' || (await this.isAllowed(userId))) return { allow: true };
+    if (this.policy === 'allowlist') return { allow: false, reason: 'not_allowed' };
+    const existing = await this.redis.get(`${this.base}:pair-user:${userId}`);
+    if (existing) return { allow: false, reason: 'pairing', code: existing, fresh: false };
+    const code = Array.from({ length: 8 }, () => CODE_ALPHABET[randomInt(CODE_ALPHABET.length)]).join('');
+    const pending: PendingPairing = { code, userId, userName, chatId };
+    await this.redis
+      .multi()
+      .set(`${this.base}:pair-code:${code}`, JSON.stringify(pending), 'EX', this.pairingTtlSeconds)
+      .set(`${this.base}:pair-user:${userId}`, code, 'EX', this.pairingTtlSeconds)
+      .exec();
+    return { allow: false, reason: 'pairing', code, fresh: true };
+  }
+
+  /** Approves a pending pairing code; returns who was paired, or undefined for an unknown/expired code. */
+  async approve(code: string): Promise<PendingPairing | undefined> {
+    const key = `${this.base}:pair-code:${code.toUpperCase()}`;
+    const raw = await this.redis.get(key);
+    if (!raw) return undefined;
+    const pending = JSON.parse(raw) as PendingPairing;
+    await this.redis.multi().sadd(`${this.base}:paired`, pending.userId).del(key, `${this.base}:pair-user:${pending.userId}`).exec();
+    return pending;
+  }
+
+  /** Remembers an update id for a day; false when it was already seen (redelivery). */
+  async firstSeen(updateId: number): Promise<boolean> {
+    return (await this.redis.set(`${this.base}:seen:${updateId}`, '1', 'EX', 24 * 3600, 'NX')) === 'OK';
+  }
+}

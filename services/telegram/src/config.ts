@@ -1,0 +1,49 @@
+import { z } from 'zod';
+import { CommonEnv, csv, int, optionalString, parseEnv, type Env } from '@switchboard/config';
+
+const bool = (defaultValue: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no', ''])
+    .optional()
+    .transform((v) => (v === undefined || v === '' ? defaultValue : v === 'true' || v === '1' || v === 'yes'));
+
+/** Who may talk to the bot in a private chat. */
+export const DmPolicy = z.enum(['pairing', 'allowlist', 'open', 'disabled']);
+export type DmPolicy = z.infer<typeof DmPolicy>;
+
+export const TelegramEnv = CommonEnv.extend({
+  /** Bot token from @BotFather. Without it the service is disabled. Its numeric prefix is the bot id. */
+  TELEGRAM_BOT_TOKEN: optionalString.pipe(z.string().regex(/^\d+:[A-Za-z0-9_-]+$/, 'must look like <bot id>:<secret>').optional()),
+  /** Bot API root (grammY `client.apiRoot`); point it at a test double or a local Bot API server. */
+  TELEGRAM_API_ROOT: optionalString.transform((v) => v ?? 'https://api.telegram.org'),
+  /** Secret Telegram sends in `X-Telegram-Bot-Api-Secret-Token`; webhooks are refused while unset. */
+  TELEGRAM_WEBHOOK_SECRET: optionalString.pipe(z.string().regex(/^[A-Za-z0-9_-]{1,256}$/, 'must be 1-256 of A-Z a-z 0-9 _ -').optional()),
+  /** Public HTTPS URL of `POST /webhooks/telegram`; when set, the service calls setWebhook at start. */
+  TELEGRAM_WEBHOOK_URL: optionalString,
+  TELEGRAM_DM_POLICY: DmPolicy.optional().transform((v) => v ?? 'pairing'),
+  /** Telegram user ids always allowed in private chats (and to press approval buttons). */
+  TELEGRAM_ALLOW_FROM: csv.pipe(z.array(z.string().regex(/^\d+$/, 'user ids are numbers'))),
+  /** In groups, answer only messages that mention the bot or reply to it (default true). */
+  TELEGRAM_GROUP_REQUIRE_MENTION: bool(true),
+  /** How long a pairing code stays valid, in seconds (default 1 h). */
+  TELEGRAM_PAIRING_TTL_SECONDS: int(3600, { min: 60 }),
+  /** Smallest gap between two messages to one chat, in ms (Telegram asks for about 1 s). */
+  TELEGRAM_CHAT_INTERVAL_MS: int(1000, { min: 0 }),
+  /** Messages per second the bot sends overall (Telegram allows about 30). */
+  TELEGRAM_GLOBAL_RATE_PER_SECOND: int(30, { min: 1 }),
+  /** Outbound jobs one process sends at once (different chats; one chat is always sequential). */
+  TELEGRAM_OUTBOUND_CONCURRENCY: int(8, { min: 1, max: 256 }),
+  /** Port of the standalone service (webhook, admin and ops routes). */
+  PORT: int(9201, { min: 0, max: 65535 }),
+  HOST: optionalString.transform((v) => v ?? '0.0.0.0'),
+});
+export type TelegramConfig = z.infer<typeof TelegramEnv>;
+
+export function loadTelegramConfig(env: Env = process.env): TelegramConfig {
+  return parseEnv(TelegramEnv, env);
+}
+
+/** The bot id is the token's numeric prefix: known without a network call. */
+export function botIdOf(token: string): string {
+  return token.split(':')[0]!;
+}

@@ -1,0 +1,153 @@
+import type { Worker } from 'bullmq';
+import { Api } from 'grammy';
+import type { Router } from 'express';
+import type { Registry } from 'prom-client';
+import { createRedis, EventHub, LaneIngress, LaneStore, TurnQueue } from '@switchboard/lanes';
+import type { Logger, ReadinessCheck } from '@switchboard/observability';
+import { ApprovalBoard } from '@switchboard/tools';
+import { AccessControl } from './access.ts';
+import { TelegramApprovals } from './approvals.ts';
+import { botIdOf, type TelegramConfig } from './config.ts';
+import { telegramMetrics } from './metrics.ts';
+import type { BotIdentity } from './normalize.ts';
+import { createOutboundWorker } from './outbound-worker.ts';
+import { telegramRouter } from './webhook.ts';
+
+export { loadTelegramConfig, TelegramEnv } from './config.ts';
+export type { TelegramConfig } from './config.ts';
+export { renderTelegramParts } from './render.ts';
+
+export interface TelegramServiceDeps {
+  config: TelegramConfig;
+  logger: Logger;
+  registry: Registry;
+  redisUrl: string;
+}
+
+export interface TelegramService {
+  /** Mount on any express app: `POST /webhooks/telegram` and the loopback-only pairing endpoint. */
+  router: Router;
+  bot: BotIdentity;
+  /** Redis and the getMe made at start; add to the app's /readyz. */
+  readiness: Record<string, ReadinessCheck>;
+  outbound: Worker;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the Telegram channel (no HTTP listener of its own: see main.ts for standalone mode), or
+ * returns undefined, after saying so, when no `TELEGRAM_BOT_TOKEN` is configured.
+ */
+export async function startTelegramService(deps: TelegramServiceDeps): Promise<TelegramService | undefined> {
+  const { config, logger } = deps;
+  const token = config.TELEGRAM_BOT_TOKEN;
+  if (!token) {
+    logger.info('TELEGRAM_BOT_TOKEN is not set: the Telegram channel is disabled');
+    return undefined;
+  }
+  if (!config.TELEGRAM_WEBHOOK_SECRET) logger.warn('TELEGRAM_WEBHOOK_SECRET is not set: POST /webhooks/telegram refuses every update');
+  const prefix = config.SWITCHBOARD_PREFIX;
+  const api = new Api(token, { apiRoot: config.TELEGRAM_API_ROOT });
+  const bot: BotIdentity = { id: botIdOf(token), username: undefined };
+  const redis = createRedis(deps.redisUrl, 'telegram', { autoPipelining: true });
+  const workerConnection = createRedis(deps.redisUrl, 'telegram-outbound');
+  const subscriber = createRedis(deps.redisUrl, 'telegram-events');
+  const store = new LaneStore(redis, { prefix });
+  const turns = new TurnQueue(redis, prefix);
+  const ingress = new LaneIngress(store, turns, deps.registry);
+  const hub = new EventHub(subscriber, store, logger);
+  const metrics = telegramMetrics(deps.registry);
+  const access = new AccessControl({
+    redis,
+    prefix,
+    botId: bot.id,
+    policy: config.TELEGRAM_DM_POLICY,
+    allowFrom: config.TELEGRAM_ALLOW_FROM,
+    pairingTtlSeconds: config.TELEGRAM_PAIRING_TTL_SECONDS,
+  });
+  const approvals = new TelegramApprovals({
+    api,
+    botId: bot.id,
+    redis,
+    prefix,
+    store,
+    hub,
+    board: new ApprovalBoard(redis, prefix),
+    turns,
+    logger,
+    mayApprove: (userId) => access.isAllowed(userId),
+    watchMs: config.APPROVAL_TIMEOUT_MS + 60_000,
+  });
+
+  // getMe gives the username groups mention; until it answers, /readyz says why and retries.
+  let getMeError: string | undefined = 'getMe has not answered yet';
+  let getMeTimer: NodeJS.Timeout | undefined;
+  const getMe = async (attempt: number): Promise<void> => {
+    try {
+      const me = await api.getMe();
+      bot.username = me.username;
+      getMeError = undefined;
+      logger.info({ botId: bot.id, username: me.username }, 'telegram bot identified');
+    } catch (err) {
+      getMeError = `getMe failed: ${(err as Error).message}`;
+      logger.warn({ err: (err as Error).message, attempt }, 'telegram getMe failed; retrying');
+      getMeTimer = setTimeout(() => void getMe(attempt + 1), Math.min(30_000, 500 * 2 ** attempt));
+      getMeTimer.unref();
+    }
+  };
+  await getMe(0);
+
+  if (config.TELEGRAM_WEBHOOK_URL && config.TELEGRAM_WEBHOOK_SECRET) {
+    await api
+      .setWebhook(config.TELEGRAM_WEBHOOK_URL, { secret_token: config.TELEGRAM_WEBHOOK_SECRET, allowed_updates: ['message', 'edited_message', 'callback_query'] })
+      .then(() => logger.info({ url: config.TELEGRAM_WEBHOOK_URL }, 'telegram webhook set'))
+      .catch((err: unknown) => logger.error({ err: (err as Error).message }, 'setWebhook failed; set it by hand or fix TELEGRAM_WEBHOOK_URL'));
+  }
+
+  const outbound = createOutboundWorker({
+    api,
+    botId: bot.id,
+    connection: workerConnection,
+    prefix,
+    logger,
+    metrics,
+    concurrency: config.TELEGRAM_OUTBOUND_CONCURRENCY,
+    chatIntervalMs: config.TELEGRAM_CHAT_INTERVAL_MS,
+    globalRatePerSecond: config.TELEGRAM_GLOBAL_RATE_PER_SECOND,
+  });
+  const router = telegramRouter({
+    api,
+    bot,
+    secret: config.TELEGRAM_WEBHOOK_SECRET,
+    ingress,
+    access,
+    approvals,
+    metrics,
+    logger,
+    groupRequireMention: config.TELEGRAM_GROUP_REQUIRE_MENTION,
+  });
+  logger.info({ botId: bot.id, dmPolicy: config.TELEGRAM_DM_POLICY }, 'telegram channel started');
+  return {
+    router,
+    bot,
+    outbound,
+    readiness: {
+      redis: async () => {
+        await redis.ping();
+      },
+      telegram: async () => {
+        if (getMeError) throw new Error(getMeError);
+      },
+    },
+    async close() {
+      clearTimeout(getMeTimer);
+      approvals.close();
+      await outbound.close();
+      await hub.close();
+      await turns.close();
+      subscriber.disconnect();
+      workerConnection.disconnect();
+      redis.disconnect();
+    },
+  };
+}

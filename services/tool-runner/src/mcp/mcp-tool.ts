@@ -1,0 +1,132 @@
+import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
+import type { JsonSchemaType } from '@modelcontextprotocol/sdk/validation';
+import type { Tool } from '@modelcontextprotocol/sdk/types.js';
+import { z } from 'zod';
+import type { ToolDefinition } from '@switchboard/contracts';
+import { toDefinition, type ToolPlugin } from '@switchboard/tools';
+import { contentToText, wrapMcpOutput, type McpContentPart } from './content.ts';
+import { classifyMcpError, McpToolError } from './errors.ts';
+import type { McpServerConnection } from './server-connection.ts';
+
+/** Longest tool description handed to the model, in characters (OpenAI's limit). */
+const MAX_DESCRIPTION_CHARS = 1024;
+
+const validators = new AjvJsonSchemaValidator();
+
+/** The model-facing definitions of MCP plugins, which carry the server's JSON Schema rather than a zod one. */
+const definitions = new WeakMap<ToolPlugin, ToolDefinition>();
+
+/**
+ * The definition to publish for any plugin: an MCP tool's own (the server's `inputSchema` as
+ * JSON Schema), else the plugin SDK's `toDefinition`. Use this instead of `toDefinition` where MCP
+ * plugins may appear — `toDefinition` throws for them, as their zod schema is not representable.
+ */
+export function definitionOf(plugin: ToolPlugin): ToolDefinition {
+  return definitions.get(plugin) ?? toDefinition(plugin);
+}
+
+/** Whether `plugin` came from an MCP server. */
+export function isMcpPlugin(plugin: ToolPlugin): boolean {
+  return definitions.has(plugin);
+}
+
+/** The server's input schema made fit for the model: an object schema without `$schema`. */
+export function normalizeInputSchema(inputSchema: Tool['inputSchema']): Record<string, unknown> {
+  const schema: Record<string, unknown> = structuredClone(inputSchema as Record<string, unknown>);
+  delete schema.$schema;
+  schema.type = 'object';
+  if (schema.properties === undefined) schema.properties = {};
+  return schema;
+}
+
+function describe(server: string, tool: Tool): string {
+  const text = tool.description?.trim() || tool.title?.trim() || tool.name;
+  const full = `(MCP server ${server}) ${text}`;
+  return full.length <= MAX_DESCRIPTION_CHARS ? full : `${full.slice(0, MAX_DESCRIPTION_CHARS - 1)}…`;
+}
+
+/** What an MCP plugin needs besides the tool itself. */
+export interface McpPluginOptions {
+  /** The name the model sees (`mcp__<server>__<tool>`). */
+  exposedName: string;
+  /** Wall-time limit of a call in ms. */
+  timeoutMs: number;
+  /** Output size, wrapper included, in bytes. */
+  maxOutputBytes: number;
+}
+
+function stripRpcPrefix(message: string): string {
+  // The SDK prefixes McpError messages, on the server's side and again on ours.
+  return message.replace(/^(MCP error -?\d+: )+/, '');
+}
+
+/**
+ * A `ToolPlugin` for one tool of one MCP server. Its `parameters` check arguments against the
+ * server's JSON Schema (so a bad call fails as `bad_request` before it leaves the runner);
+ * `execute` calls `tools/call` and returns the content as text wrapped as untrusted data; an
+ * `isError` result or a protocol error throws an {@link McpToolError}.
+ */
+export function createMcpToolPlugin(connection: McpServerConnection, tool: Tool, opts: McpPluginOptions): ToolPlugin {
+  const server = connection.config.name;
+  const jsonSchema = normalizeInputSchema(tool.inputSchema);
+  let validate: ((input: unknown) => { valid: boolean; errorMessage?: string | undefined }) | undefined;
+  try {
+    validate = validators.getValidator(jsonSchema as JsonSchemaType);
+  } catch {
+    // A schema Ajv cannot compile: leave checking to the server rather than refusing the tool.
+    validate = undefined;
+  }
+  const parameters = z
+    .custom<Record<string, unknown>>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), { message: 'arguments must be a JSON object' })
+    .superRefine((args, ctx) => {
+      const result = validate?.(args);
+      if (result && !result.valid) {
+        // Ajv names the root "data": "data/a must be number" -> "/a must be number".
+        const message = (result.errorMessage ?? 'do not match the schema').replace(/\bdata(\/\S*)? /g, (_m, path?: string) => (path ? `${path} ` : ''));
+        ctx.addIssue({ code: 'custom', path: ['arguments'], message });
+      }
+    });
+  const wrap = (text: string, room: number) => wrapMcpOutput(server, tool.name, text, room);
+
+  const plugin: ToolPlugin<typeof parameters> = {
+    name: opts.exposedName,
+    description: describe(server, tool),
+    parameters,
+    risk: connection.config.risk,
+    timeoutMs: opts.timeoutMs,
+    async execute(args, ctx) {
+      let result;
+      try {
+        result = await connection.callTool(tool.name, args, { signal: ctx.signal, timeoutMs: opts.timeoutMs });
+      } catch (err) {
+        if ((err as { notConnected?: boolean }).notConnected) {
+          const why = connection.lastError ? ` (${connection.lastError})` : '';
+          throw new McpToolError('remote_unreachable', `MCP server ${server} is not connected${why}; it is being reconnected, try again later`, { retryable: true });
+        }
+        const c = classifyMcpError(err, ctx.signal.aborted);
+        if (c.code === 'bad_request' || c.code === 'remote_error') {
+          const head = `MCP server ${server} rejected the call (JSON-RPC error ${c.rpcCode}):\n`;
+          throw new McpToolError(c.code, head + wrap(stripRpcPrefix(c.detail), opts.maxOutputBytes - Buffer.byteLength(head)), { ...(c.rpcCode !== undefined ? { rpcCode: c.rpcCode } : {}), cause: err });
+        }
+        const text =
+          c.code === 'timeout'
+            ? `MCP server ${server} did not answer within ${opts.timeoutMs} ms`
+            : c.code === 'cancelled'
+              ? `the call to MCP server ${server} was cancelled`
+              : `MCP server ${server} could not be reached; it is being reconnected, try again later`;
+        throw new McpToolError(c.code, text, { retryable: c.retryable, cause: err });
+      }
+      const text = contentToText(result.content as McpContentPart[] | undefined, result.structuredContent);
+      if (result.isError) {
+        const head = 'The tool reported an error:\n';
+        throw new McpToolError('tool_error', head + wrap(text, opts.maxOutputBytes - Buffer.byteLength(head)));
+      }
+      return wrap(text, opts.maxOutputBytes);
+    },
+  };
+  const generic = plugin as unknown as ToolPlugin;
+  // Every field as the plugin SDK derives it (so fields it gains later carry over), with the server's schema.
+  const base = toDefinition({ ...generic, parameters: z.object({}) });
+  definitions.set(generic, { ...base, parameters: jsonSchema });
+  return generic;
+}

@@ -1,0 +1,134 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { ReadBuffer, serializeMessage } from '@modelcontextprotocol/sdk/shared/stdio.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+
+/** How to start a stdio MCP server. */
+export interface StdioTransportOptions {
+  command: string;
+  args: string[];
+  /** The child's complete environment; nothing is inherited from the runner. */
+  env: Record<string, string>;
+  cwd?: string;
+  /** Called with each line the server writes to stderr (cut to 1000 characters). */
+  onStderr?: (line: string) => void;
+  /** How long `close()` waits after closing stdin, and again after SIGTERM, in ms (default 2000). */
+  gracefulExitMs?: number;
+}
+
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // ESRCH: the group is gone already.
+  }
+}
+
+/**
+ * MCP client transport over a child process's stdin/stdout.
+ *
+ * Unlike the SDK's `StdioClientTransport` it (1) gives the child exactly the environment it is
+ * told to — the SDK's adds HOME, USER, SHELL and friends from the runner — and (2) starts the child
+ * as the leader of its own process group and signals the whole group on close, so a server started
+ * through a wrapper (`npx`, `uvx`, a shell script) leaves no grandchildren behind.
+ */
+export class ChildProcessTransport implements Transport {
+  onclose?: () => void;
+  onerror?: (error: Error) => void;
+  onmessage?: (message: JSONRPCMessage) => void;
+
+  private readonly opts: StdioTransportOptions;
+  private readonly readBuffer = new ReadBuffer();
+  private child: ChildProcess | undefined;
+  private exited: Promise<unknown> | undefined;
+  private closed = false;
+
+  constructor(opts: StdioTransportOptions) {
+    this.opts = opts;
+  }
+
+  /** Process id of the child (also its process group id), once started. */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  async start(): Promise<void> {
+    if (this.child) throw new Error('ChildProcessTransport already started');
+    const child = spawn(this.opts.command, this.opts.args, {
+      env: this.opts.env,
+      ...(this.opts.cwd !== undefined ? { cwd: this.opts.cwd } : {}),
+      stdio: ['pipe', 'pipe', 'pipe'],
+      // Own process group (setsid), so close() can signal every process the server started.
+      detached: true,
+      shell: false,
+      windowsHide: true,
+    });
+    this.child = child;
+    this.exited = once(child, 'exit').catch(() => undefined);
+    child.stdout!.on('data', (chunk: Buffer) => {
+      try {
+        this.readBuffer.append(chunk);
+        for (let message = this.readBuffer.readMessage(); message !== null; message = this.readBuffer.readMessage()) {
+          this.onmessage?.(message);
+        }
+      } catch (err) {
+        // A line that is not JSON-RPC: the server is broken; report it and drop the connection.
+        this.onerror?.(err as Error);
+        void this.close();
+      }
+    });
+    child.stdin!.on('error', (err) => this.onerror?.(err));
+    child.stdout!.on('error', (err) => this.onerror?.(err));
+    const lines = createInterface({ input: child.stderr!, crlfDelay: Infinity });
+    lines.on('line', (line) => this.opts.onStderr?.(line.length > 1000 ? `${line.slice(0, 1000)}…` : line));
+    child.on('close', () => {
+      this.readBuffer.clear();
+      // Make sure nothing it started outlives it.
+      if (child.pid !== undefined) signalGroup(child.pid, 'SIGKILL');
+      this.closed = true;
+      this.onclose?.();
+    });
+    await new Promise<void>((resolve, reject) => {
+      child.once('spawn', resolve);
+      child.once('error', (err) => {
+        this.closed = true;
+        reject(err);
+      });
+    });
+    child.on('error', (err) => this.onerror?.(err));
+  }
+
+  async send(message: JSONRPCMessage): Promise<void> {
+    const stdin = this.child?.stdin;
+    if (!stdin || this.closed || stdin.destroyed) throw new Error('not connected: the server process is not running');
+    if (!stdin.write(serializeMessage(message))) await once(stdin, 'drain');
+  }
+
+  /**
+   * Ends the server: closes its stdin (the MCP way to ask a stdio server to exit), then SIGTERM to
+   * its process group, then SIGKILL. Resolves when the child has exited.
+   */
+  async close(): Promise<void> {
+    const child = this.child;
+    if (!child || child.pid === undefined) return;
+    const graceMs = this.opts.gracefulExitMs ?? 2_000;
+    const pid = child.pid;
+    const exited = this.exited!;
+    const wait = (ms: number) =>
+      Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms).unref())]);
+    if (child.exitCode === null && child.signalCode === null) {
+      child.stdin?.end();
+      if (!(await wait(graceMs))) {
+        signalGroup(pid, 'SIGTERM');
+        if (!(await wait(graceMs))) {
+          signalGroup(pid, 'SIGKILL');
+          await wait(graceMs);
+        }
+      }
+    }
+    // Children the server left behind in its group.
+    signalGroup(pid, 'SIGKILL');
+  }
+}

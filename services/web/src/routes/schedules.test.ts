@@ -1,0 +1,78 @@
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import express from 'express';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createRedis } from '@switchboard/lanes';
+import { Scheduler } from '@switchboard/scheduler';
+import { uniquePrefix } from '@switchboard/testkit';
+import { sendError } from '../http-errors.ts';
+import { schedulesRouter } from './schedules.ts';
+
+const prefix = uniquePrefix('schedroute');
+const redis = createRedis(inject('redisUrl'), 'test');
+const scheduler = new Scheduler(redis, prefix);
+let server: Server;
+let base: string;
+
+beforeAll(async () => {
+  const app = express();
+  // Stands in for apiAuth: the account comes from an `x-account` header.
+  app.use((req, res, next) => {
+    res.locals.caller = { account: req.get('x-account') ?? 'acct1' };
+    next();
+  });
+  app.use(express.json());
+  app.use(schedulesRouter(scheduler));
+  app.use((err: { type?: string }, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+    if (err.type === 'entity.parse.failed') return sendError(res, 400, 'bad_request', 'request body is not valid JSON');
+    sendError(res, 500, 'handler_error', 'internal error');
+  });
+  server = app.listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+afterAll(async () => {
+  await new Promise((r) => server.close(r));
+  await scheduler.queue.obliterate({ force: true });
+  await scheduler.close();
+  const keys = await redis.keys(`${prefix}:*`);
+  if (keys.length) await redis.del(...keys);
+  redis.disconnect();
+});
+
+const call = (method: string, path: string, body?: unknown, account = 'acct1') =>
+  fetch(`${base}${path}`, { method, headers: { 'content-type': 'application/json', 'x-account': account }, ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }) });
+
+describe('/v1/schedules', () => {
+  it('creates, lists per account and deletes', async () => {
+    const res = await call('POST', '/v1/schedules', { sessionId: 'web1', message: 'ping', everyMs: 60_000 });
+    expect(res.status).toBe(201);
+    const { id } = (await res.json()) as { id: string };
+    expect(id).toMatch(/^sch_/);
+    const cron = await call('POST', '/v1/schedules', { sessionId: 'web1', message: 'daily', cron: '0 9 * * *', timezone: 'Europe/Berlin' });
+    expect(cron.status).toBe(201);
+    const list = (await (await call('GET', '/v1/schedules')).json()) as { schedules: Array<{ id: string; sessionId: string; everyMs?: number; nextRunAt?: string }> };
+    expect(list.schedules.map((s) => s.id)).toContain(id);
+    expect(list.schedules.find((s) => s.id === id)).toMatchObject({ sessionId: 'web1', message: 'ping', everyMs: 60_000 });
+    const record = await scheduler.get(id);
+    expect(record?.sessionKey).toBe('web:acct1:web1');
+    expect(record?.target).toMatchObject({ platform: 'web', account: 'acct1', chatId: 'web1' });
+    // Another account sees none of them and cannot delete them.
+    expect(((await (await call('GET', '/v1/schedules', undefined, 'acct2')).json()) as { schedules: unknown[] }).schedules).toEqual([]);
+    expect((await call('DELETE', `/v1/schedules/${id}`, undefined, 'acct2')).status).toBe(404);
+    expect((await call('DELETE', `/v1/schedules/${id}`)).status).toBe(204);
+    expect((await call('DELETE', `/v1/schedules/${id}`)).status).toBe(404);
+    expect((await call('DELETE', '/v1/schedules/12345')).status).toBe(404);
+  });
+
+  it('answers bad input with a JSON 400 and creates nothing', async () => {
+    const before = await scheduler.queue.getJobSchedulersCount();
+    for (const body of ['{nope', { sessionId: 'web1', message: 'x' }, { sessionId: 'web1', message: 'x', everyMs: 10 }, { sessionId: 'web1', message: 'x', cron: 'every day' }, { sessionId: 'web1', message: 'x', at: '2000-01-01T00:00:00Z' }, { sessionId: 'a:b', message: 'x', everyMs: 1000 }, { sessionId: 'web1', message: 'x', cron: '0 9 * * *', timezone: 'Nowhere/Land' }]) {
+      const res = await call('POST', '/v1/schedules', body, 'acct3');
+      expect(res.status, JSON.stringify(body)).toBe(400);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('bad_request');
+    }
+    expect(await scheduler.queue.getJobSchedulersCount()).toBe(before);
+    expect(await scheduler.list('acct3')).toEqual([]);
+  });
+});

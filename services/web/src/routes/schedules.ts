@@ -1,0 +1,36 @@
+import { Router, type Request, type Response } from 'express';
+import { CreateScheduleInput, ScheduleInputError, type Scheduler } from '@switchboard/scheduler';
+import { sendError } from '../http-errors.ts';
+import { webInbound } from '../web-session.ts';
+
+/**
+ * `POST /v1/schedules` → 201 `{ id }`; `GET /v1/schedules` → `{ schedules }` (the caller's
+ * account only); `DELETE /v1/schedules/{id}` → 204, or 404 when unknown or another account's.
+ * Each run delivers `message` into the caller's web session `sessionId` as a system event.
+ */
+export function schedulesRouter(scheduler: Scheduler): Router {
+  const router = Router();
+  router.post('/v1/schedules', async (req: Request, res: Response) => {
+    const body = CreateScheduleInput.safeParse(req.body);
+    if (!body.success) return sendError(res, 400, 'bad_request', 'invalid schedule', body.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })));
+    const account = res.locals.caller.account;
+    const { text: _text, kind: _kind, receivedAtMs: _at, ...target } = webInbound(account, body.data.sessionId, body.data.message);
+    try {
+      const created = await scheduler.create(account, body.data, target);
+      res.status(201).json({ id: created.id });
+    } catch (err) {
+      // Validated above; only an `at` that passed into the past in between lands here.
+      if (err instanceof ScheduleInputError) return sendError(res, 400, 'bad_request', err.message, err.issues);
+      throw err;
+    }
+  });
+  router.get('/v1/schedules', async (_req: Request, res: Response) => {
+    res.json({ schedules: await scheduler.list(res.locals.caller.account) });
+  });
+  router.delete('/v1/schedules/:id', async (req: Request, res: Response) => {
+    const removed = await scheduler.delete(res.locals.caller.account, String(req.params.id));
+    if (!removed) return sendError(res, 404, 'not_found', 'no such schedule');
+    res.status(204).end();
+  });
+  return router;
+}

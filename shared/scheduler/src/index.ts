@@ -1,0 +1,24 @@
+export { Scheduler, ScheduleInputError, oneShotJobId } from './scheduler.ts';
+export type { ScheduleView } from './scheduler.ts';
+export { createScheduleWorker, firingTimeMs, DEFAULT_STALE_GRACE_MS, RUN_AUDIT_MAX_LEN } from './worker.ts';
+export type { ScheduleWorker, ScheduleWorkerOptions } from './worker.ts';
+export {
+  CreateScheduleInput,
+  MissedRunPolicy,
+  ScheduleId,
+  ScheduleJob,
+  ScheduleRecord,
+  ScheduleSpec,
+  ScheduleTarget,
+  SCHEDULE_QUEUE,
+  MIN_EVERY_MS,
+  MAX_EVERY_MS,
+  isValidTimeZone,
+  nextCronRunMs,
+  parseCron,
+} from './schema.ts';
+export type { ValidScheduleInput } from './schema.ts';
+export { scheduleKeys } from './keys.ts';
+export type { ScheduleKeys } from './keys.ts';
+export { scheduleMetrics } from './metrics.ts';
+export type { ScheduleMetrics, ScheduleRunOutcome } from './metrics.ts';

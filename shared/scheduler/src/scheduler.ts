@@ -1,0 +1,185 @@
+import { randomBytes } from 'node:crypto';
+import { Queue, type RepeatOptions } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { scheduleKeys, type ScheduleKeys } from './keys.ts';
+import {
+  CreateScheduleInput,
+  ScheduleId,
+  ScheduleJob,
+  ScheduleRecord,
+  ScheduleTarget,
+  SCHEDULE_QUEUE,
+  nextCronRunMs,
+  type ScheduleSpec,
+  type ValidScheduleInput,
+} from './schema.ts';
+
+/** A schedule as the API lists it. */
+export interface ScheduleView {
+  id: string;
+  sessionId: string;
+  message: string;
+  at?: string;
+  everyMs?: number;
+  cron?: string;
+  timezone?: string;
+  missedRuns: 'skip' | 'run_once';
+  createdAt: string;
+  /** The next time it fires (ISO), when known. */
+  nextRunAt?: string;
+}
+
+/** Invalid input: nothing was created. `issues` lists what was wrong, per field. */
+export class ScheduleInputError extends Error {
+  readonly code = 'bad_request';
+  readonly issues: Array<{ path: string; message: string }>;
+  constructor(issues: Array<{ path: string; message: string }>) {
+    super(`invalid schedule: ${issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join('; ')}`);
+    this.name = 'ScheduleInputError';
+    this.issues = issues;
+  }
+}
+
+/** The job id of a one-shot schedule's delayed job. */
+export function oneShotJobId(scheduleId: string): string {
+  return `once-${scheduleId}`;
+}
+
+function specOf(input: ValidScheduleInput): ScheduleSpec {
+  if (input.at !== undefined) return { kind: 'at', atMs: Date.parse(input.at) };
+  if (input.everyMs !== undefined) return { kind: 'every', everyMs: input.everyMs };
+  return { kind: 'cron', cron: input.cron!.trim(), ...(input.timezone ? { timezone: input.timezone } : {}) };
+}
+
+/**
+ * Schedules on BullMQ job schedulers in the `schedules` queue: `every` and cron (`pattern` + `tz`)
+ * as job schedulers whose id is the schedule id, one-shots as a delayed job. The metadata (owner,
+ * target session, message, policy) lives in Redis under the prefix, so any replica can list and
+ * delete; the jobs carry only the schedule id, so a deleted schedule never delivers.
+ */
+export class Scheduler {
+  readonly queue: Queue;
+  /** The non-blocking connection the metadata lives on (also used for the run audit stream). */
+  readonly redis: Redis;
+  private readonly keys: ScheduleKeys;
+
+  /** `connection` must be a non-blocking connection; `prefix` is `SWITCHBOARD_PREFIX`. */
+  constructor(connection: Redis, prefix: string) {
+    this.redis = connection;
+    this.keys = scheduleKeys(prefix);
+    this.queue = new Queue(SCHEDULE_QUEUE.name, { connection, prefix });
+  }
+
+  /**
+   * Validates `input` and creates the schedule for `target` (the session's inbound address, built
+   * by the channel that owns the session). Throws `ScheduleInputError` and creates nothing when the
+   * input is invalid.
+   */
+  async create(account: string, input: unknown, target: ScheduleTarget): Promise<ScheduleRecord> {
+    const parsed = CreateScheduleInput.safeParse(input);
+    if (!parsed.success) throw new ScheduleInputError(parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })));
+    const record = ScheduleRecord.parse({
+      v: 1,
+      id: `sch_${randomBytes(10).toString('hex')}`,
+      account,
+      sessionId: parsed.data.sessionId,
+      sessionKey: target.sessionKey,
+      message: parsed.data.message,
+      spec: specOf(parsed.data),
+      missedRuns: parsed.data.missedRuns,
+      createdAtMs: Date.now(),
+      target: ScheduleTarget.parse(target),
+    });
+    // Metadata first: a firing that finds no record delivers nothing, so the reverse order could
+    // lose the first run of a schedule whose interval is shorter than this write.
+    await this.redis.multi().set(this.keys.schedule(record.id), JSON.stringify(record)).zadd(this.keys.account(account), record.createdAtMs, record.id).exec();
+    try {
+      await this.enqueue(record);
+    } catch (err) {
+      await this.forget(record);
+      throw err;
+    }
+    return record;
+  }
+
+  private async enqueue(record: ScheduleRecord): Promise<void> {
+    const data: ScheduleJob = { v: 1, scheduleId: record.id };
+    const d = SCHEDULE_QUEUE.defaults;
+    const opts = {
+      attempts: d.attempts,
+      backoff: { type: 'exponential', delay: d.backoffMs },
+      removeOnComplete: { count: d.removeOnCompleteCount },
+      removeOnFail: { age: d.removeOnFailAgeSeconds },
+    };
+    const spec = record.spec;
+    if (spec.kind === 'at') {
+      await this.queue.add('once', { ...data, atMs: spec.atMs }, { ...opts, jobId: oneShotJobId(record.id), delay: Math.max(0, spec.atMs - Date.now()) });
+      return;
+    }
+    // `every` schedulers would fire at once; the first run is one interval after creation instead.
+    const repeat: Omit<RepeatOptions, 'key'> =
+      spec.kind === 'every' ? { every: spec.everyMs, startDate: record.createdAtMs + spec.everyMs } : { pattern: spec.cron, tz: spec.timezone ?? 'UTC' };
+    await this.queue.upsertJobScheduler(record.id, repeat, { name: 'fire', data, opts });
+  }
+
+  /** The record of schedule `id`, or undefined. */
+  async get(id: string): Promise<ScheduleRecord | undefined> {
+    if (!ScheduleId.safeParse(id).success) return undefined;
+    const raw = await this.redis.get(this.keys.schedule(id));
+    if (!raw) return undefined;
+    const parsed = ScheduleRecord.safeParse(JSON.parse(raw));
+    return parsed.success ? parsed.data : undefined;
+  }
+
+  /** The schedules of `account`, oldest first, with their next run time. */
+  async list(account: string): Promise<ScheduleView[]> {
+    const ids = await this.redis.zrange(this.keys.account(account), '0', '-1');
+    const views: ScheduleView[] = [];
+    for (const id of ids) {
+      const record = await this.get(id);
+      if (record && record.account === account) views.push(await this.view(record));
+    }
+    return views;
+  }
+
+  private async view(r: ScheduleRecord): Promise<ScheduleView> {
+    const base = { id: r.id, sessionId: r.sessionId, message: r.message, missedRuns: r.missedRuns, createdAt: new Date(r.createdAtMs).toISOString() };
+    const spec = r.spec;
+    if (spec.kind === 'at') return { ...base, at: new Date(spec.atMs).toISOString(), nextRunAt: new Date(spec.atMs).toISOString() };
+    const scheduler = await this.queue.getJobScheduler(r.id);
+    const next = scheduler?.next ?? (spec.kind === 'cron' ? nextCronRunMs(spec.cron, spec.timezone) : undefined);
+    const when = spec.kind === 'every' ? { everyMs: spec.everyMs } : { cron: spec.cron, ...(spec.timezone ? { timezone: spec.timezone } : {}) };
+    return { ...base, ...when, ...(next ? { nextRunAt: new Date(next).toISOString() } : {}) };
+  }
+
+  /**
+   * Deletes schedule `id` of `account`. Returns false (and changes nothing) when there is no such
+   * schedule or it belongs to another account.
+   */
+  async delete(account: string, id: string): Promise<boolean> {
+    const record = await this.get(id);
+    if (!record || record.account !== account) return false;
+    await this.forget(record);
+    await this.unschedule(record);
+    return true;
+  }
+
+  /** Removes the BullMQ side of a schedule (its job scheduler or its pending one-shot job). */
+  async unschedule(record: ScheduleRecord): Promise<void> {
+    if (record.spec.kind === 'at') {
+      // An active (locked) job cannot be removed; it finds no record and delivers nothing.
+      await this.queue.remove(oneShotJobId(record.id)).catch(() => 0);
+    } else {
+      await this.queue.removeJobScheduler(record.id);
+    }
+  }
+
+  /** Deletes a schedule's metadata; firings still queued then deliver nothing. */
+  async forget(record: ScheduleRecord): Promise<void> {
+    await this.redis.multi().del(this.keys.schedule(record.id)).zrem(this.keys.account(record.account), record.id).exec();
+  }
+
+  async close(): Promise<void> {
+    await this.queue.close();
+  }
+}

@@ -1,0 +1,122 @@
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Registry } from 'prom-client';
+import type { LaneIngress } from '@switchboard/lanes';
+import type { Logger } from '@switchboard/observability';
+import { scheduleKeys } from './keys.ts';
+import { scheduleMetrics, type ScheduleRunOutcome } from './metrics.ts';
+import { ScheduleJob, SCHEDULE_QUEUE } from './schema.ts';
+import type { Scheduler } from './scheduler.ts';
+
+/** A firing older than this (ms) counts as missed while the system was down (default 60 s). */
+export const DEFAULT_STALE_GRACE_MS = 60_000;
+/** Approximate length the audit stream of runs is capped at. */
+export const RUN_AUDIT_MAX_LEN = 10_000;
+
+export interface ScheduleWorkerOptions {
+  /** Connection for the BullMQ worker; must have `maxRetriesPerRequest: null`. */
+  connection: Redis;
+  prefix: string;
+  scheduler: Scheduler;
+  ingress: LaneIngress;
+  logger: Logger;
+  registry: Registry;
+  /** Firings processed at once (default 10). */
+  concurrency?: number;
+  /** See `DEFAULT_STALE_GRACE_MS`. */
+  staleGraceMs?: number;
+}
+
+export interface ScheduleWorker {
+  worker: Worker;
+  /** Runs one firing; what the BullMQ worker calls (exported for tests of redelivery). */
+  process(job: Job): Promise<ScheduleRunOutcome>;
+  close(): Promise<void>;
+}
+
+/**
+ * When the firing was due (epoch ms). Job-scheduler jobs have ids `repeat:<schedulerId>:<millis>`
+ * (BullMQ's own rule, stable across redeliveries); one-shots carry `atMs`.
+ */
+export function firingTimeMs(job: Pick<Job, 'id' | 'timestamp' | 'opts'>, data: ScheduleJob): number {
+  if (data.atMs !== undefined) return data.atMs;
+  const match = /:(\d+)$/.exec(job.id ?? '');
+  if (match) return Number(match[1]);
+  return job.timestamp + (job.opts.delay ?? 0);
+}
+
+/**
+ * Consumes the `schedules` queue. Each firing submits the schedule's message into its session as
+ * a `system_event` through `LaneIngress`, with the dedupe key `sched-<id>-<firing ms>`: however
+ * many replicas run and however often a job is redelivered, a firing is delivered once. Each run
+ * is counted in `switchboard_schedule_runs_total{outcome}` and appended to a capped Redis stream
+ * (`<prefix>:schedules:runs`) as the audit trail.
+ */
+export function createScheduleWorker(opts: ScheduleWorkerOptions): ScheduleWorker {
+  const metrics = scheduleMetrics(opts.registry);
+  const keys = scheduleKeys(opts.prefix);
+  const graceMs = opts.staleGraceMs ?? DEFAULT_STALE_GRACE_MS;
+
+  const record = async (scheduleId: string, firingMs: number, outcome: ScheduleRunOutcome, extra: Record<string, string> = {}): Promise<ScheduleRunOutcome> => {
+    metrics.runs.inc({ outcome });
+    const fields = Object.entries({ scheduleId, firingMs: String(firingMs), outcome, atMs: String(Date.now()), ...extra }).flat();
+    await opts.scheduler.redis.xadd(keys.runs, 'MAXLEN', '~', String(RUN_AUDIT_MAX_LEN), '*', ...fields);
+    return outcome;
+  };
+
+  const process = async (job: Job): Promise<ScheduleRunOutcome> => {
+    const parsed = ScheduleJob.safeParse(job.data);
+    if (!parsed.success) {
+      metrics.runs.inc({ outcome: 'invalid' });
+      opts.logger.error({ queue: SCHEDULE_QUEUE.name, jobId: job.id, issues: parsed.error.issues }, 'invalid schedule job payload');
+      throw new UnrecoverableError('invalid schedule job payload');
+    }
+    const data = parsed.data;
+    const firingMs = firingTimeMs(job, data);
+    const log = opts.logger.child({ queue: SCHEDULE_QUEUE.name, jobId: job.id, scheduleId: data.scheduleId });
+    const schedule = await opts.scheduler.get(data.scheduleId);
+    if (!schedule) {
+      // Deleted (or its metadata lost): make sure nothing keeps firing for it.
+      if (data.atMs === undefined) await opts.scheduler.queue.removeJobScheduler(data.scheduleId);
+      return record(data.scheduleId, firingMs, 'cancelled');
+    }
+    const oneShot = schedule.spec.kind === 'at';
+    const lateMs = Date.now() - firingMs;
+    let outcome: ScheduleRunOutcome;
+    let messageId = '';
+    if (lateMs > graceMs && schedule.missedRuns === 'skip') {
+      log.info({ lateMs }, 'skipping a firing missed while the system was down');
+      outcome = 'skipped_stale';
+    } else {
+      try {
+        const result = await opts.ingress.submit(
+          { ...schedule.target, kind: 'system_event', text: schedule.message, receivedAtMs: Date.now() },
+          `sched-${schedule.id}-${firingMs}`,
+        );
+        outcome = result.duplicate ? 'duplicate' : 'delivered';
+        messageId = result.messageId;
+      } catch (err) {
+        metrics.runs.inc({ outcome: 'failed' });
+        log.warn({ err, attempt: job.attemptsMade + 1 }, 'schedule delivery failed; will retry');
+        throw err;
+      }
+    }
+    if (oneShot) {
+      await opts.scheduler.forget(schedule);
+    }
+    return record(schedule.id, firingMs, outcome, { sessionKey: schedule.sessionKey, messageId });
+  };
+
+  const worker = new Worker(SCHEDULE_QUEUE.name, process, { connection: opts.connection, prefix: opts.prefix, concurrency: opts.concurrency ?? 10 });
+  worker.on('failed', (job, err) => {
+    if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) opts.logger.error({ queue: SCHEDULE_QUEUE.name, jobId: job.id, err }, 'schedule firing failed for good');
+  });
+  worker.on('error', (err) => opts.logger.error({ queue: SCHEDULE_QUEUE.name, err }, 'schedule worker error'));
+  return {
+    worker,
+    process,
+    async close() {
+      await worker.close();
+    },
+  };
+}

@@ -1,0 +1,60 @@
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { echoScript } from '@switchboard/testkit';
+import { collectEvents, postJson } from '../support/http.ts';
+import { startTestSystem, type TestSystem } from '../support/system.ts';
+
+/** Schedules end to end: the real one-process system with a fake model. */
+let t: TestSystem;
+let redis: Redis;
+let apiUrl: string;
+
+beforeAll(async () => {
+  t = await startTestSystem();
+  redis = new Redis(inject('redisUrl'));
+  apiUrl = t.url;
+});
+
+afterAll(async () => {
+  redis?.disconnect();
+  await t?.stop();
+});
+
+async function deliveredRuns(): Promise<number> {
+  const runs = await redis.xrange(`${t.prefix}:schedules:runs`, '-', '+');
+  return runs.filter(([, fields]) => fields[fields.indexOf('outcome') + 1] === 'delivered').length;
+}
+
+describe('/v1/schedules end to end', () => {
+  it('delivers each run into a web session as a system event, answers it on SSE, and stops on DELETE', async () => {
+    t.model.setScript(echoScript);
+    const res = await postJson(apiUrl, '/v1/schedules', { sessionId: 'sched-e2e', message: 'time to stretch', everyMs: 1000 });
+    expect(res.status).toBe(201);
+    const { id } = (await res.json()) as { id: string };
+
+    const list = (await (await fetch(`${apiUrl}/v1/schedules`)).json()) as { schedules: Array<{ id: string; sessionId: string; everyMs: number }> };
+    expect(list.schedules).toEqual([expect.objectContaining({ id, sessionId: 'sched-e2e', everyMs: 1000 })]);
+
+    // Two answers to the system event on the session's SSE stream: it repeats.
+    const events = await collectEvents(t.url, 'sched-e2e', (es) => es.filter((e) => e.event === 'reply').length >= 2, { timeoutMs: 15_000 });
+    const replies = events.filter((e) => e.event === 'reply').map((e) => JSON.parse(e.data) as { text: string });
+    expect(replies[0]!.text).toContain('[system event] time to stretch');
+    // The model saw it as a system event in this session.
+    const prompt = t.model.requests.at(-1)!.messages.map((m) => (typeof m.content === 'string' ? m.content : '')).join('\n');
+    expect(prompt).toContain('[system event] time to stretch');
+
+    expect((await fetch(`${apiUrl}/v1/schedules/${id}`, { method: 'DELETE' })).status).toBe(204);
+    expect((await fetch(`${apiUrl}/v1/schedules/${id}`, { method: 'DELETE' })).status).toBe(404);
+    const afterDelete = await deliveredRuns();
+    // Nothing fires any more: wait two intervals (at most one firing already in flight may land).
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(await deliveredRuns()).toBeLessThanOrEqual(afterDelete + 1);
+    expect(((await (await fetch(`${apiUrl}/v1/schedules`)).json()) as { schedules: unknown[] }).schedules).toEqual([]);
+  });
+
+  it('rejects bad input with a JSON 400', async () => {
+    const res = await postJson(apiUrl, '/v1/schedules', { sessionId: 'sched-e2e', message: 'x', everyMs: 1000, cron: '* * * * *' });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('bad_request');
+  });
+});
