@@ -58,3 +58,23 @@ describe('/v1/schedules end to end', () => {
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe('bad_request');
   });
 });
+
+describe('the schedule tool', () => {
+  it('lets the assistant schedule a reminder into its own conversation', async () => {
+    t.model.setScript((body) => {
+      const last = body.messages[body.messages.length - 1]!;
+      const text = typeof last.content === 'string' ? last.content : '';
+      if (last.role === 'user' && text === 'remind me to drink water') {
+        return { toolCalls: [{ id: 'sch1', name: 'schedule', arguments: { action: 'create', message: 'drink water', at: new Date(Date.now() + 1500).toISOString() } }] };
+      }
+      if (last.role === 'tool') return { text: `done: ${text}` };
+      if (text.startsWith('[system event] drink water')) return { text: 'Time to drink water!' };
+      return { text: 'hm' };
+    });
+    await postJson(apiUrl, '/v1/sessions/tool-sched/messages', { text: 'remind me to drink water' });
+    const events = await collectEvents(apiUrl, 'tool-sched', (es) => es.some((e) => e.event === 'reply' && e.data.includes('Time to drink water!')), { timeoutMs: 20_000 });
+    const replies = events.filter((e) => e.event === 'reply').map((e) => (JSON.parse(e.data) as { text: string }).text);
+    expect(replies[0]).toMatch(/^done: scheduled sch_[0-9a-f]+$/);
+    expect(replies[1]).toBe('Time to drink water!');
+  });
+});

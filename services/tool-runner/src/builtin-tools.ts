@@ -13,6 +13,8 @@ import { createShellTool } from './tools/shell.ts';
 import { createWebFetchTool } from './tools/web-fetch.ts';
 import { createWebSearchTool, type WebSearchProvider } from './tools/web-search.ts';
 import { createWriteFileTool } from './tools/write-file.ts';
+import { createScheduleTool } from './tools/schedule.ts';
+import type { Scheduler } from '@switchboard/scheduler';
 
 const MIB = 1024 * 1024;
 
@@ -25,6 +27,8 @@ export interface BuiltinToolEnv {
   processUid: number;
   /** The search backend; without one `web_search` is unavailable. */
   webSearchProvider?: WebSearchProvider;
+  /** Schedules in Redis; without it `schedule` is unavailable. */
+  scheduler?: Scheduler;
 }
 
 /** A built-in tool: its name and how to build it, or why it cannot run on this host. */
@@ -103,6 +107,10 @@ export const BUILTIN_TOOLS: readonly BuiltinTool[] = [
             maxOutputBytes: config.TOOL_OUTPUT_MAX_BYTES,
           })
         : { unavailable: 'HTTP_REQUEST_ALLOWED_HOSTS is not set' },
+  },
+  {
+    name: 'schedule',
+    create: async ({ scheduler }) => (scheduler ? createScheduleTool(scheduler) : { unavailable: 'no scheduler is connected' }),
   },
 ];
 

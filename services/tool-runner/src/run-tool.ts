@@ -65,6 +65,9 @@ export async function runTool(plugin: ToolPlugin, job: ToolJob, opts: RunToolOpt
         toolCallId: job.toolCallId,
         signal: controller.signal,
         ...(workspaceDir ? { workspaceDir } : {}),
+        ...(job.account ? { account: job.account } : {}),
+        ...(job.chatId ? { chatId: job.chatId } : {}),
+        ...(job.threadId ? { threadId: job.threadId } : {}),
       });
     })();
     const output = await Promise.race([execution, timeout]);

@@ -5,6 +5,7 @@ import { TOOL_QUEUE, ToolJob, type ToolResult } from '@switchboard/contracts';
 import { createRedis, LaneIngress, LaneStore, TurnQueue } from '@switchboard/lanes';
 import { counter, histogram, LATENCY_BUCKETS_SECONDS, type Logger } from '@switchboard/observability';
 import { policyFromConfig } from '@switchboard/policy';
+import { Scheduler } from '@switchboard/scheduler';
 import { ApprovalBoard, ToolCatalog, type ToolPlugin } from '@switchboard/tools';
 import { loadBuiltinTools } from './builtin-tools.ts';
 import type { ToolRunnerConfig } from './config.ts';
@@ -56,10 +57,12 @@ export async function createToolRunner(deps: ToolRunnerDeps): Promise<ToolRunner
   const workspaces =
     deps.workspaces ??
     createWorkspaces({ rootDir: config.workspacesDir, owner: workspaceOwnerFor(processUid, { uid: config.SANDBOX_UID, gid: config.SANDBOX_GID }) });
+  const redis: Redis = createRedis(deps.redisUrl, 'tool-runner');
+  const scheduler = new Scheduler(redis, prefix);
   const fixed =
     deps.plugins ??
     [
-      ...(await loadBuiltinTools({ config, logger, workspaces, processUid, ...(deps.webSearchProvider ? { webSearchProvider: deps.webSearchProvider } : {}) })),
+      ...(await loadBuiltinTools({ config, logger, workspaces, processUid, scheduler, ...(deps.webSearchProvider ? { webSearchProvider: deps.webSearchProvider } : {}) })),
       ...(deps.extraPlugins ?? []),
     ];
   const mcp = deps.mcp ?? (await McpToolSource.start(config, logger, { registry }));
@@ -78,7 +81,6 @@ export async function createToolRunner(deps: ToolRunnerDeps): Promise<ToolRunner
   const runs = counter(registry, { name: 'switchboard_tool_runs_total', help: 'Tool runs by tool and outcome (ok, error, timeout, rejected)', labelNames: ['tool', 'outcome'] as const });
   const duration = histogram(registry, { name: 'switchboard_tool_run_duration_seconds', help: 'Wall time of one tool run', labelNames: ['tool'] as const, buckets: LATENCY_BUCKETS_SECONDS });
 
-  const redis: Redis = createRedis(deps.redisUrl, 'tool-runner');
   const workerConnection: Redis = createRedis(deps.redisUrl, 'tool-runner-worker');
   const catalog = new ToolCatalog(redis, prefix);
   // definitionOf, not toDefinition: an MCP tool's schema is its server's JSON Schema.
@@ -180,6 +182,7 @@ export async function createToolRunner(deps: ToolRunnerDeps): Promise<ToolRunner
       // A source passed in belongs to the caller.
       if (!deps.mcp) await mcp.close();
       await turns.close();
+      await scheduler.close();
       redis.disconnect();
       workerConnection.disconnect();
     },

@@ -16,6 +16,10 @@ export interface ToolContext {
    * must then fail rather than fall back to another directory.
    */
   workspaceDir?: string;
+  /** Where the session lives on its platform (set by current agent workers). */
+  account?: string;
+  chatId?: string;
+  threadId?: string;
 }
 
 /**

@@ -25,7 +25,8 @@ export type ToolErrorCode =
   | 'remote_unreachable'
   | 'timeout'
   | 'sandbox_unavailable'
-  | 'workspace_unavailable';
+  | 'workspace_unavailable'
+  | 'bad_request';
 
 /** An error a built-in tool throws on purpose; its message is written for the model to read. */
 export class ToolError extends Error {

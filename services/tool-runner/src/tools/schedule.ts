@@ -1,0 +1,55 @@
+import { z } from 'zod';
+import { ScheduleInputError, type Scheduler } from '@switchboard/scheduler';
+import { defineTool, type ToolPlugin } from '@switchboard/tools';
+import { ToolError } from './tool-error.ts';
+
+const Args = z.object({
+  action: z.enum(['create', 'list', 'cancel']).describe('create a schedule, list this conversation’s schedules, or cancel one'),
+  message: z.string().min(1).max(4000).optional().describe('create: what to do or remind about when it fires'),
+  at: z.string().optional().describe('create: one run at this ISO 8601 time with offset, e.g. 2026-12-01T09:00:00+01:00'),
+  everyMs: z.number().int().optional().describe('create: run every N milliseconds (at least 1000)'),
+  cron: z.string().optional().describe('create: cron expression (5 or 6 fields)'),
+  timezone: z.string().optional().describe('create: IANA time zone for cron, e.g. Europe/Berlin'),
+  id: z.string().optional().describe('cancel: the schedule id'),
+});
+
+/**
+ * `schedule`: lets the assistant set reminders and recurring work for the conversation it is in.
+ * Each run puts the message into this session as a system event, so the assistant acts on it then.
+ */
+export function createScheduleTool(scheduler: Scheduler): ToolPlugin {
+  return defineTool({
+    name: 'schedule',
+    description:
+      'Schedule a message to yourself in this conversation: once at a time, every N milliseconds, or on a cron expression with a time zone. When it fires you receive the message as a system event and can act on it. Also lists and cancels this conversation’s schedules.',
+    risk: 'medium',
+    outputTrusted: true,
+    parameters: Args,
+    execute: async (args, ctx) => {
+      if (!ctx.account || !ctx.chatId) throw new ToolError('bad_request', 'this conversation has no address to schedule into');
+      const account = ctx.account;
+      if (args.action === 'list') {
+        const mine = (await scheduler.list(account)).filter((s) => s.sessionId === ctx.chatId);
+        return mine.length === 0 ? 'no schedules in this conversation' : JSON.stringify(mine);
+      }
+      if (args.action === 'cancel') {
+        if (!args.id) throw new ToolError('bad_request', 'cancel needs the schedule id');
+        const own = (await scheduler.list(account)).some((s) => s.id === args.id && s.sessionId === ctx.chatId);
+        if (!own || !(await scheduler.delete(account, args.id))) throw new ToolError('not_found', `no schedule ${args.id} in this conversation`);
+        return `cancelled ${args.id}`;
+      }
+      const { action: _action, id: _id, ...spec } = args;
+      try {
+        const created = await scheduler.create(
+          account,
+          { ...spec, sessionId: ctx.chatId },
+          { v: 1, platform: ctx.platform, sessionKey: ctx.sessionKey, account, chatId: ctx.chatId, ...(ctx.threadId ? { threadId: ctx.threadId } : {}), userId: ctx.userId },
+        );
+        return `scheduled ${created.id}`;
+      } catch (err) {
+        if (err instanceof ScheduleInputError) throw new ToolError('bad_request', err.message);
+        throw err;
+      }
+    },
+  }) as unknown as ToolPlugin;
+}
