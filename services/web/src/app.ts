@@ -6,10 +6,12 @@ import type { Scheduler } from '@switchboard/scheduler';
 import type { ApprovalBoard } from '@switchboard/tools';
 import { counter, createOpsHandler, gauge, histogram, LATENCY_BUCKETS_SECONDS, type Logger, type ReadinessCheck } from '@switchboard/observability';
 import { apiAuth } from './auth.ts';
+import type { HookConfig } from './config.ts';
 import { sendError } from './http-errors.ts';
 import { approvalsRouter } from './routes/approvals.ts';
 import { chatCompletionsRouter } from './routes/chat-completions.ts';
 import { eventsRouter } from './routes/events.ts';
+import { hooksRouter } from './routes/hooks.ts';
 import { messagesRouter } from './routes/messages.ts';
 import { schedulesRouter } from './routes/schedules.ts';
 
@@ -24,6 +26,7 @@ export interface WebAppDeps {
   /** Schedules behind `/v1/schedules`. */
   scheduler: Scheduler;
   apiKeys: string[];
+  hooks: HookConfig;
   replyTimeoutMs: number;
   maxBodyBytes: number;
   modelName: string;
@@ -60,6 +63,8 @@ export function createWebApp(deps: WebAppDeps): Express {
   });
 
   for (const router of deps.extraRouters ?? []) app.use(router);
+  // Hooks carry their own secret instead of an API key, so they sit before the API's auth.
+  app.use(hooksRouter(deps.hooks, deps.ingress, deps.maxBodyBytes));
 
   app.use('/v1', apiAuth(deps.apiKeys));
   app.use('/v1', express.json({ limit: deps.maxBodyBytes }));

@@ -1,5 +1,13 @@
 import { z } from 'zod';
 import { CommonEnv, csv, int, optionalString, parseEnv, type Env } from '@switchboard/config';
+import { SafeId } from '@switchboard/contracts';
+
+const HookName = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
+const HookMap = z.record(
+  HookName,
+  z.object({ secret: z.string().min(16, 'secret must be at least 16 characters'), sessionId: SafeId.optional(), account: SafeId.optional() }).strict(),
+);
+export type HookConfig = z.infer<typeof HookMap>;
 
 export const WebEnv = CommonEnv.extend({
   PORT: int(8080, { min: 0, max: 65535 }),
@@ -7,6 +15,19 @@ export const WebEnv = CommonEnv.extend({
   HOST: optionalString.transform((v) => v ?? '0.0.0.0'),
   /** Bearer keys for the HTTP API; when empty the API answers loopback clients only. */
   SWITCHBOARD_API_KEYS: csv,
+  /**
+   * Inbound webhooks, JSON: `{ "<name>": { "secret": "...", "sessionId"?: "...", "account"?: "..." } }`.
+   * `POST /v1/hooks/<name>` with the secret wakes the assistant in that session (default `hook-<name>`).
+   */
+  HOOKS: optionalString.transform((v, ctx) => {
+    if (v === undefined) return {};
+    const parsed = HookMap.safeParse((() => { try { return JSON.parse(v); } catch { return null; } })());
+    if (!parsed.success) {
+      ctx.addIssue({ code: 'custom', message: `must be a JSON object of hooks (${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')})` });
+      return z.NEVER;
+    }
+    return parsed.data;
+  }),
   /** Longest wait for a reply on /v1/chat/completions, in ms (default 300 000). */
   REPLY_TIMEOUT_MS: int(300_000, { min: 100 }),
   /** Largest accepted request body, in bytes (default 1 MiB). */

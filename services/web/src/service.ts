@@ -54,6 +54,7 @@ export async function startWebService(deps: WebServiceDeps): Promise<WebService>
     approvals: new ApprovalBoard(redis, prefix),
     scheduler,
     apiKeys: config.SWITCHBOARD_API_KEYS,
+    hooks: config.HOOKS,
     replyTimeoutMs: config.REPLY_TIMEOUT_MS,
     maxBodyBytes: config.MAX_BODY_BYTES,
     modelName: config.LLM_MODEL ?? 'switchboard',
