@@ -1,12 +1,13 @@
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
-import { createLaneWorker, createRedis, LaneStore, ReplyPublisher, TurnQueue, type LaneWorker } from '@switchboard/lanes';
+import { createLaneWorker, createRedis, LaneIngress, LaneStore, ReplyPublisher, TurnQueue, type LaneWorker } from '@switchboard/lanes';
 import { createLlmClient, type LlmClient } from '@switchboard/llm';
 import type { Logger } from '@switchboard/observability';
 import type { Db } from '@switchboard/store';
 import { policyFromConfig } from '@switchboard/policy';
 import { ApprovalBoard, ToolCallValidator, ToolCatalog } from '@switchboard/tools';
 import { ApprovalStore } from './approvals.ts';
+import { parseHeartbeat, removeHeartbeat, startHeartbeat } from './heartbeat.ts';
 import type { AgentWorkerConfig } from './config.ts';
 import { ToolDispatcher } from './tool-dispatch.ts';
 import { TranscriptStore } from './transcript.ts';
@@ -64,6 +65,7 @@ export async function createAgentWorker(deps: AgentWorkerDeps): Promise<AgentWor
   const replies = new ReplyPublisher({ store: lanes, connection: redis, prefix, queuedPlatforms: config.QUEUED_PLATFORMS, registry });
   const tools = new ToolDispatcher(redis, connect('tool-events'), prefix);
   const llm = llmFromConfig(config, registry, logger);
+  const heartbeatConfig = parseHeartbeat(config.HEARTBEAT);
   // The tokenizer (~0.4 s, ~40 MiB) loads on the first turn, not here: an idle worker stays small
   // and starts fast.
 
@@ -79,6 +81,7 @@ export async function createAgentWorker(deps: AgentWorkerDeps): Promise<AgentWor
     approvals: new ApprovalStore(deps.db, new ApprovalBoard(redis, prefix), config.APPROVAL_TIMEOUT_MS),
     db: deps.db,
     agentName: config.AGENT_NAME,
+    ...(heartbeatConfig ? { heartbeat: { maxTokens: heartbeatConfig.maxTokens, contextTokens: heartbeatConfig.contextTokens } } : {}),
     systemPrompt: config.SYSTEM_PROMPT ?? DEFAULT_SYSTEM_PROMPT,
     contextBudgetTokens: config.CONTEXT_TOKEN_BUDGET,
     maxToolSteps: config.MAX_TOOL_STEPS,
@@ -111,6 +114,19 @@ export async function createAgentWorker(deps: AgentWorkerDeps): Promise<AgentWor
       );
     },
   });
+  const heartbeat = heartbeatConfig
+    ? await startHeartbeat({
+        config: heartbeatConfig,
+        agentName: config.AGENT_NAME,
+        connection: redis,
+        blocking: connect('heartbeats'),
+        prefix,
+        ingress: new LaneIngress(lanes, turns, registry),
+        logger,
+        registry,
+      })
+    : undefined;
+  if (!heartbeatConfig) await removeHeartbeat({ agentName: config.AGENT_NAME, connection: redis, prefix });
   logger.info({ concurrency: config.TURN_CONCURRENCY, mode: config.LANE_MODE, model: llm?.model ?? null }, 'agent worker started');
 
   return {
@@ -122,6 +138,7 @@ export async function createAgentWorker(deps: AgentWorkerDeps): Promise<AgentWor
       database: () => deps.db.ping(),
     },
     async close() {
+      await heartbeat?.close();
       await worker.close();
       await tools.close();
       await replies.close();

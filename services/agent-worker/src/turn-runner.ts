@@ -7,6 +7,7 @@ import type { ChatMessage, LlmClient, LlmToolCall } from '@switchboard/llm';
 import { countTokens } from '@switchboard/llm';
 import type { ToolCatalog, ToolCallValidator } from '@switchboard/tools';
 import { buildContext } from './context.ts';
+import { SILENT_REPLY } from './heartbeat.ts';
 import { DeltaBuffer } from './delta-buffer.ts';
 import type { ToolDispatcher } from './tool-dispatch.ts';
 import type { NewRow, TranscriptStore } from './transcript.ts';
@@ -35,6 +36,8 @@ export interface TurnRunnerDeps {
   maxToolSteps: number;
   /** History rows loaded before fitting the budget. */
   historyLimit?: number;
+  /** Limits of heartbeat turns: a small prompt, a short answer, no tools. */
+  heartbeat?: { maxTokens: number; contextTokens: number };
 }
 
 export const DEFAULT_SYSTEM_PROMPT =
@@ -80,9 +83,12 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
     const llm = deps.llm;
     await ctx.store.appendEvent(ctx.sessionKey, { type: 'turn_started', turnId: ctx.turnId, messageIds: inReplyTo }, `ts-${ctx.turnId}`);
 
-    const history = await deps.transcripts.recent(ctx.sessionKey, deps.historyLimit ?? 200);
+    // A heartbeat costs at most one small model call: short history, no tools, a capped answer.
+    const heartbeat = deps.heartbeat && ctx.messages.every((m) => m.trigger === 'heartbeat') ? deps.heartbeat : undefined;
+    const history = await deps.transcripts.recent(ctx.sessionKey, heartbeat ? 20 : (deps.historyLimit ?? 200));
     const policyCtx = (tool: string) => ({ tool, agent: deps.agentName, channel: first.platform, user: first.userId });
-    const tools = (await deps.catalog.list()).filter((t) => deps.policy.offers(policyCtx(t.name)));
+    const tools = heartbeat ? [] : (await deps.catalog.list()).filter((t) => deps.policy.offers(policyCtx(t.name)));
+    const budgetTokens = heartbeat ? heartbeat.contextTokens : deps.contextBudgetTokens;
     const current: ChatMessage[] = ctx.messages.map((m) => ({ role: 'user', content: userText(m) }));
     const rows: NewRow[] = ctx.messages.map((m) => ({ role: 'user', content: userText(m), sourceId: m.id, userId: m.userId, tokens: countTokens(userText(m)) }));
 
@@ -126,12 +132,19 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
         finalText = `${lastModel?.content ?? ''}\n\n(I stopped after ${deps.maxToolSteps} tool steps without a final answer.)`.trim();
         break;
       }
-      const built = buildContext({ systemPrompt: deps.systemPrompt, history, current, tools, budgetTokens: deps.contextBudgetTokens });
+      const built = buildContext({ systemPrompt: deps.systemPrompt, history, current, tools, budgetTokens });
       const deltas = new DeltaBuffer((text) => ctx.store.appendEvent(ctx.sessionKey, { type: 'delta', turnId: ctx.turnId, text }));
       if (ctx.signal.aborted) throw new TurnInterruptedError(ctx.sessionKey);
       let completion;
       try {
-        completion = await llm.complete({ messages: built.messages, tools, onDelta: (t) => deltas.push(t), signal: ctx.signal });
+        completion = await llm.complete({
+          messages: built.messages,
+          tools,
+          // A heartbeat's answer is not streamed: it may turn out to be the silent reply.
+          onDelta: heartbeat ? () => undefined : (t) => deltas.push(t),
+          signal: ctx.signal,
+          ...(heartbeat ? { maxTokens: heartbeat.maxTokens } : {}),
+        });
       } catch (err) {
         // Interrupt mode: a newer message aborted the model call; nothing is committed.
         if (ctx.signal.aborted) throw new TurnInterruptedError(ctx.sessionKey);
@@ -149,6 +162,11 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
       });
     }
 
+    if (heartbeat && finalText.trim() === SILENT_REPLY) {
+      // Nothing to say: no message to the user and nothing added to the transcript.
+      ctx.log.debug('heartbeat stayed silent');
+      return;
+    }
     const modelSteps = steps.filter((s) => s.kind === 'model') as Array<Extract<Step, { kind: 'model' }>>;
     const outcome = await deps.transcripts.commit({
       sessionKey: ctx.sessionKey,

@@ -45,6 +45,13 @@ export const CommonEnv = z.object({
   /** Token budget for the prompt (system + history + new input). */
   CONTEXT_TOKEN_BUDGET: int(16_000, { min: 256 }),
   MAX_TOOL_STEPS: int(8, { min: 1, max: 100 }),
+  /**
+   * Opt-in heartbeat, JSON: `{ "sessionId": "...", "everyMs": 1800000, "account"?: "local",
+   * "activeHours"?: "08:00-22:00", "timezone"?: "Europe/Berlin", "prompt"?: "...",
+   * "maxTokens"?: 200, "contextTokens"?: 2000 }`. The assistant checks in on that web session and
+   * stays silent when it has nothing to say.
+   */
+  HEARTBEAT: optionalString,
 });
 export type CommonConfig = z.infer<typeof CommonEnv>;
 

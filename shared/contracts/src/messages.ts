@@ -36,6 +36,8 @@ export const InboundMessage = z.object({
   isGroup: z.boolean().optional(),
   /** Epoch milliseconds when the channel service received it. */
   receivedAtMs: z.number().int().nonnegative(),
+  /** What produced a system event, when the agent treats it specially (a heartbeat may stay silent). */
+  trigger: z.enum(['heartbeat']).optional(),
   raw: z.unknown().optional(),
 });
 export type InboundMessage = z.infer<typeof InboundMessage>;

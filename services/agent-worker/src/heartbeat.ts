@@ -1,0 +1,119 @@
+import { Queue, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Registry } from 'prom-client';
+import { z } from 'zod';
+import { SafeId, sessionKey, SwitchboardError } from '@switchboard/contracts';
+import type { LaneIngress } from '@switchboard/lanes';
+import { counter, type Logger } from '@switchboard/observability';
+
+/** The reply that means "nothing to say": the turn is neither delivered nor kept in the transcript. */
+export const SILENT_REPLY = 'NO_REPLY';
+
+const HH_MM = /^([01]\d|2[0-3]):[0-5]\d$/;
+export const HeartbeatConfig = z
+  .object({
+    sessionId: SafeId,
+    account: SafeId.default('local'),
+    everyMs: z.number().int().min(1_000).max(7 * 24 * 3600 * 1000),
+    activeHours: z
+      .string()
+      .regex(/^\d\d:\d\d-\d\d:\d\d$/)
+      .refine((v) => v.split('-').every((p) => HH_MM.test(p)), 'activeHours must be HH:MM-HH:MM')
+      .optional(),
+    timezone: z.string().refine((tz) => {
+      try {
+        new Intl.DateTimeFormat('en-US', { timeZone: tz });
+        return true;
+      } catch {
+        return false;
+      }
+    }, 'unknown time zone').default('UTC'),
+    prompt: z.string().min(1).max(2000).default('Heartbeat: check whether anything needs the user’s attention now.'),
+    /** Most tokens the heartbeat's answer may use. */
+    maxTokens: z.number().int().min(16).max(4000).default(200),
+    /** Prompt budget of a heartbeat turn (smaller than a normal turn's). */
+    contextTokens: z.number().int().min(256).max(100_000).default(2000),
+  })
+  .strict();
+export type HeartbeatConfig = z.infer<typeof HeartbeatConfig>;
+
+export function parseHeartbeat(json: string | undefined): HeartbeatConfig | undefined {
+  if (!json) return undefined;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(json);
+  } catch {
+    throw new SwitchboardError('config_error', 'invalid configuration: HEARTBEAT: not valid JSON');
+  }
+  const parsed = HeartbeatConfig.safeParse(raw);
+  if (!parsed.success) throw new SwitchboardError('config_error', `invalid configuration: HEARTBEAT: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  return parsed.data;
+}
+
+/** Whether `atMs` falls inside `HH:MM-HH:MM` in `timezone` (a window may wrap past midnight). */
+export function withinActiveHours(atMs: number, activeHours: string | undefined, timezone: string): boolean {
+  if (!activeHours) return true;
+  const parts = new Intl.DateTimeFormat('en-GB', { timeZone: timezone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).formatToParts(atMs);
+  const minutes = Number(parts.find((p) => p.type === 'hour')!.value) * 60 + Number(parts.find((p) => p.type === 'minute')!.value);
+  const [from, to] = activeHours.split('-').map((hm) => Number(hm.slice(0, 2)) * 60 + Number(hm.slice(3)));
+  return from! <= to! ? minutes >= from! && minutes < to! : minutes >= from! || minutes < to!;
+}
+
+/**
+ * Periodic check-ins on a BullMQ job scheduler: one firing per period across any number of
+ * agent-worker replicas; each firing inside the active hours puts a heartbeat system event on the
+ * session's lane (deduplicated per firing, so a redelivered job never wakes it twice).
+ */
+export async function startHeartbeat(opts: { config: HeartbeatConfig; agentName: string; connection: Redis; blocking: Redis; prefix: string; ingress: LaneIngress; logger: Logger; registry: Registry }) {
+  const { config } = opts;
+  const runs = counter(opts.registry, { name: 'switchboard_heartbeats_total', help: 'Heartbeat firings by outcome (woke, inactive)', labelNames: ['outcome'] as const });
+  const queue = new Queue('heartbeats', { connection: opts.connection, prefix: opts.prefix });
+  const schedulerId = `heartbeat-${opts.agentName}`;
+  await queue.upsertJobScheduler(schedulerId, { every: config.everyMs, startDate: Date.now() + config.everyMs }, { name: 'heartbeat', data: {} });
+  const worker = new Worker(
+    'heartbeats',
+    async (job: Job) => {
+      const firedAtMs = job.timestamp;
+      if (!withinActiveHours(firedAtMs, config.activeHours, config.timezone)) {
+        runs.inc({ outcome: 'inactive' });
+        return 'inactive';
+      }
+      await opts.ingress.submit(
+        {
+          v: 1,
+          platform: 'web',
+          sessionKey: sessionKey({ platform: 'web', account: config.account, chatId: config.sessionId }),
+          account: config.account,
+          chatId: config.sessionId,
+          userId: `heartbeat:${opts.agentName}`,
+          kind: 'system_event',
+          trigger: 'heartbeat',
+          text: `${config.prompt}\nIf there is nothing worth telling the user right now, answer exactly ${SILENT_REPLY}.`,
+          receivedAtMs: Date.now(),
+        },
+        `hb-${schedulerId}-${job.id}`,
+      );
+      runs.inc({ outcome: 'woke' });
+      return 'woke';
+    },
+    { connection: opts.blocking, prefix: opts.prefix, concurrency: 1 },
+  );
+  worker.on('error', (err) => opts.logger.error({ err, queue: 'heartbeats' }, 'heartbeat worker error'));
+  opts.logger.info({ everyMs: config.everyMs, activeHours: config.activeHours ?? 'always', session: config.sessionId }, 'heartbeat on');
+  return {
+    async close() {
+      await worker.close();
+      await queue.close();
+    },
+  };
+}
+
+/** Removes the agent's heartbeat scheduler (heartbeat switched off), so no firings pile up unconsumed. */
+export async function removeHeartbeat(opts: { agentName: string; connection: Redis; prefix: string }): Promise<void> {
+  const queue = new Queue('heartbeats', { connection: opts.connection, prefix: opts.prefix });
+  try {
+    await queue.removeJobScheduler(`heartbeat-${opts.agentName}`);
+  } finally {
+    await queue.close();
+  }
+}

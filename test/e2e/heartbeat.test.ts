@@ -1,0 +1,53 @@
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import { createRedis, LaneStore } from '@switchboard/lanes';
+import { countMessageTokens, type ChatMessage } from '@switchboard/llm';
+import { waitFor } from '@switchboard/testkit';
+import { startTestSystem, type TestSystem } from '../support/system.ts';
+
+const running: TestSystem[] = [];
+const redis = createRedis(inject('redisUrl'));
+afterEach(async () => {
+  while (running.length) await running.pop()!.stop();
+});
+
+async function start(heartbeat: Record<string, unknown>, answer: string) {
+  const t = await startTestSystem({ env: { HEARTBEAT: JSON.stringify({ sessionId: 'hb', everyMs: 1000, ...heartbeat }) } });
+  running.push(t);
+  t.model.setScript(() => ({ text: answer }));
+  return t;
+}
+
+const replies = async (t: TestSystem) =>
+  (await new LaneStore(redis, { prefix: t.prefix }).readEvents('web:local:hb', '0')).flatMap((e) => (e.event.type === 'reply' ? [e.event.text] : []));
+
+describe('heartbeats', () => {
+  it('a heartbeat with nothing to say sends nothing, keeps nothing, and costs one small model call', async () => {
+    const t = await start({}, 'NO_REPLY');
+    await waitFor(() => t.model.requests.length >= 2, { timeoutMs: 10_000 });
+    expect(await replies(t)).toEqual([]);
+    const { rows } = await t.system.db.query(`SELECT 1 FROM messages WHERE session_id = 'web:local:hb'`);
+    expect(rows).toHaveLength(0);
+    const first = t.model.requests[0]!;
+    expect(first.tools ?? []).toHaveLength(0);
+    expect(first.max_completion_tokens ?? first.max_tokens).toBe(200);
+    // Tokens per idle heartbeat (prompt, by the o200k tokenizer); reported in the issue note.
+    const promptTokens = countMessageTokens(first.messages as ChatMessage[]);
+    expect(promptTokens).toBeLessThan(150);
+    console.info(`idle heartbeat prompt tokens: ${promptTokens} (+ at most 200 completion tokens)`);
+  });
+
+  it('a heartbeat with something to say is delivered to the session', async () => {
+    const t = await start({}, 'Your 3 pm meeting starts in 10 minutes.');
+    await waitFor(async () => (await replies(t)).length >= 1, { timeoutMs: 10_000 });
+    expect((await replies(t))[0]).toBe('Your 3 pm meeting starts in 10 minutes.');
+  });
+
+  it('outside its active hours a heartbeat makes no model call', async () => {
+    const now = new Date();
+    // A one-minute window twelve hours away from now, in UTC.
+    const h = String((now.getUTCHours() + 12) % 24).padStart(2, '0');
+    const t = await start({ activeHours: `${h}:00-${h}:01` }, 'NO_REPLY');
+    await waitFor(async () => (await (await fetch(`${t.url}/metrics`)).text()).includes('switchboard_heartbeats_total{outcome="inactive"} 2'), { timeoutMs: 10_000 });
+    expect(t.model.requests).toHaveLength(0);
+  });
+});
