@@ -59,6 +59,11 @@ export function withinActiveHours(atMs: number, activeHours: string | undefined,
   return from! <= to! ? minutes >= from! && minutes < to! : minutes >= from! || minutes < to!;
 }
 
+/** Heartbeat firings by outcome; registered whether or not a heartbeat is on, so dashboards always find it. */
+export function heartbeatMetric(registry: Registry) {
+  return counter(registry, { name: 'switchboard_heartbeats_total', help: 'Heartbeat firings by outcome (woke, inactive)', labelNames: ['outcome'] as const });
+}
+
 /**
  * Periodic check-ins on a BullMQ job scheduler: one firing per period across any number of
  * agent-worker replicas; each firing inside the active hours puts a heartbeat system event on the
@@ -66,7 +71,7 @@ export function withinActiveHours(atMs: number, activeHours: string | undefined,
  */
 export async function startHeartbeat(opts: { config: HeartbeatConfig; agentName: string; connection: Redis; blocking: Redis; prefix: string; ingress: LaneIngress; logger: Logger; registry: Registry }) {
   const { config } = opts;
-  const runs = counter(opts.registry, { name: 'switchboard_heartbeats_total', help: 'Heartbeat firings by outcome (woke, inactive)', labelNames: ['outcome'] as const });
+  const runs = heartbeatMetric(opts.registry);
   const queue = new Queue('heartbeats', { connection: opts.connection, prefix: opts.prefix });
   const schedulerId = `heartbeat-${opts.agentName}`;
   await queue.upsertJobScheduler(schedulerId, { every: config.everyMs, startDate: Date.now() + config.everyMs }, { name: 'heartbeat', data: {} });

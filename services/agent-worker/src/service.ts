@@ -7,7 +7,7 @@ import type { Db } from '@switchboard/store';
 import { policyFromConfig } from '@switchboard/policy';
 import { ApprovalBoard, ToolCallValidator, ToolCatalog } from '@switchboard/tools';
 import { ApprovalStore } from './approvals.ts';
-import { parseHeartbeat, removeHeartbeat, startHeartbeat } from './heartbeat.ts';
+import { heartbeatMetric, parseHeartbeat, removeHeartbeat, startHeartbeat } from './heartbeat.ts';
 import type { AgentWorkerConfig } from './config.ts';
 import { ToolDispatcher } from './tool-dispatch.ts';
 import { TranscriptStore } from './transcript.ts';
@@ -66,6 +66,7 @@ export async function createAgentWorker(deps: AgentWorkerDeps): Promise<AgentWor
   const tools = new ToolDispatcher(redis, connect('tool-events'), prefix);
   const llm = llmFromConfig(config, registry, logger);
   const heartbeatConfig = parseHeartbeat(config.HEARTBEAT);
+  heartbeatMetric(registry);
   // The tokenizer (~0.4 s, ~40 MiB) loads on the first turn, not here: an idle worker stays small
   // and starts fast.
 
