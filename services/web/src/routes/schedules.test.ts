@@ -49,6 +49,8 @@ describe('/v1/schedules', () => {
     expect(res.status).toBe(201);
     const { id } = (await res.json()) as { id: string };
     expect(id).toMatch(/^sch_/);
+    const isolated = (await (await call('POST', '/v1/schedules', { message: 'alone', everyMs: 60_000 })).json()) as { id: string; sessionId: string };
+    expect(isolated.sessionId).toMatch(/^sched-[0-9a-f]{12}$/);
     const cron = await call('POST', '/v1/schedules', { sessionId: 'web1', message: 'daily', cron: '0 9 * * *', timezone: 'Europe/Berlin' });
     expect(cron.status).toBe(201);
     const list = (await (await call('GET', '/v1/schedules')).json()) as { schedules: Array<{ id: string; sessionId: string; everyMs?: number; nextRunAt?: string }> };

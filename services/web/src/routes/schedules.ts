@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { Router, type Request, type Response } from 'express';
 import { CreateScheduleInput, ScheduleInputError, type Scheduler } from '@switchboard/scheduler';
 import { sendError } from '../http-errors.ts';
@@ -11,13 +12,16 @@ import { webInbound } from '../web-session.ts';
 export function schedulesRouter(scheduler: Scheduler): Router {
   const router = Router();
   router.post('/v1/schedules', async (req: Request, res: Response) => {
-    const body = CreateScheduleInput.safeParse(req.body);
+    // Without a sessionId each schedule gets its own isolated session (returned, so it can be followed).
+    const raw: unknown = req.body;
+    const withSession = raw && typeof raw === 'object' && !Array.isArray(raw) && !('sessionId' in raw) ? { ...raw, sessionId: `sched-${randomBytes(6).toString('hex')}` } : raw;
+    const body = CreateScheduleInput.safeParse(withSession);
     if (!body.success) return sendError(res, 400, 'bad_request', 'invalid schedule', body.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })));
     const account = res.locals.caller.account;
     const { text: _text, kind: _kind, receivedAtMs: _at, ...target } = webInbound(account, body.data.sessionId, body.data.message);
     try {
       const created = await scheduler.create(account, body.data, target);
-      res.status(201).json({ id: created.id });
+      res.status(201).json({ id: created.id, sessionId: body.data.sessionId });
     } catch (err) {
       // Validated above; only an `at` that passed into the past in between lands here.
       if (err instanceof ScheduleInputError) return sendError(res, 400, 'bad_request', err.message, err.issues);
