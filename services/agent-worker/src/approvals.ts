@@ -36,8 +36,22 @@ export class ApprovalStore {
   }
 
   /** The approval for this call, creating (and publishing) it if there is none yet. */
-  async ensure(req: { sessionKey: string; account: string; turnId: string; toolCallId: string; tool: string; args: Record<string, unknown>; reason: string }): Promise<{ record: ApprovalRecord; created: boolean }> {
+  async ensure(req: {
+    sessionKey: string;
+    account: string;
+    session: { platform: string; chatId: string; threadId?: string | undefined; userId: string };
+    turnId: string;
+    toolCallId: string;
+    tool: string;
+    args: Record<string, unknown>;
+    reason: string;
+  }): Promise<{ record: ApprovalRecord; created: boolean }> {
     const id = `ap_${randomUUID().replace(/-/g, '')}`;
+    // The session row may not exist yet (its first turn commits later); fence 0 never wins a commit.
+    await this.db.query(
+      `INSERT INTO sessions (id, platform, account, chat_id, thread_id, user_id) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING`,
+      [req.sessionKey, req.session.platform, req.account, req.session.chatId, req.session.threadId ?? null, req.session.userId],
+    );
     const { rows } = await this.db.query<Row>(
       `INSERT INTO approvals (id, session_id, turn_id, tool_call_id, tool, arguments, reason, expires_at)
        VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, now() + ($8::int * interval '1 millisecond'))

@@ -19,7 +19,10 @@ export interface NewRow extends TranscriptEntry {
 
 export interface CommitInput {
   sessionKey: string;
+  /** The claim's fencing token; the commit fails as fenced when a newer claim has committed. */
   fence: number;
+  /** Where the session lives, for the session row the commit creates on first use. */
+  session: Pick<InboundMessage, 'platform' | 'account' | 'chatId' | 'threadId' | 'userId'>;
   turnId: string;
   inboundIds: string[];
   replyText: string;
@@ -32,9 +35,10 @@ export interface CommitInput {
 export type CommitOutcome = 'committed' | 'already_committed' | 'fenced';
 
 /**
- * Transcripts in Postgres: the source of truth for short-term context. A turn first claims the
- * session's fencing token; its commit is one statement that writes the turn and its messages only
- * if the token is still current and the turn is not already written.
+ * Transcripts in Postgres: the source of truth for short-term context. A turn's commit is one
+ * statement that writes the session row, the turn and its messages only if the claim's fencing
+ * token (from Redis, bumped by every claim) is at least the last committed one and the turn is not
+ * already written.
  */
 export class TranscriptStore {
   private readonly db: Db;
@@ -42,23 +46,10 @@ export class TranscriptStore {
     this.db = db;
   }
 
-  /**
-   * Bumps the session's fencing token (creating the session) and says whether this turn was
-   * already committed (a crash after commit, before acknowledgement).
-   */
-  async claim(first: InboundMessage, turnId: string): Promise<{ fence: number; committedReply: string | undefined }> {
-    const { rows } = await this.db.query<{ fence: string | number; reply_text: string | null }>(
-      `WITH up AS (
-         INSERT INTO sessions (id, platform, account, chat_id, thread_id, user_id, fence)
-         VALUES ($1, $2, $3, $4, $5, $6, 1)
-         ON CONFLICT (id) DO UPDATE SET fence = sessions.fence + 1, updated_at = now()
-         RETURNING fence
-       )
-       SELECT (SELECT fence FROM up) AS fence, (SELECT reply_text FROM turns WHERE id = $7) AS reply_text`,
-      [first.sessionKey, first.platform, first.account, first.chatId, first.threadId ?? null, first.userId, turnId],
-    );
-    const row = rows[0]!;
-    return { fence: Number(row.fence), committedReply: row.reply_text ?? undefined };
+  /** The reply of a turn that was already committed (a crash after commit, before acknowledgement). */
+  async committedReply(turnId: string): Promise<string | undefined> {
+    const { rows } = await this.db.query<{ reply_text: string }>(`SELECT reply_text FROM turns WHERE id = $1`, [turnId]);
+    return rows[0]?.reply_text;
   }
 
   /** The newest `limit` messages of a session, oldest first. */
@@ -90,7 +81,11 @@ export class TranscriptStore {
     }));
     const { rows: result } = await this.db.query<{ fenced_ok: string | number; inserted: string | number }>(
       `WITH s AS (
-         SELECT id FROM sessions WHERE id = $1 AND fence = $2 FOR UPDATE
+         INSERT INTO sessions (id, platform, account, chat_id, thread_id, user_id, fence)
+         VALUES ($1, $10, $11, $12, $13, $14, $2)
+         ON CONFLICT (id) DO UPDATE SET fence = EXCLUDED.fence, updated_at = now()
+         WHERE sessions.fence <= EXCLUDED.fence
+         RETURNING id
        ), t AS (
          INSERT INTO turns (id, session_id, fence, inbound_ids, reply_text, model, prompt_tokens, completion_tokens)
          SELECT $3, s.id, $2, $4::text[], $5, $6, $7, $8 FROM s
@@ -116,11 +111,16 @@ export class TranscriptStore {
         input.promptTokens,
         input.completionTokens,
         JSON.stringify(rows),
+        input.session.platform,
+        input.session.account,
+        input.session.chatId,
+        input.session.threadId ?? null,
+        input.session.userId,
       ],
     );
     const r = result[0]!;
-    // A stale token means another worker owns the session now, whether or not it has committed
-    // this turn yet: the owner delivers and acknowledges; the stale worker must do nothing.
+    // An older token than the last commit's means a newer claim owns the session: the stale
+    // worker must do nothing (the owner delivers and acknowledges).
     if (Number(r.fenced_ok) === 0) return 'fenced';
     return Number(r.inserted) === 0 ? 'already_committed' : 'committed';
   }

@@ -58,7 +58,9 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
   return async function runTurn(ctx: TurnContext): Promise<void> {
     const first = ctx.messages[0]!;
     const inReplyTo = ctx.messages.map((m) => m.id);
-    const { fence, committedReply } = await deps.transcripts.claim(first, ctx.turnId);
+    const fence = ctx.fence;
+    // Only a resumed batch can have been committed already (a crash between commit and acknowledgement).
+    const committedReply = ctx.resumed ? await deps.transcripts.committedReply(ctx.turnId) : undefined;
     const deliver = (text: string) =>
       deps.replies.deliver({
         v: 1,
@@ -85,7 +87,7 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
 
     // A heartbeat costs at most one small model call: short history, no tools, a capped answer.
     const heartbeat = deps.heartbeat && ctx.messages.every((m) => m.trigger === 'heartbeat') ? deps.heartbeat : undefined;
-    const history = await deps.transcripts.recent(ctx.sessionKey, heartbeat ? 20 : (deps.historyLimit ?? 200));
+    const history = await deps.transcripts.recent(ctx.sessionKey, heartbeat ? 20 : (deps.historyLimit ?? 100));
     const policyCtx = (tool: string) => ({ tool, agent: deps.agentName, channel: first.platform, user: first.userId });
     const tools = heartbeat ? [] : (await deps.catalog.list()).filter((t) => deps.policy.offers(policyCtx(t.name)));
     const budgetTokens = heartbeat ? heartbeat.contextTokens : deps.contextBudgetTokens;
@@ -171,6 +173,7 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
     const outcome = await deps.transcripts.commit({
       sessionKey: ctx.sessionKey,
       fence,
+      session: first,
       turnId: ctx.turnId,
       inboundIds: inReplyTo,
       replyText: finalText,
@@ -200,7 +203,7 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
       let approvalId: string | undefined;
       let approver: string | undefined;
       if (verdict.decision === 'ask') {
-        const { record } = await deps.approvals.ensure({ sessionKey: ctx.sessionKey, account: first.account, turnId: ctx.turnId, toolCallId: `s${step}-${call.id}`, tool: call.name, args: check.args, reason: verdict.reason });
+        const { record } = await deps.approvals.ensure({ sessionKey: ctx.sessionKey, account: first.account, session: first, turnId: ctx.turnId, toolCallId: `s${step}-${call.id}`, tool: call.name, args: check.args, reason: verdict.reason });
         const settled = await deps.approvals.settle(record);
         if (settled.status === 'pending') {
           await ctx.store.appendEvent(

@@ -9,6 +9,8 @@ export interface LaneKeys {
   pending: string;
   /** Hash describing the batch the current turn of a session is working on. */
   turn(sessionKey: string): string;
+  /** Fencing-token counter of a session (bumped by every claim). */
+  fence(sessionKey: string): string;
   /** List of checkpointed model steps of the current turn, so a resumed turn replays them. */
   steps(sessionKey: string): string;
   /** Stream of session events (deltas, replies, tool activity), the source for SSE. */
@@ -31,6 +33,7 @@ export function laneKeys(prefix: string): LaneKeys {
     pending: `${prefix}:lanes:pending`,
     turn: (s) => `${prefix}:turn:${s}`,
     steps: (s) => `${prefix}:steps:${s}`,
+    fence: (s) => `${prefix}:fence:${s}`,
     events: (s) => `${prefix}:events:${s}`,
     eventsChannel: (s) => `${prefix}:evch:${s}`,
     delivered: (k) => `${prefix}:delivered:${k}`,

@@ -14,6 +14,8 @@ export interface ClaimedBatch {
   turnId: string;
   /** True when this batch was claimed before by a turn that did not finish. */
   resumed: boolean;
+  /** Fencing token of this claim; newer than every earlier claim of the session. */
+  fence: number;
   streamIds: string[];
   messages: InboundMessage[];
 }
@@ -69,19 +71,19 @@ export class LaneStore {
   /** Claims (or re-claims, after a crash) the batch of messages the session's next turn handles. */
   async claim(sessionKey: string, maxBatch: number): Promise<ClaimedBatch | undefined> {
     const k = this.keys;
-    const result = (await claimBatch.run(this.redis, [k.inbox(sessionKey), k.turn(sessionKey)], [
+    const result = (await claimBatch.run(this.redis, [k.inbox(sessionKey), k.turn(sessionKey), k.fence(sessionKey)], [
       maxBatch,
       `${sessionDigest(sessionKey)}-`,
-    ])) as [string, number, RawEntry[]] | null;
+    ])) as [string, number, RawEntry[], number] | null;
     if (!result) return undefined;
-    const [turnId, resumed, entries] = result;
+    const [turnId, resumed, entries, fence] = result;
     const messages: InboundMessage[] = [];
     const streamIds: string[] = [];
     for (const [id, fields] of entries) {
       streamIds.push(id);
       messages.push(InboundMessage.parse(JSON.parse(fieldValue(fields, 'm') ?? 'null')));
     }
-    return { turnId, resumed: resumed === 1, streamIds, messages };
+    return { turnId, resumed: resumed === 1, fence: Number(fence), streamIds, messages };
   }
 
   /**

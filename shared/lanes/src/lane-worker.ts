@@ -14,6 +14,8 @@ export interface TurnContext {
   /** Stable across retries and crash recovery of the same batch. */
   turnId: string;
   resumed: boolean;
+  /** Fencing token to present at commit (see LaneStore.claim). */
+  fence: number;
   messages: InboundMessage[];
   /** 1 for the first try. */
   attempt: number;
@@ -86,6 +88,7 @@ export function createLaneWorker(opts: LaneWorkerOptions): LaneWorker {
       sessionKey,
       turnId: batch.turnId,
       resumed: batch.resumed,
+      fence: batch.fence,
       messages: batch.messages,
       attempt: job.attemptsMade + 1,
       signal: controller.signal,

@@ -34,16 +34,18 @@ return 1
 /**
  * Claims the batch a turn works on. If a batch is recorded (a turn that crashed or was retried),
  * the same batch is returned so the resumed turn has the same id and the same messages.
- * KEYS: inbox, turn hash
+ * Every claim (first or resumed) takes a new fencing token from the session's counter: a commit
+ * must present a token at least as new as the last committed one.
+ * KEYS: inbox, turn hash, fence counter
  * ARGV: max batch, turn id prefix
- * Returns {turnId, resumed(0|1), entries} or false when the inbox is empty.
+ * Returns {turnId, resumed(0|1), entries, fence} or false when the inbox is empty.
  */
 export const claimBatch = new LuaScript(`
 local first = redis.call('HGET', KEYS[2], 'first')
 if first then
   local last = redis.call('HGET', KEYS[2], 'last')
   local entries = redis.call('XRANGE', KEYS[1], first, last)
-  return {redis.call('HGET', KEYS[2], 'turnId'), 1, entries}
+  return {redis.call('HGET', KEYS[2], 'turnId'), 1, entries, redis.call('INCR', KEYS[3])}
 end
 local entries = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', tonumber(ARGV[1]))
 if #entries == 0 then return false end
@@ -51,7 +53,7 @@ local firstId = entries[1][1]
 local lastId = entries[#entries][1]
 local turnId = ARGV[2] .. firstId
 redis.call('HSET', KEYS[2], 'turnId', turnId, 'first', firstId, 'last', lastId)
-return {turnId, 0, entries}
+return {turnId, 0, entries, redis.call('INCR', KEYS[3])}
 `);
 
 /**
