@@ -59,7 +59,8 @@ export async function startSystem(env: Env, opts: { logger?: Logger; toolPlugins
     await redis?.stop();
   };
   try {
-    db = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: join(dataDir, 'pglite'), logger });
+    // Embedded PGlite runs in a worker thread, so queries never block the event loop that serves HTTP and queues.
+    db = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: join(dataDir, 'pglite'), logger, thread: true });
     const database = db;
     toolRunner = await createToolRunner({
       config: loadToolRunnerConfig(serviceEnv),

@@ -8,8 +8,9 @@ import { toVectorLiteral } from './type-parsers.ts';
 import type { Db } from './types.ts';
 
 /*
- * One suite, two backends: in-process PGlite, and node-postgres over the wire to the embedded
- * server. Whatever passes on one must pass on the other, type mapping included.
+ * One suite, three backends: PGlite on the calling thread, PGlite in a worker thread, and
+ * node-postgres over the wire to the embedded server. Whatever passes on one must pass on the
+ * others, type mapping included.
  */
 
 interface Backend {
@@ -21,7 +22,14 @@ const backends: Array<[string, () => Promise<Backend>]> = [
   [
     'pglite (in-process)',
     async () => {
-      const db = await openDatabase();
+      const db = await openDatabase({ thread: false });
+      return { db, close: () => db.close() };
+    },
+  ],
+  [
+    'pglite (worker thread)',
+    async () => {
+      const db = await openDatabase({ thread: true });
       return { db, close: () => db.close() };
     },
   ],

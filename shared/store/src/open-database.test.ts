@@ -6,9 +6,10 @@ import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SwitchboardError } from '@switchboard/contracts';
 import { embeddedDataDir } from './data-dir.ts';
-import { openDatabase } from './open-database.ts';
-import type { PgliteDatabase } from './pglite-database.ts';
-import type { Db } from './types.ts';
+import { openDatabase as open } from './open-database.ts';
+import { ThreadedPgliteDatabase } from './threaded-pglite-database.ts';
+import { PgliteDatabase } from './pglite-database.ts';
+import type { Db, OpenDatabaseOptions } from './types.ts';
 import { ensureTemplate } from './template-cache.ts';
 
 let root: string;
@@ -20,10 +21,21 @@ afterEach(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-describe('openDatabase with a data dir', () => {
+/** The PGlite data dir of either PGlite backend. */
+function dataDirOf(db: Db): string {
+  return db instanceof PgliteDatabase ? db.pglite.dataDir! : (db as ThreadedPgliteDatabase).dataDir;
+}
+
+describe.each([
+  ['on the calling thread', false],
+  ['in a worker thread', true],
+])('openDatabase with a data dir, PGlite %s', (_where, thread) => {
+  const openDatabase = (opts: OpenDatabaseOptions = {}) => open({ ...opts, thread });
+
   it('starts an empty dir from the snapshot and keeps data across close and reopen', async () => {
     const dataDir = embeddedDataDir(root);
     const first = await openDatabase({ dataDir });
+    expect(first).toBeInstanceOf(thread ? ThreadedPgliteDatabase : PgliteDatabase);
     expect(first.kind).toBe('pglite');
     expect(existsSync(join(dataDir, 'PG_VERSION'))).toBe(true);
     await first.query(`insert into sessions (id, platform, account, chat_id, fence) values ('s1', 'web', 'a', 'c', 7)`);
@@ -81,11 +93,16 @@ describe('openDatabase with a data dir', () => {
   });
 });
 
-describe('openDatabase without a data dir', () => {
+describe.each([
+  ['on the calling thread', false],
+  ['in a worker thread', true],
+])('openDatabase without a data dir, PGlite %s', (_where, thread) => {
+  const openDatabase = (opts: OpenDatabaseOptions = {}) => open({ ...opts, thread });
+
   it('gives each call its own ephemeral database and deletes it on close', async () => {
     const a = await openDatabase();
     const b = await openDatabase();
-    const dirs = [a, b].map((db) => dirname((db as PgliteDatabase).pglite.dataDir!));
+    const dirs = [a, b].map((db) => dirname(dataDirOf(db)));
     expect(new Set(dirs).size).toBe(2);
     for (const dir of dirs) {
       expect(dir.startsWith(tmpdir())).toBe(true);
@@ -111,6 +128,8 @@ describe('openDatabase without a data dir', () => {
 });
 
 describe('openDatabase with a URL', () => {
+  const openDatabase = open;
+
   it('fails at once with remote_error when the server rejects the login', async () => {
     const server = createServer((socket) => {
       socket.once('data', () => {

@@ -4,6 +4,7 @@ import { prepareEphemeralDir, preparePersistentDir, type PreparedDataDir } from 
 import { runMigrations } from './migrations.ts';
 import { PgDatabase } from './pg-database.ts';
 import { PgliteDatabase } from './pglite-database.ts';
+import { ThreadedPgliteDatabase } from './threaded-pglite-database.ts';
 import { createPglite } from './pglite-runtime.ts';
 import { ensureTemplate } from './template-cache.ts';
 import type { Db, OpenDatabaseOptions } from './types.ts';
@@ -12,36 +13,57 @@ function silentLogger(): Logger {
   return createLogger({ service: 'store', level: 'silent' });
 }
 
-/**
- * Opens PGlite on `dataDir` (or an ephemeral dir), filling an empty dir from the migrated
- * snapshot, and applies any newer migrations. Used by {@link openDatabase} and the embedded server.
- */
-export async function openPgliteDatabase(
-  opts: Pick<OpenDatabaseOptions, 'dataDir' | 'templateCacheDir' | 'sharedBuffersMb'> & { logger: Logger },
-): Promise<PgliteDatabase> {
+type PgliteOpenOptions = Pick<OpenDatabaseOptions, 'dataDir' | 'templateCacheDir' | 'sharedBuffersMb' | 'wasmTierUp'> & {
+  logger: Logger;
+};
+
+/** Fills an empty (or ephemeral) data dir from the migrated snapshot and locks it for this process. */
+async function prepareDataDir(opts: PgliteOpenOptions): Promise<PreparedDataDir> {
   const template = () =>
     ensureTemplate({
       logger: opts.logger,
       ...(opts.templateCacheDir ? { cacheDir: opts.templateCacheDir } : {}),
     });
+  return opts.dataDir === undefined ? prepareEphemeralDir(template) : preparePersistentDir(opts.dataDir, template);
+}
+
+/**
+ * Opens PGlite on `dataDir` (or an ephemeral dir), filling an empty dir from the migrated
+ * snapshot, and applies any newer migrations. With `thread`, PGlite runs in a worker thread
+ * ({@link ThreadedPgliteDatabase}); else on the calling thread ({@link PgliteDatabase}, which the
+ * embedded server needs for raw protocol access).
+ */
+export async function openPgliteDatabase(opts: PgliteOpenOptions & { thread?: false }): Promise<PgliteDatabase>;
+export async function openPgliteDatabase(opts: PgliteOpenOptions & { thread: true }): Promise<ThreadedPgliteDatabase>;
+export async function openPgliteDatabase(
+  opts: PgliteOpenOptions & { thread?: boolean },
+): Promise<PgliteDatabase | ThreadedPgliteDatabase>;
+export async function openPgliteDatabase(
+  opts: PgliteOpenOptions & { thread?: boolean },
+): Promise<PgliteDatabase | ThreadedPgliteDatabase> {
   const t0 = performance.now();
-  const prepared: PreparedDataDir =
-    opts.dataDir === undefined ? await prepareEphemeralDir(template) : await preparePersistentDir(opts.dataDir, template);
+  const prepared = await prepareDataDir(opts);
   const t1 = performance.now();
-  let db: PgliteDatabase | undefined;
+  const engine = {
+    dataDir: prepared.dir,
+    wasmTierUp: opts.wasmTierUp ?? false,
+    ...(opts.sharedBuffersMb ? { sharedBuffersMb: opts.sharedBuffersMb } : {}),
+  };
+  let db: PgliteDatabase | ThreadedPgliteDatabase | undefined;
   try {
-    const pglite = await createPglite({
-      dataDir: prepared.dir,
-      ...(opts.sharedBuffersMb ? { sharedBuffersMb: opts.sharedBuffersMb } : {}),
-    });
+    if (opts.thread) {
+      db = await ThreadedPgliteDatabase.start(engine, prepared.release, opts.logger);
+    } else {
+      db = new PgliteDatabase(await createPglite(engine), prepared.release);
+    }
     const t2 = performance.now();
-    db = new PgliteDatabase(pglite, prepared.release);
     await runMigrations(db, opts.logger);
     await db.loadTypes();
     const t3 = performance.now();
     opts.logger.info(
       {
         dataDir: opts.dataDir === undefined ? '(ephemeral)' : prepared.dir,
+        thread: opts.thread === true,
         fromSnapshot: prepared.fresh,
         prepareMs: Math.round(t1 - t0),
         startMs: Math.round(t2 - t1),
@@ -62,10 +84,12 @@ export async function openPgliteDatabase(
  *
  * - `databaseUrl` set → node-postgres pool (`kind: 'pg'`); the first connection is retried for
  *   `connectTimeoutMs` (default 10 s), then it fails with `remote_unreachable` (retryable).
- * - else → in-process PGlite with pgvector (`kind: 'pglite'`) on `dataDir`, or on an ephemeral
- *   copy deleted on close when `dataDir` is unset. An empty `dataDir` is filled from a pre-built,
- *   migrated snapshot (~0.3 s instead of a multi-second initdb). A `dataDir` used by another
- *   process fails with `config_error`.
+ * - else → PGlite with pgvector (`kind: 'pglite'`) on `dataDir`, or on an ephemeral copy deleted
+ *   on close when `dataDir` is unset. An empty `dataDir` is filled from a pre-built, migrated
+ *   snapshot (~0.3 s instead of a multi-second initdb). A `dataDir` used by another process (or
+ *   another open database of this one) fails with `config_error`. PGlite runs on the calling
+ *   thread, or with `thread: true` in a worker thread so that it never blocks the caller's event
+ *   loop (same behaviour; see `ThreadedPgliteDatabase`).
  *
  * Both backends map column types the same way (see `type-parsers.ts`): int8 → number (bigint
  * beyond 2^53), numeric → string, timestamptz/timestamp → Date, date/time/interval → string,
@@ -86,5 +110,5 @@ export async function openDatabase(opts: OpenDatabaseOptions = {}): Promise<Db> 
     }
     return db;
   }
-  return openPgliteDatabase({ ...opts, logger });
+  return openPgliteDatabase({ ...opts, thread: opts.thread ?? false, logger });
 }

@@ -1,23 +1,8 @@
-import type { PGlite, Transaction } from '@electric-sql/pglite';
+import type { PGlite } from '@electric-sql/pglite';
+import { installParsers, runPgliteQuery } from './pglite-query.ts';
 import { TYPE_CATALOG_SQL, TypeRegistry, type TypeCatalogRow } from './type-parsers.ts';
 import { assertNotInTransaction, runInTransaction } from './transaction-guard.ts';
 import type { Db, Queryable, QueryResult } from './types.ts';
-
-type PgliteQueryable = Pick<PGlite | Transaction, 'query' | 'exec'>;
-
-async function runQuery<R>(
-  target: PgliteQueryable,
-  sql: string,
-  params: unknown[] | undefined,
-): Promise<QueryResult<R>> {
-  if (params && params.length > 0) {
-    const result = await target.query<R>(sql, params);
-    return { rows: result.rows };
-  }
-  // Mirrors node-postgres: no values → simple protocol, several statements allowed, last one wins.
-  const results = await target.exec(sql);
-  return { rows: (results[results.length - 1]?.rows ?? []) as R[] };
-}
 
 /** A {@link Db} over one in-process PGlite instance. */
 export class PgliteDatabase implements Db {
@@ -48,14 +33,14 @@ export class PgliteDatabase implements Db {
 
   async query<R = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<QueryResult<R>> {
     assertNotInTransaction(this);
-    return runQuery<R>(this.#pglite, sql, params);
+    return runPgliteQuery<R>(this.#pglite, sql, params);
   }
 
   async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
     assertNotInTransaction(this);
     // PGlite issues BEGIN, COMMIT, or ROLLBACK when the callback throws.
     return this.#pglite.transaction((pgTx) => {
-      const tx: Queryable = { query: (sql, params) => runQuery(pgTx, sql, params) };
+      const tx: Queryable = { query: (sql, params) => runPgliteQuery(pgTx, sql, params) };
       return runInTransaction(this, () => fn(tx));
     });
   }
@@ -76,9 +61,6 @@ export class PgliteDatabase implements Db {
   }
 
   #installParsers(): void {
-    // PGlite falls back to its own defaults for oids missing here, so every oid we map is set,
-    // including the ones that must stay strings (date, numeric, …).
-    const parsers = this.#pglite.parsers;
-    for (const oid of this.#types.oids()) parsers[oid] = (value: string) => this.#types.parse(oid, value);
+    installParsers(this.#pglite, this.#types);
   }
 }

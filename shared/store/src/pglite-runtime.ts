@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, sep } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
 import type { PGlite, PGliteOptions } from '@electric-sql/pglite';
 
 const require = createRequire(import.meta.url);
@@ -38,20 +39,57 @@ const wasm = (globalThis as unknown as { WebAssembly: { compile(bytes: Uint8Arra
 
 let compiled: Promise<WasmModule> | undefined;
 
-/** Postgres' wasm, compiled once per process and shared by every PGlite instance. */
+/**
+ * Postgres' wasm, compiled once per thread and shared by every PGlite instance of that thread (V8
+ * also shares the compiled code between threads). Kept for the life of the thread: a running
+ * instance holds the same code anyway, and dropping the Module would only make the next open
+ * recompile.
+ */
 function pgliteWasmModule(): Promise<WasmModule> {
   compiled ??= wasm.compile(readFileSync(join(pgliteDistDir(), 'pglite.wasm')));
   return compiled;
 }
+
+/** A function index no module has: V8 then optimises no WebAssembly function at all. */
+const NO_FUNCTION = 2_000_000_000;
+
+/** Whether this thread has chosen yet; until then a PGlite start chooses "off". */
+let tierUpChosen = false;
+
+/**
+ * Whether V8 may re-compile hot WebAssembly functions with its optimising compiler (TurboFan).
+ * Process-wide (a V8 flag), last call wins. Besides PGlite, the only WebAssembly in the process is
+ * Node's own type stripper, which runs briefly at import time either way.
+ *
+ * Off by default because of one function: Postgres' largest hot function (~105 KB of wasm) takes
+ * TurboFan ~2 s of CPU and ~600 MB of compiler memory a few seconds after start (process RSS
+ * measured at ~720 MiB), and the optimised code plus what malloc keeps of that memory leave RSS
+ * ~50 MiB higher at idle and ~90 MiB higher after sustained load. The price of staying on V8's
+ * baseline compiler (Liftoff): ~15% more CPU per query once TurboFan would have finished.
+ */
+export function setWasmTierUp(enabled: boolean): void {
+  setFlagsFromString(`--wasm-tier-up-filter=${enabled ? -1 : NO_FUNCTION}`);
+  tierUpChosen = true;
+}
+
+/**
+ * PGlite is one backend (the embedded server multiplexes its clients onto it), but Postgres sizes
+ * its lock and process tables by max_connections (default 100); 8 saves ~2 MiB of touched memory.
+ * The shared lock table still holds ~1,400 locks (one transaction creating 3,000 tables passed).
+ */
+const MAX_CONNECTIONS = 8;
 
 /** Default PGlite `shared_buffers` in MB: 128 MB (Postgres' default) adds ~0.5 s to every start. */
 export const DEFAULT_SHARED_BUFFERS_MB = 16;
 
 /**
  * Starts PGlite on an existing or empty data directory with pgvector loaded. An empty directory
- * runs initdb (seconds); callers normally fill it from the template first.
+ * runs initdb (seconds); callers normally fill it from the template first. `wasmTierUp` (see
+ * {@link setWasmTierUp}) defaults to off unless this thread chose already.
  */
-export async function createPglite(opts: { dataDir: string; sharedBuffersMb?: number }): Promise<PGlite> {
+export async function createPglite(opts: { dataDir: string; sharedBuffersMb?: number; wasmTierUp?: boolean }): Promise<PGlite> {
+  if (opts.wasmTierUp !== undefined) setWasmTierUp(opts.wasmTierUp);
+  else if (!tierUpChosen) setWasmTierUp(false);
   const [{ PGlite }, { vector }, wasmModule] = await Promise.all([
     import('@electric-sql/pglite'),
     import('@electric-sql/pglite-pgvector'),
@@ -62,7 +100,13 @@ export async function createPglite(opts: { dataDir: string; sharedBuffersMb?: nu
     dataDir: opts.dataDir,
     extensions: { vector },
     pgliteWasmModule: wasmModule,
-    startParams: [...PGlite.defaultStartParams, '-c', `shared_buffers=${sharedBuffersMb}MB`],
+    startParams: [
+      ...PGlite.defaultStartParams,
+      '-c',
+      `shared_buffers=${sharedBuffersMb}MB`,
+      '-c',
+      `max_connections=${MAX_CONNECTIONS}`,
+    ],
     // Only used when the dir is empty. 1 MB WAL segments instead of 16 MB keep the snapshot small
     // (cheaper to copy on every first start); Postgres accepts any power of two from 1 to 1024.
     initDbStartParams: ['--wal-segsize=1'],

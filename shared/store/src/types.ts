@@ -58,8 +58,20 @@ export interface OpenDatabaseOptions {
   connectTimeoutMs?: number;
   /** Where the PGlite snapshot is cached. Default `node_modules/.cache/switchboard-store`. */
   templateCacheDir?: string;
+  /**
+   * Run PGlite in a `node:worker_threads` Worker instead of on the calling thread, so Postgres'
+   * WebAssembly never blocks the caller's event loop (HTTP, Redis, BullMQ keep being served while a
+   * query runs). Same `Db` behaviour either way. Ignored with `databaseUrl`. Default false: the worker costs ~14 MiB more RSS (a second V8 isolate).
+   */
+  thread?: boolean;
   /** PGlite `shared_buffers` in megabytes; startup time grows with it (~4 ms/MB). Default 16. */
   sharedBuffersMb?: number;
+  /**
+   * Let V8 optimise PGlite's WebAssembly with TurboFan. Process-wide; default false: optimising
+   * Postgres' largest function costs ~2 s of CPU and a transient ~600 MB a few seconds after start
+   * (see `setWasmTierUp`).
+   */
+  wasmTierUp?: boolean;
   /** Receives migration and connection logs. Default: silent. */
   logger?: Logger;
 }
