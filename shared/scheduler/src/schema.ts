@@ -1,6 +1,6 @@
 import { CronExpressionParser } from 'cron-parser';
 import { z } from 'zod';
-import { SafeId } from '@switchboard/contracts';
+import { InboundMessage, SafeId } from '@switchboard/contracts';
 
 /** Shortest interval of an `everyMs` schedule (1 s), and the longest (366 days). */
 export const MIN_EVERY_MS = 1000;
@@ -82,16 +82,16 @@ export type ScheduleSpec = z.infer<typeof ScheduleSpec>;
  * The fields of the normalized inbound message a firing delivers, minus what each firing sets
  * (`id`, `kind`, `text`, `receivedAtMs`). The channel that owns the session builds it.
  */
-export const ScheduleTarget = z.object({
-  v: z.literal(1),
-  platform: z.string().min(1),
-  sessionKey: z.string().min(1),
-  account: z.string().min(1),
-  chatId: z.string().min(1),
-  threadId: z.string().optional(),
-  userId: z.string().min(1),
-  userName: z.string().optional(),
-  isGroup: z.boolean().optional(),
+export const ScheduleTarget = InboundMessage.pick({
+  v: true,
+  platform: true,
+  sessionKey: true,
+  account: true,
+  chatId: true,
+  threadId: true,
+  userId: true,
+  userName: true,
+  isGroup: true,
 });
 export type ScheduleTarget = z.infer<typeof ScheduleTarget>;
 
