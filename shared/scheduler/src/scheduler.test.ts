@@ -160,10 +160,9 @@ describe('schedule worker', () => {
       expect(gap).toBeGreaterThan(500);
       expect(gap).toBeLessThan(1800);
     }
-    expect(await runs(h, 'delivered')).toBeGreaterThanOrEqual(3);
-    // The audit stream records the runs.
-    const audit = await h.redis.xrange(`${h.prefix}:schedules:runs`, '-', '+');
-    expect(audit.length).toBeGreaterThanOrEqual(3);
+    // The metric and the audit stream are written just after the message goes in: wait for them.
+    await waitFor(async () => (await runs(h, 'delivered')) >= 3, { timeoutMs: 3000, message: 'three delivered runs counted' });
+    await waitFor(async () => (await h.redis.xlen(`${h.prefix}:schedules:runs`)) >= 3, { timeoutMs: 3000, message: 'three runs audited' });
     // Deleting stops it.
     await h.scheduler.delete('acct1', s.id);
     const count = (await inbox(h, s.sessionKey)).length;
