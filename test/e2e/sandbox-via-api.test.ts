@@ -1,0 +1,94 @@
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { postJson } from '../support/http.ts';
+import { startTestSystem, type TestSystem } from '../support/system.ts';
+
+/*
+ * The escape attempts of the tool tests, this time driven through the HTTP API: the fake model asks
+ * for the tool call, the real agent worker validates and dispatches it, the real tool-runner runs
+ * it in its sandbox, and the model's next request shows what came back.
+ */
+const CANARY = 'canary-secret-4f1e9a';
+let t: TestSystem;
+let dataDir: string;
+let bait: Server;
+let baitHits = 0;
+let baitPort = 0;
+
+beforeAll(async () => {
+  bait = createServer((_req, res) => {
+    baitHits += 1;
+    res.end('you reached the host');
+  });
+  await new Promise<void>((r) => bait.listen(0, '127.0.0.1', r));
+  baitPort = (bait.address() as AddressInfo).port;
+  // The sandbox runs as an unprivileged uid: the data dir must be traversable (mkdtemp makes it 0700).
+  dataDir = await mkdtemp(join(tmpdir(), 'sb-sandbox-'));
+  await chmod(dataDir, 0o711);
+  process.env.SWITCHBOARD_TEST_CANARY = CANARY;
+  t = await startTestSystem({ dataDir, keepData: true, env: { TOOLS_ENABLED: 'shell,read_file,web_fetch', SWITCHBOARD_TEST_CANARY: CANARY } });
+  // Each user message names one tool call; the model then reports the tool's output verbatim.
+  t.model.setScript((body) => {
+    const tool = body.messages.filter((m) => m.role === 'tool').pop();
+    if (tool) return { text: String(tool.content) };
+    const ask = JSON.parse(String(body.messages[body.messages.length - 1]!.content)) as { name: string; arguments: Record<string, unknown> };
+    return { toolCalls: [{ id: 'c1', name: ask.name, arguments: ask.arguments }] };
+  });
+});
+afterAll(async () => {
+  delete process.env.SWITCHBOARD_TEST_CANARY;
+  await t?.stop();
+  await new Promise((r) => bait?.close(r));
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+let n = 0;
+async function callTool(name: string, args: Record<string, unknown>): Promise<string> {
+  n += 1;
+  const res = await postJson(t.url, '/v1/chat/completions', { messages: [{ role: 'user', content: JSON.stringify({ name, arguments: args }) }] }, { 'x-session-id': `sandbox${n}` });
+  expect(res.status).toBe(200);
+  return ((await res.json()) as { choices: Array<{ message: { content: string } }> }).choices[0]!.message.content;
+}
+
+describe('sandbox escapes through the HTTP API', () => {
+  it('the shell sees neither the service environment nor the host', async () => {
+    const out = await callTool('shell', { command: 'env; cat /proc/1/environ 2>&1; ls /work /root 2>&1; cat /etc/shadow 2>&1; echo done' });
+    expect(out).toContain('done');
+    expect(out).not.toContain(CANARY);
+    expect(out).not.toMatch(/OPENAI_API_KEY|REDIS_URL/);
+    expect(out).toMatch(/No such file or directory|Permission denied/);
+  });
+
+  it('the shell has no network, not even to the host loopback', async () => {
+    const out = await callTool('shell', { command: `(echo > /dev/tcp/127.0.0.1/${baitPort}) 2>&1; echo "exit=$?"` });
+    expect(out).toMatch(/exit=1/);
+    expect(baitHits).toBe(0);
+  });
+
+  it('the shell cannot write outside its workspace, and a fork bomb ends without harm', async () => {
+    const writes = await callTool('shell', { command: 'touch /usr/x /etc/x /x 2>&1; touch /workspace/ok && echo wrote-workspace' });
+    expect(writes).toContain('wrote-workspace');
+    expect(writes.match(/Read-only file system|Permission denied/g)?.length).toBeGreaterThanOrEqual(3);
+    const bomb = await callTool('shell', { command: ':(){ :|:& };:', timeoutMs: 3000 });
+    expect(bomb).toBeTruthy();
+    // The system still answers afterwards.
+    expect(await callTool('shell', { command: 'echo still-here' })).toContain('still-here');
+  });
+
+  it('file tools refuse traversal and web_fetch refuses loopback, before any connection', async () => {
+    expect(await callTool('read_file', { path: '../../../etc/passwd' })).toMatch(/^error: /);
+    expect(await callTool('read_file', { path: '/etc/passwd' })).toMatch(/^error: /);
+    for (const url of [`http://127.0.0.1:${baitPort}/`, `http://2130706433:${baitPort}/`, `http://[::ffff:127.0.0.1]:${baitPort}/`, 'http://169.254.169.254/latest/meta-data/']) {
+      expect(await callTool('web_fetch', { url })).toMatch(/^error: /);
+    }
+    expect(baitHits).toBe(0);
+  });
+
+  it('malformed tool arguments go back to the model and run nothing', async () => {
+    expect(await callTool('shell', { cmd: 'rm -rf /workspace' })).toMatch(/^error: arguments do not match the schema of shell/);
+  });
+});
