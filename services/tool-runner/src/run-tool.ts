@@ -1,15 +1,11 @@
 import type { ToolJob, ToolResult } from '@switchboard/contracts';
 import type { ToolPlugin } from '@switchboard/tools';
-import { DEFAULT_TOOL_TIMEOUT_MS } from '@switchboard/tools';
+import { cutUtf8, DEFAULT_TOOL_TIMEOUT_MS } from '@switchboard/tools';
 
 /** Cuts `text` to at most `maxBytes` of UTF-8, on a character boundary. */
 export function capOutput(text: string, maxBytes: number): { text: string; truncated: boolean } {
-  const bytes = Buffer.from(text, 'utf8');
-  if (bytes.length <= maxBytes) return { text, truncated: false };
-  let cut = maxBytes;
-  // Step back over UTF-8 continuation bytes so no character is split.
-  while (cut > 0 && (bytes[cut]! & 0xc0) === 0x80) cut--;
-  return { text: `${bytes.subarray(0, cut).toString('utf8')}\n[output truncated at ${maxBytes} bytes]`, truncated: true };
+  const fitted = cutUtf8(text, maxBytes);
+  return fitted.cut ? { text: `${fitted.text}\n[output truncated at ${maxBytes} bytes]`, truncated: true } : { text, truncated: false };
 }
 
 /** The error code a failed run reports: a thrown error's own `code` (e.g. `path_escape`) if it has one. */

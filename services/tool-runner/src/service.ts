@@ -6,12 +6,11 @@ import { createRedis, LaneIngress, LaneStore, TurnQueue } from '@switchboard/lan
 import { counter, histogram, LATENCY_BUCKETS_SECONDS, type Logger } from '@switchboard/observability';
 import { policyFromConfig } from '@switchboard/policy';
 import { Scheduler } from '@switchboard/scheduler';
-import { ApprovalBoard, ToolCatalog, type ToolPlugin } from '@switchboard/tools';
+import { ApprovalBoard, ToolCatalog, type ToolPlugin, UNTRUSTED_NOTE, wrapUntrusted } from '@switchboard/tools';
 import { loadBuiltinTools } from './builtin-tools.ts';
 import type { ToolRunnerConfig } from './config.ts';
 import { definitionOf, McpToolSource } from './mcp/index.ts';
 import { runTool } from './run-tool.ts';
-import { UNTRUSTED_NOTE, wrapUntrusted } from './tools/net/untrusted.ts';
 import { createWorkspaces, workspaceOwnerFor, type Workspaces } from './sandbox/workspaces.ts';
 import type { WebSearchProvider } from './tools/web-search.ts';
 

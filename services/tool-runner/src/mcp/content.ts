@@ -1,4 +1,4 @@
-import { wrapUntrusted } from '../tools/net/untrusted.ts';
+import { wrapUntrusted } from '@switchboard/tools';
 
 /** One content part of a `tools/call` result, as far as this module reads it. */
 export type McpContentPart = { type: string; [key: string]: unknown };

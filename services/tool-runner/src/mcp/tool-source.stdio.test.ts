@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { toDefinition, type ToolPlugin } from '@switchboard/tools';
+import { toDefinition, type ToolPlugin, UNTRUSTED_NOTE } from '@switchboard/tools';
 import { runTool } from '../run-tool.ts';
-import { UNTRUSTED_NOTE } from '../tools/net/untrusted.ts';
 import { loadMcpServers } from './config.ts';
 import { McpToolError } from './errors.ts';
 import { definitionOf } from './mcp-tool.ts';

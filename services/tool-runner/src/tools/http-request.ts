@@ -1,8 +1,7 @@
 import { z } from 'zod';
-import { defineTool, type ToolPlugin } from '@switchboard/tools';
+import { defineTool, type ToolPlugin, wrapUntrusted } from '@switchboard/tools';
 import { guardedFetch, parseFetchUrl, type Resolver } from './net/guarded-fetch.ts';
 import type { AddressPolicy } from './net/ip-policy.ts';
-import { wrapUntrusted } from './net/untrusted.ts';
 import { ToolError } from './tool-error.ts';
 
 export interface HttpRequestToolOptions {

@@ -1,9 +1,8 @@
 import { z } from 'zod';
-import { defineTool, type ToolPlugin } from '@switchboard/tools';
+import { defineTool, type ToolPlugin, wrapUntrusted } from '@switchboard/tools';
 import { guardedFetch, type Resolver } from './net/guarded-fetch.ts';
 import { htmlToText } from './net/html-text.ts';
 import type { AddressPolicy } from './net/ip-policy.ts';
-import { wrapUntrusted } from './net/untrusted.ts';
 
 export interface WebFetchToolOptions {
   /**

@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import { defineTool, type ToolPlugin } from '@switchboard/tools';
-import { wrapUntrusted } from './net/untrusted.ts';
+import { defineTool, type ToolPlugin, wrapUntrusted } from '@switchboard/tools';
 import { ToolError } from './tool-error.ts';
 
 /** One search hit. */

@@ -10,6 +10,11 @@ export function cutUtf8(text: string, maxBytes: number): { text: string; cut: bo
   return { text: bytes.subarray(0, end).toString('utf8'), cut: true };
 }
 
+/** Defuses `<untrusted` and `</untrusted` inside content, so it cannot close or fake a wrapper. */
+export function defuseUntrusted(content: string): string {
+  return content.replace(/<(\/?)untrusted/gi, '&lt;$1untrusted');
+}
+
 function escapeAttribute(value: string): string {
   return value.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
@@ -27,7 +32,7 @@ export function wrapUntrusted(source: string, attributes: Record<string, string>
   const open = `${UNTRUSTED_NOTE}\n<untrusted ${attrs}>\n`;
   const close = '\n</untrusted>';
   const marker = '\n[content cut to fit the output limit]';
-  const safe = content.replace(/<(\/?)untrusted/gi, '&lt;$1untrusted');
+  const safe = defuseUntrusted(content);
   const room = maxBytes - Buffer.byteLength(open) - Buffer.byteLength(close);
   const fitted = cutUtf8(safe, room);
   const body = fitted.cut ? cutUtf8(safe, room - Buffer.byteLength(marker)).text + marker : fitted.text;
