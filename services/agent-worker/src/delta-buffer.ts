@@ -7,10 +7,13 @@ export class DeltaBuffer {
   private timer: NodeJS.Timeout | undefined;
   private chain: Promise<void> = Promise.resolve();
   private readonly flushFn: (text: string) => Promise<unknown>;
+  private readonly onError: (err: unknown) => void;
   private readonly intervalMs: number;
 
-  constructor(flushFn: (text: string) => Promise<unknown>, intervalMs = 50) {
+  /** A failed flush loses only that fragment of the live stream (the final reply is delivered whole), so it is reported, not thrown. */
+  constructor(flushFn: (text: string) => Promise<unknown>, onError: (err: unknown) => void, intervalMs = 50) {
     this.flushFn = flushFn;
+    this.onError = onError;
     this.intervalMs = intervalMs;
   }
 
@@ -25,7 +28,7 @@ export class DeltaBuffer {
     if (this.pending === '') return;
     const text = this.pending;
     this.pending = '';
-    this.chain = this.chain.then(() => this.flushFn(text)).then(() => undefined, () => undefined);
+    this.chain = this.chain.then(() => this.flushFn(text)).then(() => undefined, this.onError);
   }
 
   /** Flushes what is left and waits for every flush to finish. */

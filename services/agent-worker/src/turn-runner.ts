@@ -135,7 +135,10 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
         break;
       }
       const built = buildContext({ systemPrompt: deps.systemPrompt, history, current, tools, budgetTokens });
-      const deltas = new DeltaBuffer((text) => ctx.store.appendEvent(ctx.sessionKey, { type: 'delta', turnId: ctx.turnId, text }));
+      const deltas = new DeltaBuffer(
+        (text) => ctx.store.appendEvent(ctx.sessionKey, { type: 'delta', turnId: ctx.turnId, text }),
+        (err) => ctx.log.warn({ err }, 'publishing a reply delta failed'),
+      );
       if (ctx.signal.aborted) throw new TurnInterruptedError(ctx.sessionKey);
       let completion;
       try {
