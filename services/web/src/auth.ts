@@ -18,7 +18,8 @@ declare global {
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|::ffff:127\.\d+\.\d+\.\d+)$/;
 
-function digest(value: string): Buffer {
+/** SHA-256 of a secret: equal-length buffers for `timingSafeEqual`, whatever the secrets' lengths. */
+export function secretDigest(value: string): Buffer {
   return createHash('sha256').update(value).digest();
 }
 
@@ -27,7 +28,7 @@ function digest(value: string): Buffer {
  * constant time); without keys, only loopback clients are served.
  */
 export function apiAuth(keys: string[]) {
-  const hashed = keys.map((k) => ({ hash: digest(k), account: `k${digest(k).toString('hex').slice(0, 10)}` }));
+  const hashed = keys.map((k) => ({ hash: secretDigest(k), account: `k${secretDigest(k).toString('hex').slice(0, 10)}` }));
   return (req: Request, res: Response, next: NextFunction): void => {
     if (hashed.length === 0) {
       if (!LOOPBACK.test(req.socket.remoteAddress ?? '')) {
@@ -44,7 +45,7 @@ export function apiAuth(keys: string[]) {
       sendError(res, 401, 'unauthorized', 'missing bearer token');
       return;
     }
-    const presented = digest(match[1]!.trim());
+    const presented = secretDigest(match[1]!.trim());
     const found = hashed.find((k) => timingSafeEqual(k.hash, presented));
     if (!found) {
       sendError(res, 401, 'unauthorized', 'invalid bearer token');
