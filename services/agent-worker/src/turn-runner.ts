@@ -9,6 +9,7 @@ import type { ToolCatalog, ToolCallValidator } from '@switchboard/tools';
 import { buildContext } from './context.ts';
 import { SILENT_REPLY } from './heartbeat.ts';
 import { DeltaBuffer } from './delta-buffer.ts';
+import { replyAddress } from './reply-delivery.ts';
 import type { ToolDispatcher } from './tool-dispatch.ts';
 import type { NewRow, TranscriptStore } from './transcript.ts';
 
@@ -62,18 +63,7 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
     // Only a resumed batch can have been committed already (a crash between commit and acknowledgement).
     const committedReply = ctx.resumed ? await deps.transcripts.committedReply(ctx.turnId) : undefined;
     const deliver = (text: string) =>
-      deps.replies.deliver({
-        v: 1,
-        id: `reply-${ctx.turnId}`,
-        turnId: ctx.turnId,
-        sessionKey: ctx.sessionKey,
-        platform: first.platform,
-        account: first.account,
-        chatId: first.chatId,
-        threadId: first.threadId,
-        text,
-        inReplyTo,
-      });
+      deps.replies.deliver({ v: 1, id: `reply-${ctx.turnId}`, turnId: ctx.turnId, ...replyAddress(ctx.sessionKey, ctx.messages), text, inReplyTo });
     if (committedReply !== undefined) {
       // Committed before a crash; only delivery and acknowledgement were missing. Both are idempotent.
       await deliver(committedReply);
@@ -214,6 +204,11 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
             { type: 'approval_request', id: settled.id, turnId: ctx.turnId, tool: call.name, arguments: redactArguments(check.args) },
             `ap-${settled.id}`,
           );
+          // Chat channels show it as buttons; durable in their outbound queue, once per approval.
+          await deps.replies.announceApproval({
+            id: settled.id, turnId: ctx.turnId, sessionKey: ctx.sessionKey, platform: first.platform, account: first.account,
+            chatId: first.chatId, ...(first.threadId ? { threadId: first.threadId } : {}), tool: call.name, arguments: redactArguments(check.args),
+          });
           throw new TurnParkedError(`waiting for approval ${settled.id} of ${call.name}`);
         }
         if (settled.status !== 'approved') {

@@ -1,15 +1,6 @@
 import { z } from 'zod';
+import { dmPolicyEnv, envBool as bool } from '@switchboard/channels';
 import { CommonEnv, csv, int, optionalString, parseEnv, type Env } from '@switchboard/config';
-
-const bool = (defaultValue: boolean) =>
-  z
-    .enum(['true', 'false', '1', '0', 'yes', 'no', ''])
-    .optional()
-    .transform((v) => (v === undefined || v === '' ? defaultValue : v === 'true' || v === '1' || v === 'yes'));
-
-/** Who may talk to the bot in a private chat. */
-export const DmPolicy = z.enum(['pairing', 'allowlist', 'open', 'disabled']);
-export type DmPolicy = z.infer<typeof DmPolicy>;
 
 export const TelegramEnv = CommonEnv.extend({
   /** Bot token from @BotFather. Without it the service is disabled. Its numeric prefix is the bot id. */
@@ -20,7 +11,7 @@ export const TelegramEnv = CommonEnv.extend({
   TELEGRAM_WEBHOOK_SECRET: optionalString.pipe(z.string().regex(/^[A-Za-z0-9_-]{1,256}$/, 'must be 1-256 of A-Z a-z 0-9 _ -').optional()),
   /** Public HTTPS URL of `POST /webhooks/telegram`; when set, the service calls setWebhook at start. */
   TELEGRAM_WEBHOOK_URL: optionalString,
-  TELEGRAM_DM_POLICY: DmPolicy.optional().transform((v) => v ?? 'pairing'),
+  TELEGRAM_DM_POLICY: dmPolicyEnv,
   /** Telegram user ids always allowed in private chats (and to press approval buttons). */
   TELEGRAM_ALLOW_FROM: csv.pipe(z.array(z.string().regex(/^\d+$/, 'user ids are numbers'))),
   /** In groups, answer only messages that mention the bot or reply to it (default true). */

@@ -1,11 +1,10 @@
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { Worker } from 'bullmq';
 import { GrammyError, HttpError, type Api } from 'grammy';
 import type { Redis } from 'ioredis';
-import { OutboundJob, outboundQueue, type OutboundReply } from '@switchboard/contracts';
+import { approvalAction, createChannelOutboundWorker, type ChannelMetrics, type ChannelSender, type DraftStore, type SendFailure } from '@switchboard/channels';
 import type { Logger } from '@switchboard/observability';
-import type { TelegramMetrics } from './metrics.ts';
 import { messageIdFromInbound } from './normalize.ts';
-import { renderTelegramParts } from './render.ts';
+import { escapeHtml, renderTelegramParts } from './render.ts';
 
 export interface OutboundWorkerOptions {
   api: Api;
@@ -13,132 +12,90 @@ export interface OutboundWorkerOptions {
   connection: Redis;
   prefix: string;
   logger: Logger;
-  metrics: TelegramMetrics;
+  metrics: ChannelMetrics;
   concurrency: number;
   chatIntervalMs: number;
   globalRatePerSecond: number;
+  drafts?: DraftStore;
   /** Most 429 answers waited out in-process for one message before the job fails for a retry (default 20). */
   max429Waits?: number;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const stripHtml = (html: string) => html.replace(/<[^>]+>/g, '').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+const isParseError = (err: unknown) => err instanceof GrammyError && err.error_code === 400 && /can't parse entities/i.test(err.description);
 
-/**
- * Consumes `outbound-telegram`: renders each reply, splits it, and sends the parts in order.
- *
- * Order per chat: jobs start in queue order and each chat's sends go through one promise chain,
- * so a job waiting out a 429 (`retry_after`) holds back later replies to that chat only; other
- * chats keep flowing. Parts already sent are recorded as job progress, so a retried job sends
- * only what is missing.
- */
-export function createOutboundWorker(opts: OutboundWorkerOptions): Worker {
-  const log = opts.logger.child({ queue: outboundQueue('telegram').name });
-  const chains = new Map<string, Promise<unknown>>();
-  const lastSentAt = new Map<string, number>();
-  const max429Waits = opts.max429Waits ?? 20;
-
-  function inChatOrder<T>(chatId: string, fn: () => Promise<T>): Promise<T> {
-    const prev = chains.get(chatId) ?? Promise.resolve();
-    const next = prev.then(fn, fn);
-    const tail = next.catch(() => undefined);
-    chains.set(chatId, tail);
-    void tail.then(() => {
-      if (chains.get(chatId) === tail) chains.delete(chatId);
-    });
-    return next;
-  }
-
-  async function sendPart(reply: OutboundReply, html: string, replyTo: number | undefined, job: Job): Promise<void> {
-    const base = {
-      ...(reply.threadId ? { message_thread_id: Number(reply.threadId) } : {}),
-      ...(replyTo !== undefined ? { reply_parameters: { message_id: replyTo, allow_sending_without_reply: true } } : {}),
-    };
-    let waits = 0;
-    let plain = false;
-    for (;;) {
-      const pace = (lastSentAt.get(reply.chatId) ?? 0) + opts.chatIntervalMs - Date.now();
-      if (pace > 0) await sleep(pace);
+/** Telegram's side of the channel outbound worker: HTML rendering, replies to the asker, inline keyboards. */
+export function telegramSender(api: Api, botId: string, log: Logger): ChannelSender {
+  const thread = (threadId: string | undefined) => (threadId ? { message_thread_id: Number(threadId) } : {});
+  return {
+    render: (markdown) => renderTelegramParts(markdown),
+    async send(target, html, { replyTo }) {
+      const last = replyTo[replyTo.length - 1];
+      const replyId = last ? messageIdFromInbound(last, botId, target.chatId) : undefined;
+      const base = { ...thread(target.threadId), ...(replyId !== undefined ? { reply_parameters: { message_id: replyId, allow_sending_without_reply: true } } : {}) };
       try {
-        const text = plain ? html.replace(/<[^>]+>/g, '').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&') : html;
-        await opts.api.sendMessage(reply.chatId, text, plain ? base : { ...base, parse_mode: 'HTML' });
-        lastSentAt.set(reply.chatId, Date.now());
-        opts.metrics.sent.inc({ outcome: 'sent' });
-        return;
+        return String((await api.sendMessage(target.chatId, html, { ...base, parse_mode: 'HTML' })).message_id);
       } catch (err) {
-        lastSentAt.set(reply.chatId, Date.now());
-        if (err instanceof GrammyError && err.error_code === 429 && waits < max429Waits) {
-          waits += 1;
-          const retryAfterMs = Math.max(1, err.parameters.retry_after ?? 1) * 1000;
-          opts.metrics.sent.inc({ outcome: 'rate_limited' });
-          log.warn({ jobId: job.id, retryAfterMs }, 'telegram rate limit (429); waiting before sending again');
-          await sleep(retryAfterMs);
-          continue;
-        }
-        if (err instanceof GrammyError && err.error_code === 400 && !plain && /can't parse entities/i.test(err.description)) {
-          // Our rendering produced HTML Telegram rejects: the words matter more than the formatting.
-          log.warn({ jobId: job.id, description: err.description }, 'telegram rejected our HTML; sending as plain text');
-          plain = true;
-          continue;
-        }
-        throw err;
+        if (!isParseError(err)) throw err;
+        // Our rendering produced HTML Telegram rejects: the words matter more than the formatting.
+        log.warn({ description: (err as GrammyError).description }, 'telegram rejected our HTML; sending as plain text');
+        return String((await api.sendMessage(target.chatId, stripHtml(html), base)).message_id);
       }
-    }
-  }
-
-  const worker = new Worker(
-    outboundQueue('telegram').name,
-    (job: Job) => {
-      const parsed = OutboundJob.safeParse(job.data);
-      if (!parsed.success) {
-        log.error({ jobId: job.id, issues: parsed.error.issues }, 'invalid outbound job; failing it for good');
-        return Promise.reject(new UnrecoverableError(`invalid outbound job: ${parsed.error.message}`));
+    },
+    async edit(target, messageId, html) {
+      try {
+        await api.editMessageText(target.chatId, Number(messageId), html, { parse_mode: 'HTML' });
+      } catch (err) {
+        if (err instanceof GrammyError && /message is not modified/i.test(err.description)) return;
+        if (!isParseError(err)) throw err;
+        await api.editMessageText(target.chatId, Number(messageId), stripHtml(html));
       }
-      const reply = parsed.data.reply;
-      const parts = renderTelegramParts(reply.text);
-      const done = typeof job.progress === 'number' ? job.progress : 0;
-      const lastInbound = reply.inReplyTo[reply.inReplyTo.length - 1];
-      const replyTo = lastInbound ? messageIdFromInbound(lastInbound, opts.botId, reply.chatId) : undefined;
-      // Entered synchronously, so jobs join their chat's chain in the order the worker took them.
-      return inChatOrder(reply.chatId, async () => {
-        try {
-          for (let i = done; i < parts.length; i++) {
-            await sendPart(reply, parts[i]!, i === 0 ? replyTo : undefined, job);
-            await job.updateProgress(i + 1);
-          }
-        } catch (err) {
-          throw classify(err, job, log);
-        }
-        return { parts: parts.length };
+    },
+    async sendApproval(target, notice) {
+      const args = JSON.stringify(notice.arguments ?? {}, null, 2);
+      const text = `The assistant wants to run <b>${escapeHtml(notice.tool)}</b>:\n<pre><code class="language-json">${escapeHtml(args.length > 3000 ? `${args.slice(0, 3000)}…` : args)}</code></pre>`;
+      await api.sendMessage(target.chatId, text, {
+        parse_mode: 'HTML',
+        ...thread(target.threadId),
+        reply_markup: {
+          inline_keyboard: [[
+            { text: 'Approve', callback_data: approvalAction(notice.id, 'approve') },
+            { text: 'Deny', callback_data: approvalAction(notice.id, 'deny') },
+          ]],
+        },
       });
     },
-    {
-      connection: opts.connection,
-      prefix: opts.prefix,
-      concurrency: opts.concurrency,
-      limiter: { max: opts.globalRatePerSecond, duration: 1000 },
-    },
-  );
-  worker.on('failed', (job, err) => {
-    if (job && (err instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1))) opts.metrics.sent.inc({ outcome: 'failed' });
-  });
-  worker.on('error', (err) => log.error({ err }, 'outbound worker error'));
-  return worker;
+    classify: classifyTelegramError,
+  };
 }
 
-/** Splits "Telegram refused" (4xx: retrying cannot help) from "Telegram unreachable or failing" (retry). */
-function classify(err: unknown, job: Job, log: Logger): Error {
+/** Splits "Telegram refused" (4xx: retrying cannot help) from "slow down" (429) and "unreachable or failing" (retry). */
+export function classifyTelegramError(err: unknown): SendFailure {
   if (err instanceof GrammyError) {
-    if (err.error_code >= 400 && err.error_code < 500 && err.error_code !== 429) {
-      log.error({ jobId: job.id, code: err.error_code, description: err.description }, 'telegram refused the message; not retrying');
-      return new UnrecoverableError(`telegram refused (${err.error_code}): ${err.description}`);
-    }
-    log.warn({ jobId: job.id, code: err.error_code, description: err.description }, 'telegram answered with an error; will retry');
-    return err;
+    if (err.error_code === 429) return { kind: 'rate_limited', retryAfterMs: Math.max(1, err.parameters.retry_after ?? 1) * 1000 };
+    if (err.error_code >= 400 && err.error_code < 500) return { kind: 'permanent', reason: `(${err.error_code}) ${err.description}` };
+    return { kind: 'transient', reason: `(${err.error_code}) ${err.description}` };
   }
-  if (err instanceof HttpError) {
-    log.warn({ jobId: job.id, err: err.message }, 'telegram unreachable; will retry');
-    return err;
-  }
-  log.error({ jobId: job.id, err }, 'outbound handler threw');
-  return err instanceof Error ? err : new Error(String(err));
+  if (err instanceof HttpError) return { kind: 'transient', reason: `unreachable: ${err.message}` };
+  return { kind: 'transient', reason: err instanceof Error ? err.message : String(err) };
+}
+
+/**
+ * Consumes `outbound-telegram` with the shared channel worker: order per chat, pacing (about 1/s per
+ * chat, 30/s overall), 429 `retry_after` waits, parts resumed after a retry, approval keyboards.
+ */
+export function createOutboundWorker(opts: OutboundWorkerOptions): Worker {
+  return createChannelOutboundWorker({
+    platform: 'telegram',
+    sender: telegramSender(opts.api, opts.botId, opts.logger),
+    connection: opts.connection,
+    prefix: opts.prefix,
+    logger: opts.logger,
+    metrics: opts.metrics,
+    concurrency: opts.concurrency,
+    chatIntervalMs: opts.chatIntervalMs,
+    globalRatePerSecond: opts.globalRatePerSecond,
+    ...(opts.drafts ? { drafts: opts.drafts } : {}),
+    ...(opts.max429Waits !== undefined ? { max429Waits: opts.max429Waits } : {}),
+  });
 }

@@ -4,11 +4,9 @@ import type { Router } from 'express';
 import type { Registry } from 'prom-client';
 import { createRedis, EventHub, LaneIngress, LaneStore, TurnQueue } from '@switchboard/lanes';
 import type { Logger, ReadinessCheck } from '@switchboard/observability';
+import { ChannelAccess, channelMetrics, DraftStore } from '@switchboard/channels';
 import { ApprovalBoard } from '@switchboard/tools';
-import { AccessControl } from './access.ts';
-import { TelegramApprovals } from './approvals.ts';
 import { botIdOf, type TelegramConfig } from './config.ts';
-import { telegramMetrics } from './metrics.ts';
 import type { BotIdentity } from './normalize.ts';
 import { createOutboundWorker } from './outbound-worker.ts';
 import { telegramRouter } from './webhook.ts';
@@ -56,28 +54,17 @@ export async function startTelegramService(deps: TelegramServiceDeps): Promise<T
   const turns = new TurnQueue(redis, prefix);
   const ingress = new LaneIngress(store, turns, deps.registry);
   const hub = new EventHub(subscriber, store, logger);
-  const metrics = telegramMetrics(deps.registry);
-  const access = new AccessControl({
+  const metrics = channelMetrics(deps.registry);
+  const access = new ChannelAccess({
     redis,
     prefix,
-    botId: bot.id,
+    platform: 'telegram',
+    account: bot.id,
     policy: config.TELEGRAM_DM_POLICY,
     allowFrom: config.TELEGRAM_ALLOW_FROM,
     pairingTtlSeconds: config.TELEGRAM_PAIRING_TTL_SECONDS,
   });
-  const approvals = new TelegramApprovals({
-    api,
-    botId: bot.id,
-    redis,
-    prefix,
-    store,
-    hub,
-    board: new ApprovalBoard(redis, prefix),
-    turns,
-    logger,
-    mayApprove: (userId) => access.isAllowed(userId),
-    watchMs: config.APPROVAL_TIMEOUT_MS + 60_000,
-  });
+  const drafts = new DraftStore(redis, prefix, 'telegram');
 
   // getMe gives the username groups mention; until it answers, /readyz says why and retries.
   let getMeError: string | undefined = 'getMe has not answered yet';
@@ -114,6 +101,7 @@ export async function startTelegramService(deps: TelegramServiceDeps): Promise<T
     concurrency: config.TELEGRAM_OUTBOUND_CONCURRENCY,
     chatIntervalMs: config.TELEGRAM_CHAT_INTERVAL_MS,
     globalRatePerSecond: config.TELEGRAM_GLOBAL_RATE_PER_SECOND,
+    drafts,
   });
   const router = telegramRouter({
     api,
@@ -121,7 +109,8 @@ export async function startTelegramService(deps: TelegramServiceDeps): Promise<T
     secret: config.TELEGRAM_WEBHOOK_SECRET,
     ingress,
     access,
-    approvals,
+    board: new ApprovalBoard(redis, prefix),
+    turns,
     metrics,
     logger,
     groupRequireMention: config.TELEGRAM_GROUP_REQUIRE_MENTION,
@@ -141,7 +130,6 @@ export async function startTelegramService(deps: TelegramServiceDeps): Promise<T
     },
     async close() {
       clearTimeout(getMeTimer);
-      approvals.close();
       await outbound.close();
       await hub.close();
       await turns.close();

@@ -1,38 +1,32 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import express, { Router, type Request, type Response } from 'express';
 import type { Api } from 'grammy';
-import type { LaneIngress } from '@switchboard/lanes';
+import { sessionKey } from '@switchboard/contracts';
+import { admitMessage, answerApprovalButton, pairingRouter, secretMatches, type ChannelAccess, type ChannelMetrics } from '@switchboard/channels';
+import type { LaneIngress, TurnQueue } from '@switchboard/lanes';
 import type { Logger } from '@switchboard/observability';
-import type { AccessControl } from './access.ts';
-import type { TelegramApprovals } from './approvals.ts';
-import type { TelegramMetrics } from './metrics.ts';
+import type { ApprovalBoard } from '@switchboard/tools';
 import { normalizeMessage, type BotIdentity } from './normalize.ts';
-import { TgUpdate } from './update.ts';
+import { escapeHtml } from './render.ts';
+import { TgUpdate, type TgCallbackQuery } from './update.ts';
 
 export interface WebhookDeps {
   api: Api;
   bot: BotIdentity;
   secret: string | undefined;
   ingress: LaneIngress;
-  access: AccessControl;
-  approvals: TelegramApprovals;
-  metrics: TelegramMetrics;
+  access: ChannelAccess;
+  board: ApprovalBoard;
+  turns: TurnQueue;
+  metrics: ChannelMetrics;
   logger: Logger;
   groupRequireMention: boolean;
+  /** Called once a new message is on its lane (typing, draft streaming). */
+  onAccepted?: (message: { sessionKey: string; chatId: string; threadId?: string | undefined }) => Promise<void>;
 }
 
 function sendError(res: Response, status: number, code: string, message: string): void {
   if (!res.headersSent) res.status(status).json({ error: { code, message } });
 }
-
-/** Compares secrets in constant time (hashing first makes the lengths equal). */
-export function secretMatches(given: string | undefined, expected: string): boolean {
-  const a = createHash('sha256').update(given ?? '').digest();
-  const b = createHash('sha256').update(expected).digest();
-  return timingSafeEqual(a, b) && given !== undefined;
-}
-
-const isLoopback = (addr: string | undefined) => addr === '127.0.0.1' || addr === '::1' || addr === '::ffff:127.0.0.1';
 
 /**
  * `POST /webhooks/telegram`: verifies the secret header, validates the update, applies access
@@ -46,7 +40,7 @@ const isLoopback = (addr: string | undefined) => addr === '127.0.0.1' || addr ==
 export function telegramRouter(deps: WebhookDeps): Router {
   const { metrics, logger: log } = deps;
   const router = Router();
-  const count = (outcome: string) => metrics.updates.inc({ outcome });
+  const count = (outcome: string) => metrics.updates.inc({ platform: 'telegram', outcome });
 
   router.post('/webhooks/telegram', express.json({ limit: '1mb' }), async (req: Request, res: Response) => {
     if (!deps.secret) {
@@ -65,8 +59,7 @@ export function telegramRouter(deps: WebhookDeps): Router {
     }
     const update = parsed.data;
     try {
-      const outcome = await handleUpdate(deps, update);
-      count(outcome);
+      count(await handleUpdate(deps, update));
       res.json({ ok: true });
     } catch (err) {
       // Our side (Redis, Telegram API) failed: a 500 makes Telegram redeliver, and dedupe keeps it once.
@@ -75,51 +68,72 @@ export function telegramRouter(deps: WebhookDeps): Router {
     }
   });
 
-  router.post('/admin/telegram/pairings/:code/approve', async (req: Request, res: Response) => {
-    if (!isLoopback(req.socket.remoteAddress)) return sendError(res, 403, 'forbidden', 'pairing approvals are accepted from loopback only');
-    const code = String(req.params.code ?? '');
-    if (!/^[A-Za-z0-9]{4,16}$/.test(code)) return sendError(res, 404, 'not_found', 'no such pairing code');
-    const paired = await deps.access.approve(code);
-    if (!paired) return sendError(res, 404, 'not_found', 'no such pairing code (or it expired)');
-    log.info({ userId: paired.userId }, 'telegram user paired');
-    await deps.api.sendMessage(paired.chatId, 'You are approved. Send your message again.').catch((err: unknown) => log.warn({ err }, 'could not tell the paired user'));
-    res.json({ userId: paired.userId, userName: paired.userName ?? null });
-  });
+  router.use(
+    pairingRouter({
+      platform: 'telegram',
+      access: deps.access,
+      logger: log,
+      notify: async (paired) => {
+        await deps.api.sendMessage(paired.chatId, 'You are approved. Send your message again.');
+      },
+    }),
+  );
   return router;
 }
 
-async function handleUpdate(deps: WebhookDeps, update: TgUpdate): Promise<string> {
+/** Handles one validated update (webhook or long polling); returns the outcome it counted. */
+export async function handleUpdate(deps: WebhookDeps, update: TgUpdate): Promise<string> {
   if (update.callback_query) {
-    if (!(await deps.access.firstSeen(update.update_id))) return 'duplicate';
-    await deps.approvals.onCallback(update.callback_query);
-    return 'callback';
+    if (!(await deps.access.firstDelivery(update.update_id))) return 'duplicate';
+    await onCallback(deps, update.callback_query);
+    return 'interaction';
   }
   const msg = update.message;
   if (!msg) return 'ignored'; // edits, channel posts and update kinds we do not handle
   const n = normalizeMessage(msg, deps.bot, Date.now());
   if (n.kind === 'ignored') return 'ignored';
-  const { message } = n;
-  if (n.isPrivate) {
-    const decision = await deps.access.decideDm(message.userId, message.userName, message.chatId);
-    if (!decision.allow) {
-      if (decision.reason === 'pairing' && (await deps.access.firstSeen(update.update_id))) {
-        await deps.api.sendMessage(
-          message.chatId,
-          `Hi! I only talk to people my owner approved. Your pairing code is ${decision.code}. Ask the owner to approve it; it expires soon.`,
-        );
-        return 'pairing';
-      }
-      return 'denied';
-    }
-  } else if (deps.groupRequireMention && !n.mentioned) {
-    return 'ignored';
+  return admitMessage(
+    {
+      platform: 'telegram',
+      access: deps.access,
+      ingress: deps.ingress,
+      logger: deps.logger,
+      groupRequireMention: deps.groupRequireMention,
+      sendPairingCode: async (chatId, code) => {
+        await deps.api.sendMessage(chatId, `Hi! I only talk to people my owner approved. Your pairing code is ${code}. Ask the owner to approve it; it expires soon.`);
+      },
+      ...(deps.onAccepted ? { onAccepted: deps.onAccepted } : {}),
+    },
+    { deliveryId: String(update.update_id), message: n.message, isPrivate: n.isPrivate, mentioned: n.mentioned },
+  );
+}
+
+/** An inline-button press: decides the approval; the presser gets a toast, the prompt shows the verdict. */
+async function onCallback(deps: WebhookDeps, cq: TgCallbackQuery): Promise<void> {
+  const answer = (text: string) => deps.api.answerCallbackQuery(cq.id, { text }).catch(() => undefined);
+  const chat = cq.message?.chat;
+  if (!chat) {
+    await answer('This button is not understood.');
+    return;
   }
-  const result = await deps.ingress.submit(message, `telegram-${deps.bot.id}-${update.update_id}`);
-  if (!result.duplicate) {
-    // The message is safely on its lane; failing to follow it only delays approval buttons.
-    await deps.approvals
-      .watch(message.sessionKey, message.chatId, message.threadId)
-      .catch((err: unknown) => deps.logger.warn({ err, sessionId: message.sessionKey }, 'could not follow the session for approvals'));
+  const outcome = await answerApprovalButton(
+    { board: deps.board, turns: deps.turns, access: deps.access, account: deps.bot.id },
+    {
+      data: cq.data,
+      chatSessionKey: sessionKey({ platform: 'telegram', account: deps.bot.id, chatId: String(chat.id) }),
+      presserId: String(cq.from.id),
+      ownDm: chat.type === 'private' && chat.id === cq.from.id,
+      platform: 'telegram',
+    },
+  );
+  if (!outcome.ok) {
+    await answer(outcome.message);
+    return;
   }
-  return result.duplicate ? 'duplicate' : 'accepted';
+  await answer(outcome.verdict);
+  if (cq.message) {
+    await deps.api
+      .editMessageText(chat.id, cq.message.message_id, `${outcome.verdict} <b>${escapeHtml(outcome.tool)}</b> (by ${escapeHtml(cq.from.username ?? cq.from.first_name)})`, { parse_mode: 'HTML' })
+      .catch((err: unknown) => deps.logger.warn({ err }, 'could not update the approval message'));
+  }
 }

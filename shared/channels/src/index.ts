@@ -1,1 +1,13 @@
-export {};
+export { DmPolicy, dmPolicyEnv, envBool } from './config.ts';
+export { ChannelAccess } from './access.ts';
+export type { ChannelAccessOptions, DmDecision, PendingPairing } from './access.ts';
+export { splitMarkdown, cutLine } from './split.ts';
+export { channelMetrics } from './metrics.ts';
+export type { ChannelMetrics } from './metrics.ts';
+export { createChannelOutboundWorker, DraftStore } from './outbound.ts';
+export type { ChannelSender, ChannelOutboundOptions, ChatTarget, SendFailure } from './outbound.ts';
+export { admitMessage, pairingRouter } from './inbound.ts';
+export type { AdmitDeps, AdmitInput, AdmitOutcome, NormalizedInbound } from './inbound.ts';
+export { approvalAction, parseApprovalAction, answerApprovalButton, approvalSummary } from './approvals.ts';
+export type { ButtonOutcome } from './approvals.ts';
+export { secretMatches, hmacSha256Hex, signatureMatches } from './verify.ts';

@@ -81,8 +81,33 @@ export const TOOL_QUEUE = defineQueue({
   defaults: { attempts: 1, backoffMs: 0, removeOnCompleteAgeSeconds: 24 * 3600, removeOnFailAgeSeconds: 7 * 24 * 3600 },
 });
 
-/** Outbound replies for one platform, consumed by that platform's service. Job id: the reply id. */
-export const OutboundJob = z.object({ v: z.literal(1), reply: OutboundReply });
+/**
+ * A tool call waiting for a person's decision, to be shown in a chat as Approve/Deny buttons. Sent
+ * through the platform's outbound queue (durable: a channel replica restarting in between still
+ * shows it); the press comes back as an inbound interaction that decides it on the ApprovalBoard.
+ */
+export const ApprovalNotice = z.object({
+  id: z.string().min(1),
+  turnId: z.string().min(1),
+  sessionKey: z.string().min(1),
+  platform: z.string().min(1),
+  account: z.string().min(1),
+  chatId: z.string().min(1),
+  threadId: z.string().optional(),
+  tool: z.string().min(1),
+  /** Arguments with secrets already redacted. */
+  arguments: z.unknown(),
+});
+export type ApprovalNotice = z.infer<typeof ApprovalNotice>;
+
+/**
+ * Work for one platform's outbound worker: a final reply (job id: the reply id) or an approval
+ * prompt (job id: `ap-<approval id>`).
+ */
+export const OutboundJob = z.union([
+  z.object({ v: z.literal(1), reply: OutboundReply }),
+  z.object({ v: z.literal(1), approval: ApprovalNotice }),
+]);
 export type OutboundJob = z.infer<typeof OutboundJob>;
 
 export function outboundQueue(platform: string): QueueContract<typeof OutboundJob> {

@@ -1,7 +1,7 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
-import { OutboundJob, outboundQueue, OutboundReply } from '@switchboard/contracts';
+import { ApprovalNotice, OutboundJob, outboundQueue, OutboundReply } from '@switchboard/contracts';
 import type { LaneStore } from './lane-store.ts';
 import { laneMetrics, type LaneMetrics } from './metrics.ts';
 
@@ -34,23 +34,35 @@ export class ReplyPublisher {
       { type: 'reply', turnId: parsed.turnId, replyId: parsed.id, text: parsed.text, inReplyTo: parsed.inReplyTo },
       parsed.id,
     );
-    if (this.queuedPlatforms.has(parsed.platform)) {
-      const contract = outboundQueue(parsed.platform);
-      let queue = this.queues.get(parsed.platform);
-      if (!queue) {
-        queue = new Queue(contract.name, { connection: this.connection, prefix: this.prefix });
-        this.queues.set(parsed.platform, queue);
-      }
-      const d = contract.defaults;
-      await queue.add('reply', OutboundJob.parse({ v: 1, reply: parsed }), {
-        jobId: parsed.id,
-        attempts: d.attempts,
-        backoff: { type: 'exponential', delay: d.backoffMs },
-        removeOnComplete: { age: d.removeOnCompleteAgeSeconds },
-        removeOnFail: { age: d.removeOnFailAgeSeconds },
-      });
-    }
+    await this.enqueue(parsed.platform, 'reply', { v: 1, reply: parsed }, parsed.id);
     this.metrics.replies.inc({ platform: parsed.platform, outcome: 'sent' });
+  }
+
+  /**
+   * Asks the session's channel to show an approval request as buttons (platforms with an outbound
+   * queue; the web shows the `approval_request` event itself). Idempotent on the approval id.
+   */
+  async announceApproval(notice: ApprovalNotice): Promise<void> {
+    const parsed = ApprovalNotice.parse(notice);
+    await this.enqueue(parsed.platform, 'approval', { v: 1, approval: parsed }, `ap-${parsed.id}`);
+  }
+
+  private async enqueue(platform: string, name: string, data: OutboundJob, jobId: string): Promise<void> {
+    if (!this.queuedPlatforms.has(platform)) return;
+    const contract = outboundQueue(platform);
+    let queue = this.queues.get(platform);
+    if (!queue) {
+      queue = new Queue(contract.name, { connection: this.connection, prefix: this.prefix });
+      this.queues.set(platform, queue);
+    }
+    const d = contract.defaults;
+    await queue.add(name, OutboundJob.parse(data), {
+      jobId,
+      attempts: d.attempts,
+      backoff: { type: 'exponential', delay: d.backoffMs },
+      removeOnComplete: { age: d.removeOnCompleteAgeSeconds },
+      removeOnFail: { age: d.removeOnFailAgeSeconds },
+    });
   }
 
   async close(): Promise<void> {

@@ -4,7 +4,10 @@ import type { DmPolicy } from './config.ts';
 
 const CODE_ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZ23456789';
 
-export type DmDecision = { allow: true } | { allow: false; reason: 'disabled' | 'not_allowed' } | { allow: false; reason: 'pairing'; code: string; fresh: boolean };
+export type DmDecision =
+  | { allow: true }
+  | { allow: false; reason: 'disabled' | 'not_allowed' }
+  | { allow: false; reason: 'pairing'; code: string; fresh: boolean };
 
 export interface PendingPairing {
   code: string;
@@ -13,26 +16,39 @@ export interface PendingPairing {
   chatId: string;
 }
 
+export interface ChannelAccessOptions {
+  redis: Redis;
+  prefix: string;
+  /** `telegram`, `slack`, ...: part of every Redis key, so platforms never share pairings. */
+  platform: string;
+  /** The bot/workspace/phone-number id on that platform. */
+  account: string;
+  policy: DmPolicy;
+  allowFrom: readonly string[];
+  pairingTtlSeconds: number;
+}
+
 /**
- * Who may reach the model from a private chat: the DM policy, `TELEGRAM_ALLOW_FROM`, and users an
- * owner paired. Pairing codes live in Redis with a TTL; a user asking again gets the same code.
+ * Who may reach the model from a direct message: the DM policy, `<PLATFORM>_ALLOW_FROM`, and users
+ * an owner paired. Pairing codes live in Redis with a TTL; a user asking again gets the same code.
+ * Also remembers platform delivery ids so a redelivered webhook is handled once.
  */
-export class AccessControl {
+export class ChannelAccess {
   private readonly redis: Redis;
   private readonly base: string;
   private readonly policy: DmPolicy;
   private readonly allowFrom: ReadonlySet<string>;
   private readonly pairingTtlSeconds: number;
 
-  constructor(opts: { redis: Redis; prefix: string; botId: string; policy: DmPolicy; allowFrom: readonly string[]; pairingTtlSeconds: number }) {
+  constructor(opts: ChannelAccessOptions) {
     this.redis = opts.redis;
-    this.base = `${opts.prefix}:tg:${opts.botId}`;
+    this.base = `${opts.prefix}:ch:${opts.platform}:${opts.account}`;
     this.policy = opts.policy;
     this.allowFrom = new Set(opts.allowFrom);
     this.pairingTtlSeconds = opts.pairingTtlSeconds;
   }
 
-  /** Configured or paired: may talk in DMs under `allowlist`/`pairing` and press approval buttons. */
+  /** Configured or paired: may talk in DMs under `allowlist`/`pairing` and answer approvals in groups. */
   async isAllowed(userId: string): Promise<boolean> {
     if (this.allowFrom.has(userId)) return true;
     return (await this.redis.sismember(`${this.base}:paired`, userId)) === 1;
@@ -46,11 +62,13 @@ export class AccessControl {
     if (existing) return { allow: false, reason: 'pairing', code: existing, fresh: false };
     const code = Array.from({ length: 8 }, () => CODE_ALPHABET[randomInt(CODE_ALPHABET.length)]).join('');
     const pending: PendingPairing = { code, userId, userName, chatId };
-    await this.redis
-      .multi()
-      .set(`${this.base}:pair-code:${code}`, JSON.stringify(pending), 'EX', this.pairingTtlSeconds)
-      .set(`${this.base}:pair-user:${userId}`, code, 'EX', this.pairingTtlSeconds)
-      .exec();
+    // NX on the user key: two concurrent first messages agree on one code.
+    const set = await this.redis.set(`${this.base}:pair-user:${userId}`, code, 'EX', this.pairingTtlSeconds, 'NX');
+    if (set !== 'OK') {
+      const winner = await this.redis.get(`${this.base}:pair-user:${userId}`);
+      if (winner) return { allow: false, reason: 'pairing', code: winner, fresh: false };
+    }
+    await this.redis.set(`${this.base}:pair-code:${code}`, JSON.stringify(pending), 'EX', this.pairingTtlSeconds);
     return { allow: false, reason: 'pairing', code, fresh: true };
   }
 
@@ -64,8 +82,13 @@ export class AccessControl {
     return pending;
   }
 
-  /** Remembers an update id for a day; false when it was already seen (redelivery). */
-  async firstSeen(updateId: number): Promise<boolean> {
-    return (await this.redis.set(`${this.base}:seen:${updateId}`, '1', 'EX', 24 * 3600, 'NX')) === 'OK';
+  /** Remembers a platform delivery id (update_id, event_id, wamid, ...) for a day; false when seen before. */
+  async firstDelivery(deliveryId: string | number): Promise<boolean> {
+    return (await this.redis.set(`${this.base}:seen:${deliveryId}`, '1', 'EX', 24 * 3600, 'NX')) === 'OK';
+  }
+
+  /** Once-only marker for anything else (an approval prompt sent, a draft created), kept for `ttlSeconds`. */
+  async once(key: string, ttlSeconds = 7 * 24 * 3600): Promise<boolean> {
+    return (await this.redis.set(`${this.base}:once:${key}`, '1', 'EX', ttlSeconds, 'NX')) === 'OK';
   }
 }

@@ -1,0 +1,15 @@
+import { z } from 'zod';
+
+/** Who may talk to the bot in a direct message (`<PLATFORM>_DM_POLICY`). */
+export const DmPolicy = z.enum(['pairing', 'allowlist', 'open', 'disabled']);
+export type DmPolicy = z.infer<typeof DmPolicy>;
+
+/** `<PLATFORM>_DM_POLICY`: `pairing` unless set. */
+export const dmPolicyEnv = DmPolicy.optional().transform((v): DmPolicy => v ?? 'pairing');
+
+/** A boolean environment variable: true/false, 1/0, yes/no; empty or unset gives `defaultValue`. */
+export const envBool = (defaultValue: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no', ''])
+    .optional()
+    .transform((v) => (v === undefined || v === '' ? defaultValue : v === 'true' || v === '1' || v === 'yes'));

@@ -1,0 +1,89 @@
+import { Router, type Request, type Response } from 'express';
+import type { InboundMessage } from '@switchboard/contracts';
+import type { LaneIngress } from '@switchboard/lanes';
+import type { Logger } from '@switchboard/observability';
+import type { ChannelAccess, PendingPairing } from './access.ts';
+
+export type NormalizedInbound = Omit<InboundMessage, 'id'> & { id: string };
+
+export interface AdmitDeps {
+  platform: string;
+  access: ChannelAccess;
+  ingress: LaneIngress;
+  logger: Logger;
+  /** In groups, answer only messages that mention the bot or reply to it. */
+  groupRequireMention: boolean;
+  /** Tells an unknown DM sender their pairing code (sent once per code). */
+  sendPairingCode(chatId: string, code: string): Promise<void>;
+  /** Called once a new message is on its lane (typing indicator, draft streaming...). Failures are logged only. */
+  onAccepted?(message: NormalizedInbound): Promise<void>;
+}
+
+export interface AdmitInput {
+  /** The platform's delivery id (update_id, event_id, message id, wamid): one handling per id. */
+  deliveryId: string;
+  message: NormalizedInbound;
+  isPrivate: boolean;
+  /** The bot was mentioned or replied to (groups). */
+  mentioned: boolean;
+}
+
+export type AdmitOutcome = 'accepted' | 'duplicate' | 'denied' | 'pairing' | 'ignored';
+
+/**
+ * The access rules every channel applies before a message may reach the model, then the lane:
+ * DMs by policy (pairing replies with a code once), groups only when mentioned (if configured),
+ * and one lane entry per platform delivery id.
+ */
+export async function admitMessage(deps: AdmitDeps, input: AdmitInput): Promise<AdmitOutcome> {
+  const { message } = input;
+  if (input.isPrivate) {
+    const decision = await deps.access.decideDm(message.userId, message.userName, message.chatId);
+    if (!decision.allow) {
+      if (decision.reason === 'pairing' && (await deps.access.firstDelivery(`pair-${input.deliveryId}`))) {
+        if (decision.fresh || (await deps.access.once(`pair-told-${decision.code}`, 600))) await deps.sendPairingCode(message.chatId, decision.code);
+        return 'pairing';
+      }
+      return 'denied';
+    }
+  } else if (deps.groupRequireMention && !input.mentioned) {
+    return 'ignored';
+  }
+  const result = await deps.ingress.submit(message, `${deps.platform}-${message.account}-${input.deliveryId}`);
+  if (result.duplicate) return 'duplicate';
+  if (deps.onAccepted) {
+    await deps.onAccepted(message).catch((err: unknown) => deps.logger.warn({ err, sessionId: message.sessionKey }, 'post-accept hook failed'));
+  }
+  return 'accepted';
+}
+
+const isLoopback = (addr: string | undefined) => addr === '127.0.0.1' || addr === '::1' || addr === '::ffff:127.0.0.1';
+
+/**
+ * `POST /admin/<platform>/pairings/:code/approve`, loopback clients only: pairs the user who was
+ * given `code` and tells them.
+ */
+export function pairingRouter(opts: {
+  platform: string;
+  access: ChannelAccess;
+  logger: Logger;
+  notify(paired: PendingPairing): Promise<void>;
+}): Router {
+  const router = Router();
+  router.post(`/admin/${opts.platform}/pairings/:code/approve`, async (req: Request, res: Response) => {
+    if (!isLoopback(req.socket.remoteAddress)) {
+      res.status(403).json({ error: { code: 'forbidden', message: 'pairing approvals are accepted from loopback only' } });
+      return;
+    }
+    const code = String(req.params.code ?? '');
+    const paired = /^[A-Za-z0-9]{4,16}$/.test(code) ? await opts.access.approve(code) : undefined;
+    if (!paired) {
+      res.status(404).json({ error: { code: 'not_found', message: 'no such pairing code (or it expired)' } });
+      return;
+    }
+    opts.logger.info({ platform: opts.platform, userId: paired.userId }, 'user paired');
+    await opts.notify(paired).catch((err: unknown) => opts.logger.warn({ err }, 'could not tell the paired user'));
+    res.json({ userId: paired.userId, userName: paired.userName ?? null });
+  });
+  return router;
+}

@@ -1,0 +1,214 @@
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { OutboundJob, outboundQueue, type ApprovalNotice, type OutboundReply } from '@switchboard/contracts';
+import type { Logger } from '@switchboard/observability';
+import type { ChannelMetrics } from './metrics.ts';
+
+/** Where a message goes on a platform. */
+export interface ChatTarget {
+  account: string;
+  chatId: string;
+  threadId?: string | undefined;
+}
+
+/** How a platform error should be handled by the outbound worker. */
+export type SendFailure =
+  /** The platform asked us to slow down: wait `retryAfterMs`, then send the same part again. */
+  | { kind: 'rate_limited'; retryAfterMs: number }
+  /** The platform refused for good (bad chat, no permission): retrying cannot help. */
+  | { kind: 'permanent'; reason: string }
+  /** The platform failed or was unreachable: the job is retried later, from the part that failed. */
+  | { kind: 'transient'; reason: string };
+
+/** A platform's side of the outbound worker. */
+export interface ChannelSender {
+  /** Renders model markdown into the platform's format, split into parts within its length limit. */
+  render(markdown: string): string[];
+  /**
+   * Sends one part. `replyTo` is the inbound message ids the reply answers (the first part may
+   * quote the last of them). Returns the platform's id of the sent message.
+   */
+  send(target: ChatTarget, part: string, opts: { index: number; replyTo: readonly string[] }): Promise<string | undefined>;
+  /** Replaces a message's text (used to turn a streamed draft into the final first part). */
+  edit?(target: ChatTarget, messageId: string, part: string): Promise<void>;
+  /** Shows an approval request with Approve/Deny buttons. */
+  sendApproval(target: ChatTarget, notice: ApprovalNotice): Promise<void>;
+  /** Classifies an error thrown by `send`, `edit` or `sendApproval`. */
+  classify(err: unknown): SendFailure;
+}
+
+export interface ChannelOutboundOptions {
+  platform: string;
+  sender: ChannelSender;
+  connection: Redis;
+  prefix: string;
+  logger: Logger;
+  metrics: ChannelMetrics;
+  /** Jobs one process handles at once (different chats; one chat is always sequential). */
+  concurrency: number;
+  /** Smallest gap between two sends to one chat, in ms. */
+  chatIntervalMs: number;
+  /** Sends per second overall (all chats, this process; BullMQ's limiter caps jobs across processes too). */
+  globalRatePerSecond: number;
+  /** Most rate-limit answers waited out in-process for one part before the job fails for a retry. */
+  max429Waits?: number;
+  /** Drafts: where a streamed reply's draft message id is kept (see DraftStore). */
+  drafts?: DraftStore;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Where a channel keeps the message it streams a turn's reply into, so that whichever replica
+ * sends the final reply edits that draft instead of posting a second message.
+ */
+export class DraftStore {
+  private readonly redis: Redis;
+  private readonly base: string;
+  constructor(redis: Redis, prefix: string, platform: string) {
+    this.redis = redis;
+    this.base = `${prefix}:ch:${platform}:draft`;
+  }
+  /** Claims the draft slot of a turn; false when another writer already created one. */
+  async claim(turnId: string): Promise<boolean> {
+    return (await this.redis.set(`${this.base}:${turnId}`, '', 'EX', 3600, 'NX')) === 'OK';
+  }
+  async set(turnId: string, messageId: string): Promise<void> {
+    await this.redis.set(`${this.base}:${turnId}`, messageId, 'EX', 3600);
+  }
+  /** The draft's message id, '' while it is being created, or undefined when there is none. */
+  async get(turnId: string): Promise<string | undefined> {
+    return (await this.redis.get(`${this.base}:${turnId}`)) ?? undefined;
+  }
+  /** Marks the turn final: later draft edits (a slow streamer) must not overwrite the reply. */
+  async finish(turnId: string): Promise<void> {
+    await this.redis.set(`${this.base}:${turnId}:final`, '1', 'EX', 3600);
+  }
+  async isFinished(turnId: string): Promise<boolean> {
+    return (await this.redis.exists(`${this.base}:${turnId}:final`)) === 1;
+  }
+}
+
+/**
+ * Consumes `outbound-<platform>`: renders each reply, splits it, and sends the parts in order; shows
+ * approval requests as buttons.
+ *
+ * Order per chat: jobs start in queue order and each chat's sends go through one promise chain, so
+ * a job waiting out a rate limit holds back later replies to that chat only; other chats keep
+ * flowing. Parts already sent are recorded as job progress, so a retried job sends only what is
+ * missing (a reply is never sent twice, nor reordered).
+ */
+export function createChannelOutboundWorker(opts: ChannelOutboundOptions): Worker {
+  const { platform, sender, metrics } = opts;
+  const log = opts.logger.child({ queue: outboundQueue(platform).name });
+  const chains = new Map<string, Promise<unknown>>();
+  const lastSentAt = new Map<string, number>();
+  const max429Waits = opts.max429Waits ?? 20;
+  const globalGapMs = 1000 / opts.globalRatePerSecond;
+  let nextGlobalSlot = 0;
+
+  function inChatOrder<T>(chatKey: string, fn: () => Promise<T>): Promise<T> {
+    const prev = chains.get(chatKey) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const tail = next.catch(() => undefined);
+    chains.set(chatKey, tail);
+    void tail.then(() => {
+      if (chains.get(chatKey) === tail) chains.delete(chatKey);
+    });
+    return next;
+  }
+
+  /** Paces one call to the platform (per chat and overall) and waits out rate limits. */
+  async function paced<T>(chatKey: string, job: Job, call: () => Promise<T>, outcome: 'sent' | 'edited'): Promise<T> {
+    let waits = 0;
+    for (;;) {
+      const now = Date.now();
+      const slot = Math.max(now, nextGlobalSlot, (lastSentAt.get(chatKey) ?? 0) + opts.chatIntervalMs);
+      nextGlobalSlot = slot + globalGapMs;
+      if (slot > now) await sleep(slot - now);
+      try {
+        const result = await call();
+        lastSentAt.set(chatKey, Date.now());
+        metrics.sends.inc({ platform, outcome });
+        return result;
+      } catch (err) {
+        lastSentAt.set(chatKey, Date.now());
+        const failure = sender.classify(err);
+        if (failure.kind === 'rate_limited' && waits < max429Waits) {
+          waits += 1;
+          metrics.sends.inc({ platform, outcome: 'rate_limited' });
+          log.warn({ jobId: job.id, retryAfterMs: failure.retryAfterMs }, `${platform} rate limit; waiting before sending again`);
+          await sleep(Math.max(1, failure.retryAfterMs));
+          continue;
+        }
+        if (failure.kind === 'permanent') {
+          log.error({ jobId: job.id, reason: failure.reason }, `${platform} refused the message; not retrying`);
+          throw new UnrecoverableError(`${platform} refused: ${failure.reason}`);
+        }
+        log.warn({ jobId: job.id, reason: failure.kind === 'transient' ? failure.reason : 'rate limited too often' }, `${platform} send failed; the job will retry`);
+        throw err instanceof Error ? err : new Error(String(err));
+      }
+    }
+  }
+
+  async function sendReply(reply: OutboundReply, job: Job): Promise<{ parts: number }> {
+    const target: ChatTarget = { account: reply.account, chatId: reply.chatId, threadId: reply.threadId };
+    const chatKey = `${reply.chatId}:${reply.threadId ?? ''}`;
+    const parts = sender.render(reply.text);
+    const done = typeof job.progress === 'number' ? job.progress : 0;
+    for (let i = done; i < parts.length; i++) {
+      const part = parts[i]!;
+      let draft: string | undefined;
+      if (i === 0 && opts.drafts && sender.edit) {
+        await opts.drafts.finish(reply.turnId);
+        draft = await opts.drafts.get(reply.turnId);
+        // A streamer is creating the draft right now: wait briefly for its id rather than post twice.
+        for (let w = 0; draft === '' && w < 20; w++) {
+          await sleep(100);
+          draft = await opts.drafts.get(reply.turnId);
+        }
+      }
+      if (draft) {
+        const edit = sender.edit!.bind(sender);
+        await paced(chatKey, job, () => edit(target, draft, part), 'edited');
+      } else {
+        await paced(chatKey, job, () => sender.send(target, part, { index: i, replyTo: i === 0 ? reply.inReplyTo : [] }), 'sent');
+      }
+      await job.updateProgress(i + 1);
+    }
+    return { parts: parts.length };
+  }
+
+  const worker = new Worker(
+    outboundQueue(platform).name,
+    (job: Job) => {
+      const parsed = OutboundJob.safeParse(job.data);
+      if (!parsed.success) {
+        log.error({ jobId: job.id, issues: parsed.error.issues }, 'invalid outbound job; failing it for good');
+        return Promise.reject(new UnrecoverableError(`invalid outbound job: ${parsed.error.message}`));
+      }
+      const data = parsed.data;
+      const chatId = 'reply' in data ? data.reply.chatId : data.approval.chatId;
+      const threadId = 'reply' in data ? data.reply.threadId : data.approval.threadId;
+      // Entered synchronously, so jobs join their chat's chain in the order the worker took them.
+      return inChatOrder(`${chatId}:${threadId ?? ''}`, async () => {
+        if ('reply' in data) return sendReply(data.reply, job);
+        const n = data.approval;
+        const target: ChatTarget = { account: n.account, chatId: n.chatId, threadId: n.threadId };
+        await paced(`${n.chatId}:${n.threadId ?? ''}`, job, () => sender.sendApproval(target, n), 'sent');
+        return { approval: n.id };
+      });
+    },
+    {
+      connection: opts.connection,
+      prefix: opts.prefix,
+      concurrency: opts.concurrency,
+      limiter: { max: opts.globalRatePerSecond, duration: 1000 },
+    },
+  );
+  worker.on('failed', (job, err) => {
+    if (job && (err instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1))) metrics.sends.inc({ platform, outcome: 'failed' });
+  });
+  worker.on('error', (err) => log.error({ err }, 'outbound worker error'));
+  return worker;
+}

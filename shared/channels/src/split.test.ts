@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import { splitMarkdown } from './split.ts';
+
+describe('splitMarkdown', () => {
+  it('keeps short text whole', () => {
+    expect(splitMarkdown('hello\nworld', 100)).toEqual(['hello\nworld']);
+  });
+
+  it('splits at line boundaries within the limit and loses no text', () => {
+    const lines = Array.from({ length: 200 }, (_, i) => `line ${i} ${'x'.repeat(i % 37)}`);
+    const parts = splitMarkdown(lines.join('\n'), 500);
+    expect(parts.length).toBeGreaterThan(5);
+    for (const p of parts) expect(p.length).toBeLessThanOrEqual(500);
+    expect(parts.join('\n')).toBe(lines.join('\n'));
+  });
+
+  it('closes and reopens a code block with its language across parts', () => {
+    const code = Array.from({ length: 80 }, (_, i) => `  console.log(${i});`).join('\n');
+    const md = `Here:\n\n\`\`\`ts\n${code}\n\`\`\`\nDone.`;
+    const parts = splitMarkdown(md, 400);
+    expect(parts.length).toBeGreaterThan(2);
+    for (const p of parts) {
+      expect(p.length).toBeLessThanOrEqual(400);
+      // every part has balanced fences
+      expect((p.match(/^```/gm) ?? []).length % 2).toBe(0);
+    }
+    expect(parts[1]!.startsWith('```ts\n')).toBe(true);
+    const body = parts.join('\n').replace(/\n```\n```ts/g, '');
+    expect(body).toContain(code);
+    expect(parts.at(-1)!.endsWith('Done.')).toBe(true);
+  });
+
+  it('cuts an over-long line at spaces, and an unbroken one hard', () => {
+    const words = Array.from({ length: 100 }, (_, i) => `word${i}`).join(' ');
+    const parts = splitMarkdown(words, 64);
+    for (const p of parts) expect(p.length).toBeLessThanOrEqual(64);
+    expect(parts.join(' ')).toBe(words);
+    const blob = 'y'.repeat(300);
+    expect(splitMarkdown(blob, 100)).toEqual(['y'.repeat(100), 'y'.repeat(100), 'y'.repeat(100)]);
+  });
+
+  it('does not split a surrogate pair', () => {
+    const s = `${'a'.repeat(63)}😀${'b'.repeat(10)}`;
+    const parts = splitMarkdown(s, 64);
+    expect(parts.join('')).toBe(s);
+    for (const p of parts) expect(p).not.toMatch(/[\uD800-\uDBFF]$/);
+  });
+
+  it('closes an unclosed fence', () => {
+    expect(splitMarkdown('```py\nprint(1)', 100)).toEqual(['```py\nprint(1)\n```']);
+  });
+});

@@ -1,0 +1,77 @@
+/** Cuts `s` into pieces of at most `n` characters, preferring to cut at a space. */
+export function cutLine(s: string, n: number): string[] {
+  const out: string[] = [];
+  let rest = s;
+  while (rest.length > n) {
+    let at = rest.lastIndexOf(' ', n);
+    if (at <= 0) at = n;
+    // Never cut a UTF-16 surrogate pair in half.
+    if (at < rest.length && /[\uD800-\uDBFF]/.test(rest[at - 1] ?? '')) at -= 1;
+    out.push(rest.slice(0, at));
+    rest = rest.slice(at).replace(/^ /, '');
+  }
+  out.push(rest);
+  return out;
+}
+
+const FENCE = /^\s*```\s*([\w+#.-]*)\s*$/;
+
+/**
+ * Splits markdown into messages of at most `limit` characters, at line boundaries where possible.
+ * A fenced code block that does not fit is closed at the end of one part and reopened (same
+ * language) at the start of the next, so every part renders on its own. Text outside code is never
+ * altered; empty parts are dropped. Used by channels whose format is markdown-like (Slack mrkdwn,
+ * Discord markdown, WhatsApp); Telegram renders HTML first and splits that.
+ */
+export function splitMarkdown(markdown: string, limit: number): string[] {
+  if (limit < 32) throw new RangeError('limit must be at least 32 characters');
+  const parts: string[] = [];
+  let cur: string[] = [];
+  let curLen = 0;
+  let fence: string | undefined; // the opening fence line while inside a code block
+  const closeLen = 4; // "\n```"
+  const flush = () => {
+    const text = cur.join('\n').replace(/^\n+|\s+$/g, '');
+    if (text !== '' && text !== fence) parts.push(text);
+    cur = [];
+    curLen = 0;
+  };
+  const push = (line: string) => {
+    curLen += (cur.length > 0 ? 1 : 0) + line.length;
+    cur.push(line);
+  };
+  const room = () => limit - curLen - (cur.length > 0 ? 1 : 0) - (fence ? closeLen : 0);
+
+  for (const line of markdown.replace(/\r\n/g, '\n').split('\n')) {
+    const m = FENCE.exec(line);
+    if (m) {
+      if (fence) {
+        push('```');
+        fence = undefined;
+      } else {
+        // Open a block only where at least its first line can follow.
+        if (room() < line.length + closeLen + 16) flush();
+        fence = '```' + (m[1] ?? '');
+        push(fence);
+      }
+      continue;
+    }
+    const budget = limit - (fence ? fence.length + 1 + closeLen : 0);
+    for (const piece of line.length > budget ? cutLine(line, budget) : [line]) {
+      if (piece.length > room()) {
+        if (fence) {
+          push('```');
+          const open = fence;
+          fence = undefined;
+          flush();
+          fence = open;
+          push(open);
+        } else flush();
+      }
+      push(piece);
+    }
+  }
+  if (fence) push('```'); // an unclosed fence is closed, as most viewers render it anyway
+  flush();
+  return parts;
+}
