@@ -13,6 +13,17 @@ export const Attachment = z.object({
 });
 export type Attachment = z.infer<typeof Attachment>;
 
+/** A chat to deliver a reply to: a platform's outbound queue, or (web) a session's event stream. */
+export const DeliveryTarget = z.object({
+  platform: z.string().min(1),
+  account: z.string().min(1),
+  chatId: z.string().min(1),
+  threadId: z.string().optional(),
+  /** The session whose event stream gets the reply (web targets); default: the turn's own session. */
+  sessionKey: z.string().min(1).optional(),
+});
+export type DeliveryTarget = z.infer<typeof DeliveryTarget>;
+
 /**
  * The one message type the core sees. Channel services build it from a platform update; only the
  * adapter that produced `raw` may read it.
@@ -38,6 +49,11 @@ export const InboundMessage = z.object({
   receivedAtMs: z.number().int().nonnegative(),
   /** What produced a system event, when the agent treats it specially (a heartbeat may stay silent). */
   trigger: z.enum(['heartbeat']).optional(),
+  /**
+   * Where the answer goes instead of this session's own chat (a schedule's delivery target). Used
+   * only when every message of a turn names the same target.
+   */
+  deliverTo: DeliveryTarget.optional(),
   raw: z.unknown().optional(),
 });
 export type InboundMessage = z.infer<typeof InboundMessage>;

@@ -1,9 +1,11 @@
-export { Scheduler, ScheduleInputError, oneShotJobId } from './scheduler.ts';
+export { Scheduler, ScheduleInputError, deliveryTargetOf, oneShotJobId } from './scheduler.ts';
 export type { ScheduleView } from './scheduler.ts';
 export { createScheduleWorker, firingTimeMs, DEFAULT_STALE_GRACE_MS, RUN_AUDIT_MAX_LEN } from './worker.ts';
 export type { ScheduleWorker, ScheduleWorkerOptions } from './worker.ts';
 export {
   CreateScheduleInput,
+  DeliverInput,
+  DELIVERY_CHANNELS,
   MissedRunPolicy,
   ScheduleId,
   ScheduleJob,

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Queue, type RepeatOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { sessionKey, type DeliveryTarget } from '@switchboard/contracts';
 import { scheduleKeys, type ScheduleKeys } from './keys.ts';
 import {
   CreateScheduleInput,
@@ -9,6 +10,7 @@ import {
   ScheduleRecord,
   ScheduleTarget,
   SCHEDULE_QUEUE,
+  type DeliverInput,
   nextCronRunMs,
   type ScheduleSpec,
   type ValidScheduleInput,
@@ -24,6 +26,8 @@ export interface ScheduleView {
   cron?: string;
   timezone?: string;
   missedRuns: 'skip' | 'run_once';
+  /** Where each run's answer goes, when not to the run's own session. */
+  deliver?: DeliverInput;
   createdAt: string;
   /** The next time it fires (ISO), when known. */
   nextRunAt?: string;
@@ -43,6 +47,17 @@ export class ScheduleInputError extends Error {
 /** The job id of a one-shot schedule's delayed job. */
 export function oneShotJobId(scheduleId: string): string {
   return `once-${scheduleId}`;
+}
+
+/**
+ * The delivery target of `deliver` for a schedule whose runs go into `target`'s session. A chat
+ * on the target's own platform gets its session key (so its event stream shows the reply, for web
+ * sessions the SSE stream); a chat on another platform is reached through that platform's
+ * outbound queue only.
+ */
+export function deliveryTargetOf(deliver: DeliverInput, target: ScheduleTarget): DeliveryTarget {
+  const address = { platform: deliver.channel, account: target.account, chatId: deliver.chatId, ...(deliver.threadId ? { threadId: deliver.threadId } : {}) };
+  return deliver.channel === target.platform ? { ...address, sessionKey: sessionKey(address) } : address;
 }
 
 function specOf(input: ValidScheduleInput): ScheduleSpec {
@@ -89,6 +104,7 @@ export class Scheduler {
       missedRuns: parsed.data.missedRuns,
       createdAtMs: Date.now(),
       target: ScheduleTarget.parse(target),
+      ...(parsed.data.deliver ? { deliverTo: deliveryTargetOf(parsed.data.deliver, target) } : {}),
     });
     // Metadata first: a firing that finds no record delivers nothing, so the reverse order could
     // lose the first run of a schedule whose interval is shorter than this write.
@@ -143,7 +159,8 @@ export class Scheduler {
   }
 
   private async view(r: ScheduleRecord): Promise<ScheduleView> {
-    const base = { id: r.id, sessionId: r.sessionId, message: r.message, missedRuns: r.missedRuns, createdAt: new Date(r.createdAtMs).toISOString() };
+    const deliver = r.deliverTo ? { deliver: { channel: r.deliverTo.platform as DeliverInput['channel'], chatId: r.deliverTo.chatId, ...(r.deliverTo.threadId ? { threadId: r.deliverTo.threadId } : {}) } } : {};
+    const base = { id: r.id, sessionId: r.sessionId, message: r.message, missedRuns: r.missedRuns, ...deliver, createdAt: new Date(r.createdAtMs).toISOString() };
     const spec = r.spec;
     if (spec.kind === 'at') return { ...base, at: new Date(spec.atMs).toISOString(), nextRunAt: new Date(spec.atMs).toISOString() };
     const scheduler = await this.queue.getJobScheduler(r.id);

@@ -1,6 +1,6 @@
 import { CronExpressionParser } from 'cron-parser';
 import { z } from 'zod';
-import { InboundMessage, SafeId } from '@switchboard/contracts';
+import { DeliveryTarget, InboundMessage, SafeId } from '@switchboard/contracts';
 
 /** Shortest interval of an `everyMs` schedule (1 s), and the longest (366 days). */
 export const MIN_EVERY_MS = 1000;
@@ -35,6 +35,22 @@ export function nextCronRunMs(expression: string, timezone: string | undefined, 
   return parseCron(expression, timezone, new Date(fromMs)).next().getTime();
 }
 
+/** Channels a schedule's result can be delivered to. */
+export const DELIVERY_CHANNELS = ['telegram', 'slack', 'discord', 'whatsapp', 'web'] as const;
+
+/**
+ * Where a schedule's result goes instead of the run's own session: a chat on a channel (a web
+ * session id for `web`, the platform's chat id otherwise) and optionally a thread in it.
+ */
+export const DeliverInput = z
+  .object({
+    channel: z.enum(DELIVERY_CHANNELS),
+    chatId: SafeId,
+    threadId: SafeId.optional(),
+  })
+  .strict();
+export type DeliverInput = z.infer<typeof DeliverInput>;
+
 /**
  * The body of `POST /v1/schedules`: a target session, the message to deliver as a system event,
  * and exactly one of `at` (ISO time in the future), `everyMs` (≥ 1000) or `cron` (5 or 6 fields,
@@ -49,6 +65,8 @@ export const CreateScheduleInput = z
     cron: z.string().min(1).max(200).optional(),
     timezone: z.string().min(1).max(64).optional(),
     missedRuns: MissedRunPolicy.default('skip'),
+    /** Deliver each run's answer to this chat (default: the run's own session). */
+    deliver: DeliverInput.optional(),
   })
   .strict()
   .superRefine((v, ctx) => {
@@ -108,6 +126,8 @@ export const ScheduleRecord = z.object({
   /** Epoch ms. */
   createdAtMs: z.number().int(),
   target: ScheduleTarget,
+  /** Where each run's answer is delivered; absent: the run's own session. */
+  deliverTo: DeliveryTarget.optional(),
 });
 export type ScheduleRecord = z.infer<typeof ScheduleRecord>;
 

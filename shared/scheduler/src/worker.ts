@@ -90,7 +90,7 @@ export function createScheduleWorker(opts: ScheduleWorkerOptions): ScheduleWorke
     } else {
       try {
         const result = await opts.ingress.submit(
-          { ...schedule.target, kind: 'system_event', text: schedule.message, receivedAtMs: Date.now() },
+          { ...schedule.target, kind: 'system_event', text: schedule.message, receivedAtMs: Date.now(), ...(schedule.deliverTo ? { deliverTo: schedule.deliverTo } : {}) },
           `sched-${schedule.id}-${firingMs}`,
         );
         outcome = result.duplicate ? 'duplicate' : 'delivered';

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { ScheduleInputError, type Scheduler } from '@switchboard/scheduler';
+import { randomBytes } from 'node:crypto';
+import { DeliverInput, ScheduleInputError, type Scheduler } from '@switchboard/scheduler';
 import { defineTool, type ToolPlugin } from '@switchboard/tools';
 import { ToolError } from './tool-error.ts';
 
@@ -11,6 +12,11 @@ const Args = z.object({
   cron: z.string().optional().describe('create: cron expression (5 or 6 fields)'),
   timezone: z.string().optional().describe('create: IANA time zone for cron, e.g. Europe/Berlin'),
   id: z.string().optional().describe('cancel: the schedule id'),
+  isolated: z
+    .boolean()
+    .optional()
+    .describe('create: run it in its own fresh session (no history of this conversation); the answer still comes to this conversation unless deliver says otherwise'),
+  deliver: DeliverInput.optional().describe('create: send each run’s answer to this channel and chat instead of this conversation'),
 });
 
 /**
@@ -21,7 +27,7 @@ export function createScheduleTool(scheduler: Scheduler): ToolPlugin {
   return defineTool({
     name: 'schedule',
     description:
-      'Schedule a message to yourself in this conversation: once at a time, every N milliseconds, or on a cron expression with a time zone. When it fires you receive the message as a system event and can act on it. Also lists and cancels this conversation’s schedules.',
+      'Schedule a message to yourself in this conversation: once at a time, every N milliseconds, or on a cron expression with a time zone. When it fires you receive the message as a system event and can act on it; your answer goes to this conversation, or to the channel and chat named in deliver. With isolated, each run happens in a fresh session of its own. Also lists and cancels this conversation’s schedules.',
     risk: 'medium',
     outputTrusted: true,
     parameters: Args,
@@ -38,12 +44,18 @@ export function createScheduleTool(scheduler: Scheduler): ToolPlugin {
         if (!own || !(await scheduler.delete(account, args.id))) throw new ToolError('not_found', `no schedule ${args.id} in this conversation`);
         return `cancelled ${args.id}`;
       }
-      const { action: _action, id: _id, ...spec } = args;
+      const { action: _action, id: _id, isolated, ...spec } = args;
+      const here = { platform: ctx.platform, account, chatId: ctx.chatId, ...(ctx.threadId ? { threadId: ctx.threadId } : {}) };
+      // An isolated schedule runs in a session of its own (under this conversation's key, so it is
+      // still this chat's and this user's); its answers come back here unless `deliver` says otherwise.
+      const runSessionKey = isolated ? `${ctx.sessionKey}:sched=${randomBytes(6).toString('hex')}` : ctx.sessionKey;
+      const deliver = spec.deliver ?? (isolated && DeliverInput.safeParse({ channel: ctx.platform, chatId: ctx.chatId, threadId: ctx.threadId }).success ? { channel: ctx.platform, chatId: ctx.chatId, ...(ctx.threadId ? { threadId: ctx.threadId } : {}) } : undefined);
+      if (isolated && !deliver) throw new ToolError('bad_request', 'this conversation cannot receive deliveries; give deliver');
       try {
         const created = await scheduler.create(
           account,
-          { ...spec, sessionId: ctx.chatId },
-          { v: 1, platform: ctx.platform, sessionKey: ctx.sessionKey, account, chatId: ctx.chatId, ...(ctx.threadId ? { threadId: ctx.threadId } : {}), userId: ctx.userId },
+          { ...spec, sessionId: ctx.chatId, ...(deliver ? { deliver } : {}) },
+          { v: 1, ...here, sessionKey: runSessionKey, userId: ctx.userId },
         );
         return `scheduled ${created.id}`;
       } catch (err) {
