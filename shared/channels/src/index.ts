@@ -11,3 +11,5 @@ export type { AdmitDeps, AdmitInput, AdmitOutcome, NormalizedInbound } from './i
 export { approvalAction, parseApprovalAction, answerApprovalButton, approvalSummary } from './approvals.ts';
 export type { ButtonOutcome } from './approvals.ts';
 export { secretMatches, hmacSha256Hex, signatureMatches } from './verify.ts';
+export { ReplyStreamer } from './stream.ts';
+export type { DraftSurface, ReplyStreamerOptions } from './stream.ts';

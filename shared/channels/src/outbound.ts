@@ -87,6 +87,26 @@ export class DraftStore {
   async isFinished(turnId: string): Promise<boolean> {
     return (await this.redis.exists(`${this.base}:${turnId}:final`)) === 1;
   }
+  /**
+   * Runs a draft edit while holding the turn's edit lock, unless the turn is already final; the
+   * outbound worker waits for the lock before its final edit, so a slow streamer never overwrites it.
+   */
+  async editUnlessFinal(turnId: string, edit: () => Promise<void>): Promise<boolean> {
+    const lock = `${this.base}:${turnId}:lock`;
+    if ((await this.redis.set(lock, '1', 'PX', 10_000, 'NX')) !== 'OK') return false;
+    try {
+      if (await this.isFinished(turnId)) return false;
+      await edit();
+      return true;
+    } finally {
+      await this.redis.del(lock);
+    }
+  }
+  /** Waits (at most `maxMs`) until no draft edit of the turn is in flight. */
+  async waitForEdits(turnId: string, maxMs = 5000): Promise<void> {
+    const lock = `${this.base}:${turnId}:lock`;
+    for (let waited = 0; waited < maxMs && (await this.redis.exists(lock)) === 1; waited += 50) await sleep(50);
+  }
 }
 
 /**
@@ -161,6 +181,7 @@ export function createChannelOutboundWorker(opts: ChannelOutboundOptions): Worke
       let draft: string | undefined;
       if (i === 0 && opts.drafts && sender.edit) {
         await opts.drafts.finish(reply.turnId);
+        await opts.drafts.waitForEdits(reply.turnId);
         draft = await opts.drafts.get(reply.turnId);
         // A streamer is creating the draft right now: wait briefly for its id rather than post twice.
         for (let w = 0; draft === '' && w < 20; w++) {

@@ -1,0 +1,174 @@
+import type { Redis } from 'ioredis';
+import type { StoredSessionEvent } from '@switchboard/contracts';
+import type { EventHub, LaneStore } from '@switchboard/lanes';
+import type { Logger } from '@switchboard/observability';
+import type { ChatTarget, DraftStore } from './outbound.ts';
+
+/** A platform's way to show a reply while it is being written. */
+export interface DraftSurface {
+  /** Posts a new draft message; returns its platform message id. */
+  post(target: ChatTarget, text: string): Promise<string>;
+  /** Replaces the draft's text. */
+  edit(target: ChatTarget, messageId: string, text: string): Promise<void>;
+  /** Shows "typing…" (called at the start and every `typingIntervalMs` while a turn runs). */
+  typing?(target: ChatTarget): Promise<void>;
+}
+
+export interface ReplyStreamerOptions {
+  hub: EventHub;
+  redis: Redis;
+  store: LaneStore;
+  drafts: DraftStore;
+  surface: DraftSurface;
+  logger: Logger;
+  /** Smallest gap between two edits of a draft (platform edit limits; Telegram ~1/s per chat). 0 disables drafts. */
+  editIntervalMs: number;
+  /** Typing refresh interval (Telegram's indicator lasts 5 s). 0 disables typing. */
+  typingIntervalMs?: number;
+  /** A draft shows at most this many characters of the text so far. */
+  maxDraftChars: number;
+  /** Renders partial markdown for a draft (plain text is safest: unfinished markup is common). */
+  renderDraft?: (text: string) => string;
+  /** Stop following a session this long after its last accepted message, in ms (default 10 min). */
+  followMs?: number;
+}
+
+interface Follow {
+  target: ChatTarget;
+  stop: () => void;
+  timer: NodeJS.Timeout;
+  typing: NodeJS.Timeout | undefined;
+  turns: Map<string, TurnDraft>;
+}
+
+interface TurnDraft {
+  text: string;
+  /** This replica created the draft and may edit it. */
+  mine: boolean;
+  messageId: string | undefined;
+  shown: string;
+  lastEditAt: number;
+  flushTimer: NodeJS.Timeout | undefined;
+  busy: Promise<void>;
+  done: boolean;
+}
+
+/**
+ * Streams a turn's reply into a chat by editing a draft message at a throttled rate, and keeps a
+ * typing indicator up while the turn runs. Best effort by design: the final reply always goes
+ * through the durable outbound queue, which turns the draft (if any) into the first part of the
+ * reply, so a replica restart mid-stream costs only the live preview.
+ */
+export class ReplyStreamer {
+  private readonly o: ReplyStreamerOptions;
+  private readonly follows = new Map<string, Follow>();
+
+  constructor(opts: ReplyStreamerOptions) {
+    this.o = opts;
+  }
+
+  /** Follows `sessionKey` from its current end until its turns reply (or `followMs` passes). */
+  async follow(sessionKey: string, target: ChatTarget): Promise<void> {
+    const existing = this.follows.get(sessionKey);
+    if (existing) {
+      existing.timer.refresh();
+      this.startTyping(existing);
+      return;
+    }
+    const newest = (await this.o.redis.xrevrange(this.o.store.keys.events(sessionKey), '+', '-', 'COUNT', 1)) as [string, string[]][];
+    const after = newest[0]?.[0] ?? '0';
+    const timer = setTimeout(() => this.unfollow(sessionKey), this.o.followMs ?? 600_000);
+    timer.unref();
+    const f: Follow = { target, stop: () => undefined, timer, typing: undefined, turns: new Map() };
+    this.follows.set(sessionKey, f);
+    this.startTyping(f);
+    f.stop = await this.o.hub.subscribe(sessionKey, after, (events) => this.onEvents(sessionKey, f, events));
+  }
+
+  private startTyping(f: Follow): void {
+    const every = this.o.typingIntervalMs ?? 0;
+    const typing = this.o.surface.typing?.bind(this.o.surface);
+    if (!typing || every <= 0 || f.typing) return;
+    const tick = () => void typing(f.target).catch((err: unknown) => this.o.logger.debug({ err }, 'typing indicator failed'));
+    tick();
+    f.typing = setInterval(tick, every);
+    f.typing.unref();
+  }
+
+  private stopTyping(f: Follow): void {
+    clearInterval(f.typing);
+    f.typing = undefined;
+  }
+
+  private onEvents(sessionKey: string, f: Follow, events: StoredSessionEvent[]): void {
+    for (const { event } of events) {
+      if (event.type === 'turn_started') this.startTyping(f);
+      else if (event.type === 'delta') {
+        let t = f.turns.get(event.turnId);
+        if (!t) {
+          t = { text: '', mine: false, messageId: undefined, shown: '', lastEditAt: 0, flushTimer: undefined, busy: Promise.resolve(), done: false };
+          f.turns.set(event.turnId, t);
+        }
+        t.text += event.text;
+        this.schedule(f, event.turnId, t);
+      } else if (event.type === 'approval_request') this.stopTyping(f);
+      else if (event.type === 'reply' || event.type === 'turn_error') {
+        const t = f.turns.get(event.turnId);
+        if (t) {
+          t.done = true;
+          clearTimeout(t.flushTimer);
+          f.turns.delete(event.turnId);
+        }
+        if (f.turns.size === 0) {
+          this.stopTyping(f);
+          this.unfollow(sessionKey);
+        }
+      }
+    }
+  }
+
+  private schedule(f: Follow, turnId: string, t: TurnDraft): void {
+    if (this.o.editIntervalMs <= 0 || t.flushTimer || t.done) return;
+    const wait = Math.max(0, t.lastEditAt + this.o.editIntervalMs - Date.now());
+    t.flushTimer = setTimeout(() => {
+      t.flushTimer = undefined;
+      t.busy = t.busy.then(() => this.flush(f, turnId, t)).catch((err: unknown) => this.o.logger.warn({ err, turnId }, 'draft update failed'));
+    }, wait);
+    t.flushTimer.unref();
+  }
+
+  private async flush(f: Follow, turnId: string, t: TurnDraft): Promise<void> {
+    if (t.done) return;
+    const max = this.o.maxDraftChars;
+    const raw = t.text.length > max ? `${t.text.slice(0, max - 1)}…` : `${t.text} …`;
+    const text = this.o.renderDraft ? this.o.renderDraft(raw) : raw;
+    if (text === t.shown) return;
+    t.lastEditAt = Date.now();
+    const { drafts, surface } = this.o;
+    if (!t.messageId) {
+      if (t.mine || !(await drafts.claim(turnId))) return; // another replica streams this turn
+      t.mine = true;
+      if (await drafts.isFinished(turnId)) return;
+      t.messageId = await surface.post(f.target, text);
+      await drafts.set(turnId, t.messageId);
+      t.shown = text;
+      return;
+    }
+    const id = t.messageId;
+    if (await drafts.editUnlessFinal(turnId, () => surface.edit(f.target, id, text))) t.shown = text;
+  }
+
+  private unfollow(sessionKey: string): void {
+    const f = this.follows.get(sessionKey);
+    if (!f) return;
+    clearTimeout(f.timer);
+    this.stopTyping(f);
+    for (const t of f.turns.values()) clearTimeout(t.flushTimer);
+    f.stop();
+    this.follows.delete(sessionKey);
+  }
+
+  close(): void {
+    for (const key of [...this.follows.keys()]) this.unfollow(key);
+  }
+}
