@@ -40,6 +40,10 @@ describe('heartbeats', () => {
     const t = await start({}, 'Your 3 pm meeting starts in 10 minutes.');
     await waitFor(async () => (await replies(t)).length >= 1, { timeoutMs: 10_000 });
     expect((await replies(t))[0]).toBe('Your 3 pm meeting starts in 10 minutes.');
+    // Each firing is in the audit trail of runs with its outcome.
+    const { runs } = (await (await fetch(`${t.url}/v1/runs?kind=heartbeat`)).json()) as { runs: Array<{ kind: string; source: string; outcome: string; sessionKey: string }> };
+    expect(runs.length).toBeGreaterThanOrEqual(1);
+    expect(runs[runs.length - 1]).toMatchObject({ kind: 'heartbeat', source: 'default', outcome: 'delivered', sessionKey: 'web:local:hb' });
   });
 
   it('outside its active hours a heartbeat makes no model call', async () => {
@@ -49,5 +53,8 @@ describe('heartbeats', () => {
     const t = await start({ activeHours: `${h}:00-${h}:01` }, 'NO_REPLY');
     await waitFor(async () => (await (await fetch(`${t.url}/metrics`)).text()).includes('switchboard_heartbeats_total{outcome="inactive"} 2'), { timeoutMs: 10_000 });
     expect(t.model.requests).toHaveLength(0);
+    const { runs } = (await (await fetch(`${t.url}/v1/runs?kind=heartbeat`)).json()) as { runs: Array<{ outcome: string }> };
+    expect(runs.length).toBeGreaterThanOrEqual(2);
+    expect(runs.every((r) => r.outcome === 'inactive')).toBe(true);
   });
 });

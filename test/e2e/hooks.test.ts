@@ -43,6 +43,21 @@ describe('inbound webhooks', () => {
     expect(t.model.requests).toHaveLength(1);
   });
 
+  it('every call of a hook is in the audit trail of runs, with its outcome, and counted', async () => {
+    const res = await fetch(`${t.url}/v1/runs?kind=hook`);
+    expect(res.status).toBe(200);
+    const { runs } = (await res.json()) as { runs: Array<{ kind: string; source: string; outcome: string; sessionKey?: string; messageId?: string }> };
+    // Newest first: the duplicate, the delivery, then the two bad secrets (the unknown hook is not a run).
+    expect(runs.map((r) => r.outcome)).toEqual(['duplicate', 'delivered', 'unauthorized', 'unauthorized']);
+    expect(runs.every((r) => r.kind === 'hook' && r.source === 'deploys')).toBe(true);
+    expect(runs[1]).toMatchObject({ sessionKey: 'web:local:ops', messageId: expect.any(String) });
+    const metrics = await (await fetch(`${t.url}/metrics`)).text();
+    expect(metrics).toContain('switchboard_hook_runs_total{outcome="unauthorized"} 2');
+    expect(metrics).toContain('switchboard_hook_runs_total{outcome="delivered"} 1');
+    expect((await fetch(`${t.url}/v1/runs?kind=nope`)).status).toBe(400);
+    expect((await fetch(`${t.url}/v1/runs?limit=0`)).status).toBe(400);
+  });
+
   it('rejects a bad HOOKS setting at start-up, naming it', () => {
     expect(() => loadWebConfig({ HOOKS: '{"x": {"secret": "short"}}' })).toThrow(/HOOKS/);
     expect(() => loadWebConfig({ HOOKS: 'not json' })).toThrow(/HOOKS/);

@@ -43,6 +43,16 @@ describe('/v1/schedules end to end', () => {
     const prompt = t.model.requests.at(-1)!.messages.map((m) => (typeof m.content === 'string' ? m.content : '')).join('\n');
     expect(prompt).toContain('[system event] time to stretch');
 
+    // Its runs are in the audit trail, newest first, with their outcome and session.
+    const runsRes = await fetch(`${apiUrl}/v1/schedules/${id}/runs`);
+    expect(runsRes.status).toBe(200);
+    const { runs } = (await runsRes.json()) as { runs: Array<{ kind: string; source: string; outcome: string; sessionKey: string; firingMs: number }> };
+    expect(runs.length).toBeGreaterThanOrEqual(2);
+    expect(runs[0]).toMatchObject({ kind: 'schedule', source: id, outcome: 'delivered', sessionKey: 'web:local:sched-e2e' });
+    expect(runs[0]!.firingMs).toBeGreaterThan(runs[1]!.firingMs);
+    expect((await fetch(`${apiUrl}/v1/runs?kind=schedule&source=${id}`)).status).toBe(200);
+    expect((await fetch(`${apiUrl}/v1/schedules/sch_00000000000000000000/runs`)).status).toBe(404);
+
     expect((await fetch(`${apiUrl}/v1/schedules/${id}`, { method: 'DELETE' })).status).toBe(204);
     expect((await fetch(`${apiUrl}/v1/schedules/${id}`, { method: 'DELETE' })).status).toBe(404);
     const afterDelete = await deliveredRuns();

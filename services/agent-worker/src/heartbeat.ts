@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { SafeId, sessionKey, SwitchboardError } from '@switchboard/contracts';
 import type { LaneIngress } from '@switchboard/lanes';
 import { counter, type Logger } from '@switchboard/observability';
+import { RunAudit } from '@switchboard/scheduler';
 
 /** The reply that means "nothing to say": the turn is neither delivered nor kept in the transcript. */
 export const SILENT_REPLY = 'NO_REPLY';
@@ -67,27 +68,33 @@ export function heartbeatMetric(registry: Registry) {
 /**
  * Periodic check-ins on a BullMQ job scheduler: one firing per period across any number of
  * agent-worker replicas; each firing inside the active hours puts a heartbeat system event on the
- * session's lane (deduplicated per firing, so a redelivered job never wakes it twice).
+ * session's lane (deduplicated per firing, so a redelivered job never wakes it twice). Every
+ * firing is written to the audit trail of runs (kind `heartbeat`) with its outcome.
  */
 export async function startHeartbeat(opts: { config: HeartbeatConfig; agentName: string; connection: Redis; blocking: Redis; prefix: string; ingress: LaneIngress; logger: Logger; registry: Registry }) {
   const { config } = opts;
   const runs = heartbeatMetric(opts.registry);
+  const audit = new RunAudit(opts.connection, opts.prefix);
   const queue = new Queue('heartbeats', { connection: opts.connection, prefix: opts.prefix });
   const schedulerId = `heartbeat-${opts.agentName}`;
   await queue.upsertJobScheduler(schedulerId, { every: config.everyMs, startDate: Date.now() + config.everyMs }, { name: 'heartbeat', data: {} });
   const worker = new Worker(
     'heartbeats',
     async (job: Job) => {
-      const firedAtMs = job.timestamp;
+      // Job-scheduler job ids end in the time the firing was due.
+      const firedAtMs = Number(/:(\d+)$/.exec(job.id ?? '')?.[1] ?? job.timestamp);
+      const sessionKeyOfRun = sessionKey({ platform: 'web', account: config.account, chatId: config.sessionId });
+      const entry = { kind: 'heartbeat' as const, source: opts.agentName, account: config.account, firingMs: firedAtMs, sessionKey: sessionKeyOfRun };
       if (!withinActiveHours(firedAtMs, config.activeHours, config.timezone)) {
         runs.inc({ outcome: 'inactive' });
+        await audit.record({ ...entry, outcome: 'inactive' });
         return 'inactive';
       }
-      await opts.ingress.submit(
+      const result = await opts.ingress.submit(
         {
           v: 1,
           platform: 'web',
-          sessionKey: sessionKey({ platform: 'web', account: config.account, chatId: config.sessionId }),
+          sessionKey: sessionKeyOfRun,
           account: config.account,
           chatId: config.sessionId,
           userId: `heartbeat:${opts.agentName}`,
@@ -99,6 +106,7 @@ export async function startHeartbeat(opts: { config: HeartbeatConfig; agentName:
         `hb-${schedulerId}-${job.id}`,
       );
       runs.inc({ outcome: 'woke' });
+      await audit.record({ ...entry, outcome: result.duplicate ? 'duplicate' : 'delivered', messageId: result.messageId });
       return 'woke';
     },
     { connection: opts.blocking, prefix: opts.prefix, concurrency: 1 },

@@ -64,7 +64,7 @@ export function createWebApp(deps: WebAppDeps): Express {
 
   for (const router of deps.extraRouters ?? []) app.use(router);
   // Hooks carry their own secret instead of an API key, so they sit before the API's auth.
-  app.use(hooksRouter(deps.hooks, deps.ingress, deps.maxBodyBytes));
+  app.use(hooksRouter(deps.hooks, deps.ingress, deps.maxBodyBytes, { audit: deps.scheduler.runs, registry: deps.registry }));
 
   app.use('/v1', apiAuth(deps.apiKeys));
   app.use('/v1', express.json({ limit: deps.maxBodyBytes }));

@@ -32,6 +32,11 @@ export const WebEnv = CommonEnv.extend({
   REPLY_TIMEOUT_MS: int(300_000, { min: 100 }),
   /** Largest accepted request body, in bytes (default 1 MiB). */
   MAX_BODY_BYTES: int(1_048_576, { min: 1024 }),
+  /**
+   * A schedule firing later than this (ms) was missed while the system was down: its schedule's
+   * `missedRuns` policy decides between skipping it and running it once (default 60 000).
+   */
+  SCHEDULE_MISSED_GRACE_MS: int(60_000, { min: 100 }),
 });
 export type WebConfig = z.infer<typeof WebEnv>;
 

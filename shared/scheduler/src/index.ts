@@ -1,6 +1,8 @@
 export { Scheduler, ScheduleInputError, deliveryTargetOf, oneShotJobId } from './scheduler.ts';
 export type { ScheduleView } from './scheduler.ts';
-export { createScheduleWorker, firingTimeMs, DEFAULT_STALE_GRACE_MS, RUN_AUDIT_MAX_LEN } from './worker.ts';
+export { createScheduleWorker, firingTimeMs, DEFAULT_STALE_GRACE_MS } from './worker.ts';
+export { RunAudit, RUN_AUDIT_MAX_LEN } from './run-audit.ts';
+export type { RunEntry, RunKind, RunRecord } from './run-audit.ts';
 export type { ScheduleWorker, ScheduleWorkerOptions } from './worker.ts';
 export {
   CreateScheduleInput,

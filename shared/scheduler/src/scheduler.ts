@@ -3,6 +3,7 @@ import { Queue, type RepeatOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { sessionKey, type DeliveryTarget } from '@switchboard/contracts';
 import { scheduleKeys, type ScheduleKeys } from './keys.ts';
+import { RunAudit } from './run-audit.ts';
 import {
   CreateScheduleInput,
   ScheduleId,
@@ -76,12 +77,15 @@ export class Scheduler {
   readonly queue: Queue;
   /** The non-blocking connection the metadata lives on (also used for the run audit stream). */
   readonly redis: Redis;
+  /** The audit trail of runs (schedules, heartbeats, hooks) under the same prefix. */
+  readonly runs: RunAudit;
   private readonly keys: ScheduleKeys;
 
   /** `connection` must be a non-blocking connection; `prefix` is `SWITCHBOARD_PREFIX`. */
   constructor(connection: Redis, prefix: string) {
     this.redis = connection;
     this.keys = scheduleKeys(prefix);
+    this.runs = new RunAudit(connection, prefix);
     this.queue = new Queue(SCHEDULE_QUEUE.name, { connection, prefix });
   }
 

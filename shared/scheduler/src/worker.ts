@@ -3,15 +3,13 @@ import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import type { LaneIngress } from '@switchboard/lanes';
 import type { Logger } from '@switchboard/observability';
-import { scheduleKeys } from './keys.ts';
+import { RunAudit } from './run-audit.ts';
 import { scheduleMetrics, type ScheduleRunOutcome } from './metrics.ts';
 import { ScheduleJob, SCHEDULE_QUEUE } from './schema.ts';
 import type { Scheduler } from './scheduler.ts';
 
 /** A firing older than this (ms) counts as missed while the system was down (default 60 s). */
 export const DEFAULT_STALE_GRACE_MS = 60_000;
-/** Approximate length the audit stream of runs is capped at. */
-export const RUN_AUDIT_MAX_LEN = 10_000;
 
 export interface ScheduleWorkerOptions {
   /** Connection for the BullMQ worker; must have `maxRetriesPerRequest: null`. */
@@ -49,18 +47,23 @@ export function firingTimeMs(job: Pick<Job, 'id' | 'timestamp' | 'opts'>, data: 
  * Consumes the `schedules` queue. Each firing submits the schedule's message into its session as
  * a `system_event` through `LaneIngress`, with the dedupe key `sched-<id>-<firing ms>`: however
  * many replicas run and however often a job is redelivered, a firing is delivered once. Each run
- * is counted in `switchboard_schedule_runs_total{outcome}` and appended to a capped Redis stream
- * (`<prefix>:schedules:runs`) as the audit trail.
+ * is counted in `switchboard_schedule_runs_total{outcome}` and written to the audit trail of runs
+ * ({@link RunAudit}, shared with heartbeats and hooks).
  */
 export function createScheduleWorker(opts: ScheduleWorkerOptions): ScheduleWorker {
   const metrics = scheduleMetrics(opts.registry);
-  const keys = scheduleKeys(opts.prefix);
+  const audit = new RunAudit(opts.scheduler.redis, opts.prefix);
   const graceMs = opts.staleGraceMs ?? DEFAULT_STALE_GRACE_MS;
 
-  const record = async (scheduleId: string, firingMs: number, outcome: ScheduleRunOutcome, extra: Record<string, string> = {}): Promise<ScheduleRunOutcome> => {
+  const record = async (
+    scheduleId: string,
+    account: string,
+    firingMs: number,
+    outcome: ScheduleRunOutcome,
+    extra: { sessionKey?: string; messageId?: string } = {},
+  ): Promise<ScheduleRunOutcome> => {
     metrics.runs.inc({ outcome });
-    const fields = Object.entries({ scheduleId, firingMs: String(firingMs), outcome, atMs: String(Date.now()), ...extra }).flat();
-    await opts.scheduler.redis.xadd(keys.runs, 'MAXLEN', '~', String(RUN_AUDIT_MAX_LEN), '*', ...fields);
+    await audit.record({ kind: 'schedule', source: scheduleId, account, firingMs, outcome, ...extra });
     return outcome;
   };
 
@@ -78,7 +81,7 @@ export function createScheduleWorker(opts: ScheduleWorkerOptions): ScheduleWorke
     if (!schedule) {
       // Deleted (or its metadata lost): make sure nothing keeps firing for it.
       if (data.atMs === undefined) await opts.scheduler.queue.removeJobScheduler(data.scheduleId);
-      return record(data.scheduleId, firingMs, 'cancelled');
+      return record(data.scheduleId, '', firingMs, 'cancelled');
     }
     const oneShot = schedule.spec.kind === 'at';
     const lateMs = Date.now() - firingMs;
@@ -104,7 +107,7 @@ export function createScheduleWorker(opts: ScheduleWorkerOptions): ScheduleWorke
     if (oneShot) {
       await opts.scheduler.forget(schedule);
     }
-    return record(schedule.id, firingMs, outcome, { sessionKey: schedule.sessionKey, messageId });
+    return record(schedule.id, schedule.account, firingMs, outcome, { sessionKey: schedule.sessionKey, ...(messageId ? { messageId } : {}) });
   };
 
   const worker = new Worker(SCHEDULE_QUEUE.name, process, { connection: opts.connection, prefix: opts.prefix, concurrency: opts.concurrency ?? 10 });
