@@ -43,8 +43,6 @@ export async function startWebService(deps: WebServiceDeps): Promise<WebService>
   // ingress dedupe key (schedule id + firing time) makes a redelivered firing a no-op.
   const scheduleConnection = createRedis(deps.redisUrl, 'web-schedules');
   const scheduleWorker = createScheduleWorker({ connection: scheduleConnection, prefix, scheduler, ingress, logger: logger.child({ queue: 'schedules' }), registry: deps.registry, staleGraceMs: config.SCHEDULE_MISSED_GRACE_MS });
-  const queues = new QueueInspector(redis, prefix);
-  const db = deps.db;
   let accepting = true;
   const app = createWebApp({
     logger,
