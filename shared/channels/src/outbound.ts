@@ -26,9 +26,11 @@ export interface ChannelSender {
   render(markdown: string): string[];
   /**
    * Sends one part. `replyTo` is the inbound message ids the reply answers (the first part may
-   * quote the last of them). Returns the platform's id of the sent message.
+   * quote the last of them). `key` (`<reply id>-<part index>`) is stable across retries, for
+   * platforms that can deduplicate a resent message (Discord's nonce). Returns the platform's id
+   * of the sent message.
    */
-  send(target: ChatTarget, part: string, opts: { index: number; replyTo: readonly string[] }): Promise<string | undefined>;
+  send(target: ChatTarget, part: string, opts: { index: number; replyTo: readonly string[]; key?: string }): Promise<string | undefined>;
   /** Replaces a message's text (used to turn a streamed draft into the final first part). */
   edit?(target: ChatTarget, messageId: string, part: string): Promise<void>;
   /** Shows an approval request with Approve/Deny buttons. */
@@ -193,7 +195,7 @@ export function createChannelOutboundWorker(opts: ChannelOutboundOptions): Worke
         const edit = sender.edit!.bind(sender);
         await paced(chatKey, job, () => edit(target, draft, part), 'edited');
       } else {
-        await paced(chatKey, job, () => sender.send(target, part, { index: i, replyTo: i === 0 ? reply.inReplyTo : [] }), 'sent');
+        await paced(chatKey, job, () => sender.send(target, part, { index: i, replyTo: i === 0 ? reply.inReplyTo : [], key: `${reply.id}-${i}` }), 'sent');
       }
       await job.updateProgress(i + 1);
     }
