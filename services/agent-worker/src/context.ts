@@ -9,6 +9,13 @@ export interface ContextInput {
   tools: readonly LlmTool[];
   /** Most prompt tokens to send, counted with the model's tokenizer. */
   budgetTokens: number;
+  /** Long-term memories relevant to this turn, best first; the lowest-ranked are left out to fit. */
+  memories?: readonly string[] | undefined;
+  /** The latest compaction summary of the turns before `history`. */
+  summary?: string | undefined;
+  /** Most of the budget memories may take (default 0.15) and the summary (default 0.25). */
+  memoryShare?: number;
+  summaryShare?: number;
 }
 
 export interface BuiltContext {
@@ -17,6 +24,45 @@ export interface BuiltContext {
   tokens: number;
   /** History messages left out to fit the budget. */
   droppedMessages: number;
+  /** How many of the given memories made it into the prompt. */
+  memoriesUsed: number;
+  summaryUsed: boolean;
+}
+
+export const MEMORIES_HEADING = '## What you remember (long-term memory; may be outdated)';
+export const SUMMARY_HEADING = '## Summary of the earlier conversation';
+
+/**
+ * The system message: the system prompt, then the memories that fit their share of the budget
+ * (best first), then the summary if it fits its share. Kept in one system message because some
+ * OpenAI-compatible servers accept only one.
+ */
+function systemMessage(input: ContextInput): { message: ChatMessage; memoriesUsed: number; summaryUsed: boolean } {
+  let content = input.systemPrompt;
+  let memoriesUsed = 0;
+  const memories = input.memories ?? [];
+  if (memories.length > 0) {
+    const cap = Math.floor(input.budgetTokens * (input.memoryShare ?? 0.15));
+    let used = countTokens(MEMORIES_HEADING) + 2;
+    const lines: string[] = [];
+    for (const m of memories) {
+      const line = `- ${m.replace(/\s+/g, ' ').trim()}`;
+      const cost = countTokens(line) + 1;
+      if (used + cost > cap) continue; // a shorter, lower-ranked memory may still fit
+      used += cost;
+      lines.push(line);
+    }
+    if (lines.length > 0) {
+      content += `\n\n${MEMORIES_HEADING}\n${lines.join('\n')}`;
+      memoriesUsed = lines.length;
+    }
+  }
+  let summaryUsed = false;
+  if (input.summary && countTokens(input.summary) + 12 <= Math.floor(input.budgetTokens * (input.summaryShare ?? 0.25))) {
+    content += `\n\n${SUMMARY_HEADING}\n${input.summary}`;
+    summaryUsed = true;
+  }
+  return { message: { role: 'system', content }, memoriesUsed, summaryUsed };
 }
 
 /**
@@ -44,12 +90,16 @@ function entryTokens(entry: TranscriptEntry, message: ChatMessage): number {
 }
 
 /**
- * Fits the system prompt, the newest history that fits and the current turn into the budget.
- * History is taken newest first, a whole unit at a time; the current turn is never cut.
+ * Fits the system prompt (with the relevant memories and the latest summary, each within its
+ * share of the budget), the newest history that fits and the current turn into the budget.
+ * History is taken newest first, a whole unit at a time (a tool call is never split from its
+ * result); the current turn is never cut.
  */
 export function buildContext(input: ContextInput): BuiltContext {
-  const system: ChatMessage = { role: 'system', content: input.systemPrompt };
-  const toolTokens = input.tools.length > 0 ? countTokens(JSON.stringify(input.tools)) : 0;
+  const { message: system, memoriesUsed, summaryUsed } = systemMessage(input);
+  // Counted as sent on the wire (the client maps each tool to this shape).
+  const toolTokens =
+    input.tools.length > 0 ? countTokens(JSON.stringify(input.tools.map((t) => ({ type: 'function', function: { name: t.name, description: t.description, parameters: t.parameters } })))) : 0;
   let used = countMessageTokens([system, ...input.current]) + toolTokens;
   const units = toUnits(input.history);
   const kept: ChatMessage[][] = [];
@@ -67,5 +117,5 @@ export function buildContext(input: ContextInput): BuiltContext {
   // A kept window must not start with an assistant reply to a dropped question: harmless, but
   // some servers reject a leading tool result, which toUnits already prevents.
   const history = kept.reverse().flat();
-  return { messages: [system, ...history, ...input.current], tokens: used, droppedMessages: dropped };
+  return { messages: [system, ...history, ...input.current], tokens: used, droppedMessages: dropped, memoriesUsed, summaryUsed };
 }

@@ -8,7 +8,8 @@ import { policyFromConfig } from '@switchboard/policy';
 import { ApprovalBoard, ToolCallValidator, ToolCatalog } from '@switchboard/tools';
 import { ApprovalStore } from './approvals.ts';
 import { heartbeatMetric, parseHeartbeat, removeHeartbeat, startHeartbeat } from './heartbeat.ts';
-import type { AgentWorkerConfig } from './config.ts';
+import { contextBudgetFor, type AgentWorkerConfig } from './config.ts';
+import { turnMemoryFromConfig } from './turn-memory.ts';
 import { ToolDispatcher } from './tool-dispatch.ts';
 import { TranscriptStore } from './transcript.ts';
 import { createTurnRunner, DEFAULT_SYSTEM_PROMPT } from './turn-runner.ts';
@@ -84,8 +85,9 @@ export async function createAgentWorker(deps: AgentWorkerDeps): Promise<AgentWor
     agentName: config.AGENT_NAME,
     ...(heartbeatConfig ? { heartbeat: { maxTokens: heartbeatConfig.maxTokens, contextTokens: heartbeatConfig.contextTokens } } : {}),
     systemPrompt: config.SYSTEM_PROMPT ?? DEFAULT_SYSTEM_PROMPT,
-    contextBudgetTokens: config.CONTEXT_TOKEN_BUDGET,
+    contextBudgetTokens: contextBudgetFor(config, llm ? [llm.model, ...config.LLM_FALLBACK_MODELS] : []),
     maxToolSteps: config.MAX_TOOL_STEPS,
+    memory: turnMemoryFromConfig({ config, db: deps.db, llm, registry, logger }),
   });
 
   const worker: LaneWorker = createLaneWorker({

@@ -12,6 +12,7 @@ import { DeltaBuffer } from './delta-buffer.ts';
 import { replyAddress } from './reply-delivery.ts';
 import type { ToolDispatcher } from './tool-dispatch.ts';
 import type { NewRow, TranscriptStore } from './transcript.ts';
+import type { TurnMemory } from './turn-memory.ts';
 
 /** A checkpointed step of a running turn. */
 type Step =
@@ -39,6 +40,8 @@ export interface TurnRunnerDeps {
   historyLimit?: number;
   /** Limits of heartbeat turns: a small prompt, a short answer, no tools. */
   heartbeat?: { maxTokens: number; contextTokens: number };
+  /** Long-term memory and compaction; without it the context is the newest history only. */
+  memory?: TurnMemory;
 }
 
 export const DEFAULT_SYSTEM_PROMPT =
@@ -67,6 +70,8 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
     if (committedReply !== undefined) {
       // Committed before a crash; only delivery and acknowledgement were missing. Both are idempotent.
       await deliver(committedReply);
+      // The memory work after a commit is idempotent, so a turn that crashed before it (or after) catches up here once.
+      await deps.memory?.afterTurn(ctx, deps.contextBudgetTokens);
       return;
     }
     if (!deps.llm) {
@@ -77,7 +82,8 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
 
     // A heartbeat costs at most one small model call: short history, no tools, a capped answer.
     const heartbeat = deps.heartbeat && ctx.messages.every((m) => m.trigger === 'heartbeat') ? deps.heartbeat : undefined;
-    const history = await deps.transcripts.recent(ctx.sessionKey, heartbeat ? 20 : (deps.historyLimit ?? 100));
+    const remembered = heartbeat ? undefined : await deps.memory?.prepare(ctx, deps.historyLimit ?? 100);
+    const history = remembered?.history ?? (await deps.transcripts.recent(ctx.sessionKey, heartbeat ? 20 : (deps.historyLimit ?? 100)));
     const policyCtx = (tool: string) => ({ tool, agent: deps.agentName, channel: first.platform, user: first.userId });
     const tools = heartbeat ? [] : (await deps.catalog.list()).filter((t) => deps.policy.offers(policyCtx(t.name)));
     const budgetTokens = heartbeat ? heartbeat.contextTokens : deps.contextBudgetTokens;
@@ -124,7 +130,8 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
         finalText = `${lastModel?.content ?? ''}\n\n(I stopped after ${deps.maxToolSteps} tool steps without a final answer.)`.trim();
         break;
       }
-      const built = buildContext({ systemPrompt: deps.systemPrompt, history, current, tools, budgetTokens });
+      const built = buildContext({ systemPrompt: deps.systemPrompt, history, current, tools, budgetTokens, memories: remembered?.memories, summary: remembered?.summary });
+      deps.memory?.observePrompt(built.tokens);
       const deltas = new DeltaBuffer(
         (text) => ctx.store.appendEvent(ctx.sessionKey, { type: 'delta', turnId: ctx.turnId, text }),
         (err) => ctx.log.warn({ err }, 'publishing a reply delta failed'),
@@ -177,6 +184,7 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
     });
     if (outcome === 'fenced') throw new FencedError(ctx.sessionKey, fence);
     await deliver(finalText);
+    await deps.memory?.afterTurn(ctx, budgetTokens);
 
     async function runToolCall(call: LlmToolCall, step: number, offered: ToolDefinition[]): Promise<Step> {
       const audit = (e: Pick<AuditEntry, 'args' | 'decision' | 'outcome'> & Partial<AuditEntry>) =>

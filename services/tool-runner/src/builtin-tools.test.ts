@@ -34,7 +34,7 @@ describe('loadBuiltinTools', () => {
     const workspaces = createWorkspaces({ rootDir: config.workspacesDir, owner: undefined });
     const without = await loadBuiltinTools({ config, logger, workspaces, processUid: 1000 });
     expect(without.map((t) => t.name)).toEqual(['echo', 'read_file', 'write_file', 'edit_file', 'list_files', 'web_fetch']);
-    expect(lines.filter((l) => l.level === 'warn').map((l) => l.obj.tool)).toEqual(['shell', 'web_search', 'http_request', 'schedule']);
+    expect(lines.filter((l) => l.level === 'warn').map((l) => l.obj.tool)).toEqual(['shell', 'web_search', 'http_request', 'schedule', 'remember', 'recall', 'forget']);
     const withProvider = await loadBuiltinTools({ config, logger, workspaces, processUid: 1000, webSearchProvider: { name: 'fake', search: async () => [] } });
     expect(withProvider.map((t) => t.name)).toContain('web_search');
     const withHosts = await loadBuiltinTools({ config: { ...config, HTTP_REQUEST_ALLOWED_HOSTS: ['api.example.com'] }, logger, workspaces, processUid: 1000 });

@@ -15,6 +15,7 @@ import { createWebSearchTool, type WebSearchProvider } from './tools/web-search.
 import { createWriteFileTool } from './tools/write-file.ts';
 import { createScheduleTool } from './tools/schedule.ts';
 import type { Scheduler } from '@switchboard/scheduler';
+import { createMemoryTools, type MemoryStore } from '@switchboard/memory';
 
 const MIB = 1024 * 1024;
 
@@ -29,7 +30,16 @@ export interface BuiltinToolEnv {
   webSearchProvider?: WebSearchProvider;
   /** Schedules in Redis; without it `schedule` is unavailable. */
   scheduler?: Scheduler;
+  /** Long-term memory in Postgres; without it `remember`, `recall` and `forget` are unavailable. */
+  memory?: MemoryStore;
 }
+
+/** `remember`, `recall`, `forget` (shared/memory): the requesting user's and session's memories only. */
+const memoryTool = (name: 'remember' | 'recall' | 'forget'): BuiltinTool => ({
+  name,
+  create: async ({ memory, config }) =>
+    memory ? createMemoryTools(memory, { agent: config.AGENT_NAME }).find((t) => t.name === name)! : { unavailable: 'no database is connected (DATABASE_URL) for long-term memory' },
+});
 
 /** A built-in tool: its name and how to build it, or why it cannot run on this host. */
 export interface BuiltinTool {
@@ -112,6 +122,9 @@ export const BUILTIN_TOOLS: readonly BuiltinTool[] = [
     name: 'schedule',
     create: async ({ scheduler }) => (scheduler ? createScheduleTool(scheduler) : { unavailable: 'no scheduler is connected' }),
   },
+  memoryTool('remember'),
+  memoryTool('recall'),
+  memoryTool('forget'),
 ];
 
 /**

@@ -1,4 +1,5 @@
 import { createLogger, createRegistry, onShutdown, startOpsServer } from '@switchboard/observability';
+import { openDatabase } from '@switchboard/store';
 import { createToolRunner, loadToolRunnerConfig } from './service.ts';
 
 const config = loadToolRunnerConfig();
@@ -8,12 +9,15 @@ if (!config.REDIS_URL) {
   process.exit(2);
 }
 const registry = createRegistry();
-const service = await createToolRunner({ config, logger, registry, redisUrl: config.REDIS_URL });
+// The memory tools need the database; without DATABASE_URL they are off (logged) and the rest runs.
+const db = config.DATABASE_URL ? await openDatabase({ databaseUrl: config.DATABASE_URL, logger }) : undefined;
+const service = await createToolRunner({ config, logger, registry, redisUrl: config.REDIS_URL, ...(db ? { db } : {}) });
 let accepting = true;
 const ops = await startOpsServer({ port: config.PORT, registry, readiness: service.readiness, isAccepting: () => accepting });
 logger.info({ port: config.PORT }, 'tool-runner ops server listening');
 onShutdown(logger, [
   ['stop accepting', async () => void (accepting = false)],
   ['finish tool runs', () => service.close()],
+  ['close database', async () => void (await db?.close())],
   ['close ops server', async () => void ops.close()],
 ]);

@@ -4,7 +4,9 @@ import type { Registry } from 'prom-client';
 import { TOOL_QUEUE, ToolJob, type ToolResult } from '@switchboard/contracts';
 import { createRedis, LaneIngress, LaneStore, TurnQueue } from '@switchboard/lanes';
 import { counter, histogram, LATENCY_BUCKETS_SECONDS, type Logger } from '@switchboard/observability';
+import { memoryFromConfig } from '@switchboard/memory';
 import { policyFromConfig } from '@switchboard/policy';
+import type { Db } from '@switchboard/store';
 import { Scheduler } from '@switchboard/scheduler';
 import { ApprovalBoard, ToolCatalog, type ToolPlugin, UNTRUSTED_NOTE, wrapUntrusted } from '@switchboard/tools';
 import { loadBuiltinTools } from './builtin-tools.ts';
@@ -35,6 +37,8 @@ export interface ToolRunnerDeps {
   webSearchProvider?: WebSearchProvider;
   /** Per-session workspaces; defaults to directories under `config.workspacesDir`. */
   workspaces?: Workspaces;
+  /** Postgres for the memory tools (`remember`, `recall`, `forget`); without it they are unavailable. */
+  db?: Db;
   /** Source of MCP tools; defaults to one started from `config.mcpServers` (none configured: no tools). */
   mcp?: McpToolSource;
 }
@@ -61,7 +65,11 @@ export async function createToolRunner(deps: ToolRunnerDeps): Promise<ToolRunner
   const fixed =
     deps.plugins ??
     [
-      ...(await loadBuiltinTools({ config, logger, workspaces, processUid, scheduler, ...(deps.webSearchProvider ? { webSearchProvider: deps.webSearchProvider } : {}) })),
+      ...(await loadBuiltinTools({
+        config, logger, workspaces, processUid, scheduler,
+        ...(deps.webSearchProvider ? { webSearchProvider: deps.webSearchProvider } : {}),
+        ...(deps.db ? { memory: memoryFromConfig(deps.db, config, { logger, registry }) } : {}),
+      })),
       ...(deps.extraPlugins ?? []),
     ];
   const mcp = deps.mcp ?? (await McpToolSource.start(config, logger, { registry }));

@@ -19,7 +19,14 @@ export const CommonEnv = z.object({
   LLM_FALLBACK_MODELS: csv,
   LLM_TIMEOUT_MS: int(120_000, { min: 100 }),
   LLM_MAX_RETRIES: int(2, { min: 0, max: 10 }),
+  /** Embedding model for long-term memory; unset: memory retrieval is keyword-only. */
   EMBEDDING_MODEL: optionalString,
+  /** OpenAI-compatible base URL (ending in /v1) for embeddings; default OPENAI_BASE_URL. */
+  EMBEDDING_BASE_URL: optionalString,
+  /** Bearer key for EMBEDDING_BASE_URL; default OPENAI_API_KEY. */
+  EMBEDDING_API_KEY: optionalString,
+  /** Ask the embeddings endpoint for vectors of this size (text-embedding-3 and compatible); default: the model's own. */
+  EMBEDDING_DIMENSIONS: z.preprocess((v) => (v === '' ? undefined : v), z.coerce.number().int().min(1).max(16_000).optional()),
   TOOLS_ENABLED: optionalString.transform((v) => (v === undefined ? undefined : csv.parse(v))),
   TOOLS_ASK: csv,
   /** YAML or JSON policy rules (allow, deny, ask) by tool, agent, channel, user and arguments. */

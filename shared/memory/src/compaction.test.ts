@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { planCompaction, rowTokens, type CompactionRow } from './compaction.ts';
+
+const call = [{ id: 'c', type: 'function' as const, function: { name: 'echo', arguments: '{}' } }];
+function rows(turns: number): CompactionRow[] {
+  const out: CompactionRow[] = [];
+  for (let i = 0; i < turns; i++) {
+    out.push({ seq: 0, role: 'user', content: '', toolCalls: null, tokens: 20 });
+    out.push({ seq: 0, role: 'assistant', content: '', toolCalls: call, tokens: 0 });
+    out.push({ seq: 0, role: 'tool', content: '', toolCalls: null, tokens: 30 });
+    out.push({ seq: 0, role: 'assistant', content: '', toolCalls: null, tokens: 25 });
+  }
+  return out.map((r, i) => ({ ...r, seq: i + 1 }));
+}
+
+describe('planCompaction', () => {
+  it('does nothing within the trigger, and otherwise ends the range at a turn boundary leaving the newest tokens', () => {
+    const all = rows(20);
+    const total = all.reduce((n, r) => n + rowTokens(r), 0);
+    expect(planCompaction(all, { triggerTokens: total, keepTokens: 100, maxChunkTokens: 10_000 })).toBeUndefined();
+    for (const keep of [50, 200, 500, 900]) {
+      const plan = planCompaction(all, { triggerTokens: 100, keepTokens: keep, maxChunkTokens: 10_000 })!;
+      expect(all[plan.to]!.role).toBe('user'); // row after the range (seq is index + 1)
+      const kept = all.slice(plan.to).reduce((n, r) => n + rowTokens(r), 0);
+      expect(kept).toBeGreaterThanOrEqual(keep);
+    }
+  });
+
+  it('summarizes at most maxChunkTokens at once', () => {
+    const all = rows(40);
+    const plan = planCompaction(all, { triggerTokens: 100, keepTokens: 100, maxChunkTokens: 500 })!;
+    expect(plan.tokens).toBeLessThanOrEqual(500);
+    expect(plan.from).toBe(1);
+    expect(all[plan.to]!.role).toBe('user');
+  });
+});

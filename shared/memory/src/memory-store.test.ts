@@ -1,0 +1,107 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger, createRegistry } from '@switchboard/observability';
+import { openDatabase, type Db } from '@switchboard/store';
+import { startFakeOpenAI, type FakeOpenAI } from '@switchboard/testkit';
+import { EmbeddingClient } from './embeddings.ts';
+import { memoryMetrics } from './metrics.ts';
+import { MemoryStore } from './memory-store.ts';
+import { userScope, type ScopeRef } from './types.ts';
+
+const logger = createLogger({ service: 'test', level: 'silent' });
+let db: Db;
+let model: FakeOpenAI;
+let hybrid: MemoryStore;
+let keyword: MemoryStore;
+
+beforeAll(async () => {
+  [db, model] = await Promise.all([openDatabase({}), startFakeOpenAI({ embeddingDimensions: 384 })]);
+  const registry = createRegistry({ defaultMetrics: false });
+  const embedder = new EmbeddingClient(db, { baseURL: model.url, model: 'fake-embedding', batchSize: 4 }, memoryMetrics(registry), logger);
+  hybrid = new MemoryStore(db, { logger, registry, embedder });
+  keyword = new MemoryStore(db, { logger, registry });
+});
+afterAll(async () => {
+  await Promise.all([db?.close(), model?.close()]);
+});
+
+const alice = userScope('web', 'alice');
+const bob = userScope('web', 'bob');
+const add = (store: MemoryStore, scope: ScopeRef, content: string, extra: { importance?: number; userId?: string } = {}) =>
+  store.add({ ...scope, content, source: 'api', userId: extra.userId ?? scope.scopeId.split(':')[1], platform: 'web', ...(extra.importance !== undefined ? { importance: extra.importance } : {}) });
+
+describe('MemoryStore', () => {
+  it('finds memories by meaning and keyword, best first, only within the given scopes', async () => {
+    await add(hybrid, alice, 'The user lives in Lisbon and works as a marine biologist.');
+    await add(hybrid, alice, 'The user prefers answers in bullet points.');
+    await add(hybrid, alice, 'The user is allergic to peanuts.');
+    await add(hybrid, bob, 'The user lives in Oslo and is allergic to shellfish.');
+    const found = await hybrid.search({ scopes: [alice], query: 'where does the user live?', owner: 'alice' });
+    expect(found[0]!.content).toMatch(/Lisbon/);
+    expect(found.every((m) => m.scopeId === alice.scopeId)).toBe(true);
+    const allergies = await hybrid.search({ scopes: [bob], query: 'allergic', owner: 'bob' });
+    expect(allergies.map((m) => m.content)).toEqual(['The user lives in Oslo and is allergic to shellfish.']);
+    expect(found[0]!.lastUsedAt).toBeNull(); // as it was before this search; the search marks it used
+    const again = await hybrid.search({ scopes: [alice], query: 'Lisbon', owner: 'alice', touch: false });
+    expect(again[0]!.lastUsedAt).toBeInstanceOf(Date);
+  });
+
+  it('merges exact and near duplicates in a scope instead of storing them twice', async () => {
+    const scope = userScope('web', 'carol');
+    const first = await add(hybrid, scope, 'The user has a dog named Biscuit.', { importance: 0.4 });
+    const exact = await add(hybrid, scope, 'the user has a dog named biscuit', { importance: 0.9 });
+    expect(exact).toEqual({ id: first.id, outcome: 'merged' });
+    const near = await add(hybrid, scope, 'The user has a dog named Biscuit!!');
+    expect(near.id).toBe(first.id);
+    const reworded = await add(keyword, scope, 'The user has a dog that is named Biscuit.');
+    expect(reworded).toEqual({ id: first.id, outcome: 'merged' });
+    const other = await add(hybrid, userScope('web', 'dave'), 'The user has a dog named Biscuit.');
+    expect(other.id).not.toBe(first.id); // same words, another user: never merged across scopes
+    const rows = await hybrid.list([scope]);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.importance).toBeCloseTo(0.9);
+  });
+
+  it('works keyword-only without an embeddings endpoint, storing no vector', async () => {
+    const scope = userScope('web', 'erin');
+    expect(keyword.mode).toBe('keyword');
+    await add(keyword, scope, 'The user’s favourite band is Radiohead.');
+    const { rows } = await db.query<{ embedding: unknown; dims: unknown }>(`SELECT embedding, dims FROM memories WHERE scope_id = $1`, [scope.scopeId]);
+    expect(rows).toEqual([{ embedding: null, dims: null }]);
+    const found = await keyword.search({ scopes: [scope], query: 'which band do I like?' });
+    expect(found.map((m) => m.content)).toEqual(['The user’s favourite band is Radiohead.']);
+    expect(await keyword.search({ scopes: [scope], query: 'what is the weather?' })).toEqual([]);
+  });
+
+  it('embeds in batches and never sends a cached text again', async () => {
+    const texts = Array.from({ length: 10 }, (_, i) => `batch text number ${i}`);
+    const before = model.embeddingRequests.length;
+    const client = hybrid.embedder!;
+    const first = await client.embed(texts, 'frank');
+    expect(model.embeddingRequests.length - before).toBe(3); // batchSize 4
+    expect(first).toHaveLength(10);
+    const second = await client.embed([texts[3]!, 'one new text', texts[7]!], 'frank');
+    expect(model.embeddingRequests.length - before).toBe(4);
+    expect(model.embeddingRequests.at(-1)!.input).toEqual(['one new text']);
+    second[0]!.forEach((v, i) => expect(v).toBeCloseTo(first[3]![i]!, 5));
+  });
+
+  it('forgets by id or by words, and only inside the given scopes', async () => {
+    const scope = userScope('web', 'gina');
+    const kept = await add(hybrid, scope, 'The user plays the cello.');
+    const gone = await add(hybrid, scope, 'The user’s locker code is 4417.');
+    expect(await hybrid.forget({ scopes: [alice], id: gone.id })).toEqual([]);
+    const forgotten = await hybrid.forget({ scopes: [scope], query: 'locker code' });
+    expect(forgotten.map((m) => m.id)).toEqual([gone.id]);
+    expect((await hybrid.list([scope])).map((m) => m.id)).toEqual([kept.id]);
+  });
+
+  it('falls back to keyword search when the embeddings endpoint fails', async () => {
+    const registry = createRegistry({ defaultMetrics: false });
+    const broken = new EmbeddingClient(db, { baseURL: 'http://127.0.0.1:9/v1', model: 'fake-embedding', maxRetries: 0, timeoutMs: 2000 }, memoryMetrics(registry), logger);
+    const store = new MemoryStore(db, { logger, registry, embedder: broken });
+    const scope = userScope('web', 'hana');
+    await add(store, scope, 'The user drives a green tractor.');
+    expect((await store.search({ scopes: [scope], query: 'tractor' })).map((m) => m.content)).toEqual(['The user drives a green tractor.']);
+    expect(await registry.getSingleMetricAsString('switchboard_memory_retrievals_total')).toMatch(/mode="keyword"} 1/);
+  });
+});

@@ -1,0 +1,307 @@
+import type { Registry } from 'prom-client';
+import { SwitchboardError } from '@switchboard/contracts';
+import type { Logger } from '@switchboard/observability';
+import { isUniqueViolation, toVectorLiteral, type Db, type Queryable } from '@switchboard/store';
+import type { EmbeddingClient } from './embeddings.ts';
+import { memoryMetrics, type MemoryMetrics } from './metrics.ts';
+import { anyWordTsQuery, contentHash, normalizeMemoryText } from './text.ts';
+import type { MemoryRecord, NewMemory, ScopeRef } from './types.ts';
+
+export interface MemoryStoreOptions {
+  logger: Logger;
+  registry: Registry;
+  /** Without one, memories are stored without vectors and retrieval is keyword-only (logged once). */
+  embedder?: EmbeddingClient | undefined;
+  /** Cosine similarity at or above which a new memory merges into an existing one. Default 0.9. */
+  mergeSimilarity?: number;
+  /** Word-set (Jaccard) similarity at or above which memories merge without vectors. Default 0.8. */
+  mergeWordSimilarity?: number;
+  /** Half-life of the recency weight, in days. Default 30. */
+  recencyHalfLifeDays?: number;
+  /** Candidates each retriever (vector, keyword) contributes before fusion. Default 40. */
+  candidates?: number;
+}
+
+/** Reciprocal-rank-fusion constant (Cormack et al.): damps the difference between the top ranks. */
+const RRF_K = 60;
+const MAX_CONTENT_CHARS = 4000;
+const SCOPE_DIMS = new Set<number>();
+
+type Row = { id: number; scope: MemoryRecord['scope']; scope_id: string; kind: MemoryRecord['kind']; content: string; importance: number; created_at: Date; last_used_at: Date | null; score?: number };
+const toRecord = (r: Row): MemoryRecord => ({
+  id: Number(r.id),
+  scope: r.scope,
+  scopeId: r.scope_id,
+  kind: r.kind,
+  content: r.content,
+  importance: Number(r.importance),
+  createdAt: r.created_at,
+  lastUsedAt: r.last_used_at,
+  ...(r.score !== undefined ? { score: Number(r.score) } : {}),
+});
+const COLUMNS = 'id, scope, scope_id, kind, content, importance, created_at, last_used_at';
+
+/** `((scope = $n AND scope_id = $n+1) OR …)` for the given scopes, with their parameters appended to `params`. */
+function scopeFilter(scopes: readonly ScopeRef[], params: unknown[], alias = ''): string {
+  if (scopes.length === 0) throw new SwitchboardError('bad_request', 'a memory query needs at least one scope');
+  return `(${scopes
+    .map((s) => {
+      params.push(s.scope, s.scopeId);
+      return `(${alias}scope = $${params.length - 1} AND ${alias}scope_id = $${params.length})`;
+    })
+    .join(' OR ')})`;
+}
+
+function words(text: string): Set<string> {
+  return new Set((normalizeMemoryText(text).match(/[\p{L}\p{N}]+/gu) ?? []).filter((w) => w.length > 2));
+}
+function jaccard(a: Set<string>, b: Set<string>): number {
+  let both = 0;
+  for (const w of a) if (b.has(w)) both++;
+  const union = a.size + b.size - both;
+  return union === 0 ? 1 : both / union;
+}
+
+/**
+ * Long-term memories in Postgres: writing with near-duplicate merging, hybrid retrieval (HNSW
+ * cosine + full-text rank, fused by reciprocal rank, weighted by importance and recency), and
+ * forgetting. Every read and write names its scopes; nothing crosses them.
+ */
+export class MemoryStore {
+  readonly db: Db;
+  readonly embedder: EmbeddingClient | undefined;
+  readonly metrics: MemoryMetrics;
+  private readonly log: Logger;
+  private readonly opts: Required<Omit<MemoryStoreOptions, 'embedder' | 'logger' | 'registry'>>;
+
+  constructor(db: Db, opts: MemoryStoreOptions) {
+    this.db = db;
+    this.embedder = opts.embedder;
+    this.metrics = memoryMetrics(opts.registry);
+    this.log = opts.logger.child({ component: 'memory' });
+    this.opts = {
+      mergeSimilarity: opts.mergeSimilarity ?? 0.9,
+      mergeWordSimilarity: opts.mergeWordSimilarity ?? 0.8,
+      recencyHalfLifeDays: opts.recencyHalfLifeDays ?? 30,
+      candidates: opts.candidates ?? 40,
+    };
+  }
+
+  /** `hybrid` with an embeddings endpoint, else `keyword`. */
+  get mode(): 'hybrid' | 'keyword' {
+    return this.embedder ? 'hybrid' : 'keyword';
+  }
+
+  /** Creates the partial HNSW index for vectors of `dims` dimensions if it is missing (the common sizes come with the migration). */
+  async ensureVectorIndex(dims: number): Promise<void> {
+    if (SCOPE_DIMS.has(dims)) return;
+    if (!Number.isInteger(dims) || dims < 1 || dims > 16000) throw new SwitchboardError('remote_error', `embedding has ${dims} dimensions`);
+    await this.db.query(`CREATE INDEX IF NOT EXISTS memories_embedding_${dims}_idx ON memories USING hnsw ((embedding::vector(${dims})) vector_cosine_ops) WHERE dims = ${dims}`);
+    SCOPE_DIMS.add(dims);
+  }
+
+  /**
+   * Embeds memories' texts (owner = the memory's user), or returns undefined vectors when there is
+   * no embeddings endpoint or it fails (the memory is then found by keyword only, and the log says so).
+   */
+  async embedFor(memories: readonly NewMemory[]): Promise<Array<number[] | undefined>> {
+    if (!this.embedder || memories.length === 0) return memories.map(() => undefined);
+    const out: Array<number[] | undefined> = [];
+    const byOwner = new Map<string, number[]>();
+    memories.forEach((m, i) => {
+      const owner = m.userId ?? '';
+      byOwner.set(owner, [...(byOwner.get(owner) ?? []), i]);
+    });
+    try {
+      for (const [owner, idx] of byOwner) {
+        const vectors = await this.embedder.embed(idx.map((i) => memories[i]!.content), owner);
+        idx.forEach((i, k) => (out[i] = vectors[k]));
+      }
+      for (const v of out) if (v) await this.ensureVectorIndex(v.length);
+      return out;
+    } catch (err) {
+      this.log.warn({ err: { message: (err as Error).message, code: (err as { code?: string }).code } }, 'embedding memories failed; they are stored for keyword search only');
+      return memories.map(() => undefined);
+    }
+  }
+
+  /** Stores one memory (embedding it first), merging it into a near-duplicate in the same scope. */
+  async add(memory: NewMemory): Promise<{ id: number; outcome: 'created' | 'merged' }> {
+    const [embedding] = await this.embedFor([memory]);
+    return this.db.transaction((tx) => this.insert(tx, memory, embedding));
+  }
+
+  /**
+   * Stores a memory inside the caller's transaction with a vector from {@link embedFor}. An exact
+   * duplicate (same normalized text in the scope) or a near-duplicate (cosine ≥ mergeSimilarity,
+   * or without vectors, word overlap ≥ mergeWordSimilarity) is merged: the newer wording wins,
+   * importance is the higher of the two.
+   */
+  async insert(tx: Queryable, memory: NewMemory, embedding: number[] | undefined): Promise<{ id: number; outcome: 'created' | 'merged' }> {
+    const content = memory.content.trim().slice(0, MAX_CONTENT_CHARS);
+    if (content === '') throw new SwitchboardError('bad_request', 'a memory needs content');
+    const importance = Math.min(1, Math.max(0, memory.importance ?? 0.5));
+    const hash = contentHash(content);
+    const vector = embedding ? toVectorLiteral(embedding) : null;
+    const dims = embedding?.length ?? null;
+    const exact = await tx.query<{ id: number }>(
+      `UPDATE memories SET importance = greatest(importance, $4), updated_at = now()
+       WHERE scope = $1 AND scope_id = $2 AND content_hash = $3 RETURNING id`,
+      [memory.scope, memory.scopeId, hash, importance],
+    );
+    if (exact.rows[0]) return this.merged(memory, exact.rows[0].id);
+    const near = await this.nearDuplicate(tx, memory, content, embedding);
+    if (near !== undefined) {
+      try {
+        await tx.query(
+          `UPDATE memories SET content = $2, content_hash = $3, embedding = $4::vector, dims = $5, embedding_model = $6,
+             importance = greatest(importance, $7), kind = $8, updated_at = now(), source_turn_id = coalesce($9, source_turn_id)
+           WHERE id = $1`,
+          [near, content, hash, vector, dims, embedding ? (this.embedder?.model ?? null) : null, importance, memory.kind ?? 'fact', memory.sourceTurnId ?? null],
+        );
+        return this.merged(memory, near);
+      } catch (err) {
+        if (!isUniqueViolation(err)) throw err;
+      }
+    }
+    const { rows } = await tx.query<{ id: number }>(
+      `INSERT INTO memories (scope, scope_id, user_id, platform, session_id, kind, content, content_hash, embedding, dims, embedding_model,
+         importance, source_message_id, source_turn_id, source)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::vector, $10, $11, $12, $13, $14, $15)
+       ON CONFLICT (scope, scope_id, content_hash) DO UPDATE SET importance = greatest(memories.importance, EXCLUDED.importance), updated_at = now()
+       RETURNING id, (xmax = 0) AS created`,
+      [
+        memory.scope, memory.scopeId, memory.userId ?? null, memory.platform ?? null, memory.sessionId ?? null, memory.kind ?? 'fact', content, hash,
+        vector, dims, embedding ? (this.embedder?.model ?? null) : null, importance, memory.sourceMessageId ?? null, memory.sourceTurnId ?? null, memory.source,
+      ],
+    );
+    const row = rows[0] as { id: number; created: boolean };
+    if (!row.created) return this.merged(memory, row.id);
+    this.metrics.writes.inc({ source: memory.source, outcome: 'created' });
+    return { id: Number(row.id), outcome: 'created' };
+  }
+
+  private merged(memory: NewMemory, id: number): { id: number; outcome: 'merged' } {
+    this.metrics.writes.inc({ source: memory.source, outcome: 'merged' });
+    return { id: Number(id), outcome: 'merged' };
+  }
+
+  private async nearDuplicate(tx: Queryable, memory: NewMemory, content: string, embedding: number[] | undefined): Promise<number | undefined> {
+    if (embedding) {
+      const d = embedding.length;
+      const { rows } = await tx.query<{ id: number; similarity: number }>(
+        `SELECT id, 1 - (embedding::vector(${d}) <=> $3::vector(${d})) AS similarity FROM memories
+         WHERE scope = $1 AND scope_id = $2 AND dims = ${d} ORDER BY embedding::vector(${d}) <=> $3::vector(${d}) LIMIT 1`,
+        [memory.scope, memory.scopeId, toVectorLiteral(embedding)],
+      );
+      if (rows[0] && Number(rows[0].similarity) >= this.opts.mergeSimilarity) return Number(rows[0].id);
+    }
+    const tsq = anyWordTsQuery(content);
+    if (tsq === '') return undefined;
+    const { rows } = await tx.query<{ id: number; content: string }>(
+      `SELECT id, content FROM memories, to_tsquery('english', $3) q
+       WHERE scope = $1 AND scope_id = $2 AND tsv @@ q ORDER BY ts_rank_cd(tsv, q) DESC LIMIT 5`,
+      [memory.scope, memory.scopeId, tsq],
+    );
+    const mine = words(content);
+    const best = rows.map((r) => ({ id: Number(r.id), sim: jaccard(mine, words(r.content)) })).sort((a, b) => b.sim - a.sim)[0];
+    return best && best.sim >= this.opts.mergeWordSimilarity ? best.id : undefined;
+  }
+
+  /**
+   * Hybrid search within `scopes`: the nearest vectors (HNSW, cosine) and the best full-text
+   * matches, fused by reciprocal rank and weighted by importance and recency. Keyword-only when
+   * there is no embeddings endpoint or embedding the query fails. Returned memories are marked used
+   * unless `touch` is false.
+   */
+  async search(input: { scopes: readonly ScopeRef[]; query: string; limit?: number; owner?: string; touch?: boolean }): Promise<MemoryRecord[]> {
+    const started = performance.now();
+    const limit = input.limit ?? 10;
+    let vector: number[] | undefined;
+    if (this.embedder && input.query.trim() !== '') {
+      try {
+        [vector] = await this.embedder.embed([input.query], input.owner ?? '');
+        if (vector) await this.ensureVectorIndex(vector.length);
+      } catch (err) {
+        this.log.warn({ err: { message: (err as Error).message } }, 'embedding the memory query failed; this search is keyword-only');
+      }
+    }
+    const tsq = anyWordTsQuery(input.query);
+    if (!vector && tsq === '') return [];
+    const params: unknown[] = [];
+    const k = this.opts.candidates;
+    const filter = scopeFilter(input.scopes, params);
+    const parts: string[] = [];
+    if (vector) {
+      const d = vector.length;
+      params.push(toVectorLiteral(vector));
+      const v = `$${params.length}::vector(${d})`;
+      parts.push(`SELECT id, row_number() OVER (ORDER BY dist) AS r FROM (
+          SELECT id, embedding::vector(${d}) <=> ${v} AS dist FROM memories WHERE dims = ${d} AND ${filter}
+          ORDER BY embedding::vector(${d}) <=> ${v} LIMIT ${k}) v`);
+    }
+    if (tsq !== '') {
+      params.push(tsq);
+      parts.push(`SELECT id, row_number() OVER (ORDER BY rank DESC, id DESC) AS r FROM (
+          SELECT id, ts_rank_cd(tsv, q) AS rank FROM memories, to_tsquery('english', $${params.length}) q
+          WHERE tsv @@ q AND ${filter} ORDER BY rank DESC LIMIT ${k}) t`);
+    }
+    params.push(this.opts.recencyHalfLifeDays, limit);
+    const sql = `WITH hits AS (${parts.join(' UNION ALL ')}),
+      fused AS (SELECT id, sum(1.0 / (${RRF_K} + r)) AS rrf FROM hits GROUP BY id)
+      SELECT m.id, m.scope, m.scope_id, m.kind, m.content, m.importance, m.created_at, m.last_used_at,
+        f.rrf * (0.5 + 0.5 * m.importance)
+          * (0.7 + 0.3 * power(0.5, extract(epoch FROM now() - greatest(m.created_at, coalesce(m.last_used_at, m.created_at))) / 86400.0 / $${params.length - 1})) AS score
+      FROM fused f JOIN memories m ON m.id = f.id
+      ORDER BY score DESC, m.id DESC LIMIT $${params.length}`;
+    // Iterative HNSW scans (pgvector ≥ 0.8) keep a scope-filtered nearest-neighbour query from
+    // coming back short when most of the index belongs to other scopes.
+    const rows = vector
+      ? await this.db.transaction(async (tx) => {
+          await tx.query(`SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), set_config('hnsw.ef_search', '100', true)`);
+          return (await tx.query<Row>(sql, params)).rows;
+        })
+      : (await this.db.query<Row>(sql, params)).rows;
+    this.metrics.retrievals.inc({ mode: vector ? 'hybrid' : 'keyword' });
+    this.metrics.retrievalDuration.observe((performance.now() - started) / 1000);
+    const found = rows.map(toRecord);
+    if ((input.touch ?? true) && found.length > 0) {
+      await this.db.query(`UPDATE memories SET last_used_at = now(), use_count = use_count + 1 WHERE id = ANY($1::bigint[])`, [found.map((m) => m.id)]);
+    }
+    return found;
+  }
+
+  /** The newest memories of `scopes`. */
+  async list(scopes: readonly ScopeRef[], limit = 50): Promise<MemoryRecord[]> {
+    const params: unknown[] = [];
+    const filter = scopeFilter(scopes, params);
+    params.push(limit);
+    const { rows } = await this.db.query<Row>(`SELECT ${COLUMNS} FROM memories WHERE ${filter} ORDER BY created_at DESC, id DESC LIMIT $${params.length}`, params);
+    return rows.map(toRecord);
+  }
+
+  /**
+   * Deletes memories within `scopes`: the one with `id`, or those matching every word of `query`
+   * (at most `limit`). Returns what was deleted; an id outside the scopes deletes nothing.
+   */
+  async forget(input: { scopes: readonly ScopeRef[]; id?: number; query?: string; limit?: number }): Promise<MemoryRecord[]> {
+    const params: unknown[] = [];
+    const filter = scopeFilter(input.scopes, params);
+    let where: string;
+    if (input.id !== undefined) {
+      params.push(input.id);
+      where = `id = $${params.length}`;
+    } else if (input.query && input.query.trim() !== '') {
+      params.push(input.query);
+      where = `tsv @@ plainto_tsquery('english', $${params.length})`;
+    } else {
+      throw new SwitchboardError('bad_request', 'forget needs an id or a query');
+    }
+    params.push(input.limit ?? 5);
+    const { rows } = await this.db.query<Row>(
+      `DELETE FROM memories WHERE id IN (SELECT id FROM memories WHERE ${filter} AND ${where} ORDER BY id LIMIT $${params.length}) RETURNING ${COLUMNS}`,
+      params,
+    );
+    return rows.map(toRecord);
+  }
+}

@@ -1,0 +1,44 @@
+import type { Db } from '@switchboard/store';
+
+/** Rows removed by {@link deleteUserData}, per table. */
+export interface DeletedUserData {
+  sessions: number;
+  messages: number;
+  turns: number;
+  summaries: number;
+  memories: number;
+  embeddings: number;
+  toolAudit: number;
+}
+
+/**
+ * Deletes everything stored about one user (their raw platform user id), in one transaction:
+ * their own sessions with everything in them (turns, messages, summaries, approvals, memory runs),
+ * their messages in shared sessions and the turns only they spoke in, the summaries of shared
+ * sessions they spoke in (those are rebuilt from what remains), their memories in every scope,
+ * the embeddings of their texts, and their tool audit entries. Other users' data is untouched.
+ * Idempotent: deleting again removes nothing more.
+ */
+export async function deleteUserData(db: Db, userId: string): Promise<DeletedUserData> {
+  return db.transaction(async (tx) => {
+    const count = async (sql: string, params: unknown[]) => (await tx.query(`WITH d AS (${sql} RETURNING 1) SELECT count(*)::int AS n FROM d`, params)).rows[0] as { n: number };
+    const own = (await tx.query<{ id: string }>(`SELECT id FROM sessions WHERE user_id = $1`, [userId])).rows.map((r) => r.id);
+    const spokeIn = (await tx.query<{ session_id: string }>(`SELECT DISTINCT session_id FROM messages WHERE user_id = $1`, [userId])).rows.map((r) => r.session_id);
+    // Turns of shared sessions in which nobody else spoke: their replies answer only this user.
+    const soleTurns = (
+      await tx.query<{ turn_id: string }>(
+        `SELECT turn_id FROM messages WHERE session_id = ANY($2::text[]) AND role = 'user' GROUP BY turn_id HAVING bool_and(user_id = $1)`,
+        [userId, spokeIn],
+      )
+    ).rows.map((r) => r.turn_id);
+    const memories = await count(`DELETE FROM memories WHERE user_id = $1 OR session_id = ANY($2::text[])`, [userId, own]);
+    const embeddings = await count(`DELETE FROM embedding_cache WHERE owner = $1`, [userId]);
+    const summaries = await count(`DELETE FROM summaries WHERE session_id = ANY($1::text[])`, [[...new Set([...own, ...spokeIn])]]);
+    const toolAudit = await count(`DELETE FROM tool_audit WHERE user_id = $1 OR session_id = ANY($2::text[]) OR turn_id = ANY($3::text[])`, [userId, own, soleTurns]);
+    const messages = await count(`DELETE FROM messages WHERE user_id = $1 OR session_id = ANY($2::text[]) OR turn_id = ANY($3::text[])`, [userId, own, soleTurns]);
+    const turns = await count(`DELETE FROM turns WHERE session_id = ANY($1::text[]) OR id = ANY($2::text[])`, [own, soleTurns]);
+    await tx.query(`DELETE FROM memory_runs WHERE session_id = ANY($1::text[]) OR turn_id = ANY($2::text[])`, [own, soleTurns]);
+    const sessions = await count(`DELETE FROM sessions WHERE id = ANY($1::text[])`, [own]);
+    return { sessions: sessions.n, messages: messages.n, turns: turns.n, summaries: summaries.n, memories: memories.n, embeddings: embeddings.n, toolAudit: toolAudit.n };
+  });
+}
