@@ -30,10 +30,12 @@ beforeAll(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'sb-sandbox-'));
   await chmod(dataDir, 0o711);
   process.env.SWITCHBOARD_TEST_CANARY = CANARY;
-  t = await startTestSystem({ dataDir, keepData: true, env: { TOOLS_ENABLED: 'shell,read_file,web_fetch', SWITCHBOARD_TEST_CANARY: CANARY } });
+  t = await startTestSystem({ dataDir, keepData: true, env: { TOOLS_ENABLED: 'shell,read_file,write_file,edit_file,web_fetch', WORKSPACE_MAX_MB: '1', SWITCHBOARD_TEST_CANARY: CANARY } });
   // Each user message names one tool call; the model then reports the tool's output verbatim.
   t.model.setScript((body) => {
-    const tool = body.messages.filter((m) => m.role === 'tool').pop();
+    // Only this turn's tool result counts: a session used for several calls keeps the earlier ones.
+    const lastUser = body.messages.map((m) => m.role).lastIndexOf('user');
+    const tool = body.messages.slice(lastUser).filter((m) => m.role === 'tool').pop();
     if (tool) return { text: String(tool.content) };
     const ask = JSON.parse(String(body.messages[body.messages.length - 1]!.content)) as { name: string; arguments: Record<string, unknown> };
     return { toolCalls: [{ id: 'c1', name: ask.name, arguments: ask.arguments }] };
@@ -47,9 +49,8 @@ afterAll(async () => {
 });
 
 let n = 0;
-async function callTool(name: string, args: Record<string, unknown>): Promise<string> {
-  n += 1;
-  const res = await postJson(t.url, '/v1/chat/completions', { messages: [{ role: 'user', content: JSON.stringify({ name, arguments: args }) }] }, { 'x-session-id': `sandbox${n}` });
+async function callTool(name: string, args: Record<string, unknown>, session = `sandbox${++n}`): Promise<string> {
+  const res = await postJson(t.url, '/v1/chat/completions', { messages: [{ role: 'user', content: JSON.stringify({ name, arguments: args }) }] }, { 'x-session-id': session });
   expect(res.status).toBe(200);
   return ((await res.json()) as { choices: Array<{ message: { content: string } }> }).choices[0]!.message.content;
 }
@@ -86,6 +87,44 @@ describe('sandbox escapes through the HTTP API', () => {
       expect(await callTool('web_fetch', { url })).toMatch(/^error: /);
     }
     expect(baitHits).toBe(0);
+  });
+
+  it('an infinite loop is killed at the time limit, and gigabytes of output at the output cap', async () => {
+    let started = Date.now();
+    const loop = await callTool('shell', { command: 'while :; do :; done', timeoutMs: 1500 });
+    expect(loop).toMatch(/^error: killed: time limit of 1500 ms reached/);
+    expect(Date.now() - started).toBeLessThan(15_000);
+    // `yes` would print forever: killed once 16 MiB (SHELL_MAX_OUTPUT_MB) came out, long before the gigabytes.
+    started = Date.now();
+    const flood = await callTool('shell', { command: 'yes "gigabytes of output" | head -c 5G; echo finished' });
+    expect(flood).toMatch(/^error: killed: output exceeded 16777216 bytes/);
+    expect(flood).not.toContain('finished');
+    // The model gets the head and tail of it, within the tool output cap (16 KiB by default).
+    expect(Buffer.byteLength(flood)).toBeLessThan(20_000);
+    expect(Date.now() - started).toBeLessThan(15_000);
+  });
+
+  it('a workspace disk quota holds for shell and write_file, and deleting frees space again', async () => {
+    const ws = 'quota-session';
+    // One file cannot outgrow the space left (1 MiB): the write stops at the limit (SIGXFSZ).
+    const big = await callTool('shell', { command: 'head -c 3M /dev/zero > big; echo "rc=$?"; stat -c "size=%s" big' }, ws);
+    expect(big).toContain('rc=153');
+    const size = Number(/size=(\d+)/.exec(big)![1]);
+    expect(size).toBeLessThanOrEqual(1024 * 1024);
+    // Now at the quota: write_file is refused before it creates anything, and the shell cannot grow files.
+    expect(await callTool('write_file', { path: 'notes/more.txt', content: 'x'.repeat(2000) }, ws)).toMatch(/^error: the workspace quota of 1048576 bytes would be exceeded/);
+    const full = await callTool('shell', { command: '(echo hi > small); echo "rc=$?"; ls' }, ws);
+    expect(full).toContain('at its disk quota');
+    expect(full).toMatch(/rc=(1|153)/);
+    expect(full).not.toContain('notes');
+    // Deleting makes room again.
+    expect(await callTool('shell', { command: 'rm -f big small && echo removed' }, ws)).toContain('removed');
+    expect(await callTool('write_file', { path: 'notes/more.txt', content: 'x'.repeat(2000) }, ws)).toMatch(/created notes\/more.txt \(2000 bytes\)/);
+    // Many files, each under the limit, together over it: the run is killed by the quota watch.
+    const swarm = await callTool('shell', { command: 'for i in $(seq 1 20); do head -c 400K /dev/zero > f$i; done; sleep 5; echo survived' }, ws);
+    expect(swarm).toMatch(/^error: killed: the workspace went over its disk quota/);
+    expect(swarm).not.toContain('survived');
+    expect(await callTool('shell', { command: 'rm -f f* && echo cleaned' }, ws)).toContain('cleaned');
   });
 
   it('malformed tool arguments go back to the model and run nothing', async () => {

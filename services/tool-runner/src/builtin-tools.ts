@@ -87,12 +87,13 @@ export const BUILTIN_TOOLS: readonly BuiltinTool[] = [
         // Both streams plus the exit-code lines fit in the output cap.
         keepBytes: Math.floor((config.TOOL_OUTPUT_MAX_BYTES - 256) / 2),
         killAfterOutputBytes: config.SHELL_MAX_OUTPUT_MB * MIB,
+        quotaBytes: config.WORKSPACE_MAX_MB * MIB,
       });
     },
   },
   { name: 'read_file', create: async () => createReadFileTool() },
-  { name: 'write_file', create: async () => createWriteFileTool() },
-  { name: 'edit_file', create: async () => createEditFileTool() },
+  { name: 'write_file', create: async ({ config }) => createWriteFileTool({ quotaBytes: config.WORKSPACE_MAX_MB * MIB }) },
+  { name: 'edit_file', create: async ({ config }) => createEditFileTool({ quotaBytes: config.WORKSPACE_MAX_MB * MIB }) },
   { name: 'list_files', create: async () => createListFilesTool() },
   {
     name: 'web_fetch',

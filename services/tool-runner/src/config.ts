@@ -39,6 +39,8 @@ export const ToolRunnerEnv = CommonEnv.extend({
   SHELL_TMP_MB: int(64, { min: 1, max: 65_536 }),
   /** Output (stdout + stderr) after which a shell command is killed, in MiB (default 16). */
   SHELL_MAX_OUTPUT_MB: int(16, { min: 1, max: 1024 }),
+  /** Disk quota of one session's workspace (shell, write_file, edit_file), in MiB (default 1024). */
+  WORKSPACE_MAX_MB: int(1024, { min: 1, max: 1_048_576 }),
   /** Extra host /etc entries bound read-only into the sandbox, comma-separated (e.g. `python3,ssl`). */
   SHELL_ETC_PATHS: etcEntries,
   /** Deadline of one web_fetch including redirects, in ms (default 15 000). */

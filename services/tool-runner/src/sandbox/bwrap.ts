@@ -90,7 +90,8 @@ export function limitScript(limits: SandboxLimits): string {
   const set = [
     `ulimit -c 0`,
     `ulimit -t ${limits.cpuSeconds}`,
-    `ulimit -f ${kib(limits.fileSizeBytes)}`,
+    // 0 is allowed here: a workspace over its quota may only delete and shrink files.
+    `ulimit -f ${Math.max(0, Math.floor(limits.fileSizeBytes / 1024))}`,
     `ulimit -u ${limits.processes}`,
     `ulimit -n ${limits.openFiles}`,
     `ulimit -v ${kib(limits.memoryBytes)}`,

@@ -16,10 +16,12 @@ export interface SandboxRun {
   keepBytes: number;
   /** Aborting kills the sandbox (runner shutdown or the run's own deadline). */
   signal?: AbortSignal;
+  /** Checked every `intervalMs` while the command runs; when it resolves true the sandbox is killed (`disk_quota`). */
+  watch?: { intervalMs: number; exceeded: () => Promise<boolean> };
 }
 
 /** Why the runner killed a sandbox, if it did. */
-export type SandboxKillReason = 'timeout' | 'output_limit' | 'aborted';
+export type SandboxKillReason = 'timeout' | 'output_limit' | 'aborted' | 'disk_quota';
 
 /** How a sandboxed command ended, with its (head-and-tail) output. */
 export interface SandboxResult {
@@ -70,11 +72,28 @@ export function runSandboxed(profile: SandboxProfile, run: SandboxRun): Promise<
   return new Promise<SandboxResult>((resolve, reject) => {
     let settled = false;
     const timer = setTimeout(() => kill('timeout'), run.timeoutMs);
+    let watching = false;
+    const watcher = run.watch
+      ? setInterval(() => {
+          if (watching) return;
+          watching = true;
+          run.watch!.exceeded().then(
+            (over) => {
+              watching = false;
+              if (over) kill('disk_quota');
+            },
+            () => {
+              watching = false;
+            },
+          );
+        }, run.watch.intervalMs)
+      : undefined;
     const onAbort = () => kill('aborted');
     if (run.signal?.aborted) queueMicrotask(onAbort);
     run.signal?.addEventListener('abort', onAbort, { once: true });
     const cleanup = () => {
       clearTimeout(timer);
+      clearInterval(watcher);
       run.signal?.removeEventListener('abort', onAbort);
     };
     const onData = (capture: OutputCapture) => (chunk: Buffer) => {

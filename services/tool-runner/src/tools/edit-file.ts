@@ -1,6 +1,7 @@
 import { constants } from 'node:fs';
 import { z } from 'zod';
 import { defineTool, type ToolPlugin } from '@switchboard/tools';
+import { assertWithinQuota } from '../sandbox/quota.ts';
 import { WorkspaceFs } from '../sandbox/workspace-fs.ts';
 import { ToolError } from './tool-error.ts';
 
@@ -14,7 +15,7 @@ function countOccurrences(text: string, needle: string): number {
 }
 
 /** `edit_file`: replaces one exact, unique piece of text in a workspace file. */
-export function createEditFileTool(opts: { maxBytes?: number } = {}): ToolPlugin {
+export function createEditFileTool(opts: { maxBytes?: number; quotaBytes?: number } = {}): ToolPlugin {
   const maxBytes = opts.maxBytes ?? EDIT_FILE_MAX_BYTES;
   const tool = defineTool({
     name: 'edit_file',
@@ -42,6 +43,7 @@ export function createEditFileTool(opts: { maxBytes?: number } = {}): ToolPlugin
         if (count > 1) throw new ToolError('not_unique', `oldText occurs more than once in "${path}"; include more surrounding text so it is unique`);
         const at = text.indexOf(oldText);
         const updated = Buffer.from(text.slice(0, at) + newText + text.slice(at + oldText.length), 'utf8');
+        if (opts.quotaBytes !== undefined) await assertWithinQuota(fs.root, opts.quotaBytes, updated.length - bytesRead);
         await handle.truncate(0);
         await handle.write(updated, 0, updated.length, 0);
         return `edited ${path}: replaced ${Buffer.byteLength(oldText)} bytes with ${Buffer.byteLength(newText)} bytes`;

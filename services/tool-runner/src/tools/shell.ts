@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { defineTool, type ToolPlugin } from '@switchboard/tools';
 import type { SandboxProfile } from '../sandbox/bwrap.ts';
+import { remainingBytes, workspaceUsage } from '../sandbox/quota.ts';
 import { runSandboxed, type SandboxResult } from '../sandbox/run-sandboxed.ts';
 import { ToolError } from './tool-error.ts';
 
@@ -16,6 +17,14 @@ export interface ShellToolOptions {
   keepBytes?: number;
   /** Output in bytes after which the command is killed (default 16 MiB). */
   killAfterOutputBytes?: number;
+  /**
+   * Most bytes the session's workspace may hold (unset: no quota). Each run may write files up to
+   * the space left (RLIMIT_FSIZE), the workspace is measured every `quotaCheckMs` (default 200)
+   * while it runs and the command is killed once it is over; a workspace over its quota only lets
+   * commands delete or shrink files.
+   */
+  quotaBytes?: number;
+  quotaCheckMs?: number;
 }
 
 /** Time the plugin allows beyond the sandbox's own limit, so the sandbox's kill (with partial output) wins. */
@@ -26,6 +35,7 @@ function summarize(result: SandboxResult, timeoutMs: number, killAfterOutputByte
   if (result.killed === 'timeout') lines.push(`killed: time limit of ${timeoutMs} ms reached`);
   else if (result.killed === 'output_limit') lines.push(`killed: output exceeded ${killAfterOutputBytes} bytes`);
   else if (result.killed === 'aborted') lines.push('killed: the run was cancelled');
+  else if (result.killed === 'disk_quota') lines.push('killed: the workspace went over its disk quota');
   else lines.push(`exit code: ${result.exitCode}`);
   if (result.stdout) lines.push('stdout:', result.stdout.replace(/\n$/, ''));
   if (result.stderr) lines.push('stderr:', result.stderr.replace(/\n$/, ''));
@@ -58,16 +68,31 @@ export function createShellTool(opts: ShellToolOptions): ToolPlugin {
     async execute({ command, timeoutMs }, ctx) {
       if (!ctx.workspaceDir) throw new ToolError('workspace_unavailable', 'no workspace is available for this session');
       const limitMs = Math.min(timeoutMs ?? maxTimeoutMs, maxTimeoutMs);
+      const workspaceDir = ctx.workspaceDir;
+      let profile = opts.profile;
+      let quotaNote = '';
+      const quotaBytes = opts.quotaBytes;
+      if (quotaBytes !== undefined) {
+        const left = remainingBytes(await workspaceUsage(workspaceDir), quotaBytes);
+        // No single file may outgrow the space left; at 0 nothing may grow, but rm still works.
+        profile = { ...profile, limits: { ...profile.limits, fileSizeBytes: Math.min(profile.limits.fileSizeBytes, left) } };
+        if (left === 0) quotaNote = `note: the workspace is at its disk quota of ${quotaBytes} bytes; files cannot grow until you delete some\n`;
+      }
+      const watch =
+        quotaBytes === undefined
+          ? undefined
+          : { intervalMs: opts.quotaCheckMs ?? 200, exceeded: async () => remainingBytes(await workspaceUsage(workspaceDir), quotaBytes + 1) === 0 };
       let result: SandboxResult;
       try {
-        result = await runSandboxed(opts.profile, { command, workspaceDir: ctx.workspaceDir, timeoutMs: limitMs, killAfterOutputBytes, keepBytes, signal: ctx.signal });
+        result = await runSandboxed(profile, { command, workspaceDir, timeoutMs: limitMs, killAfterOutputBytes, keepBytes, signal: ctx.signal, ...(watch ? { watch } : {}) });
       } catch (err) {
         throw new ToolError('sandbox_unavailable', `the sandbox could not be started: ${(err as Error).message}`, { cause: err });
       }
-      const text = summarize(result, limitMs, killAfterOutputBytes);
+      const text = quotaNote + summarize(result, limitMs, killAfterOutputBytes);
       // A command the runner had to kill is a failed run (with its partial output); a non-zero
       // exit code is not: the model reads it like a shell user would.
       if (result.killed === 'output_limit') throw new ToolError('too_large', text);
+      if (result.killed === 'disk_quota') throw new ToolError('quota_exceeded', text);
       if (result.killed) throw new ToolError('timeout', text, { retryable: false });
       return text;
     },

@@ -4,7 +4,7 @@
  * from "the remote failed" from "our code broke".
  *
  * - Caller's fault (the model can correct the call): `invalid_path`, `path_escape`, `not_found`,
- *   `not_a_file`, `not_a_directory`, `too_large`, `not_unique`, `blocked_address`,
+ *   `not_a_file`, `not_a_directory`, `too_large`, `quota_exceeded`, `not_unique`, `blocked_address`,
  *   `invalid_url`, `host_not_allowed`, `redirect_limit`.
  * - The remote's fault: `remote_error` (it answered with an error), `remote_unreachable`.
  * - Ours or the host's: `timeout`, `sandbox_unavailable`, `workspace_unavailable`.
@@ -16,6 +16,7 @@ export type ToolErrorCode =
   | 'not_a_file'
   | 'not_a_directory'
   | 'too_large'
+  | 'quota_exceeded'
   | 'not_unique'
   | 'blocked_address'
   | 'invalid_url'

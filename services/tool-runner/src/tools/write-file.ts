@@ -1,12 +1,18 @@
 import { z } from 'zod';
 import { defineTool, type ToolPlugin } from '@switchboard/tools';
+import { assertWithinQuota } from '../sandbox/quota.ts';
 import { WorkspaceFs } from '../sandbox/workspace-fs.ts';
+import { ToolError } from './tool-error.ts';
 
 /** Largest content `write_file` accepts, in characters (1 Mi). */
 export const WRITE_FILE_MAX_CHARS = 1024 * 1024;
 
-/** `write_file`: creates or replaces a text file in the session workspace (parents are created). */
-export function createWriteFileTool(opts: { maxChars?: number } = {}): ToolPlugin {
+/**
+ * `write_file`: creates or replaces a text file in the session workspace (parents are created).
+ * With `quotaBytes`, a write that would take the workspace over that size is refused before
+ * anything is created or changed.
+ */
+export function createWriteFileTool(opts: { maxChars?: number; quotaBytes?: number } = {}): ToolPlugin {
   const maxChars = opts.maxChars ?? WRITE_FILE_MAX_CHARS;
   const tool = defineTool({
     name: 'write_file',
@@ -19,8 +25,12 @@ export function createWriteFileTool(opts: { maxChars?: number } = {}): ToolPlugi
     }),
     async execute({ path, content }, ctx) {
       const fs = await WorkspaceFs.open(ctx.workspaceDir);
-      const { handle, created } = await fs.openForWrite(path);
       const bytes = Buffer.from(content, 'utf8');
+      if (opts.quotaBytes !== undefined) {
+        const replaced = await existingSize(fs, path);
+        await assertWithinQuota(fs.root, opts.quotaBytes, bytes.length - replaced);
+      }
+      const { handle, created } = await fs.openForWrite(path);
       try {
         // Truncate only now that the fd is known to be inside the workspace.
         await handle.truncate(0);
@@ -32,4 +42,19 @@ export function createWriteFileTool(opts: { maxChars?: number } = {}): ToolPlugi
     },
   });
   return tool as unknown as ToolPlugin;
+}
+
+/** Size of the file at `path` in the workspace, 0 when there is none yet. */
+async function existingSize(fs: WorkspaceFs, path: string): Promise<number> {
+  try {
+    const handle = await fs.openFile(path);
+    try {
+      return (await handle.stat()).size;
+    } finally {
+      await handle.close();
+    }
+  } catch (err) {
+    if (err instanceof ToolError && err.code === 'not_found') return 0;
+    throw err;
+  }
 }

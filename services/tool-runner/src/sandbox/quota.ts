@@ -1,0 +1,73 @@
+import { chmod, lstat, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ToolError } from '../tools/tool-error.ts';
+
+/** Entries a usage walk looks at before it gives up and reports the workspace as full. */
+export const USAGE_MAX_ENTRIES = 200_000;
+
+/** Bytes a workspace uses and whether the walk saw all of it. */
+export interface WorkspaceUsage {
+  bytes: number;
+  entries: number;
+  /** True when the walk stopped at `USAGE_MAX_ENTRIES` (the workspace then counts as full). */
+  incomplete: boolean;
+}
+
+/**
+ * Bytes used by a workspace: the apparent size of every entry (files, directories, symlinks), so
+ * a sparse file counts at its full length and a swarm of empty files still costs something. A
+ * directory the sandboxed command made unreadable to its owner (`chmod 000`) is opened up again
+ * first (the runner owns it or is root), so nothing can be hidden from the count.
+ */
+export async function workspaceUsage(dir: string, maxEntries = USAGE_MAX_ENTRIES): Promise<WorkspaceUsage> {
+  let bytes = 0;
+  let entries = 0;
+  const stack = [dir];
+  while (stack.length > 0) {
+    const current = stack.pop()!;
+    let names: string[];
+    try {
+      names = await readdir(current);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') continue;
+      if (code !== 'EACCES') throw err;
+      await chmod(current, 0o700);
+      names = await readdir(current);
+    }
+    for (const name of names) {
+      const path = join(current, name);
+      let st;
+      try {
+        st = await lstat(path);
+      } catch {
+        continue; // deleted meanwhile
+      }
+      entries += 1;
+      bytes += st.size;
+      if (entries >= maxEntries) return { bytes, entries, incomplete: true };
+      if (st.isDirectory()) stack.push(path);
+    }
+  }
+  return { bytes, entries, incomplete: false };
+}
+
+/** Bytes still free under `quotaBytes` (0 when the workspace is at or over it, or too big to count). */
+export function remainingBytes(usage: WorkspaceUsage, quotaBytes: number): number {
+  return usage.incomplete ? 0 : Math.max(0, quotaBytes - usage.bytes);
+}
+
+/**
+ * Throws `quota_exceeded` when writing `addBytes` more (net: new size minus the size replaced)
+ * would take the workspace at `dir` over `quotaBytes`.
+ */
+export async function assertWithinQuota(dir: string, quotaBytes: number, addBytes: number): Promise<void> {
+  if (addBytes <= 0) return;
+  const usage = await workspaceUsage(dir);
+  if (usage.incomplete || usage.bytes + addBytes > quotaBytes) {
+    throw new ToolError(
+      'quota_exceeded',
+      `the workspace quota of ${quotaBytes} bytes would be exceeded: ${usage.bytes}${usage.incomplete ? '+' : ''} bytes used, this write adds ${addBytes}; delete files first`,
+    );
+  }
+}
