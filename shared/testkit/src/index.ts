@@ -5,3 +5,4 @@ export { startFakeOpenAI, echoScript, lastUserMessages, messageText, fakeEmbeddi
 export type { FakeOpenAI, FakeOpenAIOptions, FakeResponse, FakeScript, FakeChatRequest, FakeChatMessage, FakeToolCall, FakeEmbeddingRequest, FakeUsage } from './fake-openai.ts';
 export { startFakeTelegram } from './fake-telegram.ts';
 export type { FakeTelegram, FakeTelegramCall, FakeTelegramFailure, FakeTelegramFailer, FakeTelegramOptions } from './fake-telegram.ts';
+export { startFakeWhatsApp, signWhatsAppWebhook, whatsappMessageWebhook, fakeWamid } from './fake-whatsapp.ts'; export type { FakeWhatsApp, FakeWhatsAppCall, FakeWhatsAppCallKind, FakeWhatsAppFailure, FakeWhatsAppOptions, FakeWhatsAppSent } from './fake-whatsapp.ts';
