@@ -30,6 +30,18 @@ describe('token counting (o200k_base)', () => {
   });
 });
 
+describe('countTokens on long texts', () => {
+  it('gives the same count for a remembered text as for a fresh one, and tells different texts apart', () => {
+    const schema = JSON.stringify({ name: 'read_file', description: 'Reads a file. '.repeat(40) });
+    const first = countTokens(schema);
+    expect(countTokens(schema)).toBe(first);
+
+    expect(countTokens(schema.replace('Reads', 'Reads and reads'))).toBeGreaterThan(first);
+    for (let i = 0; i < 100; i++) countTokens(`${i} ${schema}`);
+    expect(countTokens(schema)).toBe(first);
+  });
+});
+
 describe('readO200kRanks', () => {
   it('matches the ranks the library ships as a JS module, entry for entry', async () => {
     const { readO200kRanks } = await import('./tokens.ts');

@@ -79,11 +79,30 @@ export function isTokenizerLoaded(): boolean {
   return encoding !== undefined;
 }
 
+/** Texts of this many characters have their counts remembered (tool schemas and system prompts recur every turn). */
+const MEMO_MIN_CHARS = 256;
+const MEMO_MAX_CHARS = 64 * 1024;
+/** Most remembered counts; the oldest is dropped first. */
+const MEMO_ENTRIES = 64;
+const memo = new Map<string, number>();
+
 /** Number of o200k_base tokens in `text` (the encoding of GPT-4o and later OpenAI models). */
 export function countTokens(text: string): number {
   if (text === '') return 0;
+  // Counting the same tool schemas (~10 KB of JSON) on every turn was the agent worker's largest
+  // CPU cost after I/O; a lookup hashes and compares the string instead of tokenizing it.
+  const long = text.length >= MEMO_MIN_CHARS && text.length <= MEMO_MAX_CHARS;
+  if (long) {
+    const known = memo.get(text);
+    if (known !== undefined) return known;
+  }
   loadTokenizer();
-  return encoding!.countTokens(text, NO_DISALLOWED_SPECIAL);
+  const n = encoding!.countTokens(text, NO_DISALLOWED_SPECIAL);
+  if (long) {
+    if (memo.size >= MEMO_ENTRIES) memo.delete(memo.keys().next().value!);
+    memo.set(text, n);
+  }
+  return n;
 }
 
 function contentTokens(content: ChatMessage['content']): number {

@@ -1,5 +1,5 @@
 import type { PGlite } from '@electric-sql/pglite';
-import { installParsers, runPgliteQuery } from './pglite-query.ts';
+import { installParsers, PgliteSession, runPgliteQuery } from './pglite-query.ts';
 import { TYPE_CATALOG_SQL, TypeRegistry, type TypeCatalogRow } from './type-parsers.ts';
 import { assertNotInTransaction, runInTransaction } from './transaction-guard.ts';
 import type { Db, Queryable, QueryResult } from './types.ts';
@@ -8,6 +8,7 @@ import type { Db, Queryable, QueryResult } from './types.ts';
 export class PgliteDatabase implements Db {
   readonly kind = 'pglite' as const;
   readonly #pglite: PGlite;
+  readonly #session: PgliteSession;
   readonly #dispose: () => Promise<void>;
   readonly #types = new TypeRegistry();
   #closing: Promise<void> | undefined;
@@ -15,6 +16,7 @@ export class PgliteDatabase implements Db {
   /** `dispose` runs after PGlite has shut down (releases the data dir lock, deletes temp dirs). */
   constructor(pglite: PGlite, dispose: () => Promise<void>) {
     this.#pglite = pglite;
+    this.#session = new PgliteSession(pglite);
     this.#dispose = dispose;
     this.#installParsers();
   }
@@ -33,14 +35,14 @@ export class PgliteDatabase implements Db {
 
   async query<R = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<QueryResult<R>> {
     assertNotInTransaction(this);
-    return runPgliteQuery<R>(this.#pglite, sql, params);
+    return runPgliteQuery<R>({ session: this.#session }, sql, params);
   }
 
   async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
     assertNotInTransaction(this);
     // PGlite issues BEGIN, COMMIT, or ROLLBACK when the callback throws.
     return this.#pglite.transaction((pgTx) => {
-      const tx: Queryable = { query: (sql, params) => runPgliteQuery(pgTx, sql, params) };
+      const tx: Queryable = { query: (sql, params) => runPgliteQuery({ session: this.#session, tx: pgTx }, sql, params) };
       return runInTransaction(this, () => fn(tx));
     });
   }

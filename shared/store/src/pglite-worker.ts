@@ -4,7 +4,7 @@
 // Node with type stripping: keep it to erasable TypeScript and light imports (no zod, no pino).
 import { parentPort, workerData } from 'node:worker_threads';
 import type { PGlite, Transaction } from '@electric-sql/pglite';
-import { installParsers, runPgliteQuery } from './pglite-query.ts';
+import { installParsers, PgliteSession, runPgliteQuery } from './pglite-query.ts';
 import { createPglite } from './pglite-runtime.ts';
 import { TYPE_CATALOG_SQL, TypeRegistry, type TypeCatalogRow } from './type-parsers.ts';
 import {
@@ -74,24 +74,25 @@ async function end(id: number, txId: number, commit: boolean): Promise<void> {
   reply({ id });
 }
 
-async function query(pglite: PGlite, req: Extract<WorkerRequest, { op: 'query' }>): Promise<void> {
-  let target: Pick<PGlite | Transaction, 'query' | 'exec'> = pglite;
+async function query(session: PgliteSession, req: Extract<WorkerRequest, { op: 'query' }>): Promise<void> {
+  let tx: Transaction | undefined;
   if (req.tx !== undefined) {
     const open = transactions.get(req.tx);
     // Same message as PGlite's own for a transaction used after it ended.
     if (!open) throw new Error('Transaction is closed');
-    target = open.tx;
+    tx = open.tx;
   }
-  const { rows } = await runPgliteQuery<unknown>(target, req.sql, req.params);
+  const { rows } = await runPgliteQuery<unknown>(tx ? { session, tx } : { session }, req.sql, req.params);
   const bytes = detachBytes(rows);
   reply(bytes ? { id: req.id, rows, bytes } : { id: req.id, rows });
 }
 
-async function handle(pglite: PGlite, types: TypeRegistry, req: WorkerRequest): Promise<void> {
+async function handle(session: PgliteSession, types: TypeRegistry, req: WorkerRequest): Promise<void> {
+  const pglite = session.pglite;
   try {
     switch (req.op) {
       case 'query':
-        await query(pglite, req);
+        await query(session, req);
         return;
       case 'begin':
         await begin(pglite, req.id);
@@ -123,7 +124,8 @@ try {
   const pglite = await createPglite(init);
   const types = new TypeRegistry();
   installParsers(pglite, types);
-  port.on('message', (req: WorkerRequest) => void handle(pglite, types, req));
+  const session = new PgliteSession(pglite);
+  port.on('message', (req: WorkerRequest) => void handle(session, types, req));
   reply({ id: OPEN_REQUEST_ID });
 } catch (err) {
   fail(OPEN_REQUEST_ID, err);
