@@ -67,6 +67,7 @@ export async function startSystem(env: Env, opts: { logger?: Logger; toolPlugins
       logger: logger.child({ service: 'tool-runner' }),
       registry,
       redisUrl,
+      db,
       ...(opts.toolPlugins ? { extraPlugins: opts.toolPlugins } : {}),
     });
     agent = await createAgentWorker({ config: loadAgentWorkerConfig(serviceEnv), logger: logger.child({ service: 'agent-worker' }), registry, db, redisUrl });
@@ -78,6 +79,7 @@ export async function startSystem(env: Env, opts: { logger?: Logger; toolPlugins
       logger: logger.child({ service: 'web' }),
       registry,
       redisUrl,
+      db: database,
       readiness: { database: () => database.ping(), ...(telegram ? { telegram: telegram.readiness.telegram! } : {}) },
       ...(telegram ? { extraRouters: [telegram.router] } : {}),
     });

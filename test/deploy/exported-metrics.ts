@@ -25,6 +25,7 @@ export const SWITCHBOARD_METRICS: Readonly<Record<string, MetricType>> = {
   http_requests_total: 'counter',
   http_request_duration_seconds: 'histogram',
   sse_connections: 'gauge',
+  switchboard_admin_actions_total: 'counter',
 };
 
 /**

@@ -3,17 +3,22 @@ import express, { type ErrorRequestHandler, type Express, type RequestHandler } 
 import type { Registry } from 'prom-client';
 import type { EventHub, LaneIngress, LaneStore, TurnQueue } from '@switchboard/lanes';
 import type { Scheduler } from '@switchboard/scheduler';
+import type { Db } from '@switchboard/store';
 import type { ApprovalBoard } from '@switchboard/tools';
 import { counter, createOpsHandler, gauge, histogram, LATENCY_BUCKETS_SECONDS, type Logger, type ReadinessCheck } from '@switchboard/observability';
 import { apiAuth } from './auth.ts';
 import type { HookConfig } from './config.ts';
 import { sendError } from './http-errors.ts';
+import { adminRouter } from './routes/admin.ts';
+import { consoleRouter } from './routes/admin-console.ts';
+import type { QueueInspector } from './routes/admin-queues.ts';
 import { approvalsRouter } from './routes/approvals.ts';
 import { chatCompletionsRouter } from './routes/chat-completions.ts';
 import { eventsRouter } from './routes/events.ts';
 import { hooksRouter } from './routes/hooks.ts';
 import { messagesRouter } from './routes/messages.ts';
 import { schedulesRouter } from './routes/schedules.ts';
+import { userDataRouter } from './routes/user-data.ts';
 
 export interface WebAppDeps {
   logger: Logger;
@@ -23,6 +28,10 @@ export interface WebAppDeps {
   hub: EventHub;
   turns: TurnQueue;
   approvals: ApprovalBoard;
+  /** Sessions, transcripts and parked approvals for the operator console (absent: those endpoints answer 503). */
+  db?: Db | undefined;
+  /** BullMQ queue depths, failed jobs and retries for the operator console. */
+  queues: QueueInspector;
   /** Schedules behind `/v1/schedules`. */
   scheduler: Scheduler;
   apiKeys: string[];
@@ -72,7 +81,10 @@ export function createWebApp(deps: WebAppDeps): Express {
   app.use(eventsRouter(deps.hub, deps.store, sse));
   app.use(approvalsRouter(deps.approvals, deps.turns));
   app.use(schedulesRouter(deps.scheduler));
+  app.use(userDataRouter(deps.db, deps.logger));
+  app.use(adminRouter({ db: deps.db, approvals: deps.approvals, queues: deps.queues, logger: deps.logger, registry: deps.registry }));
   app.use(chatCompletionsRouter({ ingress: deps.ingress, store: deps.store, hub: deps.hub, replyTimeoutMs: deps.replyTimeoutMs, modelName: deps.modelName }));
+  app.use(consoleRouter());
   app.use(express.static(PUBLIC_DIR, { index: 'index.html' }));
 
   app.use((_req, res) => sendError(res, 404, 'not_found', 'no such route'));

@@ -5,8 +5,10 @@ import { createRedis, EventHub, LaneIngress, LaneStore, TurnQueue } from '@switc
 import { createScheduleWorker, Scheduler } from '@switchboard/scheduler';
 import { ApprovalBoard } from '@switchboard/tools';
 import type { Logger, ReadinessCheck } from '@switchboard/observability';
+import type { Db } from '@switchboard/store';
 import { createWebApp } from './app.ts';
 import type { WebConfig } from './config.ts';
+import { QueueInspector } from './routes/admin-queues.ts';
 
 export { loadWebConfig, WebEnv } from './config.ts';
 export type { WebConfig } from './config.ts';
@@ -16,6 +18,11 @@ export interface WebServiceDeps {
   logger: Logger;
   registry: Registry;
   redisUrl: string;
+  /**
+   * The database (sessions, transcripts, approvals) for the operator console; `/readyz` then
+   * checks it too. Without it the console's session and approval views answer 503.
+   */
+  db?: Db;
   /** More readiness checks (the database, in the one-process system). */
   readiness?: Record<string, ReadinessCheck>;
   extraRouters?: RequestHandler[];
@@ -43,6 +50,8 @@ export async function startWebService(deps: WebServiceDeps): Promise<WebService>
   // ingress dedupe key (schedule id + firing time) makes a redelivered firing a no-op.
   const scheduleConnection = createRedis(deps.redisUrl, 'web-schedules');
   const scheduleWorker = createScheduleWorker({ connection: scheduleConnection, prefix, scheduler, ingress, logger: logger.child({ queue: 'schedules' }), registry: deps.registry, staleGraceMs: config.SCHEDULE_MISSED_GRACE_MS });
+  const queues = new QueueInspector(redis, prefix);
+  const db = deps.db;
   let accepting = true;
   const app = createWebApp({
     logger,
@@ -52,6 +61,8 @@ export async function startWebService(deps: WebServiceDeps): Promise<WebService>
     hub,
     turns,
     approvals: new ApprovalBoard(redis, prefix),
+    db,
+    queues,
     scheduler,
     apiKeys: config.SWITCHBOARD_API_KEYS,
     hooks: config.HOOKS,
@@ -62,6 +73,7 @@ export async function startWebService(deps: WebServiceDeps): Promise<WebService>
       redis: async () => {
         await redis.ping();
       },
+      ...(db ? { database: () => db.ping() } : {}),
       ...deps.readiness,
     },
     isAccepting: () => accepting,
@@ -91,6 +103,7 @@ export async function startWebService(deps: WebServiceDeps): Promise<WebService>
         server.closeAllConnections();
       });
       await scheduleWorker.close();
+      await queues.close();
       await scheduler.close();
       scheduleConnection.disconnect();
       await hub.close();
