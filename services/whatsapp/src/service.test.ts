@@ -5,9 +5,9 @@ import { afterEach, describe, expect, inject, it } from 'vitest';
 import type { InboundMessage } from '@switchboard/contracts';
 import { laneKeys } from '@switchboard/lanes';
 import { createLogger, createRegistry } from '@switchboard/observability';
-import { fakeWamid, signWhatsAppWebhook, startFakeWhatsApp, uniquePrefix, waitFor, whatsappMessageWebhook, type FakeWhatsApp } from '@switchboard/testkit';
+import { fakeWamid, signWhatsAppWebhook, startFakeWhatsApp, uniquePrefix, waitFor, whatsappMessageWebhook } from '@switchboard/testkit';
 import { loadWhatsAppConfig } from './config.ts';
-import { startWhatsAppService, type WhatsAppService } from './service.ts';
+import { startWhatsAppService } from './service.ts';
 
 const TOKEN = 'EAAG-service-test';
 const SECRET = 'service-test-secret';
