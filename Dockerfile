@@ -6,6 +6,7 @@
 #   docker build --target agent-worker -t switchboard-agent-worker .
 #   docker build --target tool-runner  -t switchboard-tool-runner .
 #   docker build --target telegram     -t switchboard-telegram .
+#   docker build --target whatsapp     -t switchboard-whatsapp .
 #   docker build --target all-in-one   -t switchboard .
 #
 # There is no JS build step: Node 24 runs the .ts sources directly (type stripping), so every
@@ -125,6 +126,18 @@ EXPOSE 9201
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + process.env.PORT + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 CMD ["node", "services/telegram/src/main.ts"]
+
+# ---- whatsapp: WhatsApp Cloud API channel (GET|POST /webhooks/whatsapp, sends via the Graph API)
+# Without WHATSAPP_ACCESS_TOKEN it logs that the channel is disabled and exits 0 (compose profile
+# `whatsapp`; the Secret in k8s). Stateless webhook receiver: scale it out freely.
+FROM base AS whatsapp
+COPY --link --from=app /app/ /app/
+USER 10001:10001
+ENV PORT=9204
+EXPOSE 9204
+HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + process.env.PORT + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+CMD ["node", "services/whatsapp/src/main.ts"]
 
 # ---- all-in-one: every service in one process (`npm start`) ----------------------------------
 # Embedded PGlite under DATA_DIR unless DATABASE_URL is set; a private redis-server (from PATH,
