@@ -45,23 +45,29 @@ const isHeartbeat = (ctx: TurnContext) => ctx.messages.every((m) => m.trigger ==
 export function createTurnMemory(db: Db, memory: MemoryService, agent: string): TurnMemory {
   return {
     async prepare(ctx, historyLimit) {
-      const summary = await memory.latestSummary(ctx.sessionKey);
-      type Row = { role: TranscriptEntry['role']; content: string; tool_calls: ChatToolCall[] | null; tool_call_id: string | null; tokens: number | null };
+      type Row = { role: TranscriptEntry['role']; content: string; tool_calls: ChatToolCall[] | null; tool_call_id: string | null; tokens: number | null; summary: string | null };
+      // One round trip: the newest summary (on every row, null without one) and the messages after it.
       const [{ rows }, found] = await Promise.all([
         db.query<Row>(
-          `SELECT role, content, tool_calls, tool_call_id, tokens FROM messages WHERE session_id = $1 AND seq > $2 ORDER BY seq DESC LIMIT $3`,
-          [ctx.sessionKey, summary?.toSeq ?? 0, historyLimit],
+          `WITH s AS (SELECT content, to_seq FROM summaries WHERE session_id = $1 ORDER BY to_seq DESC LIMIT 1)
+           SELECT m.role, m.content, m.tool_calls, m.tool_call_id, m.tokens, (SELECT content FROM s) AS summary
+           FROM (SELECT 1) one LEFT JOIN LATERAL (
+             SELECT role, content, tool_calls, tool_call_id, tokens, seq FROM messages
+             WHERE session_id = $1 AND seq > coalesce((SELECT to_seq FROM s), 0) ORDER BY seq DESC LIMIT $2) m ON true
+           ORDER BY m.seq DESC`,
+          [ctx.sessionKey, historyLimit],
         ),
         memory.recall(turnIdentity(ctx, agent), ctx.messages.map((m) => m.text).join('\n')),
       ]);
-      const history = rows.reverse().map((r) => ({
+      const summary = rows[0]?.summary ?? undefined;
+      const history = rows.filter((r) => r.role !== null).reverse().map((r) => ({
         role: r.role,
         content: r.content,
         toolCalls: r.tool_calls ?? undefined,
         toolCallId: r.tool_call_id ?? undefined,
         tokens: r.tokens ?? undefined,
       }));
-      return { history, summary: summary?.content, memories: found.map((m) => m.content) };
+      return { history, summary, memories: found.map((m) => m.content) };
     },
     async afterTurn(ctx, budgetTokens) {
       if (isHeartbeat(ctx)) return;

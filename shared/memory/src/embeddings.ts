@@ -4,6 +4,9 @@ import { toVectorLiteral, type Queryable } from '@switchboard/store';
 import { exactHash } from './text.ts';
 import type { MemoryMetrics } from './metrics.ts';
 
+/** Query vectors kept in process (insertion order evicts the oldest). */
+const QUERY_CACHE_ENTRIES = 256;
+
 /** Where embeddings come from: any OpenAI-compatible `POST /embeddings`. */
 export interface EmbeddingOptions {
   /** Base URL ending in `/v1`. */
@@ -31,6 +34,7 @@ export class EmbeddingClient {
   private readonly db: Queryable;
   private readonly metrics: MemoryMetrics;
   private readonly log: Logger;
+  private readonly queryCache = new Map<string, number[]>();
 
   constructor(db: Queryable, opts: EmbeddingOptions, metrics: MemoryMetrics, logger: Logger) {
     this.db = db;
@@ -38,6 +42,24 @@ export class EmbeddingClient {
     this.model = opts.model;
     this.metrics = metrics;
     this.log = logger.child({ component: 'embeddings' });
+  }
+
+  /**
+   * The vector of a search query. Not written to the database cache (queries rarely repeat, and a
+   * user's questions are not kept beyond their messages); a small in-process cache serves repeats.
+   */
+  async embedQuery(text: string): Promise<number[]> {
+    const key = exactHash(text);
+    const hit = this.queryCache.get(key);
+    if (hit) {
+      this.metrics.embeddingTexts.inc({ source: 'cache' });
+      return hit;
+    }
+    const [vector] = await this.request([text]);
+    this.metrics.embeddingTexts.inc({ source: 'api' });
+    if (this.queryCache.size >= QUERY_CACHE_ENTRIES) this.queryCache.delete(this.queryCache.keys().next().value!);
+    this.queryCache.set(key, vector!);
+    return vector!;
   }
 
   /** One vector per text, in order; cached vectors are not fetched again. */

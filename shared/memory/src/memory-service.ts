@@ -71,7 +71,7 @@ export class MemoryService {
   /** Memories relevant to `query`, best first. Never throws: a failing search costs the turn its memories, not its answer. */
   async recall(turn: TurnIdentity, query: string): Promise<MemoryRecord[]> {
     try {
-      return await this.store.search({ scopes: this.scopesFor(turn), query, limit: this.opts.recallLimit ?? 8, owner: turn.userId });
+      return await this.store.search({ scopes: this.scopesFor(turn), query, limit: this.opts.recallLimit ?? 8 });
     } catch (err) {
       this.log.error({ err, sessionKey: turn.sessionKey }, 'memory search failed; the turn goes on without memories');
       return [];
@@ -175,7 +175,8 @@ export class MemoryService {
     const plan = planCompaction(all, {
       triggerTokens: Math.floor(budgetTokens * (this.opts.compactAtShare ?? 0.6)),
       keepTokens: Math.floor(budgetTokens * (this.opts.keepShare ?? 0.3)),
-      maxChunkTokens: Math.floor(budgetTokens * (this.opts.chunkShare ?? 0.5)) + 2000,
+      // The summarizer's own prompt (instructions, previous summary, range) stays within the budget too.
+      maxChunkTokens: Math.floor(budgetTokens * (this.opts.chunkShare ?? 0.5)),
     });
     if (!plan || !this.opts.summarizer) return false;
     const key = `compact:${turn.sessionKey}:${plan.to}`;

@@ -35,13 +35,13 @@ describe('MemoryStore', () => {
     await add(hybrid, alice, 'The user prefers answers in bullet points.');
     await add(hybrid, alice, 'The user is allergic to peanuts.');
     await add(hybrid, bob, 'The user lives in Oslo and is allergic to shellfish.');
-    const found = await hybrid.search({ scopes: [alice], query: 'where does the user live?', owner: 'alice' });
+    const found = await hybrid.search({ scopes: [alice], query: 'where does the user live?' });
     expect(found[0]!.content).toMatch(/Lisbon/);
     expect(found.every((m) => m.scopeId === alice.scopeId)).toBe(true);
-    const allergies = await hybrid.search({ scopes: [bob], query: 'allergic', owner: 'bob' });
+    const allergies = await hybrid.search({ scopes: [bob], query: 'allergic' });
     expect(allergies.map((m) => m.content)).toEqual(['The user lives in Oslo and is allergic to shellfish.']);
     expect(found[0]!.lastUsedAt).toBeNull(); // as it was before this search; the search marks it used
-    const again = await hybrid.search({ scopes: [alice], query: 'Lisbon', owner: 'alice', touch: false });
+    const again = await hybrid.search({ scopes: [alice], query: 'Lisbon', touch: false });
     expect(again[0]!.lastUsedAt).toBeInstanceOf(Date);
   });
 

@@ -214,14 +214,14 @@ export class MemoryStore {
    * there is no embeddings endpoint or embedding the query fails. Returned memories are marked used
    * unless `touch` is false.
    */
-  async search(input: { scopes: readonly ScopeRef[]; query: string; limit?: number; owner?: string; touch?: boolean }): Promise<MemoryRecord[]> {
+  async search(input: { scopes: readonly ScopeRef[]; query: string; limit?: number; touch?: boolean }): Promise<MemoryRecord[]> {
     const started = performance.now();
     const limit = input.limit ?? 10;
     let vector: number[] | undefined;
     if (this.embedder && input.query.trim() !== '') {
       try {
-        [vector] = await this.embedder.embed([input.query], input.owner ?? '');
-        if (vector) await this.ensureVectorIndex(vector.length);
+        vector = await this.embedder.embedQuery(input.query);
+        await this.ensureVectorIndex(vector.length);
       } catch (err) {
         this.log.warn({ err: { message: (err as Error).message } }, 'embedding the memory query failed; this search is keyword-only');
       }
@@ -266,7 +266,10 @@ export class MemoryStore {
     this.metrics.retrievalDuration.observe((performance.now() - started) / 1000);
     const found = rows.map(toRecord);
     if ((input.touch ?? true) && found.length > 0) {
-      await this.db.query(`UPDATE memories SET last_used_at = now(), use_count = use_count + 1 WHERE id = ANY($1::bigint[])`, [found.map((m) => m.id)]);
+      // Not awaited: marking memories used must not delay the turn that uses them.
+      this.db
+        .query(`UPDATE memories SET last_used_at = now(), use_count = use_count + 1 WHERE id = ANY($1::bigint[])`, [found.map((m) => m.id)])
+        .catch((err: unknown) => this.log.warn({ err: { message: (err as Error).message } }, 'marking memories used failed'));
     }
     return found;
   }

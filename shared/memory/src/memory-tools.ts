@@ -61,7 +61,7 @@ export function createMemoryTools(store: MemoryStore, opts: { agent: string }): 
     timeoutMs: 30_000,
     parameters: Recall,
     execute: async (args, ctx) => {
-      const found = await store.search({ scopes: scopes(ctx, opts.agent), query: args.query, limit: args.limit ?? 5, owner: ctx.userId });
+      const found = await store.search({ scopes: scopes(ctx, opts.agent), query: args.query, limit: args.limit ?? 5 });
       return found.length === 0 ? 'no matching memories' : found.map(show).join('\n');
     },
   });

@@ -72,7 +72,7 @@ describe('deleteUserData', () => {
     // Max keeps his conversation, memories and embeddings, and his line in the shared turn.
     expect(left).toContain('Brompton');
     expect(left).toContain('Max: I will drive');
-    expect((await store.search({ scopes: [userScope('web', 'max')], query: 'bike', owner: 'max' })).map((m) => m.content)).toEqual(['The user’s bike is a Brompton.']);
+    expect((await store.search({ scopes: [userScope('web', 'max')], query: 'bike' })).map((m) => m.content)).toEqual(['The user’s bike is a Brompton.']);
     expect(await deleteUserData(db, 'lena')).toEqual({ sessions: 0, messages: 0, turns: 0, summaries: 0, memories: 0, embeddings: 0, toolAudit: 0 });
   });
 });
