@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
@@ -91,7 +92,9 @@ export async function createToolRunner(deps: ToolRunnerDeps): Promise<ToolRunner
   const workerConnection: Redis = createRedis(deps.redisUrl, 'tool-runner-worker');
   const catalog = new ToolCatalog(redis, prefix);
   // definitionOf, not toDefinition: an MCP tool's schema is its server's JSON Schema.
-  const publish = () => catalog.publish(enabled.map(definitionOf));
+  // This runner's snapshot: a tool it stops offering leaves the catalog at the next publish.
+  const publisher = `runner-${randomBytes(8).toString('hex')}`;
+  const publish = () => catalog.publish(enabled.map(definitionOf), { publisher, ttlSeconds: 90 });
   await publish();
   mcp.onChange(() => {
     select();
@@ -185,6 +188,7 @@ export async function createToolRunner(deps: ToolRunnerDeps): Promise<ToolRunner
     async close() {
       clearInterval(republish);
       await worker.close();
+      await catalog.withdraw(publisher).catch((err: unknown) => logger.warn({ err }, 'withdrawing the tool catalog snapshot failed'));
       shutdown.abort(new Error('shutting down'));
       // A source passed in belongs to the caller.
       if (!deps.mcp) await mcp.close();

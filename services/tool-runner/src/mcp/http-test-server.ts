@@ -151,6 +151,13 @@ export class McpHttpTestServer {
     await Promise.all([...this.sessions.values()].map((s) => s.server.sendToolListChanged()));
   }
 
+  /** Removes a tool and tells every connected client that the list changed. */
+  async removeTool(name: string): Promise<void> {
+    const at = this.tools.findIndex((t) => t.tool.name === name);
+    if (at >= 0) this.tools.splice(at, 1);
+    await Promise.all([...this.sessions.values()].map((s) => s.server.sendToolListChanged()));
+  }
+
   /** Stops listening and forgets every session. */
   async stop(): Promise<void> {
     const sessions = [...this.sessions.values()];

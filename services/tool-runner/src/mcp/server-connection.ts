@@ -37,7 +37,8 @@ function messageOf(err: unknown): string {
  * One configured MCP server: connects, keeps its tool list current (pagination, and
  * `notifications/tools/list_changed`), calls tools, and when the connection is lost (the process
  * exited, the HTTP session vanished, a ping failed) reconnects with exponential backoff. While it is
- * down its last known tools stay listed and calls fail fast as `remote_unreachable`.
+ * down `onStateChanged(false)` tells the source, which stops offering its tools; a call that still
+ * reaches it fails fast as `remote_unreachable`.
  */
 export class McpServerConnection {
   readonly config: McpServerConfig;

@@ -48,11 +48,12 @@ beforeAll(async () => {
   });
   const started = Date.now();
   source = await McpToolSource.start(
-    { mcpServers: servers, MCP_CONNECT_TIMEOUT_MS: 1_000, MCP_TOOL_TIMEOUT_MS: 60_000, MCP_PING_INTERVAL_MS: 100, TOOL_OUTPUT_MAX_BYTES: 16_384 },
+    { mcpServers: servers, MCP_CONNECT_TIMEOUT_MS: 3_000, MCP_TOOL_TIMEOUT_MS: 60_000, MCP_PING_INTERVAL_MS: 100, TOOL_OUTPUT_MAX_BYTES: 16_384 },
     logger,
     { backoff: { initialMs: 50, maxMs: 200 } },
   );
-  expect(Date.now() - started).toBeLessThan(3_000);
+  // The silent server costs one connect timeout (3 s, roomy for a loaded machine), not more.
+  expect(Date.now() - started).toBeLessThan(6_000);
   source.onChange((plugins) => changes.push(plugins.map((p) => p.name)));
 });
 
@@ -128,7 +129,7 @@ describe('McpToolSource over Streamable HTTP', () => {
   it('skips a server that does not answer within the connect timeout', () => {
     const status = source.status().find((s) => s.server === 'silent');
     expect(status?.state).not.toBe('connected');
-    expect(status?.lastError).toMatch(/timed out|no answer within 1000 ms/i);
+    expect(status?.lastError).toMatch(/timed out|no answer within 3000 ms/i);
     expect(lines).toContainEqual(expect.objectContaining({ mcpServer: 'silent', target: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/), msg: expect.stringMatching(/could not be connected/) }));
   });
 
@@ -138,6 +139,17 @@ describe('McpToolSource over Streamable HTTP', () => {
     const latest = await waitFor('a tool change', () => (changes.length > before ? changes.at(-1) : undefined));
     expect(latest).toContain('mcp__remote__late_arrival');
     expect(unwrap((await run('mcp__remote__late_arrival')).output)).toBe('late_arrival ran');
+  });
+
+  it('stops offering a tool the server drops', async () => {
+    await remote.addTool('short_lived');
+    await waitFor('the tool offered', () => source.plugins().some((p) => p.name === 'mcp__remote__short_lived'));
+    const before = changes.length;
+    await remote.removeTool('short_lived');
+    const latest = await waitFor('a tool change', () => (changes.length > before ? changes.at(-1) : undefined));
+    expect(latest).not.toContain('mcp__remote__short_lived');
+    expect(latest).toContain('mcp__remote__add');
+    expect(source.plugins().map((p) => p.name)).not.toContain('mcp__remote__short_lived');
   });
 
   it('reconnects with a new session after the server restarts', async () => {

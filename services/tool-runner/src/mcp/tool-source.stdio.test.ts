@@ -149,11 +149,14 @@ describe('McpToolSource over stdio with @modelcontextprotocol/server-everything'
     expect(source.status().find((s) => s.server === 'everything')?.state).toBe('connected');
   });
 
-  it('reconnects a server whose process died, and fails calls fast meanwhile', async () => {
+  it('reconnects a server whose process died, offering none of its tools and failing calls fast meanwhile', async () => {
     const firstPid = source.status().find((s) => s.server === 'everything')!.pid!;
     expect(processExists(firstPid)).toBe(true);
+    const offered: string[][] = [];
+    const unsubscribe = source.onChange((plugins) => offered.push(plugins.map((p) => p.name)));
+    const sum = plugin('mcp__everything__get-sum');
     process.kill(firstPid, 'SIGKILL');
-    const during = await run('mcp__everything__get-sum', { a: 1, b: 2 });
+    const during = await runTool(sum, job('mcp__everything__get-sum', { a: 1, b: 2 }), { maxOutputBytes: 16_384 });
     // Either the death was already noticed (not connected) or the call hit the closing pipe.
     expect(during).toMatchObject({ ok: false, errorCode: 'remote_unreachable' });
     const newPid = await waitFor('a new server process', () => {
@@ -162,6 +165,13 @@ describe('McpToolSource over stdio with @modelcontextprotocol/server-everything'
     });
     expect(newPid).not.toBe(firstPid);
     expect(lines).toContainEqual(expect.objectContaining({ mcpServer: 'everything', msg: expect.stringMatching(/connection lost; reconnecting/) }));
+    // While it was down its tools were withdrawn (the other servers' stayed); back up, they return.
+    await waitFor('the tools offered again', () => source.plugins().some((p) => p.name === 'mcp__everything__get-sum'));
+    unsubscribe();
+    const down = offered.find((names) => !names.some((n) => n.startsWith('mcp__everything__')));
+    expect(down).toBeDefined();
+    expect(down).toContain('mcp__wrapped__echo');
+    expect(offered.at(-1)).toContain('mcp__everything__get-sum');
     const after = await run('mcp__everything__get-sum', { a: 1, b: 2 });
     expect(unwrap(after.output)).toBe('The sum of 1 and 2 is 3.');
   });

@@ -44,8 +44,9 @@ export interface McpServerStatus {
  * MCP servers as a tool source. `start` connects to every configured server at once (each within
  * MCP_CONNECT_TIMEOUT_MS); a server that fails is logged and retried in the background while the
  * others work. `plugins()` returns their tools as ordinary `ToolPlugin`s named
- * `mcp__<server>__<tool>`; it changes when a server announces a new tool list, reconnects with a
- * different one, or connects late — `onChange` listeners are told. Publish them with
+ * `mcp__<server>__<tool>`; it changes when a server announces a new tool list (a tool dropped is
+ * no longer offered), goes away (none of its tools are offered until it is back), reconnects, or
+ * connects late — `onChange` listeners are told. Publish them with
  * {@link definitionOf}, which carries each server's JSON Schema.
  */
 export class McpToolSource {
@@ -76,7 +77,11 @@ export class McpToolSource {
         pingIntervalMs: config.MCP_PING_INTERVAL_MS,
         backoff: opts.backoff ?? { initialMs: 500, maxMs: 30_000 },
         onToolsChanged: () => source.rebuild(connection),
-        onStateChanged: (connected) => up?.set({ server: server.name }, connected ? 1 : 0),
+        onStateChanged: (connected) => {
+          up?.set({ server: server.name }, connected ? 1 : 0);
+          // A server that went away offers nothing until it is back (with whatever it lists then).
+          source.rebuild(connection);
+        },
       });
       source.connections.push(connection);
     }
@@ -119,6 +124,12 @@ export class McpToolSource {
 
   private rebuild(connection: McpServerConnection): void {
     const server = connection.config.name;
+    if (connection.state !== 'connected') {
+      if ((this.byServer.get(server) ?? []).length === 0) return;
+      this.byServer.set(server, []);
+      this.publishChange(server, []);
+      return;
+    }
     const naming = assignMcpToolNames(
       server,
       connection.tools.map((t) => t.name),
@@ -132,7 +143,14 @@ export class McpToolSource {
       if (exposedName !== `mcp__${server}__${tool.name}`) this.logger.debug({ mcpServer: server, tool: tool.name, name: exposedName }, 'MCP tool renamed to fit tool-name rules');
       plugins.push(createMcpToolPlugin(connection, tool, { exposedName, timeoutMs, maxOutputBytes: this.config.TOOL_OUTPUT_MAX_BYTES }));
     }
+    const before = (this.byServer.get(server) ?? []).map((p) => definitionOf(p));
     this.byServer.set(server, plugins);
+    // Reconnected with the very same tools: nothing to tell.
+    if (JSON.stringify(before) === JSON.stringify(plugins.map((p) => definitionOf(p))) && before.length > 0) return;
+    this.publishChange(server, plugins);
+  }
+
+  private publishChange(server: string, plugins: ToolPlugin[]): void {
     // Configuration order, then the server's order: stable for the catalog.
     this.current = this.connections.flatMap((c) => this.byServer.get(c.config.name) ?? []);
     if (!this.started) return;
