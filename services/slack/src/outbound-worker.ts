@@ -1,0 +1,140 @@
+import type { webApi } from '@slack/bolt';
+import type { Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import {
+  approvalAction,
+  approvalSummary,
+  createChannelOutboundWorker,
+  type ChannelMetrics,
+  type ChannelSender,
+  type ChatTarget,
+  type DraftStore,
+  type SendFailure,
+} from '@switchboard/channels';
+import type { Logger } from '@switchboard/observability';
+import { escapeMrkdwn, renderSlackParts } from './render.ts';
+
+export interface OutboundWorkerOptions {
+  client: webApi.WebClient;
+  connection: Redis;
+  prefix: string;
+  logger: Logger;
+  metrics: ChannelMetrics;
+  concurrency: number;
+  chatIntervalMs: number;
+  globalRatePerSecond: number;
+  drafts?: DraftStore;
+  max429Waits?: number;
+}
+
+/** Platform errors that say "try again later" rather than "this will never work". */
+const TRANSIENT_ERRORS = new Set(['internal_error', 'fatal_error', 'service_unavailable', 'request_timeout', 'team_added_to_org']);
+/** chat.update errors after which the draft cannot be edited: the text is posted as a new message instead. */
+const UNEDITABLE = new Set(['message_not_found', 'cant_update_message', 'edit_window_closed', 'msg_too_long']);
+
+interface SlackLikeError {
+  code?: string;
+  retryAfter?: number;
+  statusCode?: number;
+  data?: { error?: string };
+  message?: string;
+}
+
+/** The Web API's error code (`channel_not_found`, ...) of a platform error, else undefined. */
+export function platformErrorCode(err: unknown): string | undefined {
+  const e = err as SlackLikeError | undefined;
+  return e?.code === 'slack_webapi_platform_error' ? e.data?.error : undefined;
+}
+
+/**
+ * Splits "Slack refused" (an `ok: false` error such as channel_not_found: retrying cannot help) from
+ * "slow down" (HTTP 429 with Retry-After, or `ratelimited`) and "Slack failed or was unreachable".
+ */
+export function classifySlackError(err: unknown): SendFailure {
+  const e = (err ?? {}) as SlackLikeError;
+  switch (e.code) {
+    case 'slack_webapi_rate_limited_error':
+      return { kind: 'rate_limited', retryAfterMs: Math.max(1, e.retryAfter ?? 1) * 1000 };
+    case 'slack_webapi_platform_error': {
+      const code = e.data?.error ?? 'unknown_error';
+      if (code === 'ratelimited' || code === 'rate_limited') return { kind: 'rate_limited', retryAfterMs: 1000 };
+      return TRANSIENT_ERRORS.has(code) ? { kind: 'transient', reason: code } : { kind: 'permanent', reason: code };
+    }
+    case 'slack_webapi_http_error':
+      return (e.statusCode ?? 500) >= 500 || e.statusCode === 408
+        ? { kind: 'transient', reason: `HTTP ${e.statusCode}` }
+        : { kind: 'permanent', reason: `HTTP ${e.statusCode}` };
+    case 'slack_webapi_request_error':
+      return { kind: 'transient', reason: `unreachable: ${e.message ?? ''}` };
+    default:
+      return { kind: 'transient', reason: err instanceof Error ? err.message : String(err) };
+  }
+}
+
+const thread = (target: ChatTarget) => (target.threadId ? { thread_ts: target.threadId } : {});
+
+/** Posts a message (in the target's thread, if any) and returns its ts, Slack's message id. */
+export async function postMessage(client: webApi.WebClient, target: ChatTarget, text: string): Promise<string> {
+  // Links in the assistant's answers stay links; unfurling every one of them would flood the channel.
+  const res = await client.chat.postMessage({ channel: target.chatId, text, mrkdwn: true, unfurl_links: false, unfurl_media: false, ...thread(target) });
+  return String(res.ts ?? '');
+}
+
+/** Slack's side of the channel outbound worker: mrkdwn parts, thread replies, Block Kit approval buttons. */
+export function slackSender(client: webApi.WebClient, log: Logger): ChannelSender {
+  return {
+    render: (markdown) => renderSlackParts(markdown),
+    send: (target, text) => postMessage(client, target, text),
+    async edit(target, ts, text) {
+      try {
+        await client.chat.update({ channel: target.chatId, ts, text });
+      } catch (err) {
+        const code = platformErrorCode(err);
+        if (!code || !UNEDITABLE.has(code)) throw err;
+        log.warn({ code }, 'could not edit the draft; posting the reply as a new message');
+        await postMessage(client, target, text);
+      }
+    },
+    async sendApproval(target, notice) {
+      const { tool, argsJson } = approvalSummary(notice.tool, notice.arguments, 2000); // a section holds 3,000 characters, escaping included
+      const text = `The assistant wants to run *${escapeMrkdwn(tool)}*:\n\`\`\`\n${escapeMrkdwn(argsJson)}\n\`\`\``;
+      await client.chat.postMessage({
+        channel: target.chatId,
+        ...thread(target),
+        text: `The assistant wants to run ${tool}. Approve or deny?`,
+        blocks: [
+          { type: 'section', text: { type: 'mrkdwn', text } },
+          {
+            type: 'actions',
+            block_id: 'approval',
+            elements: [
+              { type: 'button', action_id: approvalAction(notice.id, 'approve'), text: { type: 'plain_text', text: 'Approve' }, style: 'primary', value: 'approve' },
+              { type: 'button', action_id: approvalAction(notice.id, 'deny'), text: { type: 'plain_text', text: 'Deny' }, style: 'danger', value: 'deny' },
+            ],
+          },
+        ],
+      });
+    },
+    classify: classifySlackError,
+  };
+}
+
+/**
+ * Consumes `outbound-slack` with the shared channel worker: order per channel and thread, pacing
+ * (about 1/s per channel), 429 Retry-After waits, parts resumed after a retry, approval buttons.
+ */
+export function createOutboundWorker(opts: OutboundWorkerOptions): Worker {
+  return createChannelOutboundWorker({
+    platform: 'slack',
+    sender: slackSender(opts.client, opts.logger),
+    connection: opts.connection,
+    prefix: opts.prefix,
+    logger: opts.logger,
+    metrics: opts.metrics,
+    concurrency: opts.concurrency,
+    chatIntervalMs: opts.chatIntervalMs,
+    globalRatePerSecond: opts.globalRatePerSecond,
+    ...(opts.drafts ? { drafts: opts.drafts } : {}),
+    ...(opts.max429Waits !== undefined ? { max429Waits: opts.max429Waits } : {}),
+  });
+}
