@@ -1,1 +1,174 @@
-export {};
+import type { Worker } from 'bullmq';
+import type { Router } from 'express';
+import type { Registry } from 'prom-client';
+import { REST, Routes } from 'discord.js';
+import { createRedis, EventHub, LaneIngress, LaneStore, TurnQueue } from '@switchboard/lanes';
+import type { Logger, ReadinessCheck } from '@switchboard/observability';
+import { ChannelAccess, channelMetrics, createChannelOutboundWorker, DraftStore, pairingRouter, ReplyStreamer, type NormalizedInbound } from '@switchboard/channels';
+import { ApprovalBoard } from '@switchboard/tools';
+import { botIdOf, type DiscordConfig } from './config.ts';
+import { connectGateway, type GatewayConnection } from './connection.ts';
+import { GatewayHandler } from './gateway.ts';
+import { messageIdFromInbound, type BotIdentity } from './normalize.ts';
+import { DISCORD_MESSAGE_LIMIT, NO_MENTIONS } from './render.ts';
+import { channelOf, discordDraftSurface, discordSender } from './sender.ts';
+
+export { loadDiscordConfig, DiscordEnv } from './config.ts';
+export type { DiscordConfig } from './config.ts';
+export { renderDiscordParts } from './render.ts';
+
+export interface DiscordServiceDeps {
+  config: DiscordConfig;
+  logger: Logger;
+  registry: Registry;
+  redisUrl: string;
+}
+
+export interface DiscordService {
+  /** Mount on any express app: the loopback-only pairing endpoint (Discord itself talks over the gateway). */
+  router: Router;
+  bot: BotIdentity;
+  /** Redis, and the gateway: READY (or RESUMED) received on every shard of this process. */
+  readiness: Record<string, ReadinessCheck>;
+  /** Resolves once the gateway is ready the first time. */
+  ready: Promise<void>;
+  outbound: Worker;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the Discord channel: one gateway connection per shard (discord.js), the outbound worker
+ * on the REST API, and the pairing route (no HTTP listener of its own: see main.ts). Returns
+ * undefined, after saying so, when no `DISCORD_BOT_TOKEN` is configured.
+ */
+export async function startDiscordService(deps: DiscordServiceDeps): Promise<DiscordService | undefined> {
+  const { config, logger } = deps;
+  const token = config.DISCORD_BOT_TOKEN;
+  if (!token) {
+    logger.info('DISCORD_BOT_TOKEN is not set: the Discord channel is disabled');
+    return undefined;
+  }
+  const prefix = config.SWITCHBOARD_PREFIX;
+  const bot: BotIdentity = { id: botIdOf(token)!, username: undefined };
+  // One REST client for everything the service sends: it keeps Discord's per-route buckets and the
+  // global limit, and waits out 429s itself (queued per route, so nothing is reordered).
+  const rest = new REST({
+    api: config.DISCORD_API_URL,
+    timeout: config.DISCORD_REST_TIMEOUT_MS,
+    retries: config.DISCORD_REST_RETRIES,
+    globalRequestsPerSecond: config.DISCORD_GLOBAL_RATE_PER_SECOND,
+  }).setToken(token);
+  const redis = createRedis(deps.redisUrl, 'discord', { autoPipelining: true });
+  const workerConnection = createRedis(deps.redisUrl, 'discord-outbound');
+  const subscriber = createRedis(deps.redisUrl, 'discord-events');
+  const store = new LaneStore(redis, { prefix });
+  const turns = new TurnQueue(redis, prefix);
+  const ingress = new LaneIngress(store, turns, deps.registry);
+  const hub = new EventHub(subscriber, store, logger);
+  const metrics = channelMetrics(deps.registry);
+  rest.on('response', (_request, response) => {
+    if (response.status === 429) metrics.sends.inc({ platform: 'discord', outcome: 'rate_limited' });
+  });
+  const access = new ChannelAccess({
+    redis,
+    prefix,
+    platform: 'discord',
+    account: bot.id,
+    policy: config.DISCORD_DM_POLICY,
+    allowFrom: config.DISCORD_ALLOW_FROM,
+    pairingTtlSeconds: config.DISCORD_PAIRING_TTL_SECONDS,
+  });
+  const drafts = new DraftStore(redis, prefix, 'discord');
+  // The last message accepted per channel: a draft replies to it, as the final reply's first part would.
+  const lastAsked = new Map<string, string>();
+  const remember = (m: NormalizedInbound) => {
+    const channel = m.threadId ?? m.chatId;
+    lastAsked.delete(channel);
+    lastAsked.set(channel, m.id);
+    if (lastAsked.size > 10_000) lastAsked.delete(lastAsked.keys().next().value!);
+  };
+  const streamer = new ReplyStreamer({
+    hub,
+    redis,
+    store,
+    drafts,
+    surface: discordDraftSurface(rest, (target) => {
+      const id = lastAsked.get(channelOf(target));
+      return id ? messageIdFromInbound(id, bot.id) : undefined;
+    }),
+    logger,
+    editIntervalMs: config.DISCORD_EDIT_INTERVAL_MS,
+    // Discord shows "typing…" for about 10 s per call.
+    typingIntervalMs: 8_000,
+    maxDraftChars: DISCORD_MESSAGE_LIMIT - 100,
+  });
+
+  const outbound = createChannelOutboundWorker({
+    platform: 'discord',
+    sender: discordSender(rest, bot.id),
+    connection: workerConnection,
+    prefix,
+    logger,
+    metrics,
+    concurrency: config.DISCORD_OUTBOUND_CONCURRENCY,
+    chatIntervalMs: config.DISCORD_CHAT_INTERVAL_MS,
+    globalRatePerSecond: config.DISCORD_GLOBAL_RATE_PER_SECOND,
+    drafts,
+  });
+
+  const handler = new GatewayHandler({
+    rest,
+    bot,
+    // Events arrive only after the connection below exists.
+    place: (channelId) => gateway.place(channelId),
+    access,
+    ingress,
+    board: new ApprovalBoard(redis, prefix),
+    turns,
+    metrics,
+    logger,
+    groupRequireMention: config.DISCORD_GROUP_REQUIRE_MENTION,
+    perUserInGroups: config.DISCORD_GROUP_SESSION_PER_USER,
+    onAccepted: async (m) => {
+      remember(m);
+      await streamer.follow(m.sessionKey, { account: m.account, chatId: m.chatId, threadId: m.threadId });
+    },
+  });
+  const gateway: GatewayConnection = connectGateway({ config, token, bot, handler, metrics, logger });
+
+  const router = pairingRouter({
+    platform: 'discord',
+    access,
+    logger,
+    notify: async (paired) => {
+      await rest.post(Routes.channelMessages(paired.chatId), { body: { content: 'You are approved. Send your message again.', allowed_mentions: NO_MENTIONS } });
+    },
+  });
+  logger.info({ botId: bot.id, dmPolicy: config.DISCORD_DM_POLICY, shard: config.DISCORD_SHARD_ID ?? 'auto' }, 'discord channel started');
+  return {
+    router,
+    bot,
+    outbound,
+    ready: gateway.ready,
+    readiness: {
+      redis: async () => {
+        await redis.ping();
+      },
+      discord: async () => {
+        const problem = gateway.problem();
+        if (problem) throw new Error(problem);
+      },
+    },
+    async close() {
+      await gateway.close();
+      await handler.drain();
+      streamer.close();
+      await outbound.close();
+      await hub.close();
+      await turns.close();
+      subscriber.disconnect();
+      workerConnection.disconnect();
+      redis.disconnect();
+    },
+  };
+}

@@ -1,0 +1,175 @@
+import { Routes } from 'discord.js';
+import { sessionKey } from '@switchboard/contracts';
+import { admitMessage, answerApprovalButton, type ChannelAccess, type ChannelMetrics, type NormalizedInbound } from '@switchboard/channels';
+import type { LaneIngress, TurnQueue } from '@switchboard/lanes';
+import type { Logger } from '@switchboard/observability';
+import type { ApprovalBoard } from '@switchboard/tools';
+import { normalizeMessage, type BotIdentity, type ChannelPlace } from './normalize.ts';
+import { DcInteraction, DcMessage, EPHEMERAL, InteractionCallback } from './payloads.ts';
+import { NO_MENTIONS } from './render.ts';
+import type { DiscordRest } from './sender.ts';
+
+export interface GatewayDeps {
+  rest: DiscordRest;
+  bot: BotIdentity;
+  place: ChannelPlace;
+  access: ChannelAccess;
+  ingress: LaneIngress;
+  board: ApprovalBoard;
+  turns: TurnQueue;
+  metrics: ChannelMetrics;
+  logger: Logger;
+  groupRequireMention: boolean;
+  perUserInGroups: boolean;
+  /** Called once a new message is on its lane (typing, draft streaming). */
+  onAccepted?: (message: NormalizedInbound) => Promise<void>;
+  /** Attempts at handling one event while Redis is failing, before it is given up (default 6). */
+  maxAttempts?: number;
+}
+
+/** What a dispatch is, decided synchronously, before discord.js's own handlers see the packet. */
+export type Classified =
+  | { kind: 'message'; message: DcMessage; edit: boolean }
+  | { kind: 'interaction'; interaction: DcInteraction }
+  | { kind: 'rejected'; reason: string }
+  | { kind: 'ignored' };
+
+const issues = (e: { issues: Array<{ path: PropertyKey[]; message: string }> }) => e.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+
+/**
+ * Validates a gateway dispatch. An invalid MESSAGE_CREATE or INTERACTION_CREATE is rejected; an
+ * unparseable MESSAGE_UPDATE is ignored, because Discord sends partial updates (embeds resolving).
+ */
+export function classifyDispatch(t: string, d: unknown): Classified {
+  if (t === 'MESSAGE_CREATE' || t === 'MESSAGE_UPDATE') {
+    const parsed = DcMessage.safeParse(d);
+    if (parsed.success) return { kind: 'message', message: parsed.data, edit: t === 'MESSAGE_UPDATE' };
+    return t === 'MESSAGE_CREATE' ? { kind: 'rejected', reason: `not a Discord message: ${issues(parsed.error)}` } : { kind: 'ignored' };
+  }
+  if (t === 'INTERACTION_CREATE') {
+    const parsed = DcInteraction.safeParse(d);
+    return parsed.success ? { kind: 'interaction', interaction: parsed.data } : { kind: 'rejected', reason: `not a Discord interaction: ${issues(parsed.error)}` };
+  }
+  return { kind: 'ignored' };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Handles validated gateway events. Messages of one channel are handled strictly one after the
+ * other, in the order the gateway dispatched them (the lane's FIFO starts here); different
+ * channels run in parallel. The gateway does not redeliver an event we failed to handle, so a
+ * failure (Redis unreachable) is retried in place with backoff, holding that channel's later
+ * messages back rather than reordering them.
+ */
+export class GatewayHandler {
+  private readonly deps: GatewayDeps;
+  private readonly chains = new Map<string, Promise<unknown>>();
+
+  constructor(deps: GatewayDeps) {
+    this.deps = deps;
+  }
+
+  /** Queues a message behind earlier ones of its channel; resolves with the outcome it counted. */
+  message(msg: DcMessage, edit: boolean): Promise<string> {
+    return this.serial(msg.channel_id, () => this.withRetry(`message ${msg.id}`, () => this.onMessage(msg, edit)));
+  }
+
+  /** Handles a button press at once (Discord wants the answer within 3 s). */
+  interaction(ix: DcInteraction): Promise<string> {
+    return this.withRetry(`interaction ${ix.id}`, () => this.onInteraction(ix), 2);
+  }
+
+  /** Waits for every queued event to be handled (shutdown). */
+  async drain(): Promise<void> {
+    while (this.chains.size > 0) await Promise.all([...this.chains.values()]);
+  }
+
+  private serial<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.chains.get(key) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const tail = next.catch(() => undefined);
+    this.chains.set(key, tail);
+    void tail.then(() => {
+      if (this.chains.get(key) === tail) this.chains.delete(key);
+    });
+    return next;
+  }
+
+  private async withRetry(what: string, fn: () => Promise<string>, attempts = this.deps.maxAttempts ?? 6): Promise<string> {
+    const { metrics, logger } = this.deps;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const outcome = await fn();
+        metrics.updates.inc({ platform: 'discord', outcome });
+        return outcome;
+      } catch (err) {
+        if (attempt >= attempts) {
+          logger.error({ err, attempt }, `handling discord ${what} failed; giving up`);
+          metrics.updates.inc({ platform: 'discord', outcome: 'failed' });
+          return 'failed';
+        }
+        logger.warn({ err, attempt }, `handling discord ${what} failed; retrying`);
+        await sleep(Math.min(5_000, 200 * 2 ** (attempt - 1)));
+      }
+    }
+  }
+
+  private async onMessage(msg: DcMessage, edit: boolean): Promise<string> {
+    const d = this.deps;
+    const n = normalizeMessage(msg, { bot: d.bot, place: d.place, perUserInGroups: d.perUserInGroups, receivedAtMs: Date.now(), edit });
+    if (n.kind === 'ignored') return 'ignored';
+    return admitMessage(
+      {
+        platform: 'discord',
+        access: d.access,
+        ingress: d.ingress,
+        logger: d.logger,
+        groupRequireMention: d.groupRequireMention,
+        sendPairingCode: async (chatId, code) => {
+          await d.rest.post(Routes.channelMessages(chatId), {
+            body: { content: `Hi! I only talk to people my owner approved. Your pairing code is ${code}. Ask the owner to approve it; it expires soon.`, allowed_mentions: NO_MENTIONS },
+          });
+        },
+        ...(d.onAccepted ? { onAccepted: d.onAccepted } : {}),
+      },
+      { deliveryId: n.deliveryId, message: n.message, isPrivate: n.isPrivate, mentioned: n.mentioned },
+    );
+  }
+
+  /** A button press: decides the approval; the prompt is replaced by the verdict, or the presser alone is told why not. */
+  private async onInteraction(ix: DcInteraction): Promise<string> {
+    const d = this.deps;
+    if (!(await d.access.firstDelivery(`ix-${ix.id}`))) return 'duplicate';
+    const respond = (body: unknown) => d.rest.post(Routes.interactionCallback(ix.id, ix.token), { body, auth: false });
+    const refuse = (content: string) => respond({ type: InteractionCallback.ChannelMessageWithSource, data: { content, flags: EPHEMERAL, allowed_mentions: NO_MENTIONS } });
+    const presser = ix.member?.user ?? ix.user;
+    if (ix.type !== 3 || !presser || !ix.channel_id) {
+      await refuse('This action is not understood.');
+      return 'ignored';
+    }
+    const isPrivate = ix.guild_id === undefined;
+    const where = isPrivate ? { chatId: ix.channel_id } : d.place(ix.channel_id);
+    const outcome = await answerApprovalButton(
+      { board: d.board, turns: d.turns, access: d.access, account: d.bot.id },
+      {
+        data: ix.data?.custom_id,
+        chatSessionKey: sessionKey({ platform: 'discord', account: d.bot.id, chatId: where.chatId, threadId: where.threadId }),
+        presserId: presser.id,
+        // A bot's DM channel has exactly one other member: whoever pressed there owns it.
+        ownDm: isPrivate,
+        platform: 'discord',
+      },
+    );
+    if (!outcome.ok) {
+      await refuse(outcome.message);
+      return 'interaction';
+    }
+    const by = ix.member?.nick ?? presser.global_name ?? presser.username;
+    await respond({
+      type: InteractionCallback.UpdateMessage,
+      data: { content: `${outcome.verdict}: \`${outcome.tool}\` (by ${by})`, components: [], allowed_mentions: NO_MENTIONS },
+    });
+    return 'interaction';
+  }
+}

@@ -1,0 +1,96 @@
+import { createHash } from 'node:crypto';
+import { DiscordAPIError, HTTPError, RateLimitError, Routes, type REST } from 'discord.js';
+import type { ChannelSender, ChatTarget, DraftSurface, SendFailure } from '@switchboard/channels';
+import { messageIdFromInbound } from './normalize.ts';
+import { approvalMessage, NO_MENTIONS, renderDiscordParts } from './render.ts';
+
+/** The REST calls the sender makes (discord.js `client.rest`, or a stand-in in unit tests). */
+export type DiscordRest = Pick<REST, 'post' | 'patch'>;
+
+/** A thread is a channel of its own: messages for it go to the thread's id. */
+export const channelOf = (target: ChatTarget) => target.threadId ?? target.chatId;
+
+/**
+ * Discord's `nonce` (at most 25 characters) from a retry-stable key. With `enforce_nonce`, a resend
+ * after a timeout (the REST client's retry, or the outbound job's) returns the message created the
+ * first time instead of posting it twice.
+ */
+export function nonceOf(key: string): string {
+  return createHash('sha256').update(key).digest('base64url').slice(0, 25);
+}
+
+async function createMessage(rest: DiscordRest, channelId: string, body: Record<string, unknown>): Promise<string> {
+  const sent = (await rest.post(Routes.channelMessages(channelId), { body })) as { id: string };
+  return sent.id;
+}
+
+/**
+ * Discord's side of the channel outbound worker: markdown passes through, split at 2000
+ * characters; the first part replies to the asker's message; approvals get Approve/Deny buttons.
+ * Rate limits (per-route buckets, the global 50/s, 429 answers) are waited out inside the REST
+ * client, which queues requests per route, so nothing is lost or reordered.
+ */
+export function discordSender(rest: DiscordRest, botId: string): ChannelSender {
+  return {
+    render: (markdown) => renderDiscordParts(markdown),
+    async send(target, content, { replyTo, key }) {
+      const last = replyTo[replyTo.length - 1];
+      const replyId = last ? messageIdFromInbound(last, botId) : undefined;
+      return createMessage(rest, channelOf(target), {
+        content,
+        allowed_mentions: NO_MENTIONS,
+        ...(replyId ? { message_reference: { message_id: replyId, fail_if_not_exists: false } } : {}),
+        ...(key ? { nonce: nonceOf(key), enforce_nonce: true } : {}),
+      });
+    },
+    async edit(target, messageId, content) {
+      await rest.patch(Routes.channelMessage(channelOf(target), messageId), { body: { content, allowed_mentions: NO_MENTIONS } });
+    },
+    async sendApproval(target, notice) {
+      const { content, components } = approvalMessage(notice);
+      await createMessage(rest, channelOf(target), { content, components, allowed_mentions: NO_MENTIONS, nonce: nonceOf(`ap-${notice.id}`), enforce_nonce: true });
+    },
+    classify: classifyDiscordError,
+  };
+}
+
+/**
+ * Splits "Discord refused" (4xx: retrying cannot help) from "slow down" (a 429 the REST client
+ * gave up waiting for) and "unreachable or failing" (5xx after the client's retries, network).
+ */
+export function classifyDiscordError(err: unknown): SendFailure {
+  if (err instanceof RateLimitError) return { kind: 'rate_limited', retryAfterMs: Math.max(1, err.retryAfter) };
+  if (err instanceof DiscordAPIError) {
+    if (err.status === 429) return { kind: 'rate_limited', retryAfterMs: 1000 };
+    if (err.status >= 400 && err.status < 500) return { kind: 'permanent', reason: `(${err.status}/${err.code}) ${err.message}` };
+    return { kind: 'transient', reason: `(${err.status}/${err.code}) ${err.message}` };
+  }
+  if (err instanceof HTTPError) return { kind: 'transient', reason: `(${err.status}) ${err.message}` };
+  return { kind: 'transient', reason: `unreachable: ${err instanceof Error ? err.message : String(err)}` };
+}
+
+/**
+ * Drafts for the reply streamer: a message edited as the reply grows (it becomes the reply's first
+ * part, so it already replies to the asker's message, `replyTo(target)`), and the typing indicator.
+ */
+export function discordDraftSurface(rest: DiscordRest, replyTo: (target: ChatTarget) => string | undefined = () => undefined): DraftSurface {
+  return {
+    post(target, text) {
+      const replyId = replyTo(target);
+      return createMessage(rest, channelOf(target), {
+        content: text,
+        allowed_mentions: NO_MENTIONS,
+        ...(replyId ? { message_reference: { message_id: replyId, fail_if_not_exists: false } } : {}),
+        // The nonce covers the REST client's own retry after a timeout; the text makes it unique per draft.
+        nonce: nonceOf(`draft-${channelOf(target)}-${text}`),
+        enforce_nonce: true,
+      });
+    },
+    async edit(target, messageId, text) {
+      await rest.patch(Routes.channelMessage(channelOf(target), messageId), { body: { content: text, allowed_mentions: NO_MENTIONS } });
+    },
+    async typing(target) {
+      await rest.post(Routes.channelTyping(channelOf(target)));
+    },
+  };
+}

@@ -1,0 +1,482 @@
+import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { WebSocketServer, type WebSocket } from 'ws';
+
+/*
+ * A Discord double: the REST API (v10) the bot calls and a gateway WebSocket speaking the real
+ * protocol (HELLO, IDENTIFY, READY, heartbeats, RESUME with replay, sequence numbers), so the real
+ * discord.js client runs against it through `rest: { api }` and `GET /gateway/bot`.
+ */
+
+/** One REST call the fake received (429 answers included). */
+export interface FakeDiscordCall {
+  method: string;
+  /** Path after `/api/v10`, e.g. `/channels/123/messages`. */
+  path: string;
+  body: Record<string, unknown> | undefined;
+  status: number;
+  atMs: number;
+}
+
+/** A message as the fake stores it (after edits). */
+export interface FakeDiscordMessage {
+  id: string;
+  channel_id: string;
+  content: string;
+  components: unknown[];
+  message_reference?: { message_id?: string } | undefined;
+  nonce?: string | number | undefined;
+  /** How many times it was edited. */
+  edits: number;
+}
+
+/** An interaction callback (`POST /interactions/{id}/{token}/callback`). */
+export interface FakeDiscordInteractionReply {
+  interactionId: string;
+  type: number;
+  data: Record<string, unknown> | undefined;
+}
+
+export interface FakeDiscordUser {
+  id: string;
+  username: string;
+  bot?: boolean;
+  global_name?: string | null;
+}
+
+export interface FakeDiscordOptions {
+  token: string;
+  /** The bot user; its id must be the one encoded in the token's first part. */
+  bot: FakeDiscordUser;
+  /** One guild the bot is in, with text channels and threads (sent as GUILD_CREATE after READY). */
+  guild?: { id: string; name?: string; channels: Array<{ id: string; name: string }>; threads?: Array<{ id: string; parentId: string; name: string }> };
+  /** HELLO's heartbeat interval, in ms (default 41250 as Discord sends). */
+  heartbeatIntervalMs?: number;
+}
+
+export interface FakeDiscord {
+  /** Pass as discord.js `rest: { api }` (DISCORD_API_URL). */
+  apiUrl: string;
+  /** The gateway URL `GET /gateway/bot` returns. */
+  gatewayUrl: string;
+  calls: FakeDiscordCall[];
+  /** Messages per channel, in creation order, with their current (edited) content. */
+  messages(channelId: string): FakeDiscordMessage[];
+  interactionReplies: FakeDiscordInteractionReply[];
+  /** IDENTIFY payloads received, in order. */
+  identifies: Array<Record<string, unknown>>;
+  /** RESUME payloads received, in order. */
+  resumes: Array<Record<string, unknown>>;
+  /** Answers the next `n` message sends/edits with 429 and this retry-after (route bucket, or global). */
+  rateLimitNext(n: number, retryAfterMs: number, opts?: { global?: boolean }): void;
+  /** Makes the next `n` message sends time out: the message is created, but the answer never comes. */
+  swallowNext(n: number): void;
+  /** Dispatches a gateway event (op 0) with the next sequence number to the shard that owns it. */
+  dispatch(t: string, d: unknown, opts?: { guildId?: string }): number;
+  /** Closes the gateway connection with `code` (default 4000: the client resumes). */
+  dropConnection(code?: number): void;
+  /** On the next RESUME, replays the last `n` dispatches even though the client had them (a gateway redelivery). */
+  replayOnResume(n: number): void;
+  /** Resolves once this many READY/RESUMED handshakes have completed in total. */
+  waitForSessions(count: number, timeoutMs?: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+let snowflakeCounter = 0n;
+/** A fresh snowflake (timestamp-based, unique within the process). */
+export function fakeSnowflake(): string {
+  snowflakeCounter += 1n;
+  return String(((BigInt(Date.now()) - 1420070400000n) << 22n) | (snowflakeCounter & 0x3fffffn));
+}
+
+const API_PREFIX = '/api/v10';
+
+async function readJson(req: IncomingMessage): Promise<Record<string, unknown> | undefined> {
+  const chunks: Buffer[] = [];
+  for await (const c of req) chunks.push(c as Buffer);
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (!text) return undefined;
+  return JSON.parse(text) as Record<string, unknown>;
+}
+
+interface Session {
+  id: string;
+  shard: [number, number];
+  seq: number;
+  /** Dispatches of this session, for RESUME replays. */
+  log: Array<{ s: number; t: string; d: unknown }>;
+  socket: WebSocket | undefined;
+}
+
+/** Starts the double on a free loopback port. */
+export async function startFakeDiscord(opts: FakeDiscordOptions): Promise<FakeDiscord> {
+  const calls: FakeDiscordCall[] = [];
+  const byChannel = new Map<string, FakeDiscordMessage[]>();
+  const byId = new Map<string, FakeDiscordMessage>();
+  const nonces = new Map<string, FakeDiscordMessage>();
+  const interactionReplies: FakeDiscordInteractionReply[] = [];
+  const identifies: Array<Record<string, unknown>> = [];
+  const resumes: Array<Record<string, unknown>> = [];
+  const sessions = new Map<string, Session>();
+  const limits: Array<{ retryAfterMs: number; global: boolean }> = [];
+  let swallow = 0;
+  let replayExtra = 0;
+  let handshakes = 0;
+  const handshakeWaiters: Array<() => void> = [];
+  const bot = { ...opts.bot, bot: true, discriminator: '0', avatar: null, global_name: opts.bot.global_name ?? null };
+  const heartbeatIntervalMs = opts.heartbeatIntervalMs ?? 41_250;
+  let gatewayUrl = '';
+
+  const json = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
+    res.writeHead(status, { 'content-type': 'application/json', ...headers });
+    res.end(body === undefined ? undefined : JSON.stringify(body));
+  };
+  const bucketHeaders = (route: string, remaining: number, resetAfterS: number) => ({
+    'x-ratelimit-limit': '5',
+    'x-ratelimit-remaining': String(remaining),
+    'x-ratelimit-reset-after': String(resetAfterS),
+    'x-ratelimit-reset': String(Date.now() / 1000 + resetAfterS),
+    'x-ratelimit-bucket': Buffer.from(route).toString('hex').slice(0, 32),
+  });
+
+  function storeMessage(channelId: string, body: Record<string, unknown>): FakeDiscordMessage {
+    const msg: FakeDiscordMessage = {
+      id: fakeSnowflake(),
+      channel_id: channelId,
+      content: typeof body.content === 'string' ? body.content : '',
+      components: Array.isArray(body.components) ? body.components : [],
+      message_reference: body.message_reference as FakeDiscordMessage['message_reference'],
+      nonce: body.nonce as string | number | undefined,
+      edits: 0,
+    };
+    const list = byChannel.get(channelId) ?? [];
+    list.push(msg);
+    byChannel.set(channelId, list);
+    byId.set(msg.id, msg);
+    return msg;
+  }
+  const wire = (m: FakeDiscordMessage) => ({
+    id: m.id,
+    type: m.message_reference ? 19 : 0,
+    channel_id: m.channel_id,
+    content: m.content,
+    components: m.components,
+    author: bot,
+    attachments: [],
+    embeds: [],
+    mentions: [],
+    mention_roles: [],
+    mention_everyone: false,
+    pinned: false,
+    tts: false,
+    timestamp: new Date().toISOString(),
+    edited_timestamp: m.edits > 0 ? new Date().toISOString() : null,
+    flags: 0,
+    ...(m.nonce !== undefined ? { nonce: m.nonce } : {}),
+    ...(m.message_reference ? { message_reference: m.message_reference } : {}),
+  });
+
+  /** Discord's message checks: some content or components, at most 2000 characters. */
+  function invalidMessage(body: Record<string, unknown> | undefined, creating: boolean): string | undefined {
+    if (!body) return 'Cannot send an empty message';
+    const content = body.content;
+    if (content !== undefined && typeof content !== 'string') return 'content: must be a string';
+    if (typeof content === 'string' && content.length > 2000) return 'content: Must be 2000 or fewer in length.';
+    const hasComponents = Array.isArray(body.components) && body.components.length > 0;
+    if (creating && (typeof content !== 'string' || content.length === 0) && !hasComponents) return 'Cannot send an empty message';
+    return undefined;
+  }
+
+  async function handleRest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const method = req.method ?? 'GET';
+    if (!url.pathname.startsWith(API_PREFIX)) return json(res, 404, { message: '404: Not Found', code: 0 });
+    const path = url.pathname.slice(API_PREFIX.length);
+    let body: Record<string, unknown> | undefined;
+    try {
+      body = await readJson(req);
+    } catch {
+      return json(res, 400, { message: 'The request body contains invalid JSON.', code: 50109 });
+    }
+    const call: FakeDiscordCall = { method, path, body, status: 200, atMs: Date.now() };
+    calls.push(call);
+    const answer = (status: number, payload: unknown, headers: Record<string, string> = {}) => {
+      call.status = status;
+      json(res, status, payload, headers);
+    };
+    const interaction = /^\/interactions\/(\d+)\/([^/]+)\/callback$/.exec(path);
+    if (interaction && method === 'POST') {
+      // Interaction callbacks are authenticated by the token in the path, not the bot token.
+      interactionReplies.push({ interactionId: interaction[1]!, type: Number(body?.type), data: body?.data as Record<string, unknown> | undefined });
+      return answer(204, undefined);
+    }
+    if (req.headers.authorization !== `Bot ${opts.token}`) return answer(401, { message: '401: Unauthorized', code: 0 });
+    if (method === 'GET' && path === '/gateway/bot') {
+      return answer(200, { url: gatewayUrl, shards: 1, session_start_limit: { total: 1000, remaining: 999, reset_after: 14_400_000, max_concurrency: 1 } });
+    }
+    if (method === 'GET' && path === '/users/@me') return answer(200, bot);
+    const typing = /^\/channels\/(\d+)\/typing$/.exec(path);
+    if (typing && method === 'POST') return answer(204, undefined);
+    const create = /^\/channels\/(\d+)\/messages$/.exec(path);
+    const edit = /^\/channels\/(\d+)\/messages\/(\d+)$/.exec(path);
+    if ((create && method === 'POST') || (edit && method === 'PATCH')) {
+      const route = create ? `POST /channels/${create[1]}/messages` : `PATCH /channels/${edit![1]}/messages/:id`;
+      const limit = limits.shift();
+      if (limit) {
+        const seconds = limit.retryAfterMs / 1000;
+        // Discord sends retry_after in the body and Retry-After in seconds; fractions keep tests fast.
+        return answer(
+          429,
+          { message: 'You are being rate limited.', retry_after: seconds, global: limit.global, ...(limit.global ? {} : { code: 0 }) },
+          { ...bucketHeaders(route, 0, seconds), 'retry-after': String(seconds), 'x-ratelimit-scope': limit.global ? 'global' : 'user', ...(limit.global ? { 'x-ratelimit-global': 'true' } : {}) },
+        );
+      }
+      const problem = invalidMessage(body, Boolean(create));
+      if (problem) return answer(400, { message: 'Invalid Form Body', code: 50035, errors: { content: { _errors: [{ code: 'BASE_TYPE_BAD_LENGTH', message: problem }] } } });
+      if (create) {
+        const enforce = body!.enforce_nonce === true && body!.nonce !== undefined;
+        const key = `${create[1]}:${String(body!.nonce)}`;
+        const existing = enforce ? nonces.get(key) : undefined;
+        const msg = existing ?? storeMessage(create[1]!, body!);
+        if (enforce && !existing) nonces.set(key, msg);
+        if (swallow > 0) {
+          swallow -= 1;
+          return; // the message exists, the answer never comes: the client times out and retries
+        }
+        return answer(200, wire(msg), bucketHeaders(route, 4, 5));
+      }
+      const msg = byId.get(edit![2]!);
+      if (!msg || msg.channel_id !== edit![1]) return answer(404, { message: 'Unknown Message', code: 10008 });
+      if (typeof body!.content === 'string') msg.content = body!.content;
+      if (Array.isArray(body!.components)) msg.components = body!.components;
+      msg.edits += 1;
+      return answer(200, wire(msg), bucketHeaders(route, 4, 5));
+    }
+    return answer(404, { message: '404: Not Found', code: 0 });
+  }
+
+  const server = createServer((req, res) => {
+    handleRest(req, res).catch(() => json(res, 500, { message: '500: Internal Server Error', code: 0 }));
+  });
+  const wss = new WebSocketServer({ server });
+
+  const send = (ws: WebSocket, payload: unknown) => {
+    if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(payload));
+  };
+  const sendDispatch = (session: Session, t: string, d: unknown, logIt = true) => {
+    session.seq += 1;
+    if (logIt) session.log.push({ s: session.seq, t, d });
+    if (session.log.length > 500) session.log.shift();
+    if (session.socket) send(session.socket, { op: 0, s: session.seq, t, d });
+    return session.seq;
+  };
+  const handshakeDone = () => {
+    handshakes += 1;
+    for (const w of handshakeWaiters.splice(0)) w();
+  };
+  const guildPayload = () => {
+    const g = opts.guild!;
+    const now = new Date().toISOString();
+    return {
+      id: g.id,
+      name: g.name ?? 'Test Guild',
+      icon: null,
+      splash: null,
+      discovery_splash: null,
+      owner_id: '1',
+      afk_channel_id: null,
+      afk_timeout: 300,
+      verification_level: 0,
+      default_message_notifications: 0,
+      explicit_content_filter: 0,
+      roles: [{ id: g.id, name: '@everyone', permissions: '1071698660929', position: 0, color: 0, hoist: false, managed: false, mentionable: false, flags: 0 }],
+      emojis: [],
+      stickers: [],
+      features: [],
+      mfa_level: 0,
+      system_channel_id: null,
+      system_channel_flags: 0,
+      rules_channel_id: null,
+      vanity_url_code: null,
+      description: null,
+      banner: null,
+      premium_tier: 0,
+      preferred_locale: 'en-US',
+      public_updates_channel_id: null,
+      nsfw_level: 0,
+      premium_progress_bar_enabled: false,
+      joined_at: now,
+      large: false,
+      unavailable: false,
+      member_count: 3,
+      members: [{ user: bot, roles: [], joined_at: now, deaf: false, mute: false, flags: 0 }],
+      voice_states: [],
+      presences: [],
+      stage_instances: [],
+      guild_scheduled_events: [],
+      soundboard_sounds: [],
+      channels: g.channels.map((c, i) => ({ id: c.id, type: 0, guild_id: g.id, name: c.name, position: i, permission_overwrites: [], parent_id: null, nsfw: false, topic: null, last_message_id: null, rate_limit_per_user: 0 })),
+      threads: (g.threads ?? []).map((t) => ({
+        id: t.id,
+        type: 11,
+        guild_id: g.id,
+        parent_id: t.parentId,
+        name: t.name,
+        owner_id: '1',
+        last_message_id: null,
+        rate_limit_per_user: 0,
+        message_count: 0,
+        member_count: 1,
+        flags: 0,
+        thread_metadata: { archived: false, auto_archive_duration: 1440, archive_timestamp: now, locked: false },
+      })),
+    };
+  };
+
+  wss.on('connection', (ws, req) => {
+    const q = new URL(req.url ?? '/', 'http://127.0.0.1').searchParams;
+    if (q.get('v') !== '10' || q.get('encoding') !== 'json') {
+      ws.close(4012, 'Invalid API version');
+      return;
+    }
+    let session: Session | undefined;
+    send(ws, { op: 10, s: null, t: null, d: { heartbeat_interval: heartbeatIntervalMs } });
+    ws.on('message', (raw) => {
+      let payload: { op?: number; d?: Record<string, unknown> | number | null };
+      try {
+        payload = JSON.parse(String(raw)) as typeof payload;
+      } catch {
+        ws.close(4002, 'Error while decoding payload.');
+        return;
+      }
+      const d = payload.d;
+      switch (payload.op) {
+        case 1:
+          send(ws, { op: 11, s: null, t: null, d: null });
+          return;
+        case 2: {
+          const identify = d as Record<string, unknown>;
+          identifies.push(identify);
+          if (identify.token !== opts.token) {
+            ws.close(4004, 'Authentication failed.');
+            return;
+          }
+          const shard = (Array.isArray(identify.shard) ? identify.shard : [0, 1]) as [number, number];
+          session = { id: randomBytes(16).toString('hex'), shard, seq: 0, log: [], socket: ws };
+          for (const [id, old] of sessions) if (old.shard[0] === shard[0]) sessions.delete(id);
+          sessions.set(session.id, session);
+          const guilds = opts.guild && ownsGuild(opts.guild.id, shard) ? [{ id: opts.guild.id, unavailable: true }] : [];
+          sendDispatch(session, 'READY', {
+            v: 10,
+            user: bot,
+            guilds,
+            session_id: session.id,
+            resume_gateway_url: gatewayUrl,
+            shard,
+            application: { id: bot.id, flags: 0 },
+            private_channels: [],
+            presences: [],
+            relationships: [],
+            user_settings: {},
+            guild_join_requests: [],
+            geo_ordered_rtc_regions: [],
+            auth: {},
+            _trace: ['fake-discord'],
+          });
+          if (guilds.length > 0) sendDispatch(session, 'GUILD_CREATE', guildPayload());
+          handshakeDone();
+          return;
+        }
+        case 6: {
+          const resume = d as Record<string, unknown>;
+          resumes.push(resume);
+          const old = sessions.get(String(resume.session_id));
+          if (!old || resume.token !== opts.token) {
+            send(ws, { op: 9, s: null, t: null, d: false });
+            return;
+          }
+          session = old;
+          session.socket = ws;
+          const since = Number(resume.seq ?? 0);
+          const missed = session.log.filter((e) => e.s > since);
+          const extra = replayExtra > 0 ? session.log.filter((e) => e.s <= since).slice(-replayExtra) : [];
+          replayExtra = 0;
+          // Replays keep their original sequence numbers; extra ones are what a real redelivery looks like.
+          for (const e of [...extra, ...missed]) send(ws, { op: 0, s: e.s, t: e.t, d: e.d });
+          sendDispatch(session, 'RESUMED', { _trace: ['fake-discord'] }, false);
+          handshakeDone();
+          return;
+        }
+        default:
+          return;
+      }
+    });
+    ws.on('close', () => {
+      if (session && session.socket === ws) session.socket = undefined;
+    });
+  });
+
+  function ownsGuild(guildId: string, shard: [number, number]): boolean {
+    return Number((BigInt(guildId) >> 22n) % BigInt(shard[1])) === shard[0];
+  }
+
+  await new Promise<void>((resolve) => server.listen({ host: '127.0.0.1', port: 0 }, () => resolve()));
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  gatewayUrl = `ws://127.0.0.1:${port}/gateway`;
+
+  const current = (guildId: string | undefined): Session | undefined => {
+    for (const s of sessions.values()) {
+      // DMs go to shard 0; guild events to the shard that owns the guild.
+      if (guildId === undefined ? s.shard[0] === 0 : ownsGuild(guildId, s.shard)) return s;
+    }
+    return undefined;
+  };
+
+  return {
+    apiUrl: `http://127.0.0.1:${port}/api`,
+    gatewayUrl,
+    calls,
+    messages: (channelId) => [...(byChannel.get(channelId) ?? [])],
+    interactionReplies,
+    identifies,
+    resumes,
+    rateLimitNext(n, retryAfterMs, o = {}) {
+      for (let i = 0; i < n; i++) limits.push({ retryAfterMs, global: o.global ?? false });
+    },
+    swallowNext(n) {
+      swallow += n;
+    },
+    dispatch(t, d, o = {}) {
+      const guildId = o.guildId ?? ((d as { guild_id?: string } | null)?.guild_id);
+      const session = current(guildId);
+      if (!session) throw new Error('no gateway session is connected for that event');
+      return sendDispatch(session, t, d);
+    },
+    dropConnection(code = 4000) {
+      for (const s of sessions.values()) s.socket?.close(code, 'fake-discord dropped the connection');
+    },
+    replayOnResume(n) {
+      replayExtra = n;
+    },
+    waitForSessions(count, timeoutMs = 10_000) {
+      if (handshakes >= count) return Promise.resolve();
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`fake discord: ${handshakes} of ${count} gateway sessions after ${timeoutMs} ms`)), timeoutMs);
+        const check = () => {
+          if (handshakes >= count) {
+            clearTimeout(timer);
+            resolve();
+          } else handshakeWaiters.push(check);
+        };
+        handshakeWaiters.push(check);
+      });
+    },
+    async close() {
+      for (const client of wss.clients) client.terminate();
+      wss.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
