@@ -16,6 +16,24 @@ export const TelegramEnv = CommonEnv.extend({
   TELEGRAM_ALLOW_FROM: csv.pipe(z.array(z.string().regex(/^\d+$/, 'user ids are numbers'))),
   /** In groups, answer only messages that mention the bot or reply to it (default true). */
   TELEGRAM_GROUP_REQUIRE_MENTION: bool(true),
+  /** In groups, one session per user instead of one per chat (forum topics stay separate either way). */
+  TELEGRAM_GROUP_SESSION_PER_USER: bool(false),
+  /**
+   * `webhook` (Telegram POSTs to `/webhooks/telegram`; any number of replicas) or `polling`
+   * (getUpdates long polling; exactly one active poller per bot, guarded by a Redis lease). Default:
+   * `webhook` when TELEGRAM_WEBHOOK_SECRET or TELEGRAM_WEBHOOK_URL is set, else `polling`.
+   */
+  TELEGRAM_MODE: z.enum(['webhook', 'polling']).optional(),
+  /** getUpdates long-poll timeout in seconds (polling mode). */
+  TELEGRAM_POLL_TIMEOUT_SECONDS: int(30, { min: 0, max: 50 }),
+  /** Smallest gap between two edits of a streamed draft, in ms (about 1/s per chat); 0 turns streaming off. */
+  TELEGRAM_DRAFT_INTERVAL_MS: int(1000, { min: 0 }),
+  /** How often "typing…" is refreshed while a turn runs, in ms (Telegram shows it for 5 s); 0 turns it off. */
+  TELEGRAM_TYPING_INTERVAL_MS: int(4000, { min: 0 }),
+  /** Largest photo, document or voice message downloaded for the model, in bytes (Bot API getFile allows 20 MB). */
+  TELEGRAM_ATTACHMENT_MAX_BYTES: int(20 * 1024 * 1024, { min: 1024, max: 20 * 1024 * 1024 }),
+  /** How long downloaded attachments are kept for the agent, in seconds (default 1 day). */
+  TELEGRAM_ATTACHMENT_TTL_SECONDS: int(24 * 3600, { min: 60 }),
   /** How long a pairing code stays valid, in seconds (default 1 h). */
   TELEGRAM_PAIRING_TTL_SECONDS: int(3600, { min: 60 }),
   /** Smallest gap between two messages to one chat, in ms (Telegram asks for about 1 s). */
@@ -32,6 +50,11 @@ export type TelegramConfig = z.infer<typeof TelegramEnv>;
 
 export function loadTelegramConfig(env: Env = process.env): TelegramConfig {
   return parseEnv(TelegramEnv, env);
+}
+
+/** How updates arrive: TELEGRAM_MODE, else webhook when a webhook secret or URL is configured, else long polling. */
+export function telegramMode(config: TelegramConfig): 'webhook' | 'polling' {
+  return config.TELEGRAM_MODE ?? (config.TELEGRAM_WEBHOOK_SECRET || config.TELEGRAM_WEBHOOK_URL ? 'webhook' : 'polling');
 }
 
 /** The bot id is the token's numeric prefix: known without a network call. */

@@ -4,14 +4,17 @@ import type { Router } from 'express';
 import type { Registry } from 'prom-client';
 import { createRedis, EventHub, LaneIngress, LaneStore, TurnQueue } from '@switchboard/lanes';
 import type { Logger, ReadinessCheck } from '@switchboard/observability';
-import { ChannelAccess, channelMetrics, DraftStore } from '@switchboard/channels';
+import { AttachmentStore, ChannelAccess, channelMetrics, DraftStore, ReplyStreamer } from '@switchboard/channels';
 import { ApprovalBoard } from '@switchboard/tools';
-import { botIdOf, type TelegramConfig } from './config.ts';
+import { botIdOf, telegramMode, type TelegramConfig } from './config.ts';
+import { telegramDraftSurface, TELEGRAM_DRAFT_MAX_CHARS } from './draft-surface.ts';
+import { telegramFiles } from './files.ts';
 import type { BotIdentity } from './normalize.ts';
 import { createOutboundWorker } from './outbound-worker.ts';
-import { telegramRouter } from './webhook.ts';
+import { startTelegramPoller, type TelegramPoller } from './polling.ts';
+import { handleUpdate, telegramRouter, type WebhookDeps } from './webhook.ts';
 
-export { loadTelegramConfig, TelegramEnv } from './config.ts';
+export { loadTelegramConfig, telegramMode, TelegramEnv } from './config.ts';
 export type { TelegramConfig } from './config.ts';
 export { renderTelegramParts } from './render.ts';
 
@@ -26,7 +29,10 @@ export interface TelegramService {
   /** Mount on any express app: `POST /webhooks/telegram` and the loopback-only pairing endpoint. */
   router: Router;
   bot: BotIdentity;
-  /** Redis and the getMe made at start; add to the app's /readyz. */
+  mode: 'webhook' | 'polling';
+  /** The long poller (polling mode only). */
+  poller: TelegramPoller | undefined;
+  /** Redis and the getMe made at start (and, polling, the poller); add to the app's /readyz. */
   readiness: Record<string, ReadinessCheck>;
   outbound: Worker;
   close(): Promise<void>;
@@ -43,7 +49,8 @@ export async function startTelegramService(deps: TelegramServiceDeps): Promise<T
     logger.info('TELEGRAM_BOT_TOKEN is not set: the Telegram channel is disabled');
     return undefined;
   }
-  if (!config.TELEGRAM_WEBHOOK_SECRET) logger.warn('TELEGRAM_WEBHOOK_SECRET is not set: POST /webhooks/telegram refuses every update');
+  const mode = telegramMode(config);
+  if (mode === 'webhook' && !config.TELEGRAM_WEBHOOK_SECRET) logger.warn('TELEGRAM_WEBHOOK_SECRET is not set: POST /webhooks/telegram refuses every update');
   const prefix = config.SWITCHBOARD_PREFIX;
   const api = new Api(token, { apiRoot: config.TELEGRAM_API_ROOT });
   const bot: BotIdentity = { id: botIdOf(token), username: undefined };
@@ -84,7 +91,7 @@ export async function startTelegramService(deps: TelegramServiceDeps): Promise<T
   };
   await getMe(0);
 
-  if (config.TELEGRAM_WEBHOOK_URL && config.TELEGRAM_WEBHOOK_SECRET) {
+  if (mode === 'webhook' && config.TELEGRAM_WEBHOOK_URL && config.TELEGRAM_WEBHOOK_SECRET) {
     await api
       .setWebhook(config.TELEGRAM_WEBHOOK_URL, { secret_token: config.TELEGRAM_WEBHOOK_SECRET, allowed_updates: ['message', 'edited_message', 'callback_query'] })
       .then(() => logger.info({ url: config.TELEGRAM_WEBHOOK_URL }, 'telegram webhook set'))
@@ -103,10 +110,22 @@ export async function startTelegramService(deps: TelegramServiceDeps): Promise<T
     globalRatePerSecond: config.TELEGRAM_GLOBAL_RATE_PER_SECOND,
     drafts,
   });
-  const router = telegramRouter({
+  const streamer = new ReplyStreamer({
+    hub,
+    redis,
+    store,
+    drafts,
+    surface: telegramDraftSurface(api),
+    logger,
+    editIntervalMs: config.TELEGRAM_DRAFT_INTERVAL_MS,
+    typingIntervalMs: config.TELEGRAM_TYPING_INTERVAL_MS,
+    maxDraftChars: TELEGRAM_DRAFT_MAX_CHARS,
+  });
+  const attachments = new AttachmentStore(redis, prefix, { ttlSeconds: config.TELEGRAM_ATTACHMENT_TTL_SECONDS, maxBytes: config.TELEGRAM_ATTACHMENT_MAX_BYTES });
+  const updateDeps: WebhookDeps = {
     api,
     bot,
-    secret: config.TELEGRAM_WEBHOOK_SECRET,
+    secret: mode === 'webhook' ? config.TELEGRAM_WEBHOOK_SECRET : undefined,
     ingress,
     access,
     board: new ApprovalBoard(redis, prefix),
@@ -114,11 +133,37 @@ export async function startTelegramService(deps: TelegramServiceDeps): Promise<T
     metrics,
     logger,
     groupRequireMention: config.TELEGRAM_GROUP_REQUIRE_MENTION,
-  });
-  logger.info({ botId: bot.id, dmPolicy: config.TELEGRAM_DM_POLICY }, 'telegram channel started');
+    groupSessionPerUser: config.TELEGRAM_GROUP_SESSION_PER_USER,
+    files: telegramFiles({ api, token, apiRoot: config.TELEGRAM_API_ROOT, store: attachments, logger }),
+    maxFileBytes: config.TELEGRAM_ATTACHMENT_MAX_BYTES,
+    onAccepted: (m) => streamer.follow(m.sessionKey, { account: m.account, chatId: m.chatId, threadId: m.threadId }, m.id),
+  };
+  const router = telegramRouter(updateDeps);
+  const poller =
+    mode === 'polling'
+      ? startTelegramPoller({
+          api,
+          redis,
+          prefix,
+          botId: bot.id,
+          logger,
+          timeoutSeconds: config.TELEGRAM_POLL_TIMEOUT_SECONDS,
+          handle: async (update) => {
+            metrics.updates.inc({ platform: 'telegram', outcome: await handleUpdate(updateDeps, update) });
+          },
+          onRejected: (updateId, reason) => {
+            metrics.updates.inc({ platform: 'telegram', outcome: 'rejected' });
+            metrics.inbound.inc({ platform: 'telegram', outcome: 'rejected' });
+            logger.warn({ updateId, reason }, 'skipped a polled update that is not a valid Telegram update');
+          },
+        })
+      : undefined;
+  logger.info({ botId: bot.id, dmPolicy: config.TELEGRAM_DM_POLICY, mode }, 'telegram channel started');
   return {
     router,
     bot,
+    mode,
+    poller,
     outbound,
     readiness: {
       redis: async () => {
@@ -126,10 +171,14 @@ export async function startTelegramService(deps: TelegramServiceDeps): Promise<T
       },
       telegram: async () => {
         if (getMeError) throw new Error(getMeError);
+        const problem = poller?.problem();
+        if (problem) throw new Error(problem);
       },
     },
     async close() {
       clearTimeout(getMeTimer);
+      await poller?.stop();
+      streamer.close();
       await outbound.close();
       await hub.close();
       await turns.close();

@@ -26,6 +26,17 @@ const TgEntity = z.looseObject({
   user: TgUser.optional(),
 });
 
+/** A file as Telegram describes it in a message; `file_id` is fetched with getFile. */
+const TgFile = z.looseObject({
+  file_id: z.string(),
+  file_unique_id: z.string().optional(),
+  file_size: z.number().int().nonnegative().optional(),
+});
+const TgPhotoSize = TgFile.extend({ width: z.number().int(), height: z.number().int() });
+const TgDocument = TgFile.extend({ file_name: z.string().optional(), mime_type: z.string().optional() });
+const TgVoice = TgFile.extend({ duration: z.number().int().nonnegative(), mime_type: z.string().optional() });
+const TgAudio = TgVoice.extend({ file_name: z.string().optional(), title: z.string().optional() });
+
 export const TgMessage = z.looseObject({
   message_id: z.number().int(),
   date: z.number().int(),
@@ -40,6 +51,11 @@ export const TgMessage = z.looseObject({
   is_topic_message: z.boolean().optional(),
   reply_to_message: z.looseObject({ message_id: z.number().int(), from: TgUser.optional() }).optional(),
   edit_date: z.number().int().optional(),
+  photo: z.array(TgPhotoSize).optional(),
+  document: TgDocument.optional(),
+  voice: TgVoice.optional(),
+  audio: TgAudio.optional(),
+  video: TgDocument.extend({ duration: z.number().int().nonnegative().optional() }).optional(),
 });
 export type TgMessage = z.infer<typeof TgMessage>;
 

@@ -5,6 +5,7 @@ import { admitMessage, answerApprovalButton, pairingRouter, secretMatches, type 
 import type { LaneIngress, TurnQueue } from '@switchboard/lanes';
 import type { Logger } from '@switchboard/observability';
 import type { ApprovalBoard } from '@switchboard/tools';
+import type { TelegramFiles } from './files.ts';
 import { normalizeMessage, type BotIdentity } from './normalize.ts';
 import { escapeHtml } from './render.ts';
 import { TgUpdate, type TgCallbackQuery } from './update.ts';
@@ -20,8 +21,14 @@ export interface WebhookDeps {
   metrics: ChannelMetrics;
   logger: Logger;
   groupRequireMention: boolean;
+  /** TELEGRAM_GROUP_SESSION_PER_USER. */
+  groupSessionPerUser?: boolean;
+  /** Downloads photos, documents and voice messages into the AttachmentStore; without it files are only named. */
+  files?: TelegramFiles;
+  /** Largest file downloaded, in bytes (picks the photo size). */
+  maxFileBytes?: number;
   /** Called once a new message is on its lane (typing, draft streaming). */
-  onAccepted?: (message: { sessionKey: string; chatId: string; threadId?: string | undefined }) => Promise<void>;
+  onAccepted?: (message: { id: string; sessionKey: string; account: string; chatId: string; threadId?: string | undefined }) => Promise<void>;
 }
 
 function sendError(res: Response, status: number, code: string, message: string): void {
@@ -31,8 +38,9 @@ function sendError(res: Response, status: number, code: string, message: string)
 /**
  * `POST /webhooks/telegram`: verifies the secret header, validates the update, applies access
  * rules, and puts messages on their session lanes (once per update_id) before answering 200.
- * Edited messages are acknowledged and ignored: the original was already answered, and a second
- * answer to an edit would surprise more users than it helps.
+ * An edited message is answered in a DM (as a new message marked "(edited)": the user fixed a
+ * typo and wants the answer to the fixed question) and ignored in groups (edits there are mostly
+ * chatter, and answering them again would be noise).
  *
  * `POST /admin/telegram/pairings/:code/approve` (loopback clients only) pairs the user who was
  * given `code`.
@@ -88,10 +96,16 @@ export async function handleUpdate(deps: WebhookDeps, update: TgUpdate): Promise
     await onCallback(deps, update.callback_query);
     return 'interaction';
   }
-  const msg = update.message;
-  if (!msg) return 'ignored'; // edits, channel posts and update kinds we do not handle
-  const n = normalizeMessage(msg, deps.bot, Date.now());
+  const edited = !update.message && update.edited_message !== undefined;
+  const msg = update.message ?? (update.edited_message?.chat.type === 'private' ? update.edited_message : undefined);
+  if (!msg) return 'ignored'; // group edits, channel posts and update kinds we do not handle
+  const n = normalizeMessage(msg, deps.bot, Date.now(), {
+    edited,
+    groupSessionPerUser: deps.groupSessionPerUser ?? false,
+    ...(deps.maxFileBytes !== undefined ? { maxFileBytes: deps.maxFileBytes } : {}),
+  });
   if (n.kind === 'ignored') return 'ignored';
+  const { files } = deps;
   return admitMessage(
     {
       platform: 'telegram',
@@ -103,6 +117,15 @@ export async function handleUpdate(deps: WebhookDeps, update: TgUpdate): Promise
         await deps.api.sendMessage(chatId, `Hi! I only talk to people my owner approved. Your pairing code is ${code}. Ask the owner to approve it; it expires soon.`);
       },
       ...(deps.onAccepted ? { onAccepted: deps.onAccepted } : {}),
+      ...(files && n.files.length > 0
+        ? {
+            prepare: async (message) => {
+              const fetched = await files.fetch(n.files);
+              const text = fetched.notes.length > 0 ? `${message.text}\n${fetched.notes.join('\n')}` : message.text;
+              return { ...message, text, ...(fetched.attachments.length > 0 ? { attachments: fetched.attachments } : {}) };
+            },
+          }
+        : {}),
     },
     { deliveryId: String(update.update_id), message: n.message, isPrivate: n.isPrivate, mentioned: n.mentioned },
   );

@@ -15,6 +15,11 @@ export interface AdmitDeps {
   groupRequireMention: boolean;
   /** Tells an unknown DM sender their pairing code (sent once per code). */
   sendPairingCode(chatId: string, code: string): Promise<void>;
+  /**
+   * Runs after the access checks and before the lane (download attachments, for example): returns
+   * the message to submit. A throw leaves nothing on the lane, so the platform's retry can redo it.
+   */
+  prepare?(message: NormalizedInbound): Promise<NormalizedInbound>;
   /** Called once a new message is on its lane (typing indicator, draft streaming...). Failures are logged only. */
   onAccepted?(message: NormalizedInbound): Promise<void>;
 }
@@ -49,10 +54,11 @@ export async function admitMessage(deps: AdmitDeps, input: AdmitInput): Promise<
   } else if (deps.groupRequireMention && !input.mentioned) {
     return 'ignored';
   }
-  const result = await deps.ingress.submit(message, `${deps.platform}-${message.account}-${input.deliveryId}`);
+  const ready = deps.prepare ? await deps.prepare(message) : message;
+  const result = await deps.ingress.submit(ready, `${deps.platform}-${message.account}-${input.deliveryId}`);
   if (result.duplicate) return 'duplicate';
   if (deps.onAccepted) {
-    await deps.onAccepted(message).catch((err: unknown) => deps.logger.warn({ err, sessionId: message.sessionKey }, 'post-accept hook failed'));
+    await deps.onAccepted(ready).catch((err: unknown) => deps.logger.warn({ err, sessionId: message.sessionKey }, 'post-accept hook failed'));
   }
   return 'accepted';
 }

@@ -13,3 +13,5 @@ export type { ButtonOutcome } from './approvals.ts';
 export { secretMatches, hmacSha256Hex, signatureMatches } from './verify.ts';
 export { ReplyStreamer } from './stream.ts';
 export type { DraftSurface, ReplyStreamerOptions } from './stream.ts';
+export { AttachmentStore, AttachmentTooLargeError, ATTACHMENT_URL_PREFIX } from './attachments.ts';
+export type { AttachmentStoreOptions, StoredAttachment } from './attachments.ts';

@@ -82,6 +82,17 @@ export class DraftStore {
   async get(turnId: string): Promise<string | undefined> {
     return (await this.redis.get(`${this.base}:${turnId}`)) ?? undefined;
   }
+  /** Gives up a claim that never got a message (the post failed or the turn was final first). */
+  async release(turnId: string): Promise<void> {
+    if ((await this.redis.get(`${this.base}:${turnId}`)) === '') await this.redis.del(`${this.base}:${turnId}`);
+  }
+  /** Records that the turn's final reply reached the platform (or failed for good): later drafts may appear below it. */
+  async delivered(turnId: string): Promise<void> {
+    await this.redis.set(`${this.base}:${turnId}:sent`, '1', 'EX', 3600);
+  }
+  async isDelivered(turnId: string): Promise<boolean> {
+    return (await this.redis.exists(`${this.base}:${turnId}:sent`)) === 1;
+  }
   /** Marks the turn final: later draft edits (a slow streamer) must not overwrite the reply. */
   async finish(turnId: string): Promise<void> {
     await this.redis.set(`${this.base}:${turnId}:final`, '1', 'EX', 3600);
@@ -199,6 +210,7 @@ export function createChannelOutboundWorker(opts: ChannelOutboundOptions): Worke
       }
       await job.updateProgress(i + 1);
     }
+    await opts.drafts?.delivered(reply.turnId);
     return { parts: parts.length };
   }
 
@@ -230,7 +242,12 @@ export function createChannelOutboundWorker(opts: ChannelOutboundOptions): Worke
     },
   );
   worker.on('failed', (job, err) => {
-    if (job && (err instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1))) metrics.sends.inc({ platform, outcome: 'failed' });
+    if (job && (err instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1))) {
+      metrics.sends.inc({ platform, outcome: 'failed' });
+      // A reply that failed for good must not hold back the drafts of later turns (see ReplyStreamer).
+      const turnId = (job.data as { reply?: { turnId?: unknown } }).reply?.turnId;
+      if (typeof turnId === 'string') void opts.drafts?.delivered(turnId).catch(() => undefined);
+    }
   });
   worker.on('error', (err) => log.error({ err }, 'outbound worker error'));
   return worker;

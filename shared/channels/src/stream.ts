@@ -39,6 +39,25 @@ interface Follow {
   timer: NodeJS.Timeout;
   typing: NodeJS.Timeout | undefined;
   turns: Map<string, TurnDraft>;
+  /** Accepted messages not answered yet; the follow ends when none is left (or at the first reply when none was named). */
+  waiting: Set<string>;
+  /** Turns whose final reply may not be on the platform yet: a new draft posted now would appear above it. */
+  unsent: Set<string>;
+  /** Turns seen from their start: only those get a draft (a turn joined halfway would show a truncated text). */
+  started: Set<string>;
+}
+
+/** How far back `follow` looks for a turn that started before it (events), and for replies still being sent (ms). */
+const LOOKBACK_EVENTS = 200;
+const UNSENT_WINDOW_MS = 10 * 60_000;
+
+function eventOf(fields: string[]): StoredSessionEvent['event'] | undefined {
+  const i = fields.indexOf('e');
+  try {
+    return i >= 0 && i % 2 === 0 ? (JSON.parse(fields[i + 1] ?? 'null') as StoredSessionEvent['event']) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 interface TurnDraft {
@@ -67,22 +86,40 @@ export class ReplyStreamer {
     this.o = opts;
   }
 
-  /** Follows `sessionKey` from its current end until its turns reply (or `followMs` passes). */
-  async follow(sessionKey: string, target: ChatTarget): Promise<void> {
+  /**
+   * Follows `sessionKey` until the turn answering `messageId` (the accepted message) replies, or
+   * `followMs` passes; without `messageId`, until the next reply. Call it after the message is on
+   * its lane: a turn that already started for it is picked up from the recent events.
+   */
+  async follow(sessionKey: string, target: ChatTarget, messageId?: string): Promise<void> {
     const existing = this.follows.get(sessionKey);
     if (existing) {
+      if (messageId) existing.waiting.add(messageId);
       existing.timer.refresh();
       this.startTyping(existing);
       return;
     }
-    const newest = (await this.o.redis.xrevrange(this.o.store.keys.events(sessionKey), '+', '-', 'COUNT', 1)) as [string, string[]][];
-    const after = newest[0]?.[0] ?? '0';
+    const recent = (await this.o.redis.xrevrange(this.o.store.keys.events(sessionKey), '+', '-', 'COUNT', LOOKBACK_EVENTS)) as [string, string[]][];
+    let after = recent[0]?.[0] ?? '0';
+    let found = false;
+    const unsent = new Set<string>();
+    for (const [i, [id, fields]] of recent.entries()) {
+      const event = eventOf(fields);
+      // The turn for this message may have started (and streamed) before this hook ran.
+      if (!found && messageId && event?.type === 'turn_started' && event.messageIds.includes(messageId)) {
+        after = recent[i + 1]?.[0] ?? '0';
+        found = true;
+      }
+      if (event?.type === 'reply' && Number(id.split('-')[0]) > Date.now() - UNSENT_WINDOW_MS) unsent.add(event.turnId);
+    }
     const timer = setTimeout(() => this.unfollow(sessionKey), this.o.followMs ?? 600_000);
     timer.unref();
-    const f: Follow = { target, stop: () => undefined, timer, typing: undefined, turns: new Map() };
+    const f: Follow = { target, stop: () => undefined, timer, typing: undefined, turns: new Map(), waiting: new Set(messageId ? [messageId] : []), unsent, started: new Set() };
     this.follows.set(sessionKey, f);
     this.startTyping(f);
-    f.stop = await this.o.hub.subscribe(sessionKey, after, (events) => this.onEvents(sessionKey, f, events));
+    const stop = await this.o.hub.subscribe(sessionKey, after, (events) => this.onEvents(sessionKey, f, events));
+    if (this.follows.get(sessionKey) === f) f.stop = stop;
+    else stop(); // unfollowed while subscribing
   }
 
   private startTyping(f: Follow): void {
@@ -102,8 +139,11 @@ export class ReplyStreamer {
 
   private onEvents(sessionKey: string, f: Follow, events: StoredSessionEvent[]): void {
     for (const { event } of events) {
-      if (event.type === 'turn_started') this.startTyping(f);
-      else if (event.type === 'delta') {
+      if (event.type === 'turn_started') {
+        f.started.add(event.turnId);
+        this.startTyping(f);
+      } else if (event.type === 'delta') {
+        if (!f.started.has(event.turnId)) continue;
         let t = f.turns.get(event.turnId);
         if (!t) {
           t = { text: '', mine: false, messageId: undefined, shown: '', lastEditAt: 0, flushTimer: undefined, busy: Promise.resolve(), done: false };
@@ -119,7 +159,11 @@ export class ReplyStreamer {
           clearTimeout(t.flushTimer);
           f.turns.delete(event.turnId);
         }
-        if (f.turns.size === 0) {
+        if (event.type === 'reply') f.unsent.add(event.turnId);
+        const named = f.waiting.size > 0;
+        for (const id of event.inReplyTo) f.waiting.delete(id);
+        // Messages collected into a later turn keep the follow (and typing) alive until that turn answers.
+        if (f.turns.size === 0 && (!named || f.waiting.size === 0)) {
           this.stopTyping(f);
           this.unfollow(sessionKey);
         }
@@ -146,12 +190,29 @@ export class ReplyStreamer {
     t.lastEditAt = Date.now();
     const { drafts, surface } = this.o;
     if (!t.messageId) {
+      // An earlier reply still on its way (rate limited, say) would end up below this draft: wait for it.
+      for (const id of f.unsent) if (await drafts.isDelivered(id)) f.unsent.delete(id);
+      if (f.unsent.size > 0) {
+        this.schedule(f, turnId, t);
+        return;
+      }
       if (t.mine || !(await drafts.claim(turnId))) return; // another replica streams this turn
       t.mine = true;
-      if (await drafts.isFinished(turnId)) return;
-      t.messageId = await surface.post(f.target, text);
-      await drafts.set(turnId, t.messageId);
-      t.shown = text;
+      // Posted under the edit lock, so the final reply waits for the draft's id instead of posting a second message.
+      let posted = false;
+      try {
+        posted = await drafts.editUnlessFinal(turnId, async () => {
+          const id = await surface.post(f.target, text);
+          await drafts.set(turnId, id);
+          t.messageId = id;
+        });
+      } finally {
+        if (!posted) {
+          await drafts.release(turnId);
+          if (!t.done) t.mine = false; // a failed post may be tried again at the next delta
+        }
+      }
+      if (posted) t.shown = text;
       return;
     }
     const id = t.messageId;

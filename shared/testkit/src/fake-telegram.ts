@@ -1,4 +1,8 @@
+import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { FakeChats, FakeUpdateQueue, type FakeTelegramFile, type FakeTelegramMessage } from './fake-telegram-state.ts';
+
+export type { FakeTelegramFile, FakeTelegramMessage } from './fake-telegram-state.ts';
 
 /** One Bot API call the fake received, with its parameters parsed from JSON, form or multipart. */
 export interface FakeTelegramCall {
@@ -35,6 +39,20 @@ export interface FakeTelegram {
   failNext(method: string, n: number, failure: FakeTelegramFailure): void;
   /** Replaces any queued failures with a function consulted on every call. */
   setFailer(failer: FakeTelegramFailer | undefined): void;
+  /** The bot's messages in a chat (or one forum topic), oldest first, as they look now (edits applied). */
+  chat(chatId: string | number, threadId?: number): FakeTelegramMessage[];
+  /** Every message the bot sent, in any chat. */
+  messages(): FakeTelegramMessage[];
+  /** Makes a file available to getFile and the file download endpoint; returns what a message would carry. */
+  addFile(content: Buffer | string, opts?: { path?: string }): FakeTelegramFile;
+  /** File downloads served (`/file/bot<token>/...`), token included in the path as on Telegram. */
+  downloads: string[];
+  /** Queues an update for getUpdates (an `update_id` is assigned when missing); returns its id. */
+  pushUpdate(update: Record<string, unknown>): number;
+  /** Ids of queued updates no getUpdates offset has confirmed yet. */
+  unconfirmedUpdates(): number[];
+  /** The URL of the webhook set with setWebhook, if any (getUpdates answers 409 while one is set). */
+  webhookUrl(): string | undefined;
   close(): Promise<void>;
 }
 
@@ -73,8 +91,9 @@ function parseParams(contentType: string, body: string, url: URL): Record<string
 }
 
 /**
- * A Telegram Bot API double at `/bot<token>/<method>`: getMe, sendMessage, editMessageText,
- * sendChatAction, answerCallbackQuery, setWebhook, deleteWebhook. Answers in the real envelope
+ * A Telegram Bot API double at `/bot<token>/<method>`: getMe, sendMessage, editMessageText (with the
+ * chat state it changes), getFile and file downloads, getUpdates long polling, sendChatAction,
+ * answerCallbackQuery, setWebhook, deleteWebhook. Answers in the real envelope
  * (`{ ok, result }` / `{ ok: false, error_code, description, parameters }`), records every call and
  * fails calls on request, so the real grammY client runs against it.
  */
@@ -85,29 +104,52 @@ export async function startFakeTelegram(opts: FakeTelegramOptions): Promise<Fake
   const ok = new WeakSet<FakeTelegramCall>();
   const queued: Array<{ method: string; failure: FakeTelegramFailure }> = [];
   let failer: FakeTelegramFailer | undefined;
-  let nextMessageId = 1000;
+  const chats = new FakeChats();
+  const updates = new FakeUpdateQueue();
+  const files = new Map<string, { file: FakeTelegramFile; content: Buffer }>();
+  const downloads: string[] = [];
+  let webhook: string | undefined;
 
   const send = (res: ServerResponse, status: number, body: unknown) => {
     res.writeHead(status, { 'content-type': 'application/json' });
     res.end(JSON.stringify(body));
   };
 
+  /** The result of a call, or a Bot API error (status and description). */
   function answer(call: FakeTelegramCall): unknown {
     const p = call.params;
     const chat = { id: Number(p.chat_id), type: Number(p.chat_id) < 0 ? 'supergroup' : 'private' };
     const from = { id: botId, is_bot: true, first_name: 'Switchboard', username };
+    const asMessage = (m: FakeTelegramMessage) => ({
+      message_id: m.messageId,
+      date: Math.floor(Date.now() / 1000),
+      chat,
+      from,
+      text: m.text,
+      ...(m.threadId !== undefined ? { message_thread_id: m.threadId, is_topic_message: true } : {}),
+    });
     switch (call.method) {
       case 'getMe':
         return { id: botId, is_bot: true, first_name: 'Switchboard', username, can_join_groups: true, can_read_all_group_messages: false, supports_inline_queries: false };
       case 'sendMessage':
-        nextMessageId += 1;
-        return { message_id: nextMessageId, date: Math.floor(Date.now() / 1000), chat, from, text: String(p.text ?? '') };
-      case 'editMessageText':
-        return { message_id: Number(p.message_id), date: Math.floor(Date.now() / 1000), chat, from, text: String(p.text ?? '') };
+        return asMessage(chats.post(String(p.chat_id), String(p.text), p));
+      case 'editMessageText': {
+        const edited = chats.edit(String(p.chat_id), Number(p.message_id), String(p.text ?? ''), p);
+        return typeof edited === 'string' ? { error: 400, description: edited } : asMessage(edited);
+      }
       case 'sendChatAction':
-      case 'answerCallbackQuery':
+        return typeof p.action === 'string' && p.chat_id !== undefined ? true : { error: 400, description: 'Bad Request: wrong parameter action in request' };
+      case 'getFile': {
+        const f = files.get(String(p.file_id));
+        return f ? f.file : { error: 400, description: 'Bad Request: invalid file_id' };
+      }
       case 'setWebhook':
+        webhook = String(p.url);
+        return true;
       case 'deleteWebhook':
+        webhook = undefined;
+        return true;
+      case 'answerCallbackQuery':
         return true;
       default:
         return undefined;
@@ -117,6 +159,14 @@ export async function startFakeTelegram(opts: FakeTelegramOptions): Promise<Fake
   const server = createServer((req, res) => {
     void (async () => {
       const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+      const file = /^\/file\/bot([^/]+)\/(.+)$/.exec(url.pathname);
+      if (file) {
+        const found = [...files.values()].find((f) => f.file.file_path === decodeURIComponent(file[2]!));
+        if (file[1] !== opts.token || !found) return send(res, 404, { ok: false, error_code: 404, description: 'Not Found' });
+        downloads.push(url.pathname);
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(found.content.length) });
+        return res.end(found.content);
+      }
       const m = /^\/bot([^/]+)\/([A-Za-z]+)$/.exec(url.pathname);
       if (!m) return send(res, 404, { ok: false, error_code: 404, description: 'Not Found' });
       const [, token, method] = m as unknown as [string, string, string];
@@ -142,8 +192,19 @@ export async function startFakeTelegram(opts: FakeTelegramOptions): Promise<Fake
       if (method === 'sendMessage' && (params.text as string).length > 4096) {
         return send(res, 400, { ok: false, error_code: 400, description: 'Bad Request: message is too long' });
       }
+      if (method === 'getUpdates') {
+        if (webhook) return send(res, 409, { ok: false, error_code: 409, description: "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first" });
+        const got = await updates.get(params);
+        if ('conflict' in got) return send(res, 409, { ok: false, error_code: 409, description: 'Conflict: terminated by other getUpdates request; make sure that only one bot instance is running' });
+        ok.add(call);
+        return send(res, 200, { ok: true, result: got.updates });
+      }
       const result = answer(call);
       if (result === undefined) return send(res, 404, { ok: false, error_code: 404, description: 'Not Found: method not found' });
+      if (typeof result === 'object' && result !== null && 'error' in result) {
+        const e = result as { error: number; description: string };
+        return send(res, e.error, { ok: false, error_code: e.error, description: e.description });
+      }
       ok.add(call);
       send(res, 200, { ok: true, result });
     })().catch(() => send(res, 500, { ok: false, error_code: 500, description: 'Internal Server Error' }));
@@ -162,7 +223,21 @@ export async function startFakeTelegram(opts: FakeTelegramOptions): Promise<Fake
       queued.length = 0;
       failer = f;
     },
+    chat: (chatId, threadId) => chats.in(String(chatId), threadId),
+    messages: () => chats.all(),
+    addFile(content, fileOpts = {}) {
+      const data = typeof content === 'string' ? Buffer.from(content) : content;
+      const unique = createHash('sha256').update(data).digest('hex').slice(0, 16);
+      const file: FakeTelegramFile = { file_id: `file-${unique}-${files.size}`, file_unique_id: unique, file_size: data.length, file_path: fileOpts.path ?? `documents/file_${files.size}.bin` };
+      files.set(file.file_id, { file, content: data });
+      return file;
+    },
+    downloads,
+    pushUpdate: (update) => updates.push(update),
+    unconfirmedUpdates: () => updates.unconfirmed(),
+    webhookUrl: () => webhook,
     close() {
+      updates.drop();
       server.closeAllConnections();
       return new Promise((resolve) => server.close(() => resolve()));
     },

@@ -1,0 +1,34 @@
+import { GrammyError, type Api } from 'grammy';
+import type { ChatTarget, DraftSurface } from '@switchboard/channels';
+
+/** Telegram's limit on one message's text; a draft stays under it (the final reply is split by the outbound worker). */
+export const TELEGRAM_DRAFT_MAX_CHARS = 4000;
+
+const thread = (threadId: string | undefined) => (threadId ? { message_thread_id: Number(threadId) } : {});
+
+/**
+ * Where a Telegram reply is streamed while it is written: a plain-text message (no parse_mode, so
+ * half-written markup can never make Telegram refuse it) edited in place, and the "typing…"
+ * action in the chat or forum topic. The outbound worker later edits the draft into the reply's
+ * first HTML part.
+ */
+export function telegramDraftSurface(api: Api): DraftSurface {
+  return {
+    async post(target: ChatTarget, text: string): Promise<string> {
+      const sent = await api.sendMessage(target.chatId, text, { ...thread(target.threadId), link_preview_options: { is_disabled: true } });
+      return String(sent.message_id);
+    },
+    async edit(target: ChatTarget, messageId: string, text: string): Promise<void> {
+      try {
+        await api.editMessageText(target.chatId, Number(messageId), text, { link_preview_options: { is_disabled: true } });
+      } catch (err) {
+        // The same text twice (a delta that only changed whitespace Telegram trims) is not an error.
+        if (err instanceof GrammyError && /message is not modified/i.test(err.description)) return;
+        throw err;
+      }
+    },
+    async typing(target: ChatTarget): Promise<void> {
+      await api.sendChatAction(target.chatId, 'typing', thread(target.threadId));
+    },
+  };
+}
