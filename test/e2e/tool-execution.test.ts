@@ -1,3 +1,6 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createRedis, LaneStore } from '@switchboard/lanes';
 import { z } from 'zod';
@@ -34,17 +37,41 @@ const counterTool = defineTool({
   execute: async () => `side effect #${++counted}`,
 }) as unknown as ToolPlugin;
 
+/** Shows the settings it was given for this agent, channel and user. */
+const settingsProbe = defineTool({
+  name: 'settings_probe',
+  description: 'Reports its settings',
+  risk: 'low',
+  outputTrusted: true,
+  parameters: z.object({}),
+  execute: async (_args, ctx) => `settings ${JSON.stringify(ctx.settings)} ${'.'.repeat(2000)}`,
+}) as unknown as ToolPlugin;
+
 let t: TestSystem;
 let store: LaneStore;
+let policyDir: string;
 const redis = createRedis(inject('redisUrl'));
 beforeAll(async () => {
-  t = await startTestSystem({ toolPlugins: [longJob, counterTool] });
+  // Per-scope tool settings: every web user gets one option; users whose id matches vip* another,
+  // and a smaller output cap.
+  policyDir = await mkdtemp(join(tmpdir(), 'sb-policy-'));
+  const policyFile = join(policyDir, 'policy.yaml');
+  await writeFile(
+    policyFile,
+    [
+      'settings:',
+      '  - { tool: settings_probe, channel: web, options: { tier: basic, lang: en } }',
+      "  - { tool: settings_probe, user: 'local/vip*', maxOutputBytes: 300, options: { tier: gold } }",
+    ].join('\n'),
+  );
+  t = await startTestSystem({ toolPlugins: [longJob, counterTool, settingsProbe], env: { POLICY_FILE: policyFile } });
   store = new LaneStore(redis, { prefix: t.prefix });
 });
 afterAll(async () => {
   release();
   await t?.stop();
   redis.disconnect();
+  if (policyDir) await rm(policyDir, { recursive: true, force: true });
 });
 
 describe('background tools', () => {
@@ -92,5 +119,25 @@ describe('a retried turn', () => {
     expect(await replies()).toEqual(['done after side effect #1']);
     expect(counted).toBe(1);
     expect(failedOnce).toBe(true);
+  });
+});
+
+describe('per-scope tool settings', () => {
+  it('configure a tool per channel and user through the policy file', async () => {
+    t.model.setScript((body) => {
+      const lastUser = body.messages.map((m) => m.role).lastIndexOf('user');
+      const tool = body.messages.slice(lastUser).find((m) => m.role === 'tool');
+      return tool ? { text: String(tool.content) } : { toolCalls: [{ id: 'p1', name: 'settings_probe', arguments: {} }] };
+    });
+    const ask = async (session: string) => {
+      const res = await postJson(t.url, '/v1/chat/completions', { messages: [{ role: 'user', content: 'probe' }] }, { 'x-session-id': session });
+      return ((await res.json()) as { choices: Array<{ message: { content: string } }> }).choices[0]!.message.content;
+    };
+    const basic = await ask('regular-user');
+    expect(basic).toContain('settings {"tier":"basic","lang":"en"}');
+    expect(basic).not.toContain('output truncated');
+    const vip = await ask('vip-user');
+    expect(vip).toContain('settings {"tier":"gold","lang":"en"}');
+    expect(vip).toContain('[output truncated at 300 bytes]');
   });
 });

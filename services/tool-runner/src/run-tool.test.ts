@@ -61,4 +61,17 @@ describe('runTool', () => {
   it('capOutput leaves short text alone', () => {
     expect(capOutput('short', 100)).toEqual({ text: 'short', truncated: false });
   });
+
+  it('applies per-scope settings: a shorter time limit, a smaller output cap, and options in ctx.settings', async () => {
+    const slowResult = await runTool(slow, job('slow', {}), { maxOutputBytes: 1000, settings: { timeoutMs: 50 } });
+    expect(slowResult).toMatchObject({ ok: false, errorCode: 'timeout', output: 'timed out after 50 ms' });
+    // Settings can only tighten: a longer limit than the plugin's own is ignored.
+    expect((await runTool(slow, job('slow', {}), { maxOutputBytes: 1000, settings: { timeoutMs: 60_000 } })).output).toBe('timed out after 200 ms');
+    const capped = await runTool(loud, job('loud', { n: 1000 }), { maxOutputBytes: 4000, settings: { maxOutputBytes: 300 } });
+    expect(capped.truncated).toBe(true);
+    expect(Buffer.byteLength(capped.output)).toBeLessThan(400);
+    const probe = defineTool({ name: 'probe', description: 'shows its settings', risk: 'low', parameters: z.object({}), execute: async (_a, ctx) => JSON.stringify(ctx.settings) }) as unknown as ToolPlugin;
+    expect((await runTool(probe, job('probe', {}), { maxOutputBytes: 1000, settings: { options: { greeting: 'hi' } } })).output).toBe('{"greeting":"hi"}');
+    expect((await runTool(probe, job('probe', {}), { maxOutputBytes: 1000 })).output).toBe('{}');
+  });
 });

@@ -22,6 +22,8 @@ export interface RunToolOptions {
   signal?: AbortSignal;
   /** Per-session workspaces; the session's is created before the run and passed as `ctx.workspaceDir`. */
   workspaces?: { ensure(sessionKey: string): Promise<string> };
+  /** The tool's settings in this scope: they can only shorten the time limit and the output cap. */
+  settings?: { timeoutMs?: number; maxOutputBytes?: number; options?: Record<string, unknown> };
 }
 
 /**
@@ -30,7 +32,9 @@ export interface RunToolOptions {
  */
 export async function runTool(plugin: ToolPlugin, job: ToolJob, opts: RunToolOptions): Promise<ToolResult> {
   const started = performance.now();
-  const timeoutMs = Math.min(job.timeoutMs ?? plugin.timeoutMs ?? DEFAULT_TOOL_TIMEOUT_MS, plugin.timeoutMs ?? DEFAULT_TOOL_TIMEOUT_MS);
+  const pluginTimeoutMs = plugin.timeoutMs ?? DEFAULT_TOOL_TIMEOUT_MS;
+  const timeoutMs = Math.min(job.timeoutMs ?? pluginTimeoutMs, pluginTimeoutMs, opts.settings?.timeoutMs ?? pluginTimeoutMs);
+  const maxOutputBytes = Math.min(opts.maxOutputBytes, opts.settings?.maxOutputBytes ?? opts.maxOutputBytes);
   const controller = new AbortController();
   const onOuterAbort = () => controller.abort(opts.signal?.reason);
   opts.signal?.addEventListener('abort', onOuterAbort, { once: true });
@@ -64,15 +68,16 @@ export async function runTool(plugin: ToolPlugin, job: ToolJob, opts: RunToolOpt
         ...(job.account ? { account: job.account } : {}),
         ...(job.chatId ? { chatId: job.chatId } : {}),
         ...(job.threadId ? { threadId: job.threadId } : {}),
+        settings: opts.settings?.options ?? {},
       });
     })();
     const output = await Promise.race([execution, timeout]);
-    const capped = capOutput(String(output), opts.maxOutputBytes);
+    const capped = capOutput(String(output), maxOutputBytes);
     return { ok: true, output: capped.text, truncated: capped.truncated, durationMs: elapsed() };
   } catch (err) {
     const code = timedOut ? 'timeout' : errorCodeOf(err);
     const message = timedOut ? `timed out after ${timeoutMs} ms` : err instanceof Error ? err.message : String(err);
-    const capped = capOutput(message, opts.maxOutputBytes);
+    const capped = capOutput(message, maxOutputBytes);
     return { ok: false, output: capped.text, truncated: capped.truncated, errorCode: code, durationMs: elapsed() };
   } finally {
     clearTimeout(timer);

@@ -162,7 +162,8 @@ export async function createToolRunner(deps: ToolRunnerDeps): Promise<ToolRunner
         log.warn({ reason: refused }, 'tool job refused by policy');
         return { ok: false, output: refused, truncated: false, errorCode: 'unauthorized', durationMs: 0 };
       }
-      const result = await runTool(plugin, data, { maxOutputBytes: config.TOOL_OUTPUT_MAX_BYTES, signal: shutdown.signal, workspaces });
+      const settings = policy.settings({ tool: data.tool, agent: data.agent, channel: data.platform, user: data.userId });
+      const result = await runTool(plugin, data, { maxOutputBytes: config.TOOL_OUTPUT_MAX_BYTES, signal: shutdown.signal, workspaces, settings });
       if (result.ok && !plugin.outputTrusted && !result.output.startsWith(UNTRUSTED_NOTE)) {
         // Tool output (files, command output, remote data) is data for the model, never instructions.
         result.output = wrapUntrusted(`tool:${plugin.name}`, {}, result.output, config.TOOL_OUTPUT_MAX_BYTES + 512);

@@ -68,4 +68,23 @@ describe('loadPolicyFile', () => {
     await expect(loadPolicyFile(badRe)).rejects.toThrow(/rules\.0\.args\.command: not a regular expression/);
     await expect(loadPolicyFile(join(dir, 'missing.yaml'))).rejects.toThrow(/could not be read/);
   });
+
+  it('gives per-scope tool settings: every matching entry in order, later ones overriding', () => {
+    const scoped = new PolicyEngine({
+      settings: [
+        { tool: '*', timeoutMs: 30_000 },
+        { tool: 'shell', channel: 'telegram', timeoutMs: 5_000, options: { note: 'chat' } },
+        { tool: 'shell', user: 'alice', maxOutputBytes: 1024, options: { note: 'alice', extra: true } },
+        { tool: 'web_fetch', agent: 'research-*', options: { maxBytes: 1_000_000 } },
+      ],
+    });
+    expect(scoped.settings({ tool: 'shell', channel: 'web' })).toEqual({ timeoutMs: 30_000, options: {} });
+    expect(scoped.settings({ tool: 'shell', channel: 'telegram', user: 'bob' })).toEqual({ timeoutMs: 5_000, options: { note: 'chat' } });
+    expect(scoped.settings({ tool: 'shell', channel: 'telegram', user: 'alice' })).toEqual({ timeoutMs: 5_000, maxOutputBytes: 1024, options: { note: 'alice', extra: true } });
+    expect(scoped.settings({ tool: 'web_fetch', agent: 'research-bot' }).options).toEqual({ maxBytes: 1_000_000 });
+    expect(scoped.settings({ tool: 'web_fetch', agent: 'other' }).options).toEqual({});
+    // Bad settings are refused when the policy is loaded.
+    expect(() => new PolicyEngine({ settings: [{ tool: 'shell', timeoutMs: -1 }] })).toThrow();
+    expect(() => new PolicyEngine({ settings: [{ tool: 'shell', color: 'red' } as never] })).toThrow();
+  });
 });

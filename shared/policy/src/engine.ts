@@ -1,4 +1,4 @@
-import { globToRegExp, PolicyFile, type Decision, type PolicyFileInput, type PolicyRule } from './rules.ts';
+import { globToRegExp, PolicyFile, type Decision, type PolicyFileInput, type PolicyRule, type ToolSettingsRule } from './rules.ts';
 
 /** Who wants to run what, and where. */
 export interface PolicyContext {
@@ -25,6 +25,13 @@ interface CompiledRule {
   args?: Array<[string, RegExp]>;
 }
 
+/** A tool's settings in one scope (see `ToolSettingsRule`); absent keys leave the runner's defaults. */
+export interface ToolSettings {
+  timeoutMs?: number;
+  maxOutputBytes?: number;
+  options: Record<string, unknown>;
+}
+
 export interface PolicyOverrides {
   /** TOOLS_ENABLED: when set, every tool not listed is denied. */
   enabled?: string[] | undefined;
@@ -47,6 +54,7 @@ function argText(value: unknown): string {
  */
 export class PolicyEngine {
   private readonly rules: CompiledRule[];
+  private readonly settingRules: Array<{ source: ToolSettingsRule; tool: RegExp[]; agent?: RegExp[]; channel?: RegExp[]; user?: RegExp[] }>;
   private readonly fallback: Decision;
   private readonly enabled: Set<string> | undefined;
   private readonly ask: Set<string>;
@@ -64,6 +72,29 @@ export class PolicyEngine {
       ...(rule.user ? { user: rule.user.map(globToRegExp) } : {}),
       ...(rule.args ? { args: Object.entries(rule.args).map(([k, v]) => [k, new RegExp(v)] as [string, RegExp]) } : {}),
     }));
+    this.settingRules = parsed.settings.map((rule) => ({
+      source: rule,
+      tool: rule.tool.map(globToRegExp),
+      ...(rule.agent ? { agent: rule.agent.map(globToRegExp) } : {}),
+      ...(rule.channel ? { channel: rule.channel.map(globToRegExp) } : {}),
+      ...(rule.user ? { user: rule.user.map(globToRegExp) } : {}),
+    }));
+  }
+
+  /**
+   * The settings of `ctx.tool` for this agent, channel and user: every matching settings entry in
+   * order, later ones overriding earlier ones key by key (`options` merged the same way).
+   */
+  settings(ctx: PolicyContext): ToolSettings {
+    const out: ToolSettings = { options: {} };
+    for (const rule of this.settingRules) {
+      if (!rule.tool.some((p) => p.test(ctx.tool))) continue;
+      if (!matchesAny(rule.agent, ctx.agent) || !matchesAny(rule.channel, ctx.channel) || !matchesAny(rule.user, ctx.user)) continue;
+      if (rule.source.timeoutMs !== undefined) out.timeoutMs = rule.source.timeoutMs;
+      if (rule.source.maxOutputBytes !== undefined) out.maxOutputBytes = rule.source.maxOutputBytes;
+      if (rule.source.options) Object.assign(out.options, rule.source.options);
+    }
+    return out;
   }
 
   /** The verdict for a call with these arguments. */

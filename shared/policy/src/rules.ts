@@ -30,11 +30,35 @@ export const PolicyRule = z
   .strict();
 export type PolicyRule = z.infer<typeof PolicyRule>;
 
+/**
+ * Settings of a tool in a scope: every entry whose conditions match applies, in order, so a later
+ * (more specific) entry overrides an earlier one key by key. A setting can only tighten what the
+ * runner allows (time and output are capped at the runner's own limits).
+ */
+export const ToolSettingsRule = z
+  .object({
+    /** Tool names or globs. */
+    tool: Patterns,
+    agent: Patterns.optional(),
+    channel: Patterns.optional(),
+    user: Patterns.optional(),
+    /** Wall-time limit of one run, in ms. */
+    timeoutMs: z.number().int().min(100).max(3_600_000).optional(),
+    /** Output handed back to the model, in bytes. */
+    maxOutputBytes: z.number().int().min(256).max(16 * 1024 * 1024).optional(),
+    /** Tool-specific options, handed to the tool as `ctx.settings` (merged key by key). */
+    options: z.record(z.string(), z.unknown()).optional(),
+  })
+  .strict();
+export type ToolSettingsRule = z.infer<typeof ToolSettingsRule>;
+
 export const PolicyFile = z
   .object({
     /** What happens when no rule matches (default `allow`). */
     default: Decision.default('allow'),
     rules: z.array(PolicyRule).default([]),
+    /** Per-scope tool settings (tool, agent, channel, user). */
+    settings: z.array(ToolSettingsRule).default([]),
   })
   .strict();
 export type PolicyFile = z.infer<typeof PolicyFile>;

@@ -20,6 +20,8 @@ export interface ToolContext {
   account?: string;
   chatId?: string;
   threadId?: string;
+  /** Tool-specific options for this agent, channel and user (policy file `settings`); empty when none. */
+  settings?: Readonly<Record<string, unknown>>;
 }
 
 /**
