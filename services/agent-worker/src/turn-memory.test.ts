@@ -1,0 +1,99 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { InboundMessage } from '@switchboard/contracts';
+import type { LaneStore, ReplyPublisher, TurnContext } from '@switchboard/lanes';
+import { createLlmClient } from '@switchboard/llm';
+import { EXTRACTION_SYSTEM_PROMPT, MemoryService, MemoryStore, SUMMARY_SYSTEM_PROMPT } from '@switchboard/memory';
+import { createLogger, createRegistry } from '@switchboard/observability';
+import type { PolicyEngine } from '@switchboard/policy';
+import { openDatabase, type Db } from '@switchboard/store';
+import { lastUserMessages, messageText, startFakeOpenAI, type FakeOpenAI } from '@switchboard/testkit';
+import { ToolCallValidator, type ToolCatalog } from '@switchboard/tools';
+import type { ApprovalStore } from './approvals.ts';
+import type { ToolDispatcher } from './tool-dispatch.ts';
+import { TranscriptStore } from './transcript.ts';
+import { createTurnMemory } from './turn-memory.ts';
+import { createTurnRunner, type TurnRunnerDeps } from './turn-runner.ts';
+
+const logger = createLogger({ service: 'test', level: 'silent' });
+let db: Db;
+let model: FakeOpenAI;
+const calls = { chat: 0, extract: 0, summarize: 0 };
+beforeAll(async () => {
+  [db, model] = await Promise.all([
+    openDatabase({}),
+    startFakeOpenAI({
+      script: (body) => {
+        const system = messageText(body.messages[0]!);
+        if (system === EXTRACTION_SYSTEM_PROMPT) {
+          calls.extract++;
+          const fact = /my (\w+) is (\w+)/.exec(lastUserMessages(body).join('\n'));
+          return { text: JSON.stringify({ memories: fact ? [{ content: `The user's ${fact[1]} is ${fact[2]}.` }] : [] }) };
+        }
+        if (system === SUMMARY_SYSTEM_PROMPT) {
+          calls.summarize++;
+          return { text: 'The user asked several questions.' };
+        }
+        calls.chat++;
+        return { text: `Here is a long enough answer: ${'words '.repeat(60)}` };
+      },
+    }),
+  ]);
+});
+afterAll(async () => {
+  await Promise.all([db?.close(), model?.close()]);
+});
+
+function runner(withMemory: boolean) {
+  const registry = createRegistry({ defaultMetrics: false });
+  const llm = createLlmClient({ baseURL: model.url, apiKey: 'k', model: 'fake-model', maxRetries: 0, registry, logger });
+  const memory = new MemoryService({ db, store: new MemoryStore(db, { logger, registry }), summarizer: llm, extraction: 'turn', logger });
+  const deps: TurnRunnerDeps = {
+    transcripts: new TranscriptStore(db),
+    lanes: {} as LaneStore,
+    replies: { deliver: async () => undefined } as unknown as ReplyPublisher,
+    llm,
+    catalog: { list: async () => [] } as unknown as ToolCatalog,
+    validator: new ToolCallValidator(),
+    tools: {} as ToolDispatcher,
+    policy: { offers: () => true } as unknown as PolicyEngine,
+    approvals: {} as ApprovalStore,
+    db,
+    agentName: 'default',
+    systemPrompt: 'sys',
+    contextBudgetTokens: 600,
+    maxToolSteps: 2,
+    ...(withMemory ? { memory: createTurnMemory(db, memory, 'default') } : {}),
+  };
+  return createTurnRunner(deps);
+}
+
+function turn(n: number, text: string, resumed = false): TurnContext {
+  const message: InboundMessage = {
+    v: 1, id: `m${n}`, platform: 'web', sessionKey: 'web:local:replay', account: 'local', chatId: 'replay', userId: 'local/replay', kind: 'user', text, receivedAtMs: Date.now(),
+  };
+  const store = { appendEvent: async () => '0-0', loadSteps: async () => [], saveStep: async () => undefined } as unknown as LaneStore;
+  return { sessionKey: message.sessionKey, turnId: `turn-${n}`, resumed, fence: n, messages: [message], attempt: resumed ? 2 : 1, signal: new AbortController().signal, store, log: logger };
+}
+const count = async (table: string) => Number((await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`)).rows[0]!.n);
+
+describe('a retried turn', () => {
+  it('does not compact or extract twice, and catches up on memory work a crash skipped', async () => {
+    const withMemory = runner(true);
+    for (let n = 1; n <= 5; n++) await withMemory(turn(n, `Question ${n}: ${'tell me more about this '.repeat(8)}`));
+    expect(calls.summarize).toBeGreaterThan(0);
+    const snapshot = { ...calls, summaries: await count('summaries'), runs: await count('memory_runs'), memories: await count('memories') };
+    // The lane hands the last turn out again (a crash after commit, before acknowledgement).
+    await withMemory(turn(5, 'ignored: the committed reply is delivered again', true));
+    await withMemory(turn(5, 'ignored', true));
+    expect({ ...calls, summaries: await count('summaries'), runs: await count('memory_runs'), memories: await count('memories') }).toEqual(snapshot);
+
+    // A worker that committed turn 6 and died before its memory work: the resumed turn does it, once.
+    await runner(false)(turn(6, 'my locker is 7781'));
+    expect(await count('memories')).toBe(0);
+    await withMemory(turn(6, 'ignored', true));
+    await withMemory(turn(6, 'ignored', true));
+    expect(calls.extract).toBe(snapshot.extract + 1);
+    expect((await db.query<{ content: string }>(`SELECT content FROM memories`)).rows).toEqual([{ content: "The user's locker is 7781." }]);
+    expect(calls.chat).toBe(6); // no model call was repeated either
+  }, 60_000);
+});
