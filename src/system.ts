@@ -8,6 +8,7 @@ import { openDatabase, type Db } from '@switchboard/store';
 import { createToolRunner, loadToolRunnerConfig, type ToolRunnerService } from '@switchboard/tool-runner';
 import type { ToolPlugin } from '@switchboard/tools';
 import { loadTelegramConfig, startTelegramService, type TelegramService } from '@switchboard/telegram';
+import type { DiscordService } from '@switchboard/discord';
 import { loadWebConfig, startWebService, type WebService } from '@switchboard/web';
 import type { WhatsAppService } from '@switchboard/whatsapp';
 import { loadAllInOneConfig } from './config.ts';
@@ -52,10 +53,12 @@ export async function startSystem(env: Env, opts: { logger?: Logger; toolPlugins
   let web: WebService | undefined;
   let telegram: TelegramService | undefined;
   let whatsapp: WhatsAppService | undefined;
+  let discord: DiscordService | undefined;
   const close = async () => {
     await web?.close();
     await telegram?.close();
     await whatsapp?.close();
+    await discord?.close();
     await agent?.close();
     await toolRunner?.close();
     await db?.close();
@@ -82,14 +85,19 @@ export async function startSystem(env: Env, opts: { logger?: Logger; toolPlugins
       const { loadWhatsAppConfig, startWhatsAppService } = await import('@switchboard/whatsapp');
       whatsapp = await startWhatsAppService({ config: loadWhatsAppConfig(serviceEnv), logger: logger.child({ service: 'whatsapp' }), registry, redisUrl });
     }
+    // discord.js is loaded only when a Discord token is configured.
+    if (serviceEnv.DISCORD_BOT_TOKEN) {
+      const { loadDiscordConfig, startDiscordService } = await import('@switchboard/discord');
+      discord = await startDiscordService({ config: loadDiscordConfig(serviceEnv), logger: logger.child({ service: 'discord' }), registry, redisUrl });
+    }
     web = await startWebService({
       config: webConfig,
       logger: logger.child({ service: 'web' }),
       registry,
       redisUrl,
       db: database,
-      readiness: { database: () => database.ping(), ...(telegram ? { telegram: telegram.readiness.telegram! } : {}), ...(whatsapp ? { whatsapp: whatsapp.readiness.whatsapp! } : {}) },
-      extraRouters: [...(telegram ? [telegram.router] : []), ...(whatsapp ? [whatsapp.router] : [])],
+      readiness: { database: () => database.ping(), ...(telegram ? { telegram: telegram.readiness.telegram! } : {}), ...(discord ? { discord: discord.readiness.discord! } : {}), ...(whatsapp ? { whatsapp: whatsapp.readiness.whatsapp! } : {}) },
+      extraRouters: [...(telegram ? [telegram.router] : []), ...(discord ? [discord.router] : []), ...(whatsapp ? [whatsapp.router] : [])],
     });
   } catch (err) {
     await close().catch(() => undefined);
