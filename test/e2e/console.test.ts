@@ -68,6 +68,11 @@ describe('admin API', () => {
     const mine = sessions.find((s) => s.chatId === 'admin-1');
     expect(mine).toMatchObject({ messageCount: 2 });
     expect(Date.now() - Date.parse(mine!.lastActivityAt)).toBeLessThan(60_000);
+    // Newest activity first.
+    await postJson(t.url, '/v1/sessions/admin-2/messages', { text: 'me too' }, auth());
+    await replies('admin-2', 1);
+    const after = (await (await get('/v1/admin/sessions', KEY)).json()) as { sessions: Array<{ chatId: string }> };
+    expect(after.sessions.map((s) => s.chatId).filter((c) => c.startsWith('admin-'))).toEqual(['admin-2', 'admin-1']);
 
     const transcript = await get(`/v1/admin/sessions/${encodeURIComponent(mine!.id)}/transcript`, KEY);
     expect(transcript.headers.get('cache-control')).toBe('no-store');

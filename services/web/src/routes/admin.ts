@@ -96,16 +96,21 @@ export function adminRouter(deps: AdminRouterDeps): Router {
     const db = needDb(res);
     if (!db) return;
     const { rows } = await db.query<SessionRow>(
-      `SELECT s.id, s.platform, s.chat_id, s.thread_id, s.user_id, s.created_at,
-              greatest(s.updated_at, coalesce(m.last_at, s.created_at), coalesce(a.last_at, s.created_at)) AS last_activity_at,
-              coalesce(m.n, 0) AS message_count, coalesce(a.pending, 0) AS pending_approvals
-         FROM sessions s
-         LEFT JOIN LATERAL (SELECT count(*) AS n, max(created_at) AS last_at FROM messages WHERE session_id = s.id) m ON true
+      // The newest sessions first by their row's updated_at (every committed turn bumps it), so
+      // only `limit` sessions are looked into, each through the (session_id, seq) index.
+      `WITH recent AS (
+         SELECT id, platform, chat_id, thread_id, user_id, created_at, updated_at FROM sessions
+          WHERE account = $1 ORDER BY updated_at DESC, id LIMIT $2
+       )
+       SELECT s.id, s.platform, s.chat_id, s.thread_id, s.user_id, s.created_at,
+              greatest(s.updated_at, coalesce(m.last_at, s.updated_at), coalesce(a.last_at, s.updated_at)) AS last_activity_at,
+              coalesce(c.n, 0) AS message_count, coalesce(a.pending, 0) AS pending_approvals
+         FROM recent s
+         LEFT JOIN LATERAL (SELECT count(*) AS n FROM messages WHERE session_id = s.id) c ON true
+         LEFT JOIN LATERAL (SELECT created_at AS last_at FROM messages WHERE session_id = s.id ORDER BY seq DESC LIMIT 1) m ON true
          LEFT JOIN LATERAL (SELECT count(*) FILTER (WHERE status = 'pending' AND expires_at > now()) AS pending, max(created_at) AS last_at
                               FROM approvals WHERE session_id = s.id) a ON true
-        WHERE s.account = $1
-        ORDER BY last_activity_at DESC, s.id
-        LIMIT $2`,
+        ORDER BY last_activity_at DESC, s.id`,
       [res.locals.caller.account, q.data.limit],
     );
     res.json({
