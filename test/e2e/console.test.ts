@@ -88,6 +88,19 @@ describe('admin API', () => {
     expect((await get(`/v1/admin/sessions/${encodeURIComponent(mine!.id)}/transcript`, OTHER_KEY)).status).toBe(404);
   });
 
+  it('serves the page without a key, under a CSP that allows no inline or foreign script', async () => {
+    const page = await get('/console/');
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+    const csp = page.headers.get('content-security-policy') ?? '';
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).toContain("connect-src 'self'");
+    expect(csp).not.toContain('unsafe-inline');
+    expect(page.headers.get('referrer-policy')).toBe('no-referrer');
+    expect(await page.text()).toContain('id="api-key"');
+    expect((await get('/console/console.js')).status).toBe(200);
+  });
+
   it('rejects bad input with a JSON error', async () => {
     expect((await get('/v1/admin/sessions?limit=0', KEY)).status).toBe(400);
     expect((await get('/v1/admin/sessions/web%3Anope%3Anope/transcript', KEY)).status).toBe(404);
