@@ -34,7 +34,13 @@ export interface SlackRig {
 export interface SlackRigOptions {
   /** Environment for the core and the Slack service. */
   env?: Record<string, string>;
+  /** Environment for the Slack service only. */
+  serviceEnv?: Record<string, string>;
   script?: FakeScript;
+  /** Runs before the service starts (script the fake's first answers). */
+  beforeService?: (slack: FakeSlack) => void;
+  /** Wait for auth.test before returning (default true). */
+  waitForIdentity?: boolean;
 }
 
 export async function startSlackRig(opts: SlackRigOptions = {}): Promise<SlackRig> {
@@ -66,7 +72,9 @@ export async function startSlackRig(opts: SlackRigOptions = {}): Promise<SlackRi
       SLACK_DRAFT_EDIT_INTERVAL_MS: '100',
       SLACK_DM_POLICY: 'open',
       ...env,
+      ...opts.serviceEnv,
     });
+    opts.beforeService?.(slack);
     const logger = createLogger({ service: 'slack', level: process.env.TEST_LOG_LEVEL ?? 'silent' });
     service = (await startSlackService({ config, logger, registry, redisUrl: inject('redisUrl') }))!;
     const app = express();
@@ -77,7 +85,7 @@ export async function startSlackRig(opts: SlackRigOptions = {}): Promise<SlackRi
     const address = server.address();
     const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
     const svc = service;
-    if (svc.mode === 'http') await waitFor(() => svc.identity(), { message: 'auth.test' });
+    if (opts.waitForIdentity !== false) await waitFor(() => svc.identity(), { message: 'auth.test' });
     return {
       t,
       slack,

@@ -95,12 +95,12 @@ export function normalizeSlackEvent(ev: SlackMessageEvent, bot: SlackIdentity, o
     msg = ev.message;
     // Slack also reports link unfurls and our own draft edits as changes; only new words count.
     if (ev.previous_message?.text === msg.text) return { kind: 'ignored', reason: 'unchanged_edit' };
-  } else if (ev.subtype && !SPOKEN_SUBTYPES.has(ev.subtype)) {
-    return { kind: 'ignored', reason: 'subtype' };
   }
-  if (msg.bot_id || msg.bot_profile || msg.subtype === 'bot_message' || !msg.user) {
+  if (msg.bot_id || msg.bot_profile || msg.subtype === 'bot_message') {
     return { kind: 'ignored', reason: msg.bot_id && msg.bot_id === bot.botId ? 'own_message' : 'from_bot' };
   }
+  if (ev.subtype && ev.subtype !== 'message_changed' && !SPOKEN_SUBTYPES.has(ev.subtype)) return { kind: 'ignored', reason: 'subtype' };
+  if (!msg.user) return { kind: 'ignored', reason: 'from_bot' };
   if (msg.user === bot.botUserId) return { kind: 'ignored', reason: 'own_message' };
   const channel = ev.channel;
   const isPrivate = ev.channel_type === 'im' || (ev.channel_type === undefined && channel.startsWith('D'));

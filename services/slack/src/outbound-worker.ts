@@ -71,6 +71,20 @@ export function classifySlackError(err: unknown): SendFailure {
   }
 }
 
+/** Characters of mrkdwn in one Block Kit section. */
+const SECTION_LIMIT = 3000;
+
+/** Escapes `s` for mrkdwn, cut (with an ellipsis) so the result stays within `max` characters. */
+function escapeWithin(s: string, max: number): string {
+  let out = '';
+  for (const ch of s) {
+    const e = escapeMrkdwn(ch);
+    if (out.length + e.length > max - 1) return `${out}…`;
+    out += e;
+  }
+  return out;
+}
+
 const thread = (target: ChatTarget) => (target.threadId ? { thread_ts: target.threadId } : {});
 
 /** Posts a message (in the target's thread, if any) and returns its ts, Slack's message id. */
@@ -96,8 +110,10 @@ export function slackSender(client: webApi.WebClient, log: Logger): ChannelSende
       }
     },
     async sendApproval(target, notice) {
-      const { tool, argsJson } = approvalSummary(notice.tool, notice.arguments, 2000); // a section holds 3,000 characters, escaping included
-      const text = `The assistant wants to run *${escapeMrkdwn(tool)}*:\n\`\`\`\n${escapeMrkdwn(argsJson)}\n\`\`\``;
+      const { tool, argsJson } = approvalSummary(notice.tool, notice.arguments);
+      const head = `The assistant wants to run *${escapeMrkdwn(tool)}*:\n\`\`\`\n`;
+      // A section block holds 3,000 characters, counted after escaping.
+      const text = `${head}${escapeWithin(argsJson, SECTION_LIMIT - head.length - 4)}\n\`\`\``;
       await client.chat.postMessage({
         channel: target.chatId,
         ...thread(target),

@@ -102,6 +102,13 @@ export async function startFakeSlack(opts: FakeSlackOptions): Promise<FakeSlack>
     res.end(JSON.stringify(body));
   };
 
+  /** Block Kit limits Slack enforces that our messages could hit: section text up to 3,000 characters. */
+  const blocksValid = (blocks: unknown[] | undefined) =>
+    (blocks ?? []).every((b) => {
+      const text = (b as { type?: string; text?: { text?: unknown } }).text?.text;
+      return typeof text !== 'string' || text.length <= 3000;
+    });
+
   function answer(call: FakeSlackCall): Record<string, unknown> {
     const p = call.params;
     const channel = typeof p.channel === 'string' ? p.channel : '';
@@ -114,6 +121,7 @@ export async function startFakeSlack(opts: FakeSlackOptions): Promise<FakeSlack>
         if (!/^[CDG][A-Z0-9]{2,}$/.test(channel)) return { ok: false, error: 'channel_not_found' };
         if (!text && !blocks) return { ok: false, error: 'no_text' };
         if (text.length > 40_000) return { ok: false, error: 'msg_too_long' };
+        if (!blocksValid(blocks)) return { ok: false, error: 'invalid_blocks' };
         const threadTs = typeof p.thread_ts === 'string' && p.thread_ts ? p.thread_ts : undefined;
         const m: FakeSlackMessage = { channel, ts: nextTs(), threadTs, text, blocks, edits: 0 };
         posted.push(m);
@@ -124,6 +132,7 @@ export async function startFakeSlack(opts: FakeSlackOptions): Promise<FakeSlack>
         if (!m) return { ok: false, error: 'message_not_found' };
         if (!text && !blocks) return { ok: false, error: 'no_text' };
         if (text.length > 40_000) return { ok: false, error: 'msg_too_long' };
+        if (!blocksValid(blocks)) return { ok: false, error: 'invalid_blocks' };
         m.text = text;
         m.blocks = blocks;
         m.edits += 1;

@@ -1,0 +1,74 @@
+import { webApi } from '@slack/bolt';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { approvalAction } from '@switchboard/channels';
+import { createLogger } from '@switchboard/observability';
+import { startFakeSlack, type FakeSlack } from '@switchboard/testkit';
+import { classifySlackError, slackSender } from './outbound-worker.ts';
+
+const TOKEN = 'xoxb-1-2-unit';
+let slack: FakeSlack;
+let client: webApi.WebClient;
+const log = createLogger({ service: 'slack-test', level: 'silent' });
+const target = { account: 'T0TEST0001', chatId: 'C0CHAN0001' };
+
+beforeAll(async () => {
+  slack = await startFakeSlack({ token: TOKEN });
+  client = new webApi.WebClient(TOKEN, { slackApiUrl: slack.apiUrl, rejectRateLimitedCalls: true, retryConfig: { retries: 0 } });
+});
+afterAll(async () => {
+  await slack.close();
+});
+
+const failureOf = async (call: () => Promise<unknown>) => {
+  try {
+    await call();
+  } catch (err) {
+    return classifySlackError(err);
+  }
+  throw new Error('the call did not fail');
+};
+
+describe('classifySlackError (real Web API client errors)', () => {
+  it('429 + Retry-After is a rate limit of that many seconds', async () => {
+    slack.failNext('chat.postMessage', 1, { status: 429, retryAfterSeconds: 7 });
+    expect(await failureOf(() => client.chat.postMessage({ channel: 'C0CHAN0001', text: 'x' }))).toEqual({ kind: 'rate_limited', retryAfterMs: 7000 });
+  });
+
+  it("an { ok: false } refusal is permanent, Slack's own failures are transient", async () => {
+    slack.failNext('chat.postMessage', 1, { error: 'channel_not_found' });
+    expect(await failureOf(() => client.chat.postMessage({ channel: 'C0CHAN0001', text: 'x' }))).toEqual({ kind: 'permanent', reason: 'channel_not_found' });
+    slack.failNext('chat.postMessage', 1, { error: 'internal_error' });
+    expect((await failureOf(() => client.chat.postMessage({ channel: 'C0CHAN0001', text: 'x' }))).kind).toBe('transient');
+    slack.failNext('chat.postMessage', 1, { status: 503 });
+    expect(await failureOf(() => client.chat.postMessage({ channel: 'C0CHAN0001', text: 'x' }))).toEqual({ kind: 'transient', reason: 'HTTP 503' });
+  });
+
+  it('an unreachable Slack is transient', async () => {
+    const gone = new webApi.WebClient(TOKEN, { slackApiUrl: 'http://127.0.0.1:9/api/', retryConfig: { retries: 0 } });
+    expect((await failureOf(() => gone.auth.test())).kind).toBe('transient');
+  });
+});
+
+describe('slackSender', () => {
+  const sender = () => slackSender(client, log);
+
+  it('posts in the thread of a thread session', async () => {
+    const ts = await sender().send({ ...target, threadId: '1700000000.000100' }, 'in thread', { index: 0, replyTo: [] });
+    expect(slack.messages('C0CHAN0001', '1700000000.000100').map((m) => [m.ts, m.text])).toEqual([[ts, 'in thread']]);
+  });
+
+  it('a draft that can no longer be edited becomes a new message instead of a lost reply', async () => {
+    await sender().edit!(target, '1600000000.000001', 'final answer');
+    expect(slack.messages('C0CHAN0001').at(-1)!.text).toBe('final answer');
+  });
+
+  it('approval prompts carry Approve/Deny buttons with our action ids and fit a section block', async () => {
+    const id = `ap_${'a'.repeat(32)}`;
+    await sender().sendApproval(target, { id, turnId: 't1', sessionKey: 'slack:T0TEST0001:C0CHAN0001', platform: 'slack', account: 'T0TEST0001', chatId: 'C0CHAN0001', tool: 'shell', arguments: { cmd: '<&>'.repeat(2000) } });
+    const m = slack.messages('C0CHAN0001').at(-1)!;
+    const blocks = m.blocks as Array<{ type: string; text?: { text: string }; elements?: Array<{ action_id: string }> }>;
+    expect(blocks[0]!.text!.text.length).toBeLessThanOrEqual(3000);
+    expect(blocks[0]!.text!.text).toContain('*shell*');
+    expect(blocks[1]!.elements!.map((e) => e.action_id)).toEqual([approvalAction(id, 'approve'), approvalAction(id, 'deny')]);
+  });
+});
