@@ -18,9 +18,15 @@ const needsKubectl = HAS_KUBECTL ? '' : ' [skipped: kubectl is not installed, so
 const OVERLAYS = readdirSync(join(K8S, 'overlays')).filter((d) => statSync(join(K8S, 'overlays', d)).isDirectory());
 const COMPONENTS = readdirSync(join(K8S, 'components')).filter((d) => statSync(join(K8S, 'components', d)).isDirectory());
 
+const rendered = new Map<string, unknown[]>();
+/** Each tree is rendered once per run (kubectl kustomize takes about a second). */
+function once(name: string, render: () => unknown[]): () => unknown[] {
+  return () => rendered.get(name) ?? (rendered.set(name, render()), rendered.get(name)!);
+}
+
 const TREES: Array<{ name: string; render: () => unknown[] }> = [
-  { name: 'base', render: () => kustomize(join(K8S, 'base')) },
-  ...OVERLAYS.map((o) => ({ name: `overlays/${o}`, render: () => kustomize(join(K8S, 'overlays', o)) })),
+  { name: 'base', render: once('base', () => kustomize(join(K8S, 'base'))) },
+  ...OVERLAYS.map((o) => ({ name: `overlays/${o}`, render: once(`overlays/${o}`, () => kustomize(join(K8S, 'overlays', o))) })),
   // Optional components are validated on top of prod, where they are meant to be enabled.
   ...COMPONENTS.map((c) => ({ name: `overlays/prod + components/${c}`, render: () => kustomizeWithComponents(join(K8S, 'overlays', 'prod'), [join(K8S, 'components', c)]) })),
 ];
@@ -51,7 +57,8 @@ describe(`rendered k8s trees validate against the schemas${needsKubectl}`, () =>
   }
 
   it.skipIf(!HAS_KUBECTL)('covers the custom resources of prod (KEDA, Prometheus Operator)', () => {
-    const kinds = new Set(kustomize(join(K8S, 'overlays', 'prod')).map((o) => (o as { kind: string }).kind));
+    const prod = TREES.find((t) => t.name === 'overlays/prod')!;
+    const kinds = new Set(prod.render().map((o) => (o as { kind: string }).kind));
     expect([...kinds]).toEqual(expect.arrayContaining(['ScaledObject', 'ServiceMonitor', 'Deployment', 'NetworkPolicy']));
   });
 });

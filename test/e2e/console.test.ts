@@ -215,5 +215,5 @@ describe.skipIf(!HAS_CHROMIUM)(`console page in Chromium${HAS_CHROMIUM ? '' : ` 
       await probe.obliterate({ force: true });
       await probe.close();
     }
-  });
+  }, 120_000);
 });
