@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import { createLaneWorker, createRedis, LaneIngress, LaneStore, ReplyPublisher, TurnQueue, type LaneWorker } from '@switchboard/lanes';
+import { AttachmentStore } from '@switchboard/channels';
 import { createLlmClient, type LlmClient } from '@switchboard/llm';
 import type { Logger } from '@switchboard/observability';
 import type { Db } from '@switchboard/store';
@@ -88,6 +89,7 @@ export async function createAgentWorker(deps: AgentWorkerDeps): Promise<AgentWor
     contextBudgetTokens: contextBudgetFor(config, llm ? [llm.model, ...config.LLM_FALLBACK_MODELS] : []),
     maxToolSteps: config.MAX_TOOL_STEPS,
     memory: turnMemoryFromConfig({ config, db: deps.db, llm, registry, logger }),
+    attachments: new AttachmentStore(redis, prefix),
   });
 
   const worker: LaneWorker = createLaneWorker({

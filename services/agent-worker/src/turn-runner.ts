@@ -3,6 +3,7 @@ import { FencedError, TurnInterruptedError, TurnParkedError, type LaneStore, typ
 import type { PolicyEngine } from '@switchboard/policy';
 import type { Db } from '@switchboard/store';
 import { redactArguments, writeAudit, type ApprovalStore, type AuditEntry } from './approvals.ts';
+import { textWithAttachments, userContent, type AttachmentSource } from './attachments.ts';
 import type { ChatMessage, LlmClient, LlmToolCall } from '@switchboard/llm';
 import { countTokens } from '@switchboard/llm';
 import type { ToolCatalog, ToolCallValidator } from '@switchboard/tools';
@@ -42,6 +43,8 @@ export interface TurnRunnerDeps {
   heartbeat?: { maxTokens: number; contextTokens: number };
   /** Long-term memory and compaction; without it the context is the newest history only. */
   memory?: TurnMemory;
+  /** Resolves the files users sent (images and text documents go to the model); without it they are only named. */
+  attachments?: AttachmentSource;
 }
 
 export const DEFAULT_SYSTEM_PROMPT =
@@ -87,8 +90,12 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
     const policyCtx = (tool: string) => ({ tool, agent: deps.agentName, channel: first.platform, user: first.userId });
     const tools = heartbeat ? [] : (await deps.catalog.list()).filter((t) => deps.policy.offers(policyCtx(t.name)));
     const budgetTokens = heartbeat ? heartbeat.contextTokens : deps.contextBudgetTokens;
-    const current: ChatMessage[] = ctx.messages.map((m) => ({ role: 'user', content: userText(m) }));
-    const rows: NewRow[] = ctx.messages.map((m) => ({ role: 'user', content: userText(m), sourceId: m.id, userId: m.userId, tokens: countTokens(userText(m)) }));
+    const current: ChatMessage[] = await Promise.all(ctx.messages.map(async (m) => ({ role: 'user' as const, content: await userContent(m, userText(m), deps.attachments) })));
+    // The transcript names attachments but does not keep their bytes; later turns see the names.
+    const rows: NewRow[] = ctx.messages.map((m) => {
+      const content = textWithAttachments(m, userText(m));
+      return { role: 'user', content, sourceId: m.id, userId: m.userId, tokens: countTokens(content) };
+    });
 
     const steps: Step[] = ctx.resumed ? await ctx.store.loadSteps<Step>(ctx.sessionKey) : [];
     const record = async (step: Step) => {

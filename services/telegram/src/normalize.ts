@@ -101,8 +101,9 @@ export function normalizeMessage(msg: TgMessage, bot: BotIdentity, receivedAtMs:
   if (msg.chat.type === 'channel') return { kind: 'ignored', reason: 'channel' };
   if (!msg.from || msg.from.is_bot) return { kind: 'ignored', reason: 'from_bot' };
   const { files, placeholder } = messageFiles(msg, opts.maxFileBytes);
-  const caption = msg.text ?? msg.caption;
-  const raw = caption !== undefined && caption.trim() !== '' ? caption : placeholder;
+  // A photo or file carries its words as a caption instead of text.
+  const words = [msg.text, msg.caption].find((t) => t !== undefined && t.trim() !== '');
+  const raw = words ?? placeholder;
   if (raw === undefined) return { kind: 'ignored', reason: 'no_text' };
   const isPrivate = msg.chat.type === 'private';
   const chatId = String(msg.chat.id);
