@@ -4,6 +4,9 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ToolPlugin } from '@switchboard/tools';
+import { publicAddressesOnly } from '../../services/tool-runner/src/tools/net/ip-policy.ts';
+import { createWebFetchTool } from '../../services/tool-runner/src/tools/web-fetch.ts';
 import { postJson } from '../support/http.ts';
 import { startTestSystem, type TestSystem } from '../support/system.ts';
 
@@ -18,6 +21,9 @@ let dataDir: string;
 let bait: Server;
 let baitHits = 0;
 let baitPort = 0;
+/** A "public site" that redirects wherever it is told: web_fetch_site trusts it and nothing else. */
+let site: Server;
+let sitePort = 0;
 
 beforeAll(async () => {
   bait = createServer((_req, res) => {
@@ -26,11 +32,23 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => bait.listen(0, '127.0.0.1', r));
   baitPort = (bait.address() as AddressInfo).port;
+  site = createServer((req, res) => {
+    const to = new URL(req.url ?? '/', 'http://site').searchParams.get('to');
+    if (to) return void res.writeHead(302, { location: to }).end();
+    res.end('<html><title>Site</title><body>public page</body></html>');
+  });
+  await new Promise<void>((r) => site.listen(0, '127.0.0.1', r));
+  sitePort = (site.address() as AddressInfo).port;
+  // The real web_fetch, configured to treat the site (and only it) as public: every redirect hop is checked.
+  const webFetchSite = {
+    ...createWebFetchTool({ policy: (address, port) => (address === '127.0.0.1' && port === sitePort ? { allowed: true, category: 'loopback' } : publicAddressesOnly(address, port)), timeoutMs: 3000 }),
+    name: 'web_fetch_site',
+  } as ToolPlugin;
   // The sandbox runs as an unprivileged uid: the data dir must be traversable (mkdtemp makes it 0700).
   dataDir = await mkdtemp(join(tmpdir(), 'sb-sandbox-'));
   await chmod(dataDir, 0o711);
   process.env.SWITCHBOARD_TEST_CANARY = CANARY;
-  t = await startTestSystem({ dataDir, keepData: true, env: { TOOLS_ENABLED: 'shell,read_file,write_file,edit_file,web_fetch', WORKSPACE_MAX_MB: '1', SWITCHBOARD_TEST_CANARY: CANARY } });
+  t = await startTestSystem({ dataDir, keepData: true, toolPlugins: [webFetchSite], env: { TOOLS_ENABLED: 'shell,read_file,write_file,edit_file,web_fetch,web_fetch_site', WORKSPACE_MAX_MB: '1', SWITCHBOARD_TEST_CANARY: CANARY } });
   // Each user message names one tool call; the model then reports the tool's output verbatim.
   t.model.setScript((body) => {
     // Only this turn's tool result counts: a session used for several calls keeps the earlier ones.
@@ -45,6 +63,7 @@ afterAll(async () => {
   delete process.env.SWITCHBOARD_TEST_CANARY;
   await t?.stop();
   await new Promise((r) => bait?.close(r));
+  await new Promise((r) => site?.close(r));
   await rm(dataDir, { recursive: true, force: true });
 });
 
@@ -83,10 +102,33 @@ describe('sandbox escapes through the HTTP API', () => {
   it('file tools refuse traversal and web_fetch refuses loopback, before any connection', async () => {
     expect(await callTool('read_file', { path: '../../../etc/passwd' })).toMatch(/^error: /);
     expect(await callTool('read_file', { path: '/etc/passwd' })).toMatch(/^error: /);
-    for (const url of [`http://127.0.0.1:${baitPort}/`, `http://2130706433:${baitPort}/`, `http://[::ffff:127.0.0.1]:${baitPort}/`, 'http://169.254.169.254/latest/meta-data/']) {
-      expect(await callTool('web_fetch', { url })).toMatch(/^error: /);
+    const blocked = [
+      `http://127.0.0.1:${baitPort}/`,
+      `http://[::1]:${baitPort}/`,
+      `http://0.0.0.0:${baitPort}/`,
+      `http://2130706433:${baitPort}/`,
+      `http://0177.0.0.1:${baitPort}/`,
+      `http://[::ffff:127.0.0.1]:${baitPort}/`,
+      'http://169.254.169.254/latest/meta-data/',
+    ];
+    for (const url of blocked) expect(await callTool('web_fetch', { url }), url).toMatch(/^error: .*(blocked|not allowed|refus)/i);
+    // A site web_fetch may reach redirects to each of them: every hop is checked again.
+    expect(await callTool('web_fetch_site', { url: `http://127.0.0.1:${sitePort}/` })).toContain('public page');
+    for (const url of blocked) {
+      expect(await callTool('web_fetch_site', { url: `http://127.0.0.1:${sitePort}/?to=${encodeURIComponent(url)}` }), url).toMatch(/^error: /);
     }
     expect(baitHits).toBe(0);
+  });
+
+  it('file tools refuse symlinks that lead outside the workspace', async () => {
+    const ws = 'symlink-session';
+    expect(await callTool('shell', { command: 'ln -s /etc/passwd pw && ln -s / rootfs && ln -s .. up && echo linked' }, ws)).toContain('linked');
+    for (const path of ['pw', 'rootfs/etc/passwd', 'up/up/etc/passwd']) {
+      const out = await callTool('read_file', { path }, ws);
+      expect(out, path).toMatch(/^error: /);
+      expect(out).not.toContain('root:x:0:0');
+    }
+    expect(await callTool('write_file', { path: 'rootfs/tmp/escaped', content: 'x' }, ws)).toMatch(/^error: /);
   });
 
   it('an infinite loop is killed at the time limit, and gigabytes of output at the output cap', async () => {

@@ -72,16 +72,21 @@ export function createShellTool(opts: ShellToolOptions): ToolPlugin {
       let profile = opts.profile;
       let quotaNote = '';
       const quotaBytes = opts.quotaBytes;
+      // A workspace already over its quota may not grow any further, but deleting must work.
+      let ceilingBytes = quotaBytes;
       if (quotaBytes !== undefined) {
-        const left = remainingBytes(await workspaceUsage(workspaceDir), quotaBytes);
+        const usage = await workspaceUsage(workspaceDir);
+        const left = remainingBytes(usage, quotaBytes);
+        // Too many entries to count: files cannot grow (limit 0 below); the watch could only get in the way of cleaning up.
+        ceilingBytes = usage.incomplete ? undefined : Math.max(quotaBytes, usage.bytes);
         // No single file may outgrow the space left; at 0 nothing may grow, but rm still works.
         profile = { ...profile, limits: { ...profile.limits, fileSizeBytes: Math.min(profile.limits.fileSizeBytes, left) } };
         if (left === 0) quotaNote = `note: the workspace is at its disk quota of ${quotaBytes} bytes; files cannot grow until you delete some\n`;
       }
       const watch =
-        quotaBytes === undefined
+        ceilingBytes === undefined
           ? undefined
-          : { intervalMs: opts.quotaCheckMs ?? 200, exceeded: async () => remainingBytes(await workspaceUsage(workspaceDir), quotaBytes + 1) === 0 };
+          : { intervalMs: opts.quotaCheckMs ?? 200, exceeded: async () => remainingBytes(await workspaceUsage(workspaceDir), ceilingBytes + 1) === 0 };
       let result: SandboxResult;
       try {
         result = await runSandboxed(profile, { command, workspaceDir, timeoutMs: limitMs, killAfterOutputBytes, keepBytes, signal: ctx.signal, ...(watch ? { watch } : {}) });
