@@ -113,7 +113,7 @@ function renderQueues(queues) {
         { dataset: { queue: q.name } },
         el('td', {}, q.name),
         ...['waiting', 'active', 'delayed', 'failed', 'completed'].map((k) => el('td', { dataset: { count: k } }, k === 'waiting' ? q.counts.waiting + q.counts.prioritized : q.counts[k])),
-        el('td', {}, q.counts.failed > 0 ? el('button', { type: 'button', className: 'show-failed', onclick: () => showFailed(q.name) }, 'Failed jobs') : ''),
+        el('td', {}, q.counts.failed > 0 ? el('button', { type: 'button', className: 'show-failed', onclick: () => showFailed(q.name).catch((err) => setStatus(`failed jobs: ${err.message}`, true)) }, 'Failed jobs') : ''),
       ),
     ),
   );
