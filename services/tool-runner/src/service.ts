@@ -12,7 +12,8 @@ import { Scheduler } from '@switchboard/scheduler';
 import { ApprovalBoard, ToolCatalog, type ToolPlugin, UNTRUSTED_NOTE, wrapUntrusted } from '@switchboard/tools';
 import { loadBuiltinTools } from './builtin-tools.ts';
 import type { ToolRunnerConfig } from './config.ts';
-import { definitionOf, McpToolSource } from './mcp/index.ts';
+import { definitionOf } from './mcp/definitions.ts';
+import type { McpToolSource } from './mcp/index.ts';
 import { runTool } from './run-tool.ts';
 import { createWorkspaces, workspaceOwnerFor, type Workspaces } from './sandbox/workspaces.ts';
 import type { WebSearchProvider } from './tools/web-search.ts';
@@ -73,7 +74,12 @@ export async function createToolRunner(deps: ToolRunnerDeps): Promise<ToolRunner
       })),
       ...(deps.extraPlugins ?? []),
     ];
-  const mcp = deps.mcp ?? (await McpToolSource.start(config, logger, { registry }));
+  // The MCP SDK is loaded only when a server is configured (it is most of this service's start-up).
+  const mcp: Pick<McpToolSource, 'plugins' | 'onChange' | 'close'> =
+    deps.mcp ??
+    (config.mcpServers.length > 0
+      ? await (await import('./mcp/index.ts')).McpToolSource.start(config, logger, { registry })
+      : { plugins: () => [], onChange: () => () => undefined, close: async () => undefined });
   let enabled: ToolPlugin[] = [];
   let byName = new Map<string, ToolPlugin>();
   /** Recomputes the enabled tools (again whenever an MCP server's tools change); returns the withheld ones. */

@@ -2,9 +2,9 @@ import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv
 import type { JsonSchemaType } from '@modelcontextprotocol/sdk/validation';
 import type { Tool } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import type { ToolDefinition } from '@switchboard/contracts';
 import { toDefinition, type ToolPlugin } from '@switchboard/tools';
 import { contentToText, wrapMcpOutput, type McpContentPart } from './content.ts';
+import { setMcpDefinition } from './definitions.ts';
 import { classifyMcpError, McpToolError } from './errors.ts';
 import type { McpServerConnection } from './server-connection.ts';
 
@@ -13,22 +13,7 @@ const MAX_DESCRIPTION_CHARS = 1024;
 
 const validators = new AjvJsonSchemaValidator();
 
-/** The model-facing definitions of MCP plugins, which carry the server's JSON Schema rather than a zod one. */
-const definitions = new WeakMap<ToolPlugin, ToolDefinition>();
-
-/**
- * The definition to publish for any plugin: an MCP tool's own (the server's `inputSchema` as
- * JSON Schema), else the plugin SDK's `toDefinition`. Use this instead of `toDefinition` where MCP
- * plugins may appear — `toDefinition` throws for them, as their zod schema is not representable.
- */
-export function definitionOf(plugin: ToolPlugin): ToolDefinition {
-  return definitions.get(plugin) ?? toDefinition(plugin);
-}
-
-/** Whether `plugin` came from an MCP server. */
-export function isMcpPlugin(plugin: ToolPlugin): boolean {
-  return definitions.has(plugin);
-}
+export { definitionOf, isMcpPlugin } from './definitions.ts';
 
 /** The server's input schema made fit for the model: an object schema without `$schema`. */
 export function normalizeInputSchema(inputSchema: Tool['inputSchema']): Record<string, unknown> {
@@ -127,6 +112,6 @@ export function createMcpToolPlugin(connection: McpServerConnection, tool: Tool,
   const generic = plugin as unknown as ToolPlugin;
   // Every field as the plugin SDK derives it (so fields it gains later carry over), with the server's schema.
   const base = toDefinition({ ...generic, parameters: z.object({}) });
-  definitions.set(generic, { ...base, parameters: jsonSchema });
+  setMcpDefinition(generic, { ...base, parameters: jsonSchema });
   return generic;
 }
