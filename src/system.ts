@@ -9,6 +9,7 @@ import { createToolRunner, loadToolRunnerConfig, type ToolRunnerService } from '
 import type { ToolPlugin } from '@switchboard/tools';
 import { loadTelegramConfig, startTelegramService, type TelegramService } from '@switchboard/telegram';
 import type { DiscordService } from '@switchboard/discord';
+import type { SlackService } from '@switchboard/slack';
 import { loadWebConfig, startWebService, type WebService } from '@switchboard/web';
 import type { WhatsAppService } from '@switchboard/whatsapp';
 import { loadAllInOneConfig } from './config.ts';
@@ -54,11 +55,13 @@ export async function startSystem(env: Env, opts: { logger?: Logger; toolPlugins
   let telegram: TelegramService | undefined;
   let whatsapp: WhatsAppService | undefined;
   let discord: DiscordService | undefined;
+  let slack: SlackService | undefined;
   const close = async () => {
     await web?.close();
     await telegram?.close();
     await whatsapp?.close();
     await discord?.close();
+    await slack?.close();
     await agent?.close();
     await toolRunner?.close();
     await db?.close();
@@ -90,14 +93,19 @@ export async function startSystem(env: Env, opts: { logger?: Logger; toolPlugins
       const { loadDiscordConfig, startDiscordService } = await import('@switchboard/discord');
       discord = await startDiscordService({ config: loadDiscordConfig(serviceEnv), logger: logger.child({ service: 'discord' }), registry, redisUrl });
     }
+    // Bolt is loaded only when a Slack bot token is configured.
+    if (serviceEnv.SLACK_BOT_TOKEN) {
+      const { loadSlackConfig, startSlackService } = await import('@switchboard/slack');
+      slack = await startSlackService({ config: loadSlackConfig(serviceEnv), logger: logger.child({ service: 'slack' }), registry, redisUrl });
+    }
     web = await startWebService({
       config: webConfig,
       logger: logger.child({ service: 'web' }),
       registry,
       redisUrl,
       db: database,
-      readiness: { database: () => database.ping(), ...(telegram ? { telegram: telegram.readiness.telegram! } : {}), ...(discord ? { discord: discord.readiness.discord! } : {}), ...(whatsapp ? { whatsapp: whatsapp.readiness.whatsapp! } : {}) },
-      extraRouters: [...(telegram ? [telegram.router] : []), ...(discord ? [discord.router] : []), ...(whatsapp ? [whatsapp.router] : [])],
+      readiness: { database: () => database.ping(), ...(telegram ? { telegram: telegram.readiness.telegram! } : {}), ...(discord ? { discord: discord.readiness.discord! } : {}), ...(whatsapp ? { whatsapp: whatsapp.readiness.whatsapp! } : {}), ...(slack ? { slack: slack.readiness.slack! } : {}) },
+      extraRouters: [...(telegram ? [telegram.router] : []), ...(discord ? [discord.router] : []), ...(whatsapp ? [whatsapp.router] : []), ...(slack ? [slack.router] : [])],
     });
   } catch (err) {
     await close().catch(() => undefined);

@@ -173,3 +173,26 @@ describe('slack socket mode', () => {
     expect(modelSaw(r, 'over http')).toBe(false);
   });
 });
+
+describe('slack in the one-process system', () => {
+  it('mounts POST /webhooks/slack on the system port and reports auth.test in /readyz', async () => {
+    const { startFakeSlack } = await import('@switchboard/testkit');
+    const { startTestSystem } = await import('../support/system.ts');
+    const { BOT_TOKEN } = await import('./slack-rig.ts');
+    const slack = await startFakeSlack({ token: BOT_TOKEN });
+    const t = await startTestSystem({
+      env: { QUEUED_PLATFORMS: 'slack', SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_SIGNING_SECRET: SIGNING_SECRET, SLACK_API_URL: slack.apiUrl, SLACK_DM_POLICY: 'open', SLACK_CHAT_INTERVAL_MS: '0' },
+    });
+    try {
+      await waitFor(async () => (await fetch(`${t.url}/readyz`)).status === 200, { timeoutMs: 10_000 });
+      const body = JSON.stringify(envelope(dmEvent(ALICE, 'through the system port')));
+      const res = await fetch(`${t.url}/webhooks/slack`, { method: 'POST', headers: { 'content-type': 'application/json', ...slackSignatureHeaders(SIGNING_SECRET, body) }, body });
+      expect(res.status).toBe(200);
+      await waitFor(() => slack.messages(imOf(ALICE)).some((m) => m.text.includes('echo: through the system port')), { timeoutMs: 20_000 });
+      expect(await (await fetch(`${t.url}/metrics`)).text()).toMatch(/switchboard_channel_updates_total\{platform="slack",outcome="accepted"\} 1/);
+    } finally {
+      await t.stop();
+      await slack.close();
+    }
+  });
+});
