@@ -87,4 +87,26 @@ describe('the schedule tool', () => {
     expect(replies[0]).toMatch(/^done: scheduled sch_[0-9a-f]+$/);
     expect(replies[1]).toBe('Time to drink water!');
   });
+
+  it('runs an isolated schedule in a fresh session of its own and brings the answer back to the conversation', async () => {
+    let runContext = '';
+    t.model.setScript((body) => {
+      const last = body.messages[body.messages.length - 1]!;
+      const text = typeof last.content === 'string' ? last.content : '';
+      if (last.role === 'user' && text === 'remind me about the oven, separately') {
+        return { toolCalls: [{ id: 'iso1', name: 'schedule', arguments: { action: 'create', message: 'check the oven', at: new Date(Date.now() + 1500).toISOString(), isolated: true } }] };
+      }
+      if (last.role === 'tool') return { text: `done: ${text}` };
+      if (text.startsWith('[system event] check the oven')) {
+        runContext = JSON.stringify(body.messages);
+        return { text: 'The oven!' };
+      }
+      return { text: 'hm' };
+    });
+    await postJson(apiUrl, '/v1/sessions/tool-iso/messages', { text: 'remind me about the oven, separately' });
+    const events = await collectEvents(apiUrl, 'tool-iso', (es) => es.some((e) => e.event === 'reply' && e.data.includes('The oven!')), { timeoutMs: 20_000 });
+    expect(events.filter((e) => e.event === 'reply').map((e) => (JSON.parse(e.data) as { text: string }).text)).toEqual([expect.stringMatching(/^done: scheduled sch_/), 'The oven!']);
+    // The run did not see the conversation: it had a session of its own.
+    expect(runContext).not.toContain('remind me about the oven');
+  });
 });
