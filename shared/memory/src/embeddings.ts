@@ -1,6 +1,7 @@
 import { SwitchboardError } from '@switchboard/contracts';
 import type { Logger } from '@switchboard/observability';
-import { toVectorLiteral, type Queryable } from '@switchboard/store';
+import type { Queryable } from '@switchboard/store';
+import { vectorParam } from './vector-param.ts';
 import { exactHash } from './text.ts';
 import type { MemoryMetrics } from './metrics.ts';
 
@@ -84,9 +85,9 @@ export class EmbeddingClient {
         batch.forEach((h, k) => found.set(h, vectors[k]!));
         await this.db.query(
           `INSERT INTO embedding_cache (owner, model, content_hash, embedding)
-           SELECT $1, $2, h, v::vector FROM unnest($3::text[], $4::text[]) AS u(h, v)
+           SELECT $1, $2, h, l2_normalize(v::int4[]::vector) FROM unnest($3::text[], $4::text[]) AS u(h, v)
            ON CONFLICT (owner, model, content_hash) DO UPDATE SET last_used_at = now()`,
-          [owner, this.model, batch, batch.map((h) => toVectorLiteral(found.get(h)!))],
+          [owner, this.model, batch, batch.map((h) => vectorParam(found.get(h)!))],
         );
       }
     }

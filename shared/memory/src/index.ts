@@ -18,3 +18,4 @@ export type { MemoryScope, ScopeRef, MemoryKind, MemorySource, NewMemory, Memory
 export { contentHash, anyWordTsQuery } from './text.ts';
 export { memoryFromConfig } from './from-config.ts';
 export type { MemoryConfig } from './from-config.ts';
+export { vectorParam, vectorSql } from './vector-param.ts';

@@ -1,10 +1,11 @@
 import type { Registry } from 'prom-client';
 import { SwitchboardError } from '@switchboard/contracts';
 import type { Logger } from '@switchboard/observability';
-import { isUniqueViolation, toVectorLiteral, type Db, type Queryable } from '@switchboard/store';
+import { isUniqueViolation, type Db, type Queryable } from '@switchboard/store';
 import type { EmbeddingClient } from './embeddings.ts';
 import { memoryMetrics, type MemoryMetrics } from './metrics.ts';
 import { anyWordTsQuery, contentHash, normalizeMemoryText } from './text.ts';
+import { vectorParam, vectorSql } from './vector-param.ts';
 import type { MemoryRecord, NewMemory, ScopeRef } from './types.ts';
 
 export interface MemoryStoreOptions {
@@ -142,7 +143,7 @@ export class MemoryStore {
     if (content === '') throw new SwitchboardError('bad_request', 'a memory needs content');
     const importance = Math.min(1, Math.max(0, memory.importance ?? 0.5));
     const hash = contentHash(content);
-    const vector = embedding ? toVectorLiteral(embedding) : null;
+    const vector = embedding ? vectorParam(embedding) : null;
     const dims = embedding?.length ?? null;
     const exact = await tx.query<{ id: number }>(
       `UPDATE memories SET importance = greatest(importance, $4), updated_at = now()
@@ -154,7 +155,7 @@ export class MemoryStore {
     if (near !== undefined) {
       try {
         await tx.query(
-          `UPDATE memories SET content = $2, content_hash = $3, embedding = $4::vector, dims = $5, embedding_model = $6,
+          `UPDATE memories SET content = $2, content_hash = $3, embedding = ${vectorSql(4)}, dims = $5, embedding_model = $6,
              importance = greatest(importance, $7), kind = $8, updated_at = now(), source_turn_id = coalesce($9, source_turn_id)
            WHERE id = $1`,
           [near, content, hash, vector, dims, embedding ? (this.embedder?.model ?? null) : null, importance, memory.kind ?? 'fact', memory.sourceTurnId ?? null],
@@ -167,7 +168,7 @@ export class MemoryStore {
     const { rows } = await tx.query<{ id: number }>(
       `INSERT INTO memories (scope, scope_id, user_id, platform, session_id, kind, content, content_hash, embedding, dims, embedding_model,
          importance, source_message_id, source_turn_id, source)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::vector, $10, $11, $12, $13, $14, $15)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, ${vectorSql(9)}, $10, $11, $12, $13, $14, $15)
        ON CONFLICT (scope, scope_id, content_hash) DO UPDATE SET importance = greatest(memories.importance, EXCLUDED.importance), updated_at = now()
        RETURNING id, (xmax = 0) AS created`,
       [
@@ -190,9 +191,12 @@ export class MemoryStore {
     if (embedding) {
       const d = embedding.length;
       const { rows } = await tx.query<{ id: number; similarity: number }>(
-        `SELECT id, 1 - (embedding::vector(${d}) <=> $3::vector(${d})) AS similarity FROM memories
-         WHERE scope = $1 AND scope_id = $2 AND dims = ${d} ORDER BY embedding::vector(${d}) <=> $3::vector(${d}) LIMIT 1`,
-        [memory.scope, memory.scopeId, toVectorLiteral(embedding)],
+        // Exact, over the scope's own rows (found through the scope index): a scope is small, and an
+        // HNSW walk would visit every other scope's vectors looking for its few.
+        `WITH mine AS MATERIALIZED (SELECT id, embedding FROM memories WHERE scope = $1 AND scope_id = $2 AND dims = ${d}),
+              q AS (SELECT ${vectorSql(3, d)} AS v)
+         SELECT id, 1 - (embedding::vector(${d}) <=> q.v) AS similarity FROM mine, q ORDER BY embedding::vector(${d}) <=> q.v LIMIT 1`,
+        [memory.scope, memory.scopeId, vectorParam(embedding)],
       );
       if (rows[0] && Number(rows[0].similarity) >= this.opts.mergeSimilarity) return Number(rows[0].id);
     }
@@ -234,8 +238,8 @@ export class MemoryStore {
     const parts: string[] = [];
     if (vector) {
       const d = vector.length;
-      params.push(toVectorLiteral(vector));
-      const v = `$${params.length}::vector(${d})`;
+      params.push(vectorParam(vector));
+      const v = vectorSql(params.length, d);
       parts.push(`SELECT id, row_number() OVER (ORDER BY dist) AS r FROM (
           SELECT id, embedding::vector(${d}) <=> ${v} AS dist FROM memories WHERE dims = ${d} AND ${filter}
           ORDER BY embedding::vector(${d}) <=> ${v} LIMIT ${k}) v`);
