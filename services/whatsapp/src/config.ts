@@ -36,6 +36,10 @@ export const WhatsAppEnv = CommonEnv.extend({
   WHATSAPP_TYPING_INTERVAL_MS: int(20_000, { min: 0, max: 25_000 }),
   /** Timeout of one Graph API call, in ms. */
   WHATSAPP_API_TIMEOUT_MS: int(15_000, { min: 100 }),
+  /** Largest media file downloaded and kept for the model, in bytes (default 20 MB; larger ones become a note). */
+  WHATSAPP_ATTACHMENT_MAX_BYTES: int(20 * 1024 * 1024, { min: 1024, max: 100 * 1024 * 1024 }),
+  /** How long downloaded media are kept, in seconds (default 1 day). */
+  WHATSAPP_ATTACHMENT_TTL_SECONDS: int(24 * 3600, { min: 60 }),
   /** Port of the standalone service (webhook, admin and ops routes). */
   PORT: int(9204, { min: 0, max: 65535 }),
   HOST: optionalString.transform((v) => v ?? '0.0.0.0'),

@@ -46,9 +46,9 @@ describe('GraphApi', () => {
   it('downloads media with the token, resolving the id first', async () => {
     const { wa, api } = await setup();
     wa.addMedia('1003383421387256', Buffer.from('JPEGDATA'), 'image/jpeg');
-    const { bytes, mimeType } = await api.downloadMedia('1003383421387256');
-    expect(bytes.toString()).toBe('JPEGDATA');
-    expect(mimeType).toBe('image/jpeg');
+    const got = await api.downloadMedia('1003383421387256', 1024);
+    expect(got).toEqual({ bytes: Buffer.from('JPEGDATA'), mimeType: 'image/jpeg' });
+    expect(await api.downloadMedia('1003383421387256', 4)).toBe('too_big');
     expect(() => api.getMedia('../me')).toThrow(RangeError);
   });
 

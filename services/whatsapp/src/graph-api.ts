@@ -167,23 +167,32 @@ export class GraphApi {
   }
 
   /**
-   * Downloads a media object's bytes: resolves the id, then fetches the URL with the token. The URL
-   * and the token never leave this client; callers get bytes.
+   * Downloads a media object's bytes: resolves the id, then fetches the short-lived URL with the
+   * token. The URL and the token never leave this client (nor its errors); callers get bytes, or
+   * `too_big` when the file is over `maxBytes` (checked before and during the download).
    */
-  async downloadMedia(mediaId: string, maxBytes = 100 * 1024 * 1024): Promise<{ bytes: Buffer; mimeType: string | undefined }> {
+  async downloadMedia(mediaId: string, maxBytes: number): Promise<{ bytes: Buffer; mimeType: string | undefined } | 'too_big'> {
     const info = await this.getMedia(mediaId);
+    if (info.file_size !== undefined && info.file_size > maxBytes) return 'too_big';
     let res: Response;
     try {
       res = await fetch(info.url, { headers: { authorization: `Bearer ${this.token}` }, signal: AbortSignal.timeout(this.timeoutMs * 4) });
     } catch (err) {
-      throw new GraphUnreachableError('GET media download', err);
+      // Only the error's name: the message of a failed fetch may carry the URL.
+      throw new GraphUnreachableError('GET media download', new Error((err as Error).name));
     }
-    if (!res.ok) throw new GraphApiError('GET media download', res.status, undefined, undefined);
-    const declared = Number(res.headers.get('content-length') ?? '0');
-    if (declared > maxBytes) throw new RangeError(`media is larger than ${maxBytes} bytes`);
-    const bytes = Buffer.from(await res.arrayBuffer());
-    if (bytes.length > maxBytes) throw new RangeError(`media is larger than ${maxBytes} bytes`);
-    return { bytes, mimeType: info.mime_type ?? res.headers.get('content-type') ?? undefined };
+    if (!res.ok || !res.body) throw new GraphApiError('GET media download', res.status, undefined, undefined);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of res.body) {
+      size += (chunk as Uint8Array).length;
+      if (size > maxBytes) {
+        await res.body.cancel().catch(() => undefined);
+        return 'too_big';
+      }
+      chunks.push(Buffer.from(chunk as Uint8Array));
+    }
+    return { bytes: Buffer.concat(chunks), mimeType: info.mime_type ?? res.headers.get('content-type') ?? undefined };
   }
 
   /** The business phone number (readiness: the token works and the number exists). */

@@ -4,6 +4,7 @@ import type { LaneIngress, TurnQueue } from '@switchboard/lanes';
 import type { Logger } from '@switchboard/observability';
 import type { ApprovalBoard } from '@switchboard/tools';
 import type { GraphApi } from './graph-api.ts';
+import type { WhatsAppMedia } from './media.ts';
 import { normalizeMessage } from './normalize.ts';
 import type { WaMessage, WaValue } from './payload.ts';
 
@@ -19,6 +20,8 @@ export interface HandlerDeps {
   phoneNumberId: string | undefined;
   /** Remembers which business number a user wrote to, so the pairing approval can answer from it. */
   rememberAccount(userId: string, account: string): Promise<void>;
+  /** Downloads images, documents, audio and video into the AttachmentStore; without it media stay references. */
+  media?: WhatsAppMedia;
   /** Called once a new message is on its lane (typing indicator). */
   onAccepted?: (message: NormalizedInbound) => Promise<void>;
 }
@@ -84,6 +87,16 @@ async function handleMessage(deps: HandlerDeps, value: WaValue, msg: WaMessage):
         );
       },
       ...(deps.onAccepted ? { onAccepted: deps.onAccepted } : {}),
+      ...(deps.media && m.attachments?.length
+        ? {
+            prepare: async (message: NormalizedInbound) => {
+              const fetched = await deps.media!.fetch(message.attachments ?? []);
+              const text = fetched.notes.length > 0 ? `${message.text}\n${fetched.notes.join('\n')}` : message.text;
+              const { attachments: _refs, ...rest } = message;
+              return { ...rest, text, ...(fetched.attachments.length > 0 ? { attachments: fetched.attachments } : {}) };
+            },
+          }
+        : {}),
     },
     { deliveryId: msg.id, message: m, isPrivate: true, mentioned: false },
   );

@@ -9,6 +9,7 @@ export type Normalized =
   | { kind: 'ignored'; reason: 'unsupported_type' | 'own_number' | 'empty' };
 
 const INBOUND_PREFIX = 'wa-';
+const MEDIA_PREFIX = 'whatsapp-media:';
 
 /** Our message id for an inbound WhatsApp message; the outbound worker reads the wamid back to quote it. */
 export function inboundId(wamid: string): string {
@@ -22,10 +23,17 @@ export function wamidFromInbound(id: string): string | undefined {
 
 /**
  * A reference to a media object, never a URL: Meta's media URLs only work with the access token, and
- * neither belongs in the model's context. `GraphApi.downloadMedia(id)` resolves it when bytes are needed.
+ * neither belongs in the model's context. Before the message goes on its lane, `whatsappMedia`
+ * replaces it with the stored file's `sb-attachment:` reference.
  */
 export function mediaRef(mediaId: string): string {
-  return `whatsapp-media:${mediaId}`;
+  return `${MEDIA_PREFIX}${mediaId}`;
+}
+
+/** The media id inside a `mediaRef`, or undefined for any other URL. */
+export function mediaIdOf(url: string): string | undefined {
+  const id = url.startsWith(MEDIA_PREFIX) ? url.slice(MEDIA_PREFIX.length) : '';
+  return /^\d{1,32}$/.test(id) ? id : undefined;
 }
 
 const MEDIA_KINDS = { image: 'image', document: 'document', audio: 'audio', video: 'video' } as const;

@@ -3,6 +3,7 @@ import express from 'express';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import type { InboundMessage } from '@switchboard/contracts';
+import { AttachmentStore } from '@switchboard/channels';
 import { laneKeys } from '@switchboard/lanes';
 import { createLogger, createRegistry } from '@switchboard/observability';
 import { fakeWamid, signWhatsAppWebhook, startFakeWhatsApp, uniquePrefix, waitFor, whatsappMessageWebhook } from '@switchboard/testkit';
@@ -82,16 +83,39 @@ describe('whatsapp service', () => {
     await waitFor(() => wa.typing.includes(wamid));
   });
 
-  it('keeps media as a reference: no Graph URL or token reaches the lane', async () => {
-    const { post, inbox, wa } = await setup();
+  it('downloads media into the attachment store: only an opaque reference reaches the lane, never a Graph URL or the token', async () => {
+    const { post, inbox, wa, redis, prefix } = await setup();
     wa.addMedia('1003383421387256', Buffer.from('JPEG'), 'image/jpeg');
     await post(message({ type: 'image', image: { caption: 'my cat', mime_type: 'image/jpeg', sha256: 'x', id: '1003383421387256' } }));
     const [m] = await waitFor(() => inbox().then((l) => (l.length ? l : undefined)));
     expect(m!.text).toBe('my cat');
-    expect(m!.attachments).toEqual([{ kind: 'image', url: 'whatsapp-media:1003383421387256', mimeType: 'image/jpeg' }]);
+    expect(m!.attachments).toEqual([{ kind: 'image', url: expect.stringMatching(/^sb-attachment:[a-f0-9]{32}$/), mimeType: 'image/jpeg', sizeBytes: 4 }]);
+    const store = new AttachmentStore(redis, prefix);
+    expect((await store.get(m!.attachments![0]!.url))?.data.toString()).toBe('JPEG');
     const stored = JSON.stringify(m);
     expect(stored).not.toContain(TOKEN);
     expect(stored).not.toContain('media-download');
+    expect(JSON.stringify(m!.attachments)).not.toContain('1003383421387256');
+  });
+
+  it('notes media it cannot keep (over the cap, gone at Meta) and retries one Meta fails to serve', async () => {
+    const { post, inbox, wa } = await setup({ WHATSAPP_ATTACHMENT_MAX_BYTES: '1024' });
+    wa.addMedia('111', Buffer.alloc(2048), 'application/pdf');
+    await post(message({ type: 'document', document: { filename: 'big.pdf', mime_type: 'application/pdf', sha256: 'x', id: '111' } }));
+    await post(message({ type: 'image', image: { mime_type: 'image/jpeg', sha256: 'x', id: '222' } })); // unknown to Meta: 400
+    await waitFor(async () => (await inbox()).length === 2);
+    wa.addMedia('333', Buffer.from('OGG'), 'audio/ogg');
+    // Meta fails once: the delivery stays in the journal and the sweep handles it again.
+    wa.failNext('media', 1, { status: 500, code: 1, message: 'An unknown error occurred' });
+    await post(message({ type: 'audio', audio: { mime_type: 'audio/ogg', sha256: 'x', id: '333', voice: true } }));
+    const msgs = await waitFor(async () => ((await inbox()).length === 3 ? inbox() : undefined), { timeoutMs: 8000 });
+    expect(msgs.map((m) => m.text)).toEqual([
+      '[document: big.pdf]\n[big.pdf was not downloaded: over the 1 KiB limit]',
+      '[image]\n[image could not be downloaded]',
+      '[voice message]',
+    ]);
+    expect(msgs[0]!.attachments).toBeUndefined();
+    expect(msgs[2]!.attachments).toEqual([expect.objectContaining({ kind: 'audio', sizeBytes: 3 })]);
   });
 
   it('handles a delivery acknowledged by a replica that died before handling it', async () => {

@@ -3,11 +3,12 @@ import type { Router } from 'express';
 import type { Registry } from 'prom-client';
 import { createRedis, EventHub, LaneIngress, LaneStore, TurnQueue } from '@switchboard/lanes';
 import type { Logger, ReadinessCheck } from '@switchboard/observability';
-import { ChannelAccess, channelMetrics, DraftStore, ReplyStreamer } from '@switchboard/channels';
+import { AttachmentStore, ChannelAccess, channelMetrics, DraftStore, ReplyStreamer } from '@switchboard/channels';
 import { ApprovalBoard } from '@switchboard/tools';
 import type { WhatsAppConfig } from './config.ts';
 import { GraphApi } from './graph-api.ts';
 import { WebhookJournal } from './journal.ts';
+import { whatsappMedia } from './media.ts';
 import { createOutboundWorker } from './outbound-worker.ts';
 import { WebhookProcessor } from './processor.ts';
 import { TypingSurface } from './typing.ts';
@@ -113,6 +114,11 @@ export async function startWhatsAppService(deps: WhatsAppServiceDeps): Promise<W
       metrics,
       logger,
       phoneNumberId: config.WHATSAPP_PHONE_NUMBER_ID,
+      media: whatsappMedia({
+        api,
+        store: new AttachmentStore(redis, prefix, { maxBytes: config.WHATSAPP_ATTACHMENT_MAX_BYTES, ttlSeconds: config.WHATSAPP_ATTACHMENT_TTL_SECONDS }),
+        logger,
+      }),
       rememberAccount: async (userId, account) => {
         await redis.set(userAccountKey(userId), account, 'EX', 7 * 24 * 3600);
       },
