@@ -126,7 +126,7 @@ export async function startWhatsAppService(deps: WhatsAppServiceDeps): Promise<W
         const target = { account: message.account, chatId: message.chatId };
         const wamid = wamidFromInbound(message.id);
         if (wamid) surface.noteInbound(target, wamid);
-        await streamer.follow(message.sessionKey, target);
+        await streamer.follow(message.sessionKey, target, message.id);
       },
     },
   });
