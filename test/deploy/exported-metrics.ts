@@ -26,6 +26,14 @@ export const SWITCHBOARD_METRICS: Readonly<Record<string, MetricType>> = {
   http_request_duration_seconds: 'histogram',
   sse_connections: 'gauge',
   switchboard_admin_actions_total: 'counter',
+  switchboard_memory_embedding_requests_total: 'counter',
+  switchboard_memory_embedding_texts_total: 'counter',
+  switchboard_memory_retrievals_total: 'counter',
+  switchboard_memory_retrieval_duration_seconds: 'histogram',
+  switchboard_memory_writes_total: 'counter',
+  switchboard_memory_compactions_total: 'counter',
+  switchboard_memory_extractions_total: 'counter',
+  switchboard_context_tokens: 'histogram',
 };
 
 /**
@@ -39,4 +47,10 @@ export const SWITCHBOARD_LABEL_VALUES: Readonly<Record<string, Readonly<Record<s
   switchboard_tool_runs_total: { outcome: ['ok', 'error', 'timeout', 'rejected'] },
   llm_requests_total: { outcome: ['success', 'remote_error', 'rate_limited', 'timeout', 'unreachable', 'aborted', 'handler_error'] },
   llm_tokens_total: { kind: ['prompt', 'completion'] },
+  switchboard_memory_embedding_requests_total: { outcome: ['ok', 'error'] },
+  switchboard_memory_embedding_texts_total: { source: ['cache', 'api'] },
+  switchboard_memory_retrievals_total: { mode: ['hybrid', 'keyword'] },
+  switchboard_memory_writes_total: { source: ['remember', 'extract', 'flush', 'api'], outcome: ['created', 'merged'] },
+  switchboard_memory_compactions_total: { outcome: ['compacted', 'skipped', 'error'] },
+  switchboard_memory_extractions_total: { kind: ['extract', 'flush'], outcome: ['done', 'skipped', 'error'] },
 };
