@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import express from 'express';
-import { describe, expect, inject, it, afterEach } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { loadDiscordConfig, startDiscordService, type DiscordService } from '@switchboard/discord';
 import { createLogger, createRegistry } from '@switchboard/observability';
 import { fakeSnowflake, startFakeDiscord, waitFor, type FakeDiscord } from '@switchboard/testkit';
@@ -186,47 +186,66 @@ const harness: ChannelHarness = {
 
 channelContract(harness);
 
+/** A fresh user id per test, so tests sharing one rig never read each other's DMs. */
+let nextUser = 200;
+const freshUser = () => `1000000000000${String((nextUser += 1)).padStart(5, '0')}`;
+const metricValue = async (r: DiscordRig, name: string, outcome: string) =>
+  Number((await r.registry.getMetricsAsJSON()).find((m) => m.name === name)?.values.find((v) => v.labels.outcome === outcome)?.value ?? 0);
+const modelSaw = (r: DiscordRig, text: string) => r.t.model.requests.some((req) => JSON.stringify(req.messages).includes(text));
+
+// One rig for the gateway specifics that need no special settings: starting the core is the slow part.
 describe('discord gateway specifics', () => {
-  const rigs: DiscordRig[] = [];
-  afterEach(async () => {
-    while (rigs.length) await rigs.pop()!.close();
+  let r: DiscordRig;
+  beforeAll(async () => {
+    r = await startDiscordRig({ env: { DISCORD_DM_POLICY: 'open' } });
   });
-  const start = async (env: Record<string, string> = {}) => {
-    const r = await startDiscordRig({ env: { DISCORD_DM_POLICY: 'open', ...env } });
-    rigs.push(r);
-    return r;
-  };
-  const modelSaw = (r: DiscordRig, text: string) => r.t.model.requests.some((req) => JSON.stringify(req.messages).includes(text));
+  afterAll(async () => {
+    await r?.close();
+  });
 
   it('identifies with the intents it needs and replies to the asker without pinging anyone', async () => {
-    const r = await start();
+    const user = freshUser();
     const identify = r.dc.identifies[0]!;
     // Guilds (1) | GuildMessages (512) | DirectMessages (4096) | MessageContent (32768)
     expect(identify.intents).toBe(1 | 512 | 4096 | 32768);
-    const msg = r.message(alice, dmChannel(alice), 'hello @everyone');
+    const msg = r.message(user, dmChannel(user), 'hello @everyone');
     await r.deliver('MESSAGE_CREATE', msg);
-    await waitFor(() => r.said({ dm: alice }).length > 0, { timeoutMs: 15_000 });
-    const post = r.dc.calls.find((c) => c.method === 'POST' && c.path === `/channels/${dmChannel(alice)}/messages`)!;
+    await waitFor(() => r.said({ dm: user }).length > 0, { timeoutMs: 15_000 });
+    const post = r.dc.calls.find((c) => c.method === 'POST' && c.path === `/channels/${dmChannel(user)}/messages`)!;
     expect(post.body).toMatchObject({ allowed_mentions: { parse: [] }, message_reference: { message_id: msg.id }, enforce_nonce: true });
-    expect(r.dc.calls.some((c) => c.path === `/channels/${dmChannel(alice)}/typing`)).toBe(true);
+    expect(r.dc.calls.some((c) => c.path === `/channels/${dmChannel(user)}/typing`)).toBe(true);
+  });
+
+  it('messages dispatched back to back in one channel reach the lane in gateway order', async () => {
+    const user = freshUser();
+    const words = ['m1', 'm2', 'm3', 'm4', 'm5'];
+    for (const w of words) r.dc.dispatch('MESSAGE_CREATE', r.message(user, dmChannel(user), `word ${w} ${user}`));
+    await waitFor(() => r.said({ dm: user }).some((t) => t.includes(`m5 ${user}`)), { timeoutMs: 20_000 });
+    // The turn that answered m5 holds every message (history and new), in the order they were sent.
+    const turn = r.t.model.requests.filter((q) => q.messages.some((m) => m.role === 'user' && m.content === `word m5 ${user}`)).at(-1)!;
+    const seen = JSON.stringify(turn.messages);
+    const at = words.map((w) => seen.indexOf(`word ${w} ${user}`));
+    expect(at.every((n) => n >= 0)).toBe(true);
+    expect([...at].sort((x, y) => x - y)).toEqual(at);
   });
 
   it('a RESUME that replays an event already handled still gives one reply', async () => {
-    const r = await start();
-    await r.dm(alice, 'before the drop');
-    await waitFor(() => r.said({ dm: alice }).some((t) => t.includes('before the drop')), { timeoutMs: 15_000 });
+    const user = freshUser();
+    const duplicates = await metricValue(r, 'switchboard_channel_updates_total', 'duplicate');
+    const sessions = r.dc.identifies.length + r.dc.resumes.length;
+    await r.dm(user, 'before the drop');
+    await waitFor(() => r.said({ dm: user }).some((t) => t.includes('before the drop')), { timeoutMs: 15_000 });
     r.dc.replayOnResume(1);
     r.dc.dropConnection(4000);
-    await r.dc.waitForSessions(2);
-    expect(r.dc.resumes).toHaveLength(1);
-    await r.dm(alice, 'after the resume');
-    await waitFor(() => r.said({ dm: alice }).some((t) => t.includes('after the resume')), { timeoutMs: 15_000 });
-    expect(r.said({ dm: alice }).filter((t) => t.includes('before the drop'))).toHaveLength(1);
-    expect(await r.registry.getSingleMetricAsString('switchboard_channel_updates_total')).toMatch(/outcome="duplicate"\} 1/);
+    await r.dc.waitForSessions(sessions + 1);
+    expect(r.dc.resumes.length).toBeGreaterThanOrEqual(1);
+    await r.dm(user, 'after the resume');
+    await waitFor(() => r.said({ dm: user }).some((t) => t.includes('after the resume')), { timeoutMs: 15_000 });
+    expect(r.said({ dm: user }).filter((t) => t.includes('before the drop'))).toHaveLength(1);
+    expect(await metricValue(r, 'switchboard_channel_updates_total', 'duplicate')).toBe(duplicates + 1);
   });
 
   it('a thread is a session of its own, answered in the thread', async () => {
-    const r = await start();
     const mention = { mentions: [{ ...BOT, bot: true }] };
     await r.deliver('MESSAGE_CREATE', r.message(alice, CHANNEL, `<@${BOT_ID}> in the channel`, mention));
     await r.deliver('MESSAGE_CREATE', r.message(alice, THREAD, `<@${BOT_ID}> in the thread`, mention));
@@ -239,7 +258,6 @@ describe('discord gateway specifics', () => {
   });
 
   it('a reply to the bot counts as addressed; other bots and its own messages are ignored', async () => {
-    const r = await start();
     await r.deliver('MESSAGE_CREATE', r.message(alice, CHANNEL, 'from a bot', { author: { ...author('100000000000000009'), bot: true } }));
     await r.deliver('MESSAGE_CREATE', r.message(BOT_ID, CHANNEL, 'from myself', { author: { ...BOT, bot: true } }));
     const mine = r.message(alice, CHANNEL, 'earlier bot words');
@@ -250,55 +268,81 @@ describe('discord gateway specifics', () => {
   });
 
   it('an edit is a new message once; a link preview update is not', async () => {
-    const r = await start();
-    const msg = r.message(alice, dmChannel(alice), 'first wording');
+    const user = freshUser();
+    const msg = r.message(user, dmChannel(user), 'first wording');
     await r.deliver('MESSAGE_CREATE', msg);
-    await waitFor(() => r.said({ dm: alice }).some((t) => t.includes('first wording')), { timeoutMs: 15_000 });
+    await waitFor(() => r.said({ dm: user }).some((t) => t.includes('first wording')), { timeoutMs: 15_000 });
     await r.deliver('MESSAGE_UPDATE', { ...msg, embeds: [{ type: 'link', url: 'https://example.com' }] });
     const edited = { ...msg, content: 'second wording', edited_timestamp: new Date().toISOString() };
     await r.deliver('MESSAGE_UPDATE', edited);
     await r.deliver('MESSAGE_UPDATE', edited);
-    await waitFor(() => r.said({ dm: alice }).some((t) => t.includes('second wording')), { timeoutMs: 15_000 });
-    expect(r.said({ dm: alice }).filter((t) => t.includes('second wording'))).toHaveLength(1);
-    expect(r.said({ dm: alice })).toHaveLength(2);
+    await waitFor(() => r.said({ dm: user }).some((t) => t.includes('second wording')), { timeoutMs: 15_000 });
+    expect(r.said({ dm: user }).filter((t) => t.includes('second wording'))).toHaveLength(1);
+    expect(r.said({ dm: user })).toHaveLength(2);
   });
 
   it('attachments reach the model as attachment entries', async () => {
-    const r = await start();
-    const attachment = { id: fakeSnowflake(), filename: 'cat.png', size: 1234, url: 'https://cdn.discordapp.com/attachments/1/2/cat.png', proxy_url: 'https://media.discordapp.net/attachments/1/2/cat.png', content_type: 'image/png' };
-    await r.deliver('MESSAGE_CREATE', r.message(alice, dmChannel(alice), '', { attachments: [attachment] }));
-    await waitFor(() => r.said({ dm: alice }).length > 0, { timeoutMs: 15_000 });
-    expect(modelSaw(r, 'cat.png')).toBe(true);
+    const user = freshUser();
+    const attachment = { id: fakeSnowflake(), filename: `cat-${user}.png`, size: 1234, url: 'https://cdn.discordapp.com/attachments/1/2/cat.png', proxy_url: 'https://media.discordapp.net/attachments/1/2/cat.png', content_type: 'image/png' };
+    await r.deliver('MESSAGE_CREATE', r.message(user, dmChannel(user), '', { attachments: [attachment] }));
+    await waitFor(() => r.said({ dm: user }).length > 0, { timeoutMs: 15_000 });
+    expect(modelSaw(r, `cat-${user}.png`)).toBe(true);
   });
 
   it('a send that times out after Discord created the message is retried without a duplicate', async () => {
-    const r = await start();
+    const user = freshUser();
     r.dc.swallowNext(1);
-    await r.dm(alice, 'slow network');
-    await waitFor(() => r.said({ dm: alice }).some((t) => t.includes('slow network')), { timeoutMs: 20_000 });
-    // Wait for the retried POST (same nonce) to come back before counting.
-    await waitFor(() => r.dc.calls.filter((c) => c.method === 'POST' && c.path.endsWith('/messages') && c.status === 200).length >= 1, { timeoutMs: 20_000 });
-    expect(r.said({ dm: alice }).filter((t) => t.includes('slow network'))).toHaveLength(1);
+    await r.dm(user, 'slow network');
+    await waitFor(() => r.said({ dm: user }).some((t) => t.includes('slow network')), { timeoutMs: 20_000 });
+    // The REST client's retry after the timeout came back with the first message (same nonce).
+    await waitFor(() => r.dc.calls.some((c) => c.method === 'POST' && c.path === `/channels/${dmChannel(user)}/messages` && c.status === 200), { timeoutMs: 20_000 });
+    expect(r.said({ dm: user }).filter((t) => t.includes('slow network'))).toHaveLength(1);
   });
 
   it('a global 429 delays but loses nothing, and is counted', async () => {
-    const r = await start();
+    const user = freshUser();
+    const limited = await metricValue(r, 'switchboard_channel_sends_total', 'rate_limited');
     r.dc.rateLimitNext(2, 200, { global: true });
-    for (const text of ['g-one', 'g-two']) await r.dm(alice, text);
-    await waitFor(() => ['g-one', 'g-two'].every((w) => r.said({ dm: alice }).some((t) => t.includes(w))), { timeoutMs: 20_000 });
-    expect(await r.registry.getSingleMetricAsString('switchboard_channel_sends_total')).toMatch(/outcome="rate_limited"\} 2/);
+    for (const text of ['g-one', 'g-two']) await r.dm(user, text);
+    await waitFor(() => ['g-one', 'g-two'].every((w) => r.said({ dm: user }).some((t) => t.includes(w))), { timeoutMs: 20_000 });
+    expect(await metricValue(r, 'switchboard_channel_sends_total', 'rate_limited')).toBe(limited + 2);
+  });
+});
+
+describe('discord approvals in a server', () => {
+  let r: DiscordRig | undefined;
+  afterEach(async () => {
+    await r?.close();
   });
 
   it('a button press from someone not allowed is refused privately and decides nothing', async () => {
-    const r = await start({ TOOLS_ASK: 'echo' });
-    r.t.model.setScript((body) =>
+    r = await startDiscordRig({ env: { DISCORD_DM_POLICY: 'open', TOOLS_ASK: 'echo' } });
+    const rig = r;
+    rig.t.model.setScript((body) =>
       body.messages.some((m) => m.role === 'tool') ? { text: 'tool done' } : { toolCalls: [{ id: 'call_echo', name: 'echo', arguments: { text: 'x' } }] },
     );
-    await r.group(alice, 'use the tool', { mention: true });
-    const [prompt] = await waitFor(() => (r.approvalPrompts().length > 0 ? r.approvalPrompts() : undefined), { timeoutMs: 20_000 });
+    await rig.group(alice, 'use the tool', { mention: true });
+    const [prompt] = await waitFor(() => (rig.approvalPrompts().length > 0 ? rig.approvalPrompts() : undefined), { timeoutMs: 20_000 });
     expect((await prompt!.press(bob, 'approve')).status).toBe(403);
-    const refusal = r.dc.interactionReplies.at(-1)!;
+    const refusal = rig.dc.interactionReplies.at(-1)!;
     expect(refusal).toMatchObject({ type: 4, data: { flags: 64 } });
-    expect(r.said('group').some((t) => t.includes('tool done'))).toBe(false);
+    expect(rig.said('group').some((t) => t.includes('tool done'))).toBe(false);
+  });
+});
+
+describe('discord in the one-process system', () => {
+  it('runs inside it: gateway in /readyz, pairing route on the main port', async () => {
+    const dc = await startFakeDiscord({ token: TOKEN, bot: BOT });
+    const t = await startTestSystem({ env: { QUEUED_PLATFORMS: 'discord', DISCORD_BOT_TOKEN: TOKEN, DISCORD_API_URL: dc.apiUrl, DISCORD_DM_POLICY: 'open', DISCORD_CHAT_INTERVAL_MS: '0' } });
+    try {
+      await waitFor(async () => (await fetch(`${t.url}/readyz`)).status === 200, { timeoutMs: 15_000 });
+      dc.dispatch('MESSAGE_CREATE', messagePayload(alice, dmChannel(alice), 'hello from the all-in-one'));
+      await waitFor(() => dc.messages(dmChannel(alice)).some((m) => m.content.includes('hello from the all-in-one')), { timeoutMs: 20_000 });
+      expect((await fetch(`${t.url}/admin/discord/pairings/NOPE1234/approve`, { method: 'POST' })).status).toBe(404);
+      expect(await (await fetch(`${t.url}/metrics`)).text()).toMatch(/switchboard_channel_updates_total\{platform="discord",outcome="accepted"\} 1/);
+    } finally {
+      await t.stop();
+      await dc.close();
+    }
   });
 });
