@@ -26,6 +26,8 @@ export const TelegramEnv = CommonEnv.extend({
   TELEGRAM_MODE: z.enum(['webhook', 'polling']).optional(),
   /** getUpdates long-poll timeout in seconds (polling mode). */
   TELEGRAM_POLL_TIMEOUT_SECONDS: int(30, { min: 0, max: 50 }),
+  /** Lease of the one active poller per bot, in ms: a standby replica takes over this long after the poller died. */
+  TELEGRAM_POLL_LEASE_MS: int(30_000, { min: 1000 }),
   /** Smallest gap between two edits of a streamed draft, in ms (about 1/s per chat); 0 turns streaming off. */
   TELEGRAM_DRAFT_INTERVAL_MS: int(1000, { min: 0 }),
   /** How often "typing…" is refreshed while a turn runs, in ms (Telegram shows it for 5 s); 0 turns it off. */

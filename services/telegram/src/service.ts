@@ -148,6 +148,7 @@ export async function startTelegramService(deps: TelegramServiceDeps): Promise<T
           botId: bot.id,
           logger,
           timeoutSeconds: config.TELEGRAM_POLL_TIMEOUT_SECONDS,
+          leaseMs: config.TELEGRAM_POLL_LEASE_MS,
           handle: async (update) => {
             metrics.updates.inc({ platform: 'telegram', outcome: await handleUpdate(updateDeps, update) });
           },

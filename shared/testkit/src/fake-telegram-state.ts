@@ -115,7 +115,8 @@ export class FakeUpdateQueue {
     return this.pending.filter((u) => u.update_id >= offset).slice(0, limit);
   }
 
-  get(params: Record<string, unknown>): Promise<{ updates: unknown[] } | { conflict: true }> {
+  /** `gone` resolves when the client closed the request: a held request then ends quietly (no conflict for the next one). */
+  get(params: Record<string, unknown>, gone?: Promise<void>): Promise<{ updates: unknown[] } | { conflict: true }> {
     const offset = Number(params.offset ?? 0);
     const limit = Math.min(100, Math.max(1, Number(params.limit ?? 100)));
     const timeoutMs = Math.max(0, Number(params.timeout ?? 0)) * 1000;
@@ -140,6 +141,12 @@ export class FakeUpdateQueue {
         }, timeoutMs),
       };
       this.waiter = w;
+      void gone?.then(() => {
+        if (this.waiter !== w) return;
+        this.waiter = undefined;
+        clearTimeout(w.timer);
+        resolve({ updates: [] });
+      });
     });
   }
 

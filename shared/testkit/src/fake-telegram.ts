@@ -10,6 +10,8 @@ export interface FakeTelegramCall {
   token: string;
   params: Record<string, unknown>;
   atMs: number;
+  /** The HTTP status it was answered with; unset while a long poll is held (or the client went away). */
+  status?: number;
 }
 
 /** A scripted failure: the Bot API's error envelope with this status (429 gets `retry_after`). */
@@ -178,35 +180,39 @@ export async function startFakeTelegram(opts: FakeTelegramOptions): Promise<Fake
       }
       const call: FakeTelegramCall = { method, token, params, atMs: Date.now() };
       const index = calls.push(call) - 1;
-      if (token !== opts.token) return send(res, 401, { ok: false, error_code: 401, description: 'Unauthorized' });
+      const reply = (status: number, body: unknown) => {
+        call.status = status;
+        send(res, status, body);
+      };
+      if (token !== opts.token) return reply(401, { ok: false, error_code: 401, description: 'Unauthorized' });
       const q = queued.findIndex((f) => f.method === method);
       const failure = q >= 0 ? queued.splice(q, 1)[0]!.failure : failer?.(call, index);
       if (failure) {
         const retry = failure.status === 429 ? { parameters: { retry_after: failure.retryAfterSeconds ?? 1 } } : {};
         const description = failure.description ?? (failure.status === 429 ? `Too Many Requests: retry after ${failure.retryAfterSeconds ?? 1}` : 'Bad Request');
-        return send(res, failure.status, { ok: false, error_code: failure.status, description, ...retry });
+        return reply(failure.status, { ok: false, error_code: failure.status, description, ...retry });
       }
       if (method === 'sendMessage' && (typeof params.text !== 'string' || params.text.length === 0)) {
-        return send(res, 400, { ok: false, error_code: 400, description: 'Bad Request: message text is empty' });
+        return reply(400, { ok: false, error_code: 400, description: 'Bad Request: message text is empty' });
       }
       if (method === 'sendMessage' && (params.text as string).length > 4096) {
-        return send(res, 400, { ok: false, error_code: 400, description: 'Bad Request: message is too long' });
+        return reply(400, { ok: false, error_code: 400, description: 'Bad Request: message is too long' });
       }
       if (method === 'getUpdates') {
-        if (webhook) return send(res, 409, { ok: false, error_code: 409, description: "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first" });
-        const got = await updates.get(params);
-        if ('conflict' in got) return send(res, 409, { ok: false, error_code: 409, description: 'Conflict: terminated by other getUpdates request; make sure that only one bot instance is running' });
+        if (webhook) return reply(409, { ok: false, error_code: 409, description: "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first" });
+        const got = await updates.get(params, new Promise<void>((resolve) => res.once('close', () => resolve())));
+        if ('conflict' in got) return reply(409, { ok: false, error_code: 409, description: 'Conflict: terminated by other getUpdates request; make sure that only one bot instance is running' });
         ok.add(call);
-        return send(res, 200, { ok: true, result: got.updates });
+        return reply(200, { ok: true, result: got.updates });
       }
       const result = answer(call);
-      if (result === undefined) return send(res, 404, { ok: false, error_code: 404, description: 'Not Found: method not found' });
+      if (result === undefined) return reply(404, { ok: false, error_code: 404, description: 'Not Found: method not found' });
       if (typeof result === 'object' && result !== null && 'error' in result) {
         const e = result as { error: number; description: string };
-        return send(res, e.error, { ok: false, error_code: e.error, description: e.description });
+        return reply(e.error, { ok: false, error_code: e.error, description: e.description });
       }
       ok.add(call);
-      send(res, 200, { ok: true, result });
+      reply(200, { ok: true, result });
     })().catch(() => send(res, 500, { ok: false, error_code: 500, description: 'Internal Server Error' }));
   });
   await new Promise<void>((resolve) => server.listen({ host: '127.0.0.1', port: 0 }, () => resolve()));
