@@ -6,6 +6,7 @@
 #   docker build --target agent-worker -t switchboard-agent-worker .
 #   docker build --target tool-runner  -t switchboard-tool-runner .
 #   docker build --target telegram     -t switchboard-telegram .
+#   docker build --target slack        -t switchboard-slack .
 #   docker build --target discord      -t switchboard-discord .
 #   docker build --target whatsapp     -t switchboard-whatsapp .
 #   docker build --target all-in-one   -t switchboard .
@@ -127,6 +128,18 @@ EXPOSE 9201
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + process.env.PORT + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 CMD ["node", "services/telegram/src/main.ts"]
+
+# ---- slack: Slack channel (POST /webhooks/slack, or Socket Mode with SLACK_APP_TOKEN) ---------
+# Without SLACK_BOT_TOKEN it logs that the channel is disabled and exits 0 (compose profile
+# `slack`; the Secret in k8s). HTTP events: stateless, scale it out. Socket Mode: one replica.
+FROM base AS slack
+COPY --link --from=app /app/ /app/
+USER 10001:10001
+ENV PORT=9202
+EXPOSE 9202
+HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + process.env.PORT + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+CMD ["node", "services/slack/src/main.ts"]
 
 # ---- discord: Discord channel (gateway WebSocket in, REST API out; no webhook) ----------------
 # Without DISCORD_BOT_TOKEN it logs that the channel is disabled and exits 0 (compose profile

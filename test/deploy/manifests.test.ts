@@ -188,7 +188,7 @@ for (const overlay of Object.keys(OVERLAYS) as Overlay[]) {
       const ingresses = ofKind<KubeObject & { spec: { rules: Array<{ http: { paths: Array<{ path: string; backend: { service: { name: string } } }> } }> } }>(objects, 'Ingress');
       const paths = ingresses.flatMap((i) => i.spec.rules.flatMap((r) => r.http.paths));
       // The API and generic webhooks go to web; a channel service with its own pods gets its own webhook path.
-      expect(paths.map((p) => p.path).sort()).toEqual(['/v1', '/webhooks', '/webhooks/telegram', '/webhooks/whatsapp']);
+      expect(paths.map((p) => p.path).sort()).toEqual(['/v1', '/webhooks', '/webhooks/slack', '/webhooks/telegram', '/webhooks/whatsapp']);
       for (const p of paths) expect(names('Service')).toContain(p.backend.service.name);
     });
 
