@@ -23,7 +23,7 @@ const replies = async (t: TestSystem) =>
 describe('heartbeats', () => {
   it('a heartbeat with nothing to say sends nothing, keeps nothing, and costs one small model call', async () => {
     const t = await start({}, 'NO_REPLY');
-    await waitFor(() => t.model.requests.length >= 2, { timeoutMs: 10_000 });
+    await waitFor(() => t.model.requests.length >= 2, { timeoutMs: 20_000 });
     expect(await replies(t)).toEqual([]);
     const { rows } = await t.system.db.query(`SELECT 1 FROM messages WHERE session_id = 'web:local:hb'`);
     expect(rows).toHaveLength(0);
