@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { countMessageTokens } from '@switchboard/llm';
-import { buildContext } from './context.ts';
+import { countMessageTokens, countTokens } from '@switchboard/llm';
+import { buildContext, MEMORIES_HEADING, SUMMARY_HEADING } from './context.ts';
 import type { TranscriptEntry } from './transcript.ts';
 
 const call = (id: string) => [{ id, type: 'function' as const, function: { name: 'echo', arguments: '{"text":"x"}' } }];
@@ -50,5 +50,27 @@ describe('buildContext', () => {
     const built = buildContext({ systemPrompt: 'sys', history: history(3), current: [{ role: 'user', content: big }], tools: [], budgetTokens: 50 });
     expect(built.messages).toEqual([{ role: 'system', content: 'sys' }, { role: 'user', content: big }]);
     expect(built.droppedMessages).toBe(12);
+  });
+});
+
+describe('buildContext with memory', () => {
+  const memories = Array.from({ length: 30 }, (_, i) => `The user fact number ${i} is ${'detail '.repeat(i % 7)}.`);
+  it('puts memories (best first, within their share) and the summary in the system message and stays within the budget', () => {
+    for (const budget of [300, 600, 1200, 4000]) {
+      const built = buildContext({ systemPrompt: 'sys', history: history(30), current: [{ role: 'user', content: 'now' }], tools: [], budgetTokens: budget, memories, summary: 'Earlier: the user planned a trip.' });
+      expect(countMessageTokens(built.messages)).toBeLessThanOrEqual(budget);
+      const system = built.messages[0]!.content as string;
+      expect(system.startsWith('sys\n\n')).toBe(true);
+      expect(built.memoriesUsed).toBeGreaterThan(0);
+      expect(system).toContain('- The user fact number 0 is .'); // the best one always fits first
+      expect(countTokens(system.split(MEMORIES_HEADING)[1]!.split(SUMMARY_HEADING)[0]!)).toBeLessThanOrEqual(budget * 0.15);
+      if (budget >= 600) expect(built.summaryUsed && system.includes('Earlier: the user planned a trip.')).toBe(true);
+    }
+  });
+
+  it('leaves out a summary larger than its share rather than the recent turns', () => {
+    const built = buildContext({ systemPrompt: 'sys', history: history(3), current: [{ role: 'user', content: 'now' }], tools: [], budgetTokens: 400, summary: 'long '.repeat(200) });
+    expect(built.summaryUsed).toBe(false);
+    expect(built.messages[0]).toEqual({ role: 'system', content: 'sys' });
   });
 });
