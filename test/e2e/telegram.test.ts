@@ -103,3 +103,47 @@ describe('telegram approvals', () => {
     expect(after.replyMarkup).toBeUndefined();
   });
 });
+
+describe('telegram normalization end to end', () => {
+  it('an edited DM is answered as a new message marked "(edited)"; an edit in a group is ignored', async () => {
+    const r = await rig();
+    const original = dmUpdate(121, 'what is 2+3?');
+    await r.post(original);
+    await waitFor(() => shown(r, 121).some((t) => t.includes('what is 2+3?') && !t.endsWith('…')), { timeoutMs: 20_000 });
+    const edit = { update_id: original.update_id + 10_000, edited_message: { ...original.message, text: 'what is 2+2?', edit_date: 1_700_000_100 } };
+    expect((await r.post(edit)).status).toBe(200);
+    await waitFor(() => shown(r, 121).some((t) => t.includes('(edited) what is 2+2?') && !t.endsWith('…')), { timeoutMs: 20_000 });
+    const inGroup = groupUpdate(121, '', mention('group typo'));
+    await r.post({ update_id: inGroup.update_id, edited_message: { ...inGroup.message, edit_date: 1_700_000_100 } });
+    await r.post(groupUpdate(121, '', mention('group follow-up')));
+    await waitFor(() => shown(r, GROUP_ID).some((t) => t.includes('group follow-up')), { timeoutMs: 20_000 });
+    expect(modelSaw(r, 'group typo')).toBe(false);
+  });
+
+  it('a forum topic is its own session; its draft, typing and reply stay in the topic', async () => {
+    const r = await rig();
+    const forum = { id: GROUP_ID, type: 'supergroup', title: 'team', is_forum: true };
+    await r.post(groupUpdate(131, '', { chat: forum, message_thread_id: 7, is_topic_message: true, ...mention('in topic seven') }));
+    await waitFor(() => shown(r, GROUP_ID, 7).some((t) => t.includes('in topic seven') && !t.endsWith('…')), { timeoutMs: 20_000 });
+    expect(r.tg.succeeded('sendChatAction')[0]!.params).toMatchObject({ chat_id: String(GROUP_ID), action: 'typing', message_thread_id: 7 });
+    expect(r.tg.succeeded('sendMessage').every((c) => c.params.message_thread_id === 7)).toBe(true);
+    await r.post(groupUpdate(131, '', { chat: forum, message_thread_id: 8, is_topic_message: true, ...mention('in topic eight') }));
+    await waitFor(() => shown(r, GROUP_ID, 8).some((t) => t.includes('in topic eight') && !t.endsWith('…')), { timeoutMs: 20_000 });
+    const topic8 = r.t.model.requests.find((q) => JSON.stringify(q.messages).includes('in topic eight'))!;
+    expect(JSON.stringify(topic8.messages)).not.toContain('in topic seven');
+    expect(shown(r, GROUP_ID, 7).some((t) => t.includes('eight'))).toBe(false);
+  });
+
+  it('TELEGRAM_GROUP_SESSION_PER_USER: each member of a group has a conversation of their own', async () => {
+    const r = await rig({}, undefined, { TELEGRAM_GROUP_SESSION_PER_USER: 'true' });
+    await r.post(groupUpdate(141, '', mention('alpha remembers a secret')));
+    await waitFor(() => shown(r, GROUP_ID).some((t) => t.includes('alpha remembers') && !t.endsWith('…')), { timeoutMs: 20_000 });
+    await r.post(groupUpdate(142, '', mention('bravo asks')));
+    await waitFor(() => shown(r, GROUP_ID).some((t) => t.includes('bravo asks') && !t.endsWith('…')), { timeoutMs: 20_000 });
+    await r.post(groupUpdate(141, '', mention('alpha again')));
+    await waitFor(() => shown(r, GROUP_ID).some((t) => t.includes('alpha again') && !t.endsWith('…')), { timeoutMs: 20_000 });
+    const requestFor = (text: string) => JSON.stringify(r.t.model.requests.find((q) => JSON.stringify(q.messages).includes(text))!.messages);
+    expect(requestFor('bravo asks')).not.toContain('alpha remembers');
+    expect(requestFor('alpha again')).toContain('alpha remembers');
+  });
+});
