@@ -141,11 +141,12 @@ describe('whatsapp service', () => {
     await waitFor(async () => /switchboard_channel_updates_total\{platform="whatsapp",outcome="ignored"\} 2/.test(await registry.metrics()));
   });
 
-  it('pairing: an unknown sender gets a code once per delivery (Meta redelivers), and is told when approved', async () => {
+  it('pairing: an unknown sender gets one code however often they write or Meta redelivers, and is told when approved', async () => {
     const { post, inbox, wa, url } = await setup({ WHATSAPP_DM_POLICY: 'pairing' });
     const hello = text('let me in', '15557654321');
     await post(hello);
     await post(hello);
+    await post(text('please', '15557654321'));
     const codeMsg = await waitFor(() => wa.sent.find((m) => m.to === '15557654321' && /pairing code is/.test(m.text)));
     await new Promise((r) => setTimeout(r, 200));
     expect(wa.sent.filter((m) => m.to === '15557654321')).toHaveLength(1);

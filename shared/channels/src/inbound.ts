@@ -46,7 +46,9 @@ export async function admitMessage(deps: AdmitDeps, input: AdmitInput): Promise<
     const decision = await deps.access.decideDm(message.userId, message.userName, message.chatId);
     if (!decision.allow) {
       if (decision.reason === 'pairing' && (await deps.access.firstDelivery(`pair-${input.deliveryId}`))) {
-        if (decision.fresh || (await deps.access.once(`pair-told-${decision.code}`, 600))) await deps.sendPairingCode(message.chatId, decision.code);
+        // The marker is set for a fresh code too, so a second message right after it does not repeat the code.
+        const remind = await deps.access.once(`pair-told-${decision.code}`, 600);
+        if (decision.fresh || remind) await deps.sendPairingCode(message.chatId, decision.code);
         return 'pairing';
       }
       return 'denied';
