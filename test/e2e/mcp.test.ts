@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -27,7 +27,13 @@ beforeAll(async () => {
   await remote.start();
   const mcpServers = {
     // Through a shell that records the server's pid (then execs it), so the test can kill it.
-    everything: { command: '/bin/sh', args: ['-c', 'echo $$ > "$PIDFILE"; exec "$NODE" "$ENTRY" stdio'], env: { PIDFILE: join(dir, 'pid'), NODE: process.execPath, ENTRY: serverEverythingEntry() }, risk: 'low' },
+    // While the file `down` exists it will not start, so the test can keep it away for a while.
+    everything: {
+      command: '/bin/sh',
+      args: ['-c', '[ -e "$DOWN" ] && exit 1; echo $$ > "$PIDFILE"; exec "$NODE" "$ENTRY" stdio'],
+      env: { PIDFILE: join(dir, 'pid'), DOWN: join(dir, 'down'), NODE: process.execPath, ENTRY: serverEverythingEntry() },
+      risk: 'low',
+    },
     remote: { type: 'http', url: remote.url, risk: 'low' },
   };
   t = await startTestSystem({ env: { MCP_SERVERS: JSON.stringify({ mcpServers }), MCP_PING_INTERVAL_MS: '300', MCP_CONNECT_TIMEOUT_MS: '20000' } });
@@ -90,15 +96,16 @@ describe('MCP tools through the HTTP API', () => {
     expect(afterDrop).toContain('mcp__remote__whoami');
     expect(afterDrop).toContain('mcp__everything__echo');
 
-    // The stdio server dies: its tools are withdrawn until the runner has it back.
+    // The stdio server dies and cannot come back for now: its tools are withdrawn, the others stay.
     const pid = Number((await readFile(join(dir, 'pid'), 'utf8')).trim());
+    await writeFile(join(dir, 'down'), '');
     process.kill(pid, 'SIGKILL');
-    await waitFor(async () => !(await catalog()).some((name) => name.startsWith('mcp__everything__')) || undefined, { timeoutMs: 10_000, intervalMs: 20, message: 'everything leaves the catalog' }).catch(async (err: unknown) => {
-      // It may already be back (the reconnect is quick); then it must have been restarted.
-      const now = Number((await readFile(join(dir, 'pid'), 'utf8')).trim());
-      if (now === pid) throw err;
-    });
-    await waitFor(async () => (await catalog()).includes('mcp__everything__echo'), { timeoutMs: 20_000, message: 'everything back in the catalog' });
+    await waitFor(async () => !(await catalog()).some((name) => name.startsWith('mcp__everything__')), { timeoutMs: 10_000, message: 'everything leaves the catalog' });
+    const whileDown = await offeredUntil((names) => !names.some((name) => name.startsWith('mcp__everything__')));
+    expect(whileDown).toContain('mcp__remote__whoami');
+    // Back up: its tools return.
+    await rm(join(dir, 'down'));
+    await waitFor(async () => (await catalog()).includes('mcp__everything__echo'), { timeoutMs: 30_000, message: 'everything back in the catalog' });
     expect(Number((await readFile(join(dir, 'pid'), 'utf8')).trim())).not.toBe(pid);
     expect(await callTool('mcp__everything__get-sum', { a: 1, b: 1 })).toContain('The sum of 1 and 1 is 2.');
   });
