@@ -165,6 +165,8 @@ describe('slack socket mode', () => {
     expect((await r.post(JSON.stringify(envelope(dmEvent(ALICE, 'over http'))))).status).toBe(404);
     const ack = await r.slack.socket.deliver('events_api', envelope(dmEvent(ALICE, 'over the socket please')));
     expect(ack.envelope_id).toBeTruthy();
+    // Acked only once the message is on its lane (Bolt alone would ack before its listeners run).
+    expect(await metric(r, 'switchboard_channel_updates_total', 'accepted')).toBe(1);
     const prompt = await waitFor(() => r.slack.messages(imOf(ALICE)).find((m) => JSON.stringify(m.blocks ?? []).includes('Approve')), { timeoutMs: 20_000 });
     const approveId = JSON.stringify(prompt.blocks).match(/"action_id":"(ap:[^"]+:approve)"/)![1]!;
     await r.slack.socket.deliver('interactive', blockActions(ALICE, imOf(ALICE), prompt.ts, approveId));

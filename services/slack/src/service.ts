@@ -19,6 +19,44 @@ export type { SlackConfig } from './config.ts';
 export { renderSlackParts, SLACK_MESSAGE_LIMIT } from './render.ts';
 export type { SlackIdentity } from './normalize.ts';
 
+/**
+ * Socket Mode with the same acknowledgement rule as HTTP: Bolt's SocketModeReceiver acks an
+ * envelope before the listeners run, so a message that then fails to reach its lane would be lost.
+ * This replaces its `slack_event` handler with one that acks once the listeners are done (at the
+ * latest after `deadlineMs`) and leaves a failed envelope unacked, so Slack redelivers it
+ * (`retry_attempt`) and the dedupe keeps it once.
+ */
+function deferSocketAcks(receiver: SocketModeReceiver, app: App, deadlineMs: number, logger: Logger): void {
+  type SlackEventArgs = { ack: (response?: unknown) => Promise<void>; body: Record<string, unknown>; retry_num?: number; retry_reason?: string };
+  receiver.client.removeAllListeners('slack_event');
+  receiver.client.on('slack_event', async (args: SlackEventArgs) => {
+    let acked = false;
+    let response: unknown;
+    const ack = async () => {
+      if (acked) return;
+      acked = true;
+      await args.ack(response).catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'could not ack a socket mode envelope'));
+    };
+    const guard = setTimeout(() => void ack(), deadlineMs);
+    try {
+      await app.processEvent({
+        body: args.body,
+        ack: async (r?: unknown) => {
+          response = r;
+        },
+        ...(args.retry_num !== undefined ? { retryNum: args.retry_num } : {}),
+        ...(args.retry_reason ? { retryReason: args.retry_reason } : {}),
+        customProperties: {},
+      });
+      await ack();
+    } catch (err) {
+      logger.error({ err, retryNum: args.retry_num ?? 0 }, 'handling a socket mode envelope failed; leaving it unacked so Slack redelivers it');
+    } finally {
+      clearTimeout(guard);
+    }
+  });
+}
+
 export interface SlackServiceDeps {
   config: SlackConfig;
   logger: Logger;
@@ -181,6 +219,7 @@ export async function startSlackService(deps: SlackServiceDeps): Promise<SlackSe
     });
     logger.info({ teamId: id.teamId, botUserId: id.botUserId, mode, dmPolicy: config.SLACK_DM_POLICY }, 'slack bot identified');
     if (receiver instanceof SocketModeReceiver) {
+      deferSocketAcks(receiver, app, config.SLACK_ACK_DEADLINE_MS, logger);
       receiver.client.on('connected', () => {
         socketUp = true;
       });
