@@ -53,7 +53,7 @@ export function telegramRouter(deps: WebhookDeps): Router {
   router.post('/webhooks/telegram', express.json({ limit: '1mb' }), async (req: Request, res: Response) => {
     if (!deps.secret) {
       count('unauthorized');
-      return sendError(res, 503, 'config_error', 'TELEGRAM_WEBHOOK_SECRET is not set on this server, so Telegram webhooks are refused');
+      return sendError(res, 503, 'config_error', 'webhooks are off on this server (TELEGRAM_WEBHOOK_SECRET is not set, or TELEGRAM_MODE=polling)');
     }
     if (!secretMatches(req.get('x-telegram-bot-api-secret-token'), deps.secret)) {
       count('unauthorized');
