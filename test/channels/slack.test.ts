@@ -150,6 +150,30 @@ describe('slack webhook', () => {
   });
 });
 
+describe('slack approvals in a channel', () => {
+  it('only an allowed user can answer; anyone else is told privately and the request stays open', async () => {
+    const toolThenReport: FakeScript = (body) => {
+      const tool = body.messages.find((m) => m.role === 'tool');
+      if (!tool) return { toolCalls: [{ id: 'call_echo', name: 'echo', arguments: { text: 'channel secret' } }] };
+      return { text: `tool said: ${String(tool.content)}` };
+    };
+    const BOB = 'U0BOB00001';
+    const r = await start({ env: { TOOLS_ASK: 'echo', SLACK_ALLOW_FROM: ALICE }, script: toolThenReport });
+    await r.post(JSON.stringify(envelope(channelEvent(ALICE, `<@${r.slack.botUserId}> run the tool`))));
+    const prompt = await waitFor(() => r.slack.messages(GROUP_CHANNEL).find((m) => JSON.stringify(m.blocks ?? []).includes('Approve')), { timeoutMs: 20_000 });
+    const id = (choice: string) => JSON.stringify(prompt.blocks).match(new RegExp(`"action_id":"(ap:[^"]+:${choice})"`))![1]!;
+    const press = (user: string, choice: string) =>
+      r.post(new URLSearchParams({ payload: JSON.stringify(blockActions(user, GROUP_CHANNEL, prompt.ts, id(choice))) }).toString(), { contentType: 'application/x-www-form-urlencoded' });
+    expect((await press(BOB, 'approve')).status).toBe(200);
+    const told = await waitFor(() => r.slack.succeeded('chat.postEphemeral').find((c) => c.params.user === BOB));
+    expect(String(told.params.text)).toMatch(/not allowed/);
+    expect(r.slack.messages(GROUP_CHANNEL).some((m) => m.text.includes('tool said:'))).toBe(false);
+    expect((await press(ALICE, 'approve')).status).toBe(200);
+    await waitFor(() => r.slack.messages(GROUP_CHANNEL).some((m) => m.text.includes('tool said:') && m.text.includes('channel secret')), { timeoutMs: 20_000 });
+    await waitFor(() => r.slack.messages(GROUP_CHANNEL).find((m) => m.ts === prompt.ts)!.text.startsWith('Approved *echo*'));
+  });
+});
+
 describe('slack socket mode', () => {
   it('receives events over the WebSocket, acks each envelope, and replies through the Web API', async () => {
     const toolThenReport: FakeScript = (body) => {
