@@ -46,6 +46,14 @@ describe('heartbeats', () => {
     expect(runs[runs.length - 1]).toMatchObject({ kind: 'heartbeat', source: 'default', outcome: 'delivered', sessionKey: 'web:local:hb' });
   });
 
+  it('a heartbeat with something to say can be delivered to another chat', async () => {
+    const t = await start({ deliver: { channel: 'web', chatId: 'hb-inbox' } }, 'Time for a break.');
+    const inbox = async () => (await new LaneStore(redis, { prefix: t.prefix }).readEvents('web:local:hb-inbox', '0')).flatMap((e) => (e.event.type === 'reply' ? [e.event.text] : []));
+    await waitFor(async () => (await inbox()).length >= 1, { timeoutMs: 20_000 });
+    expect((await inbox())[0]).toBe('Time for a break.');
+    expect(await replies(t)).toEqual([]);
+  });
+
   it('outside its active hours a heartbeat makes no model call', async () => {
     const now = new Date();
     // A one-minute window twelve hours away from now, in UTC.

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { SafeId, sessionKey, SwitchboardError } from '@switchboard/contracts';
 import type { LaneIngress } from '@switchboard/lanes';
 import { counter, type Logger } from '@switchboard/observability';
-import { RunAudit } from '@switchboard/scheduler';
+import { DeliverInput, deliveryTargetOf, RunAudit } from '@switchboard/scheduler';
 
 /** The reply that means "nothing to say": the turn is neither delivered nor kept in the transcript. */
 export const SILENT_REPLY = 'NO_REPLY';
@@ -34,6 +34,8 @@ export const HeartbeatConfig = z
     maxTokens: z.number().int().min(16).max(4000).default(200),
     /** Prompt budget of a heartbeat turn (smaller than a normal turn's). */
     contextTokens: z.number().int().min(256).max(100_000).default(2000),
+    /** Where a heartbeat with something to say is delivered (default: its own session). */
+    deliver: DeliverInput.optional(),
   })
   .strict();
 export type HeartbeatConfig = z.infer<typeof HeartbeatConfig>;
@@ -84,6 +86,7 @@ export async function startHeartbeat(opts: { config: HeartbeatConfig; agentName:
       // Job-scheduler job ids end in the time the firing was due.
       const firedAtMs = Number(/:(\d+)$/.exec(job.id ?? '')?.[1] ?? job.timestamp);
       const sessionKeyOfRun = sessionKey({ platform: 'web', account: config.account, chatId: config.sessionId });
+      const target = { v: 1 as const, platform: 'web', sessionKey: sessionKeyOfRun, account: config.account, chatId: config.sessionId, userId: `heartbeat:${opts.agentName}` };
       const entry = { kind: 'heartbeat' as const, source: opts.agentName, account: config.account, firingMs: firedAtMs, sessionKey: sessionKeyOfRun };
       if (!withinActiveHours(firedAtMs, config.activeHours, config.timezone)) {
         runs.inc({ outcome: 'inactive' });
@@ -92,16 +95,12 @@ export async function startHeartbeat(opts: { config: HeartbeatConfig; agentName:
       }
       const result = await opts.ingress.submit(
         {
-          v: 1,
-          platform: 'web',
-          sessionKey: sessionKeyOfRun,
-          account: config.account,
-          chatId: config.sessionId,
-          userId: `heartbeat:${opts.agentName}`,
+          ...target,
           kind: 'system_event',
           trigger: 'heartbeat',
           text: `${config.prompt}\nIf there is nothing worth telling the user right now, answer exactly ${SILENT_REPLY}.`,
           receivedAtMs: Date.now(),
+          ...(config.deliver ? { deliverTo: deliveryTargetOf(config.deliver, target) } : {}),
         },
         `hb-${schedulerId}-${job.id}`,
       );
