@@ -1,0 +1,105 @@
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import { createRedis, EventHub, LaneStore } from '@switchboard/lanes';
+import { createLogger } from '@switchboard/observability';
+import { uniquePrefix, waitFor } from '@switchboard/testkit';
+import { DraftStore } from './outbound.ts';
+import { ReplyStreamer, type DraftSurface } from './stream.ts';
+
+const SESSION = 'test:bot:chat1';
+const TARGET = { account: 'bot', chatId: 'chat1' };
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!();
+});
+
+/** A streamer on the test Redis with an in-memory surface that records what a chat would show. */
+function setup() {
+  const prefix = uniquePrefix('stream');
+  const redis = createRedis(inject('redisUrl'));
+  const subscriber = createRedis(inject('redisUrl'));
+  const store = new LaneStore(redis, { prefix });
+  const logger = createLogger({ service: 'test', level: 'silent' });
+  const hub = new EventHub(subscriber, store, logger, 100);
+  const drafts = new DraftStore(redis, prefix, 'test');
+  const shown = new Map<string, string>();
+  let typing = 0;
+  const surface: DraftSurface = {
+    async post(_target, text) {
+      const id = `m${shown.size + 1}`;
+      shown.set(id, text);
+      return id;
+    },
+    async edit(_target, id, text) {
+      shown.set(id, text);
+    },
+    async typing() {
+      typing += 1;
+    },
+  };
+  const streamer = new ReplyStreamer({ hub, redis, store, drafts, surface, logger, editIntervalMs: 20, typingIntervalMs: 50, maxDraftChars: 100 });
+  cleanups.push(async () => {
+    streamer.close();
+    await hub.close();
+    subscriber.disconnect();
+    redis.disconnect();
+  });
+  const event = (e: Parameters<LaneStore['appendEvent']>[1]) => store.appendEvent(SESSION, e);
+  return { streamer, drafts, shown, event, typingCalls: () => typing };
+}
+
+describe('ReplyStreamer', () => {
+  it('picks up a turn that started before it was asked to follow, from its first delta', async () => {
+    const s = setup();
+    await s.event({ type: 'turn_started', turnId: 't1', messageIds: ['in1'] });
+    await s.event({ type: 'delta', turnId: 't1', text: 'Hello ' });
+    await s.streamer.follow(SESSION, TARGET, 'in1');
+    await s.event({ type: 'delta', turnId: 't1', text: 'world' });
+    await waitFor(() => s.shown.get('m1') === 'Hello world …');
+    expect(s.typingCalls()).toBeGreaterThan(0);
+    await s.event({ type: 'reply', turnId: 't1', replyId: 'r1', text: 'Hello world', inReplyTo: ['in1'] });
+    // Following ends with the answer: no more typing.
+    await new Promise((r) => setTimeout(r, 100));
+    const calls = s.typingCalls();
+    await new Promise((r) => setTimeout(r, 150));
+    expect(s.typingCalls()).toBe(calls);
+  });
+
+  it('keeps following while the accepted message waits for a later turn, and streams only turns it saw start', async () => {
+    const s = setup();
+    await s.event({ type: 'turn_started', turnId: 't1', messageIds: ['in1'] });
+    await s.streamer.follow(SESSION, TARGET, 'in2');
+    await s.event({ type: 'delta', turnId: 't1', text: 'answer one' });
+    await s.event({ type: 'reply', turnId: 't1', replyId: 'r1', text: 'answer one', inReplyTo: ['in1'] });
+    await s.drafts.delivered('t1');
+    await s.event({ type: 'turn_started', turnId: 't2', messageIds: ['in2'] });
+    await s.event({ type: 'delta', turnId: 't2', text: 'answer two' });
+    await waitFor(() => [...s.shown.values()].includes('answer two …'));
+    // t1 was joined halfway (no turn_started seen): it got no draft.
+    expect([...s.shown.values()]).toEqual(['answer two …']);
+  });
+
+  it('holds a new draft back until an earlier reply reached the platform', async () => {
+    const s = setup();
+    await s.event({ type: 'turn_started', turnId: 't1', messageIds: ['in1'] });
+    await s.event({ type: 'reply', turnId: 't1', replyId: 'r1', text: 'first', inReplyTo: ['in1'] });
+    await s.streamer.follow(SESSION, TARGET, 'in2');
+    await s.event({ type: 'turn_started', turnId: 't2', messageIds: ['in2'] });
+    await s.event({ type: 'delta', turnId: 't2', text: 'second' });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(s.shown.size).toBe(0);
+    await s.drafts.delivered('t1');
+    await waitFor(() => s.shown.get('m1') === 'second …');
+  });
+
+  it('posts nothing for a turn already final, and gives its draft slot back', async () => {
+    const s = setup();
+    await s.streamer.follow(SESSION, TARGET, 'in1');
+    await s.drafts.finish('t1');
+    await s.event({ type: 'turn_started', turnId: 't1', messageIds: ['in1'] });
+    await s.event({ type: 'delta', turnId: 't1', text: 'too late' });
+    await waitFor(async () => (await s.drafts.get('t1')) === undefined && s.typingCalls() > 0);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(s.shown.size).toBe(0);
+    expect(await s.drafts.get('t1')).toBeUndefined();
+  });
+});
