@@ -119,11 +119,12 @@ describe('whatsapp service', () => {
   });
 
   it('handles a delivery acknowledged by a replica that died before handling it', async () => {
-    const { service, inbox } = await setup();
+    const { service, inbox, registry } = await setup();
     // What a crashed replica leaves behind: a journaled body, never processed.
     await service.processor.journal.add(signWhatsAppWebhook(text('survived a crash'), SECRET).body);
     await waitFor(async () => (await inbox()).some((m) => m.text === 'survived a crash'), { timeoutMs: 5000 });
     await waitFor(async () => (await service.processor.journal.size()) === 0);
+    expect(await registry.metrics()).toMatch(/switchboard_channel_unhandled_deliveries\{platform="whatsapp"\} 0/);
   });
 
   it('ignores statuses, other business numbers and unsupported types without touching a lane', async () => {

@@ -2,7 +2,7 @@ import type { Worker } from 'bullmq';
 import type { Router } from 'express';
 import type { Registry } from 'prom-client';
 import { createRedis, EventHub, LaneIngress, LaneStore, TurnQueue } from '@switchboard/lanes';
-import type { Logger, ReadinessCheck } from '@switchboard/observability';
+import { gauge, type Logger, type ReadinessCheck } from '@switchboard/observability';
 import { AttachmentStore, ChannelAccess, channelMetrics, DraftStore, ReplyStreamer } from '@switchboard/channels';
 import { ApprovalBoard } from '@switchboard/tools';
 import type { WhatsAppConfig } from './config.ts';
@@ -128,6 +128,15 @@ export async function startWhatsAppService(deps: WhatsAppServiceDeps): Promise<W
         if (wamid) surface.noteInbound(target, wamid);
         await streamer.follow(message.sessionKey, target, message.id);
       },
+    },
+  });
+  const journal = processor.journal;
+  gauge(deps.registry, {
+    name: 'switchboard_channel_unhandled_deliveries',
+    help: 'Webhook deliveries acknowledged to the platform but not handled yet (journaled in Redis), by platform',
+    labelNames: ['platform'] as const,
+    async collect() {
+      this.set({ platform: 'whatsapp' }, await journal.size().catch(() => 0));
     },
   });
   const router = whatsappRouter({
