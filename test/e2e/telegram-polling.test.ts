@@ -4,8 +4,9 @@
  * confirmed to Telegram only after it was handled, and only one replica polls a bot at a time.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { lastUserMessages, waitFor } from '@switchboard/testkit';
-import { dmUpdate, startTelegramRig, TOKEN, type TelegramRig } from '../channels/telegram-rig.ts';
+import { lastUserMessages, startFakeTelegram, waitFor } from '@switchboard/testkit';
+import { BOT, dmUpdate, startTelegramRig, TOKEN, type TelegramRig } from '../channels/telegram-rig.ts';
+import { startTestSystem } from '../support/system.ts';
 
 const POLLING = { TELEGRAM_MODE: 'polling', TELEGRAM_POLL_TIMEOUT_SECONDS: '1', TELEGRAM_POLL_LEASE_MS: '1500' };
 const rigs: TelegramRig[] = [];
@@ -73,5 +74,19 @@ describe('telegram long polling', () => {
     r.tg.pushUpdate(dmUpdate(403, 'to the standby'));
     await waitFor(() => said(r, 403).some((t) => t.includes('to the standby') && !t.endsWith('…')), { timeoutMs: 20_000 });
     expect(conflicts()).toBe(0);
+  });
+
+  it('npm start with only a bot token polls: the one-process system answers without any public URL', async () => {
+    const tg = await startFakeTelegram({ token: TOKEN, username: BOT.username });
+    const t = await startTestSystem({ env: { TELEGRAM_BOT_TOKEN: TOKEN, TELEGRAM_API_ROOT: tg.apiRoot, TELEGRAM_DM_POLICY: 'open', TELEGRAM_POLL_TIMEOUT_SECONDS: '1' } });
+    try {
+      tg.pushUpdate(dmUpdate(404, 'no webhook here'));
+      await waitFor(() => tg.chat(404).some((m) => m.text.includes('no webhook here') && !m.text.endsWith('…')), { timeoutMs: 20_000 });
+      const ready = await fetch(`${t.url}/readyz`);
+      expect(ready.status).toBe(200);
+    } finally {
+      await t.stop();
+      await tg.close();
+    }
   });
 });
