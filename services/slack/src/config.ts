@@ -4,7 +4,7 @@ import { CommonEnv, csv, int, optionalString, parseEnv, type Env } from '@switch
 
 export const SlackEnv = CommonEnv.extend({
   /** Bot token (`xoxb-…`) of the workspace installation. Without it the service is disabled. */
-  SLACK_BOT_TOKEN: optionalString.pipe(z.string().regex(/^xox[bp]-[A-Za-z0-9-]+$/, 'must look like xoxb-…').optional()),
+  SLACK_BOT_TOKEN: optionalString.pipe(z.string().regex(/^(xoxe\.)?xox[bp]-[A-Za-z0-9-]+$/, 'must look like xoxb-…').optional()),
   /** Signing secret from the app's Basic Information page; HTTP events are refused while unset. */
   SLACK_SIGNING_SECRET: optionalString.pipe(z.string().regex(/^[A-Za-z0-9]{8,128}$/, 'must be 8-128 letters and digits').optional()),
   /** Web API base (Bolt `clientOptions.slackApiUrl`), ending in `/`; point it at a test double or a proxy. */
