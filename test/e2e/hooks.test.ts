@@ -9,7 +9,9 @@ const SECRET = 'a-very-long-hook-secret-123';
 let t: TestSystem;
 const redis = createRedis(inject('redisUrl'));
 beforeAll(async () => {
-  t = await startTestSystem({ env: { HOOKS: JSON.stringify({ deploys: { secret: SECRET, sessionId: 'ops' } }) } });
+  t = await startTestSystem({
+    env: { HOOKS: JSON.stringify({ deploys: { secret: SECRET, sessionId: 'ops' }, alerts: { secret: SECRET, deliver: { channel: 'web', chatId: 'oncall' } } }) },
+  });
   t.model.setScript((body) => {
     const last = body.messages[body.messages.length - 1]!;
     return { text: `saw: ${typeof last.content === 'string' ? last.content.split('\n').slice(0, 3).join(' | ') : ''}` };
@@ -56,6 +58,13 @@ describe('inbound webhooks', () => {
     expect(metrics).toContain('switchboard_hook_runs_total{outcome="delivered"} 1');
     expect((await fetch(`${t.url}/v1/runs?kind=nope`)).status).toBe(400);
     expect((await fetch(`${t.url}/v1/runs?limit=0`)).status).toBe(400);
+  });
+
+  it('delivers the answer to the hook’s chosen chat', async () => {
+    expect((await postJson(t.url, '/v1/hooks/alerts', { alert: 'disk full' }, { 'x-hook-secret': SECRET })).status).toBe(202);
+    const oncall = async () => (await new LaneStore(redis, { prefix: t.prefix }).readEvents('web:local:oncall', '0')).flatMap((e) => (e.event.type === 'reply' ? [e.event.text] : []));
+    await waitFor(async () => (await oncall()).length === 1, { timeoutMs: 10_000 });
+    expect((await oncall())[0]).toContain('Webhook "alerts" was called');
   });
 
   it('rejects a bad HOOKS setting at start-up, naming it', () => {

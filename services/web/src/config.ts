@@ -1,11 +1,20 @@
 import { z } from 'zod';
 import { CommonEnv, csv, int, optionalString, parseEnv, type Env } from '@switchboard/config';
 import { SafeId } from '@switchboard/contracts';
+import { DeliverInput } from '@switchboard/scheduler';
 
 const HookName = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
 const HookMap = z.record(
   HookName,
-  z.object({ secret: z.string().min(16, 'secret must be at least 16 characters'), sessionId: SafeId.optional(), account: SafeId.optional() }).strict(),
+  z
+    .object({
+      secret: z.string().min(16, 'secret must be at least 16 characters'),
+      sessionId: SafeId.optional(),
+      account: SafeId.optional(),
+      /** Where the assistant's answer goes (default: the hook's session). */
+      deliver: DeliverInput.optional(),
+    })
+    .strict(),
 );
 export type HookConfig = z.infer<typeof HookMap>;
 
@@ -16,7 +25,7 @@ export const WebEnv = CommonEnv.extend({
   /** Bearer keys for the HTTP API; when empty the API answers loopback clients only. */
   SWITCHBOARD_API_KEYS: csv,
   /**
-   * Inbound webhooks, JSON: `{ "<name>": { "secret": "...", "sessionId"?: "...", "account"?: "..." } }`.
+   * Inbound webhooks, JSON: `{ "<name>": { "secret": "...", "sessionId"?: "...", "account"?: "...", "deliver"?: { "channel", "chatId", "threadId"? } } }`.
    * `POST /v1/hooks/<name>` with the secret wakes the assistant in that session (default `hook-<name>`).
    */
   HOOKS: optionalString.transform((v, ctx) => {
