@@ -87,6 +87,11 @@ describe('sandbox escapes through the HTTP API', () => {
     const out = await callTool('shell', { command: `(echo > /dev/tcp/127.0.0.1/${baitPort}) 2>&1; echo "exit=$?"` });
     expect(out).toMatch(/exit=1/);
     expect(baitHits).toBe(0);
+    // Nor outside: the sandbox's network namespace has no route and no name service, so nothing leaves the host.
+    const outside = await callTool('shell', { command: '(echo > /dev/tcp/192.0.2.1/80) 2>&1; echo "tcp=$?"; ip route 2>&1 | head -1; getent hosts example.com; echo "dns=$?"' });
+    expect(outside).toMatch(/Network is unreachable/);
+    expect(outside).toContain('tcp=1');
+    expect(outside).toMatch(/dns=2/);
   });
 
   it('the shell cannot write outside its workspace, and a fork bomb ends without harm', async () => {
