@@ -4,15 +4,16 @@ import type { Env } from '@switchboard/config';
 import { createAgentWorker, loadAgentWorkerConfig, type AgentWorkerService } from '@switchboard/agent-worker';
 import { startRedisServer, type PrivateRedis } from '@switchboard/lanes';
 import { createLogger, createRegistry, type Logger } from '@switchboard/observability';
-import { openDatabase, type Db } from '@switchboard/store';
+import type { Db } from '@switchboard/store';
 import { createToolRunner, loadToolRunnerConfig, type ToolRunnerService } from '@switchboard/tool-runner';
 import type { ToolPlugin } from '@switchboard/tools';
-import { loadTelegramConfig, startTelegramService, type TelegramService } from '@switchboard/telegram';
+import type { TelegramService } from '@switchboard/telegram';
 import type { DiscordService } from '@switchboard/discord';
 import type { SlackService } from '@switchboard/slack';
 import { loadWebConfig, startWebService, type WebService } from '@switchboard/web';
 import type { WhatsAppService } from '@switchboard/whatsapp';
 import { loadAllInOneConfig } from './config.ts';
+import { openSystemDatabase } from './database.ts';
 
 export interface System {
   url: string;
@@ -27,7 +28,15 @@ export interface System {
  * DATABASE_URL or embedded PGlite under DATA_DIR, then the tool runner, the agent worker and the
  * web service sharing one metrics registry.
  */
-export async function startSystem(env: Env, opts: { logger?: Logger; toolPlugins?: readonly ToolPlugin[] } = {}): Promise<System> {
+export async function startSystem(
+  env: Env,
+  opts: {
+    logger?: Logger;
+    toolPlugins?: readonly ToolPlugin[];
+    /** The database, already being opened (by `main.ts`, in parallel with importing the services); closed by `close()`. */
+    database?: Promise<Db>;
+  } = {},
+): Promise<System> {
   const config = loadAllInOneConfig(env);
   const logger = opts.logger ?? createLogger({ service: 'switchboard', level: config.LOG_LEVEL });
   const registry = createRegistry();
@@ -68,8 +77,7 @@ export async function startSystem(env: Env, opts: { logger?: Logger; toolPlugins
     await redis?.stop();
   };
   try {
-    // Embedded PGlite runs in a worker thread, so queries never block the event loop that serves HTTP and queues.
-    db = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: join(dataDir, 'pglite'), logger, thread: true });
+    db = await (opts.database ?? openSystemDatabase(config, logger));
     const database = db;
     toolRunner = await createToolRunner({
       config: loadToolRunnerConfig(serviceEnv),
@@ -82,7 +90,11 @@ export async function startSystem(env: Env, opts: { logger?: Logger; toolPlugins
     agent = await createAgentWorker({ config: loadAgentWorkerConfig(serviceEnv), logger: logger.child({ service: 'agent-worker' }), registry, db, redisUrl });
     const webConfig = loadWebConfig({ ...serviceEnv, PORT: String(config.PORT) });
     // Channel services mount their webhooks on the web service's port; each is off without its token.
-    telegram = await startTelegramService({ config: loadTelegramConfig(serviceEnv), logger: logger.child({ service: 'telegram' }), registry, redisUrl });
+    // grammY is loaded only when a Telegram bot token is configured.
+    if (serviceEnv.TELEGRAM_BOT_TOKEN) {
+      const { loadTelegramConfig, startTelegramService } = await import('@switchboard/telegram');
+      telegram = await startTelegramService({ config: loadTelegramConfig(serviceEnv), logger: logger.child({ service: 'telegram' }), registry, redisUrl });
+    }
     // The WhatsApp service is loaded only when an access token is configured.
     if (serviceEnv.WHATSAPP_ACCESS_TOKEN) {
       const { loadWhatsAppConfig, startWhatsAppService } = await import('@switchboard/whatsapp');

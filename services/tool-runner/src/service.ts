@@ -12,7 +12,7 @@ import { Scheduler } from '@switchboard/scheduler';
 import { ApprovalBoard, ToolCatalog, type ToolPlugin, UNTRUSTED_NOTE, wrapUntrusted } from '@switchboard/tools';
 import { loadBuiltinTools } from './builtin-tools.ts';
 import type { ToolRunnerConfig } from './config.ts';
-import { definitionOf } from './mcp/definitions.ts';
+import { definitionOf, mcpConnectedGauge } from './mcp/definitions.ts';
 import type { McpToolSource } from './mcp/index.ts';
 import { runTool } from './run-tool.ts';
 import { createWorkspaces, workspaceOwnerFor, type Workspaces } from './sandbox/workspaces.ts';
@@ -75,6 +75,7 @@ export async function createToolRunner(deps: ToolRunnerDeps): Promise<ToolRunner
       ...(deps.extraPlugins ?? []),
     ];
   // The MCP SDK is loaded only when a server is configured (it is most of this service's start-up).
+  mcpConnectedGauge(registry);
   const mcp: Pick<McpToolSource, 'plugins' | 'onChange' | 'close'> =
     deps.mcp ??
     (config.mcpServers.length > 0

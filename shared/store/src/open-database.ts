@@ -2,7 +2,6 @@ import type { Logger } from '@switchboard/observability';
 import { createLogger } from '@switchboard/observability';
 import { prepareEphemeralDir, preparePersistentDir, type PreparedDataDir } from './data-dir.ts';
 import { runMigrations } from './migrations.ts';
-import { PgDatabase } from './pg-database.ts';
 import { PgliteDatabase } from './pglite-database.ts';
 import { ThreadedPgliteDatabase } from './threaded-pglite-database.ts';
 import { createPglite } from './pglite-runtime.ts';
@@ -99,6 +98,8 @@ export async function openPgliteDatabase(
 export async function openDatabase(opts: OpenDatabaseOptions = {}): Promise<Db> {
   const logger = opts.logger ?? silentLogger();
   if (opts.databaseUrl) {
+    // node-postgres is loaded only when it is used: the embedded default never needs it.
+    const { PgDatabase } = await import('./pg-database.ts');
     const db = new PgDatabase({ databaseUrl: opts.databaseUrl, poolSize: opts.poolSize ?? 10, logger });
     try {
       await db.connect(opts.connectTimeoutMs ?? 10_000);

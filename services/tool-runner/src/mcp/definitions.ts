@@ -1,4 +1,6 @@
+import type { Registry } from 'prom-client';
 import type { ToolDefinition } from '@switchboard/contracts';
+import { gauge } from '@switchboard/observability';
 import { toDefinition, type ToolPlugin } from '@switchboard/tools';
 
 /**
@@ -25,4 +27,9 @@ export function definitionOf(plugin: ToolPlugin): ToolDefinition {
 /** Whether `plugin` came from an MCP server. */
 export function isMcpPlugin(plugin: ToolPlugin): boolean {
   return definitions.has(plugin);
+}
+
+/** `switchboard_mcp_server_connected{server}`: registered whether or not an MCP server is configured. */
+export function mcpConnectedGauge(registry: Registry) {
+  return gauge(registry, { name: 'switchboard_mcp_server_connected', help: 'Whether the tool runner is connected to a configured MCP server (1) or not (0)', labelNames: ['server'] as const });
 }

@@ -1,8 +1,9 @@
 import type { Registry } from 'prom-client';
 import type { ToolDefinition } from '@switchboard/contracts';
-import { gauge, type Logger } from '@switchboard/observability';
+import type { Logger } from '@switchboard/observability';
 import type { ToolPlugin } from '@switchboard/tools';
 import type { McpServerConfig } from './config.ts';
+import { mcpConnectedGauge } from './definitions.ts';
 import { createMcpToolPlugin, definitionOf } from './mcp-tool.ts';
 import { assignMcpToolNames } from './names.ts';
 import { McpServerConnection, type McpConnectionState } from './server-connection.ts';
@@ -66,9 +67,7 @@ export class McpToolSource {
   /** Connects to every configured server (in parallel) and resolves once each has connected or failed. */
   static async start(config: McpSourceConfig, logger: Logger, opts: McpToolSourceOptions = {}): Promise<McpToolSource> {
     const source = new McpToolSource(config, logger);
-    const up = opts.registry
-      ? gauge(opts.registry, { name: 'switchboard_mcp_server_connected', help: 'Whether the tool runner is connected to a configured MCP server (1) or not (0)', labelNames: ['server'] as const })
-      : undefined;
+    const up = opts.registry ? mcpConnectedGauge(opts.registry) : undefined;
     for (const server of config.mcpServers) {
       up?.set({ server: server.name }, 0);
       const connection = new McpServerConnection(server, {
