@@ -157,6 +157,17 @@ describe('whatsapp service', () => {
     await waitFor(() => wa.sent.some((m) => m.to === '15557654321' && m.text.includes('You are approved')));
   });
 
+  it('without WHATSAPP_PHONE_NUMBER_ID: serves the number each delivery names, answers pairings from it, and checks the token for readiness', async () => {
+    const { post, wa, url, service } = await setup({ WHATSAPP_PHONE_NUMBER_ID: '', WHATSAPP_DM_POLICY: 'pairing' });
+    await post(text('hello', '15550009999'));
+    const codeMsg = await waitFor(() => wa.sent.find((m) => m.to === '15550009999'));
+    const code = /pairing code is ([A-Z0-9]+)/.exec(codeMsg.text)![1]!;
+    expect((await fetch(`${url}/admin/whatsapp/pairings/${code}/approve`, { method: 'POST' })).status).toBe(200);
+    await waitFor(() => wa.sent.some((m) => m.to === '15550009999' && m.text.includes('You are approved')));
+    await service.readiness.whatsapp!();
+    expect(wa.calls.some((c) => c.method === 'GET' && c.path === '/me')).toBe(true);
+  });
+
   it('readiness checks the configured number on the Graph API, and fails while the token is refused', async () => {
     const { service, wa } = await setup();
     await service.readiness.whatsapp!();
