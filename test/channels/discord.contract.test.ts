@@ -327,6 +327,9 @@ describe('discord approvals in a server', () => {
     const refusal = rig.dc.interactionReplies.at(-1)!;
     expect(refusal).toMatchObject({ type: 4, data: { flags: 64 } });
     expect(rig.said('group').some((t) => t.includes('tool done'))).toBe(false);
+    // Handled once: the callback answered at the first try (no retry that would count a duplicate).
+    expect(await metricValue(rig, 'switchboard_channel_updates_total', 'interaction')).toBe(1);
+    expect(await metricValue(rig, 'switchboard_channel_updates_total', 'duplicate')).toBe(0);
   });
 });
 

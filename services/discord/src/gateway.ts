@@ -1,11 +1,12 @@
 import { Routes } from 'discord.js';
+import { z } from 'zod';
 import { sessionKey } from '@switchboard/contracts';
 import { admitMessage, answerApprovalButton, type ChannelAccess, type ChannelMetrics, type NormalizedInbound } from '@switchboard/channels';
 import type { LaneIngress, TurnQueue } from '@switchboard/lanes';
 import type { Logger } from '@switchboard/observability';
 import type { ApprovalBoard } from '@switchboard/tools';
 import { normalizeMessage, type BotIdentity, type ChannelPlace } from './normalize.ts';
-import { DcInteraction, DcMessage, EPHEMERAL, InteractionCallback } from './payloads.ts';
+import { DcInteraction, DcMessage, EPHEMERAL, InteractionCallback, Snowflake } from './payloads.ts';
 import { NO_MENTIONS } from './render.ts';
 import type { DiscordRest } from './sender.ts';
 
@@ -36,15 +37,19 @@ export type Classified =
 
 const issues = (e: { issues: Array<{ path: PropertyKey[]; message: string }> }) => e.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
 
+/** The least a MESSAGE_UPDATE has: Discord may send partial ones (a link preview resolving). */
+const PartialUpdate = z.looseObject({ id: Snowflake, channel_id: Snowflake });
+
 /**
- * Validates a gateway dispatch. An invalid MESSAGE_CREATE or INTERACTION_CREATE is rejected; an
- * unparseable MESSAGE_UPDATE is ignored, because Discord sends partial updates (embeds resolving).
+ * Validates a gateway dispatch. An invalid MESSAGE_CREATE or INTERACTION_CREATE is rejected; a
+ * MESSAGE_UPDATE that is not a full message but has its ids is a partial update and is ignored.
  */
 export function classifyDispatch(t: string, d: unknown): Classified {
   if (t === 'MESSAGE_CREATE' || t === 'MESSAGE_UPDATE') {
     const parsed = DcMessage.safeParse(d);
     if (parsed.success) return { kind: 'message', message: parsed.data, edit: t === 'MESSAGE_UPDATE' };
-    return t === 'MESSAGE_CREATE' ? { kind: 'rejected', reason: `not a Discord message: ${issues(parsed.error)}` } : { kind: 'ignored' };
+    if (t === 'MESSAGE_UPDATE' && PartialUpdate.safeParse(d).success) return { kind: 'ignored' };
+    return { kind: 'rejected', reason: `not a Discord message: ${issues(parsed.error)}` };
   }
   if (t === 'INTERACTION_CREATE') {
     const parsed = DcInteraction.safeParse(d);

@@ -120,6 +120,7 @@ describe('classifyDispatch', () => {
     expect(classifyDispatch('MESSAGE_CREATE', null)).toMatchObject({ kind: 'rejected' });
     expect(classifyDispatch('INTERACTION_CREATE', { id: '1', type: 3 })).toMatchObject({ kind: 'rejected' });
     expect(classifyDispatch('MESSAGE_UPDATE', { id: '1', channel_id: '2', embeds: [] })).toEqual({ kind: 'ignored' });
+    expect(classifyDispatch('MESSAGE_UPDATE', null)).toMatchObject({ kind: 'rejected' });
     expect(classifyDispatch('TYPING_START', { channel_id: '2' })).toEqual({ kind: 'ignored' });
     expect(classifyDispatch('MESSAGE_CREATE', payload())).toMatchObject({ kind: 'message', edit: false });
   });

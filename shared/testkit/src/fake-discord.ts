@@ -128,7 +128,8 @@ export async function startFakeDiscord(opts: FakeDiscordOptions): Promise<FakeDi
   let gatewayUrl = '';
 
   const json = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
-    res.writeHead(status, { 'content-type': 'application/json', ...headers });
+    // A 204 has no body and, as from Discord, no content type.
+    res.writeHead(status, body === undefined ? headers : { 'content-type': 'application/json', ...headers });
     res.end(body === undefined ? undefined : JSON.stringify(body));
   };
   const bucketHeaders = (route: string, remaining: number, resetAfterS: number) => ({
