@@ -102,4 +102,14 @@ describe('ReplyStreamer', () => {
     expect(s.shown.size).toBe(0);
     expect(await s.drafts.get('t1')).toBeUndefined();
   });
+
+  it('marks the draft of a failed turn instead of leaving it unfinished', async () => {
+    const s = setup();
+    await s.streamer.follow(SESSION, TARGET, 'in1');
+    await s.event({ type: 'turn_started', turnId: 't1', messageIds: ['in1'] });
+    await s.event({ type: 'delta', turnId: 't1', text: 'half an ans' });
+    await waitFor(() => s.shown.get('m1') === 'half an ans …');
+    await s.event({ type: 'turn_error', turnId: 't1', code: 'llm_error', message: 'model down', inReplyTo: ['in1'] });
+    await waitFor(() => s.shown.get('m1') === 'half an ans\n\n(The answer could not be finished.)');
+  });
 });

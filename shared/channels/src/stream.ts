@@ -158,6 +158,8 @@ export class ReplyStreamer {
           t.done = true;
           clearTimeout(t.flushTimer);
           f.turns.delete(event.turnId);
+          // A failed turn gets no final reply to replace its draft: say so instead of leaving "…".
+          if (event.type === 'turn_error') t.busy = t.busy.then(() => this.markFailed(f, event.turnId, t)).catch((err: unknown) => this.o.logger.warn({ err }, 'could not mark a failed draft'));
         }
         if (event.type === 'reply') f.unsent.add(event.turnId);
         const named = f.waiting.size > 0;
@@ -217,6 +219,13 @@ export class ReplyStreamer {
     }
     const id = t.messageId;
     if (await drafts.editUnlessFinal(turnId, () => surface.edit(f.target, id, text))) t.shown = text;
+  }
+
+  private async markFailed(f: Follow, turnId: string, t: TurnDraft): Promise<void> {
+    const id = t.messageId;
+    if (!id) return;
+    const text = `${t.text.slice(0, Math.max(0, this.o.maxDraftChars - 60))}\n\n(The answer could not be finished.)`.trimStart();
+    await this.o.drafts.editUnlessFinal(turnId, () => this.o.surface.edit(f.target, id, this.o.renderDraft ? this.o.renderDraft(text) : text));
   }
 
   private unfollow(sessionKey: string): void {
