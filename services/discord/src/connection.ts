@@ -112,11 +112,11 @@ export function connectGateway(opts: { config: DiscordConfig; token: string; bot
     try {
       await c.login(opts.token);
     } catch (err) {
+      if (closed) return; // shutting down mid-login
       // login() destroys the client on failure; a fresh one is made for the next attempt.
       problem = `gateway login failed: ${(err as Error).message}`;
       const waitMs = Math.min(60_000, 1_000 * 2 ** attempt);
       logger.error({ err: (err as Error).message, attempt, retryInMs: waitMs }, 'discord login failed; retrying');
-      if (closed) return;
       retryTimer = setTimeout(() => void login(attempt + 1), waitMs);
       retryTimer.unref();
     }
