@@ -50,14 +50,17 @@ export class WebhookProcessor {
     return next;
   }
 
-  /** Starts handling a recorded body (returns at once; the work is tracked for `drain`). */
-  process(entry: JournalEntry, payload: WaWebhook): void {
+  /**
+   * Starts handling a body (returns at once; `close` waits for it). `entry` is its journal record;
+   * undefined for a body with nothing worth recording (statuses only).
+   */
+  process(entry: JournalEntry | undefined, payload: WaWebhook): void {
     const work = this.run(entry, payload);
     this.inFlight.add(work);
     void work.finally(() => this.inFlight.delete(work));
   }
 
-  private async run(entry: JournalEntry, payload: WaWebhook): Promise<void> {
+  private async run(entry: JournalEntry | undefined, payload: WaWebhook): Promise<void> {
     const { logger: log, metrics } = this.o;
     const values = payload.entry.flatMap((e) => e.changes.filter((c) => c.field === 'messages').map((c) => WaValue.parse(c.value)));
     // Each value's messages in order, chained per (business number, sender); values run side by side.
@@ -74,6 +77,10 @@ export class WebhookProcessor {
     );
     const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
     for (const r of results) if (r.status === 'fulfilled') for (const outcome of r.value) metrics.updates.inc({ platform: 'whatsapp', outcome });
+    if (!entry) {
+      for (const r of failed) log.warn({ err: r.reason }, 'whatsapp: handling a status delivery failed');
+      return;
+    }
     if (failed.length === 0) {
       await this.journal.done(entry.id).catch((err: unknown) => log.warn({ err }, 'whatsapp: could not clear a handled journal entry; it will be handled again (deduplicated)'));
       return;

@@ -132,6 +132,18 @@ describe('POST /webhooks/whatsapp', () => {
     expect(recorded).toEqual([]);
   });
 
+  it('does not journal a statuses-only delivery (one arrives for every message sent)', async () => {
+    const { post, recorded, processed } = await setup();
+    const p = payload('x');
+    const value = (p.entry as Array<{ changes: Array<{ value: Record<string, unknown> }> }>)[0]!.changes[0]!.value;
+    delete value.messages;
+    value.statuses = [{ id: 'wamid.out', status: 'delivered', timestamp: '1', recipient_id: '16505551234' }];
+    const { body, signature } = signWhatsAppWebhook(p, SECRET);
+    expect((await post(body, signature)).status).toBe(200);
+    expect(recorded).toEqual([]);
+    expect(processed).toEqual([undefined]);
+  });
+
   it('answers 500 when the delivery cannot be recorded, so Meta delivers it again', async () => {
     const { post, processed } = await setup({ journalFails: true });
     const { body, signature } = signWhatsAppWebhook(payload('x'), SECRET);

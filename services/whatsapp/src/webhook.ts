@@ -3,7 +3,7 @@ import { hmacSha256Hex, pairingRouter, secretMatches, signatureMatches, type Cha
 import type { Logger } from '@switchboard/observability';
 import type { GraphApi } from './graph-api.ts';
 import type { WebhookProcessor } from './processor.ts';
-import { validatePayload } from './payload.ts';
+import { validatePayload, type WaWebhook } from './payload.ts';
 
 export interface WebhookDeps {
   api: GraphApi;
@@ -16,6 +16,9 @@ export interface WebhookDeps {
   /** The business number to answer a paired user from. */
   accountFor(userId: string): Promise<string | undefined>;
 }
+
+const hasMessages = (p: WaWebhook) =>
+  p.entry.some((e) => e.changes.some((c) => c.field === 'messages' && Array.isArray((c.value as { messages?: unknown }).messages) && (c.value as { messages: unknown[] }).messages.length > 0));
 
 function sendError(res: Response, status: number, code: string, message: string): void {
   if (!res.headersSent) res.status(status).json({ error: { code, message } });
@@ -69,6 +72,12 @@ export function whatsappRouter(deps: WebhookDeps): Router {
     if (checked.payload.object !== 'whatsapp_business_account') {
       count('ignored');
       res.sendStatus(200);
+      return;
+    }
+    if (!hasMessages(checked.payload)) {
+      // Statuses (sent, delivered, read, failed) arrive for every message we send: nothing to keep.
+      res.sendStatus(200);
+      deps.processor.process(undefined, checked.payload);
       return;
     }
     let entry;
