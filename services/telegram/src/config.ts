@@ -30,6 +30,8 @@ export const TelegramEnv = CommonEnv.extend({
   TELEGRAM_POLL_LEASE_MS: int(30_000, { min: 1000 }),
   /** Smallest gap between two edits of a streamed draft, in ms (about 1/s per chat); 0 turns streaming off. */
   TELEGRAM_DRAFT_INTERVAL_MS: int(1000, { min: 0 }),
+  /** The same per group chat, where Telegram allows about 20 messages a minute (default 3000). */
+  TELEGRAM_GROUP_DRAFT_INTERVAL_MS: int(3000, { min: 0 }),
   /** How often "typing…" is refreshed while a turn runs, in ms (Telegram shows it for 5 s); 0 turns it off. */
   TELEGRAM_TYPING_INTERVAL_MS: int(4000, { min: 0 }),
   /** Largest photo, document or voice message downloaded for the model, in bytes (Bot API getFile allows 20 MB). */

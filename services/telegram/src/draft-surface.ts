@@ -12,13 +12,22 @@ const thread = (threadId: string | undefined) => (threadId ? { message_thread_id
  * action in the chat or forum topic. The outbound worker later edits the draft into the reply's
  * first HTML part.
  */
-export function telegramDraftSurface(api: Api): DraftSurface {
+export function telegramDraftSurface(api: Api, opts: { editIntervalMs?: number; groupEditIntervalMs?: number } = {}): DraftSurface {
+  // Several sessions can share one chat (forum topics, per-user group sessions): draft edits are
+  // spaced per chat, not just per turn. Telegram allows about 1 message/s per chat and 20/min per
+  // group; a skipped edit only makes the preview lag, the final reply is edited in regardless.
+  const lastEditAt = new Map<string, number>();
+  const gapMs = (chatId: string) => (chatId.startsWith('-') ? (opts.groupEditIntervalMs ?? 3000) : (opts.editIntervalMs ?? 0));
   return {
     async post(target: ChatTarget, text: string): Promise<string> {
       const sent = await api.sendMessage(target.chatId, text, { ...thread(target.threadId), link_preview_options: { is_disabled: true } });
       return String(sent.message_id);
     },
     async edit(target: ChatTarget, messageId: string, text: string): Promise<void> {
+      const now = Date.now();
+      if (now - (lastEditAt.get(target.chatId) ?? 0) < gapMs(target.chatId)) return;
+      lastEditAt.set(target.chatId, now);
+      if (lastEditAt.size > 10_000) lastEditAt.clear(); // a bound, not an LRU: forgetting only allows one early edit
       try {
         await api.editMessageText(target.chatId, Number(messageId), text, { link_preview_options: { is_disabled: true } });
       } catch (err) {
