@@ -85,8 +85,10 @@ async function startWhatsAppRig(opts: HarnessOptions = {}): Promise<WhatsAppRig>
     };
     // Serialized the way Meta does (non-ASCII escaped), then signed over those exact bytes.
     const post = (payload: unknown, secret: string | null = WA.appSecret) => postRaw(signWhatsAppWebhook(payload, WA.appSecret).body, secret);
+    const senderOf = new Map<string, string>();
     const send = async (from: string, message: Record<string, unknown>) => {
       const wamid = fakeWamid();
+      senderOf.set(wamid, from);
       const res = await post(whatsappMessageWebhook({ phoneNumberId: WA.phoneNumberId, displayPhoneNumber: WA.display, from, message: { id: wamid, ...message } }));
       return { res: { status: res.status }, wamid };
     };
@@ -126,6 +128,7 @@ async function startWhatsAppRig(opts: HarnessOptions = {}): Promise<WhatsAppRig>
           })),
       // The Cloud API cannot edit a sent message: there is no edit call to count.
       edits: () => 0,
+      typings: (where) => (where === 'group' ? 0 : wa.typing.filter((wamid) => senderOf.get(wamid) === where.dm).length),
       approvePairing: async (code) => (await fetch(`${url}/admin/whatsapp/pairings/${code}/approve`, { method: 'POST' })).status,
       close,
     };
@@ -139,6 +142,7 @@ const harness: ChannelHarness = {
   platform: 'whatsapp',
   messageLimit: 4096,
   codeBalanced: (part) => (part.match(/```/g) ?? []).length % 2 === 0,
+  lacks: { edits: true, groups: true },
   users: { alice: WA.alice, bob: WA.bob },
   start: startWhatsAppRig,
 };
@@ -146,9 +150,8 @@ const harness: ChannelHarness = {
 channelContract(harness);
 
 /*
- * Beyond the shared contract. Two contract cases cannot hold on WhatsApp, by the platform's design,
- * and fail above instead of being faked: the Cloud API has no message edits (so no streamed drafts:
- * typing indicator, then the whole reply) and no group chats (DMs only).
+ * Beyond the shared contract. The harness declares what the Cloud API lacks by design: message edits
+ * (so a reply streams as a typing indicator, then arrives whole) and group chats (DMs only).
  */
 describe('whatsapp specifics', () => {
   const rigs: WhatsAppRig[] = [];
