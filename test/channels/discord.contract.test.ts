@@ -13,6 +13,8 @@ const BOT = { id: BOT_ID, username: 'switchboard' };
 const GUILD = '400000000000000000';
 const CHANNEL = '500000000000000001';
 const THREAD = '500000000000000002';
+/** The managed role Discord gives the bot in the test server. */
+const BOT_ROLE = '400000000000000077';
 const USERS: Record<string, string> = { '100000000000000001': 'alice', '100000000000000002': 'bob', '100000000000000003': 'carol' };
 const alice = '100000000000000001';
 const bob = '100000000000000002';
@@ -73,7 +75,7 @@ async function startDiscordRig(opts: HarnessOptions = {}): Promise<DiscordRig> {
     const dc = await startFakeDiscord({
       token: TOKEN,
       bot: BOT,
-      guild: { id: GUILD, channels: [{ id: CHANNEL, name: 'general' }], threads: [{ id: THREAD, parentId: CHANNEL, name: 'a thread' }] },
+      guild: { id: GUILD, channels: [{ id: CHANNEL, name: 'general' }], threads: [{ id: THREAD, parentId: CHANNEL, name: 'a thread' }], botRoleId: BOT_ROLE },
     });
     cleanups.push(() => dc.close());
     const registry = createRegistry({ defaultMetrics: false });
@@ -265,6 +267,11 @@ describe('discord gateway specifics', () => {
     await waitFor(() => r.said('group').some((t) => t.includes('replying to you')), { timeoutMs: 15_000 });
     expect(modelSaw(r, 'from a bot')).toBe(false);
     expect(modelSaw(r, 'from myself')).toBe(false);
+  });
+
+  it("mentioning the bot's managed role in a server addresses it", async () => {
+    await r.deliver('MESSAGE_CREATE', r.message(alice, CHANNEL, `<@&${BOT_ROLE}> via the role`, { mention_roles: [BOT_ROLE] }));
+    await waitFor(() => r.said('group').some((t) => t.includes('via the role')), { timeoutMs: 15_000 });
   });
 
   it('an edit is a new message once; a link preview update is not', async () => {

@@ -3,7 +3,7 @@ import type { ChannelMetrics } from '@switchboard/channels';
 import type { Logger } from '@switchboard/observability';
 import type { DiscordConfig } from './config.ts';
 import { classifyDispatch, type GatewayHandler } from './gateway.ts';
-import type { BotIdentity, ChannelPlace } from './normalize.ts';
+import type { BotIdentity, BotRole, ChannelPlace } from './normalize.ts';
 
 export interface GatewayConnection {
   /** Resolves once READY arrived the first time. */
@@ -11,6 +11,7 @@ export interface GatewayConnection {
   /** Why the gateway is not usable right now, or undefined when every shard is connected. */
   problem(): string | undefined;
   place: ChannelPlace;
+  botRole: BotRole;
   close(): Promise<void>;
 }
 
@@ -131,6 +132,7 @@ export function connectGateway(opts: { config: DiscordConfig; token: string; bot
       if (channel?.isThread() && channel.parentId) return { chatId: channel.parentId, threadId: channel.id };
       return { chatId: channelId };
     },
+    botRole: (guildId) => client?.guilds.cache.get(guildId)?.roles.botRoleFor(bot.id)?.id,
     async close() {
       closed = true;
       clearTimeout(retryTimer);

@@ -5,7 +5,7 @@ import { admitMessage, answerApprovalButton, type ChannelAccess, type ChannelMet
 import type { LaneIngress, TurnQueue } from '@switchboard/lanes';
 import type { Logger } from '@switchboard/observability';
 import type { ApprovalBoard } from '@switchboard/tools';
-import { normalizeMessage, type BotIdentity, type ChannelPlace } from './normalize.ts';
+import { normalizeMessage, type BotIdentity, type BotRole, type ChannelPlace } from './normalize.ts';
 import { DcInteraction, DcMessage, EPHEMERAL, InteractionCallback, Snowflake } from './payloads.ts';
 import { NO_MENTIONS } from './render.ts';
 import type { DiscordRest } from './sender.ts';
@@ -14,6 +14,7 @@ export interface GatewayDeps {
   rest: DiscordRest;
   bot: BotIdentity;
   place: ChannelPlace;
+  botRole?: BotRole;
   access: ChannelAccess;
   ingress: LaneIngress;
   board: ApprovalBoard;
@@ -122,7 +123,7 @@ export class GatewayHandler {
 
   private async onMessage(msg: DcMessage, edit: boolean): Promise<string> {
     const d = this.deps;
-    const n = normalizeMessage(msg, { bot: d.bot, place: d.place, perUserInGroups: d.perUserInGroups, receivedAtMs: Date.now(), edit });
+    const n = normalizeMessage(msg, { bot: d.bot, place: d.place, ...(d.botRole ? { botRole: d.botRole } : {}), perUserInGroups: d.perUserInGroups, receivedAtMs: Date.now(), edit });
     if (n.kind === 'ignored') return 'ignored';
     return admitMessage(
       {

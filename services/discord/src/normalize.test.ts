@@ -51,6 +51,13 @@ describe('normalizeMessage', () => {
     expect(n).toMatchObject({ kind: 'message', mentioned: true, isPrivate: false, message: { text: 'ask @bob please', sessionKey: `discord:${BOT.id}:800` } });
   });
 
+  it("mentioning the bot's managed role addresses it too", () => {
+    const n = normalizeMessage(payload({ content: '<@&600> status?', mention_roles: ['600'] }), opts({ botRole: (guild) => (guild === '700' ? '600' : undefined) }));
+    expect(n).toMatchObject({ kind: 'message', mentioned: true, message: { text: 'status?' } });
+    const other = normalizeMessage(payload({ content: '<@&601> status?', mention_roles: ['601'] }), opts({ botRole: () => '600' }));
+    expect(other).toMatchObject({ kind: 'message', mentioned: false, message: { text: '<@&601> status?' } });
+  });
+
   it('a reply to the bot addresses it; a reply to someone else quotes them', () => {
     const toBot = normalizeMessage(payload({ type: 19, referenced_message: { id: '1', author: botMention, content: 'earlier' } }), opts());
     expect(toBot).toMatchObject({ kind: 'message', mentioned: true, message: { text: 'hello there' } });

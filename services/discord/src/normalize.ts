@@ -15,6 +15,9 @@ export interface BotIdentity {
  */
 export type ChannelPlace = (channelId: string) => { chatId: string; threadId?: string | undefined };
 
+/** The bot's own managed role in a server (Discord offers it next to the bot in @ autocomplete), if known. */
+export type BotRole = (guildId: string) => string | undefined;
+
 export type Normalized =
   | { kind: 'message'; deliveryId: string; message: NormalizedInbound; isPrivate: boolean; mentioned: boolean }
   | { kind: 'ignored'; reason: 'from_bot' | 'system' | 'no_text' | 'not_edited' };
@@ -22,6 +25,8 @@ export type Normalized =
 export interface NormalizeOptions {
   bot: BotIdentity;
   place: ChannelPlace;
+  /** Mentioning the bot's managed role counts as mentioning the bot. */
+  botRole?: BotRole;
   /** One session per user in server channels (`DISCORD_GROUP_SESSION_PER_USER`). */
   perUserInGroups: boolean;
   receivedAtMs: number;
@@ -40,9 +45,10 @@ export function messageIdFromInbound(id: string, botId: string): string | undefi
   return m && m[1] === botId ? m[2] : undefined;
 }
 
-/** Whether the bot was addressed: an @mention of the bot, or a reply to one of its messages. */
-export function mentionsBot(msg: DcMessage, bot: BotIdentity): boolean {
+/** Whether the bot was addressed: an @mention of the bot or of its managed role, or a reply to one of its messages. */
+export function mentionsBot(msg: DcMessage, bot: BotIdentity, botRoleId?: string): boolean {
   if (msg.referenced_message?.author?.id === bot.id) return true;
+  if (botRoleId && msg.mention_roles.includes(botRoleId)) return true;
   return msg.mentions.some((u) => u.id === bot.id);
 }
 
@@ -55,10 +61,11 @@ function attachmentKind(a: DcAttachment): Attachment['kind'] {
 const displayName = (u: DcUser) => u.global_name ?? u.username;
 
 /** Makes mentions readable for the model: the bot's own are dropped, other users' become @name. */
-function readableContent(msg: DcMessage, bot: BotIdentity): string {
+function readableContent(msg: DcMessage, bot: BotIdentity, botRoleId: string | undefined): string {
   const names = new Map(msg.mentions.map((u) => [u.id, displayName(u)]));
   return msg.content
     .replace(/<@!?(\d+)>/g, (whole, id: string) => (id === bot.id ? '' : names.has(id) ? `@${names.get(id)}` : whole))
+    .replace(/<@&(\d+)>/g, (whole, id: string) => (id === botRoleId ? '' : whole))
     .replace(/[ \t]{2,}/g, ' ')
     .trim();
 }
@@ -85,11 +92,12 @@ export function normalizeMessage(msg: DcMessage, o: NormalizeOptions): Normalize
     sizeBytes: a.size,
     ...(a.content_type ? { mimeType: a.content_type } : {}),
   }));
-  let text = readableContent(msg, o.bot);
+  const botRoleId = msg.guild_id !== undefined ? o.botRole?.(msg.guild_id) : undefined;
+  let text = readableContent(msg, o.bot, botRoleId);
   if (text === '' && attachments.length === 0) return { kind: 'ignored', reason: 'no_text' };
   if (text === '') text = `[sent ${attachments.map((a) => a.name).join(', ')}]`;
   const isPrivate = msg.guild_id === undefined;
-  const mentioned = !isPrivate && mentionsBot(msg, o.bot);
+  const mentioned = !isPrivate && mentionsBot(msg, o.bot, botRoleId);
   const ref = msg.referenced_message;
   if (ref && ref.author?.id !== o.bot.id) {
     const quoted = (ref.content ?? '').replace(/\s+/g, ' ').slice(0, 200);

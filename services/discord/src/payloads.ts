@@ -41,6 +41,7 @@ export const DcMessage = z.looseObject({
   type: z.number().int(),
   webhook_id: Snowflake.optional(),
   mentions: z.array(DcUser).default([]),
+  mention_roles: z.array(Snowflake).default([]),
   attachments: z.array(DcAttachment).default([]),
   message_reference: z.looseObject({ message_id: Snowflake.optional(), channel_id: Snowflake.optional() }).optional(),
   referenced_message: z.looseObject({ id: Snowflake, author: DcUser.optional(), content: z.string().optional() }).nullish(),

@@ -121,6 +121,7 @@ export async function startDiscordService(deps: DiscordServiceDeps): Promise<Dis
     bot,
     // Events arrive only after the connection below exists.
     place: (channelId) => gateway.place(channelId),
+    botRole: (guildId) => gateway.botRole(guildId),
     access,
     ingress,
     board: new ApprovalBoard(redis, prefix),

@@ -49,7 +49,7 @@ export interface FakeDiscordOptions {
   /** The bot user; its id must be the one encoded in the token's first part. */
   bot: FakeDiscordUser;
   /** One guild the bot is in, with text channels and threads (sent as GUILD_CREATE after READY). */
-  guild?: { id: string; name?: string; channels: Array<{ id: string; name: string }>; threads?: Array<{ id: string; parentId: string; name: string }> };
+  guild?: { id: string; name?: string; channels: Array<{ id: string; name: string }>; threads?: Array<{ id: string; parentId: string; name: string }>; botRoleId?: string };
   /** HELLO's heartbeat interval, in ms (default 41250 as Discord sends). */
   heartbeatIntervalMs?: number;
 }
@@ -290,7 +290,11 @@ export async function startFakeDiscord(opts: FakeDiscordOptions): Promise<FakeDi
       verification_level: 0,
       default_message_notifications: 0,
       explicit_content_filter: 0,
-      roles: [{ id: g.id, name: '@everyone', permissions: '1071698660929', position: 0, color: 0, hoist: false, managed: false, mentionable: false, flags: 0 }],
+      roles: [
+        { id: g.id, name: '@everyone', permissions: '1071698660929', position: 0, color: 0, hoist: false, managed: false, mentionable: false, flags: 0 },
+        // The role Discord creates for a bot that joins a server (`tags.bot_id`).
+        ...(g.botRoleId ? [{ id: g.botRoleId, name: bot.username, permissions: '0', position: 1, color: 0, hoist: false, managed: true, mentionable: true, flags: 0, tags: { bot_id: bot.id } }] : []),
+      ],
       emojis: [],
       stickers: [],
       features: [],
