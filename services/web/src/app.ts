@@ -35,6 +35,8 @@ export interface WebAppDeps {
   /** Schedules behind `/v1/schedules`. */
   scheduler: Scheduler;
   apiKeys: string[];
+  /** Operator keys (see SWITCHBOARD_ADMIN_KEYS). */
+  adminKeys?: string[];
   hooks: HookConfig;
   replyTimeoutMs: number;
   maxBodyBytes: number;
@@ -75,7 +77,7 @@ export function createWebApp(deps: WebAppDeps): Express {
   // Hooks carry their own secret instead of an API key, so they sit before the API's auth.
   app.use(hooksRouter(deps.hooks, deps.ingress, deps.maxBodyBytes, { audit: deps.scheduler.runs, registry: deps.registry }));
 
-  app.use('/v1', apiAuth(deps.apiKeys));
+  app.use('/v1', apiAuth(deps.apiKeys, deps.adminKeys ?? []));
   app.use('/v1', express.json({ limit: deps.maxBodyBytes }));
   app.use(messagesRouter(deps.ingress));
   app.use(eventsRouter(deps.hub, deps.store, sse));

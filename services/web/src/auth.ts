@@ -5,6 +5,8 @@ import { sendError } from './http-errors.ts';
 /** Who is calling: sessions are scoped to an account, so two API keys never share a session. */
 export interface Caller {
   account: string;
+  /** An operator key (or the loopback user when no keys are set): the console and admin routes span every account. */
+  operator?: boolean;
 }
 
 declare global {
@@ -25,17 +27,19 @@ export function secretDigest(value: string): Buffer {
 
 /**
  * Bearer-key auth for the API. With keys configured, a request must present one (compared in
- * constant time); without keys, only loopback clients are served.
+ * constant time); without keys, only loopback clients are served (as the operator). `adminKeys`
+ * are keys whose holders are operators.
  */
-export function apiAuth(keys: string[]) {
-  const hashed = keys.map((k) => ({ hash: secretDigest(k), account: `k${secretDigest(k).toString('hex').slice(0, 10)}` }));
+export function apiAuth(keys: string[], adminKeys: string[] = []) {
+  const entry = (k: string, operator: boolean) => ({ hash: secretDigest(k), account: `k${secretDigest(k).toString('hex').slice(0, 10)}`, operator });
+  const hashed = [...keys.map((k) => entry(k, false)), ...adminKeys.map((k) => entry(k, true))];
   return (req: Request, res: Response, next: NextFunction): void => {
     if (hashed.length === 0) {
       if (!LOOPBACK.test(req.socket.remoteAddress ?? '')) {
         sendError(res, 403, 'forbidden', 'no API keys are configured (SWITCHBOARD_API_KEYS), so only loopback clients are served');
         return;
       }
-      res.locals.caller = { account: 'local' };
+      res.locals.caller = { account: 'local', operator: true };
       next();
       return;
     }
@@ -46,12 +50,14 @@ export function apiAuth(keys: string[]) {
       return;
     }
     const presented = secretDigest(match[1]!.trim());
-    const found = hashed.find((k) => timingSafeEqual(k.hash, presented));
+    // Every key is compared, so the time taken does not tell which list (if any) holds it.
+    let found: (typeof hashed)[number] | undefined;
+    for (const k of hashed) if (timingSafeEqual(k.hash, presented) && !found) found = k;
     if (!found) {
       sendError(res, 401, 'unauthorized', 'invalid bearer token');
       return;
     }
-    res.locals.caller = { account: found.account };
+    res.locals.caller = found.operator ? { account: found.account, operator: true } : { account: found.account };
     next();
   };
 }

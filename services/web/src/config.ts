@@ -25,6 +25,12 @@ export const WebEnv = CommonEnv.extend({
   /** Bearer keys for the HTTP API; when empty the API answers loopback clients only. */
   SWITCHBOARD_API_KEYS: csv,
   /**
+   * Operator keys: bearer keys that also see and act on every account's sessions in the console and
+   * `/v1/admin` (platform sessions — Telegram, Slack... — belong to the bot's account, not to an API
+   * key). Without any keys, the loopback user is the operator.
+   */
+  SWITCHBOARD_ADMIN_KEYS: csv,
+  /**
    * Inbound webhooks, JSON: `{ "<name>": { "secret": "...", "sessionId"?: "...", "account"?: "...", "deliver"?: { "channel", "chatId", "threadId"? } } }`.
    * `POST /v1/hooks/<name>` with the secret wakes the assistant in that session (default `hook-<name>`).
    */

@@ -65,6 +65,7 @@ export async function startWebService(deps: WebServiceDeps): Promise<WebService>
     queues,
     scheduler,
     apiKeys: config.SWITCHBOARD_API_KEYS,
+    adminKeys: config.SWITCHBOARD_ADMIN_KEYS,
     hooks: config.HOOKS,
     replyTimeoutMs: config.REPLY_TIMEOUT_MS,
     maxBodyBytes: config.MAX_BODY_BYTES,

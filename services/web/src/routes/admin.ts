@@ -56,9 +56,13 @@ interface ApprovalRow {
 
 const iso = (d: Date | null | undefined) => (d ? new Date(d).toISOString() : null);
 
+/** The account an admin query is limited to; null (every account) for operators. */
+const scope = (res: Response): string | null => (res.locals.caller.operator ? null : res.locals.caller.account);
+
 /**
  * JSON endpoints of the operator console, under `/v1/admin` (so behind the API's bearer-key auth,
- * and scoped to the caller's account like every other API route):
+ * and scoped to the caller's account like every other API route; operators — SWITCHBOARD_ADMIN_KEYS,
+ * or the loopback user when no keys are set — see every account, platform sessions included):
  *
  * - `GET /v1/admin/sessions?limit=` → `{ sessions }`, newest activity first
  * - `GET /v1/admin/sessions/{sessionKey}/transcript?limit=` → `{ session, messages, approvals }`
@@ -100,7 +104,7 @@ export function adminRouter(deps: AdminRouterDeps): Router {
       // only `limit` sessions are looked into, each through the (session_id, seq) index.
       `WITH recent AS (
          SELECT id, platform, chat_id, thread_id, user_id, created_at, updated_at FROM sessions
-          WHERE account = $1 ORDER BY updated_at DESC, id LIMIT $2
+          WHERE ($1::text IS NULL OR account = $1) ORDER BY updated_at DESC, id LIMIT $2
        )
        SELECT s.id, s.platform, s.chat_id, s.thread_id, s.user_id, s.created_at,
               greatest(s.updated_at, coalesce(m.last_at, s.updated_at), coalesce(a.last_at, s.updated_at)) AS last_activity_at,
@@ -111,7 +115,7 @@ export function adminRouter(deps: AdminRouterDeps): Router {
          LEFT JOIN LATERAL (SELECT count(*) FILTER (WHERE status = 'pending' AND expires_at > now()) AS pending, max(created_at) AS last_at
                               FROM approvals WHERE session_id = s.id) a ON true
         ORDER BY last_activity_at DESC, s.id`,
-      [res.locals.caller.account, q.data.limit],
+      [scope(res), q.data.limit],
     );
     res.json({
       sessions: rows.map((r) => ({
@@ -135,9 +139,9 @@ export function adminRouter(deps: AdminRouterDeps): Router {
     if (key.length > 512) return sendError(res, 404, 'not_found', 'no such session');
     const db = needDb(res);
     if (!db) return;
-    const account = res.locals.caller.account;
+    const account = scope(res);
     const session = await db.query<{ id: string; platform: string; chat_id: string; created_at: Date; updated_at: Date }>(
-      `SELECT id, platform, chat_id, created_at, updated_at FROM sessions WHERE id = $1 AND account = $2`,
+      `SELECT id, platform, chat_id, created_at, updated_at FROM sessions WHERE id = $1 AND ($2::text IS NULL OR account = $2)`,
       [key, account],
     );
     const s = session.rows[0];
@@ -169,7 +173,7 @@ export function adminRouter(deps: AdminRouterDeps): Router {
   router.get('/v1/admin/approvals', async (_req: Request, res: Response) => {
     const db = needDb(res);
     if (!db) return;
-    res.json({ approvals: await pendingApprovals(db, deps.approvals, res.locals.caller.account) });
+    res.json({ approvals: await pendingApprovals(db, deps.approvals, scope(res)) });
   });
 
   router.get('/v1/admin/queues', async (_req: Request, res: Response) => {
@@ -216,11 +220,11 @@ export function adminRouter(deps: AdminRouterDeps): Router {
  * Approvals of the account still waiting for a human: pending in Postgres, not expired, and not
  * already answered on the board (the row is settled only when the parked turn resumes).
  */
-async function pendingApprovals(db: Db, board: ApprovalBoard, account: string, sessionKey?: string) {
+async function pendingApprovals(db: Db, board: ApprovalBoard, account: string | null, sessionKey?: string) {
   const { rows } = await db.query<ApprovalRow>(
     `SELECT a.id, a.session_id, a.tool, a.arguments, a.reason, a.created_at, a.expires_at
        FROM approvals a JOIN sessions s ON s.id = a.session_id
-      WHERE a.status = 'pending' AND a.expires_at > now() AND s.account = $1 AND ($2::text IS NULL OR a.session_id = $2)
+      WHERE a.status = 'pending' AND a.expires_at > now() AND ($1::text IS NULL OR s.account = $1) AND ($2::text IS NULL OR a.session_id = $2)
       ORDER BY a.created_at
       LIMIT 200`,
     [account, sessionKey ?? null],

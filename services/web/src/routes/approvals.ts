@@ -18,8 +18,10 @@ export function approvalsRouter(board: ApprovalBoard, turns: TurnQueue): Router 
     if (!id.success) return sendError(res, 404, 'not_found', 'no such approval request');
     const body = Body.safeParse(req.body);
     if (!body.success) return sendError(res, 400, 'bad_request', 'decision must be "approve" or "deny"');
-    const account = res.locals.caller.account;
-    const result = await board.decide(id.data, body.data.decision === 'approve' ? 'approved' : 'denied', account, `api:${account}`);
+    const caller = res.locals.caller;
+    // Operators may answer any account's request (a Telegram session's, say); others only their own.
+    const account = caller.operator ? ((await board.get(id.data))?.account ?? caller.account) : caller.account;
+    const result = await board.decide(id.data, body.data.decision === 'approve' ? 'approved' : 'denied', account, `api:${caller.account}`);
     if (!result.ok) {
       if (result.code === 'not_found') return sendError(res, 404, 'not_found', 'no such approval request');
       return sendError(res, 409, 'conflict', `this request was already ${result.status ?? 'decided'}`);

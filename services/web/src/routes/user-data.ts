@@ -12,7 +12,7 @@ const UserId = z.string().min(1).max(512);
  * summaries, memories, embeddings, toolAudit } }`: deletes everything stored about that user
  * (platform user id as in the transcript; web/API users are `<account>/<sessionId>`). Idempotent.
  * A caller with an API key may delete only users whose conversations are all in its own account
- * (403 otherwise); without API keys the loopback operator may delete any user.
+ * (403 otherwise); operators (SWITCHBOARD_ADMIN_KEYS, or the loopback user without keys) may delete any user.
  */
 export function userDataRouter(db: Db | undefined, logger: Logger): Router {
   const router = Router();
@@ -22,7 +22,7 @@ export function userDataRouter(db: Db | undefined, logger: Logger): Router {
     if (!db) return sendError(res, 503, 'no_database', 'the web service has no database (set DATABASE_URL)');
     const userId = parsed.data;
     const account = res.locals.caller.account;
-    if (account !== 'local') {
+    if (!res.locals.caller.operator) {
       const { rows } = await db.query<{ account: string }>(
         `SELECT DISTINCT s.account FROM sessions s
          WHERE s.user_id = $1 OR s.id IN (SELECT session_id FROM messages WHERE user_id = $1)
