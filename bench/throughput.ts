@@ -2,7 +2,7 @@
  * Throughput, latency, start time and memory of the one-process system through the web API, with
  * the fake model. Usage: npm run bench [-- --quick] [-- --memory]
  *
- * The system runs as its own process (`node src/main.ts`, as `npm start` runs it) against a private
+ * The system runs as its own process, started with `npm start`'s command line, against a private
  * Redis; the fake model and the load generator run in this process. Writes
  * bench/results/throughput-<time>.json and prints a table. Besides messages/s and latency it
  * reports the CPU time each process spent per message (system, redis-server, and this process),
@@ -17,7 +17,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startFakeOpenAI, startRedisServer } from '@switchboard/testkit';
 import { closedLoop, type LoadResult } from './lib/load.ts';
-import { cpuPerMessage, cpuSnapshot, loadAverage1m, ROOT, round, rssMiB, startProcess, type BenchProcess } from './lib/procs.ts';
+import { cpuPerMessage, cpuSnapshot, loadAverage1m, npmStartCommand, ROOT, round, rssMiB, startProcess, type BenchProcess } from './lib/procs.ts';
 
 const quick = process.argv.includes('--quick');
 const withMemory = process.argv.includes('--memory');
@@ -31,6 +31,7 @@ interface Scenario extends LoadResult {
 }
 
 async function main(): Promise<void> {
+  const npmStart = await npmStartCommand();
   const redis = await startRedisServer();
   const model = await startFakeOpenAI({ record: false });
   const dataDirs: string[] = [];
@@ -46,7 +47,7 @@ async function main(): Promise<void> {
     // Searchable by the sandbox's unprivileged uid, as a real DATA_DIR is, so the shell tool starts normally.
     await chmod(dataDir, 0o755);
     dataDirs.push(dataDir);
-    return await startProcess('src/main.ts', { ...baseEnv, DATA_DIR: dataDir, ...env });
+    return await startProcess(npmStart.entry, { ...baseEnv, DATA_DIR: dataDir, ...env }, { nodeArgs: npmStart.nodeArgs });
   };
   const measure = async (sys: BenchProcess, label: string, sessions: number, durationMs: number, warmupMs: number): Promise<Scenario> => {
     const pids = { system: sys.child.pid!, redis: redis.process.pid! };
@@ -65,11 +66,19 @@ async function main(): Promise<void> {
     cpus: cpus().length,
     quick,
     memoryExtraction: withMemory ? 'default (turn)' : 'off',
+    command: ['node', ...npmStart.nodeArgs, npmStart.entry].join(' '),
     loadAverage1mBefore: await loadAverage1m(),
   };
   try {
-    // First start on an empty DATA_DIR (spawn → /readyz 200), then idle memory.
-    let sys = await start({ SWITCHBOARD_PREFIX: 'benchA' });
+    // First start on an empty DATA_DIR (spawn → /readyz 200). Node's compile cache (which the
+    // image build fills, and any earlier start on this checkout) is measured cold and warm.
+    const coldCache = await mkdtemp(join(tmpdir(), 'sb-bench-compile-'));
+    dataDirs.push(coldCache);
+    let sys = await start({ SWITCHBOARD_PREFIX: 'benchCold', NODE_COMPILE_CACHE: coldCache });
+    results.firstStartColdCompileCacheMs = round(sys.readyMs);
+    await sys.stop();
+    await (await start({ SWITCHBOARD_PREFIX: 'benchWarm' })).stop(); // fills the default cache if it is empty
+    sys = await start({ SWITCHBOARD_PREFIX: 'benchA' });
     results.firstStartMs = round(sys.readyMs);
     await new Promise((r) => setTimeout(r, 3000));
     results.idleRssMiB = await rssMiB(sys.child.pid!);
@@ -123,6 +132,7 @@ async function main(): Promise<void> {
   });
   console.log({
     firstStartMs: results.firstStartMs,
+    firstStartColdCompileCacheMs: results.firstStartColdCompileCacheMs,
     idleRssMiB: results.idleRssMiB,
     rssAfterLoadMiB: results.rssAfterLoadMiB,
     loadAverage1m: [results.loadAverage1mBefore, results.loadAverage1mAfter],

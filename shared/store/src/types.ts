@@ -64,7 +64,7 @@ export interface OpenDatabaseOptions {
    * query runs). Same `Db` behaviour either way. Ignored with `databaseUrl`. Default false: the worker costs ~14 MiB more RSS (a second V8 isolate).
    */
   thread?: boolean;
-  /** PGlite `shared_buffers` in megabytes; startup time grows with it (~4 ms/MB). Default 16. */
+  /** PGlite `shared_buffers` in megabytes; startup time and resident memory grow with it (~4 ms/MB). Default 8. */
   sharedBuffersMb?: number;
   /**
    * Let V8 optimise PGlite's WebAssembly with TurboFan. Process-wide; default false: optimising
