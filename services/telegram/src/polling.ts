@@ -17,10 +17,14 @@ export interface TelegramPollerOptions {
   handle(update: TgUpdate): Promise<void>;
   /** Counts an update that is not a valid Telegram update (it is skipped). */
   onRejected(updateId: unknown, reason: string): void;
+  /** Counts an update skipped after `giveUpAfterMs` of failed handling. */
+  onFailed?(updateId: number): void;
   /** How long the poller lease lasts without renewal, in ms (default 30 s). */
   leaseMs?: number;
   /** First wait before handling a failed update again, in ms (default 250; doubles up to 10 s). */
   retryBaseMs?: number;
+  /** How long one update is retried before it is skipped (logged, `onFailed`), so one poison update cannot stall the bot (default 10 min). */
+  giveUpAfterMs?: number;
 }
 
 export interface TelegramPoller {
@@ -47,7 +51,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  *   confirms everything before it to Telegram, is sent only after the whole batch was handled. An
  *   update whose handling fails is retried (with backoff) before anything after it; a crash in
  *   between means Telegram delivers it again, and update_id dedupe keeps it once. One at a time
- *   also keeps each chat's messages in order.
+ *   also keeps each chat's messages in order. Only an update that keeps failing for
+ *   `giveUpAfterMs` (a poison update, not an outage shorter than that) is skipped.
  */
 export function startTelegramPoller(opts: TelegramPollerOptions): TelegramPoller {
   const log = opts.logger.child({ mode: 'polling' });
@@ -74,6 +79,7 @@ export function startTelegramPoller(opts: TelegramPollerOptions): TelegramPoller
       opts.onRejected((raw as { update_id?: unknown } | undefined)?.update_id, parsed.error.message);
       return;
     }
+    const since = Date.now();
     for (let attempt = 0; ; attempt++) {
       try {
         await opts.handle(parsed.data);
@@ -81,6 +87,11 @@ export function startTelegramPoller(opts: TelegramPollerOptions): TelegramPoller
       } catch (err) {
         // Not confirmed to Telegram yet: stopping now means the next poller gets it again.
         if (stopping || !holding) throw err;
+        if (Date.now() - since > (opts.giveUpAfterMs ?? 600_000)) {
+          log.error({ err, updateId: parsed.data.update_id, attempt }, 'giving up on a polled telegram update that kept failing; skipping it');
+          opts.onFailed?.(parsed.data.update_id);
+          return;
+        }
         const waitMs = Math.min(10_000, (opts.retryBaseMs ?? 250) * 2 ** attempt);
         log.error({ err, updateId: parsed.data.update_id, attempt, waitMs }, 'handling a polled telegram update failed; retrying it');
         await sleep(waitMs);

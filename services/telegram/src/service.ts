@@ -152,6 +152,7 @@ export async function startTelegramService(deps: TelegramServiceDeps): Promise<T
           handle: async (update) => {
             metrics.updates.inc({ platform: 'telegram', outcome: await handleUpdate(updateDeps, update) });
           },
+          onFailed: () => metrics.updates.inc({ platform: 'telegram', outcome: 'failed' }),
           onRejected: (updateId, reason) => {
             metrics.updates.inc({ platform: 'telegram', outcome: 'rejected' });
             metrics.inbound.inc({ platform: 'telegram', outcome: 'rejected' });
