@@ -9,7 +9,7 @@ export function channelMetrics(registry: Registry) {
     inbound: laneMetrics(registry).inbound,
     updates: counter(registry, {
       name: 'switchboard_channel_updates_total',
-      help: 'Platform deliveries (webhooks, gateway events, interactions) by platform and outcome (accepted, duplicate, rejected, unauthorized, ignored, denied, pairing, interaction)',
+      help: 'Platform deliveries (webhooks, gateway events, interactions) by platform and outcome (accepted, duplicate, rejected, unauthorized, ignored, denied, pairing, interaction, failed)',
       labelNames: ['platform', 'outcome'] as const,
     }),
     sends: counter(registry, {
