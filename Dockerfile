@@ -35,10 +35,13 @@ RUN apt-get update \
 RUN groupadd --gid 10001 switchboard \
  && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
       --shell /usr/sbin/nologin switchboard \
- && mkdir -p /data \
- && chown 10001:10001 /data
+ && mkdir -p /data /var/cache/switchboard/node-compile \
+ && chown 10001:10001 /data /var/cache/switchboard/node-compile
+# Node's compile cache (compiled, type-stripped modules), written by the service user: the second
+# start of a container, and the first start of an image that filled it at build, skip that work.
 ENV NODE_ENV=production \
-    DATA_DIR=/data
+    DATA_DIR=/data \
+    NODE_COMPILE_CACHE=/var/cache/switchboard/node-compile
 WORKDIR /app
 ENTRYPOINT ["/usr/bin/tini", "--"]
 
@@ -181,6 +184,10 @@ COPY --link --from=app /app/ /app/
 # empty /data copies it (well under a second) instead of running initdb (5-10 s).
 RUN node shared/store/scripts/prepare-template.mjs
 USER 10001:10001
+# Fill the compile cache with every module the system imports (a first start ~0.5 s sooner), and
+# cap V8's young generation as `npm start` does (~25 MiB less resident memory when idle).
+RUN node --input-type=module -e "await import('./src/system.ts'); await import('@electric-sql/pglite')"
+ENV NODE_OPTIONS=--max-semi-space-size=1
 ENV PORT=8080
 EXPOSE 8080
 HEALTHCHECK --interval=15s --timeout=3s --start-period=60s --retries=3 \
