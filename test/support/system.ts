@@ -38,6 +38,9 @@ export async function startTestSystem(
     LLM_MODEL: 'fake-model',
     LLM_MAX_RETRIES: '0',
     TURN_LEASE_MS: '2000',
+    // One model call per turn unless a test is about memory: per-turn fact extraction is a second
+    // call after the reply, which tests counting or indexing model requests would see.
+    MEMORY_EXTRACTION: 'off',
     ...opts.env,
   };
   const system = await startSystem(env, {
