@@ -123,10 +123,13 @@ describe('telegram normalization end to end', () => {
   it('a forum topic is its own session; its draft, typing and reply stay in the topic', async () => {
     const r = await rig();
     const forum = { id: GROUP_ID, type: 'supergroup', title: 'team', is_forum: true };
-    await r.post(groupUpdate(131, '', { chat: forum, message_thread_id: 7, is_topic_message: true, ...mention('in topic seven') }));
+    const seven = groupUpdate(131, '', { chat: forum, message_thread_id: 7, is_topic_message: true, ...mention('in topic seven') });
+    await r.post(seven);
     await waitFor(() => shown(r, GROUP_ID, 7).some((t) => t.includes('in topic seven') && !t.endsWith('…')), { timeoutMs: 20_000 });
     expect(r.tg.succeeded('sendChatAction')[0]!.params).toMatchObject({ chat_id: String(GROUP_ID), action: 'typing', message_thread_id: 7 });
     expect(r.tg.succeeded('sendMessage').every((c) => c.params.message_thread_id === 7)).toBe(true);
+    // The reply (a streamed draft or a plain send) quotes the message it answers.
+    expect(r.tg.succeeded('sendMessage')[0]!.params).toMatchObject({ reply_parameters: { message_id: seven.message.message_id } });
     await r.post(groupUpdate(131, '', { chat: forum, message_thread_id: 8, is_topic_message: true, ...mention('in topic eight') }));
     await waitFor(() => shown(r, GROUP_ID, 8).some((t) => t.includes('in topic eight') && !t.endsWith('…')), { timeoutMs: 20_000 });
     const topic8 = r.t.model.requests.find((q) => JSON.stringify(q.messages).includes('in topic eight'))!;

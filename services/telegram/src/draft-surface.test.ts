@@ -13,7 +13,7 @@ afterEach(async () => {
 describe('telegramDraftSurface', () => {
   it('posts plain text in the topic, edits it, types in the topic, and spaces edits per chat (wider in groups)', async () => {
     fake = await startFakeTelegram({ token: TOKEN });
-    const surface = telegramDraftSurface(new Api(TOKEN, { apiRoot: fake.apiRoot }), { editIntervalMs: 0, groupEditIntervalMs: 60_000 });
+    const surface = telegramDraftSurface(new Api(TOKEN, { apiRoot: fake.apiRoot }), { botId: '4242', editIntervalMs: 0, groupEditIntervalMs: 60_000 });
     const dm = { account: '4242', chatId: '111' };
     const topic = { account: '4242', chatId: '-100200', threadId: '7' };
     const id = await surface.post(dm, '<b>not markup</b> …');
@@ -21,7 +21,8 @@ describe('telegramDraftSurface', () => {
     await surface.edit(dm, id, 'one two …');
     await surface.edit(dm, id, 'one two …'); // unchanged: Telegram's "not modified" is not an error
     expect(fake.chat(111)).toMatchObject([{ text: 'one two …', parseMode: undefined, edits: 2 }]);
-    const gid = await surface.post(topic, 'group …');
+    const gid = await surface.post(topic, 'group …', { replyTo: ['tg-4242--100200-31', 'tg-4242--100200-35'] });
+    expect(fake.succeeded('sendMessage').at(-1)!.params).toMatchObject({ message_thread_id: 7, reply_parameters: { message_id: 35 } });
     await surface.edit(topic, gid, 'group a …');
     await surface.edit(topic, gid, 'group a b …');
     expect(fake.chat(-100200, 7)).toMatchObject([{ text: 'group a …', edits: 1 }]);

@@ -115,7 +115,7 @@ export async function startTelegramService(deps: TelegramServiceDeps): Promise<T
     redis,
     store,
     drafts,
-    surface: telegramDraftSurface(api, { editIntervalMs: config.TELEGRAM_DRAFT_INTERVAL_MS, groupEditIntervalMs: Math.max(config.TELEGRAM_DRAFT_INTERVAL_MS, config.TELEGRAM_GROUP_DRAFT_INTERVAL_MS) }),
+    surface: telegramDraftSurface(api, { botId: bot.id, editIntervalMs: config.TELEGRAM_DRAFT_INTERVAL_MS, groupEditIntervalMs: Math.max(config.TELEGRAM_DRAFT_INTERVAL_MS, config.TELEGRAM_GROUP_DRAFT_INTERVAL_MS) }),
     logger,
     editIntervalMs: config.TELEGRAM_DRAFT_INTERVAL_MS,
     typingIntervalMs: config.TELEGRAM_TYPING_INTERVAL_MS,

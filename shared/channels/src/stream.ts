@@ -6,8 +6,11 @@ import type { ChatTarget, DraftStore } from './outbound.ts';
 
 /** A platform's way to show a reply while it is being written. */
 export interface DraftSurface {
-  /** Posts a new draft message; returns its platform message id. */
-  post(target: ChatTarget, text: string): Promise<string>;
+  /**
+   * Posts a new draft message; returns its platform message id. `replyTo` is the inbound message
+   * ids the turn answers (the draft may quote the last, as the final reply's first part would).
+   */
+  post(target: ChatTarget, text: string, opts?: { replyTo: readonly string[] }): Promise<string>;
   /** Replaces the draft's text. */
   edit(target: ChatTarget, messageId: string, text: string): Promise<void>;
   /** Shows "typing…" (called at the start and every `typingIntervalMs` while a turn runs). */
@@ -43,8 +46,8 @@ interface Follow {
   waiting: Set<string>;
   /** Turns whose final reply may not be on the platform yet: a new draft posted now would appear above it. */
   unsent: Set<string>;
-  /** Turns seen from their start: only those get a draft (a turn joined halfway would show a truncated text). */
-  started: Set<string>;
+  /** Turns seen from their start, with the messages they answer: only those get a draft (a turn joined halfway would show a truncated text). */
+  started: Map<string, string[]>;
 }
 
 /** How far back `follow` looks for a turn that started before it (events), and for replies still being sent (ms). */
@@ -114,7 +117,7 @@ export class ReplyStreamer {
     }
     const timer = setTimeout(() => this.unfollow(sessionKey), this.o.followMs ?? 600_000);
     timer.unref();
-    const f: Follow = { target, stop: () => undefined, timer, typing: undefined, turns: new Map(), waiting: new Set(messageId ? [messageId] : []), unsent, started: new Set() };
+    const f: Follow = { target, stop: () => undefined, timer, typing: undefined, turns: new Map(), waiting: new Set(messageId ? [messageId] : []), unsent, started: new Map() };
     this.follows.set(sessionKey, f);
     this.startTyping(f);
     const stop = await this.o.hub.subscribe(sessionKey, after, (events) => this.onEvents(sessionKey, f, events));
@@ -140,7 +143,7 @@ export class ReplyStreamer {
   private onEvents(sessionKey: string, f: Follow, events: StoredSessionEvent[]): void {
     for (const { event } of events) {
       if (event.type === 'turn_started') {
-        f.started.add(event.turnId);
+        f.started.set(event.turnId, event.messageIds);
         this.startTyping(f);
       } else if (event.type === 'delta') {
         if (!f.started.has(event.turnId)) continue;
@@ -204,7 +207,7 @@ export class ReplyStreamer {
       let posted = false;
       try {
         posted = await drafts.editUnlessFinal(turnId, async () => {
-          const id = await surface.post(f.target, text);
+          const id = await surface.post(f.target, text, { replyTo: f.started.get(turnId) ?? [] });
           await drafts.set(turnId, id);
           t.messageId = id;
         });
