@@ -18,7 +18,10 @@ beforeAll(async () => {
       SYSTEM_PROMPT,
       EMBEDDING_MODEL: 'fake-embedding',
       TOOLS_ENABLED: 'remember,recall,forget',
-      MEMORY_EXTRACTION: 'turn',
+      // Facts are extracted by the flush before each compaction (per-turn extraction, the default,
+      // is covered by memory-privacy.test.ts and the turn runner's replay test); fewer model calls
+      // keep this long test fast.
+      MEMORY_EXTRACTION: 'compaction',
     },
   });
 });
@@ -96,8 +99,16 @@ describe('memory over a long conversation', () => {
       fullHistory += historyTokens + toolTokens;
       add({ role: 'assistant', content: lastReply });
     }
-    // The last turn's memory work runs after its reply was delivered.
-    await waitFor(() => calls.extract === TURNS, { timeoutMs: 10_000 });
+    // The last turn's memory work runs after its reply was delivered: wait until the database holds
+    // one run for every summarizer and extractor call made (a run done twice would never match).
+    const runs = async () =>
+      Object.fromEntries(
+        (await t.system.db.query<{ kind: string; n: number }>(`SELECT kind, count(*)::int AS n FROM memory_runs WHERE session_id = 'web:local:long-talk' GROUP BY kind`)).rows.map((r) => [r.kind, r.n]),
+      ) as Record<string, number>;
+    await waitFor(async () => {
+      const done = await runs();
+      return done.compact === calls.summarize && (done.flush ?? 0) === calls.extract;
+    }, { timeoutMs: 20_000 });
     const total = sent.chat + sent.extract + sent.summarize;
     const ratio = total / fullHistory;
     console.info(
@@ -108,13 +119,8 @@ describe('memory over a long conversation', () => {
     expect(lastReply).toBe("Your sister's name is Zephyrine.");
     expect(ratio).toBeLessThanOrEqual(0.15);
     expect(calls.summarize).toBeGreaterThan(10);
-    // One extraction per turn and one summary per range: nothing ran twice.
-    expect(calls.extract).toBe(TURNS);
-    const { rows } = await t.system.db.query<{ kind: string; n: number }>(`SELECT kind, count(*)::int AS n FROM memory_runs WHERE session_id = 'web:local:long-talk' GROUP BY kind ORDER BY kind`);
-    expect(rows, JSON.stringify(rows)).toEqual([
-      { kind: 'compact', n: calls.summarize },
-      { kind: 'extract', n: TURNS },
-    ]);
+    expect(calls.extract).toBeGreaterThan(0);
+    expect(calls.extract).toBeLessThanOrEqual(calls.summarize);
     const { rows: summaries } = await t.system.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM summaries WHERE session_id = 'web:local:long-talk'`);
     expect(summaries[0]!.n).toBe(calls.summarize);
     // The full transcript stays in the database.
