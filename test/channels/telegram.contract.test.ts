@@ -65,6 +65,7 @@ channelContract({
         }));
       },
       edits: () => rig.tg.succeeded('editMessageText').length,
+      typings: (where: Where) => rig.tg.succeeded('sendChatAction').filter((c) => String(c.params.chat_id) === String(where === 'group' ? GROUP_ID : where.dm)).length,
       approvePairing: (code) => approvePairing(rig, code),
       close: () => rig.close(),
     };
