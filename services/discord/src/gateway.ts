@@ -27,6 +27,11 @@ export interface GatewayDeps {
   onAccepted?: (message: NormalizedInbound) => Promise<void>;
   /** Attempts at handling one event while Redis is failing, before it is given up (default 6). */
   maxAttempts?: number;
+  /**
+   * Discord needs an answer to an interaction within 3 s; a decision slower than this (ms, default
+   * 2000) is acknowledged first (deferred update) and its verdict sent through the interaction webhook.
+   */
+  deferInteractionAfterMs?: number;
 }
 
 /** What a dispatch is, decided synchronously, before discord.js's own handlers see the packet. */
@@ -156,7 +161,7 @@ export class GatewayHandler {
     }
     const isPrivate = ix.guild_id === undefined;
     const where = isPrivate ? { chatId: ix.channel_id } : d.place(ix.channel_id);
-    const outcome = await answerApprovalButton(
+    const deciding = answerApprovalButton(
       { board: d.board, turns: d.turns, access: d.access, account: d.bot.id },
       {
         data: ix.data?.custom_id,
@@ -167,15 +172,26 @@ export class GatewayHandler {
         platform: 'discord',
       },
     );
+    // Awaited below; this only keeps a failure after a deferral from going unhandled.
+    deciding.catch(() => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    const slow = new Promise<'slow'>((resolve) => {
+      timer = setTimeout(() => resolve('slow'), d.deferInteractionAfterMs ?? 2_000);
+    });
+    const deferred = (await Promise.race([deciding, slow])) === 'slow';
+    clearTimeout(timer);
+    if (deferred) await respond({ type: InteractionCallback.DeferredUpdateMessage });
+    const outcome = await deciding;
     if (!outcome.ok) {
-      await refuse(outcome.message);
+      // Deferred: a follow-up only the presser sees.
+      if (deferred) await d.rest.post(Routes.webhook(ix.application_id, ix.token), { body: { content: outcome.message, flags: EPHEMERAL, allowed_mentions: NO_MENTIONS }, auth: false });
+      else await refuse(outcome.message);
       return 'interaction';
     }
     const by = ix.member?.nick ?? presser.global_name ?? presser.username;
-    await respond({
-      type: InteractionCallback.UpdateMessage,
-      data: { content: `${outcome.verdict}: \`${outcome.tool}\` (by ${by})`, components: [], allowed_mentions: NO_MENTIONS },
-    });
+    const verdict = { content: `${outcome.verdict}: \`${outcome.tool}\` (by ${by})`, components: [], allowed_mentions: NO_MENTIONS };
+    if (deferred) await d.rest.patch(Routes.webhookMessage(ix.application_id, ix.token), { body: verdict, auth: false });
+    else await respond({ type: InteractionCallback.UpdateMessage, data: verdict });
     return 'interaction';
   }
 }

@@ -68,6 +68,8 @@ export type DcInteraction = z.infer<typeof DcInteraction>;
 export const InteractionCallback = {
   /** A reply to the interaction (with flags 64: only the presser sees it). */
   ChannelMessageWithSource: 4,
+  /** "Working on it": the message is updated later through the interaction webhook. */
+  DeferredUpdateMessage: 6,
   /** Replaces the message the pressed component is on. */
   UpdateMessage: 7,
 } as const;

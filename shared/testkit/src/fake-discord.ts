@@ -30,10 +30,15 @@ export interface FakeDiscordMessage {
   edits: number;
 }
 
-/** An interaction callback (`POST /interactions/{id}/{token}/callback`). */
+/**
+ * An answer to an interaction: the callback (`POST /interactions/{id}/{token}/callback`, `type` is
+ * the callback type), or later through its webhook: an edit of the original message
+ * (`PATCH /webhooks/{app}/{token}/messages/@original`, type `edit_original`) or a follow-up
+ * (`POST /webhooks/{app}/{token}`, type `followup`).
+ */
 export interface FakeDiscordInteractionReply {
   interactionId: string;
-  type: number;
+  type: number | 'edit_original' | 'followup';
   data: Record<string, unknown> | undefined;
 }
 
@@ -118,6 +123,8 @@ export async function startFakeDiscord(opts: FakeDiscordOptions): Promise<FakeDi
   const identifies: Array<Record<string, unknown>> = [];
   const resumes: Array<Record<string, unknown>> = [];
   const sessions = new Map<string, Session>();
+  /** Interactions dispatched: their token and the message their component is on. */
+  const interactions = new Map<string, { token: string; messageId: string | undefined }>();
   const limits: Array<{ retryAfterMs: number; global: boolean }> = [];
   let swallow = 0;
   let replayExtra = 0;
@@ -205,11 +212,35 @@ export async function startFakeDiscord(opts: FakeDiscordOptions): Promise<FakeDi
       call.status = status;
       json(res, status, payload, headers);
     };
+    // Interaction callbacks and webhooks are authenticated by the token in the path, not the bot token.
+    const updateMessage = (messageId: string | undefined, data: Record<string, unknown> | undefined) => {
+      const msg = messageId ? byId.get(messageId) : undefined;
+      if (!msg || !data) return;
+      if (typeof data.content === 'string') msg.content = data.content;
+      if (Array.isArray(data.components)) msg.components = data.components;
+    };
     const interaction = /^\/interactions\/(\d+)\/([^/]+)\/callback$/.exec(path);
     if (interaction && method === 'POST') {
-      // Interaction callbacks are authenticated by the token in the path, not the bot token.
-      interactionReplies.push({ interactionId: interaction[1]!, type: Number(body?.type), data: body?.data as Record<string, unknown> | undefined });
+      const known = interactions.get(interaction[1]!);
+      if (known && known.token !== interaction[2]) return answer(401, { message: 'Invalid interaction token', code: 50027 });
+      const data = body?.data as Record<string, unknown> | undefined;
+      interactionReplies.push({ interactionId: interaction[1]!, type: Number(body?.type), data });
+      if (Number(body?.type) === 7) updateMessage(known?.messageId, data);
       return answer(204, undefined);
+    }
+    const hook = /^\/webhooks\/(\d+)\/([^/]+)(\/messages\/@original)?$/.exec(path);
+    if (hook) {
+      const found = [...interactions].find(([, v]) => v.token === hook[2]);
+      if (!found) return answer(404, { message: 'Unknown Webhook', code: 10015 });
+      if (hook[3] && method === 'PATCH') {
+        interactionReplies.push({ interactionId: found[0], type: 'edit_original', data: body });
+        updateMessage(found[1].messageId, body);
+        return answer(200, {});
+      }
+      if (!hook[3] && method === 'POST') {
+        interactionReplies.push({ interactionId: found[0], type: 'followup', data: body });
+        return answer(200, { id: fakeSnowflake(), content: body?.content ?? '' });
+      }
     }
     if (req.headers.authorization !== `Bot ${opts.token}`) return answer(401, { message: '401: Unauthorized', code: 0 });
     if (method === 'GET' && path === '/gateway/bot') {
@@ -453,6 +484,10 @@ export async function startFakeDiscord(opts: FakeDiscordOptions): Promise<FakeDi
       swallow += n;
     },
     dispatch(t, d, o = {}) {
+      if (t === 'INTERACTION_CREATE') {
+        const ix = d as { id?: string; token?: string; message?: { id?: string } };
+        if (ix?.id && ix.token) interactions.set(ix.id, { token: ix.token, messageId: ix.message?.id });
+      }
       const guildId = o.guildId ?? ((d as { guild_id?: string } | null)?.guild_id);
       const session = current(guildId);
       if (!session) throw new Error('no gateway session is connected for that event');
