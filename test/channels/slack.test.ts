@@ -126,13 +126,14 @@ describe('slack webhook', () => {
         envelope(
           dmEvent(ALICE, 'see file', {
             subtype: 'file_share',
-            files: [{ id: 'F0TEST0001', name: 'report.pdf', mimetype: 'application/pdf', size: 1234, url_private: 'https://files.slack.com/files-pri/T0-F0TEST0001/report.pdf' }],
+            // Served by the fake's file host (slack-files.test.ts covers downloads in depth).
+            files: [r.slack.files.addFile('%PDF-1.4 not really', { name: 'report.pdf', mimetype: 'application/pdf' })],
           }),
         ),
       ),
     );
     await waitFor(() => r.slack.messages(imOf(ALICE)).some((m) => m.text.includes('see file')), { timeoutMs: 20_000 });
-    expect(modelSaw(r, '[attached: report.pdf]')).toBe(true);
+    expect(modelSaw(r, 'see file\\n[attached document \\"report.pdf\\" (application/pdf, 19 B)] (its content cannot be shown to you)')).toBe(true);
     expect(modelSaw(r, 'from a bot')).toBe(false);
     expect(modelSaw(r, 'from myself')).toBe(false);
     expect(await metric(r, 'switchboard_channel_updates_total', 'ignored')).toBe(before + 2);

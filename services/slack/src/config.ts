@@ -32,6 +32,10 @@ export const SlackEnv = CommonEnv.extend({
   SLACK_DRAFT_EDIT_INTERVAL_MS: int(1500, { min: 0 }),
   /** Longest an HTTP event waits for its lane before it is acknowledged anyway, in ms (Slack gives up after 3 s). */
   SLACK_ACK_DEADLINE_MS: int(2500, { min: 100, max: 2900 }),
+  /** Largest shared file downloaded and kept for the model, in bytes (default 20 MB; larger ones become a note). */
+  SLACK_ATTACHMENT_MAX_BYTES: int(20 * 1024 * 1024, { min: 1024, max: 100 * 1024 * 1024 }),
+  /** How long downloaded files are kept for the agent, in seconds (default 1 day). */
+  SLACK_ATTACHMENT_TTL_SECONDS: int(24 * 3600, { min: 60 }),
   /** Port of the standalone service (webhook, admin and ops routes). */
   PORT: int(9202, { min: 0, max: 65535 }),
   HOST: optionalString.transform((v) => v ?? '0.0.0.0'),

@@ -12,8 +12,13 @@ export const SlackFile = z.looseObject({
   mimetype: z.string().optional(),
   filetype: z.string().optional(),
   size: z.number().int().nonnegative().optional(),
+  /** Both need `Authorization: Bearer <bot token>`; `_download` serves the file as an attachment. */
   url_private: z.string().optional(),
+  url_private_download: z.string().optional(),
   permalink: z.string().optional(),
+  /** `hosted`, `external` (a link to another service), `snippet`, `post`, `tombstone` (deleted)... */
+  mode: z.string().optional(),
+  is_external: z.boolean().optional(),
 });
 export type SlackFile = z.infer<typeof SlackFile>;
 

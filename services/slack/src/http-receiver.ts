@@ -33,7 +33,8 @@ const firstHeader = (v: string | undefined) => v?.split(',')[0]?.trim();
  * trips), so a Redis failure answers 500 and Slack's retry (X-Slack-Retry-Num) delivers it again
  * instead of it being lost. Anything that calls Slack back (pairing codes, approval verdicts) runs
  * after the response. If admission is still running at `ackDeadlineMs` (Slack gives up at 3 s),
- * the 200 goes out anyway and admission finishes behind it.
+ * the 200 goes out anyway and admission finishes behind it; listeners see that through
+ * `context.slackAcked()` (a file download that then fails becomes a note instead of a retry).
  */
 export class SlackHttpReceiver implements Receiver {
   readonly router: Router;
@@ -134,7 +135,8 @@ export class SlackHttpReceiver implements Receiver {
         },
         ...(Number.isFinite(retryNum) ? { retryNum } : {}),
         ...(retryReason ? { retryReason } : {}),
-        customProperties: {},
+        // Listeners read it from their context: after the 200 a failure cannot be left to Slack's retry.
+        customProperties: { slackAcked: () => responded },
       });
       respond(200);
     } catch (err) {

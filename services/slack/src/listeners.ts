@@ -6,6 +6,7 @@ import type { LaneIngress, TurnQueue } from '@switchboard/lanes';
 import type { Logger } from '@switchboard/observability';
 import type { ApprovalBoard } from '@switchboard/tools';
 import { BlockActions, SlackMessageEvent } from './events.ts';
+import type { FetchedFiles, SlackFiles } from './files.ts';
 import { normalizeSlackEvent, type SlackIdentity } from './normalize.ts';
 import { escapeMrkdwn } from './render.ts';
 
@@ -23,6 +24,8 @@ export interface ListenerDeps {
   logger: Logger;
   groupRequireMention: boolean;
   groupSessionPerUser: boolean;
+  /** Downloads shared files into the AttachmentStore before the message goes on its lane. */
+  files?: SlackFiles;
   /** Called once a new message is on its lane (draft streaming). */
   onAccepted?: (message: NormalizedInbound) => Promise<void>;
 }
@@ -64,8 +67,13 @@ export function registerListeners(app: App, deps: ListenerDeps): void {
   const { metrics, logger: log } = deps;
   const count = (outcome: string) => metrics.updates.inc({ platform: 'slack', outcome });
   const seen = new SeenEvents(deps.redis, deps.prefix);
+  // A channel message that mentions the bot arrives twice (message + app_mention) at once: one
+  // download serves both copies (the lane keeps one of them).
+  const downloading = new Map<string, Promise<FetchedFiles>>();
 
-  const onMessage = async ({ body, event }: { body: unknown; event: unknown }) => {
+  const onMessage = async ({ body, event, context }: { body: unknown; event: unknown; context: Record<string, unknown> }) => {
+    // Set by our receivers: whether Slack already has its 200 (then it will not retry this delivery).
+    const acked = typeof context.slackAcked === 'function' ? (context.slackAcked as () => boolean) : () => false;
     const eventId = (body as { event_id?: string }).event_id;
     if (eventId && (await seen.seen(eventId))) {
       count('duplicate');
@@ -99,6 +107,20 @@ export function registerListeners(app: App, deps: ListenerDeps): void {
             );
           },
           ...(deps.onAccepted ? { onAccepted: deps.onAccepted } : {}),
+          ...(deps.files && n.files.length > 0
+            ? {
+                prepare: async (message) => {
+                  let pending = downloading.get(n.deliveryId);
+                  if (!pending) {
+                    pending = deps.files!.fetch(n.files, acked).finally(() => downloading.delete(n.deliveryId));
+                    downloading.set(n.deliveryId, pending);
+                  }
+                  const fetched = await pending;
+                  const text = fetched.notes.length > 0 ? `${message.text}\n${fetched.notes.join('\n')}` : message.text;
+                  return { ...message, text, ...(fetched.attachments.length > 0 ? { attachments: fetched.attachments } : {}) };
+                },
+              }
+            : {}),
         },
         { deliveryId: n.deliveryId, message: n.message, isPrivate: n.isPrivate, mentioned: n.mentioned },
       );

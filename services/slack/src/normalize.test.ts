@@ -75,24 +75,35 @@ describe('normalizeSlackEvent', () => {
     expect(norm({ ...edit, message: { ...edit.message, user: 'U0BOT00001', bot_id: 'B0BOT00001' } })).toEqual({ kind: 'ignored', reason: 'own_message' });
   });
 
-  it('files become attachments and are named in the text', () => {
-    const n = msg(
-      norm({
-        ...im,
-        subtype: 'file_share',
-        text: 'look',
-        files: [
-          { id: 'F0S43PZDF', name: 'tedair.gif', mimetype: 'image/gif', size: 137531, url_private: 'https://files.slack.com/files-pri/T0-F0S43PZDF/tedair.gif' },
-          { id: 'F0S43PZDG', name: 'notes.pdf', mimetype: 'application/pdf', size: 2048, url_private: 'https://files.slack.com/files-pri/T0-F0S43PZDG/notes.pdf' },
-        ],
-      }),
-    );
-    expect(n.message.attachments).toEqual([
-      { kind: 'image', url: 'https://files.slack.com/files-pri/T0-F0S43PZDF/tedair.gif', mimeType: 'image/gif', name: 'tedair.gif', sizeBytes: 137531 },
-      { kind: 'document', url: 'https://files.slack.com/files-pri/T0-F0S43PZDG/notes.pdf', mimeType: 'application/pdf', name: 'notes.pdf', sizeBytes: 2048 },
+  it('files become download refs (the private download URL first), not attachments; a file without words gets a stand-in text', () => {
+    const n = norm({
+      ...im,
+      subtype: 'file_share',
+      text: 'look',
+      files: [
+        {
+          id: 'F0S43PZDF',
+          name: 'tedair.gif',
+          mimetype: 'image/gif',
+          size: 137531,
+          url_private: 'https://files.slack.com/files-pri/T0-F0S43PZDF/tedair.gif',
+          url_private_download: 'https://files.slack.com/files-pri/T0-F0S43PZDF/download/tedair.gif',
+        },
+        { id: 'F0S43PZDG', title: 'notes.pdf', mimetype: 'application/pdf', size: 2048, url_private: 'https://files.slack.com/files-pri/T0-F0S43PZDG/notes.pdf' },
+        { id: 'F0S43PZDH', mode: 'tombstone', name: 'gone.txt', url_private: 'https://files.slack.com/files-pri/T0-F0S43PZDH/gone.txt' },
+      ],
+    });
+    if (n.kind !== 'message') throw new Error(n.reason);
+    expect(n.files).toEqual([
+      { id: 'F0S43PZDF', kind: 'image', url: 'https://files.slack.com/files-pri/T0-F0S43PZDF/download/tedair.gif', mimeType: 'image/gif', name: 'tedair.gif', sizeBytes: 137531 },
+      { id: 'F0S43PZDG', kind: 'document', url: 'https://files.slack.com/files-pri/T0-F0S43PZDG/notes.pdf', mimeType: 'application/pdf', name: 'notes.pdf', sizeBytes: 2048 },
+      { id: 'F0S43PZDH', kind: 'other', url: undefined, name: 'gone.txt' },
     ]);
-    expect(n.message.text).toBe('look\n[attached: tedair.gif, notes.pdf]');
-    expect(msg(norm({ ...im, subtype: 'file_share', text: '', files: [{ id: 'F1', name: 'a.png', mimetype: 'image/png', url_private: 'https://f/a.png' }] })).message.text).toBe('[attached: a.png]');
+    // Nothing token-bound goes on the lane: the files are downloaded first (files.ts).
+    expect(n.message.attachments).toBeUndefined();
+    expect(n.message.text).toBe('look');
+    const bare = msg(norm({ ...im, subtype: 'file_share', text: '', files: [{ id: 'F1', name: 'a.png', mimetype: 'image/png', url_private: 'https://f/a.png' }] }));
+    expect(bare.message.text).toBe('(file a.png)');
   });
 });
 

@@ -1,6 +1,7 @@
 import { sessionKey, type Attachment } from '@switchboard/contracts';
 import type { NormalizedInbound } from '@switchboard/channels';
 import type { SlackFile, SlackMessage, SlackMessageEvent } from './events.ts';
+import type { SlackFileRef } from './files.ts';
 
 /** Who the bot is in its workspace, from auth.test. */
 export interface SlackIdentity {
@@ -24,6 +25,8 @@ export type Normalized =
       mentioned: boolean;
       /** The message's identity (channel and ts): an edit, an app_mention twin and a retry all share it. */
       deliveryId: string;
+      /** Files to download before the message goes on its lane (they are not in `message` yet). */
+      files: SlackFileRef[];
     }
   | { kind: 'ignored'; reason: 'from_bot' | 'own_message' | 'subtype' | 'no_content' | 'unchanged_edit' };
 
@@ -67,17 +70,22 @@ function attachmentKind(mime: string | undefined): Attachment['kind'] {
   return 'other';
 }
 
-/** Slack files as attachments; `url_private` needs the bot token to download. */
-export function attachmentsOf(files: readonly SlackFile[] | undefined): Attachment[] {
-  return (files ?? [])
-    .filter((f) => f.url_private ?? f.permalink)
-    .map((f) => ({
+/**
+ * The files of a message, to be downloaded with the bot token (files.ts). Files Slack withholds from
+ * the event (`file_access: check_file_info`, deleted `tombstone`s) carry no URL and become a note.
+ */
+export function fileRefsOf(files: readonly SlackFile[] | undefined): SlackFileRef[] {
+  return (files ?? []).map((f) => {
+    const name = f.name ?? f.title;
+    return {
+      id: f.id,
       kind: attachmentKind(f.mimetype),
-      url: (f.url_private ?? f.permalink)!,
+      url: f.mode === 'tombstone' ? undefined : (f.url_private_download ?? f.url_private),
       ...(f.mimetype ? { mimeType: f.mimetype } : {}),
-      ...(f.name ?? f.title ? { name: (f.name ?? f.title)! } : {}),
+      ...(name ? { name } : {}),
       ...(f.size !== undefined ? { sizeBytes: f.size } : {}),
-    }));
+    };
+  });
 }
 
 /**
@@ -107,9 +115,10 @@ export function normalizeSlackEvent(ev: SlackMessageEvent, bot: SlackIdentity, o
   const raw = msg.text ?? '';
   const mentioned =
     !isPrivate && (ev.type === 'app_mention' || new RegExp(`<@${bot.botUserId}(\\|[^>]*)?>`).test(raw) || msg.parent_user_id === bot.botUserId);
-  const attachments = attachmentsOf(msg.files);
+  const files = fileRefsOf(msg.files);
   let text = plainText(raw, bot.botUserId);
-  if (attachments.length > 0) text = `${text}${text ? '\n' : ''}[attached: ${attachments.map((a) => a.name ?? a.kind).join(', ')}]`;
+  // A file shared without a comment still needs words: the agent lists each downloaded file itself.
+  if (text === '' && files.length > 0) text = `(${files.length === 1 ? 'file' : 'files'} ${files.map((f) => f.name ?? f.kind).join(', ')})`;
   if (text === '') return { kind: 'ignored', reason: 'no_content' };
   // A thread's parent carries thread_ts === ts once it has replies; it still belongs to the channel.
   const threadId = msg.thread_ts && msg.thread_ts !== msg.ts ? msg.thread_ts : undefined;
@@ -121,6 +130,7 @@ export function normalizeSlackEvent(ev: SlackMessageEvent, bot: SlackIdentity, o
     isPrivate,
     mentioned,
     deliveryId: `${channel}-${msg.ts}`,
+    files,
     message: {
       v: 1,
       id: inboundId(bot.teamId, channel, msg.ts),
@@ -133,7 +143,6 @@ export function normalizeSlackEvent(ev: SlackMessageEvent, bot: SlackIdentity, o
       ...(userName ? { userName } : {}),
       kind: 'user',
       text,
-      ...(attachments.length > 0 ? { attachments } : {}),
       isGroup: !isPrivate,
       receivedAtMs,
       raw: ev,

@@ -2,12 +2,13 @@ import { App, SocketModeReceiver, webApi } from '@slack/bolt';
 import type { Worker } from 'bullmq';
 import { Router, type Router as ExpressRouter } from 'express';
 import type { Registry } from 'prom-client';
-import { ChannelAccess, channelMetrics, DraftStore, pairingRouter, ReplyStreamer } from '@switchboard/channels';
+import { AttachmentStore, ChannelAccess, channelMetrics, DraftStore, pairingRouter, ReplyStreamer } from '@switchboard/channels';
 import { createRedis, EventHub, LaneIngress, LaneStore, TurnQueue } from '@switchboard/lanes';
 import type { Logger, ReadinessCheck } from '@switchboard/observability';
 import { ApprovalBoard } from '@switchboard/tools';
 import { boltLogger } from './bolt-logger.ts';
 import type { SlackConfig } from './config.ts';
+import { slackFiles } from './files.ts';
 import { SlackHttpReceiver } from './http-receiver.ts';
 import { registerListeners } from './listeners.ts';
 import type { SlackIdentity } from './normalize.ts';
@@ -46,7 +47,7 @@ function deferSocketAcks(receiver: SocketModeReceiver, app: App, deadlineMs: num
         },
         ...(args.retry_num !== undefined ? { retryNum: args.retry_num } : {}),
         ...(args.retry_reason ? { retryReason: args.retry_reason } : {}),
-        customProperties: {},
+        customProperties: { slackAcked: () => acked },
       });
       await ack();
     } catch (err) {
@@ -172,6 +173,12 @@ export async function startSlackService(deps: SlackServiceDeps): Promise<SlackSe
     logger,
     groupRequireMention: config.SLACK_GROUP_REQUIRE_MENTION,
     groupSessionPerUser: config.SLACK_GROUP_SESSION_PER_USER,
+    files: slackFiles({
+      token,
+      apiUrl: config.SLACK_API_URL,
+      store: new AttachmentStore(redis, prefix, { maxBytes: config.SLACK_ATTACHMENT_MAX_BYTES, ttlSeconds: config.SLACK_ATTACHMENT_TTL_SECONDS }),
+      logger,
+    }),
     ...(streamer ? { onAccepted: (m) => streamer.follow(m.sessionKey, { account: m.account, chatId: m.chatId, threadId: m.threadId }) } : {}),
   });
 

@@ -31,6 +31,26 @@ describe('fake Slack Web API', () => {
     expect(await (await call('chat.update', { channel: 'C0FAKE0002', ts: '9.9', text: 'x' })).json()).toEqual({ ok: false, error: 'message_not_found' });
   });
 
+  it('serves uploaded files with the bot token only: 401 without or with another token, 404 once deleted', async () => {
+    const file = slack.files.addFile('hello file', { name: 'a b.txt', mimetype: 'text/plain' });
+    expect(file).toMatchObject({ name: 'a b.txt', mimetype: 'text/plain', size: 10, mode: 'hosted' });
+    const get = (url: string, token?: string) => fetch(url, token ? { headers: { authorization: `Bearer ${token}` } } : {});
+    const ok = await get(file.url_private_download, 'xoxb-fake-1');
+    expect([ok.status, ok.headers.get('content-type'), await ok.text()]).toEqual([200, 'text/plain', 'hello file']);
+    expect((await get(file.url_private, 'xoxb-fake-1')).status).toBe(200);
+    expect((await get(file.url_private)).status).toBe(401);
+    expect((await get(file.url_private, 'xoxb-wrong')).status).toBe(401);
+    slack.files.removeFile(file.id);
+    expect((await get(file.url_private, 'xoxb-fake-1')).status).toBe(404);
+    expect(slack.files.requests.map((q) => [q.token, q.status])).toEqual([
+      ['xoxb-fake-1', 200],
+      ['xoxb-fake-1', 200],
+      [undefined, 401],
+      ['xoxb-wrong', 401],
+      ['xoxb-fake-1', 404],
+    ]);
+  });
+
   it('signs like Slack', () => {
     const h = slackSignatureHeaders('s3cret', 'body', 1_700_000_000);
     expect(h).toEqual({ 'x-slack-request-timestamp': '1700000000', 'x-slack-signature': `v0=${createHmac('sha256', 's3cret').update('v0:1700000000:body').digest('hex')}` });

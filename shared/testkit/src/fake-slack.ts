@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { fakeSlackFiles, type FakeSlackFiles } from './fake-slack-files.ts';
 import { attachFakeSocketMode, type FakeSocketMode } from './fake-slack-socket.ts';
 
 /** One Web API call the fake received, with its arguments parsed from the form or JSON body. */
@@ -54,6 +55,8 @@ export interface FakeSlack {
   sendCalls(): number;
   /** The Socket Mode side (apps.connections.open and its WebSocket). */
   socket: FakeSocketMode;
+  /** The file host (`url_private` / `url_private_download` of uploaded files), on the same origin. */
+  files: FakeSlackFiles;
   close(): Promise<void>;
 }
 
@@ -81,7 +84,8 @@ async function readBody(req: IncomingMessage): Promise<string> {
 
 /**
  * A Slack Web API double at `/api/<method>`: auth.test, chat.postMessage, chat.update,
- * chat.postEphemeral and apps.connections.open (with a Socket Mode WebSocket). It answers in
+ * chat.postEphemeral and apps.connections.open (with a Socket Mode WebSocket), plus the file host
+ * (`/files-pri/…`, see fake-slack-files.ts). It answers in
  * Slack's envelope (HTTP 200 with `{ ok: true, ... }` or `{ ok: false, error }`; HTTP 429 with a
  * `Retry-After` header in seconds), checks the bearer token, keeps the messages the bot shows, and
  * fails calls on request, so the real Bolt / @slack/web-api client runs against it.
@@ -146,7 +150,10 @@ export async function startFakeSlack(opts: FakeSlackOptions): Promise<FakeSlack>
     }
   }
 
+  let port = 0;
+  const fileHost = fakeSlackFiles({ token: opts.token, teamId, origin: () => `http://127.0.0.1:${port}` });
   const server = createServer((req, res) => {
+    if (fileHost.handle(req, res)) return;
     void (async () => {
       const url = new URL(req.url ?? '/', 'http://127.0.0.1');
       const m = /^\/api\/([A-Za-z.]+)$/.exec(url.pathname);
@@ -184,7 +191,7 @@ export async function startFakeSlack(opts: FakeSlackOptions): Promise<FakeSlack>
   const socket = attachFakeSocketMode(server);
   await new Promise<void>((resolve) => server.listen({ host: '127.0.0.1', port: 0 }, () => resolve()));
   const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
+  port = typeof address === 'object' && address ? address.port : 0;
   socket.setPort(port);
   return {
     apiUrl: `http://127.0.0.1:${port}/api/`,
@@ -203,6 +210,7 @@ export async function startFakeSlack(opts: FakeSlackOptions): Promise<FakeSlack>
     },
     sendCalls: () => calls.filter((c) => c.method === 'chat.postMessage' || c.method === 'chat.update').length,
     socket,
+    files: { addFile: fileHost.addFile, removeFile: fileHost.removeFile, requests: fileHost.requests },
     async close() {
       await socket.close();
       server.closeAllConnections();
