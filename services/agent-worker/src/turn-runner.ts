@@ -140,7 +140,7 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
       const built = buildContext({ systemPrompt: deps.systemPrompt, history, current, tools, budgetTokens, memories: remembered?.memories, summary: remembered?.summary });
       deps.memory?.observePrompt(built.tokens);
       const deltas = new DeltaBuffer(
-        (text) => ctx.store.appendEvent(ctx.sessionKey, { type: 'delta', turnId: ctx.turnId, text }),
+        (text) => ctx.store.appendEvent(ctx.sessionKey, { type: 'delta', turnId: ctx.turnId, text, attempt: ctx.fence }),
         (err) => ctx.log.warn({ err }, 'publishing a reply delta failed'),
       );
       if (ctx.signal.aborted) throw new TurnInterruptedError(ctx.sessionKey);

@@ -112,4 +112,18 @@ describe('ReplyStreamer', () => {
     await s.event({ type: 'turn_error', turnId: 't1', code: 'llm_error', message: 'model down', inReplyTo: ['in1'] });
     await waitFor(() => s.shown.get('m1') === 'half an ans\n\n(The answer could not be finished.)');
   });
+
+  it('shows one run of a turn: a resumed run replaces the text, a stale run is dropped', async () => {
+    const s = setup();
+    await s.streamer.follow(SESSION, TARGET, 'in1');
+    await s.event({ type: 'turn_started', turnId: 't1', messageIds: ['in1'] });
+    await s.event({ type: 'delta', turnId: 't1', text: 'first run ', attempt: 3 });
+    await waitFor(() => s.shown.get('m1') === 'first run  …');
+    // The lease was lost; the turn's next run (a higher fence) streams from the start.
+    await s.event({ type: 'delta', turnId: 't1', text: 'second run', attempt: 4 });
+    await s.event({ type: 'delta', turnId: 't1', text: ' STALE', attempt: 3 });
+    await waitFor(() => s.shown.get('m1') === 'second run …');
+    await new Promise((r) => setTimeout(r, 100));
+    expect(s.shown.get('m1')).toBe('second run …');
+  });
 });

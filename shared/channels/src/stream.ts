@@ -65,6 +65,8 @@ function eventOf(fields: string[]): StoredSessionEvent['event'] | undefined {
 
 interface TurnDraft {
   text: string;
+  /** The run of the turn whose text this is (see the delta event's `attempt`). */
+  attempt: number;
   /** This replica created the draft and may edit it. */
   mine: boolean;
   messageId: string | undefined;
@@ -149,8 +151,15 @@ export class ReplyStreamer {
         if (!f.started.has(event.turnId)) continue;
         let t = f.turns.get(event.turnId);
         if (!t) {
-          t = { text: '', mine: false, messageId: undefined, shown: '', lastEditAt: 0, flushTimer: undefined, busy: Promise.resolve(), done: false };
+          t = { text: '', attempt: event.attempt ?? 0, mine: false, messageId: undefined, shown: '', lastEditAt: 0, flushTimer: undefined, busy: Promise.resolve(), done: false };
           f.turns.set(event.turnId, t);
+        }
+        const attempt = event.attempt ?? 0;
+        if (attempt < t.attempt) continue; // a stale run of the turn, fenced off already
+        if (attempt > t.attempt) {
+          // The turn was resumed by another run, which writes its answer from the start.
+          t.attempt = attempt;
+          t.text = '';
         }
         t.text += event.text;
         this.schedule(f, event.turnId, t);

@@ -7,7 +7,17 @@ import { z } from 'zod';
 export const SessionEvent = z.discriminatedUnion('type', [
   z.object({ type: z.literal('message_accepted'), messageId: z.string(), text: z.string() }),
   z.object({ type: z.literal('turn_started'), turnId: z.string(), messageIds: z.array(z.string()) }),
-  z.object({ type: z.literal('delta'), turnId: z.string(), text: z.string() }),
+  z.object({
+    type: z.literal('delta'),
+    turnId: z.string(),
+    text: z.string(),
+    /**
+     * Which run of the turn wrote it (the lane claim's fencing token: a run resumed after a crash or
+     * a lost lease has a higher one and streams its answer again from the start). A reader keeps one
+     * attempt's text: a higher attempt replaces what it showed.
+     */
+    attempt: z.number().int().nonnegative().optional(),
+  }),
   z.object({
     type: z.literal('tool_call'),
     turnId: z.string(),

@@ -68,13 +68,20 @@ export function chatCompletionsRouter(deps: ChatCompletionsDeps): Router {
     let settle!: (o: Outcome) => void;
     const outcome = new Promise<Outcome>((resolve) => (settle = resolve));
     let streamedAny = false;
+    let streamed = '';
+    let streamAttempt: number | undefined;
     const chunk = (delta: Record<string, unknown>, finish: string | null) =>
       `data: ${JSON.stringify({ id: completionId, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
 
     const onEvent = (e: SessionEvent) => {
       if (e.type === 'turn_started' && e.messageIds.includes(messageId)) myTurn = e.turnId;
       else if (e.type === 'delta' && stream && e.turnId === myTurn) {
+        // Text already sent cannot be taken back: stream one run of the turn; if a resumed run
+        // answers, the final reply sends whatever it adds beyond what was streamed.
+        streamAttempt ??= e.attempt ?? 0;
+        if ((e.attempt ?? 0) !== streamAttempt) return;
         streamedAny = true;
+        streamed += e.text;
         res.write(chunk({ content: e.text }, null));
       } else if (e.type === 'reply' && e.inReplyTo.includes(messageId)) settle({ ok: true, text: e.text, turnId: e.turnId });
       else if (e.type === 'turn_error' && e.inReplyTo.includes(messageId)) settle({ ok: false, code: e.code, message: e.message });
@@ -94,6 +101,7 @@ export function chatCompletionsRouter(deps: ChatCompletionsDeps): Router {
       if (stream) {
         if (result.ok) {
           if (!streamedAny) res.write(chunk({ content: result.text }, null));
+          else if (result.text.startsWith(streamed) && result.text.length > streamed.length) res.write(chunk({ content: result.text.slice(streamed.length) }, null));
           res.write(chunk({}, 'stop'));
         } else {
           res.write(`data: ${JSON.stringify({ error: { code: result.code, message: result.message, type: 'server_error' } })}\n\n`);
