@@ -132,7 +132,7 @@ export async function startDiscordService(deps: DiscordServiceDeps): Promise<Dis
     perUserInGroups: config.DISCORD_GROUP_SESSION_PER_USER,
     onAccepted: async (m) => {
       remember(m);
-      await streamer.follow(m.sessionKey, { account: m.account, chatId: m.chatId, threadId: m.threadId });
+      await streamer.follow(m.sessionKey, { account: m.account, chatId: m.chatId, threadId: m.threadId }, m.id);
     },
   });
   const gateway: GatewayConnection = connectGateway({ config, token, bot, handler, metrics, logger });

@@ -179,7 +179,7 @@ export async function startSlackService(deps: SlackServiceDeps): Promise<SlackSe
       store: new AttachmentStore(redis, prefix, { maxBytes: config.SLACK_ATTACHMENT_MAX_BYTES, ttlSeconds: config.SLACK_ATTACHMENT_TTL_SECONDS }),
       logger,
     }),
-    ...(streamer ? { onAccepted: (m) => streamer.follow(m.sessionKey, { account: m.account, chatId: m.chatId, threadId: m.threadId }) } : {}),
+    ...(streamer ? { onAccepted: (m) => streamer.follow(m.sessionKey, { account: m.account, chatId: m.chatId, threadId: m.threadId }, m.id) } : {}),
   });
 
   // Pairing needs the workspace id (part of every key); until auth.test answers it is a 503.
