@@ -27,6 +27,15 @@ describe.each([
     expect((await prepared(db)).filter((s) => s === sql)).toHaveLength(1);
   });
 
+  it('plans every execution for its own values (no generic plan that could scan where an index fits)', async () => {
+    const sql = 'select count(*)::int as n from messages where session_id = $1';
+    for (let i = 0; i < 8; i++) await db.query(sql, [`s${i}`]);
+    const { rows } = await db.query<{ generic_plans: number; custom_plans: number }>(
+      `select generic_plans, custom_plans from pg_prepared_statements where statement = '${sql}'`,
+    );
+    expect(rows).toEqual([{ generic_plans: 0, custom_plans: 8 }]);
+  });
+
   it('recovers when Postgres dropped its prepared statements', async () => {
     const sql = 'select $1::text as t';
     await db.query(sql, ['a']);

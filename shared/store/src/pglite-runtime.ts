@@ -110,6 +110,12 @@ export async function createPglite(opts: { dataDir: string; sharedBuffersMb?: nu
       `shared_buffers=${sharedBuffersMb}MB`,
       '-c',
       `max_connections=${MAX_CONNECTIONS}`,
+      // Statements are kept prepared (see PgliteSession). Without statistics (PGlite runs no
+      // autovacuum) a generic plan can pick a sequential scan where the custom plan uses an index
+      // (measured: the turn commit's max(seq) per session), so every execution is planned for its
+      // own values, as an unnamed statement would be; only parsing and analysis are saved.
+      '-c',
+      'plan_cache_mode=force_custom_plan',
     ],
     // Only used when the dir is empty. 1 MB WAL segments instead of 16 MB keep the snapshot small
     // (cheaper to copy on every first start); Postgres accepts any power of two from 1 to 1024.
