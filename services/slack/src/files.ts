@@ -1,5 +1,5 @@
 import type { Attachment } from '@switchboard/contracts';
-import type { AttachmentStore } from '@switchboard/channels';
+import { downloadCapped, DownloadUnavailableError, trustedUrls, type AttachmentStore, type DownloadOutcome } from '@switchboard/channels';
 import type { Logger } from '@switchboard/observability';
 
 /** A file of a Slack message, as normalization saw it: where to download it and what it is. */
@@ -45,7 +45,7 @@ export class SlackFileUnavailableError extends Error {
   }
 }
 
-type Outcome = { ok: true; data: Buffer; contentType: string | undefined } | { ok: false; reason: 'too_big' | 'refused' | 'gone' | 'not_a_file' };
+type Outcome = DownloadOutcome | { ok: false; reason: 'not_a_file' };
 
 const label = (ref: SlackFileRef) => ref.name ?? ref.kind;
 
@@ -60,59 +60,17 @@ const label = (ref: SlackFileRef) => ref.name ?? ref.kind;
  */
 export function slackFiles(opts: SlackFilesOptions) {
   const { store, logger: log } = opts;
-  const apiOrigin = new URL(opts.apiUrl).origin;
-  const trusted = (url: URL) => (url.protocol === 'https:' && url.hostname === SLACK_FILE_HOST && (url.port === '' || url.port === '443')) || url.origin === apiOrigin;
+  const trusted = trustedUrls([SLACK_FILE_HOST], [opts.apiUrl]);
   const limit = `${Math.floor(store.maxBytes / 1024)} KiB`;
   const tooBig = (ref: SlackFileRef, size: number | undefined) =>
     `[${label(ref)} was not downloaded: ${size !== undefined ? `${Math.ceil(size / 1024)} KiB is ` : ''}over the ${limit} limit]`;
 
   async function download(first: URL, maxBytes: number): Promise<Outcome> {
-    let url = first;
-    for (let hop = 0; ; hop++) {
-      if (!trusted(url)) return { ok: false, reason: 'refused' };
-      let res: Response;
-      try {
-        res = await fetch(url, {
-          headers: { authorization: `Bearer ${opts.token}` },
-          // Never let fetch carry the token to wherever a redirect points: each hop is checked above.
-          redirect: 'manual',
-          signal: AbortSignal.timeout(opts.timeoutMs ?? 60_000),
-        });
-      } catch (err) {
-        // Only the error's name: the message of a failed fetch may carry the URL.
-        throw new SlackFileUnavailableError(`downloading a slack file failed: ${(err as Error).name}`);
-      }
-      if (res.status >= 300 && res.status < 400) {
-        await res.body?.cancel().catch(() => undefined);
-        const location = res.headers.get('location');
-        if (!location || hop >= MAX_REDIRECTS) return { ok: false, reason: 'refused' };
-        url = new URL(location, url);
-        continue;
-      }
-      if (res.status === 429 || res.status >= 500) {
-        await res.body?.cancel().catch(() => undefined);
-        throw new SlackFileUnavailableError(`downloading a slack file failed: HTTP ${res.status}`);
-      }
-      if (!res.ok || !res.body) {
-        await res.body?.cancel().catch(() => undefined);
-        return { ok: false, reason: 'gone' };
-      }
-      const declared = Number(res.headers.get('content-length') ?? NaN);
-      if (Number.isFinite(declared) && declared > maxBytes) {
-        await res.body.cancel().catch(() => undefined);
-        return { ok: false, reason: 'too_big' };
-      }
-      const chunks: Buffer[] = [];
-      let size = 0;
-      for await (const chunk of res.body) {
-        size += (chunk as Uint8Array).length;
-        if (size > maxBytes) {
-          await res.body.cancel().catch(() => undefined);
-          return { ok: false, reason: 'too_big' };
-        }
-        chunks.push(Buffer.from(chunk as Uint8Array));
-      }
-      return { ok: true, data: Buffer.concat(chunks), contentType: res.headers.get('content-type') ?? undefined };
+    try {
+      return await downloadCapped(first, { trusted, maxBytes, headers: { authorization: `Bearer ${opts.token}` }, timeoutMs: opts.timeoutMs ?? 60_000, maxRedirects: MAX_REDIRECTS, what: 'a slack file' });
+    } catch (err) {
+      if (err instanceof DownloadUnavailableError) throw new SlackFileUnavailableError(err.message);
+      throw err;
     }
   }
 
