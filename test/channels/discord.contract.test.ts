@@ -356,3 +356,82 @@ describe('discord in the one-process system', () => {
     }
   });
 });
+
+describe('discord attachments', () => {
+  const CAP = 4096;
+  let r: DiscordRig;
+  beforeAll(async () => {
+    r = await startDiscordRig({ env: { DISCORD_DM_POLICY: 'allowlist', DISCORD_ALLOW_FROM: alice, DISCORD_ATTACHMENT_MAX_BYTES: String(CAP) } });
+  });
+  afterAll(async () => {
+    await r?.close();
+  });
+
+  type Part = { type: string; text?: string; image_url?: { url: string } };
+  /** The user content parts of the first model request that contains `marker`. */
+  const partsFor = async (marker: string): Promise<Part[]> => {
+    const request = await waitFor(() => r.t.model.requests.find((q) => JSON.stringify(q.messages).includes(marker)), { timeoutMs: 20_000 });
+    const user = request.messages.filter((m) => m.role === 'user').at(-1)!;
+    return Array.isArray(user.content) ? (user.content as Part[]) : [{ type: 'text', text: String(user.content) }];
+  };
+  const withFiles = (user: string, text: string, files: unknown[]) => r.message(user, dmChannel(user), text, { attachments: files });
+  const PNG = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.from('fake png body')]);
+
+  it('an image reaches the model as an image part, downloaded from the CDN without the bot token; the signed link goes nowhere', async () => {
+    const file = r.dc.addAttachment(PNG, { filename: 'chart.png', contentType: 'image/png', channelId: dmChannel(alice) });
+    const before = r.dc.fileRequests.length;
+    await r.deliver('MESSAGE_CREATE', withFiles(alice, 'what is in this chart?', [file]));
+    expect(await partsFor('what is in this chart?')).toEqual([
+      { type: 'text', text: 'what is in this chart?\n[attached image "chart.png" (image/png, 21 B)]' },
+      { type: 'image_url', image_url: { url: `data:image/png;base64,${PNG.toString('base64')}` } },
+    ]);
+    expect(r.dc.fileRequests.slice(before)).toEqual([{ path: new URL(file.url).pathname, authorization: undefined, status: 200 }]);
+    const path = new URL(file.url).pathname;
+    expect(JSON.stringify(r.t.model.requests)).not.toContain(path);
+    const { rows: tables } = await r.t.system.db.query<{ tablename: string }>(`SELECT tablename FROM pg_tables WHERE schemaname = 'public'`);
+    const db: string[] = [];
+    for (const { tablename } of tables) db.push(JSON.stringify((await r.t.system.db.query(`SELECT * FROM "${tablename}"`)).rows));
+    expect(db.join('\n')).toContain('what is in this chart?');
+    expect(db.join('\n')).not.toContain(path);
+  });
+
+  it('a text file is given to the model as untrusted text', async () => {
+    const file = r.dc.addAttachment('line one\nline two', { filename: 'notes.txt', contentType: 'text/plain; charset=utf-8', channelId: dmChannel(alice) });
+    await r.deliver('MESSAGE_CREATE', withFiles(alice, '', [file]));
+    const parts = await partsFor('notes.txt');
+    expect(parts[0]!.text).toBe('[sent notes.txt]\n[attached document "notes.txt" (text/plain; charset=utf-8, 17 B)]');
+    expect(parts[1]!.text).toMatch(/<untrusted source="attachment" name="notes.txt" type="text\/plain; charset=utf-8">\nline one\nline two\n<\/untrusted>/);
+  });
+
+  it('an oversized file becomes a note without being requested; a link on another host is refused', async () => {
+    const big = r.dc.addAttachment(Buffer.alloc(CAP * 2, 1), { filename: 'big.zip', contentType: 'application/zip', channelId: dmChannel(alice) });
+    const elsewhere = await startFakeDiscord({ token: TOKEN, bot: BOT });
+    try {
+      const foreign = elsewhere.addAttachment('x', { filename: 'foreign.txt', contentType: 'text/plain' });
+      await r.deliver('MESSAGE_CREATE', withFiles(alice, 'two files for you', [big, foreign]));
+      expect(await partsFor('two files for you')).toEqual([{ type: 'text', text: 'two files for you\n[big.zip was not downloaded: 8 KiB is over the 4 KiB limit]\n[foreign.txt could not be downloaded]' }]);
+      expect(r.dc.fileRequests.map((q) => q.path)).not.toContain(new URL(big.url).pathname);
+      expect(elsewhere.fileRequests).toEqual([]);
+    } finally {
+      await elsewhere.close();
+    }
+  });
+
+  it('a stranger’s files are never downloaded', async () => {
+    const stranger = '100000000000000009';
+    const file = r.dc.addAttachment(PNG, { filename: 'bait.png', contentType: 'image/png', channelId: dmChannel(stranger) });
+    await r.deliver('MESSAGE_CREATE', withFiles(stranger, 'look at this', [file]));
+    expect(r.dc.fileRequests.map((q) => q.path)).not.toContain(new URL(file.url).pathname);
+    expect(r.t.model.requests.some((q) => JSON.stringify(q.messages).includes('look at this'))).toBe(false);
+  });
+
+  it('a slow download holds the channel’s next message behind it: the lane keeps the gateway’s order', async () => {
+    const slow = r.dc.addAttachment(PNG, { filename: 'slow.png', contentType: 'image/png', channelId: dmChannel(alice), delayMs: 500 });
+    r.dc.dispatch('MESSAGE_CREATE', withFiles(alice, 'picture-one', [slow]));
+    await r.deliver('MESSAGE_CREATE', r.message(alice, dmChannel(alice), 'followup-two'));
+    const request = await waitFor(() => r.t.model.requests.find((q) => JSON.stringify(q.messages).includes('followup-two')), { timeoutMs: 20_000 });
+    const seen = JSON.stringify(request.messages);
+    expect(seen.indexOf('picture-one')).toBeGreaterThanOrEqual(0);
+    expect(seen.indexOf('picture-one')).toBeLessThan(seen.indexOf('followup-two'));
+  });
+});

@@ -41,6 +41,12 @@ export const DiscordEnv = CommonEnv.extend({
   DISCORD_SHARD_ID: optionalInt({ min: 0, max: 10_000 }),
   /** Total shards across all processes (one gateway connection each). */
   DISCORD_SHARD_COUNT: optionalInt({ min: 1, max: 10_000 }),
+  /** Largest attachment downloaded into the AttachmentStore, in bytes (default 20 MB); a larger one becomes a note. */
+  DISCORD_ATTACHMENT_MAX_BYTES: int(20 * 1024 * 1024, { min: 1024, max: 100 * 1024 * 1024 }),
+  /** How long a downloaded attachment is kept for the agent worker, in seconds (default 1 day). */
+  DISCORD_ATTACHMENT_TTL_SECONDS: int(24 * 3600, { min: 60 }),
+  /** Longest wait for one attachment download, in ms (default 30 s; the channel's next messages wait behind it). */
+  DISCORD_ATTACHMENT_TIMEOUT_MS: int(30_000, { min: 100, max: 300_000 }),
   /** Port of the standalone service (ops and admin routes; Discord itself talks over the gateway). */
   PORT: int(9203, { min: 0, max: 65535 }),
   HOST: optionalString.transform((v) => v ?? '0.0.0.0'),

@@ -6,6 +6,7 @@ import type { LaneIngress, TurnQueue } from '@switchboard/lanes';
 import type { Logger } from '@switchboard/observability';
 import type { ApprovalBoard } from '@switchboard/tools';
 import { normalizeMessage, type BotIdentity, type BotRole, type ChannelPlace } from './normalize.ts';
+import { withFiles, type DiscordFiles } from './files.ts';
 import { DcInteraction, DcMessage, EPHEMERAL, InteractionCallback, Snowflake } from './payloads.ts';
 import { NO_MENTIONS } from './render.ts';
 import type { DiscordRest } from './sender.ts';
@@ -23,6 +24,11 @@ export interface GatewayDeps {
   logger: Logger;
   groupRequireMention: boolean;
   perUserInGroups: boolean;
+  /**
+   * Downloads attachments into the AttachmentStore after the access checks, before the lane (a
+   * stranger's files are never fetched). Without it a message names its files only.
+   */
+  files?: DiscordFiles;
   /** Called once a new message is on its lane (typing, draft streaming). */
   onAccepted?: (message: NormalizedInbound) => Promise<void>;
   /** Attempts at handling one event while Redis is failing, before it is given up (default 6). */
@@ -143,6 +149,8 @@ export class GatewayHandler {
           });
         },
         ...(d.onAccepted ? { onAccepted: d.onAccepted } : {}),
+        // Inside this channel's chain: its later messages wait for the download, so order holds.
+        ...(d.files && n.files.length > 0 ? { prepare: async (message) => withFiles(message, await d.files!.fetch(n.files)) } : {}),
       },
       { deliveryId: n.deliveryId, message: n.message, isPrivate: n.isPrivate, mentioned: n.mentioned },
     );

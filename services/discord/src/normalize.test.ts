@@ -75,12 +75,12 @@ describe('normalizeMessage', () => {
     expect(n).toMatchObject({ kind: 'message', message: { sessionKey: `discord:${BOT.id}:800:u=42` } });
   });
 
-  it('attachments become Attachment entries; a file without text still reaches the model', () => {
+  it('attachments become file refs to download, not lane attachments; the raw payload loses the signed links; a file without text still reaches the model', () => {
     const n = normalizeMessage(
       payload({
         content: '',
         attachments: [
-          { id: '5', filename: 'cat.png', size: 10, url: 'https://cdn.discordapp.com/a/cat.png', proxy_url: 'https://media.discordapp.net/a/cat.png', content_type: 'image/png' },
+          { id: '5', filename: 'cat.png', size: 10, url: 'https://cdn.discordapp.com/a/cat.png?ex=1&is=2&hm=3', proxy_url: 'https://media.discordapp.net/a/cat.png?ex=1&is=2&hm=3', content_type: 'image/png' },
           { id: '6', filename: 'notes', size: 3, url: 'https://cdn.discordapp.com/a/notes' },
         ],
       }),
@@ -88,14 +88,16 @@ describe('normalizeMessage', () => {
     );
     expect(n).toMatchObject({
       kind: 'message',
-      message: {
-        text: '[sent cat.png, notes]',
-        attachments: [
-          { kind: 'image', url: 'https://cdn.discordapp.com/a/cat.png', mimeType: 'image/png', name: 'cat.png', sizeBytes: 10 },
-          { kind: 'other', url: 'https://cdn.discordapp.com/a/notes', name: 'notes', sizeBytes: 3 },
-        ],
-      },
+      message: { text: '[sent cat.png, notes]' },
+      files: [
+        { id: '5', kind: 'image', url: 'https://cdn.discordapp.com/a/cat.png?ex=1&is=2&hm=3', mimeType: 'image/png', name: 'cat.png', sizeBytes: 10 },
+        { id: '6', kind: 'other', url: 'https://cdn.discordapp.com/a/notes', name: 'notes', sizeBytes: 3 },
+      ],
     });
+    if (n.kind !== 'message') throw new Error('expected a message');
+    expect(n.message.attachments).toBeUndefined();
+    expect(JSON.stringify(n.message)).not.toContain('discordapp');
+    expect(JSON.stringify(n.message.raw)).toContain('cat.png');
   });
 
   it('ignores bots (itself included), webhooks, system messages and empty messages', () => {

@@ -18,8 +18,20 @@ export type ChannelPlace = (channelId: string) => { chatId: string; threadId?: s
 /** The bot's own managed role in a server (Discord offers it next to the bot in @ autocomplete), if known. */
 export type BotRole = (guildId: string) => string | undefined;
 
+/** A file of a Discord message, as normalization saw it: where the CDN has it and what it is. */
+export interface DiscordFileRef {
+  id: string;
+  kind: Attachment['kind'];
+  /** The signed, expiring CDN link (`cdn.discordapp.com`): downloaded, never put on the lane. */
+  url: string;
+  name: string;
+  mimeType?: string;
+  /** What Discord declared; the download is capped anyway. */
+  sizeBytes: number;
+}
+
 export type Normalized =
-  | { kind: 'message'; deliveryId: string; message: NormalizedInbound; isPrivate: boolean; mentioned: boolean }
+  | { kind: 'message'; deliveryId: string; message: NormalizedInbound; isPrivate: boolean; mentioned: boolean; files: DiscordFileRef[] }
   | { kind: 'ignored'; reason: 'from_bot' | 'system' | 'no_text' | 'not_edited' };
 
 export interface NormalizeOptions {
@@ -85,7 +97,8 @@ export function normalizeMessage(msg: DcMessage, o: NormalizeOptions): Normalize
     editedAtMs = msg.edited_timestamp ? Date.parse(msg.edited_timestamp) : Number.NaN;
     if (!Number.isFinite(editedAtMs)) return { kind: 'ignored', reason: 'not_edited' };
   }
-  const attachments: Attachment[] = msg.attachments.map((a) => ({
+  const files: DiscordFileRef[] = msg.attachments.map((a) => ({
+    id: a.id,
     kind: attachmentKind(a),
     url: a.url,
     name: a.filename,
@@ -94,8 +107,8 @@ export function normalizeMessage(msg: DcMessage, o: NormalizeOptions): Normalize
   }));
   const botRoleId = msg.guild_id !== undefined ? o.botRole?.(msg.guild_id) : undefined;
   let text = readableContent(msg, o.bot, botRoleId);
-  if (text === '' && attachments.length === 0) return { kind: 'ignored', reason: 'no_text' };
-  if (text === '') text = `[sent ${attachments.map((a) => a.name).join(', ')}]`;
+  if (text === '' && files.length === 0) return { kind: 'ignored', reason: 'no_text' };
+  if (text === '') text = `[sent ${files.map((a) => a.name).join(', ')}]`;
   const isPrivate = msg.guild_id === undefined;
   const mentioned = !isPrivate && mentionsBot(msg, o.bot, botRoleId);
   const ref = msg.referenced_message;
@@ -111,6 +124,7 @@ export function normalizeMessage(msg: DcMessage, o: NormalizeOptions): Normalize
     deliveryId: editedAtMs === undefined ? msg.id : `${msg.id}-e${editedAtMs}`,
     isPrivate,
     mentioned,
+    files,
     message: {
       v: 1,
       id: inboundId(o.bot.id, msg.id, editedAtMs),
@@ -129,10 +143,10 @@ export function normalizeMessage(msg: DcMessage, o: NormalizeOptions): Normalize
       userName: msg.member?.nick ?? displayName(msg.author),
       kind: 'user',
       text,
-      ...(attachments.length > 0 ? { attachments } : {}),
       isGroup: !isPrivate,
       receivedAtMs: o.receivedAtMs,
-      raw: msg,
+      // The CDN links are signed: whoever has one can download the file until it expires.
+      raw: files.length > 0 ? { ...msg, attachments: msg.attachments.map(({ url: _url, proxy_url: _proxy, ...rest }) => rest) } : msg,
     },
   };
 }

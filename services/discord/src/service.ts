@@ -4,10 +4,11 @@ import type { Registry } from 'prom-client';
 import { REST, Routes } from 'discord.js';
 import { createRedis, EventHub, LaneIngress, LaneStore, TurnQueue } from '@switchboard/lanes';
 import type { Logger, ReadinessCheck } from '@switchboard/observability';
-import { ChannelAccess, channelMetrics, createChannelOutboundWorker, DraftStore, pairingRouter, ReplyStreamer, type NormalizedInbound } from '@switchboard/channels';
+import { AttachmentStore, ChannelAccess, channelMetrics, createChannelOutboundWorker, DraftStore, pairingRouter, ReplyStreamer, type NormalizedInbound } from '@switchboard/channels';
 import { ApprovalBoard } from '@switchboard/tools';
 import { botIdOf, type DiscordConfig } from './config.ts';
 import { connectGateway, type GatewayConnection } from './connection.ts';
+import { discordFiles } from './files.ts';
 import { GatewayHandler } from './gateway.ts';
 import { messageIdFromInbound, type BotIdentity } from './normalize.ts';
 import { DISCORD_MESSAGE_LIMIT, NO_MENTIONS } from './render.ts';
@@ -130,6 +131,12 @@ export async function startDiscordService(deps: DiscordServiceDeps): Promise<Dis
     logger,
     groupRequireMention: config.DISCORD_GROUP_REQUIRE_MENTION,
     perUserInGroups: config.DISCORD_GROUP_SESSION_PER_USER,
+    files: discordFiles({
+      apiUrl: config.DISCORD_API_URL,
+      store: new AttachmentStore(redis, prefix, { maxBytes: config.DISCORD_ATTACHMENT_MAX_BYTES, ttlSeconds: config.DISCORD_ATTACHMENT_TTL_SECONDS }),
+      logger,
+      timeoutMs: config.DISCORD_ATTACHMENT_TIMEOUT_MS,
+    }),
     onAccepted: async (m) => {
       remember(m);
       await streamer.follow(m.sessionKey, { account: m.account, chatId: m.chatId, threadId: m.threadId }, m.id);

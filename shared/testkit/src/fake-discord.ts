@@ -59,7 +59,47 @@ export interface FakeDiscordOptions {
   heartbeatIntervalMs?: number;
 }
 
+/** A file to put on the fake's CDN (`addAttachment`). */
+export interface FakeDiscordFileOptions {
+  filename: string;
+  /** Sent as the attachment's `content_type` and served as Content-Type; none when omitted. */
+  contentType?: string;
+  /** The channel the message is in (part of the URL, as on Discord's CDN; default 0). */
+  channelId?: string;
+  /** The size declared in the attachment object (default the real size). */
+  declaredSize?: number;
+  /** Answer 302 to this URL instead of the file. */
+  redirectTo?: string;
+  /** Answer with this status instead of the file. */
+  status?: number;
+  /** Holds the answer back this long, in ms (a slow download). */
+  delayMs?: number;
+}
+
+/** An attachment object as the gateway puts it into a message's `attachments` (API v10). */
+export interface FakeDiscordAttachment {
+  id: string;
+  filename: string;
+  size: number;
+  /** The signed CDN link (`/attachments/{channel}/{id}/{filename}?ex=…&is=…&hm=…`), on the fake's origin. */
+  url: string;
+  proxy_url: string;
+  content_type?: string;
+}
+
+/** One request to the fake's CDN. */
+export interface FakeDiscordFileRequest {
+  path: string;
+  /** The Authorization header sent, if any (the CDN needs none). */
+  authorization: string | undefined;
+  status: number;
+}
+
 export interface FakeDiscord {
+  /** Puts a file on the fake's CDN; returns the attachment object to put into a message. */
+  addAttachment(data: Buffer | string, opts: FakeDiscordFileOptions): FakeDiscordAttachment;
+  /** Every request to the CDN, in arrival order. */
+  fileRequests: FakeDiscordFileRequest[];
   /** Pass as discord.js `rest: { api }` (DISCORD_API_URL). */
   apiUrl: string;
   /** The gateway URL `GET /gateway/bot` returns. */
@@ -133,6 +173,28 @@ export async function startFakeDiscord(opts: FakeDiscordOptions): Promise<FakeDi
   const bot = { ...opts.bot, bot: true, discriminator: '0', avatar: null, global_name: opts.bot.global_name ?? null };
   const heartbeatIntervalMs = opts.heartbeatIntervalMs ?? 41_250;
   let gatewayUrl = '';
+  let origin = '';
+  const files = new Map<string, { data: Buffer; opts: FakeDiscordFileOptions }>();
+  const fileRequests: FakeDiscordFileRequest[] = [];
+
+  /** Discord's CDN: `GET /attachments/{channel}/{attachment}/{filename}` (the signature query is not checked). */
+  function handleFile(req: IncomingMessage, res: ServerResponse, path: string): void {
+    const file = files.get(path);
+    const request: FakeDiscordFileRequest = { path, authorization: req.headers.authorization, status: 200 };
+    fileRequests.push(request);
+    const reply = (status: number, headers: Record<string, string>, body?: Buffer | string) => {
+      request.status = status;
+      res.writeHead(status, headers).end(body);
+    };
+    if (!file || req.method !== 'GET') return reply(404, { 'content-type': 'text/plain' }, 'Not Found');
+    const answer = () => {
+      if (file.opts.redirectTo) return reply(302, { location: file.opts.redirectTo });
+      if (file.opts.status) return reply(file.opts.status, { 'content-type': 'text/plain' }, 'error');
+      reply(200, { 'content-length': String(file.data.length), 'content-type': file.opts.contentType ?? 'application/octet-stream' }, file.data);
+    };
+    if (file.opts.delayMs) setTimeout(answer, file.opts.delayMs);
+    else answer();
+  }
 
   const json = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
     // A 204 has no body and, as from Discord, no content type.
@@ -198,6 +260,7 @@ export async function startFakeDiscord(opts: FakeDiscordOptions): Promise<FakeDi
   async function handleRest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     const method = req.method ?? 'GET';
+    if (url.pathname.startsWith('/attachments/')) return handleFile(req, res, url.pathname);
     if (!url.pathname.startsWith(API_PREFIX)) return json(res, 404, { message: '404: Not Found', code: 0 });
     const path = url.pathname.slice(API_PREFIX.length);
     let body: Record<string, unknown> | undefined;
@@ -460,6 +523,7 @@ export async function startFakeDiscord(opts: FakeDiscordOptions): Promise<FakeDi
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
   gatewayUrl = `ws://127.0.0.1:${port}/gateway`;
+  origin = `http://127.0.0.1:${port}`;
 
   const current = (guildId: string | undefined): Session | undefined => {
     for (const s of sessions.values()) {
@@ -472,6 +536,24 @@ export async function startFakeDiscord(opts: FakeDiscordOptions): Promise<FakeDi
   return {
     apiUrl: `http://127.0.0.1:${port}/api`,
     gatewayUrl,
+    addAttachment(data, o) {
+      const bytes = Buffer.isBuffer(data) ? data : Buffer.from(data);
+      const id = fakeSnowflake();
+      const path = `/attachments/${o.channelId ?? '0'}/${id}/${encodeURIComponent(o.filename)}`;
+      files.set(path, { data: bytes, opts: o });
+      // Signed, expiring links as Discord gives them (ex: expiry, is: issued, hm: signature, all hex).
+      const now = Math.floor(Date.now() / 1000);
+      const query = `?ex=${(now + 86_400).toString(16)}&is=${now.toString(16)}&hm=${randomBytes(32).toString('hex')}&`;
+      return {
+        id,
+        filename: o.filename,
+        size: o.declaredSize ?? bytes.length,
+        url: `${origin}${path}${query}`,
+        proxy_url: `${origin}${path}${query}`,
+        ...(o.contentType ? { content_type: o.contentType } : {}),
+      };
+    },
+    fileRequests,
     calls,
     messages: (channelId) => [...(byChannel.get(channelId) ?? [])],
     interactionReplies,
