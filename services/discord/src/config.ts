@@ -47,6 +47,15 @@ export const DiscordEnv = CommonEnv.extend({
   DISCORD_ATTACHMENT_TTL_SECONDS: int(24 * 3600, { min: 60 }),
   /** Longest wait for one attachment download, in ms (default 30 s; the channel's next messages wait behind it). */
   DISCORD_ATTACHMENT_TIMEOUT_MS: int(30_000, { min: 100, max: 300_000 }),
+  /**
+   * After a fresh gateway session (a restart), fetch the messages missed in the channels active
+   * within this many hours (default 24; 0 turns the catch-up off).
+   */
+  DISCORD_CATCHUP_WINDOW_HOURS: int(24, { min: 0, max: 24 * 14 }),
+  /** Channels tracked and caught up at most, most recently active first (default 200). */
+  DISCORD_CATCHUP_MAX_CHANNELS: int(200, { min: 1, max: 10_000 }),
+  /** Missed messages fetched per channel at most, oldest first (default 200). */
+  DISCORD_CATCHUP_MAX_MESSAGES: int(200, { min: 1, max: 5_000 }),
   /** Port of the standalone service (ops and admin routes; Discord itself talks over the gateway). */
   PORT: int(9203, { min: 0, max: 65535 }),
   HOST: optionalString.transform((v) => v ?? '0.0.0.0'),

@@ -31,7 +31,19 @@ interface RawPacket {
  * A login that fails (Discord unreachable, a bad token) is retried with backoff while `/readyz`
  * says why, so a Discord outage at start-up does not crash the process.
  */
-export function connectGateway(opts: { config: DiscordConfig; token: string; bot: BotIdentity; handler: GatewayHandler; metrics: ChannelMetrics; logger: Logger }): GatewayConnection {
+export function connectGateway(opts: {
+  config: DiscordConfig;
+  token: string;
+  bot: BotIdentity;
+  handler: GatewayHandler;
+  metrics: ChannelMetrics;
+  logger: Logger;
+  /**
+   * Called synchronously on every READY (a fresh IDENTIFY: the events of the gap are lost, unlike
+   * after a RESUME), before the session's first event is handed on; `shard` is `[id, count]`.
+   */
+  onReady?: (shard: [number, number]) => void;
+}): GatewayConnection {
   const { config, bot, handler, metrics, logger } = opts;
   let client: Client | undefined;
   let closed = false;
@@ -68,6 +80,8 @@ export function connectGateway(opts: { config: DiscordConfig; token: string; bot
           if (user?.id && user.id !== bot.id) logger.error({ tokenBotId: bot.id, readyBotId: user.id }, 'READY names another bot than the token; check DISCORD_BOT_TOKEN');
           bot.username = user?.username;
           logger.info({ shardId, username: bot.username }, 'discord gateway ready');
+          const shard = (packet.d as { shard?: unknown }).shard;
+          opts.onReady?.(Array.isArray(shard) && shard.length === 2 ? [Number(shard[0]), Number(shard[1])] : [shardId, 1]);
           resolveReady();
         } else logger.info({ shardId }, 'discord gateway resumed');
         problem = [...shardUp.values()].every(Boolean) ? undefined : 'a shard is reconnecting';

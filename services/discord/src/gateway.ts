@@ -29,6 +29,11 @@ export interface GatewayDeps {
    * stranger's files are never fetched). Without it a message names its files only.
    */
   files?: DiscordFiles;
+  /**
+   * Told about every handled MESSAGE_CREATE (gateway or catch-up), after its handling: where the
+   * catch-up keeps the newest handled id per active channel. Failures are logged only.
+   */
+  onHandled?: (info: HandledMessage) => Promise<void>;
   /** Called once a new message is on its lane (typing, draft streaming). */
   onAccepted?: (message: NormalizedInbound) => Promise<void>;
   /** Attempts at handling one event while Redis is failing, before it is given up (default 6). */
@@ -38,6 +43,44 @@ export interface GatewayDeps {
    * 2000) is acknowledged first (deferred update) and its verdict sent through the interaction webhook.
    */
   deferInteractionAfterMs?: number;
+}
+
+/** A MESSAGE_CREATE handled: its channel and id, the outcome, and where it belongs if it was normalized. */
+export interface HandledMessage {
+  channelId: string;
+  messageId: string;
+  outcome: string;
+  isPrivate: boolean;
+  place?: { guildId?: string | undefined; chatId: string; threadId?: string | undefined };
+}
+
+/**
+ * A catch-up after a fresh gateway session. From its start every channel's new gateway messages
+ * wait until `hold` names the channels being caught up (the others go on at once); a held
+ * channel's wait ends with its `release`, after its fetched messages were handled through `handle`.
+ */
+export interface CatchupSession {
+  hold(channelIds: string[]): void;
+  /** Handles a fetched message like a gateway MESSAGE_CREATE (same rules, same dedupe), in its channel's order. */
+  handle(msg: DcMessage, where: { chatId: string; threadId?: string | undefined }): Promise<string>;
+  release(channelId: string): void;
+  /** Releases every channel still held (done, failed or shutting down). */
+  end(): void;
+}
+
+interface Gate {
+  listed: Promise<void>;
+  open(): void;
+  held: Map<string, { released: Promise<void>; release(): void }>;
+  ended: boolean;
+}
+
+function deferred(): { promise: Promise<void>; resolve(): void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
 }
 
 /** What a dispatch is, decided synchronously, before discord.js's own handlers see the packet. */
@@ -82,6 +125,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export class GatewayHandler {
   private readonly deps: GatewayDeps;
   private readonly chains = new Map<string, Promise<unknown>>();
+  private gate: Gate | undefined;
 
   constructor(deps: GatewayDeps) {
     this.deps = deps;
@@ -89,7 +133,54 @@ export class GatewayHandler {
 
   /** Queues a message behind earlier ones of its channel; resolves with the outcome it counted. */
   message(msg: DcMessage, edit: boolean): Promise<string> {
-    return this.serial(msg.channel_id, () => this.withRetry(`message ${msg.id}`, () => this.onMessage(msg, edit)));
+    // Taken now: a message that arrived before a catch-up started is not held by it.
+    const gate = this.gate;
+    return this.serial(msg.channel_id, async () => {
+      if (gate) await this.passGate(gate, msg.channel_id);
+      return this.withRetry(`message ${msg.id}`, () => this.onMessage(msg, edit));
+    });
+  }
+
+  /**
+   * Starts a catch-up (call synchronously on READY, before the session's first message is
+   * dispatched). A catch-up still running is ended first.
+   */
+  startCatchup(): CatchupSession {
+    this.gate?.open();
+    for (const h of this.gate?.held.values() ?? []) h.release();
+    const listed = deferred();
+    const gate: Gate = { listed: listed.promise, open: listed.resolve, held: new Map(), ended: false };
+    this.gate = gate;
+    // What was queued before: a fetched message of a channel runs after that channel's earlier ones.
+    const before = new Map(this.chains);
+    const end = () => {
+      gate.ended = true;
+      gate.open();
+      for (const h of gate.held.values()) h.release();
+      if (this.gate === gate) this.gate = undefined;
+    };
+    return {
+      hold: (channelIds) => {
+        if (!gate.ended) {
+          for (const id of channelIds) {
+            const d = deferred();
+            gate.held.set(id, { released: d.promise, release: d.resolve });
+          }
+        }
+        gate.open();
+      },
+      handle: async (msg, where) => {
+        await before.get(msg.channel_id);
+        return this.withRetry(`message ${msg.id} (catch-up)`, () => this.onMessage(msg, false, where));
+      },
+      release: (channelId) => gate.held.get(channelId)?.release(),
+      end,
+    };
+  }
+
+  private async passGate(gate: Gate, channelId: string): Promise<void> {
+    await gate.listed;
+    await gate.held.get(channelId)?.released;
   }
 
   /** Handles a button press at once (Discord wants the answer within 3 s). */
@@ -132,11 +223,28 @@ export class GatewayHandler {
     }
   }
 
-  private async onMessage(msg: DcMessage, edit: boolean): Promise<string> {
+  private async onMessage(msg: DcMessage, edit: boolean, where?: { chatId: string; threadId?: string | undefined }): Promise<string> {
+    const outcome = await this.admit(msg, edit, where);
+    if (!edit && this.deps.onHandled) {
+      const { outcome: o, normalized: n } = outcome;
+      const info: HandledMessage = {
+        channelId: msg.channel_id,
+        messageId: msg.id,
+        outcome: o,
+        isPrivate: msg.guild_id === undefined,
+        ...(n ? { place: { guildId: msg.guild_id, chatId: n.chatId, threadId: n.threadId } } : {}),
+      };
+      await this.deps.onHandled(info).catch((err: unknown) => this.deps.logger.warn({ err, channelId: msg.channel_id }, 'recording a handled discord message failed'));
+    }
+    return outcome.outcome;
+  }
+
+  private async admit(msg: DcMessage, edit: boolean, where?: { chatId: string; threadId?: string | undefined }): Promise<{ outcome: string; normalized?: NormalizedInbound }> {
     const d = this.deps;
-    const n = normalizeMessage(msg, { bot: d.bot, place: d.place, ...(d.botRole ? { botRole: d.botRole } : {}), perUserInGroups: d.perUserInGroups, receivedAtMs: Date.now(), edit });
-    if (n.kind === 'ignored') return 'ignored';
-    return admitMessage(
+    const place: ChannelPlace = where ? (id) => (id === msg.channel_id ? where : d.place(id)) : d.place;
+    const n = normalizeMessage(msg, { bot: d.bot, place, ...(d.botRole ? { botRole: d.botRole } : {}), perUserInGroups: d.perUserInGroups, receivedAtMs: Date.now(), edit });
+    if (n.kind === 'ignored') return { outcome: 'ignored' };
+    const outcome = await admitMessage(
       {
         platform: 'discord',
         access: d.access,
@@ -154,6 +262,7 @@ export class GatewayHandler {
       },
       { deliveryId: n.deliveryId, message: n.message, isPrivate: n.isPrivate, mentioned: n.mentioned },
     );
+    return { outcome, normalized: n.message };
   }
 
   /** A button press: decides the approval; the prompt is replaced by the verdict, or the presser alone is told why not. */

@@ -7,6 +7,7 @@ import type { Logger, ReadinessCheck } from '@switchboard/observability';
 import { AttachmentStore, ChannelAccess, channelMetrics, createChannelOutboundWorker, DraftStore, pairingRouter, ReplyStreamer, type NormalizedInbound } from '@switchboard/channels';
 import { ApprovalBoard } from '@switchboard/tools';
 import { botIdOf, type DiscordConfig } from './config.ts';
+import { catchupMetrics, CatchupStore, runCatchup } from './catchup.ts';
 import { connectGateway, type GatewayConnection } from './connection.ts';
 import { discordFiles } from './files.ts';
 import { GatewayHandler } from './gateway.ts';
@@ -117,6 +118,12 @@ export async function startDiscordService(deps: DiscordServiceDeps): Promise<Dis
     drafts,
   });
 
+  const catchupOn = config.DISCORD_CATCHUP_WINDOW_HOURS > 0;
+  const catchup = new CatchupStore({ redis, prefix, botId: bot.id, windowMs: config.DISCORD_CATCHUP_WINDOW_HOURS * 3_600_000, maxChannels: config.DISCORD_CATCHUP_MAX_CHANNELS });
+  const catchupCounts = catchupMetrics(deps.registry);
+  let closing = false;
+  const catchups = new Set<Promise<unknown>>();
+
   const handler = new GatewayHandler({
     rest,
     bot,
@@ -137,12 +144,45 @@ export async function startDiscordService(deps: DiscordServiceDeps): Promise<Dis
       logger,
       timeoutMs: config.DISCORD_ATTACHMENT_TIMEOUT_MS,
     }),
+    // A DM or server channel where the bot was addressed becomes tracked; then every handled message moves its id on.
+    onHandled: async (h) => {
+      if (!catchupOn) return;
+      const track = h.outcome === 'accepted' || h.outcome === 'duplicate' || h.outcome === 'pairing';
+      await catchup.record(h.channelId, h.messageId, { track, ...(h.place ? { place: h.place } : {}) });
+    },
     onAccepted: async (m) => {
       remember(m);
       await streamer.follow(m.sessionKey, { account: m.account, chatId: m.chatId, threadId: m.threadId }, m.id);
     },
   });
-  const gateway: GatewayConnection = connectGateway({ config, token, bot, handler, metrics, logger });
+  const ownsShard = (guildId: string | undefined, [shardId, count]: [number, number]) =>
+    guildId === undefined ? shardId === 0 : Number((BigInt(guildId) >> 22n) % BigInt(count)) === shardId;
+  const gateway: GatewayConnection = connectGateway({
+    config,
+    token,
+    bot,
+    handler,
+    metrics,
+    logger,
+    onReady: (shard) => {
+      if (!catchupOn || closing) return;
+      const session = handler.startCatchup();
+      const run = runCatchup({
+        store: catchup,
+        rest,
+        session,
+        maxChannels: config.DISCORD_CATCHUP_MAX_CHANNELS,
+        maxMessages: config.DISCORD_CATCHUP_MAX_MESSAGES,
+        // DMs go to shard 0; a server's channels to the shard that has the server.
+        owns: (place) => ownsShard(place.guildId, shard),
+        metrics: catchupCounts,
+        logger,
+        isClosed: () => closing,
+      });
+      catchups.add(run);
+      void run.finally(() => catchups.delete(run));
+    },
+  });
 
   const router = pairingRouter({
     platform: 'discord',
@@ -168,7 +208,9 @@ export async function startDiscordService(deps: DiscordServiceDeps): Promise<Dis
       },
     },
     async close() {
+      closing = true;
       await gateway.close();
+      await Promise.all(catchups);
       await handler.drain();
       streamer.close();
       await outbound.close();

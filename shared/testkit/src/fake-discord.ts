@@ -108,6 +108,8 @@ export interface FakeDiscord {
   /** Messages per channel, in creation order, with their current (edited) content. */
   messages(channelId: string): FakeDiscordMessage[];
   interactionReplies: FakeDiscordInteractionReply[];
+  /** `GET /channels/{id}/messages` reads, in order (`after` null when not given). */
+  historyReads: Array<{ channelId: string; after: string | null; limit: number }>;
   /** IDENTIFY payloads received, in order. */
   identifies: Array<Record<string, unknown>>;
   /** RESUME payloads received, in order. */
@@ -116,7 +118,12 @@ export interface FakeDiscord {
   rateLimitNext(n: number, retryAfterMs: number, opts?: { global?: boolean }): void;
   /** Makes the next `n` message sends time out: the message is created, but the answer never comes. */
   swallowNext(n: number): void;
-  /** Dispatches a gateway event (op 0) with the next sequence number to the shard that owns it. */
+  /**
+   * Dispatches a gateway event (op 0) with the next sequence number to the shard that owns it. A
+   * MESSAGE_CREATE also enters its channel's history (`GET /channels/{id}/messages`), and may be
+   * dispatched while no client is connected (someone wrote while the bot was away): it is then
+   * logged to the last session (a RESUME replays it, a fresh IDENTIFY does not) and returns 0.
+   */
   dispatch(t: string, d: unknown, opts?: { guildId?: string }): number;
   /** Closes the gateway connection with `code` (default 4000: the client resumes). */
   dropConnection(code?: number): void;
@@ -159,7 +166,15 @@ export async function startFakeDiscord(opts: FakeDiscordOptions): Promise<FakeDi
   const byChannel = new Map<string, FakeDiscordMessage[]>();
   const byId = new Map<string, FakeDiscordMessage>();
   const nonces = new Map<string, FakeDiscordMessage>();
+  /** Every message of a channel in creation order (users' from MESSAGE_CREATE dispatches, the bot's own), for history reads. */
+  const history = new Map<string, Array<{ id: string; read: () => Record<string, unknown> }>>();
+  const addHistory = (channelId: string, id: string, read: () => Record<string, unknown>) => {
+    const list = history.get(channelId) ?? [];
+    list.push({ id, read });
+    history.set(channelId, list);
+  };
   const interactionReplies: FakeDiscordInteractionReply[] = [];
+  const historyReads: Array<{ channelId: string; after: string | null; limit: number }> = [];
   const identifies: Array<Record<string, unknown>> = [];
   const resumes: Array<Record<string, unknown>> = [];
   const sessions = new Map<string, Session>();
@@ -223,6 +238,7 @@ export async function startFakeDiscord(opts: FakeDiscordOptions): Promise<FakeDi
     list.push(msg);
     byChannel.set(channelId, list);
     byId.set(msg.id, msg);
+    addHistory(channelId, msg.id, () => wire(msg));
     return msg;
   }
   const wire = (m: FakeDiscordMessage) => ({
@@ -255,6 +271,28 @@ export async function startFakeDiscord(opts: FakeDiscordOptions): Promise<FakeDi
     const hasComponents = Array.isArray(body.components) && body.components.length > 0;
     if (creating && (typeof content !== 'string' || content.length === 0) && !hasComponents) return 'Cannot send an empty message';
     return undefined;
+  }
+
+  /**
+   * `GET /channels/{id}/messages` as Discord answers it: `limit` 1–100 (default 50), one of
+   * `before`/`after`/`around` (only `after` and none are supported here); with `after`, the oldest
+   * `limit` messages after that id, otherwise the newest `limit`. Either way the page is sorted
+   * newest first. REST message objects have no `guild_id` and no `member` (gateway events do).
+   */
+  function readHistory(channelId: string, q: URLSearchParams): [number, unknown] {
+    const limit = q.has('limit') ? Number(q.get('limit')) : 50;
+    if (!Number.isInteger(limit) || limit < 1 || limit > 100) return [400, { message: 'Invalid Form Body', code: 50035, errors: { limit: { _errors: [{ code: 'NUMBER_TYPE_MAX', message: 'int value should be less than or equal to 100.' }] } } }];
+    if (q.has('before') || q.has('around')) return [400, { message: 'fake-discord: only `after` is supported', code: 0 }];
+    const after = q.get('after');
+    if (after !== null && !/^\d{1,20}$/.test(after)) return [400, { message: 'Invalid Form Body', code: 50035, errors: { after: { _errors: [{ code: 'NUMBER_TYPE_COERCE', message: `Value "${after}" is not snowflake.` }] } } }];
+    if (!history.has(channelId) && !(opts.guild?.channels.some((c) => c.id === channelId) || opts.guild?.threads?.some((t) => t.id === channelId))) {
+      // A DM channel nobody wrote in does not exist for the fake.
+      return [404, { message: 'Unknown Channel', code: 10003 }];
+    }
+    const byAge = [...(history.get(channelId) ?? [])].sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1));
+    const page = after !== null ? byAge.filter((m) => BigInt(m.id) > BigInt(after)).slice(0, limit) : byAge.slice(-limit);
+    historyReads.push({ channelId, after, limit });
+    return [200, page.reverse().map((m) => m.read())];
   }
 
   async function handleRest(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -310,6 +348,8 @@ export async function startFakeDiscord(opts: FakeDiscordOptions): Promise<FakeDi
       return answer(200, { url: gatewayUrl, shards: 1, session_start_limit: { total: 1000, remaining: 999, reset_after: 14_400_000, max_concurrency: 1 } });
     }
     if (method === 'GET' && path === '/users/@me') return answer(200, bot);
+    const list = /^\/channels\/(\d+)\/messages$/.exec(path);
+    if (list && method === 'GET') return answer(...readHistory(list[1]!, url.searchParams));
     const typing = /^\/channels\/(\d+)\/typing$/.exec(path);
     if (typing && method === 'POST') return answer(204, undefined);
     const create = /^\/channels\/(\d+)\/messages$/.exec(path);
@@ -557,6 +597,7 @@ export async function startFakeDiscord(opts: FakeDiscordOptions): Promise<FakeDi
     calls,
     messages: (channelId) => [...(byChannel.get(channelId) ?? [])],
     interactionReplies,
+    historyReads,
     identifies,
     resumes,
     rateLimitNext(n, retryAfterMs, o = {}) {
@@ -571,8 +612,18 @@ export async function startFakeDiscord(opts: FakeDiscordOptions): Promise<FakeDi
         if (ix?.id && ix.token) interactions.set(ix.id, { token: ix.token, messageId: ix.message?.id });
       }
       const guildId = o.guildId ?? ((d as { guild_id?: string } | null)?.guild_id);
+      const m = d as { id?: unknown; channel_id?: unknown } | null;
+      const isMessage = t === 'MESSAGE_CREATE' && typeof m?.id === 'string' && typeof m.channel_id === 'string';
+      if (isMessage) {
+        const { guild_id: _g, member: _m, ...rest } = d as Record<string, unknown>;
+        addHistory(m.channel_id as string, m.id as string, () => rest);
+      }
       const session = current(guildId);
       if (!session) throw new Error('no gateway session is connected for that event');
+      if (isMessage && !session.socket) {
+        sendDispatch(session, t, d);
+        return 0;
+      }
       return sendDispatch(session, t, d);
     },
     dropConnection(code = 4000) {
