@@ -81,3 +81,35 @@ describe('fake Discord', () => {
     expect(dc.messages('7').map((m) => m.content)).toEqual(['once']);
   });
 });
+
+describe('fake Discord channel history', () => {
+  it('serves GET /channels/{id}/messages like Discord: the oldest `limit` after `after`, newest first, without guild_id', async () => {
+    dc = await startFakeDiscord({ token: TOKEN, bot: BOT, guild: { id: '400000000000000000', channels: [{ id: '500000000000000001', name: 'general' }] } });
+    const c = await connect(`${dc.gatewayUrl}?v=10&encoding=json`);
+    c.send({ op: 2, d: { token: TOKEN, intents: 0, properties: {} } });
+    await c.next((f) => f.t === 'READY');
+    const ids = ['1001', '1002', '1003', '1004'];
+    for (const id of ids) {
+      dc.dispatch('MESSAGE_CREATE', { id, channel_id: '500000000000000001', guild_id: '400000000000000000', member: { nick: null }, author: { id: '1', username: 'a' }, content: `m${id}` });
+    }
+    c.ws.close();
+    await c.closed();
+    // Written while nobody is connected: kept in the history, not delivered.
+    expect(dc.dispatch('MESSAGE_CREATE', { id: '1005', channel_id: '500000000000000001', guild_id: '400000000000000000', author: { id: '1', username: 'a' }, content: 'm1005' })).toBe(0);
+    const get = async (q: string) => {
+      const res = await fetch(`${dc!.apiUrl}/v10/channels/500000000000000001/messages${q}`, { headers: { authorization: `Bot ${TOKEN}` } });
+      return { status: res.status, body: (await res.json()) as Array<Record<string, unknown>> };
+    };
+    const page = await get('?after=1001&limit=2');
+    expect(page.body.map((m) => m.id)).toEqual(['1003', '1002']);
+    expect(page.body[0]).not.toHaveProperty('guild_id');
+    expect(page.body[0]).not.toHaveProperty('member');
+    expect((await get('?after=1003')).body.map((m) => m.id)).toEqual(['1005', '1004']);
+    expect((await get('?limit=2')).body.map((m) => m.id)).toEqual(['1005', '1004']);
+    expect((await get('?after=1001&limit=101')).status).toBe(400);
+    expect((await get('?after=nope')).status).toBe(400);
+    expect(dc.historyReads.map((r) => r.after)).toEqual(['1001', '1003', null]);
+    const unknown = await fetch(`${dc.apiUrl}/v10/channels/399999999999999999/messages`, { headers: { authorization: `Bot ${TOKEN}` } });
+    expect(unknown.status).toBe(404);
+  });
+});
