@@ -107,6 +107,8 @@ describe('MCP tools through the HTTP API', () => {
     await rm(join(dir, 'down'));
     await waitFor(async () => (await catalog()).includes('mcp__everything__echo'), { timeoutMs: 30_000, message: 'everything back in the catalog' });
     expect(Number((await readFile(join(dir, 'pid'), 'utf8')).trim())).not.toBe(pid);
+    // The catalog has it again; the agent offers it once its own view catches up.
+    await offeredUntil((names) => names.includes('mcp__everything__get-sum'));
     expect(await callTool('mcp__everything__get-sum', { a: 1, b: 1 })).toContain('The sum of 1 and 1 is 2.');
   });
 });
