@@ -178,6 +178,10 @@ export async function startDiscordService(deps: DiscordServiceDeps): Promise<Dis
         metrics: catchupCounts,
         logger,
         isClosed: () => closing,
+      }).catch((err: unknown) => {
+        // runCatchup does not throw; should it, live messages must not stay held.
+        session.end();
+        logger.error({ err }, 'discord catch-up failed');
       });
       catchups.add(run);
       void run.finally(() => catchups.delete(run));
