@@ -1,37 +1,4 @@
-import express from 'express';
-import { createLogger, createOpsHandler, createRegistry, onShutdown } from '@switchboard/observability';
+import { runChannelStandalone } from '@switchboard/channels';
 import { loadWhatsAppConfig, startWhatsAppService } from './service.ts';
 
-const config = loadWhatsAppConfig();
-const logger = createLogger({ service: 'whatsapp', level: config.LOG_LEVEL });
-if (!config.REDIS_URL) {
-  logger.fatal('REDIS_URL is required when the whatsapp service runs on its own');
-  process.exit(2);
-}
-const registry = createRegistry();
-const whatsapp = await startWhatsAppService({ config, logger, registry, redisUrl: config.REDIS_URL });
-if (!whatsapp) {
-  // Nothing to do without an access token; exit cleanly so an orchestrator does not restart-loop.
-  process.exit(0);
-}
-let accepting = true;
-const ops = createOpsHandler({ registry, readiness: whatsapp.readiness, isAccepting: () => accepting });
-const app = express();
-app.disable('x-powered-by');
-app.use((req, res, next) => {
-  ops(req, res).then((handled) => {
-    if (!handled) next();
-  }, next);
-});
-app.use(whatsapp.router);
-app.use((_req, res) => {
-  res.status(404).json({ error: { code: 'not_found', message: 'no such route' } });
-});
-const server = app.listen(config.PORT, config.HOST, () => logger.info({ port: config.PORT }, 'whatsapp service listening'));
-onShutdown(logger, [
-  ['stop accepting', async () => {
-    accepting = false;
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  }],
-  ['close whatsapp service', () => whatsapp.close()],
-]);
+await runChannelStandalone({ name: 'whatsapp', config: loadWhatsAppConfig(), start: startWhatsAppService });

@@ -17,3 +17,5 @@ export { AttachmentStore, AttachmentTooLargeError, ATTACHMENT_URL_PREFIX } from 
 export type { AttachmentStoreOptions, StoredAttachment } from './attachments.ts';
 export { downloadCapped, trustedUrls, tooLargeNote, DownloadUnavailableError } from './download.ts';
 export type { DownloadOptions, DownloadOutcome, TrustedUrl } from './download.ts';
+export { runChannelStandalone } from './standalone.ts';
+export type { StandaloneChannel, StandaloneOptions } from './standalone.ts';
