@@ -125,7 +125,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export class GatewayHandler {
   private readonly deps: GatewayDeps;
   private readonly chains = new Map<string, Promise<unknown>>();
-  private gate: Gate | undefined;
+  /** Catch-ups running (one per shard that got READY): new messages wait for each. */
+  private readonly gates = new Set<Gate>();
 
   constructor(deps: GatewayDeps) {
     this.deps = deps;
@@ -134,30 +135,28 @@ export class GatewayHandler {
   /** Queues a message behind earlier ones of its channel; resolves with the outcome it counted. */
   message(msg: DcMessage, edit: boolean): Promise<string> {
     // Taken now: a message that arrived before a catch-up started is not held by it.
-    const gate = this.gate;
+    const gates = [...this.gates];
     return this.serial(msg.channel_id, async () => {
-      if (gate) await this.passGate(gate, msg.channel_id);
+      for (const gate of gates) await this.passGate(gate, msg.channel_id);
       return this.withRetry(`message ${msg.id}`, () => this.onMessage(msg, edit));
     });
   }
 
   /**
    * Starts a catch-up (call synchronously on READY, before the session's first message is
-   * dispatched). A catch-up still running is ended first.
+   * dispatched). Several may run at once (shards of one process), each holding its own channels.
    */
   startCatchup(): CatchupSession {
-    this.gate?.open();
-    for (const h of this.gate?.held.values() ?? []) h.release();
     const listed = deferred();
     const gate: Gate = { listed: listed.promise, open: listed.resolve, held: new Map(), ended: false };
-    this.gate = gate;
+    this.gates.add(gate);
     // What was queued before: a fetched message of a channel runs after that channel's earlier ones.
     const before = new Map(this.chains);
     const end = () => {
       gate.ended = true;
       gate.open();
       for (const h of gate.held.values()) h.release();
-      if (this.gate === gate) this.gate = undefined;
+      this.gates.delete(gate);
     };
     return {
       hold: (channelIds) => {
