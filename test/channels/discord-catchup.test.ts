@@ -51,7 +51,7 @@ describe('discord catch-up after a restart', () => {
   let registry = createRegistry({ defaultMetrics: false });
   const env = { QUEUED_PLATFORMS: 'discord', DISCORD_DM_POLICY: 'open', LANE_MAX_BATCH: '1' };
 
-  const startService = async () => {
+  const startService = async (extra: Record<string, string> = {}) => {
     registry = createRegistry({ defaultMetrics: false });
     const config = loadDiscordConfig({
       REDIS_URL: inject('redisUrl'),
@@ -63,6 +63,7 @@ describe('discord catch-up after a restart', () => {
       DISCORD_REST_TIMEOUT_MS: '1500',
       DISCORD_CATCHUP_WINDOW_HOURS: '24',
       ...env,
+      ...extra,
     });
     service = (await startDiscordService({ config, logger: createLogger({ service: 'discord', level: process.env.TEST_LOG_LEVEL ?? 'silent' }), registry, redisUrl: inject('redisUrl') }))!;
     await service.ready;
@@ -152,5 +153,22 @@ describe('discord catch-up after a restart', () => {
     expect(dm).toHaveLength(4);
     // Only the bot's own replies (ignored) could come after the stored ids.
     expect((await metric('switchboard_discord_catchup_messages_total')).accepted ?? 0).toBe(0);
+  });
+
+  it('with DISCORD_CATCHUP_WINDOW_HOURS=0 a restart fetches nothing', async () => {
+    await service!.close();
+    service = undefined;
+    dc.dispatch('MESSAGE_CREATE', message(alice, dmChannel(alice), 'missed with catch-up off'));
+    const reads = dc.historyReads.length;
+    await startService({ DISCORD_CATCHUP_WINDOW_HOURS: '0' });
+    dc.dispatch('MESSAGE_CREATE', message(alice, dmChannel(alice), 'live with catch-up off'));
+    await waitFor(() => replies(dmChannel(alice)).some((c) => c.includes('live with catch-up off')), { timeoutMs: 20_000 });
+    expect(dc.historyReads.length).toBe(reads);
+    expect(replies(dmChannel(alice)).some((c) => c.includes('missed with catch-up off'))).toBe(false);
+  });
+
+  it('rejects a bad window', () => {
+    expect(() => loadDiscordConfig({ DISCORD_CATCHUP_WINDOW_HOURS: '-1' })).toThrow(/DISCORD_CATCHUP_WINDOW_HOURS/);
+    expect(() => loadDiscordConfig({ DISCORD_CATCHUP_MAX_MESSAGES: '0' })).toThrow(/DISCORD_CATCHUP_MAX_MESSAGES/);
   });
 });

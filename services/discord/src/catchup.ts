@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { Routes } from 'discord.js';
 import { z } from 'zod';
@@ -55,6 +56,7 @@ redis.call('PEXPIRE', KEYS[1], ARGV[6])
 redis.call('PEXPIRE', KEYS[2], ARGV[6])
 return 1
 `;
+const RECORD_SHA = createHash('sha1').update(RECORD).digest('hex');
 
 /**
  * The channels the bot is active in, for the catch-up after a fresh IDENTIFY: a sorted set by last
@@ -91,7 +93,12 @@ export class CatchupStore {
     if (!this.interested(channelId, opts.track)) return;
     const now = opts.nowMs ?? Date.now();
     const place = opts.place ? `${opts.place.guildId ?? ''}|${opts.place.chatId}|${opts.place.threadId ?? ''}` : '';
-    const added = (await this.redis.eval(RECORD, 2, this.active, this.state, channelId, messageId, now, now - this.windowMs, this.maxChannels, this.windowMs, opts.track ? '1' : '0', place)) as number;
+    const args = [this.active, this.state, channelId, messageId, now, now - this.windowMs, this.maxChannels, this.windowMs, opts.track ? '1' : '0', place];
+    // EVALSHA: the script is sent once per Redis, not with every message.
+    const added = (await this.redis.evalsha(RECORD_SHA, 2, ...args).catch((err: Error) => {
+      if (!err.message.includes('NOSCRIPT')) throw err;
+      return this.redis.eval(RECORD, 2, ...args);
+    })) as number;
     if (added === 1) this.remember(channelId);
     else this.known.delete(channelId);
   }
