@@ -2,9 +2,8 @@ import type { Worker } from 'bullmq';
 import type { Router } from 'express';
 import type { Registry } from 'prom-client';
 import { REST, Routes } from 'discord.js';
-import { createRedis, EventHub, LaneIngress, LaneStore, TurnQueue } from '@switchboard/lanes';
 import type { Logger, ReadinessCheck } from '@switchboard/observability';
-import { AttachmentStore, ChannelAccess, channelMetrics, createChannelOutboundWorker, DraftStore, pairingRouter, ReplyStreamer, type NormalizedInbound } from '@switchboard/channels';
+import { AttachmentStore, ChannelAccess, channelRuntime, createChannelOutboundWorker, pairingRouter, ReplyStreamer, type NormalizedInbound } from '@switchboard/channels';
 import { ApprovalBoard } from '@switchboard/tools';
 import { botIdOf, type DiscordConfig } from './config.ts';
 import { catchupMetrics, CatchupStore, runCatchup } from './catchup.ts';
@@ -60,14 +59,8 @@ export async function startDiscordService(deps: DiscordServiceDeps): Promise<Dis
     retries: config.DISCORD_REST_RETRIES,
     globalRequestsPerSecond: config.DISCORD_GLOBAL_RATE_PER_SECOND,
   }).setToken(token);
-  const redis = createRedis(deps.redisUrl, 'discord', { autoPipelining: true });
-  const workerConnection = createRedis(deps.redisUrl, 'discord-outbound');
-  const subscriber = createRedis(deps.redisUrl, 'discord-events');
-  const store = new LaneStore(redis, { prefix });
-  const turns = new TurnQueue(redis, prefix);
-  const ingress = new LaneIngress(store, turns, deps.registry);
-  const hub = new EventHub(subscriber, store, logger);
-  const metrics = channelMetrics(deps.registry);
+  const runtime = channelRuntime({ platform: 'discord', redisUrl: deps.redisUrl, prefix, registry: deps.registry, logger });
+  const { redis, workerConnection, store, turns, ingress, hub, metrics, drafts } = runtime;
   rest.on('response', (_request, response) => {
     if (response.status === 429) metrics.sends.inc({ platform: 'discord', outcome: 'rate_limited' });
   });
@@ -80,7 +73,6 @@ export async function startDiscordService(deps: DiscordServiceDeps): Promise<Dis
     allowFrom: config.DISCORD_ALLOW_FROM,
     pairingTtlSeconds: config.DISCORD_PAIRING_TTL_SECONDS,
   });
-  const drafts = new DraftStore(redis, prefix, 'discord');
   // The last message accepted per channel: a draft replies to it, as the final reply's first part would.
   const lastAsked = new Map<string, string>();
   const remember = (m: NormalizedInbound) => {
@@ -204,7 +196,7 @@ export async function startDiscordService(deps: DiscordServiceDeps): Promise<Dis
     ready: gateway.ready,
     readiness: {
       redis: async () => {
-        await redis.ping();
+        await runtime.ping();
       },
       discord: async () => {
         const problem = gateway.problem();
@@ -218,11 +210,7 @@ export async function startDiscordService(deps: DiscordServiceDeps): Promise<Dis
       await handler.drain();
       streamer.close();
       await outbound.close();
-      await hub.close();
-      await turns.close();
-      subscriber.disconnect();
-      workerConnection.disconnect();
-      redis.disconnect();
+      await runtime.close();
     },
   };
 }

@@ -2,8 +2,7 @@ import { App, SocketModeReceiver, webApi } from '@slack/bolt';
 import type { Worker } from 'bullmq';
 import { Router, type Router as ExpressRouter } from 'express';
 import type { Registry } from 'prom-client';
-import { AttachmentStore, ChannelAccess, channelMetrics, DraftStore, pairingRouter, ReplyStreamer } from '@switchboard/channels';
-import { createRedis, EventHub, LaneIngress, LaneStore, TurnQueue } from '@switchboard/lanes';
+import { AttachmentStore, ChannelAccess, channelRuntime, pairingRouter, ReplyStreamer } from '@switchboard/channels';
 import type { Logger, ReadinessCheck } from '@switchboard/observability';
 import { ApprovalBoard } from '@switchboard/tools';
 import { boltLogger } from './bolt-logger.ts';
@@ -98,15 +97,8 @@ export async function startSlackService(deps: SlackServiceDeps): Promise<SlackSe
   // sleeping on them, and must not retry a post that may have gone through.
   const clientOptions = { slackApiUrl: config.SLACK_API_URL, rejectRateLimitedCalls: true, retryConfig: { retries: 0 }, timeout: 15_000, logger: bl };
   const client = new webApi.WebClient(token, clientOptions);
-  const redis = createRedis(deps.redisUrl, 'slack', { autoPipelining: true });
-  const workerConnection = createRedis(deps.redisUrl, 'slack-outbound');
-  const subscriber = createRedis(deps.redisUrl, 'slack-events');
-  const store = new LaneStore(redis, { prefix });
-  const turns = new TurnQueue(redis, prefix);
-  const ingress = new LaneIngress(store, turns, deps.registry);
-  const hub = new EventHub(subscriber, store, logger);
-  const metrics = channelMetrics(deps.registry);
-  const drafts = new DraftStore(redis, prefix, 'slack');
+  const runtime = channelRuntime({ platform: 'slack', redisUrl: deps.redisUrl, prefix, registry: deps.registry, logger });
+  const { redis, workerConnection, store, turns, ingress, hub, metrics, drafts } = runtime;
 
   let identity: SlackIdentity | undefined;
   let access: ChannelAccess | undefined;
@@ -275,7 +267,7 @@ export async function startSlackService(deps: SlackServiceDeps): Promise<SlackSe
     outbound,
     readiness: {
       redis: async () => {
-        await redis.ping();
+        await runtime.ping();
       },
       slack: async () => {
         if (authError) throw new Error(authError);
@@ -289,11 +281,7 @@ export async function startSlackService(deps: SlackServiceDeps): Promise<SlackSe
       streamer?.close();
       if (mode === 'socket' && identity) await app.stop().catch((err: unknown) => logger.warn({ err }, 'stopping socket mode failed'));
       await outbound.close();
-      await hub.close();
-      await turns.close();
-      subscriber.disconnect();
-      workerConnection.disconnect();
-      redis.disconnect();
+      await runtime.close();
     },
   };
 }

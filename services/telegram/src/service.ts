@@ -2,9 +2,8 @@ import type { Worker } from 'bullmq';
 import { Api } from 'grammy';
 import type { Router } from 'express';
 import type { Registry } from 'prom-client';
-import { createRedis, EventHub, LaneIngress, LaneStore, TurnQueue } from '@switchboard/lanes';
 import type { Logger, ReadinessCheck } from '@switchboard/observability';
-import { AttachmentStore, ChannelAccess, channelMetrics, DraftStore, ReplyStreamer } from '@switchboard/channels';
+import { AttachmentStore, ChannelAccess, channelRuntime, ReplyStreamer } from '@switchboard/channels';
 import { ApprovalBoard } from '@switchboard/tools';
 import { botIdOf, telegramMode, type TelegramConfig } from './config.ts';
 import { telegramDraftSurface, TELEGRAM_DRAFT_MAX_CHARS } from './draft-surface.ts';
@@ -54,14 +53,8 @@ export async function startTelegramService(deps: TelegramServiceDeps): Promise<T
   const prefix = config.SWITCHBOARD_PREFIX;
   const api = new Api(token, { apiRoot: config.TELEGRAM_API_ROOT });
   const bot: BotIdentity = { id: botIdOf(token), username: undefined };
-  const redis = createRedis(deps.redisUrl, 'telegram', { autoPipelining: true });
-  const workerConnection = createRedis(deps.redisUrl, 'telegram-outbound');
-  const subscriber = createRedis(deps.redisUrl, 'telegram-events');
-  const store = new LaneStore(redis, { prefix });
-  const turns = new TurnQueue(redis, prefix);
-  const ingress = new LaneIngress(store, turns, deps.registry);
-  const hub = new EventHub(subscriber, store, logger);
-  const metrics = channelMetrics(deps.registry);
+  const runtime = channelRuntime({ platform: 'telegram', redisUrl: deps.redisUrl, prefix, registry: deps.registry, logger });
+  const { redis, workerConnection, store, turns, ingress, hub, metrics, drafts } = runtime;
   const access = new ChannelAccess({
     redis,
     prefix,
@@ -71,7 +64,6 @@ export async function startTelegramService(deps: TelegramServiceDeps): Promise<T
     allowFrom: config.TELEGRAM_ALLOW_FROM,
     pairingTtlSeconds: config.TELEGRAM_PAIRING_TTL_SECONDS,
   });
-  const drafts = new DraftStore(redis, prefix, 'telegram');
 
   // getMe gives the username groups mention; until it answers, /readyz says why and retries.
   let getMeError: string | undefined = 'getMe has not answered yet';
@@ -169,7 +161,7 @@ export async function startTelegramService(deps: TelegramServiceDeps): Promise<T
     outbound,
     readiness: {
       redis: async () => {
-        await redis.ping();
+        await runtime.ping();
       },
       telegram: async () => {
         if (getMeError) throw new Error(getMeError);
@@ -182,11 +174,7 @@ export async function startTelegramService(deps: TelegramServiceDeps): Promise<T
       await poller?.stop();
       streamer.close();
       await outbound.close();
-      await hub.close();
-      await turns.close();
-      subscriber.disconnect();
-      workerConnection.disconnect();
-      redis.disconnect();
+      await runtime.close();
     },
   };
 }

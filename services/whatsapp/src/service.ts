@@ -1,9 +1,8 @@
 import type { Worker } from 'bullmq';
 import type { Router } from 'express';
 import type { Registry } from 'prom-client';
-import { createRedis, EventHub, LaneIngress, LaneStore, TurnQueue } from '@switchboard/lanes';
 import { gauge, type Logger, type ReadinessCheck } from '@switchboard/observability';
-import { AttachmentStore, ChannelAccess, channelMetrics, DraftStore, ReplyStreamer } from '@switchboard/channels';
+import { AttachmentStore, ChannelAccess, channelRuntime, ReplyStreamer } from '@switchboard/channels';
 import { ApprovalBoard } from '@switchboard/tools';
 import type { WhatsAppConfig } from './config.ts';
 import { GraphApi } from './graph-api.ts';
@@ -57,14 +56,8 @@ export async function startWhatsAppService(deps: WhatsAppServiceDeps): Promise<W
   if (!config.WHATSAPP_VERIFY_TOKEN) logger.warn('WHATSAPP_VERIFY_TOKEN is not set: GET /webhooks/whatsapp refuses the verification handshake');
   const prefix = config.SWITCHBOARD_PREFIX;
   const api = new GraphApi({ baseUrl: config.WHATSAPP_API_URL, accessToken: token, timeoutMs: config.WHATSAPP_API_TIMEOUT_MS });
-  const redis = createRedis(deps.redisUrl, 'whatsapp', { autoPipelining: true });
-  const workerConnection = createRedis(deps.redisUrl, 'whatsapp-outbound');
-  const subscriber = createRedis(deps.redisUrl, 'whatsapp-events');
-  const store = new LaneStore(redis, { prefix });
-  const turns = new TurnQueue(redis, prefix);
-  const ingress = new LaneIngress(store, turns, deps.registry);
-  const hub = new EventHub(subscriber, store, logger);
-  const metrics = channelMetrics(deps.registry);
+  const runtime = channelRuntime({ platform: 'whatsapp', redisUrl: deps.redisUrl, prefix, registry: deps.registry, logger });
+  const { redis, workerConnection, store, turns, ingress, hub, metrics, drafts } = runtime;
   // Pairings and the allowlist are per deployment (one WHATSAPP_ALLOW_FROM for all its numbers).
   const access = new ChannelAccess({
     redis,
@@ -81,7 +74,7 @@ export async function startWhatsAppService(deps: WhatsAppServiceDeps): Promise<W
     hub,
     redis,
     store,
-    drafts: new DraftStore(redis, prefix, 'whatsapp'),
+    drafts,
     surface,
     logger,
     editIntervalMs: 0, // no message edits in the Cloud API: typing only, the reply comes whole
@@ -167,7 +160,7 @@ export async function startWhatsAppService(deps: WhatsAppServiceDeps): Promise<W
     processor,
     readiness: {
       redis: async () => {
-        await redis.ping();
+        await runtime.ping();
       },
       whatsapp: async () => {
         if (!config.WHATSAPP_APP_SECRET) throw new Error('WHATSAPP_APP_SECRET is not set');
@@ -178,11 +171,7 @@ export async function startWhatsAppService(deps: WhatsAppServiceDeps): Promise<W
       await processor.close();
       streamer.close();
       await outbound.close();
-      await hub.close();
-      await turns.close();
-      subscriber.disconnect();
-      workerConnection.disconnect();
-      redis.disconnect();
+      await runtime.close();
     },
   };
 }

@@ -19,3 +19,5 @@ export { downloadCapped, trustedUrls, tooLargeNote, DownloadUnavailableError } f
 export type { DownloadOptions, DownloadOutcome, TrustedUrl } from './download.ts';
 export { runChannelStandalone } from './standalone.ts';
 export type { StandaloneChannel, StandaloneOptions } from './standalone.ts';
+export { channelRuntime } from './runtime.ts';
+export type { ChannelRuntime } from './runtime.ts';
