@@ -1,31 +1,13 @@
 import type { webApi } from '@slack/bolt';
-import type { Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
 import {
   approvalAction,
   approvalSummary,
-  createChannelOutboundWorker,
-  type ChannelMetrics,
   type ChannelSender,
   type ChatTarget,
-  type DraftStore,
   type SendFailure,
 } from '@switchboard/channels';
 import type { Logger } from '@switchboard/observability';
 import { escapeMrkdwn, renderSlackParts } from './render.ts';
-
-export interface OutboundWorkerOptions {
-  client: webApi.WebClient;
-  connection: Redis;
-  prefix: string;
-  logger: Logger;
-  metrics: ChannelMetrics;
-  concurrency: number;
-  chatIntervalMs: number;
-  globalRatePerSecond: number;
-  drafts?: DraftStore;
-  max429Waits?: number;
-}
 
 /** Platform errors that say "try again later" rather than "this will never work". */
 const TRANSIENT_ERRORS = new Set(['internal_error', 'fatal_error', 'service_unavailable', 'request_timeout', 'team_added_to_org']);
@@ -135,22 +117,3 @@ export function slackSender(client: webApi.WebClient, log: Logger): ChannelSende
   };
 }
 
-/**
- * Consumes `outbound-slack` with the shared channel worker: order per channel and thread, pacing
- * (about 1/s per channel), 429 Retry-After waits, parts resumed after a retry, approval buttons.
- */
-export function createOutboundWorker(opts: OutboundWorkerOptions): Worker {
-  return createChannelOutboundWorker({
-    platform: 'slack',
-    sender: slackSender(opts.client, opts.logger),
-    connection: opts.connection,
-    prefix: opts.prefix,
-    logger: opts.logger,
-    metrics: opts.metrics,
-    concurrency: opts.concurrency,
-    chatIntervalMs: opts.chatIntervalMs,
-    globalRatePerSecond: opts.globalRatePerSecond,
-    ...(opts.drafts ? { drafts: opts.drafts } : {}),
-    ...(opts.max429Waits !== undefined ? { max429Waits: opts.max429Waits } : {}),
-  });
-}

@@ -2,7 +2,7 @@ import { App, SocketModeReceiver, webApi } from '@slack/bolt';
 import type { Worker } from 'bullmq';
 import { Router, type Router as ExpressRouter } from 'express';
 import type { Registry } from 'prom-client';
-import { AttachmentStore, ChannelAccess, channelRuntime, pairingRouter, ReplyStreamer } from '@switchboard/channels';
+import { AttachmentStore, ChannelAccess, channelRuntime, createChannelOutboundWorker, pairingRouter, ReplyStreamer } from '@switchboard/channels';
 import type { Logger, ReadinessCheck } from '@switchboard/observability';
 import { ApprovalBoard } from '@switchboard/tools';
 import { boltLogger } from './bolt-logger.ts';
@@ -11,7 +11,7 @@ import { slackFiles } from './files.ts';
 import { SlackHttpReceiver } from './http-receiver.ts';
 import { registerListeners } from './listeners.ts';
 import type { SlackIdentity } from './normalize.ts';
-import { createOutboundWorker, postMessage } from './outbound-worker.ts';
+import { postMessage, slackSender } from './outbound-worker.ts';
 import { escapeMrkdwn, SLACK_MESSAGE_LIMIT } from './render.ts';
 
 export { loadSlackConfig, SlackEnv } from './config.ts';
@@ -248,8 +248,10 @@ export async function startSlackService(deps: SlackServiceDeps): Promise<SlackSe
   };
   await authTest(0);
 
-  const outbound = createOutboundWorker({
-    client,
+  // Order per channel and thread, about 1/s per channel, Retry-After waits, approval buttons.
+  const outbound = createChannelOutboundWorker({
+    platform: 'slack',
+    sender: slackSender(client, logger),
     connection: workerConnection,
     prefix,
     logger,

@@ -1,25 +1,8 @@
-import type { Worker } from 'bullmq';
 import { GrammyError, HttpError, type Api } from 'grammy';
-import type { Redis } from 'ioredis';
-import { approvalAction, createChannelOutboundWorker, type ChannelMetrics, type ChannelSender, type DraftStore, type SendFailure } from '@switchboard/channels';
+import { approvalAction, type ChannelSender, type SendFailure } from '@switchboard/channels';
 import type { Logger } from '@switchboard/observability';
 import { messageIdFromInbound } from './normalize.ts';
 import { escapeHtml, renderTelegramParts } from './render.ts';
-
-export interface OutboundWorkerOptions {
-  api: Api;
-  botId: string;
-  connection: Redis;
-  prefix: string;
-  logger: Logger;
-  metrics: ChannelMetrics;
-  concurrency: number;
-  chatIntervalMs: number;
-  globalRatePerSecond: number;
-  drafts?: DraftStore;
-  /** Most 429 answers waited out in-process for one message before the job fails for a retry (default 20). */
-  max429Waits?: number;
-}
 
 const stripHtml = (html: string) => html.replace(/<[^>]+>/g, '').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
 const isParseError = (err: unknown) => err instanceof GrammyError && err.error_code === 400 && /can't parse entities/i.test(err.description);
@@ -80,22 +63,3 @@ export function classifyTelegramError(err: unknown): SendFailure {
   return { kind: 'transient', reason: err instanceof Error ? err.message : String(err) };
 }
 
-/**
- * Consumes `outbound-telegram` with the shared channel worker: order per chat, pacing (about 1/s per
- * chat, 30/s overall), 429 `retry_after` waits, parts resumed after a retry, approval keyboards.
- */
-export function createOutboundWorker(opts: OutboundWorkerOptions): Worker {
-  return createChannelOutboundWorker({
-    platform: 'telegram',
-    sender: telegramSender(opts.api, opts.botId, opts.logger),
-    connection: opts.connection,
-    prefix: opts.prefix,
-    logger: opts.logger,
-    metrics: opts.metrics,
-    concurrency: opts.concurrency,
-    chatIntervalMs: opts.chatIntervalMs,
-    globalRatePerSecond: opts.globalRatePerSecond,
-    ...(opts.drafts ? { drafts: opts.drafts } : {}),
-    ...(opts.max429Waits !== undefined ? { max429Waits: opts.max429Waits } : {}),
-  });
-}

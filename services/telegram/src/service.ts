@@ -3,13 +3,13 @@ import { Api } from 'grammy';
 import type { Router } from 'express';
 import type { Registry } from 'prom-client';
 import type { Logger, ReadinessCheck } from '@switchboard/observability';
-import { AttachmentStore, ChannelAccess, channelRuntime, ReplyStreamer } from '@switchboard/channels';
+import { AttachmentStore, ChannelAccess, channelRuntime, createChannelOutboundWorker, ReplyStreamer } from '@switchboard/channels';
 import { ApprovalBoard } from '@switchboard/tools';
 import { botIdOf, telegramMode, type TelegramConfig } from './config.ts';
 import { telegramDraftSurface, TELEGRAM_DRAFT_MAX_CHARS } from './draft-surface.ts';
 import { telegramFiles } from './files.ts';
 import type { BotIdentity } from './normalize.ts';
-import { createOutboundWorker } from './outbound-worker.ts';
+import { telegramSender } from './outbound-worker.ts';
 import { startTelegramPoller, type TelegramPoller } from './polling.ts';
 import { handleUpdate, telegramRouter, type WebhookDeps } from './webhook.ts';
 
@@ -90,9 +90,10 @@ export async function startTelegramService(deps: TelegramServiceDeps): Promise<T
       .catch((err: unknown) => logger.error({ err: (err as Error).message }, 'setWebhook failed; set it by hand or fix TELEGRAM_WEBHOOK_URL'));
   }
 
-  const outbound = createOutboundWorker({
-    api,
-    botId: bot.id,
+  // Order per chat, about 1/s per chat and 30/s overall, 429 retry_after waits, approval keyboards.
+  const outbound = createChannelOutboundWorker({
+    platform: 'telegram',
+    sender: telegramSender(api, bot.id, logger),
     connection: workerConnection,
     prefix,
     logger,

@@ -1,8 +1,5 @@
-import type { Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
-import { approvalAction, approvalSummary, createChannelOutboundWorker, type ChannelMetrics, type ChannelSender, type SendFailure } from '@switchboard/channels';
+import { approvalAction, approvalSummary, type ChannelSender, type SendFailure } from '@switchboard/channels';
 import type { ApprovalNotice } from '@switchboard/contracts';
-import type { Logger } from '@switchboard/observability';
 import { GraphApiError, GraphUnreachableError, WHATSAPP_LIMITS, type GraphApi } from './graph-api.ts';
 import { wamidFromInbound } from './normalize.ts';
 import { renderWhatsAppParts } from './render.ts';
@@ -102,33 +99,3 @@ export function whatsappSender(api: GraphApi, opts: { baseBackoffMs: number }): 
   };
 }
 
-export interface OutboundWorkerOptions {
-  api: GraphApi;
-  connection: Redis;
-  prefix: string;
-  logger: Logger;
-  metrics: ChannelMetrics;
-  concurrency: number;
-  chatIntervalMs: number;
-  globalRatePerSecond: number;
-  baseBackoffMs: number;
-}
-
-/**
- * Consumes `outbound-whatsapp` with the shared channel worker: order per user, pacing (80/s per
- * number by default), rate-limit backoff without loss or reordering, parts resumed after a retry,
- * approval prompts as reply buttons.
- */
-export function createOutboundWorker(opts: OutboundWorkerOptions): Worker {
-  return createChannelOutboundWorker({
-    platform: 'whatsapp',
-    sender: whatsappSender(opts.api, { baseBackoffMs: opts.baseBackoffMs }),
-    connection: opts.connection,
-    prefix: opts.prefix,
-    logger: opts.logger,
-    metrics: opts.metrics,
-    concurrency: opts.concurrency,
-    chatIntervalMs: opts.chatIntervalMs,
-    globalRatePerSecond: opts.globalRatePerSecond,
-  });
-}

@@ -2,13 +2,13 @@ import type { Worker } from 'bullmq';
 import type { Router } from 'express';
 import type { Registry } from 'prom-client';
 import { gauge, type Logger, type ReadinessCheck } from '@switchboard/observability';
-import { AttachmentStore, ChannelAccess, channelRuntime, ReplyStreamer } from '@switchboard/channels';
+import { AttachmentStore, ChannelAccess, channelRuntime, createChannelOutboundWorker, ReplyStreamer } from '@switchboard/channels';
 import { ApprovalBoard } from '@switchboard/tools';
 import type { WhatsAppConfig } from './config.ts';
 import { GraphApi } from './graph-api.ts';
 import { WebhookJournal } from './journal.ts';
 import { whatsappMedia } from './media.ts';
-import { createOutboundWorker } from './outbound-worker.ts';
+import { whatsappSender } from './outbound-worker.ts';
 import { WebhookProcessor } from './processor.ts';
 import { TypingSurface } from './typing.ts';
 import { whatsappRouter } from './webhook.ts';
@@ -82,8 +82,10 @@ export async function startWhatsAppService(deps: WhatsAppServiceDeps): Promise<W
     maxDraftChars: 0,
   });
 
-  const outbound = createOutboundWorker({
-    api,
+  // Order per user, 80/s per number by default, rate-limit backoff, approval reply buttons.
+  const outbound = createChannelOutboundWorker({
+    platform: 'whatsapp',
+    sender: whatsappSender(api, { baseBackoffMs: config.WHATSAPP_RATE_LIMIT_BACKOFF_MS }),
     connection: workerConnection,
     prefix,
     logger,
@@ -91,7 +93,6 @@ export async function startWhatsAppService(deps: WhatsAppServiceDeps): Promise<W
     concurrency: config.WHATSAPP_OUTBOUND_CONCURRENCY,
     chatIntervalMs: config.WHATSAPP_CHAT_INTERVAL_MS,
     globalRatePerSecond: config.WHATSAPP_GLOBAL_RATE_PER_SECOND,
-    baseBackoffMs: config.WHATSAPP_RATE_LIMIT_BACKOFF_MS,
   });
   const processor = new WebhookProcessor({
     journal: new WebhookJournal(redis, prefix),
