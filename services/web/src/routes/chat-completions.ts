@@ -67,8 +67,8 @@ export function chatCompletionsRouter(deps: ChatCompletionsDeps): Router {
     let myTurn: string | undefined;
     let settle!: (o: Outcome) => void;
     const outcome = new Promise<Outcome>((resolve) => (settle = resolve));
-    let streamedAny = false;
     let streamed = '';
+    /** The run of the turn being streamed; unset until its first delta. */
     let streamAttempt: number | undefined;
     const chunk = (delta: Record<string, unknown>, finish: string | null) =>
       `data: ${JSON.stringify({ id: completionId, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
@@ -80,7 +80,6 @@ export function chatCompletionsRouter(deps: ChatCompletionsDeps): Router {
         // answers, the final reply sends whatever it adds beyond what was streamed.
         streamAttempt ??= e.attempt ?? 0;
         if ((e.attempt ?? 0) !== streamAttempt) return;
-        streamedAny = true;
         streamed += e.text;
         res.write(chunk({ content: e.text }, null));
       } else if (e.type === 'reply' && e.inReplyTo.includes(messageId)) settle({ ok: true, text: e.text, turnId: e.turnId });
@@ -100,7 +99,7 @@ export function chatCompletionsRouter(deps: ChatCompletionsDeps): Router {
       if (res.writableEnded || res.destroyed) return;
       if (stream) {
         if (result.ok) {
-          if (!streamedAny) res.write(chunk({ content: result.text }, null));
+          if (streamAttempt === undefined) res.write(chunk({ content: result.text }, null));
           else if (result.text.startsWith(streamed) && result.text.length > streamed.length) res.write(chunk({ content: result.text.slice(streamed.length) }, null));
           res.write(chunk({}, 'stop'));
         } else {
