@@ -1,6 +1,7 @@
 /*
  * Throughput, latency, start time and memory of the one-process system through the web API, with
- * the fake model. Usage: npm run bench [-- --quick] [-- --memory]
+ * the fake model. Usage: npm run bench [-- --quick] [-- --memory]; BENCH_NODE_ARGS adds node flags
+ * to the system process (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
  *
  * The system runs as its own process, started with `npm start`'s command line, against a private
  * Redis; the fake model and the load generator run in this process. Writes
@@ -20,6 +21,8 @@ import { closedLoop, type LoadResult } from './lib/load.ts';
 import { cpuMs, cpuPerMessage, cpuSnapshot, loadAverage1m, npmStartCommand, ROOT, round, rssMiB, startProcess, type BenchProcess } from './lib/procs.ts';
 
 const quick = process.argv.includes('--quick');
+/** Extra node flags for the system process (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`), from BENCH_NODE_ARGS. */
+const extraNodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
 const withMemory = process.argv.includes('--memory');
 /** Turns one system process runs at once in the 1,000 ms scenario (TURN_CONCURRENCY). */
 const TURN_CONCURRENCY = 500;
@@ -47,7 +50,7 @@ async function main(): Promise<void> {
     // Searchable by the sandbox's unprivileged uid, as a real DATA_DIR is, so the shell tool starts normally.
     await chmod(dataDir, 0o755);
     dataDirs.push(dataDir);
-    return await startProcess(npmStart.entry, { ...baseEnv, DATA_DIR: dataDir, ...env }, { nodeArgs: npmStart.nodeArgs });
+    return await startProcess(npmStart.entry, { ...baseEnv, DATA_DIR: dataDir, ...env }, { nodeArgs: [...npmStart.nodeArgs, ...extraNodeArgs] });
   };
   const measure = async (sys: BenchProcess, label: string, sessions: number, durationMs: number, warmupMs: number): Promise<Scenario> => {
     const pids = { system: sys.child.pid!, redis: redis.process.pid! };

@@ -55,6 +55,17 @@ describe('OpenAI-compatible /v1/chat/completions', () => {
     expect(chunks[chunks.length - 1]!.choices[0]!.finish_reason).toBe('stop');
   });
 
+  it('sends an answer that was complete before its first delta went out whole, without delta events', async () => {
+    t.model.setScript(echoScript);
+    const res = await post('/v1/chat/completions', { messages: [{ role: 'user', content: 'quick one' }], stream: true, user: 'streamer2' });
+    const events: SseEvent[] = [];
+    await readSse(res.body!, (e) => events.push(e));
+    const chunks = events.slice(0, -1).map((e) => JSON.parse(e.data) as { choices: Array<{ delta: { content?: string } }> });
+    expect(chunks.map((c) => c.choices[0]!.delta.content ?? '').join('')).toBe('echo: quick one');
+    const stored = await collect('streamer2', (es) => es.some((e) => e.event === 'reply'));
+    expect(stored.map((e) => e.event)).toEqual(['turn_started', 'reply']);
+  });
+
   it('rejects bad bodies with a JSON 400', async () => {
     for (const body of ['{not json', { messages: [] }, { messages: [{ role: 'assistant', content: 'x' }] }, { messages: [{ role: 'user', content: 'x' }], user: 'bad:id' }]) {
       const res = await post('/v1/chat/completions', body);

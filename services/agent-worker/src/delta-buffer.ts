@@ -1,9 +1,13 @@
 /**
  * Coalesces streamed text fragments and flushes them at most every `intervalMs`, so a fast model
- * does not turn into one Redis write per token. Flushes are chained, so they stay in order.
+ * does not turn into one Redis write per token. Flushes are chained, so they stay in order. An
+ * answer that completes within the first interval is not streamed at all: the reply, delivered
+ * right after, carries the whole text, and readers handle a reply without deltas.
  */
 export class DeltaBuffer {
   private pending = '';
+  /** Whether any text went out. */
+  flushed = false;
   private timer: NodeJS.Timeout | undefined;
   private chain: Promise<void> = Promise.resolve();
   private readonly flushFn: (text: string) => Promise<unknown>;
@@ -28,11 +32,17 @@ export class DeltaBuffer {
     if (this.pending === '') return;
     const text = this.pending;
     this.pending = '';
+    this.flushed = true;
     this.chain = this.chain.then(() => this.flushFn(text)).then(() => undefined, this.onError);
   }
 
-  /** Flushes what is left and waits for every flush to finish. */
-  async close(): Promise<void> {
+  /** Flushes what is left (or drops it, with `discard`) and waits for every flush to finish. */
+  async close(discard = false): Promise<void> {
+    if (discard) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      this.pending = '';
+    }
     this.flush();
     await this.chain;
   }

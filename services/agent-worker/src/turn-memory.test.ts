@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { InboundMessage } from '@switchboard/contracts';
 import type { LaneStore, ReplyPublisher, TurnContext } from '@switchboard/lanes';
 import { createLlmClient } from '@switchboard/llm';
-import { EXTRACTION_SYSTEM_PROMPT, MemoryService, MemoryStore, SUMMARY_SYSTEM_PROMPT } from '@switchboard/memory';
+import { EXTRACTION_SYSTEM_PROMPT, MemoryService, MemoryStore, rowTokens, SUMMARY_SYSTEM_PROMPT } from '@switchboard/memory';
 import { createLogger, createRegistry } from '@switchboard/observability';
 import type { PolicyEngine } from '@switchboard/policy';
 import { openDatabase, type Db } from '@switchboard/store';
@@ -11,7 +11,7 @@ import { ToolCallValidator, type ToolCatalog } from '@switchboard/tools';
 import type { ApprovalStore } from './approvals.ts';
 import type { ToolDispatcher } from './tool-dispatch.ts';
 import { TranscriptStore } from './transcript.ts';
-import { createTurnMemory } from './turn-memory.ts';
+import { createTurnMemory, unsummarizedTokensAtMost } from './turn-memory.ts';
 import { createTurnRunner, type TurnRunnerDeps } from './turn-runner.ts';
 
 const logger = createLogger({ service: 'test', level: 'silent' });
@@ -96,4 +96,49 @@ describe('a retried turn', () => {
     expect((await db.query<{ content: string }>(`SELECT content FROM memories`)).rows).toEqual([{ content: "The user's locker is 7781." }]);
     expect(calls.chat).toBe(6); // no model call was repeated either
   }, 60_000);
+});
+
+describe('the transcript size a turn passes on to compaction', () => {
+  it('is what compaction would count from the database, and a bound of it when the history was cut', async () => {
+    const memory = new MemoryService({ db, store: new MemoryStore(db, { logger, registry: createRegistry({ defaultMetrics: false }) }), summarizer: undefined, extraction: 'off', logger });
+    const turnMemory = createTurnMemory(db, memory, 'default');
+    const ctx = { ...turn(100, 'how big is it'), sessionKey: 'web:local:sizes', turnId: 'sizes-1' };
+    const transcripts = new TranscriptStore(db);
+    const session = ctx.messages[0]!;
+    await transcripts.commit({
+      sessionKey: ctx.sessionKey, fence: 1, session, turnId: 'sizes-0', inboundIds: ['x'], replyText: 'ok', model: 'm', promptTokens: 0, completionTokens: 0,
+      rows: [
+        { role: 'user', content: 'first question', tokens: 3 },
+        { role: 'assistant', content: '', toolCalls: [{ id: 'c1', type: 'function', function: { name: 'echo', arguments: '{"text":"hi"}' } }], tokens: 0 },
+        { role: 'tool', content: 'hi', toolCallId: 'c1', tokens: 1 },
+        { role: 'assistant', content: 'the answer, counted when it is read', tokens: undefined },
+      ],
+    });
+    const prepared = await turnMemory.prepare(ctx, 100);
+    const added = [{ role: 'user' as const, content: 'how big is it', tokens: 4 }];
+    const fromDb = (await db.query<{ role: 'user' | 'assistant' | 'tool'; content: string; tool_calls: null; tokens: number | null }>(
+      `SELECT role, content, tool_calls, tokens FROM messages WHERE session_id = $1`, [ctx.sessionKey])).rows;
+    const expected = [...fromDb.map((r) => ({ seq: 0, role: r.role, content: r.content, toolCalls: r.tool_calls, tokens: r.tokens })), { seq: 0, role: 'user' as const, content: 'how big is it', toolCalls: null, tokens: 4 }]
+      .reduce((n, r) => n + rowTokens(r), 0);
+    expect(unsummarizedTokensAtMost(prepared, 100, added)).toBe(expected);
+    // Two rows loaded with a limit of two: there may be more, so the database's bound counts.
+    const cut = await turnMemory.prepare(ctx, 2);
+    expect(cut.history).toHaveLength(2);
+    const bound = unsummarizedTokensAtMost(cut, 2, added);
+    expect(bound).toBeGreaterThanOrEqual(expected);
+    expect(bound).toBeLessThan(expected + 200);
+  });
+
+  it('lets compaction skip the database when the transcript fits, and compact as before when it does not', async () => {
+    let queries = 0;
+    const counting = new Proxy(db, {
+      get: (target, name) => (name === 'query' ? (...args: Parameters<Db['query']>) => (queries++, target.query(...args)) : Reflect.get(target, name)),
+    });
+    const memory = new MemoryService({ db: counting, store: new MemoryStore(db, { logger, registry: createRegistry({ defaultMetrics: false }) }), summarizer: undefined, extraction: 'off', logger });
+    const identity = { sessionKey: 'web:local:sizes', platform: 'web', userId: 'local/replay', agent: 'default', personal: true };
+    expect(await memory.compact(identity, 'sizes-1', 1000, { unsummarizedTokensAtMost: 600 })).toBe(false);
+    expect(queries).toBe(0);
+    await memory.compact(identity, 'sizes-1', 1000, { unsummarizedTokensAtMost: 601 });
+    expect(queries).toBeGreaterThan(0);
+  });
 });

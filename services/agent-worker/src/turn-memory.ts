@@ -1,7 +1,7 @@
 import type { Registry } from 'prom-client';
 import { createLlmClient, type ChatToolCall, type LlmClient } from '@switchboard/llm';
 import type { TurnContext } from '@switchboard/lanes';
-import { MemoryService, memoryFromConfig, type TurnIdentity } from '@switchboard/memory';
+import { MemoryService, memoryFromConfig, rowTokens, type KnownTranscript, type TurnIdentity } from '@switchboard/memory';
 import type { Logger } from '@switchboard/observability';
 import type { Db } from '@switchboard/store';
 import type { AgentWorkerConfig } from './config.ts';
@@ -14,6 +14,11 @@ export interface RememberedContext {
   summary: string | undefined;
   /** Relevant long-term memories, best first. */
   memories: string[];
+  /**
+   * An upper bound of the prompt tokens of all messages after the latest summary (each message's
+   * stored token count, or its size in bytes where it has none, which no tokenizer exceeds).
+   */
+  unsummarizedTokensAtMost: number;
 }
 
 /** Memory as the turn runner uses it. */
@@ -21,9 +26,20 @@ export interface TurnMemory {
   /** Loads the history since the latest summary, the summary and the memories relevant to the turn's input. */
   prepare(ctx: TurnContext, historyLimit: number): Promise<RememberedContext>;
   /** After the turn committed (or on a resumed, already committed turn): extract and compact, once. Never throws. */
-  afterTurn(ctx: TurnContext, budgetTokens: number): Promise<void>;
+  afterTurn(ctx: TurnContext, budgetTokens: number, known?: KnownTranscript): Promise<void>;
   /** Records the prompt size of one model call. */
   observePrompt(tokens: number): void;
+}
+
+/**
+ * At most how many prompt tokens (as compaction counts them) a session's transcript holds since
+ * its latest summary once `added` (the rows the turn committed) are in: exact when the prepared
+ * history holds all of it (fewer rows than the limit asked for), else the database's bound.
+ */
+export function unsummarizedTokensAtMost(prepared: RememberedContext, historyLimit: number, added: readonly TranscriptEntry[]): number {
+  const tokens = (rows: readonly TranscriptEntry[]) =>
+    rows.reduce((n, e) => n + rowTokens({ seq: 0, role: e.role, content: e.content, toolCalls: e.toolCalls ?? null, tokens: e.tokens ?? null }), 0);
+  return (prepared.history.length < historyLimit ? tokens(prepared.history) : prepared.unsummarizedTokensAtMost) + tokens(added);
 }
 
 /** The identity memory scopes a turn by: one user's own conversation only when one person speaks outside a group. */
@@ -45,33 +61,37 @@ const isHeartbeat = (ctx: TurnContext) => ctx.messages.every((m) => m.trigger ==
 export function createTurnMemory(db: Db, memory: MemoryService, agent: string): TurnMemory {
   return {
     async prepare(ctx, historyLimit) {
-      type Row = { role: TranscriptEntry['role']; content: string; tool_calls: ChatToolCall[] | null; tool_call_id: string | null; tokens: number | null; summary: string | null };
-      // One round trip: the newest summary (on every row, null without one) and the messages after it.
+      type Message = { role: TranscriptEntry['role']; content: string; tool_calls: ChatToolCall[] | null; tool_call_id: string | null; tokens: number | null };
+      // One round trip and one row: the newest summary, a bound of the tokens since it (a tool
+      // call's JSON in bytes bounds its tokens) and the newest messages after it as one JSON text,
+      // which costs PGlite far less to return than a row per message.
       const [{ rows }, found] = await Promise.all([
-        db.query<Row>(
-          `WITH s AS (SELECT content, to_seq FROM summaries WHERE session_id = $1 ORDER BY to_seq DESC LIMIT 1)
-           SELECT m.role, m.content, m.tool_calls, m.tool_call_id, m.tokens, (SELECT content FROM s) AS summary
-           FROM (SELECT 1) one LEFT JOIN LATERAL (
-             SELECT role, content, tool_calls, tool_call_id, tokens, seq FROM messages
-             WHERE session_id = $1 AND seq > coalesce((SELECT to_seq FROM s), 0) ORDER BY seq DESC LIMIT $2) m ON true
-           ORDER BY m.seq DESC`,
+        db.query<{ summary: string | null; at_most: number | string; history: string }>(
+          `WITH s AS (SELECT content, to_seq FROM summaries WHERE session_id = $1 ORDER BY to_seq DESC LIMIT 1),
+           m AS (SELECT seq, role, content, tool_calls, tool_call_id, tokens FROM messages
+                 WHERE session_id = $1 AND seq > coalesce((SELECT to_seq FROM s), 0) ORDER BY seq DESC LIMIT $2)
+           SELECT (SELECT content FROM s) AS summary,
+             (SELECT coalesce(sum(coalesce(tokens, octet_length(content)) + coalesce(octet_length(tool_calls::text), 0) + 4), 0)
+              FROM messages WHERE session_id = $1 AND seq > coalesce((SELECT to_seq FROM s), 0)) AS at_most,
+             (SELECT coalesce(json_agg(json_build_object('role', role, 'content', content, 'tool_calls', tool_calls, 'tool_call_id', tool_call_id, 'tokens', tokens) ORDER BY seq), '[]')::text FROM m) AS history`,
           [ctx.sessionKey, historyLimit],
         ),
         memory.recall(turnIdentity(ctx, agent), ctx.messages.map((m) => m.text).join('\n')),
       ]);
-      const summary = rows[0]?.summary ?? undefined;
-      const history = rows.filter((r) => r.role !== null).reverse().map((r) => ({
+      const row = rows[0]!;
+      const summary = row.summary ?? undefined;
+      const history = (JSON.parse(row.history) as Message[]).map((r) => ({
         role: r.role,
         content: r.content,
         toolCalls: r.tool_calls ?? undefined,
         toolCallId: r.tool_call_id ?? undefined,
         tokens: r.tokens ?? undefined,
       }));
-      return { history, summary, memories: found.map((m) => m.content) };
+      return { history, summary, memories: found.map((m) => m.content), unsummarizedTokensAtMost: Number(row.at_most) };
     },
-    async afterTurn(ctx, budgetTokens) {
+    async afterTurn(ctx, budgetTokens, known) {
       if (isHeartbeat(ctx)) return;
-      await memory.afterTurn(turnIdentity(ctx, agent), ctx.turnId, budgetTokens);
+      await memory.afterTurn(turnIdentity(ctx, agent), ctx.turnId, budgetTokens, known);
     },
     observePrompt(tokens) {
       memory.store.metrics.contextTokens.observe(tokens);

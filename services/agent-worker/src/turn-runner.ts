@@ -4,7 +4,7 @@ import type { PolicyEngine } from '@switchboard/policy';
 import type { Db } from '@switchboard/store';
 import { redactArguments, writeAudit, type ApprovalStore, type AuditEntry } from './approvals.ts';
 import { textWithAttachments, userContent, type AttachmentSource } from './attachments.ts';
-import type { ChatMessage, LlmClient, LlmToolCall } from '@switchboard/llm';
+import type { ChatMessage, LlmClient, LlmCompletion, LlmToolCall } from '@switchboard/llm';
 import { countTokens } from '@switchboard/llm';
 import type { ToolCatalog, ToolCallValidator } from '@switchboard/tools';
 import { buildContext } from './context.ts';
@@ -13,7 +13,7 @@ import { DeltaBuffer } from './delta-buffer.ts';
 import { replyAddress } from './reply-delivery.ts';
 import type { ToolDispatcher } from './tool-dispatch.ts';
 import type { NewRow, TranscriptStore } from './transcript.ts';
-import type { TurnMemory } from './turn-memory.ts';
+import { unsummarizedTokensAtMost, type TurnMemory } from './turn-memory.ts';
 
 /** A checkpointed step of a running turn. */
 type Step =
@@ -85,8 +85,9 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
 
     // A heartbeat costs at most one small model call: short history, no tools, a capped answer.
     const heartbeat = deps.heartbeat && ctx.messages.every((m) => m.trigger === 'heartbeat') ? deps.heartbeat : undefined;
-    const remembered = heartbeat ? undefined : await deps.memory?.prepare(ctx, deps.historyLimit ?? 100);
-    const history = remembered?.history ?? (await deps.transcripts.recent(ctx.sessionKey, heartbeat ? 20 : (deps.historyLimit ?? 100)));
+    const historyLimit = deps.historyLimit ?? 100;
+    const remembered = heartbeat ? undefined : await deps.memory?.prepare(ctx, historyLimit);
+    const history = remembered?.history ?? (await deps.transcripts.recent(ctx.sessionKey, heartbeat ? 20 : historyLimit));
     const policyCtx = (tool: string) => ({ tool, agent: deps.agentName, channel: first.platform, user: first.userId });
     const tools = heartbeat ? [] : (await deps.catalog.list()).filter((t) => deps.policy.offers(policyCtx(t.name)));
     const budgetTokens = heartbeat ? heartbeat.contextTokens : deps.contextBudgetTokens;
@@ -117,6 +118,8 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
     for (const step of steps) apply(step);
 
     let finalText: string;
+    /** Whether this run of the turn has streamed any delta yet. */
+    let streamedInRun = false;
     for (;;) {
       const modelSteps = steps.filter((s) => s.kind === 'model') as Array<Extract<Step, { kind: 'model' }>>;
       const lastModel = modelSteps[modelSteps.length - 1];
@@ -144,7 +147,7 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
         (err) => ctx.log.warn({ err }, 'publishing a reply delta failed'),
       );
       if (ctx.signal.aborted) throw new TurnInterruptedError(ctx.sessionKey);
-      let completion;
+      let completion: LlmCompletion | undefined;
       try {
         completion = await llm.complete({
           messages: built.messages,
@@ -159,7 +162,10 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
         if (ctx.signal.aborted) throw new TurnInterruptedError(ctx.sessionKey);
         throw err;
       } finally {
-        await deltas.close();
+        // A final answer that was complete before any of this run's text went out is not streamed:
+        // the reply, delivered right after, carries all of it (and readers handle a reply without deltas).
+        await deltas.close(!streamedInRun && completion !== undefined && completion.toolCalls.length === 0);
+        streamedInRun ||= deltas.flushed;
       }
       await record({
         kind: 'model',
@@ -191,7 +197,7 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
     });
     if (outcome === 'fenced') throw new FencedError(ctx.sessionKey, fence);
     await deliver(finalText);
-    await deps.memory?.afterTurn(ctx, budgetTokens);
+    await deps.memory?.afterTurn(ctx, budgetTokens, { unsummarizedTokensAtMost: remembered && unsummarizedTokensAtMost(remembered, historyLimit, rows) });
 
     async function runToolCall(call: LlmToolCall, step: number, offered: ToolDefinition[]): Promise<Step> {
       const audit = (e: Pick<AuditEntry, 'args' | 'decision' | 'outcome'> & Partial<AuditEntry>) =>

@@ -85,7 +85,7 @@ export function createWebApp(deps: WebAppDeps): Express {
   app.use(schedulesRouter(deps.scheduler));
   app.use(userDataRouter(deps.db, deps.logger));
   app.use(adminRouter({ db: deps.db, approvals: deps.approvals, queues: deps.queues, logger: deps.logger, registry: deps.registry }));
-  app.use(chatCompletionsRouter({ ingress: deps.ingress, store: deps.store, hub: deps.hub, replyTimeoutMs: deps.replyTimeoutMs, modelName: deps.modelName }));
+  app.use(chatCompletionsRouter({ ingress: deps.ingress, hub: deps.hub, replyTimeoutMs: deps.replyTimeoutMs, modelName: deps.modelName }));
   app.use(consoleRouter());
   app.use(express.static(PUBLIC_DIR, { index: 'index.html' }));
 

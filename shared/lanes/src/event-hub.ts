@@ -1,24 +1,64 @@
 import type { Redis } from 'ioredis';
-import type { StoredSessionEvent } from '@switchboard/contracts';
+import { SessionEvent, type StoredSessionEvent } from '@switchboard/contracts';
 import type { Logger } from '@switchboard/observability';
 import type { LaneStore } from './lane-store.ts';
 
 interface Listener {
-  lastId: string;
+  /** The last event delivered; undefined until the follower says where to start. */
+  lastId: string | undefined;
   onEvents(events: StoredSessionEvent[]): void;
   reading: boolean;
   dirty: boolean;
+  /** A wake-up came before the start was known: read once it is. */
+  missed: boolean;
   closed: boolean;
+}
+
+/** A follow whose start is set later (see {@link EventHub.follow}). */
+export interface Follow {
+  /**
+   * Delivers every event after `afterId` (`0`: from the start), then each new one. `current`: the
+   * caller read `afterId` as the newest id after `follow()` resolved, so the stream is read only
+   * if a wake-up came in between.
+   */
+  from(afterId: string, current?: boolean): void;
+  close(): void;
+}
+
+/** How long a session's channel stays subscribed after its last listener left (a client's next request usually comes sooner). */
+const IDLE_CHANNEL_MS = 30_000;
+
+/**
+ * What `appendEvent` publishes: `<previous id>\n<id>\n<event json>` (the previous id is empty for
+ * the first event of a stream). Undefined for anything else.
+ */
+function parseNotice(message: string): { prevId: string; stored: StoredSessionEvent } | undefined {
+  const a = message.indexOf('\n');
+  const b = a < 0 ? -1 : message.indexOf('\n', a + 1);
+  if (b < 0) return undefined;
+  let json: unknown;
+  try {
+    json = JSON.parse(message.slice(b + 1));
+  } catch {
+    return undefined;
+  }
+  const event = SessionEvent.safeParse(json);
+  return event.success ? { prevId: message.slice(0, a), stored: { id: message.slice(a + 1, b), event: event.data } } : undefined;
 }
 
 /**
  * Lets any web replica follow any session's event stream: one pub/sub connection per process
  * wakes readers, and the stream itself (read from each listener's last id) is the source of
  * truth, so a wake-up lost in a reconnect only delays events until the next periodic pump.
+ * A wake-up carries its event and the id before it, so a listener that is up to date takes the
+ * event from it without reading the stream. A session's channel stays subscribed for a while
+ * after its last listener leaves, so a client that asks again soon costs no SUBSCRIBE.
  */
 export class EventHub {
   private readonly listeners = new Map<string, Set<Listener>>();
-  private readonly channels = new Map<string, string>();
+  /** Subscribed channels by session, with the time the last listener left (undefined while listened to). */
+  private readonly subscribed = new Map<string, { channel: string; idleSince: number | undefined; ready: Promise<unknown> }>();
+  private readonly sessionOfChannel = new Map<string, string>();
   private readonly subscriber: Redis;
   private readonly store: LaneStore;
   private readonly log: Logger;
@@ -29,12 +69,13 @@ export class EventHub {
     this.subscriber = subscriber;
     this.store = store;
     this.log = log;
-    subscriber.on('message', (channel: string) => {
-      const sessionKey = this.channels.get(channel);
-      if (sessionKey) this.pumpSession(sessionKey);
+    subscriber.on('message', (channel: string, message: string) => {
+      const sessionKey = this.sessionOfChannel.get(channel);
+      if (sessionKey) this.wake(sessionKey, message);
     });
     this.timer = setInterval(() => {
       for (const sessionKey of this.listeners.keys()) this.pumpSession(sessionKey);
+      this.unsubscribeIdle(Date.now() - IDLE_CHANNEL_MS);
     }, pollIntervalMs);
     this.timer.unref();
   }
@@ -51,29 +92,84 @@ export class EventHub {
    * once. Resolves when the subscription is live; the returned function ends it.
    */
   async subscribe(sessionKey: string, afterId: string, onEvents: (events: StoredSessionEvent[]) => void): Promise<() => void> {
-    const listener: Listener = { lastId: afterId, onEvents, reading: false, dirty: false, closed: false };
+    const follow = await this.follow(sessionKey, onEvents);
+    follow.from(afterId);
+    return () => follow.close();
+  }
+
+  /**
+   * Like {@link subscribe}, for a caller that learns where to start only after it is listening
+   * (the id of the newest event when its message was appended): wake-ups before `from()` are
+   * remembered, not lost.
+   */
+  async follow(sessionKey: string, onEvents: (events: StoredSessionEvent[]) => void): Promise<Follow> {
+    const listener: Listener = { lastId: undefined, onEvents, reading: false, dirty: false, missed: false, closed: false };
     let set = this.listeners.get(sessionKey);
     if (!set) {
       set = new Set();
       this.listeners.set(sessionKey, set);
-      const channel = this.store.keys.eventsChannel(sessionKey);
-      this.channels.set(channel, sessionKey);
-      await this.subscriber.subscribe(channel);
     }
     set.add(listener);
-    this.pump(sessionKey, listener);
-    return () => {
-      listener.closed = true;
-      const current = this.listeners.get(sessionKey);
-      if (!current) return;
-      current.delete(listener);
-      if (current.size === 0) {
-        this.listeners.delete(sessionKey);
-        const channel = this.store.keys.eventsChannel(sessionKey);
-        this.channels.delete(channel);
-        void this.subscriber.unsubscribe(channel).catch(() => undefined);
+    let sub = this.subscribed.get(sessionKey);
+    if (sub) sub.idleSince = undefined;
+    else {
+      const channel = this.store.keys.eventsChannel(sessionKey);
+      sub = { channel, idleSince: undefined, ready: this.subscriber.subscribe(channel) };
+      this.subscribed.set(sessionKey, sub);
+      this.sessionOfChannel.set(channel, sessionKey);
+    }
+    try {
+      await sub.ready;
+    } catch (err) {
+      this.remove(sessionKey, listener);
+      if (this.subscribed.get(sessionKey) === sub) {
+        this.subscribed.delete(sessionKey);
+        this.sessionOfChannel.delete(sub.channel);
       }
+      throw err;
+    }
+    return {
+      from: (afterId, current = false) => {
+        if (listener.lastId !== undefined || listener.closed) return;
+        listener.lastId = afterId;
+        if (!current || listener.missed) this.pump(sessionKey, listener);
+      },
+      close: () => this.remove(sessionKey, listener),
     };
+  }
+
+  private remove(sessionKey: string, listener: Listener): void {
+    listener.closed = true;
+    const current = this.listeners.get(sessionKey);
+    if (!current) return;
+    current.delete(listener);
+    if (current.size > 0) return;
+    this.listeners.delete(sessionKey);
+    const sub = this.subscribed.get(sessionKey);
+    if (sub) sub.idleSince = Date.now();
+  }
+
+  private unsubscribeIdle(before: number): void {
+    for (const [sessionKey, sub] of this.subscribed) {
+      if (sub.idleSince === undefined || sub.idleSince > before) continue;
+      this.subscribed.delete(sessionKey);
+      this.sessionOfChannel.delete(sub.channel);
+      void this.subscriber.unsubscribe(sub.channel).catch(() => undefined);
+    }
+  }
+
+  private wake(sessionKey: string, message: string): void {
+    const set = this.listeners.get(sessionKey);
+    if (!set) return;
+    const notice = parseNotice(message);
+    for (const listener of set) {
+      if (listener.lastId === undefined) listener.missed = true;
+      else if (notice && !listener.reading && (listener.lastId === notice.prevId || (listener.lastId === '0' && notice.prevId === ''))) {
+        // Up to date: this is the next event, no need to read the stream.
+        listener.lastId = notice.stored.id;
+        listener.onEvents([notice.stored]);
+      } else this.pump(sessionKey, listener);
+    }
   }
 
   private pumpSession(sessionKey: string): void {
@@ -82,6 +178,7 @@ export class EventHub {
   }
 
   private pump(sessionKey: string, listener: Listener): void {
+    if (listener.lastId === undefined) return;
     if (listener.reading) {
       listener.dirty = true;
       return;
@@ -91,7 +188,7 @@ export class EventHub {
       try {
         for (;;) {
           listener.dirty = false;
-          const events = await this.store.readEvents(sessionKey, listener.lastId);
+          const events = await this.store.readEvents(sessionKey, listener.lastId!);
           if (listener.closed) return;
           if (events.length > 0) {
             listener.lastId = events[events.length - 1]!.id;
@@ -110,6 +207,7 @@ export class EventHub {
   async close(): Promise<void> {
     clearInterval(this.timer);
     this.listeners.clear();
-    this.channels.clear();
+    this.subscribed.clear();
+    this.sessionOfChannel.clear();
   }
 }

@@ -7,6 +7,7 @@ export { createLaneWorker } from './lane-worker.ts';
 export type { LaneWorker, LaneWorkerOptions, TurnContext } from './lane-worker.ts';
 export { LaneIngress } from './lanes.ts';
 export { EventHub } from './event-hub.ts';
+export type { Follow } from './event-hub.ts';
 export { ReplyPublisher } from './outbound.ts';
 export { FencedError, TurnParkedError, TurnInterruptedError } from './errors.ts';
 export { laneMetrics } from './metrics.ts';

@@ -23,6 +23,8 @@ export interface ClaimedBatch {
 export interface AppendResult {
   messageId: string;
   duplicate: boolean;
+  /** The session's newest event when the message was appended (`0`: none); its events come after. */
+  lastEventId: string;
 }
 
 type RawEntry = [string, string[]];
@@ -62,10 +64,10 @@ export class LaneStore {
     const k = this.keys;
     const result = (await appendInbound.run(
       this.redis,
-      [k.inbox(full.sessionKey), k.pending, dedupeKey ? k.dedupe(dedupeKey) : '-', k.arrivals],
+      [k.inbox(full.sessionKey), k.pending, dedupeKey ? k.dedupe(dedupeKey) : '-', k.arrivals, k.events(full.sessionKey)],
       [JSON.stringify(full), full.id, this.dedupeTtlSeconds, full.sessionKey, Date.now()],
-    )) as [string, number];
-    return { messageId: result[0], duplicate: result[1] === 1 };
+    )) as [string, number, string];
+    return { messageId: result[0], duplicate: result[1] === 1, lastEventId: result[2] };
   }
 
   /** Claims (or re-claims, after a crash) the batch of messages the session's next turn handles. */

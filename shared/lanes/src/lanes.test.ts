@@ -57,7 +57,7 @@ describe('LaneStore', () => {
     const { store } = setup();
     const a = await store.append(msg('s1', 'hello'), 'web-k1');
     const b = await store.append(msg('s1', 'hello again'), 'web-k1');
-    expect(b).toEqual({ messageId: a.messageId, duplicate: true });
+    expect(b).toMatchObject({ messageId: a.messageId, duplicate: true });
     const batch = await store.claim('s1', 10);
     expect(batch?.messages.map((m) => m.text)).toEqual(['hello']);
   });

@@ -2,20 +2,24 @@ import { LuaScript } from './lua.ts';
 
 /**
  * Appends a message to a session inbox unless its idempotency key was seen.
- * KEYS: inbox, pending, dedupe (may be the sentinel key '-'), arrivals channel
+ * KEYS: inbox, pending, dedupe (may be the sentinel key '-'), arrivals channel, events stream
  * ARGV: message json, message id, dedupe ttl seconds, session key, now ms
- * Returns {messageId, duplicate(0|1)}.
+ * Returns {messageId, duplicate(0|1), id of the session's newest event ('0' for none)}: every
+ * event about this message comes after that id.
  */
 export const appendInbound = new LuaScript(`
+local last = redis.call('XREVRANGE', KEYS[5], '+', '-', 'COUNT', 1)
+local lastEvent = '0'
+if #last > 0 then lastEvent = last[1][1] end
 if KEYS[3] ~= '-' then
   local existing = redis.call('GET', KEYS[3])
-  if existing then return {existing, 1} end
+  if existing then return {existing, 1, lastEvent} end
 end
 redis.call('XADD', KEYS[1], '*', 'm', ARGV[1])
 if KEYS[3] ~= '-' then redis.call('SET', KEYS[3], ARGV[2], 'EX', tonumber(ARGV[3])) end
 redis.call('ZADD', KEYS[2], 'NX', tonumber(ARGV[5]), ARGV[4])
 redis.call('PUBLISH', KEYS[4], ARGV[4] .. ' ' .. ARGV[2])
-return {ARGV[2], 0}
+return {ARGV[2], 0, lastEvent}
 `);
 
 /**
@@ -80,7 +84,9 @@ return left
 `);
 
 /**
- * Appends an event to a session's event stream, once per dedupe key, and wakes its readers.
+ * Appends an event to a session's event stream, once per dedupe key, and wakes its readers with
+ * `<previous id>\n<id>\n<event json>` (the previous id is empty for a stream's first event), so a
+ * reader that is up to date need not read the stream.
  * KEYS: events stream, delivered marker (or '-'), events channel
  * ARGV: event json, max stream length, ttl seconds
  * Returns the stream id (the first one, when the event was already appended).
@@ -90,9 +96,12 @@ if KEYS[2] ~= '-' then
   local existing = redis.call('GET', KEYS[2])
   if existing then return existing end
 end
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+local prev = ''
+if #last > 0 then prev = last[1][1] end
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', tonumber(ARGV[2]), '*', 'e', ARGV[1])
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
 if KEYS[2] ~= '-' then redis.call('SET', KEYS[2], id, 'EX', tonumber(ARGV[3])) end
-redis.call('PUBLISH', KEYS[3], id)
+redis.call('PUBLISH', KEYS[3], prev .. '\\n' .. id .. '\\n' .. ARGV[1])
 return id
 `);

@@ -1,7 +1,7 @@
 export { MemoryStore } from './memory-store.ts';
 export type { MemoryStoreOptions } from './memory-store.ts';
 export { MemoryService } from './memory-service.ts';
-export type { MemoryServiceOptions, TurnIdentity, ExtractionMode } from './memory-service.ts';
+export type { MemoryServiceOptions, TurnIdentity, ExtractionMode, KnownTranscript } from './memory-service.ts';
 export { EmbeddingClient } from './embeddings.ts';
 export type { EmbeddingOptions } from './embeddings.ts';
 export { createMemoryTools } from './memory-tools.ts';

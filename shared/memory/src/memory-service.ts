@@ -7,6 +7,15 @@ import { extractFacts, type ExcerptLine, type ExtractedFact } from './extraction
 import type { MemoryStore } from './memory-store.ts';
 import { userScope, type MemoryRecord, type NewMemory, type ScopeRef } from './types.ts';
 
+/** What a turn already knows of its session's transcript, so the work after it can skip queries. */
+export interface KnownTranscript {
+  /**
+   * At most this many prompt tokens (as `rowTokens` counts them) in the messages after the latest
+   * summary, this turn's included; undefined when the turn does not know.
+   */
+  unsummarizedTokensAtMost?: number | undefined;
+}
+
 /** Who a turn is for, as memory needs it. */
 export interface TurnIdentity {
   sessionKey: string;
@@ -92,7 +101,7 @@ export class MemoryService {
    * unsummarized transcript outgrew the budget. Idempotent per turn; never throws (logged and
    * counted instead; the next turn catches up on a compaction that failed).
    */
-  async afterTurn(turn: TurnIdentity, turnId: string, budgetTokens: number): Promise<void> {
+  async afterTurn(turn: TurnIdentity, turnId: string, budgetTokens: number, known: KnownTranscript = {}): Promise<void> {
     if (this.opts.extraction === 'turn') {
       try {
         await this.extractTurn(turn, turnId);
@@ -102,7 +111,7 @@ export class MemoryService {
       }
     }
     try {
-      await this.compact(turn, turnId, budgetTokens);
+      await this.compact(turn, turnId, budgetTokens, known);
     } catch (err) {
       this.store.metrics.compactions.inc({ outcome: 'error' });
       this.log.error({ err, sessionKey: turn.sessionKey, turnId }, 'compaction failed; the context builder keeps the newest turns meanwhile');
@@ -164,8 +173,11 @@ export class MemoryService {
   }
 
   /** Compacts the session if it outgrew its budget: flush facts from the range, then summarize it. */
-  async compact(turn: TurnIdentity, turnId: string, budgetTokens: number): Promise<boolean> {
+  async compact(turn: TurnIdentity, turnId: string, budgetTokens: number, known: KnownTranscript = {}): Promise<boolean> {
     const db = this.opts.db;
+    const triggerTokens = Math.floor(budgetTokens * (this.opts.compactAtShare ?? 0.6));
+    // The turn already knows everything since the latest summary fits: no need to load it to see that.
+    if (known.unsummarizedTokensAtMost !== undefined && known.unsummarizedTokensAtMost <= triggerTokens) return false;
     const previous = await this.latestSummary(turn.sessionKey);
     const { rows } = await db.query<CompactionRow & { turn_id: string; user_id: string | null; tool_calls: CompactionRow['toolCalls'] }>(
       `SELECT seq, role, content, tool_calls, tokens, turn_id, user_id FROM messages WHERE session_id = $1 AND seq > $2 ORDER BY seq LIMIT ${MAX_ROWS}`,
@@ -173,7 +185,7 @@ export class MemoryService {
     );
     const all = rows.map((r) => ({ ...r, seq: Number(r.seq), toolCalls: r.tool_calls }));
     const plan = planCompaction(all, {
-      triggerTokens: Math.floor(budgetTokens * (this.opts.compactAtShare ?? 0.6)),
+      triggerTokens,
       keepTokens: Math.floor(budgetTokens * (this.opts.keepShare ?? 0.3)),
       // The summarizer's own prompt (instructions, previous summary, range) stays within the budget too.
       maxChunkTokens: Math.floor(budgetTokens * (this.opts.chunkShare ?? 0.5)),

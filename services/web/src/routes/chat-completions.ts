@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { SafeId, type SessionEvent } from '@switchboard/contracts';
-import type { EventHub, LaneIngress, LaneStore } from '@switchboard/lanes';
+import type { EventHub, LaneIngress } from '@switchboard/lanes';
 import { sendError } from '../http-errors.ts';
 import { webInbound, webSessionKey } from '../web-session.ts';
 
@@ -32,7 +32,6 @@ type Outcome = { ok: true; text: string; turnId: string } | { ok: false; code: s
 
 export interface ChatCompletionsDeps {
   ingress: LaneIngress;
-  store: LaneStore;
   hub: EventHub;
   replyTimeoutMs: number;
   /** Reported as `model` in responses when the request names none. */
@@ -85,16 +84,17 @@ export function chatCompletionsRouter(deps: ChatCompletionsDeps): Router {
       } else if (e.type === 'reply' && e.inReplyTo.includes(messageId)) settle({ ok: true, text: e.text, turnId: e.turnId });
       else if (e.type === 'turn_error' && e.inReplyTo.includes(messageId)) settle({ ok: false, code: e.code, message: e.message });
     };
-    const after = await deps.store.lastEventId(key);
     if (stream) {
       res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
       res.write(chunk({ role: 'assistant', content: '' }, null));
     }
-    const unsubscribe = await deps.hub.subscribe(key, after, (events) => events.forEach((s) => onEvent(s.event)));
+    // Listening before the message is appended; it starts at the newest event as of the append.
+    const follow = await deps.hub.follow(key, (events) => events.forEach((s) => onEvent(s.event)));
     const timer = setTimeout(() => settle({ ok: false, code: 'timeout', message: `no reply within ${deps.replyTimeoutMs} ms` }), deps.replyTimeoutMs);
     req.on('close', () => settle({ ok: false, code: 'client_closed', message: 'client closed the connection' }));
     try {
-      await deps.ingress.submit({ ...webInbound(account, sessionId.data, text), id: messageId });
+      const appended = await deps.ingress.submit({ ...webInbound(account, sessionId.data, text), id: messageId });
+      follow.from(appended.lastEventId, true);
       const result = await outcome;
       if (res.writableEnded || res.destroyed) return;
       if (stream) {
@@ -119,7 +119,7 @@ export function chatCompletionsRouter(deps: ChatCompletionsDeps): Router {
       });
     } finally {
       clearTimeout(timer);
-      unsubscribe();
+      follow.close();
     }
   });
   return router;
