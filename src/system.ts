@@ -4,7 +4,7 @@ import type { Env } from '@switchboard/config';
 import { createAgentWorker, loadAgentWorkerConfig, type AgentWorkerService } from '@switchboard/agent-worker';
 import { startRedisServer, type PrivateRedis } from '@switchboard/lanes';
 import { createLogger, createRegistry, type Logger } from '@switchboard/observability';
-import type { Db } from '@switchboard/store';
+import type { Db, Queryable } from '@switchboard/store';
 import { createToolRunner, loadToolRunnerConfig, type ToolRunnerService } from '@switchboard/tool-runner';
 import type { ToolPlugin } from '@switchboard/tools';
 import type { TelegramService } from '@switchboard/telegram';
@@ -58,6 +58,7 @@ export async function startSystem(
   const serviceEnv: Env = { ...env, REDIS_URL: redisUrl };
 
   let db: Db | undefined;
+  let opened: Db;
   let toolRunner: ToolRunnerService | undefined;
   let agent: AgentWorkerService | undefined;
   let web: WebService | undefined;
@@ -76,18 +77,22 @@ export async function startSystem(
     await db?.close();
     await redis?.stop();
   };
+  const opening = opts.database ?? openSystemDatabase(config, logger);
+  opening.catch(() => undefined); // awaited below, after the services are wired
   try {
-    db = await (opts.database ?? openSystemDatabase(config, logger));
-    const database = db;
+    // The services wire themselves (Redis, queues, the sandbox self-check) while the database is
+    // still starting; their queries wait for it, and the web service is ready only once it answers.
+    const database = whenOpen(opening, config.DATABASE_URL ? 'pg' : 'pglite');
+    db = database;
     toolRunner = await createToolRunner({
       config: loadToolRunnerConfig(serviceEnv),
       logger: logger.child({ service: 'tool-runner' }),
       registry,
       redisUrl,
-      db,
+      db: database,
       ...(opts.toolPlugins ? { extraPlugins: opts.toolPlugins } : {}),
     });
-    agent = await createAgentWorker({ config: loadAgentWorkerConfig(serviceEnv), logger: logger.child({ service: 'agent-worker' }), registry, db, redisUrl });
+    agent = await createAgentWorker({ config: loadAgentWorkerConfig(serviceEnv), logger: logger.child({ service: 'agent-worker' }), registry, db: database, redisUrl });
     const webConfig = loadWebConfig({ ...serviceEnv, PORT: String(config.PORT) });
     // Channel services mount their webhooks on the web service's port; each is off without its token.
     // grammY is loaded only when a Telegram bot token is configured.
@@ -119,10 +124,22 @@ export async function startSystem(
       readiness: { database: () => database.ping(), ...(telegram ? { telegram: telegram.readiness.telegram! } : {}), ...(discord ? { discord: discord.readiness.discord! } : {}), ...(whatsapp ? { whatsapp: whatsapp.readiness.whatsapp! } : {}), ...(slack ? { slack: slack.readiness.slack! } : {}) },
       extraRouters: [...(telegram ? [telegram.router] : []), ...(discord ? [discord.router] : []), ...(whatsapp ? [whatsapp.router] : []), ...(slack ? [slack.router] : [])],
     });
+    opened = await opening;
   } catch (err) {
     await close().catch(() => undefined);
     throw err;
   }
   logger.info({ url: web.url, model: agent.llm?.model ?? null, database: config.DATABASE_URL ? 'postgres' : 'embedded pglite', dataDir }, `Switchboard is running at ${web.url}`);
-  return { url: web.url, logger, db, close };
+  return { url: web.url, logger, db: opened, close };
+}
+
+/** A {@link Db} whose calls wait for the database being opened. */
+function whenOpen(opening: Promise<Db>, kind: Db['kind']): Db {
+  return {
+    kind,
+    query: async <R>(sql: string, params?: unknown[]) => (await opening).query<R>(sql, params),
+    transaction: async <T>(fn: (tx: Queryable) => Promise<T>) => (await opening).transaction<T>(fn),
+    ping: async () => (await opening).ping(),
+    close: async () => (await opening).close(),
+  };
 }

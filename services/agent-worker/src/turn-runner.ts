@@ -81,15 +81,21 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
       throw new SwitchboardError('config_error', 'no model is configured: set LLM_MODEL and OPENAI_BASE_URL (or OPENAI_API_KEY)', { retryable: false });
     }
     const llm = deps.llm;
-    await ctx.store.appendEvent(ctx.sessionKey, { type: 'turn_started', turnId: ctx.turnId, messageIds: inReplyTo }, `ts-${ctx.turnId}`);
+    // Announced while the context loads (same connection, so it still precedes every later event of the turn).
+    const started = ctx.store.appendEvent(ctx.sessionKey, { type: 'turn_started', turnId: ctx.turnId, messageIds: inReplyTo }, `ts-${ctx.turnId}`);
+    started.catch(() => undefined); // awaited below
 
     // A heartbeat costs at most one small model call: short history, no tools, a capped answer.
     const heartbeat = deps.heartbeat && ctx.messages.every((m) => m.trigger === 'heartbeat') ? deps.heartbeat : undefined;
     const historyLimit = deps.historyLimit ?? 100;
-    const remembered = heartbeat ? undefined : await deps.memory?.prepare(ctx, historyLimit);
-    const history = remembered?.history ?? (await deps.transcripts.recent(ctx.sessionKey, heartbeat ? 20 : historyLimit));
     const policyCtx = (tool: string) => ({ tool, agent: deps.agentName, channel: first.platform, user: first.userId });
-    const tools = heartbeat ? [] : (await deps.catalog.list()).filter((t) => deps.policy.offers(policyCtx(t.name)));
+    const [remembered, catalog] = await Promise.all([
+      heartbeat ? undefined : deps.memory?.prepare(ctx, historyLimit),
+      heartbeat ? [] : deps.catalog.list(),
+      started,
+    ]);
+    const history = remembered?.history ?? (await deps.transcripts.recent(ctx.sessionKey, heartbeat ? 20 : historyLimit));
+    const tools = catalog.filter((t) => deps.policy.offers(policyCtx(t.name)));
     const budgetTokens = heartbeat ? heartbeat.contextTokens : deps.contextBudgetTokens;
     const current: ChatMessage[] = await Promise.all(ctx.messages.map(async (m) => ({ role: 'user' as const, content: await userContent(m, userText(m), deps.attachments) })));
     // The transcript names attachments but does not keep their bytes; later turns see the names.

@@ -1,0 +1,93 @@
+import { spawn } from 'node:child_process';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { echoScript, freePort, startFakeOpenAI, uniquePrefix, waitFor, type FakeOpenAI } from '@switchboard/testkit';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/** `npm start` as a node command line, read from package.json, so this runs exactly what users run. */
+async function npmStart(): Promise<string[]> {
+  const pkg = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } };
+  const [node, ...args] = pkg.scripts.start.trim().split(/\s+/);
+  expect(node).toBe('node');
+  return args;
+}
+
+function start(args: string[], env: Record<string, string>) {
+  const child = spawn(process.execPath, args, { cwd: ROOT, env: { LOG_LEVEL: 'info', HOST: '127.0.0.1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, exited, output: () => out };
+}
+
+let model: FakeOpenAI;
+const dirs: string[] = [];
+const tempDir = async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'sb-npm-start-'));
+  await chmod(dir, 0o755);
+  dirs.push(dir);
+  return dir;
+};
+beforeAll(async () => {
+  model = await startFakeOpenAI({ script: echoScript });
+});
+afterAll(async () => {
+  await model?.close();
+  for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+});
+
+describe('npm start', () => {
+  it('starts the whole system on an empty DATA_DIR, answers, and stops cleanly on SIGTERM', async () => {
+    const port = await freePort();
+    const sys = start(await npmStart(), {
+      PATH: process.env.PATH ?? '',
+      PORT: String(port),
+      DATA_DIR: await tempDir(),
+      REDIS_URL: inject('redisUrl'),
+      SWITCHBOARD_PREFIX: uniquePrefix('npmstart'),
+      OPENAI_BASE_URL: model.url,
+      OPENAI_API_KEY: 'k',
+      LLM_MODEL: 'fake-model',
+      MEMORY_EXTRACTION: 'off',
+    });
+    try {
+      await waitFor(async () => {
+        if (sys.child.exitCode !== null) throw new Error(`exited: ${sys.output()}`);
+        return (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200;
+      }, { timeoutMs: 30_000, message: 'npm start ready' });
+      expect(sys.output()).toContain('Switchboard is running at');
+      const res = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-session-id': 'npm-start' },
+        body: JSON.stringify({ messages: [{ role: 'user', content: 'are you up' }] }),
+      });
+      expect(((await res.json()) as { choices: Array<{ message: { content: string } }> }).choices[0]!.message.content).toBe('echo: are you up');
+    } finally {
+      sys.child.kill('SIGTERM');
+    }
+    expect(await sys.exited).toBe(0);
+    expect(sys.output()).toContain('shutdown complete');
+  }, 60_000);
+
+  it('exits with a clear message when there is no Redis: no REDIS_URL and no redis-server on PATH', async () => {
+    const sys = start(await npmStart(), { PATH: '/nonexistent', PORT: String(await freePort()), DATA_DIR: await tempDir() });
+    expect(await sys.exited).toBe(1);
+    expect(sys.output()).toMatch(/no Redis: REDIS_URL is not set and a private redis-server could not be started/);
+  }, 60_000);
+
+  it('exits with a clear message, after wiring the services, when the embedded database cannot open', async () => {
+    const dataDir = await tempDir();
+    await mkdir(join(dataDir, 'pglite'));
+    await writeFile(join(dataDir, 'pglite', 'not-a-database.txt'), 'x');
+    const port = await freePort();
+    const sys = start(await npmStart(), { PATH: process.env.PATH ?? '', PORT: String(port), DATA_DIR: dataDir, REDIS_URL: inject('redisUrl'), SWITCHBOARD_PREFIX: uniquePrefix('npmstart') });
+    expect(await sys.exited).toBe(1);
+    expect(sys.output()).toMatch(/Switchboard could not start: PGlite data dir .* is not empty and holds no database/);
+    expect(sys.output()).not.toContain('Switchboard is running at');
+  }, 60_000);
+});
