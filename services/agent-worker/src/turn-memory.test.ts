@@ -15,6 +15,11 @@ import { createTurnMemory, unsummarizedTokensAtMost } from './turn-memory.ts';
 import { createTurnRunner, type TurnRunnerDeps } from './turn-runner.ts';
 
 const logger = createLogger({ service: 'test', level: 'silent' });
+/** A property of `target`, methods bound to it (its private fields do not resolve through a Proxy). */
+const bound = (target: object, name: string | symbol): unknown => {
+  const value: unknown = Reflect.get(target, name);
+  return typeof value === 'function' ? value.bind(target) : value;
+};
 let db: Db;
 let model: FakeOpenAI;
 const calls = { chat: 0, extract: 0, summarize: 0 };
@@ -132,7 +137,7 @@ describe('the transcript size a turn passes on to compaction', () => {
   it('lets compaction skip the database when the transcript fits, and compact as before when it does not', async () => {
     let queries = 0;
     const counting = new Proxy(db, {
-      get: (target, name) => (name === 'query' ? (...args: Parameters<Db['query']>) => (queries++, target.query(...args)) : Reflect.get(target, name)),
+      get: (target, name) => (name === 'query' ? (...args: Parameters<Db['query']>) => (queries++, target.query(...args)) : bound(target, name)),
     });
     const memory = new MemoryService({ db: counting, store: new MemoryStore(db, { logger, registry: createRegistry({ defaultMetrics: false }) }), summarizer: undefined, extraction: 'off', logger });
     const identity = { sessionKey: 'web:local:sizes', platform: 'web', userId: 'local/replay', agent: 'default', personal: true };

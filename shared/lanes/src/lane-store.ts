@@ -60,7 +60,11 @@ export class LaneStore {
    * client idempotency key) a second delivery returns the first message's id and appends nothing.
    */
   async append(message: Omit<InboundMessage, 'id'> & { id?: string }, dedupeKey?: string): Promise<AppendResult> {
-    const full = InboundMessage.parse({ ...message, id: message.id ?? randomUUID() });
+    return this.appendValid(InboundMessage.parse({ ...message, id: message.id ?? randomUUID() }), dedupeKey);
+  }
+
+  /** {@link append} for a message already validated (`InboundMessage.parse`); its command is sent before this returns. */
+  async appendValid(full: InboundMessage, dedupeKey?: string): Promise<AppendResult> {
     const k = this.keys;
     const result = (await appendInbound.run(
       this.redis,

@@ -1,5 +1,6 @@
 import type { Registry } from 'prom-client';
-import type { InboundMessage } from '@switchboard/contracts';
+import { randomUUID } from 'node:crypto';
+import { InboundMessage } from '@switchboard/contracts';
 import type { AppendResult, LaneStore } from './lane-store.ts';
 import { laneMetrics, type LaneMetrics } from './metrics.ts';
 import type { TurnQueue } from './turn-queue.ts';
@@ -23,9 +24,21 @@ export class LaneIngress {
    * two steps repairs the lane.
    */
   async submit(message: Omit<InboundMessage, 'id'> & { id?: string }, dedupeKey?: string): Promise<AppendResult> {
-    const result = await this.store.append(message, dedupeKey);
-    await this.turns.request(message.sessionKey);
-    this.metrics.inbound.inc({ platform: message.platform, outcome: result.duplicate ? 'duplicate' : 'accepted' });
+    const full = InboundMessage.parse({ ...message, id: message.id ?? randomUUID() });
+    let result: AppendResult;
+    if (this.turns.connection === this.store.redis) {
+      // One connection runs commands in the order they are sent, so the turn job cannot be taken
+      // before the message is in the inbox: send both without waiting for the first reply. (Only
+      // a script Redis has lost, re-sent after its NOSCRIPT reply, lands late; the turn then finds
+      // nothing and the lane sweep requests the session's turn again.)
+      const appended = this.store.appendValid(full, dedupeKey);
+      const requested = this.turns.request(full.sessionKey);
+      [result] = await Promise.all([appended, requested]);
+    } else {
+      result = await this.store.appendValid(full, dedupeKey);
+      await this.turns.request(full.sessionKey);
+    }
+    this.metrics.inbound.inc({ platform: full.platform, outcome: result.duplicate ? 'duplicate' : 'accepted' });
     return result;
   }
 }

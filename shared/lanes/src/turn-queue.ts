@@ -9,8 +9,11 @@ import { TURN_QUEUE, TurnJob } from '@switchboard/contracts';
  */
 export class TurnQueue {
   readonly queue: Queue;
+  /** The connection the queue sends its commands on (BullMQ uses a given connection as it is). */
+  readonly connection: Redis;
 
   constructor(connection: Redis, prefix: string) {
+    this.connection = connection;
     this.queue = new Queue(TURN_QUEUE.name, { connection, prefix });
   }
 

@@ -168,6 +168,7 @@ export class MemoryService {
       for (let i = 0; i < memories.length; i++) await this.store.insert(tx, memories[i]!, vectors[i]);
       return memories.length;
     });
+    if (stored > 0) this.store.noteWritten();
     this.store.metrics.extractions.inc({ kind: run.kind, outcome: stored < 0 ? 'skipped' : 'done' });
     return Math.max(0, stored);
   }

@@ -4,10 +4,15 @@ import { openDatabase, type Db } from '@switchboard/store';
 import { startFakeOpenAI, type FakeOpenAI } from '@switchboard/testkit';
 import { EmbeddingClient } from './embeddings.ts';
 import { memoryMetrics } from './metrics.ts';
-import { MemoryStore } from './memory-store.ts';
+import { EMPTY_SCOPES_TTL_MS, MemoryStore } from './memory-store.ts';
 import { userScope, type ScopeRef } from './types.ts';
 
 const logger = createLogger({ service: 'test', level: 'silent' });
+/** A property of `target`, methods bound to it (its private fields do not resolve through a Proxy). */
+const bound = (target: object, name: string | symbol): unknown => {
+  const value: unknown = Reflect.get(target, name);
+  return typeof value === 'function' ? value.bind(target) : value;
+};
 let db: Db;
 let model: FakeOpenAI;
 let hybrid: MemoryStore;
@@ -103,5 +108,40 @@ describe('MemoryStore', () => {
     await add(store, scope, 'The user drives a green tractor.');
     expect((await store.search({ scopes: [scope], query: 'tractor' })).map((m) => m.content)).toEqual(['The user drives a green tractor.']);
     expect(await registry.getSingleMetricAsString('switchboard_memory_retrievals_total')).toMatch(/mode="keyword"} 1/);
+  });
+});
+
+describe('scopes that hold no memories', () => {
+  it('are not searched again for a while, yet a memory any store of this process writes is found at once', async () => {
+    const registry = createRegistry({ defaultMetrics: false });
+    let queries = 0;
+    const counting = new Proxy(db, {
+      get: (target, name) => (name === 'query' ? (...args: Parameters<Db['query']>) => (queries++, target.query(...args)) : bound(target, name)),
+    });
+    const reader = new MemoryStore(counting, { logger, registry });
+    const writer = new MemoryStore(counting, { logger, registry });
+    const scope = userScope('web', 'iris');
+    expect(await reader.search({ scopes: [scope], query: 'favourite colour' })).toEqual([]);
+    const afterFirst = queries; // the search and the check that the scope is empty
+    expect(await reader.search({ scopes: [scope], query: 'favourite colour' })).toEqual([]);
+    expect(await reader.search({ scopes: [scope], query: 'something else entirely' })).toEqual([]);
+    expect(queries).toBe(afterFirst);
+    await add(writer, scope, "The user's favourite colour is teal.");
+    expect((await reader.search({ scopes: [scope], query: 'favourite colour' })).map((m) => m.content)).toEqual(["The user's favourite colour is teal."]);
+  });
+
+  it('are looked at again once the answer is old, so a memory another process wrote is found', async () => {
+    const registry = createRegistry({ defaultMetrics: false });
+    const reader = new MemoryStore(db, { logger, registry });
+    const scope = userScope('web', 'jonas');
+    expect(await reader.search({ scopes: [scope], query: 'bicycle' })).toEqual([]);
+    // Written as another process would: straight into the table, past this process' stores.
+    await db.query(
+      `INSERT INTO memories (scope, scope_id, user_id, platform, kind, content, content_hash, importance, source) VALUES ($1, $2, 'jonas', 'web', 'fact', $3, 'h-jonas', 0.5, 'api')`,
+      [scope.scope, scope.scopeId, 'The user rides a red bicycle.'],
+    );
+    expect(await reader.search({ scopes: [scope], query: 'bicycle' })).toEqual([]);
+    await new Promise((r) => setTimeout(r, EMPTY_SCOPES_TTL_MS + 50));
+    expect((await reader.search({ scopes: [scope], query: 'bicycle' })).map((m) => m.content)).toEqual(['The user rides a red bicycle.']);
   });
 });

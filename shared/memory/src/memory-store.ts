@@ -23,6 +23,19 @@ export interface MemoryStoreOptions {
   candidates?: number;
 }
 
+/**
+ * How long "these scopes hold no memories" is trusted without looking again. Memories written
+ * through any MemoryStore of this process on the same Db end it at once; one written by another
+ * process (a tool runner of its own) is found once the answer is older than this.
+ */
+export const EMPTY_SCOPES_TTL_MS = 2000;
+/**
+ * Per database: scope sets (see `scopesKey`) → whether they held any memory and when that was
+ * seen, and a count of writes (an answer read across a write is not kept).
+ */
+const scopeContents = new WeakMap<Db, { writes: number; seen: Map<string, { empty: boolean; atMs: number }> }>();
+const scopesKey = (scopes: readonly ScopeRef[]) => scopes.map((s) => `${s.scope}\u0000${s.scopeId}`).join('\u0001');
+
 /** Reciprocal-rank-fusion constant (Cormack et al.): damps the difference between the top ranks. */
 const RRF_K = 60;
 const MAX_CONTENT_CHARS = 4000;
@@ -88,6 +101,23 @@ export class MemoryStore {
     };
   }
 
+  /** Forgets which scope sets were seen empty (after a write: they may not be any more). */
+  noteWritten(): void {
+    const known = this.scopeContents();
+    known.writes++;
+    known.seen.clear();
+  }
+
+  private scopeContents(): { writes: number; seen: Map<string, { empty: boolean; atMs: number }> } {
+    let known = scopeContents.get(this.db);
+    if (!known) {
+      known = { writes: 0, seen: new Map() };
+      scopeContents.set(this.db, known);
+    }
+    if (known.seen.size > 10_000) known.seen.clear();
+    return known;
+  }
+
   /** `hybrid` with an embeddings endpoint, else `keyword`. */
   get mode(): 'hybrid' | 'keyword' {
     return this.embedder ? 'hybrid' : 'keyword';
@@ -129,7 +159,11 @@ export class MemoryStore {
   /** Stores one memory (embedding it first), merging it into a near-duplicate in the same scope. */
   async add(memory: NewMemory): Promise<{ id: number; outcome: 'created' | 'merged' }> {
     const [embedding] = await this.embedFor([memory]);
-    return this.db.transaction((tx) => this.insert(tx, memory, embedding));
+    try {
+      return await this.db.transaction((tx) => this.insert(tx, memory, embedding));
+    } finally {
+      this.noteWritten();
+    }
   }
 
   /**
@@ -141,6 +175,7 @@ export class MemoryStore {
   async insert(tx: Queryable, memory: NewMemory, embedding: number[] | undefined): Promise<{ id: number; outcome: 'created' | 'merged' }> {
     const content = memory.content.trim().slice(0, MAX_CONTENT_CHARS);
     if (content === '') throw new SwitchboardError('bad_request', 'a memory needs content');
+    this.noteWritten(); // and again after the caller's transaction commits
     const importance = Math.min(1, Math.max(0, memory.importance ?? 0.5));
     const hash = contentHash(content);
     const vector = embedding ? vectorParam(embedding) : null;
@@ -221,6 +256,13 @@ export class MemoryStore {
   async search(input: { scopes: readonly ScopeRef[]; query: string; limit?: number; touch?: boolean }): Promise<MemoryRecord[]> {
     const started = performance.now();
     const limit = input.limit ?? 10;
+    // Scopes seen empty a moment ago: no search to plan and run, and no query to embed.
+    const known = this.scopeContents();
+    const key = scopesKey(input.scopes);
+    const seen = known.seen.get(key);
+    const writes = known.writes;
+    const fresh = seen !== undefined && Date.now() - seen.atMs < EMPTY_SCOPES_TTL_MS;
+    if (fresh && seen.empty) return [];
     let vector: number[] | undefined;
     if (this.embedder && input.query.trim() !== '') {
       try {
@@ -269,6 +311,12 @@ export class MemoryStore {
     this.metrics.retrievals.inc({ mode: vector ? 'hybrid' : 'keyword' });
     this.metrics.retrievalDuration.observe((performance.now() - started) / 1000);
     const found = rows.map(toRecord);
+    if (found.length > 0) known.seen.set(key, { empty: false, atMs: Date.now() });
+    else if (!fresh) {
+      const checkedAt = Date.now();
+      const any = await this.db.query<{ any: boolean }>(`SELECT EXISTS (SELECT 1 FROM memories WHERE ${scopeFilter(input.scopes, [])}) AS any`, input.scopes.flatMap((s) => [s.scope, s.scopeId]));
+      if (known.writes === writes) known.seen.set(key, { empty: !any.rows[0]!.any, atMs: checkedAt });
+    }
     if ((input.touch ?? true) && found.length > 0) {
       // Not awaited: marking memories used must not delay the turn that uses them.
       this.db
