@@ -256,13 +256,24 @@ export class MemoryStore {
   async search(input: { scopes: readonly ScopeRef[]; query: string; limit?: number; touch?: boolean }): Promise<MemoryRecord[]> {
     const started = performance.now();
     const limit = input.limit ?? 10;
-    // Scopes seen empty a moment ago: no search to plan and run, and no query to embed.
+    // Empty scopes (most, for a new user) cost one cheap EXISTS instead of a search to plan and a
+    // query to embed; the answer is kept a moment, so a busy session asks once per that moment.
     const known = this.scopeContents();
     const key = scopesKey(input.scopes);
     const seen = known.seen.get(key);
-    const writes = known.writes;
-    const fresh = seen !== undefined && Date.now() - seen.atMs < EMPTY_SCOPES_TTL_MS;
-    if (fresh && seen.empty) return [];
+    if (seen !== undefined && Date.now() - seen.atMs < EMPTY_SCOPES_TTL_MS) {
+      if (seen.empty) return [];
+    } else {
+      const writes = known.writes;
+      const checkedAt = Date.now();
+      const { rows } = await this.db.query<{ any: boolean }>(
+        `SELECT EXISTS (SELECT 1 FROM memories WHERE ${scopeFilter(input.scopes, [])}) AS any`,
+        input.scopes.flatMap((s) => [s.scope, s.scopeId]),
+      );
+      const empty = !rows[0]!.any;
+      if (known.writes === writes) known.seen.set(key, { empty, atMs: checkedAt });
+      if (empty) return [];
+    }
     let vector: number[] | undefined;
     if (this.embedder && input.query.trim() !== '') {
       try {
@@ -311,12 +322,6 @@ export class MemoryStore {
     this.metrics.retrievals.inc({ mode: vector ? 'hybrid' : 'keyword' });
     this.metrics.retrievalDuration.observe((performance.now() - started) / 1000);
     const found = rows.map(toRecord);
-    if (found.length > 0) known.seen.set(key, { empty: false, atMs: Date.now() });
-    else if (!fresh) {
-      const checkedAt = Date.now();
-      const any = await this.db.query<{ any: boolean }>(`SELECT EXISTS (SELECT 1 FROM memories WHERE ${scopeFilter(input.scopes, [])}) AS any`, input.scopes.flatMap((s) => [s.scope, s.scopeId]));
-      if (known.writes === writes) known.seen.set(key, { empty: !any.rows[0]!.any, atMs: checkedAt });
-    }
     if ((input.touch ?? true) && found.length > 0) {
       // Not awaited: marking memories used must not delay the turn that uses them.
       this.db
