@@ -9,6 +9,11 @@
  * reports the CPU time each process spent per message (system, redis-server, and this process),
  * which stays meaningful when other work shares the machine, and the load average around the run.
  *
+ * Scenarios: one session's sequential messages and 50 sessions at once with a 0 ms model
+ * (framework overhead), 500 sessions with a 1,000 ms model at TURN_CONCURRENCY 500 (the target),
+ * and the same at TURN_CONCURRENCY 100 (information: a concurrency the machine's CPU can carry).
+ * Each scenario also reports the cores it kept busy, which tells CPU-bound from waiting.
+ *
  * Per-turn memory extraction (MEMORY_EXTRACTION=turn, the default) makes a second model call per
  * turn after the reply; the spine's figures are taken without it (MEMORY_EXTRACTION=off), so the
  * 1,000 ms scenario's bound is one model call per turn. `--memory` keeps the default instead.
@@ -27,10 +32,14 @@ const withMemory = process.argv.includes('--memory');
 /** Turns one system process runs at once in the 1,000 ms scenario (TURN_CONCURRENCY). */
 const TURN_CONCURRENCY = 500;
 const SLOW_MODEL_MS = 1000;
+/** A second 1,000 ms run with this many turns at once (information, not a target). */
+const MODERATE_CONCURRENCY = 100;
 
 interface Scenario extends LoadResult {
   /** CPU ms per message of each process during the measured window. */
   cpuMsPerMessage: Record<string, number>;
+  /** Cores the measured processes kept busy on average (of the machine's `cpus`). */
+  coresBusy: number;
 }
 
 async function main(): Promise<void> {
@@ -60,7 +69,8 @@ async function main(): Promise<void> {
       onStart: async () => void (before = await cpuSnapshot(pids)),
       onEnd: async () => void (after = await cpuSnapshot(pids)),
     });
-    return { ...result, cpuMsPerMessage: cpuPerMessage(before, after, result.messages) };
+    const cpuMsPerMessage = cpuPerMessage(before, after, result.messages);
+    return { ...result, cpuMsPerMessage, coresBusy: round((cpuMsPerMessage.total! * result.messagesPerSecond) / 1000, 2) };
   };
 
   const results: Record<string, unknown> = {
@@ -111,6 +121,21 @@ async function main(): Promise<void> {
       fractionOfBound: round(slow.messagesPerSecond / bound, 2),
     };
     await sys.stop();
+
+    // The same load with fewer turns at once than the machine can run: shows whether the
+    // framework keeps up with its configured concurrency when CPU is not what limits it.
+    sys = await start({ SWITCHBOARD_PREFIX: 'benchC', TURN_CONCURRENCY: String(MODERATE_CONCURRENCY) });
+    // Warm-up of more than one round (500 sessions / 100 at once × 1 s each ≈ 5 s).
+    const moderate = await measure(sys, 'c500m', sessions, quick ? 6000 : 15_000, 7000);
+    const moderateBound = Math.min(sessions, MODERATE_CONCURRENCY) / (SLOW_MODEL_MS / 1000);
+    results.concurrent500Sessions1000msModerateConcurrency = {
+      ...moderate,
+      turnConcurrency: MODERATE_CONCURRENCY,
+      modelLatencyMs: SLOW_MODEL_MS,
+      boundMessagesPerSecond: moderateBound,
+      fractionOfBound: round(moderate.messagesPerSecond / moderateBound, 2),
+    };
+    await sys.stop();
   } finally {
     await model.close();
     await redis.stop();
@@ -120,6 +145,7 @@ async function main(): Promise<void> {
   const seq = results.sequentialOneSession as Scenario;
   const c50 = results.concurrent50Sessions0ms as Scenario;
   const slow = results.concurrent500Sessions1000ms as Scenario & { fractionOfBound: number };
+  const moderate = results.concurrent500Sessions1000msModerateConcurrency as Scenario & { fractionOfBound: number; boundMessagesPerSecond: number };
   results.targets = {
     'sequential p99 < 25 ms': seq.p99Ms < 25,
     '50 sessions >= 400 msg/s': c50.messagesPerSecond >= 400,
@@ -130,11 +156,12 @@ async function main(): Promise<void> {
   await mkdir(join(ROOT, 'bench/results'), { recursive: true });
   const file = join(ROOT, 'bench/results', `throughput-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
   await writeFile(file, JSON.stringify(results, null, 2));
-  const row = (r: Scenario) => ({ sessions: r.sessions, 'msg/s': r.messagesPerSecond, p50: r.p50Ms, p95: r.p95Ms, p99: r.p99Ms, errors: r.errors, 'cpu ms/msg': r.cpuMsPerMessage.total });
+  const row = (r: Scenario) => ({ sessions: r.sessions, 'msg/s': r.messagesPerSecond, p50: r.p50Ms, p95: r.p95Ms, p99: r.p99Ms, errors: r.errors, 'cpu ms/msg': r.cpuMsPerMessage.total, cores: r.coresBusy });
   console.table({
     'sequential, 1 session, 0 ms': row(seq),
     '50 sessions, 0 ms': row(c50),
     [`500 sessions, ${SLOW_MODEL_MS} ms`]: { ...row(slow), bound: (slow as unknown as { boundMessagesPerSecond: number }).boundMessagesPerSecond, 'of bound': slow.fractionOfBound },
+    [`500 sessions, ${SLOW_MODEL_MS} ms, ${MODERATE_CONCURRENCY} at once`]: { ...row(moderate), bound: moderate.boundMessagesPerSecond, 'of bound': moderate.fractionOfBound },
   });
   console.log({
     firstStartMs: results.firstStartMs,

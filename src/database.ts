@@ -9,6 +9,12 @@ import type { AllInOneConfig } from './config.ts';
  * HTTP and queues. Kept apart from `system.ts` so that `main.ts` can start opening it (on the
  * other core) before it imports the services.
  */
-export function openSystemDatabase(config: AllInOneConfig, logger: Logger): Promise<Db> {
-  return openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: join(resolve(config.dataDir), 'pglite'), logger, thread: true });
+export function openSystemDatabase(config: AllInOneConfig, logger: Logger, onStarting?: () => void): Promise<Db> {
+  return openDatabase({
+    databaseUrl: config.DATABASE_URL,
+    dataDir: join(resolve(config.dataDir), 'pglite'),
+    logger,
+    thread: true,
+    ...(onStarting ? { onStarting } : {}),
+  });
 }

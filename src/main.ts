@@ -12,9 +12,13 @@ const { openSystemDatabase } = await import('./database.ts');
 
 const config = loadAllInOneConfig(processEnv);
 const logger = createLogger({ service: 'switchboard', level: config.LOG_LEVEL });
-// The embedded database starts in its worker thread while this thread imports the services.
-const database = openSystemDatabase(config, logger);
+// The embedded database starts in its worker thread while this thread imports the services. The
+// import is one long synchronous stretch, so it waits until the worker has its data dir.
+let starting!: () => void;
+const started = new Promise<void>((resolve) => (starting = resolve));
+const database = openSystemDatabase(config, logger, starting);
 database.catch(() => undefined); // awaited (and reported) by startSystem
+await Promise.race([started, database.then(() => undefined, () => undefined)]);
 try {
   const { startSystem } = await import('./system.ts');
   const system = await startSystem(processEnv, { logger, database });

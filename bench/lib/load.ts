@@ -63,7 +63,9 @@ function chat(agent: Agent, url: URL, sessionId: string, text: string): Promise<
 
 /**
  * Runs `sessions` closed-loop clients for `warmupMs + durationMs` (after one answered message per
- * session) and reports the requests that started after the warm-up and finished within the window.
+ * session) and reports the requests answered within the measured window (the last `durationMs`):
+ * throughput is those answers per second, latencies are theirs. (Counting only requests that also
+ * started in the window would miss most answers when latency is a sizeable part of the window.)
  */
 export async function closedLoop(
   baseUrl: string,
@@ -92,9 +94,9 @@ export async function closedLoop(
     Array.from({ length: sessions }, async (_, s) => {
       for (let i = 0; performance.now() < end; i++) {
         try {
-          const t0 = performance.now();
           const ms = await chat(agent, url, `${label}-${s}`, `m${i}`);
-          if (t0 >= measureFrom && performance.now() <= end) latencies.push(ms);
+          const at = performance.now();
+          if (at >= measureFrom && at <= end) latencies.push(ms);
         } catch (err) {
           errors += 1;
           if (errorSamples.size < 5) errorSamples.add((err as Error).message);

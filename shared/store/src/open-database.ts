@@ -3,7 +3,7 @@ import { createLogger } from '@switchboard/observability';
 import { prepareEphemeralDir, preparePersistentDir, type PreparedDataDir } from './data-dir.ts';
 import { runMigrations } from './migrations.ts';
 import { PgliteDatabase } from './pglite-database.ts';
-import { ThreadedPgliteDatabase } from './threaded-pglite-database.ts';
+import { EarlyWorker, ThreadedPgliteDatabase } from './threaded-pglite-database.ts';
 import { createPglite } from './pglite-runtime.ts';
 import { ensureTemplate } from './template-cache.ts';
 import type { Db, OpenDatabaseOptions } from './types.ts';
@@ -12,7 +12,7 @@ function silentLogger(): Logger {
   return createLogger({ service: 'store', level: 'silent' });
 }
 
-type PgliteOpenOptions = Pick<OpenDatabaseOptions, 'dataDir' | 'templateCacheDir' | 'sharedBuffersMb' | 'wasmTierUp'> & {
+type PgliteOpenOptions = Pick<OpenDatabaseOptions, 'dataDir' | 'templateCacheDir' | 'sharedBuffersMb' | 'wasmTierUp' | 'onStarting'> & {
   logger: Logger;
 };
 
@@ -41,7 +41,15 @@ export async function openPgliteDatabase(
   opts: PgliteOpenOptions & { thread?: boolean },
 ): Promise<PgliteDatabase | ThreadedPgliteDatabase> {
   const t0 = performance.now();
-  const prepared = await prepareDataDir(opts);
+  // The worker boots (Node, PGlite's modules, its WebAssembly) while the data dir is prepared.
+  const early = opts.thread ? new EarlyWorker() : undefined;
+  let prepared: PreparedDataDir;
+  try {
+    prepared = await prepareDataDir(opts);
+  } catch (err) {
+    await early?.discard();
+    throw err;
+  }
   const t1 = performance.now();
   const engine = {
     dataDir: prepared.dir,
@@ -51,8 +59,11 @@ export async function openPgliteDatabase(
   let db: PgliteDatabase | ThreadedPgliteDatabase | undefined;
   try {
     if (opts.thread) {
-      db = await ThreadedPgliteDatabase.start(engine, prepared.release, opts.logger);
+      const starting = ThreadedPgliteDatabase.start(engine, prepared.release, opts.logger, early);
+      opts.onStarting?.(); // the worker has its data dir (posted as `start` began)
+      db = await starting;
     } else {
+      opts.onStarting?.();
       db = new PgliteDatabase(await createPglite(engine), prepared.release);
     }
     const t2 = performance.now();
@@ -98,6 +109,7 @@ export async function openPgliteDatabase(
 export async function openDatabase(opts: OpenDatabaseOptions = {}): Promise<Db> {
   const logger = opts.logger ?? silentLogger();
   if (opts.databaseUrl) {
+    opts.onStarting?.();
     // node-postgres is loaded only when it is used: the embedded default never needs it.
     const { PgDatabase } = await import('./pg-database.ts');
     const db = new PgDatabase({ databaseUrl: opts.databaseUrl, poolSize: opts.poolSize ?? 10, logger });

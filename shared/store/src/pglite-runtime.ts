@@ -50,6 +50,14 @@ function pgliteWasmModule(): Promise<WasmModule> {
   return compiled;
 }
 
+/**
+ * Loads PGlite's modules and compiles its WebAssembly, so that a {@link createPglite} that follows
+ * (once its data dir is ready) only has to start Postgres. Chooses no tier-up setting.
+ */
+export function warmPglite(): Promise<unknown> {
+  return Promise.all([import('@electric-sql/pglite'), import('@electric-sql/pglite-pgvector'), pgliteWasmModule()]);
+}
+
 /** A function index no module has: V8 then optimises no WebAssembly function at all. */
 const NO_FUNCTION = 2_000_000_000;
 

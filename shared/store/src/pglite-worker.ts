@@ -5,12 +5,13 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { PGlite, Transaction } from '@electric-sql/pglite';
 import { installParsers, PgliteSession, runPgliteQuery } from './pglite-query.ts';
-import { createPglite } from './pglite-runtime.ts';
+import { createPglite, warmPglite } from './pglite-runtime.ts';
 import { TYPE_CATALOG_SQL, TypeRegistry, type TypeCatalogRow } from './type-parsers.ts';
 import {
   detachBytes,
   OPEN_REQUEST_ID,
   serializeError,
+  type WorkerBoot,
   type WorkerInit,
   type WorkerRequest,
   type WorkerResponse,
@@ -18,7 +19,12 @@ import {
 
 if (!parentPort) throw new Error('pglite-worker.ts must run in a worker thread');
 const port = parentPort;
-const init = workerData as WorkerInit;
+// PGlite's modules load and its WebAssembly compiles while the main thread may still be preparing
+// the data dir; without `workerData`, where to run comes as the first message.
+const warming = warmPglite();
+warming.catch(() => undefined); // createPglite reports the same failure
+const init =
+  (workerData as WorkerInit | null) ?? (await new Promise<WorkerInit>((resolve) => port.once('message', (boot: WorkerBoot) => resolve(boot.init))));
 
 /** Thrown into PGlite's transaction callback so that it rolls back. */
 const ROLLBACK = Symbol('rollback');

@@ -8,6 +8,7 @@ import {
   OPEN_REQUEST_ID,
   restoreBuffers,
   type SerializedError,
+  type WorkerBoot,
   type WorkerInit,
   type WorkerRequest,
   type WorkerResponse,
@@ -52,6 +53,31 @@ export function deserializeError(data: SerializedError): Error {
   return err;
 }
 
+function spawnWorker(init: WorkerInit | null): Worker {
+  // A worker thread does not share the process' compile cache; without it, it would load Node's
+  // TypeScript stripper and strip its modules again on every start (~140 ms).
+  const compileCache = getCompileCacheDir();
+  return new Worker(WORKER_URL, {
+    workerData: init,
+    resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
+    // The worker's environment is the process' own (Node's default) plus the cache; no configuration is read here.
+    // eslint-disable-next-line no-restricted-properties
+    ...(compileCache ? { env: { ...process.env, NODE_COMPILE_CACHE: compileCache } } : {}),
+  });
+}
+
+/**
+ * A PGlite worker started before its data dir is ready: it loads PGlite and compiles its
+ * WebAssembly meanwhile. Hand it to {@link ThreadedPgliteDatabase.start}, or `discard()` it.
+ */
+export class EarlyWorker {
+  readonly worker = spawnWorker(null);
+  /** Stops the thread (its data dir never came). */
+  async discard(): Promise<void> {
+    await this.worker.terminate();
+  }
+}
+
 /**
  * A {@link Db} whose PGlite runs in a `node:worker_threads` Worker (`pglite-worker.ts`): queries
  * cost the main thread only a `postMessage` each way, and Postgres' WebAssembly executes on another
@@ -81,20 +107,12 @@ export class ThreadedPgliteDatabase implements Db {
   /** True once PGlite runs in the worker; before that a failed start leaves the release to the opener. */
   #started = false;
 
-  private constructor(init: WorkerInit, release: () => Promise<void>, logger: Logger) {
+  private constructor(init: WorkerInit, release: () => Promise<void>, logger: Logger, early: Worker | undefined) {
     this.dataDir = init.dataDir;
     this.#release = release;
     this.#logger = logger;
-    // A worker thread does not share the process' compile cache; without it, it would load Node's
-    // TypeScript stripper and strip its modules again on every start (~140 ms).
-    const compileCache = getCompileCacheDir();
-    this.#worker = new Worker(WORKER_URL, {
-      workerData: init,
-      resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
-      // The worker's environment is the process' own (Node's default) plus the cache; no configuration is read here.
-      // eslint-disable-next-line no-restricted-properties
-      ...(compileCache ? { env: { ...process.env, NODE_COMPILE_CACHE: compileCache } } : {}),
-    });
+    this.#worker = early ?? spawnWorker(init);
+    if (early) early.postMessage({ op: 'init', init } satisfies WorkerBoot);
     this.#worker.on('message', (response: WorkerResponse) => this.#settle(response));
     this.#worker.on('error', (err) => {
       this.#fail(new SwitchboardError('handler_error', `PGlite worker failed: ${err.message}`, { cause: err }));
@@ -117,8 +135,8 @@ export class ThreadedPgliteDatabase implements Db {
    * fails, the worker has exited and releasing is left to the caller. Migrations and
    * {@link loadTypes} are the caller's next steps.
    */
-  static async start(init: WorkerInit, release: () => Promise<void>, logger: Logger): Promise<ThreadedPgliteDatabase> {
-    const db = new ThreadedPgliteDatabase(init, release, logger);
+  static async start(init: WorkerInit, release: () => Promise<void>, logger: Logger, early?: EarlyWorker): Promise<ThreadedPgliteDatabase> {
+    const db = new ThreadedPgliteDatabase(init, release, logger, early?.worker);
     const opened = new Promise<WorkerResponse>((resolve, reject) => {
       db.#pending.set(OPEN_REQUEST_ID, { resolve, reject });
     });

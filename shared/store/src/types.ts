@@ -64,6 +64,12 @@ export interface OpenDatabaseOptions {
    * query runs). Same `Db` behaviour either way. Ignored with `databaseUrl`. Default false: the worker costs ~14 MiB more RSS (a second V8 isolate).
    */
   thread?: boolean;
+  /**
+   * Called once the embedded engine has what it needs to start on its own (with `thread`, once
+   * the worker knows its data dir): a caller with heavy synchronous work of its own (importing
+   * modules) can wait for this, so that work does not hold up the start. Called at once otherwise.
+   */
+  onStarting?: () => void;
   /** PGlite `shared_buffers` in megabytes; startup time and resident memory grow with it (~4 ms/MB). Default 8. */
   sharedBuffersMb?: number;
   /**

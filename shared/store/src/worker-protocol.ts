@@ -16,6 +16,15 @@ export interface WorkerInit {
   wasmTierUp: boolean;
 }
 
+/**
+ * The first message to a worker started without `workerData` (started early, while its data dir
+ * is being prepared): where to run PGlite. The worker answers {@link OPEN_REQUEST_ID} as usual.
+ */
+export interface WorkerBoot {
+  op: 'init';
+  init: WorkerInit;
+}
+
 /** Main → worker. `id` pairs a request with its {@link WorkerResponse}. */
 export type WorkerRequest =
   /** One `query` call; `tx` is the `id` of the `begin` request when it runs inside a transaction. */
