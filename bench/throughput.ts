@@ -105,37 +105,30 @@ async function main(): Promise<void> {
     results.rssAfterLoadMiB = await rssMiB(sys.child.pid!);
     await sys.stop();
 
-    sys = await start({ SWITCHBOARD_PREFIX: 'benchB', TURN_CONCURRENCY: String(TURN_CONCURRENCY) });
     model.setLatencyMs(SLOW_MODEL_MS);
     const sessions = 500;
-    const slow = await measure(sys, 'c500', sessions, quick ? 6000 : 15_000, 3000);
-    // Closed loop: each session has one message in flight, each turn one model call, so at most
-    // min(sessions, turn concurrency) turns wait on the model at once.
-    const bound = Math.min(sessions, TURN_CONCURRENCY) / (SLOW_MODEL_MS / 1000);
-    results.concurrent500Sessions1000ms = {
-      ...slow,
-      turnConcurrency: TURN_CONCURRENCY,
-      modelLatencyMs: SLOW_MODEL_MS,
-      boundMessagesPerSecond: bound,
-      boundRule: 'min(sessions, TURN_CONCURRENCY) / model latency in seconds',
-      fractionOfBound: round(slow.messagesPerSecond / bound, 2),
+    /** 500 sessions against the 1,000 ms model with `concurrency` turns at once, and its bound. */
+    const slowRun = async (prefix: string, label: string, concurrency: number, warmupMs: number) => {
+      sys = await start({ SWITCHBOARD_PREFIX: prefix, TURN_CONCURRENCY: String(concurrency) });
+      const run = await measure(sys, label, sessions, quick ? 6000 : 15_000, warmupMs);
+      await sys.stop();
+      // Closed loop: each session has one message in flight, each turn one model call, so at most
+      // min(sessions, turn concurrency) turns wait on the model at once.
+      const bound = Math.min(sessions, concurrency) / (SLOW_MODEL_MS / 1000);
+      return {
+        ...run,
+        turnConcurrency: concurrency,
+        modelLatencyMs: SLOW_MODEL_MS,
+        boundMessagesPerSecond: bound,
+        boundRule: 'min(sessions, TURN_CONCURRENCY) / model latency in seconds',
+        fractionOfBound: round(run.messagesPerSecond / bound, 2),
+      };
     };
-    await sys.stop();
-
+    results.concurrent500Sessions1000ms = await slowRun('benchB', 'c500', TURN_CONCURRENCY, 3000);
     // The same load with fewer turns at once than the machine can run: shows whether the
-    // framework keeps up with its configured concurrency when CPU is not what limits it.
-    sys = await start({ SWITCHBOARD_PREFIX: 'benchC', TURN_CONCURRENCY: String(MODERATE_CONCURRENCY) });
-    // Warm-up of more than one round (500 sessions / 100 at once × 1 s each ≈ 5 s).
-    const moderate = await measure(sys, 'c500m', sessions, quick ? 6000 : 15_000, 7000);
-    const moderateBound = Math.min(sessions, MODERATE_CONCURRENCY) / (SLOW_MODEL_MS / 1000);
-    results.concurrent500Sessions1000msModerateConcurrency = {
-      ...moderate,
-      turnConcurrency: MODERATE_CONCURRENCY,
-      modelLatencyMs: SLOW_MODEL_MS,
-      boundMessagesPerSecond: moderateBound,
-      fractionOfBound: round(moderate.messagesPerSecond / moderateBound, 2),
-    };
-    await sys.stop();
+    // framework keeps up with its configured concurrency when CPU is not what limits it. Its
+    // warm-up is more than one round (500 sessions / 100 at once × 1 s each ≈ 5 s).
+    results.concurrent500Sessions1000msModerateConcurrency = await slowRun('benchC', 'c500m', MODERATE_CONCURRENCY, 7000);
   } finally {
     await model.close();
     await redis.stop();
