@@ -1,4 +1,4 @@
-import type { Db } from '@switchboard/store';
+import { TRANSCRIPT_COMMIT_SQL, type Db } from '@switchboard/store';
 import type { InboundMessage } from '@switchboard/contracts';
 import type { ChatMessage, ChatToolCall } from '@switchboard/llm';
 
@@ -80,27 +80,7 @@ export class TranscriptStore {
       tokens: r.tokens ?? null,
     }));
     const { rows: result } = await this.db.query<{ fenced_ok: string | number; inserted: string | number }>(
-      `WITH s AS (
-         INSERT INTO sessions (id, platform, account, chat_id, thread_id, user_id, fence)
-         VALUES ($1, $10, $11, $12, $13, $14, $2)
-         ON CONFLICT (id) DO UPDATE SET fence = EXCLUDED.fence, updated_at = now()
-         WHERE sessions.fence <= EXCLUDED.fence
-         RETURNING id
-       ), t AS (
-         INSERT INTO turns (id, session_id, fence, inbound_ids, reply_text, model, prompt_tokens, completion_tokens)
-         SELECT $3, s.id, $2, $4::text[], $5, $6, $7, $8 FROM s
-         ON CONFLICT (id) DO NOTHING
-         RETURNING id
-       ), base AS (
-         SELECT coalesce(max(seq), 0) AS seq FROM messages WHERE session_id = $1
-       ), m AS (
-         INSERT INTO messages (session_id, seq, turn_id, role, content, tool_calls, tool_call_id, source_id, user_id, tokens)
-         SELECT $1, base.seq + r.ord, $3, r.role, r.content, r.tool_calls, r.tool_call_id, r.source_id, r.user_id, r.tokens
-         FROM t, base, jsonb_to_recordset($9::jsonb)
-           AS r(ord int, role text, content text, tool_calls jsonb, tool_call_id text, source_id text, user_id text, tokens int)
-         RETURNING 1
-       )
-       SELECT (SELECT count(*) FROM s) AS fenced_ok, (SELECT count(*) FROM t) AS inserted, (SELECT count(*) FROM m) AS written`,
+      TRANSCRIPT_COMMIT_SQL,
       [
         input.sessionKey,
         input.fence,

@@ -3,7 +3,7 @@ import { createLlmClient, type ChatToolCall, type LlmClient } from '@switchboard
 import type { TurnContext } from '@switchboard/lanes';
 import { MemoryService, memoryFromConfig, rowTokens, type KnownTranscript, type TurnIdentity } from '@switchboard/memory';
 import type { Logger } from '@switchboard/observability';
-import type { Db } from '@switchboard/store';
+import { TRANSCRIPT_HISTORY_SQL, type Db, type TranscriptHistoryRow } from '@switchboard/store';
 import type { AgentWorkerConfig } from './config.ts';
 import type { TranscriptEntry } from './transcript.ts';
 
@@ -61,29 +61,17 @@ const isHeartbeat = (ctx: TurnContext) => ctx.messages.every((m) => m.trigger ==
 export function createTurnMemory(db: Db, memory: MemoryService, agent: string): TurnMemory {
   return {
     async prepare(ctx, historyLimit) {
-      type Message = { role: TranscriptEntry['role']; content: string; tool_calls: ChatToolCall[] | null; tool_call_id: string | null; tokens: number | null };
-      // One round trip and one row: the newest summary, a bound of the tokens since it (a tool
-      // call's JSON in bytes bounds its tokens) and the newest messages after it as one JSON text,
-      // which costs PGlite far less to return than a row per message.
+      // One round trip and one row: the summary, the token bound and the newest messages.
       const [{ rows }, found] = await Promise.all([
-        db.query<{ summary: string | null; at_most: number | string; history: string }>(
-          `WITH s AS (SELECT content, to_seq FROM summaries WHERE session_id = $1 ORDER BY to_seq DESC LIMIT 1),
-           m AS (SELECT seq, role, content, tool_calls, tool_call_id, tokens FROM messages
-                 WHERE session_id = $1 AND seq > coalesce((SELECT to_seq FROM s), 0) ORDER BY seq DESC LIMIT $2)
-           SELECT (SELECT content FROM s) AS summary,
-             (SELECT coalesce(sum(coalesce(tokens, octet_length(content)) + coalesce(octet_length(tool_calls::text), 0) + 4), 0)
-              FROM messages WHERE session_id = $1 AND seq > coalesce((SELECT to_seq FROM s), 0)) AS at_most,
-             (SELECT coalesce(json_agg(json_build_object('role', role, 'content', content, 'tool_calls', tool_calls, 'tool_call_id', tool_call_id, 'tokens', tokens) ORDER BY seq), '[]')::text FROM m) AS history`,
-          [ctx.sessionKey, historyLimit],
-        ),
+        db.query<{ summary: string | null; at_most: number | string; history: string }>(TRANSCRIPT_HISTORY_SQL, [ctx.sessionKey, historyLimit]),
         memory.recall(turnIdentity(ctx, agent), ctx.messages.map((m) => m.text).join('\n')),
       ]);
       const row = rows[0]!;
       const summary = row.summary ?? undefined;
-      const history = (JSON.parse(row.history) as Message[]).map((r) => ({
+      const history = (JSON.parse(row.history) as TranscriptHistoryRow[]).map((r) => ({
         role: r.role,
         content: r.content,
-        toolCalls: r.tool_calls ?? undefined,
+        toolCalls: (r.tool_calls as ChatToolCall[] | null) ?? undefined,
         toolCallId: r.tool_call_id ?? undefined,
         tokens: r.tokens ?? undefined,
       }));

@@ -1,11 +1,11 @@
-// Throughput and main-thread cost of PGlite under the agent's per-turn statements (the claim,
-// recent-history and commit statements of services/agent-worker/src/transcript.ts, copied here
-// because shared/ never imports a service), with N concurrent callers each driving its own session.
-// Prints one JSON line.
+// Throughput and main-thread cost of PGlite under the agent's per-turn statements (the history read
+// and the commit of src/transcript-sql.ts, which the agent worker runs), with N concurrent callers
+// each driving its own session. The fencing token, which comes from Redis in the system, is a
+// counter here. Prints one JSON line.
 //
 //   node shared/store/scripts/bench-query.ts                 PGlite in a worker thread (the default)
 //   node shared/store/scripts/bench-query.ts --in-process    PGlite on the main thread
-//   options: --callers 50  --seconds 10  --warmup-seconds 3  --history 20
+//   options: --callers 50  --seconds 10  --warmup-seconds 3  --history 100
 //            --model-ms 0       wait between reading history and committing, like the model call (a
 //                               timer; 0 still yields to the event loop once, as real I/O would)
 //            --main-work-ms 0   CPU the main thread spends per turn besides the database (simulates
@@ -24,7 +24,7 @@ const { values: args } = parseArgs({
     callers: { type: 'string', default: '50' },
     seconds: { type: 'string', default: '10' },
     'warmup-seconds': { type: 'string', default: '3' },
-    history: { type: 'string', default: '20' },
+    history: { type: 'string', default: '100' },
     'model-ms': { type: 'string', default: '0' },
     'main-work-ms': { type: 'string', default: '0' },
     'wasm-tier-up': { type: 'boolean', default: false },
@@ -38,7 +38,7 @@ const history = Number(args.history);
 const modelMs = Number(args['model-ms']);
 const mainWorkMs = Number(args['main-work-ms']);
 
-const { openDatabase } = await import('../src/index.ts');
+const { openDatabase, TRANSCRIPT_COMMIT_SQL, TRANSCRIPT_HISTORY_SQL } = await import('../src/index.ts');
 type Db = Awaited<ReturnType<typeof openDatabase>>;
 
 /** CPU time of the calling thread in ms (Node >= 23.9 has threadCpuUsage; else /proc, 10 ms ticks). */
@@ -60,34 +60,8 @@ function memory(): { rssMiB: number; externalMiB: number; heapUsedMiB: number } 
   return { rssMiB: MiB(m.rss), externalMiB: MiB(m.external), heapUsedMiB: MiB(m.heapUsed) };
 }
 
-const CLAIM_SQL = `WITH up AS (
-   INSERT INTO sessions (id, platform, account, chat_id, thread_id, user_id, fence)
-   VALUES ($1, $2, $3, $4, $5, $6, 1)
-   ON CONFLICT (id) DO UPDATE SET fence = sessions.fence + 1, updated_at = now()
-   RETURNING fence
- )
- SELECT (SELECT fence FROM up) AS fence, (SELECT reply_text FROM turns WHERE id = $7) AS reply_text`;
-const RECENT_SQL = `SELECT role, content, tool_calls, tool_call_id, tokens FROM messages WHERE session_id = $1 ORDER BY seq DESC LIMIT $2`;
-const COMMIT_SQL = `WITH s AS (
-   SELECT id FROM sessions WHERE id = $1 AND fence = $2 FOR UPDATE
- ), t AS (
-   INSERT INTO turns (id, session_id, fence, inbound_ids, reply_text, model, prompt_tokens, completion_tokens)
-   SELECT $3, s.id, $2, $4::text[], $5, $6, $7, $8 FROM s
-   ON CONFLICT (id) DO NOTHING
-   RETURNING id
- ), base AS (
-   SELECT coalesce(max(seq), 0) AS seq FROM messages WHERE session_id = $1
- ), m AS (
-   INSERT INTO messages (session_id, seq, turn_id, role, content, tool_calls, tool_call_id, source_id, user_id, tokens)
-   SELECT $1, base.seq + r.ord, $3, r.role, r.content, r.tool_calls, r.tool_call_id, r.source_id, r.user_id, r.tokens
-   FROM t, base, jsonb_to_recordset($9::jsonb)
-     AS r(ord int, role text, content text, tool_calls jsonb, tool_call_id text, source_id text, user_id text, tokens int)
-   RETURNING 1
- )
- SELECT (SELECT count(*) FROM s) AS fenced_ok, (SELECT count(*) FROM t) AS inserted, (SELECT count(*) FROM m) AS written`;
-
-type Kind = 'claim' | 'recent' | 'commit' | 'turn';
-const latencies: Record<Kind, number[]> = { claim: [], recent: [], commit: [], turn: [] };
+type Kind = 'history' | 'commit' | 'turn';
+const latencies: Record<Kind, number[]> = { history: [], commit: [], turn: [] };
 let recording = false;
 
 async function timed<T>(kind: Kind, run: () => Promise<T>): Promise<T> {
@@ -109,14 +83,13 @@ async function turn(db: Db, session: string): Promise<void> {
   await timed('turn', () => turnStatements(db, session));
 }
 
-/** The three statements of one turn; 'turn' latency (claim start → commit end) includes queueing either way. */
+/** The two statements of one turn; 'turn' latency (history start → commit end) includes queueing either way. */
+const fences = new Map<string, number>();
 async function turnStatements(db: Db, session: string): Promise<void> {
   const turnId = `turn-${process.pid}-${++turnCounter}`;
-  const claimed = await timed('claim', () =>
-    db.query<{ fence: number }>(CLAIM_SQL, [session, 'web', 'bench', session, null, 'user-1', turnId]),
-  );
-  const fence = Number(claimed.rows[0]!.fence);
-  await timed('recent', () => db.query(RECENT_SQL, [session, history]));
+  const fence = (fences.get(session) ?? 0) + 1;
+  fences.set(session, fence);
+  await timed('history', () => db.query(TRANSCRIPT_HISTORY_SQL, [session, history]));
   // The real turn talks to Redis and the model between statements: the event loop gets a turn.
   await (modelMs > 0 ? sleep(modelMs) : yieldToLoop());
   if (mainWorkMs > 0) spin(mainWorkMs);
@@ -126,7 +99,9 @@ async function turnStatements(db: Db, session: string): Promise<void> {
     { ord: 2, role: 'assistant', content: `answer: ${'dolor sit amet '.repeat(12)}`, tool_calls: null, tool_call_id: null, source_id: null, user_id: null, tokens: 60 },
   ];
   const committed = await timed('commit', () =>
-    db.query<{ inserted: number }>(COMMIT_SQL, [session, fence, turnId, [`in-${turnId}`], rows[1]!.content, 'bench-model', 100, 60, JSON.stringify(rows)]),
+    db.query<{ inserted: number }>(TRANSCRIPT_COMMIT_SQL, [
+      session, fence, turnId, [`in-${turnId}`], rows[1]!.content, 'bench-model', 100, 60, JSON.stringify(rows), 'web', 'bench', session, null, 'user-1',
+    ]),
   );
   if (Number(committed.rows[0]!.inserted) !== 1) throw new Error(`turn ${turnId} was not committed`);
 }
@@ -181,7 +156,7 @@ recording = false;
 const afterLoad = memory();
 await db.close();
 
-const queries = turns * 3;
+const queries = turns * 2;
 const stats = (kind: Kind) => {
   const sorted = latencies[kind].sort((a, b) => a - b);
   return { p50: round(percentile(sorted, 50)), p95: round(percentile(sorted, 95)), p99: round(percentile(sorted, 99)) };
@@ -199,7 +174,7 @@ console.log(
     select1MainCpuMs: round(select1MainCpuMs),
     turnsPerSecond: Math.round(turns / elapsedS),
     queriesPerSecond: Math.round(queries / elapsedS),
-    latencyMs: { turn: stats('turn'), claim: stats('claim'), recent: stats('recent'), commit: stats('commit') },
+    latencyMs: { turn: stats('turn'), history: stats('history'), commit: stats('commit') },
     mainThreadCpuMsPerQuery: round(cpuMain / queries, 4),
     otherThreadsCpuMsPerQuery: round((cpuProcess - cpuMain) / queries, 4),
     mainThreadCpuShare: round(cpuMain / 1000 / elapsedS, 2),

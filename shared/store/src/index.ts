@@ -15,3 +15,5 @@ export {
   databaseOptionsFromConfig,
 } from './config.ts';
 export type { EmbeddedServerConfig } from './config.ts';
+export { TRANSCRIPT_COMMIT_SQL, TRANSCRIPT_HISTORY_SQL } from './transcript-sql.ts';
+export type { TranscriptHistoryRow } from './transcript-sql.ts';

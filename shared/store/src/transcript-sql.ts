@@ -1,0 +1,62 @@
+/*
+ * The statements of a turn on the transcript tables (migration 001): the history read before the
+ * model call and the commit after it. The agent worker runs them; `scripts/bench-query.ts` measures
+ * them. Kept here, beside the schema, so both run the same text.
+ */
+
+/**
+ * Everything a turn reads in one round trip and one row: the newest summary (`summary`, null
+ * without one), a bound of the prompt tokens of all messages after it (`at_most`: each message's
+ * stored count, or its size in bytes where it has none, plus its tool calls' JSON in bytes and 4
+ * per message; no tokenizer exceeds a byte per token) and the newest `$2` messages after it as one
+ * JSON text (`history`, oldest first), which PGlite returns far faster than a row per message.
+ * Parameters: $1 session id, $2 most messages.
+ */
+export const TRANSCRIPT_HISTORY_SQL = `WITH s AS (SELECT content, to_seq FROM summaries WHERE session_id = $1 ORDER BY to_seq DESC LIMIT 1),
+  m AS (SELECT seq, role, content, tool_calls, tool_call_id, tokens FROM messages
+        WHERE session_id = $1 AND seq > coalesce((SELECT to_seq FROM s), 0) ORDER BY seq DESC LIMIT $2)
+  SELECT (SELECT content FROM s) AS summary,
+    (SELECT coalesce(sum(coalesce(tokens, octet_length(content)) + coalesce(octet_length(tool_calls::text), 0) + 4), 0)
+     FROM messages WHERE session_id = $1 AND seq > coalesce((SELECT to_seq FROM s), 0)) AS at_most,
+    (SELECT coalesce(json_agg(json_build_object('role', role, 'content', content, 'tool_calls', tool_calls, 'tool_call_id', tool_call_id, 'tokens', tokens) ORDER BY seq), '[]')::text FROM m) AS history`;
+
+/** One message of {@link TRANSCRIPT_HISTORY_SQL}'s `history`. */
+export interface TranscriptHistoryRow {
+  role: 'system' | 'user' | 'assistant' | 'tool';
+  content: string;
+  tool_calls: unknown[] | null;
+  tool_call_id: string | null;
+  tokens: number | null;
+}
+
+/**
+ * A turn's commit, one statement: writes the session row, the turn and its messages only if the
+ * claim's fencing token is at least the last committed one and the turn is not written yet.
+ * Parameters: $1 session id, $2 fence, $3 turn id, $4 inbound ids (text[]), $5 reply text, $6 model,
+ * $7 prompt tokens, $8 completion tokens, $9 the messages as a JSON array of
+ * `{ord, role, content, tool_calls, tool_call_id, source_id, user_id, tokens}`, $10–$14 the
+ * session's platform, account, chat id, thread id and user id (for its first commit).
+ * Returns one row: `fenced_ok` (0 when a newer claim committed), `inserted` (0 when the turn was
+ * already written) and `written` (messages).
+ */
+export const TRANSCRIPT_COMMIT_SQL = `WITH s AS (
+   INSERT INTO sessions (id, platform, account, chat_id, thread_id, user_id, fence)
+   VALUES ($1, $10, $11, $12, $13, $14, $2)
+   ON CONFLICT (id) DO UPDATE SET fence = EXCLUDED.fence, updated_at = now()
+   WHERE sessions.fence <= EXCLUDED.fence
+   RETURNING id
+ ), t AS (
+   INSERT INTO turns (id, session_id, fence, inbound_ids, reply_text, model, prompt_tokens, completion_tokens)
+   SELECT $3, s.id, $2, $4::text[], $5, $6, $7, $8 FROM s
+   ON CONFLICT (id) DO NOTHING
+   RETURNING id
+ ), base AS (
+   SELECT coalesce(max(seq), 0) AS seq FROM messages WHERE session_id = $1
+ ), m AS (
+   INSERT INTO messages (session_id, seq, turn_id, role, content, tool_calls, tool_call_id, source_id, user_id, tokens)
+   SELECT $1, base.seq + r.ord, $3, r.role, r.content, r.tool_calls, r.tool_call_id, r.source_id, r.user_id, r.tokens
+   FROM t, base, jsonb_to_recordset($9::jsonb)
+     AS r(ord int, role text, content text, tool_calls jsonb, tool_call_id text, source_id text, user_id text, tokens int)
+   RETURNING 1
+ )
+ SELECT (SELECT count(*) FROM s) AS fenced_ok, (SELECT count(*) FROM t) AS inserted, (SELECT count(*) FROM m) AS written`;
