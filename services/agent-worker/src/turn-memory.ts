@@ -16,9 +16,10 @@ export interface RememberedContext {
   memories: string[];
   /**
    * An upper bound of the prompt tokens of all messages after the latest summary (each message's
-   * stored token count, or its size in bytes where it has none, which no tokenizer exceeds).
+   * stored token count, or its size in bytes where it has none, which no tokenizer exceeds); only
+   * when `history` may not hold them all (it has as many messages as were asked for).
    */
-  unsummarizedTokensAtMost: number;
+  unsummarizedTokensAtMost: number | undefined;
 }
 
 /** Memory as the turn runner uses it. */
@@ -36,10 +37,11 @@ export interface TurnMemory {
  * its latest summary once `added` (the rows the turn committed) are in: exact when the prepared
  * history holds all of it (fewer rows than the limit asked for), else the database's bound.
  */
-export function unsummarizedTokensAtMost(prepared: RememberedContext, historyLimit: number, added: readonly TranscriptEntry[]): number {
+export function unsummarizedTokensAtMost(prepared: RememberedContext, historyLimit: number, added: readonly TranscriptEntry[]): number | undefined {
   const tokens = (rows: readonly TranscriptEntry[]) =>
     rows.reduce((n, e) => n + rowTokens({ seq: 0, role: e.role, content: e.content, toolCalls: e.toolCalls ?? null, tokens: e.tokens ?? null }), 0);
-  return (prepared.history.length < historyLimit ? tokens(prepared.history) : prepared.unsummarizedTokensAtMost) + tokens(added);
+  const before = prepared.history.length < historyLimit ? tokens(prepared.history) : prepared.unsummarizedTokensAtMost;
+  return before === undefined ? undefined : before + tokens(added);
 }
 
 /** The identity memory scopes a turn by: one user's own conversation only when one person speaks outside a group. */
@@ -63,7 +65,7 @@ export function createTurnMemory(db: Db, memory: MemoryService, agent: string): 
     async prepare(ctx, historyLimit) {
       // One round trip and one row: the summary, the token bound and the newest messages.
       const [{ rows }, found] = await Promise.all([
-        db.query<{ summary: string | null; at_most: number | string; history: string }>(TRANSCRIPT_HISTORY_SQL, [ctx.sessionKey, historyLimit]),
+        db.query<{ summary: string | null; at_most: number | string | null; history: string }>(TRANSCRIPT_HISTORY_SQL, [ctx.sessionKey, historyLimit]),
         memory.recall(turnIdentity(ctx, agent), ctx.messages.map((m) => m.text).join('\n')),
       ]);
       const row = rows[0]!;
@@ -75,7 +77,7 @@ export function createTurnMemory(db: Db, memory: MemoryService, agent: string): 
         toolCallId: r.tool_call_id ?? undefined,
         tokens: r.tokens ?? undefined,
       }));
-      return { history, summary, memories: found.map((m) => m.content), unsummarizedTokensAtMost: Number(row.at_most) };
+      return { history, summary, memories: found.map((m) => m.content), unsummarizedTokensAtMost: row.at_most === null ? undefined : Number(row.at_most) };
     },
     async afterTurn(ctx, budgetTokens, known) {
       if (isHeartbeat(ctx)) return;

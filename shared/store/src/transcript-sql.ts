@@ -6,18 +6,20 @@
 
 /**
  * Everything a turn reads in one round trip and one row: the newest summary (`summary`, null
- * without one), a bound of the prompt tokens of all messages after it (`at_most`: each message's
- * stored count, or its size in bytes where it has none, plus its tool calls' JSON in bytes and 4
- * per message; no tokenizer exceeds a byte per token) and the newest `$2` messages after it as one
- * JSON text (`history`, oldest first), which PGlite returns far faster than a row per message.
+ * without one), the newest `$2` messages after it as one JSON text (`history`, oldest first),
+ * which PGlite returns far faster than a row per message, and, only when `history` may not hold
+ * them all (it has `$2` messages), a bound of the prompt tokens of all messages after the summary
+ * (`at_most`: each message's stored count, or its size in bytes where it has none, plus its tool
+ * calls' JSON in bytes and 4 per message; no tokenizer exceeds a byte per token; else null).
  * Parameters: $1 session id, $2 most messages.
  */
 export const TRANSCRIPT_HISTORY_SQL = `WITH s AS (SELECT content, to_seq FROM summaries WHERE session_id = $1 ORDER BY to_seq DESC LIMIT 1),
   m AS (SELECT seq, role, content, tool_calls, tool_call_id, tokens FROM messages
         WHERE session_id = $1 AND seq > coalesce((SELECT to_seq FROM s), 0) ORDER BY seq DESC LIMIT $2)
   SELECT (SELECT content FROM s) AS summary,
-    (SELECT coalesce(sum(coalesce(tokens, octet_length(content)) + coalesce(octet_length(tool_calls::text), 0) + 4), 0)
-     FROM messages WHERE session_id = $1 AND seq > coalesce((SELECT to_seq FROM s), 0)) AS at_most,
+    CASE WHEN (SELECT count(*) FROM m) < $2 THEN NULL ELSE
+      (SELECT coalesce(sum(coalesce(tokens, octet_length(content)) + coalesce(octet_length(tool_calls::text), 0) + 4), 0)
+       FROM messages WHERE session_id = $1 AND seq > coalesce((SELECT to_seq FROM s), 0)) END AS at_most,
     (SELECT coalesce(json_agg(json_build_object('role', role, 'content', content, 'tool_calls', tool_calls, 'tool_call_id', tool_call_id, 'tokens', tokens) ORDER BY seq), '[]')::text FROM m) AS history`;
 
 /** One message of {@link TRANSCRIPT_HISTORY_SQL}'s `history`. */
