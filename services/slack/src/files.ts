@@ -1,5 +1,5 @@
 import type { Attachment } from '@switchboard/contracts';
-import { downloadCapped, DownloadUnavailableError, trustedUrls, type AttachmentStore, type DownloadOutcome } from '@switchboard/channels';
+import { downloadCapped, DownloadUnavailableError, tooLargeNote, trustedUrls, type AttachmentStore, type DownloadOutcome } from '@switchboard/channels';
 import type { Logger } from '@switchboard/observability';
 
 /** A file of a Slack message, as normalization saw it: where to download it and what it is. */
@@ -61,9 +61,7 @@ const label = (ref: SlackFileRef) => ref.name ?? ref.kind;
 export function slackFiles(opts: SlackFilesOptions) {
   const { store, logger: log } = opts;
   const trusted = trustedUrls([SLACK_FILE_HOST], [opts.apiUrl]);
-  const limit = `${Math.floor(store.maxBytes / 1024)} KiB`;
-  const tooBig = (ref: SlackFileRef, size: number | undefined) =>
-    `[${label(ref)} was not downloaded: ${size !== undefined ? `${Math.ceil(size / 1024)} KiB is ` : ''}over the ${limit} limit]`;
+  const tooBig = (ref: SlackFileRef, size: number | undefined) => tooLargeNote(label(ref), size, store.maxBytes);
 
   async function download(first: URL, maxBytes: number): Promise<Outcome> {
     try {

@@ -1,6 +1,6 @@
 import { GrammyError, type Api } from 'grammy';
 import type { Attachment } from '@switchboard/contracts';
-import type { AttachmentStore } from '@switchboard/channels';
+import { readCapped, tooLargeNote, type AttachmentStore } from '@switchboard/channels';
 import type { Logger } from '@switchboard/observability';
 import type { TgFileRef } from './normalize.ts';
 
@@ -31,8 +31,7 @@ const describe = (ref: TgFileRef) => ref.name ?? ref.kind;
  */
 export function telegramFiles(opts: TelegramFilesOptions) {
   const { api, store, logger: log } = opts;
-  const tooBig = (ref: TgFileRef, size: number | undefined) =>
-    `[${describe(ref)} was not downloaded: ${size !== undefined ? `${Math.ceil(size / 1024)} KiB is ` : ''}over the ${Math.floor(store.maxBytes / 1024)} KiB limit]`;
+  const tooBig = (ref: TgFileRef, size: number | undefined) => tooLargeNote(describe(ref), size, store.maxBytes);
 
   async function download(filePath: string, maxBytes: number): Promise<Buffer | 'too_big'> {
     const url = `${opts.apiRoot}/file/bot${opts.token}/${filePath.split('/').map(encodeURIComponent).join('/')}`;
@@ -45,17 +44,7 @@ export function telegramFiles(opts: TelegramFilesOptions) {
       throw new Error(`downloading a telegram file failed: ${(err as Error).name}`);
     }
     if (!res.ok || !res.body) throw new Error(`downloading a telegram file failed: HTTP ${res.status}`);
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of res.body) {
-      size += (chunk as Uint8Array).length;
-      if (size > maxBytes) {
-        await res.body.cancel().catch(() => undefined);
-        return 'too_big';
-      }
-      chunks.push(Buffer.from(chunk as Uint8Array));
-    }
-    return Buffer.concat(chunks);
+    return await readCapped(res.body, maxBytes);
   }
 
   return {

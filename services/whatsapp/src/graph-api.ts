@@ -3,6 +3,7 @@
  * Graph API's JSON and its error envelope, and splits "Meta answered with an error" (with its code)
  * from "Meta could not be reached".
  */
+import { readCapped } from '@switchboard/channels';
 
 /** The Graph API's error envelope: `{ error: { message, type, code, error_subcode, fbtrace_id } }`. */
 export interface GraphErrorBody {
@@ -182,17 +183,9 @@ export class GraphApi {
       throw new GraphUnreachableError('GET media download', new Error((err as Error).name));
     }
     if (!res.ok || !res.body) throw new GraphApiError('GET media download', res.status, undefined, undefined);
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of res.body) {
-      size += (chunk as Uint8Array).length;
-      if (size > maxBytes) {
-        await res.body.cancel().catch(() => undefined);
-        return 'too_big';
-      }
-      chunks.push(Buffer.from(chunk as Uint8Array));
-    }
-    return { bytes: Buffer.concat(chunks), mimeType: info.mime_type ?? res.headers.get('content-type') ?? undefined };
+    const bytes = await readCapped(res.body, maxBytes);
+    if (bytes === 'too_big') return 'too_big';
+    return { bytes, mimeType: info.mime_type ?? res.headers.get('content-type') ?? undefined };
   }
 
   /** The business phone number (readiness: the token works and the number exists). */

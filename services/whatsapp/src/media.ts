@@ -1,5 +1,5 @@
 import type { Attachment } from '@switchboard/contracts';
-import type { AttachmentStore } from '@switchboard/channels';
+import { tooLargeNote, type AttachmentStore } from '@switchboard/channels';
 import type { Logger } from '@switchboard/observability';
 import { GraphApiError, type GraphApi } from './graph-api.ts';
 import { mediaIdOf } from './normalize.ts';
@@ -39,7 +39,7 @@ export function whatsappMedia(opts: { api: GraphApi; store: AttachmentStore; log
           throw err;
         }
         if (got === 'too_big') {
-          out.notes.push(`[${label(ref)} was not downloaded: over the ${Math.floor(store.maxBytes / 1024)} KiB limit]`);
+          out.notes.push(tooLargeNote(label(ref), undefined, store.maxBytes));
           continue;
         }
         const mimeType = ref.mimeType ?? got.mimeType;

@@ -92,22 +92,30 @@ export async function downloadCapped(first: URL, opts: DownloadOptions): Promise
       await discard();
       return { ok: false, reason: 'too_big' };
     }
-    const chunks: Buffer[] = [];
-    let size = 0;
+    let data: Buffer | 'too_big';
     try {
-      for await (const chunk of res.body) {
-        size += (chunk as Uint8Array).length;
-        if (size > opts.maxBytes) {
-          await discard();
-          return { ok: false, reason: 'too_big' };
-        }
-        chunks.push(Buffer.from(chunk as Uint8Array));
-      }
+      data = await readCapped(res.body, opts.maxBytes);
     } catch (err) {
       throw new DownloadUnavailableError(`downloading ${what} failed: ${(err as Error).name}`);
     }
-    return { ok: true, data: Buffer.concat(chunks), contentType: res.headers.get('content-type') ?? undefined };
+    if (data === 'too_big') return { ok: false, reason: 'too_big' };
+    return { ok: true, data, contentType: res.headers.get('content-type') ?? undefined };
   }
+}
+
+/** Reads a response body whole, unless it grows past `maxBytes`: then the rest is cancelled and the answer is `too_big`. */
+export async function readCapped(body: ReadableStream<Uint8Array>, maxBytes: number): Promise<Buffer | 'too_big'> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > maxBytes) {
+      await body.cancel().catch(() => undefined);
+      return 'too_big';
+    }
+    chunks.push(Buffer.from(chunk));
+  }
+  return Buffer.concat(chunks);
 }
 
 /** The note put into a message's text for a file over the cap (`size` when it is known). */

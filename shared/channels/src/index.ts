@@ -15,7 +15,7 @@ export { ReplyStreamer } from './stream.ts';
 export type { DraftSurface, ReplyStreamerOptions } from './stream.ts';
 export { AttachmentStore, AttachmentTooLargeError, ATTACHMENT_URL_PREFIX } from './attachments.ts';
 export type { AttachmentStoreOptions, StoredAttachment } from './attachments.ts';
-export { downloadCapped, trustedUrls, tooLargeNote, DownloadUnavailableError } from './download.ts';
+export { downloadCapped, readCapped, trustedUrls, tooLargeNote, DownloadUnavailableError } from './download.ts';
 export type { DownloadOptions, DownloadOutcome, TrustedUrl } from './download.ts';
 export { runChannelStandalone } from './standalone.ts';
 export type { StandaloneChannel, StandaloneOptions } from './standalone.ts';
