@@ -1,44 +1,16 @@
-import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Attachment } from '@switchboard/contracts';
 import { trustedUrls } from '@switchboard/channels';
 import { createLogger } from '@switchboard/observability';
+import { memoryAttachmentStore, startRecordingHost, type RecordingHost } from '@switchboard/testkit';
 import { discordFiles, DISCORD_CDN_HOSTS } from './files.ts';
 import type { DiscordFileRef } from './normalize.ts';
 
-/** An in-memory AttachmentStore stand-in (the real one is covered in the kit and end to end). */
-function memoryStore(maxBytes: number) {
-  const put: Array<{ data: Buffer; meta: Omit<Attachment, 'url' | 'sizeBytes'> }> = [];
-  return {
-    put,
-    store: {
-      maxBytes,
-      async put(data: Buffer, meta: Omit<Attachment, 'url' | 'sizeBytes'>): Promise<Attachment> {
-        put.push({ data, meta });
-        return { ...meta, url: `sb-attachment:${'0'.repeat(31)}${put.length}`, sizeBytes: data.length };
-      },
-    },
-  };
-}
-
-/** A loopback server recording each request's path and headers; `route` answers it. */
-async function host(route: (path: string, res: ServerResponse) => void) {
-  const seen: Array<{ path: string; headers: IncomingHttpHeaders }> = [];
-  const server: Server = createServer((req, res) => {
-    seen.push({ path: req.url ?? '', headers: req.headers });
-    route(req.url ?? '', res);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const a = server.address();
-  const origin = `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`;
-  return { seen, origin, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
-}
-
-let cdn: Awaited<ReturnType<typeof host>>;
-let other: Awaited<ReturnType<typeof host>>;
+let cdn: RecordingHost;
+let other: RecordingHost;
 beforeAll(async () => {
-  other = await host((_p, res) => res.end('you should not be here'));
-  cdn = await host((path, res) => {
+  other = await startRecordingHost((_p, res) => res.end('you should not be here'));
+  cdn = await startRecordingHost((path, res) => {
     const p = path.split('?')[0];
     if (p === '/attachments/1/11/a.txt') return void res.writeHead(200, { 'content-type': 'text/plain' }).end('hello');
     if (p === '/attachments/1/12/hop.txt') return void res.writeHead(302, { location: '/attachments/1/11/a.txt' }).end();
@@ -62,7 +34,7 @@ afterAll(async () => {
 const logger = createLogger({ service: 'test', level: 'silent' });
 const ref = (id: string, url: string, sizeBytes = 5, extra: Partial<DiscordFileRef> = {}): DiscordFileRef => ({ id, kind: 'document', url, name: url.split('?')[0]!.split('/').pop()!, sizeBytes, ...extra });
 const setup = (maxBytes = 4096) => {
-  const m = memoryStore(maxBytes);
+  const m = memoryAttachmentStore<Omit<Attachment, 'url' | 'sizeBytes'>>(maxBytes);
   return { ...m, files: discordFiles({ apiUrl: `${cdn.origin}/api`, store: m.store, logger }) };
 };
 

@@ -1,44 +1,16 @@
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Attachment } from '@switchboard/contracts';
 import { createLogger } from '@switchboard/observability';
+import { memoryAttachmentStore, startRecordingHost, type RecordingHost } from '@switchboard/testkit';
 import { slackFiles, SlackFileUnavailableError, type SlackFileRef } from './files.ts';
 
 const TOKEN = 'xoxb-1111-2222-unit-files';
 
-/** An in-memory AttachmentStore stand-in (the real one is covered in the kit and end to end). */
-function memoryStore(maxBytes: number) {
-  const put: Array<{ data: Buffer; meta: Omit<Attachment, 'url' | 'sizeBytes'> }> = [];
-  return {
-    put,
-    store: {
-      maxBytes,
-      async put(data: Buffer, meta: Omit<Attachment, 'url' | 'sizeBytes'>): Promise<Attachment> {
-        put.push({ data, meta });
-        return { ...meta, url: `sb-attachment:${'0'.repeat(31)}${put.length}`, sizeBytes: data.length };
-      },
-    },
-  };
-}
-
-/** A loopback server recording each request's path and headers; `route` answers it. */
-async function host(route: (path: string, res: import('node:http').ServerResponse) => void) {
-  const seen: Array<{ path: string; headers: IncomingHttpHeaders }> = [];
-  const server: Server = createServer((req, res) => {
-    seen.push({ path: req.url ?? '', headers: req.headers });
-    route(req.url ?? '', res);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const a = server.address();
-  const origin = `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`;
-  return { seen, origin, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
-}
-
-let slack: Awaited<ReturnType<typeof host>>;
-let other: Awaited<ReturnType<typeof host>>;
+let slack: RecordingHost;
+let other: RecordingHost;
 beforeAll(async () => {
-  other = await host((_p, res) => res.end('you should not be here'));
-  slack = await host((path, res) => {
+  other = await startRecordingHost((_p, res) => res.end('you should not be here'));
+  slack = await startRecordingHost((path, res) => {
     if (path === '/files-pri/T-F1/a.txt') return void res.writeHead(200, { 'content-type': 'text/plain' }).end('hello');
     if (path === '/files-pri/T-F2/hop.txt') return void res.writeHead(302, { location: '/files-pri/T-F1/a.txt' }).end();
     if (path === '/files-pri/T-F3/away.txt') return void res.writeHead(302, { location: `${other.origin}/steal` }).end();
@@ -62,7 +34,7 @@ afterAll(async () => {
 const logger = createLogger({ service: 'test', level: 'silent' });
 const ref = (id: string, url: string | undefined, extra: Partial<SlackFileRef> = {}): SlackFileRef => ({ id, kind: 'document', url, name: url?.split('/').pop(), ...extra });
 const setup = (maxBytes = 4096) => {
-  const m = memoryStore(maxBytes);
+  const m = memoryAttachmentStore<Omit<Attachment, 'url' | 'sizeBytes'>>(maxBytes);
   const files = slackFiles({ token: TOKEN, apiUrl: `${slack.origin}/api/`, store: m.store as never, logger });
   return { ...m, files };
 };

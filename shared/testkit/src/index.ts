@@ -8,3 +8,5 @@ export type { FakeTelegram, FakeTelegramCall, FakeTelegramFailure, FakeTelegramF
 export { startFakeWhatsApp, signWhatsAppWebhook, whatsappMessageWebhook, fakeWamid } from './fake-whatsapp.ts'; export type { FakeWhatsApp, FakeWhatsAppCall, FakeWhatsAppCallKind, FakeWhatsAppFailure, FakeWhatsAppOptions, FakeWhatsAppSent } from './fake-whatsapp.ts';
 export { startFakeSlack, slackSignatureHeaders } from './fake-slack.ts'; export type { FakeSlack, FakeSlackCall, FakeSlackFailure, FakeSlackMessage, FakeSlackOptions } from './fake-slack.ts'; export type { FakeSocketMode, FakeSocketAck } from './fake-slack-socket.ts';
 export { startFakeDiscord, fakeSnowflake } from './fake-discord.ts'; export type { FakeDiscord, FakeDiscordCall, FakeDiscordMessage, FakeDiscordInteractionReply, FakeDiscordOptions, FakeDiscordUser } from './fake-discord.ts';
+export { memoryAttachmentStore, startRecordingHost } from './file-hosts.ts';
+export type { RecordingHost } from './file-hosts.ts';
