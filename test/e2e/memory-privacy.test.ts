@@ -83,5 +83,12 @@ describe('memory privacy', () => {
     for (const trace of ['local/alice', 'web:local:alice', 'QX-55821', '7781']) expect(left).not.toContain(trace);
     expect(left).toContain('web:local:bob'); // Bob's conversation is untouched
     expect((await (await fetch(`${t.url}/v1/users/${encodeURIComponent('local/alice')}/data`, { method: 'DELETE' })).json()) as unknown).toMatchObject({ deleted: { sessions: 0, memories: 0 } });
+
+    // Her next message starts from nothing: the worker that ran her last turns does not reuse the history it kept of them.
+    const next = t.model.requests.length;
+    await say('alice', 'Hello again');
+    const chats = t.model.requests.slice(next).filter((r) => kindOf(r) === 'chat');
+    expect(chats).toHaveLength(1);
+    expect(JSON.stringify(chats[0]!.messages)).not.toMatch(/QX-55821|7781|recall:/);
   }, 30_000);
 });

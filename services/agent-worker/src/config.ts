@@ -40,6 +40,11 @@ export const AgentWorkerEnv = CommonEnv.extend({
   MEMORY_EXTRACTION: z.enum(['turn', 'compaction', 'off']).optional().transform((v) => v ?? 'turn'),
   /** Memories retrieved per turn (before fitting the budget). */
   MEMORY_RECALL_LIMIT: int(8, { min: 0, max: 50 }),
+  /**
+   * MiB of transcript history a worker keeps from each session's last turn, so that the session's
+   * next turn on the same worker does not read it from the database again; 0 turns it off.
+   */
+  HISTORY_CACHE_MB: int(16, { min: 0, max: 4096 }),
 });
 export type AgentWorkerConfig = z.infer<typeof AgentWorkerEnv>;
 

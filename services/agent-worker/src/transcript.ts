@@ -34,6 +34,12 @@ export interface CommitInput {
 
 export type CommitOutcome = 'committed' | 'already_committed' | 'fenced';
 
+export interface CommitResult {
+  outcome: CommitOutcome;
+  /** The session's newest message seq before the commit's messages (they follow it in order). */
+  baseSeq: number;
+}
+
 /**
  * Transcripts in Postgres: the source of truth for short-term context. A turn's commit is one
  * statement that writes the session row, the turn and its messages only if the claim's fencing
@@ -68,7 +74,7 @@ export class TranscriptStore {
     }));
   }
 
-  async commit(input: CommitInput): Promise<CommitOutcome> {
+  async commit(input: CommitInput): Promise<CommitResult> {
     const rows = input.rows.map((r, i) => ({
       ord: i + 1,
       role: r.role,
@@ -79,7 +85,7 @@ export class TranscriptStore {
       user_id: r.userId ?? null,
       tokens: r.tokens ?? null,
     }));
-    const { rows: result } = await this.db.query<{ fenced_ok: string | number; inserted: string | number }>(
+    const { rows: result } = await this.db.query<{ fenced_ok: string | number; inserted: string | number; base_seq: string | number }>(
       TRANSCRIPT_COMMIT_SQL,
       [
         input.sessionKey,
@@ -101,8 +107,8 @@ export class TranscriptStore {
     const r = result[0]!;
     // An older token than the last commit's means a newer claim owns the session: the stale
     // worker must do nothing (the owner delivers and acknowledges).
-    if (Number(r.fenced_ok) === 0) return 'fenced';
-    return Number(r.inserted) === 0 ? 'already_committed' : 'committed';
+    const outcome = Number(r.fenced_ok) === 0 ? 'fenced' : Number(r.inserted) === 0 ? 'already_committed' : 'committed';
+    return { outcome, baseSeq: Number(r.base_seq) };
   }
 }
 

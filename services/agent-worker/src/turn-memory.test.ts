@@ -5,10 +5,11 @@ import { createLlmClient } from '@switchboard/llm';
 import { EXTRACTION_SYSTEM_PROMPT, MemoryService, MemoryStore, rowTokens, SUMMARY_SYSTEM_PROMPT } from '@switchboard/memory';
 import { createLogger, createRegistry } from '@switchboard/observability';
 import type { PolicyEngine } from '@switchboard/policy';
-import { openDatabase, type Db } from '@switchboard/store';
+import { openDatabase, TRANSCRIPT_COMMIT_SQL, TRANSCRIPT_HISTORY_SQL, type Db } from '@switchboard/store';
 import { lastUserMessages, messageText, startFakeOpenAI, type FakeOpenAI } from '@switchboard/testkit';
 import { ToolCallValidator, type ToolCatalog } from '@switchboard/tools';
 import type { ApprovalStore } from './approvals.ts';
+import { HistoryCache } from './history-cache.ts';
 import type { ToolDispatcher } from './tool-dispatch.ts';
 import { TranscriptStore } from './transcript.ts';
 import { createTurnMemory, unsummarizedTokensAtMost } from './turn-memory.ts';
@@ -38,6 +39,8 @@ beforeAll(async () => {
           calls.summarize++;
           return { text: 'The user asked several questions.' };
         }
+        const asked = lastUserMessages(body).join('\n');
+        if (asked.includes('use a tool') && body.messages[body.messages.length - 1]!.role !== 'tool') return { toolCalls: [{ name: 'no_such_tool', arguments: { x: 1 } }] };
         calls.chat++;
         return { text: `Here is a long enough answer: ${'words '.repeat(60)}` };
       },
@@ -146,4 +149,124 @@ describe('the transcript size a turn passes on to compaction', () => {
     await memory.compact(identity, 'sizes-1', 1000, { unsummarizedTokensAtMost: 601 });
     expect(queries).toBeGreaterThan(0);
   });
+});
+
+describe('the history a worker keeps of each session’s last turn', () => {
+  let historyReads = 0;
+  /** A worker: its own turn runner over the shared database, counting history reads; `beforeCommit` runs before each commit. */
+  function worker(opts: { cache?: HistoryCache; beforeCommit?: () => Promise<void>; compact?: boolean }) {
+    const watched = new Proxy(db, {
+      get: (target, name) =>
+        name === 'query'
+          ? async (...args: Parameters<Db['query']>) => {
+              if (args[0] === TRANSCRIPT_HISTORY_SQL) historyReads++;
+              if (args[0] === TRANSCRIPT_COMMIT_SQL) await opts.beforeCommit?.();
+              return target.query(...args);
+            }
+          : bound(target, name),
+    });
+    const registry = createRegistry({ defaultMetrics: false });
+    const llm = createLlmClient({ baseURL: model.url, apiKey: 'k', model: 'fake-model', maxRetries: 0, registry, logger });
+    const memory = new MemoryService({ db: watched, store: new MemoryStore(db, { logger, registry }), summarizer: opts.compact ? llm : undefined, extraction: 'off', logger });
+    return createTurnRunner({
+      transcripts: new TranscriptStore(watched),
+      lanes: {} as LaneStore,
+      replies: { deliver: async () => undefined } as unknown as ReplyPublisher,
+      llm,
+      catalog: { list: async () => [] } as unknown as ToolCatalog,
+      validator: new ToolCallValidator(),
+      tools: {} as ToolDispatcher,
+      policy: { offers: () => true } as unknown as PolicyEngine,
+      approvals: {} as ApprovalStore,
+      db: watched,
+      agentName: 'default',
+      systemPrompt: 'sys',
+      contextBudgetTokens: opts.compact ? 600 : 100_000,
+      maxToolSteps: 3,
+      memory: createTurnMemory(watched, memory, 'default', opts.cache ? { cache: opts.cache } : {}),
+    });
+  }
+  /** The claim with fencing token `fence` of `session`, with one message. */
+  const claim = (session: string, fence: number, text: string): TurnContext => {
+    const ctx = turn(fence, text);
+    const message = { ...ctx.messages[0]!, id: `${session}-m${fence}`, sessionKey: `web:local:${session}`, chatId: session };
+    return { ...ctx, sessionKey: message.sessionKey, turnId: `${session}-t${fence}`, messages: [message] };
+  };
+  /** Runs a turn and returns the chat prompts the model got. */
+  const prompts = async (run: ReturnType<typeof worker>, ctx: TurnContext) => {
+    const from = model.requests.length;
+    await run(ctx);
+    return model.requests.slice(from).map((r) => JSON.stringify(r.messages));
+  };
+  const newCache = () => new HistoryCache({ maxBytes: 1 << 20 });
+
+  it('gives the next turn on the same worker the context the database would, without reading it again', async () => {
+    const texts = ['first question', 'now use a tool please', 'third question', 'fourth question'];
+    const run = async (w: ReturnType<typeof worker>, session: string) => {
+      const out: string[][] = [];
+      // Tool call ids are the fake model's random ones.
+    for (const [i, text] of texts.entries()) out.push((await prompts(w, claim(session, i + 1, text))).map((p) => p.replaceAll(session, 'SESSION').replace(/call_\w+?_\d+/g, 'CALL')));
+      return out;
+    };
+    historyReads = 0;
+    const cached = await run(worker({ cache: newCache() }), 'cached');
+    expect(historyReads).toBe(1);
+    historyReads = 0;
+    const uncached = await run(worker({}), 'uncached');
+    expect(historyReads).toBe(4);
+    expect(cached).toEqual(uncached);
+    // The last prompt holds every earlier turn, the tool call and its error result included.
+    const last = JSON.parse(cached[3]![0]!) as Array<{ role: string }>;
+    expect(last.map((m) => m.role)).toEqual(['system', 'user', 'assistant', 'user', 'assistant', 'tool', 'assistant', 'user', 'assistant', 'user']);
+  });
+
+  it('reads the database again after a turn ran on another worker', async () => {
+    const mine = worker({ cache: newCache() });
+    const other = worker({});
+    await mine(claim('moved', 1, 'one'));
+    await mine(claim('moved', 2, 'two'));
+    await other(claim('moved', 3, 'said on the other worker'));
+    historyReads = 0;
+    const [prompt] = await prompts(mine, claim('moved', 4, 'four'));
+    expect(historyReads).toBe(1);
+    expect(prompt).toContain('said on the other worker');
+  });
+
+  it('reads the database again when another commit landed between its read and its commit', async () => {
+    let late: (() => Promise<unknown>) | undefined;
+    const mine = worker({ cache: newCache(), beforeCommit: async () => { const commit = late; late = undefined; await commit?.(); } });
+    await mine(claim('late', 1, 'one'));
+    const first = claim('late', 1, 'one').messages[0]!;
+    // A worker whose claim was fenced off still commits with the token the session's last commit had.
+    late = () =>
+      new TranscriptStore(db).commit({
+        sessionKey: first.sessionKey, fence: 1, session: first, turnId: 'late-zombie', inboundIds: ['late-zombie'], replyText: 'late reply', model: 'm', promptTokens: 0, completionTokens: 0,
+        rows: [{ role: 'user', content: 'a message committed late', sourceId: 'late-zombie', tokens: 5 }, { role: 'assistant', content: 'late reply', tokens: 2 }],
+      });
+    historyReads = 0;
+    await mine(claim('late', 2, 'two'));
+    expect(historyReads).toBe(0); // the read came from the cache; the late commit landed before this turn's
+    const [prompt] = await prompts(mine, claim('late', 3, 'three'));
+    expect(historyReads).toBe(1);
+    expect(prompt).toContain('a message committed late');
+  });
+
+  it('reads the database again after compaction wrote a summary', async () => {
+    const mine = worker({ cache: newCache(), compact: true });
+    let compactions = 0;
+    /** Whether the turn before wrote a summary. */
+    let compacted = false;
+    let before = await count('summaries');
+    for (let fence = 1; fence <= 8; fence++) {
+      historyReads = 0;
+      const [prompt] = await prompts(mine, claim('compacted', fence, `Question ${fence}: ${'tell me more about this '.repeat(8)}`));
+      if (fence > 1) expect(historyReads).toBe(compacted ? 1 : 0);
+      if (compacted) expect(prompt).toContain('The user asked several questions.');
+      const summaries = await count('summaries');
+      compacted = summaries > before;
+      if (compacted) compactions++;
+      before = summaries;
+    }
+    expect(compactions).toBeGreaterThan(0);
+  }, 30_000);
 });

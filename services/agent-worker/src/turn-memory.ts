@@ -5,6 +5,7 @@ import { MemoryService, memoryFromConfig, rowTokens, type KnownTranscript, type 
 import type { Logger } from '@switchboard/observability';
 import { TRANSCRIPT_HISTORY_SQL, type Db, type TranscriptHistoryRow } from '@switchboard/store';
 import type { AgentWorkerConfig } from './config.ts';
+import { HistoryCache } from './history-cache.ts';
 import type { TranscriptEntry } from './transcript.ts';
 
 /** What memory adds to a turn's context. */
@@ -20,12 +21,19 @@ export interface RememberedContext {
    * when `history` may not hold them all (it has as many messages as were asked for).
    */
   unsummarizedTokensAtMost: number | undefined;
+  /** The session's newest message seq when the history was read. */
+  lastSeq: number;
 }
 
 /** Memory as the turn runner uses it. */
 export interface TurnMemory {
   /** Loads the history since the latest summary, the summary and the memories relevant to the turn's input. */
   prepare(ctx: TurnContext, historyLimit: number): Promise<RememberedContext>;
+  /**
+   * The turn committed `added` on top of what `prepare` returned, as the messages after seq
+   * `baseSeq`: the session's next turn on this worker may start from both without reading them.
+   */
+  committed(ctx: TurnContext, prepared: RememberedContext, historyLimit: number, added: readonly TranscriptEntry[], baseSeq: number): void;
   /** After the turn committed (or on a resumed, already committed turn): extract and compact, once. Never throws. */
   afterTurn(ctx: TurnContext, budgetTokens: number, known?: KnownTranscript): Promise<void>;
   /** Records the prompt size of one model call. */
@@ -59,29 +67,61 @@ export function turnIdentity(ctx: TurnContext, agent: string): TurnIdentity {
 
 const isHeartbeat = (ctx: TurnContext) => ctx.messages.every((m) => m.trigger === 'heartbeat');
 
-/** Memory for the turn runner on top of {@link MemoryService}. */
-export function createTurnMemory(db: Db, memory: MemoryService, agent: string): TurnMemory {
+type ReadHistory = Omit<RememberedContext, 'memories'>;
+
+/** One round trip and one row: the summary, the token bound, the newest seq and the newest messages. */
+async function readHistory(db: Db, sessionKey: string, historyLimit: number): Promise<ReadHistory> {
+  const { rows } = await db.query<{ summary: string | null; at_most: number | string | null; last_seq: number | string; history: string }>(TRANSCRIPT_HISTORY_SQL, [
+    sessionKey,
+    historyLimit,
+  ]);
+  const row = rows[0]!;
+  const history = (JSON.parse(row.history) as TranscriptHistoryRow[]).map((r) => ({
+    role: r.role,
+    content: r.content,
+    toolCalls: (r.tool_calls as ChatToolCall[] | null) ?? undefined,
+    toolCallId: r.tool_call_id ?? undefined,
+    tokens: r.tokens ?? undefined,
+  }));
+  return { history, summary: row.summary ?? undefined, unsummarizedTokensAtMost: row.at_most === null ? undefined : Number(row.at_most), lastSeq: Number(row.last_seq) };
+}
+
+/**
+ * Memory for the turn runner on top of {@link MemoryService}. With a `cache`, a session's next turn
+ * on this worker starts from what its last one read and wrote (see {@link HistoryCache}).
+ */
+export function createTurnMemory(db: Db, memory: MemoryService, agent: string, opts: { cache?: HistoryCache } = {}): TurnMemory {
+  const cache = opts.cache;
   return {
     async prepare(ctx, historyLimit) {
-      // One round trip and one row: the summary, the token bound and the newest messages.
-      const [{ rows }, found] = await Promise.all([
-        db.query<{ summary: string | null; at_most: number | string | null; history: string }>(TRANSCRIPT_HISTORY_SQL, [ctx.sessionKey, historyLimit]),
+      const cached = cache?.take(ctx.sessionKey, ctx.fence, historyLimit);
+      const [read, found] = await Promise.all([
+        cached ?? readHistory(db, ctx.sessionKey, historyLimit),
         memory.recall(turnIdentity(ctx, agent), ctx.messages.map((m) => m.text).join('\n')),
       ]);
-      const row = rows[0]!;
-      const summary = row.summary ?? undefined;
-      const history = (JSON.parse(row.history) as TranscriptHistoryRow[]).map((r) => ({
-        role: r.role,
-        content: r.content,
-        toolCalls: (r.tool_calls as ChatToolCall[] | null) ?? undefined,
-        toolCallId: r.tool_call_id ?? undefined,
-        tokens: r.tokens ?? undefined,
-      }));
-      return { history, summary, memories: found.map((m) => m.content), unsummarizedTokensAtMost: row.at_most === null ? undefined : Number(row.at_most) };
+      return { history: read.history, summary: read.summary, unsummarizedTokensAtMost: read.unsummarizedTokensAtMost, lastSeq: read.lastSeq, memories: found.map((m) => m.content) };
+    },
+    committed(ctx, prepared, historyLimit, added, baseSeq) {
+      // A commit that did not land right after what was read (a fenced-off worker committed in
+      // between): the next turn reads the database.
+      if (!cache || baseSeq !== prepared.lastSeq) return;
+      const all = [...prepared.history, ...added.map((e) => ({ role: e.role, content: e.content, toolCalls: e.toolCalls, toolCallId: e.toolCallId, tokens: e.tokens }))];
+      const history = all.length > historyLimit ? all.slice(-historyLimit) : all;
+      cache.set(ctx.sessionKey, {
+        fence: ctx.fence,
+        limit: historyLimit,
+        lastSeq: baseSeq + added.length,
+        summary: prepared.summary,
+        history,
+        // As the database would answer: a bound only when the history may not hold everything.
+        unsummarizedTokensAtMost: history.length < historyLimit ? undefined : unsummarizedTokensAtMost(prepared, historyLimit, added),
+      });
     },
     async afterTurn(ctx, budgetTokens, known) {
       if (isHeartbeat(ctx)) return;
-      await memory.afterTurn(turnIdentity(ctx, agent), ctx.turnId, budgetTokens, known);
+      const compacted = await memory.afterTurn(turnIdentity(ctx, agent), ctx.turnId, budgetTokens, known);
+      // A new summary changes what the next turn's context starts from.
+      if (compacted) cache?.delete(ctx.sessionKey);
     },
     observePrompt(tokens) {
       memory.store.metrics.contextTokens.observe(tokens);
@@ -120,5 +160,6 @@ export function turnMemoryFromConfig(deps: {
     recallLimit: config.MEMORY_RECALL_LIMIT,
     logger: deps.logger,
   });
-  return createTurnMemory(deps.db, service, config.AGENT_NAME);
+  const cache = config.HISTORY_CACHE_MB > 0 ? new HistoryCache({ maxBytes: config.HISTORY_CACHE_MB * 1024 * 1024 }) : undefined;
+  return createTurnMemory(deps.db, service, config.AGENT_NAME, cache ? { cache } : {});
 }

@@ -189,7 +189,7 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
       return;
     }
     const modelSteps = steps.filter((s) => s.kind === 'model') as Array<Extract<Step, { kind: 'model' }>>;
-    const outcome = await deps.transcripts.commit({
+    const { outcome, baseSeq } = await deps.transcripts.commit({
       sessionKey: ctx.sessionKey,
       fence,
       session: first,
@@ -202,6 +202,7 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
       rows,
     });
     if (outcome === 'fenced') throw new FencedError(ctx.sessionKey, fence);
+    if (outcome === 'committed' && remembered) deps.memory?.committed(ctx, remembered, historyLimit, rows, baseSeq);
     await deliver(finalText);
     await deps.memory?.afterTurn(ctx, budgetTokens, { unsummarizedTokensAtMost: remembered && unsummarizedTokensAtMost(remembered, historyLimit, rows) });
 

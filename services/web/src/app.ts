@@ -83,7 +83,7 @@ export function createWebApp(deps: WebAppDeps): Express {
   app.use(eventsRouter(deps.hub, deps.store, sse));
   app.use(approvalsRouter(deps.approvals, deps.turns));
   app.use(schedulesRouter(deps.scheduler));
-  app.use(userDataRouter(deps.db, deps.logger));
+  app.use(userDataRouter(deps.db, deps.store, deps.logger));
   app.use(adminRouter({ db: deps.db, approvals: deps.approvals, queues: deps.queues, logger: deps.logger, registry: deps.registry }));
   app.use(chatCompletionsRouter({ ingress: deps.ingress, hub: deps.hub, replyTimeoutMs: deps.replyTimeoutMs, modelName: deps.modelName }));
   app.use(consoleRouter());

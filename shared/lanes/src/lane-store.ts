@@ -93,6 +93,21 @@ export class LaneStore {
   }
 
   /**
+   * Makes the sessions' next claims skip a fencing token, so no worker reuses what it holds of
+   * their transcripts from before (their history caches): for changes to transcripts that are not
+   * turns, such as deleting a user's data. Harmless to a turn that is running: its commit still
+   * presents its own token.
+   */
+  async bumpFences(sessionKeys: readonly string[]): Promise<void> {
+    if (sessionKeys.length === 0) return;
+    const multi = this.redis.multi();
+    for (const s of sessionKeys) multi.incr(this.keys.fence(s));
+    const replies = await multi.exec();
+    const failed = replies?.find(([err]) => err);
+    if (!replies || failed) throw failed?.[0] ?? new Error('bumping fencing tokens was aborted');
+  }
+
+  /**
    * Removes a finished turn's messages from the inbox. Returns how many messages still wait, or
    * -1 when the recorded batch belongs to another turn (nothing is removed then).
    */

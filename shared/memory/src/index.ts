@@ -6,7 +6,7 @@ export { EmbeddingClient } from './embeddings.ts';
 export type { EmbeddingOptions } from './embeddings.ts';
 export { createMemoryTools } from './memory-tools.ts';
 export { deleteUserData } from './user-data.ts';
-export type { DeletedUserData } from './user-data.ts';
+export type { DeletedUserData, DeleteUserDataOptions } from './user-data.ts';
 export { EXTRACTION_SYSTEM_PROMPT, parseExtraction, extractFacts } from './extraction.ts';
 export type { ExtractedFact, ExcerptLine } from './extraction.ts';
 export { SUMMARY_SYSTEM_PROMPT, planCompaction, rowTokens } from './compaction.ts';

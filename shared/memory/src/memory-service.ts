@@ -99,9 +99,10 @@ export class MemoryService {
   /**
    * After a turn committed: extract its facts (mode `turn`), then compact the session if its
    * unsummarized transcript outgrew the budget. Idempotent per turn; never throws (logged and
-   * counted instead; the next turn catches up on a compaction that failed).
+   * counted instead; the next turn catches up on a compaction that failed). Resolves true when it
+   * wrote a summary.
    */
-  async afterTurn(turn: TurnIdentity, turnId: string, budgetTokens: number, known: KnownTranscript = {}): Promise<void> {
+  async afterTurn(turn: TurnIdentity, turnId: string, budgetTokens: number, known: KnownTranscript = {}): Promise<boolean> {
     if (this.opts.extraction === 'turn') {
       try {
         await this.extractTurn(turn, turnId);
@@ -111,10 +112,11 @@ export class MemoryService {
       }
     }
     try {
-      await this.compact(turn, turnId, budgetTokens, known);
+      return await this.compact(turn, turnId, budgetTokens, known);
     } catch (err) {
       this.store.metrics.compactions.inc({ outcome: 'error' });
       this.log.error({ err, sessionKey: turn.sessionKey, turnId }, 'compaction failed; the context builder keeps the newest turns meanwhile');
+      return false;
     }
   }
 

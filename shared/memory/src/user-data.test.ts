@@ -64,7 +64,13 @@ describe('deleteUserData', () => {
     ]);
     await store.add({ ...userScope('web', 'max'), content: 'The user’s bike is a Brompton.', userId: 'max', platform: 'web', source: 'extract' });
 
-    const deleted = await deleteUserData(db, 'lena');
+    // The web service bumps the touched sessions' fencing tokens before the commit; when it cannot, nothing is deleted.
+    await expect(deleteUserData(db, 'lena', { beforeCommit: async () => Promise.reject(new Error('redis is down')) })).rejects.toThrow('redis is down');
+    expect(await everyRow(db)).toContain('QX-55821');
+    let touched: string[] = [];
+    const deleted = await deleteUserData(db, 'lena', { beforeCommit: async (ids) => void (touched = ids) });
+    expect(touched.sort()).toEqual(['dm-lena', 'group-1']);
+    expect(deleted.sessionIds).toEqual(touched);
     expect(deleted).toMatchObject({ sessions: 1, memories: 2, summaries: 2, toolAudit: 1 });
     expect(deleted.embeddings).toBeGreaterThan(0);
     const left = await everyRow(db);
@@ -73,6 +79,6 @@ describe('deleteUserData', () => {
     expect(left).toContain('Brompton');
     expect(left).toContain('Max: I will drive');
     expect((await store.search({ scopes: [userScope('web', 'max')], query: 'bike' })).map((m) => m.content)).toEqual(['The user’s bike is a Brompton.']);
-    expect(await deleteUserData(db, 'lena')).toEqual({ sessions: 0, messages: 0, turns: 0, summaries: 0, memories: 0, embeddings: 0, toolAudit: 0 });
+    expect(await deleteUserData(db, 'lena')).toEqual({ sessionIds: [], sessions: 0, messages: 0, turns: 0, summaries: 0, memories: 0, embeddings: 0, toolAudit: 0 });
   });
 });

@@ -11,6 +11,16 @@ export interface DeletedUserData {
   toolAudit: number;
 }
 
+/** What {@link deleteUserData} may do before its transaction commits. */
+export interface DeleteUserDataOptions {
+  /**
+   * Called with the sessions whose transcripts the deletion changes, before it commits (and so
+   * nothing is deleted when it throws): the web service bumps their fencing tokens there, so no
+   * worker's history cache outlives the deletion.
+   */
+  beforeCommit?: (sessionIds: string[]) => Promise<void>;
+}
+
 /**
  * Deletes everything stored about one user (their raw platform user id), in one transaction:
  * their own sessions with everything in them (turns, messages, summaries, approvals, memory runs),
@@ -19,7 +29,7 @@ export interface DeletedUserData {
  * the embeddings of their texts, and their tool audit entries. Other users' data is untouched.
  * Idempotent: deleting again removes nothing more.
  */
-export async function deleteUserData(db: Db, userId: string): Promise<DeletedUserData> {
+export async function deleteUserData(db: Db, userId: string, opts: DeleteUserDataOptions = {}): Promise<DeletedUserData & { sessionIds: string[] }> {
   return db.transaction(async (tx) => {
     const count = async (sql: string, params: unknown[]) => (await tx.query(`WITH d AS (${sql} RETURNING 1) SELECT count(*)::int AS n FROM d`, params)).rows[0] as { n: number };
     const own = (await tx.query<{ id: string }>(`SELECT id FROM sessions WHERE user_id = $1`, [userId])).rows.map((r) => r.id);
@@ -39,6 +49,9 @@ export async function deleteUserData(db: Db, userId: string): Promise<DeletedUse
     const turns = await count(`DELETE FROM turns WHERE session_id = ANY($1::text[]) OR id = ANY($2::text[])`, [own, soleTurns]);
     await tx.query(`DELETE FROM memory_runs WHERE session_id = ANY($1::text[]) OR turn_id = ANY($2::text[])`, [own, soleTurns]);
     const sessions = await count(`DELETE FROM sessions WHERE id = ANY($1::text[])`, [own]);
-    return { sessions: sessions.n, messages: messages.n, turns: turns.n, summaries: summaries.n, memories: memories.n, embeddings: embeddings.n, toolAudit: toolAudit.n };
+    const sessionIds = [...new Set([...own, ...spokeIn])];
+    await opts.beforeCommit?.(sessionIds);
+    return {
+      sessionIds, sessions: sessions.n, messages: messages.n, turns: turns.n, summaries: summaries.n, memories: memories.n, embeddings: embeddings.n, toolAudit: toolAudit.n };
   });
 }

@@ -11,6 +11,8 @@
  * them all (it has `$2` messages), a bound of the prompt tokens of all messages after the summary
  * (`at_most`: each message's stored count, or its size in bytes where it has none, plus its tool
  * calls' JSON in bytes and 4 per message; no tokenizer exceeds a byte per token; else null).
+ * `last_seq` is the session's newest message's seq (0 without messages): a commit whose `base_seq`
+ * equals it wrote right after what this read saw.
  * Parameters: $1 session id, $2 most messages.
  */
 export const TRANSCRIPT_HISTORY_SQL = `WITH s AS (SELECT content, to_seq FROM summaries WHERE session_id = $1 ORDER BY to_seq DESC LIMIT 1),
@@ -20,6 +22,7 @@ export const TRANSCRIPT_HISTORY_SQL = `WITH s AS (SELECT content, to_seq FROM su
     CASE WHEN (SELECT count(*) FROM m) < $2 THEN NULL ELSE
       (SELECT coalesce(sum(coalesce(tokens, octet_length(content)) + coalesce(octet_length(tool_calls::text), 0) + 4), 0)
        FROM messages WHERE session_id = $1 AND seq > coalesce((SELECT to_seq FROM s), 0)) END AS at_most,
+    (SELECT coalesce(max(seq), 0) FROM messages WHERE session_id = $1) AS last_seq,
     (SELECT coalesce(json_agg(json_build_object('role', role, 'content', content, 'tool_calls', tool_calls, 'tool_call_id', tool_call_id, 'tokens', tokens) ORDER BY seq), '[]')::text FROM m) AS history`;
 
 /** One message of {@link TRANSCRIPT_HISTORY_SQL}'s `history`. */
@@ -39,7 +42,7 @@ export interface TranscriptHistoryRow {
  * `{ord, role, content, tool_calls, tool_call_id, source_id, user_id, tokens}`, $10–$14 the
  * session's platform, account, chat id, thread id and user id (for its first commit).
  * Returns one row: `fenced_ok` (0 when a newer claim committed), `inserted` (0 when the turn was
- * already written) and `written` (messages).
+ * already written), `written` (messages) and `base_seq` (the session's newest seq before them).
  */
 export const TRANSCRIPT_COMMIT_SQL = `WITH s AS (
    INSERT INTO sessions (id, platform, account, chat_id, thread_id, user_id, fence)
@@ -61,4 +64,4 @@ export const TRANSCRIPT_COMMIT_SQL = `WITH s AS (
      AS r(ord int, role text, content text, tool_calls jsonb, tool_call_id text, source_id text, user_id text, tokens int)
    RETURNING 1
  )
- SELECT (SELECT count(*) FROM s) AS fenced_ok, (SELECT count(*) FROM t) AS inserted, (SELECT count(*) FROM m) AS written`;
+ SELECT (SELECT count(*) FROM s) AS fenced_ok, (SELECT count(*) FROM t) AS inserted, (SELECT count(*) FROM m) AS written, (SELECT seq FROM base) AS base_seq`;

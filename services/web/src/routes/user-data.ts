@@ -1,5 +1,6 @@
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
+import type { LaneStore } from '@switchboard/lanes';
 import { deleteUserData } from '@switchboard/memory';
 import type { Logger } from '@switchboard/observability';
 import type { Db } from '@switchboard/store';
@@ -13,8 +14,12 @@ const UserId = z.string().min(1).max(512);
  * (platform user id as in the transcript; web/API users are `<account>/<sessionId>`). Idempotent.
  * A caller with an API key may delete only users whose conversations are all in its own account
  * (403 otherwise); operators (SWITCHBOARD_ADMIN_KEYS, or the loopback user without keys) may delete any user.
+ *
+ * The touched sessions' fencing tokens are bumped before the deletion commits (if that fails,
+ * nothing is deleted) and once more after it, so no agent worker starts a turn from transcript
+ * history it cached before or during the deletion.
  */
-export function userDataRouter(db: Db | undefined, logger: Logger): Router {
+export function userDataRouter(db: Db | undefined, lanes: Pick<LaneStore, 'bumpFences'>, logger: Logger): Router {
   const router = Router();
   router.delete('/v1/users/:userId/data', async (req: Request, res: Response) => {
     const parsed = UserId.safeParse(req.params.userId);
@@ -31,7 +36,9 @@ export function userDataRouter(db: Db | undefined, logger: Logger): Router {
       );
       if (rows.some((r) => r.account !== account)) return sendError(res, 403, 'forbidden', 'this user has conversations outside your account');
     }
-    const deleted = await deleteUserData(db, userId);
+    const { sessionIds, ...deleted } = await deleteUserData(db, userId, { beforeCommit: (ids) => lanes.bumpFences(ids) });
+    // A turn that read one of these transcripts while the deletion ran may have cached what it read.
+    await lanes.bumpFences(sessionIds);
     logger.info({ deleted, account }, 'deleted a user’s data');
     res.json({ userId, deleted });
   });
