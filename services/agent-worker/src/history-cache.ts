@@ -21,9 +21,17 @@ export interface CachedHistory {
  */
 export const HISTORY_CACHE_MAX_AGE_MS = 10 * 60_000;
 
+/** Sizes already counted: an entry stays in a session's history for up to `limit` turns. */
+const sizes = new WeakMap<TranscriptEntry, number>();
+
 /** Rough bytes of an entry's strings in memory (UTF-16) plus the objects around them. */
 function entryBytes(e: TranscriptEntry): number {
-  return 2 * e.content.length + (e.toolCalls ? 2 * JSON.stringify(e.toolCalls).length : 0) + 2 * (e.toolCallId?.length ?? 0) + 120;
+  let bytes = sizes.get(e);
+  if (bytes === undefined) {
+    bytes = 2 * e.content.length + (e.toolCalls ? 2 * JSON.stringify(e.toolCalls).length : 0) + 2 * (e.toolCallId?.length ?? 0) + 120;
+    sizes.set(e, bytes);
+  }
+  return bytes;
 }
 
 function cachedBytes(c: CachedHistory): number {

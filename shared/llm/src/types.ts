@@ -108,6 +108,8 @@ export interface LlmClientOptions {
   maxRetryAfterMs?: number;
   /** Request field used for `maxTokens`. Default `max_completion_tokens`; older servers want `max_tokens`. */
   maxTokensField?: 'max_completion_tokens' | 'max_tokens';
+  /** The HTTP client under the SDK; default: plain node:http requests (see http-fetch.ts), one client per process. */
+  fetch?: typeof fetch;
   /** Metrics are registered here (idempotently: two clients may share one registry). */
   registry: Registry;
   logger: Logger;
