@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from './open-database.ts';
-import { MAX_PREPARED_STATEMENTS, serializeParam } from './pglite-query.ts';
+import type { PGlite } from '@electric-sql/pglite';
+import { MAX_PREPARED_STATEMENTS, PgliteSession, REPLAN_AFTER_EXECUTIONS, REPLAN_AFTER_MS, serializeParam } from './pglite-query.ts';
 import type { Db } from './types.ts';
 
 async function prepared(db: Db): Promise<string[]> {
@@ -27,13 +28,24 @@ describe.each([
     expect((await prepared(db)).filter((s) => s === sql)).toHaveLength(1);
   });
 
-  it('plans every execution for its own values (no generic plan that could scan where an index fits)', async () => {
-    const sql = 'select count(*)::int as n from messages where session_id = $1';
-    for (let i = 0; i < 8; i++) await db.query(sql, [`s${i}`]);
-    const { rows } = await db.query<{ generic_plans: number; custom_plans: number }>(
-      `select generic_plans, custom_plans from pg_prepared_statements where statement = '${sql}'`,
-    );
-    expect(rows).toEqual([{ generic_plans: 0, custom_plans: 8 }]);
+  it('keeps a generic plan for a while, then plans afresh, so one made on an empty table does not stay', async () => {
+    // Analyzed while empty, like the tables of a fresh data directory (the template is vacuumed).
+    await db.query(`create table replan_probe (k text, seq int, primary key (k, seq)); analyze replan_probe`);
+    const sql = 'select coalesce(max(seq), 0)::int as n from replan_probe where k = $1';
+    const plan = async () => {
+      const { rows } = await db.query<{ name: string; generic_plans: number }>(`select name, generic_plans from pg_prepared_statements where statement = '${sql}'`);
+      expect(rows).toHaveLength(1);
+      const explained = await db.query<{ 'QUERY PLAN': string }>(`explain execute ${rows[0]!.name}('k1')`);
+      return { generic: rows[0]!.generic_plans, plan: explained.rows.map((r) => r['QUERY PLAN']).join('\n') };
+    };
+    for (let i = 0; i < 10; i++) await db.query(sql, ['k1']);
+    const early = await plan();
+    expect(early.generic).toBeGreaterThan(0); // planning is skipped once the generic plan is kept
+    expect(early.plan).toMatch(/Seq Scan on replan_probe/); // the cheapest plan for an empty table
+    await db.query(`insert into replan_probe select 'k' || (i % 500), i from generate_series(1, 20000) i`);
+    for (let i = 0; i < REPLAN_AFTER_EXECUTIONS; i++) await db.query(sql, ['k1']);
+    expect((await plan()).plan).toMatch(/Index Only Scan Backward using replan_probe_pkey/);
+    await db.query(`drop table replan_probe`);
   });
 
   it('recovers when Postgres dropped its prepared statements', async () => {
@@ -76,6 +88,25 @@ describe.each([
       await tx.query(insert, [id]);
     });
     expect((await db.query<{ n: number }>('select count(*)::int as n from sessions where id = $1', [id])).rows).toEqual([{ n: 1 }]);
+  });
+});
+
+describe('PgliteSession', () => {
+  it(`parses a statement again after ${REPLAN_AFTER_EXECUTIONS} uses or ${REPLAN_AFTER_MS} ms, closing the old one`, () => {
+    let now = 0;
+    const session = new PgliteSession({} as PGlite, { now: () => now });
+    const first = session.claim('q');
+    expect(first.fresh).toBe(true);
+    for (let i = 1; i < REPLAN_AFTER_EXECUTIONS; i++) expect(session.claim('q')).toEqual({ name: first.name, fresh: false });
+    const second = session.claim('q');
+    expect(second.fresh).toBe(true);
+    expect(session.takeCloses()).toEqual([first.name]);
+    now += REPLAN_AFTER_MS - 1;
+    expect(session.claim('q')).toEqual({ name: second.name, fresh: false });
+    now += 1;
+    expect(session.claim('q').fresh).toBe(true);
+    expect(session.takeCloses()).toEqual([second.name]);
+    expect(session.preparedCount).toBe(1);
   });
 });
 

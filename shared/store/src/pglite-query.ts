@@ -18,12 +18,24 @@ async function loadPgliteModule(): Promise<PgliteModule> {
 /** Most named statements kept prepared per PGlite session (a plan is a few KB to ~100 KB of Postgres memory). */
 export const MAX_PREPARED_STATEMENTS = 128;
 
+/**
+ * Executions, and milliseconds, after which a prepared statement is parsed (and so planned) afresh.
+ * PGlite runs with `plan_cache_mode=auto`: after five custom plans Postgres may keep one generic
+ * plan, which skips planning (most of a short statement's cost), for as long as the statement
+ * lives. A generic plan made while a table was nearly empty can be a sequential scan that costs
+ * more with every row the table gains, and PGlite has no autovacuum whose statistics would
+ * invalidate it: parsing again bounds how long such a plan lives, by use and by age.
+ */
+export const REPLAN_AFTER_EXECUTIONS = 200;
+export const REPLAN_AFTER_MS = 30_000;
+
 /** SQLSTATEs after which a prepared statement must be parsed again: it was dropped, or its result type changed. */
 const STALE_STATEMENT_CODES = new Set(['26000', '0A000']);
 
 /**
  * One PGlite session as the query runner sees it: the instance, and the named prepared statements
- * it holds, by SQL text (least recently used first).
+ * it holds, by SQL text (least recently used first), each parsed again after
+ * {@link REPLAN_AFTER_EXECUTIONS} uses or {@link REPLAN_AFTER_MS}.
  *
  * Statements with parameters run as ONE protocol message (Parse only the first time, then Bind,
  * Describe, Execute, Sync) instead of PGlite's own `query()`, which makes six calls into Postgres
@@ -33,13 +45,15 @@ const STALE_STATEMENT_CODES = new Set(['26000', '0A000']);
  */
 export class PgliteSession {
   readonly pglite: PGlite;
-  readonly #names = new Map<string, string>();
+  readonly #names = new Map<string, { name: string; uses: number; at: number }>();
+  readonly #now: () => number;
   /** Statements to close with the next message (evicted, or possibly half-made by a failed Parse). */
   #toClose: string[] = [];
   #next = 0;
 
-  constructor(pglite: PGlite) {
+  constructor(pglite: PGlite, opts: { now?: () => number } = {}) {
     this.pglite = pglite;
+    this.#now = opts.now ?? Date.now;
   }
 
   /** Names of the statements currently prepared (for tests). */
@@ -53,23 +67,26 @@ export class PgliteSession {
     if (known !== undefined) {
       // Map order is insertion order: re-inserting marks it most recently used.
       this.#names.delete(sql);
-      this.#names.set(sql, known);
-      return { name: known, fresh: false };
+      if (++known.uses < REPLAN_AFTER_EXECUTIONS && this.#now() - known.at < REPLAN_AFTER_MS) {
+        this.#names.set(sql, known);
+        return { name: known.name, fresh: false };
+      }
+      this.#toClose.push(known.name);
     }
     // Unlikely to collide with a client of the embedded server, which shares this session.
     const name = `__switchboard_${this.#next++}`;
-    this.#names.set(sql, name);
+    this.#names.set(sql, { name, uses: 0, at: this.#now() });
     if (this.#names.size > MAX_PREPARED_STATEMENTS) {
-      const [oldestSql, oldestName] = this.#names.entries().next().value as [string, string];
+      const [oldestSql, oldest] = this.#names.entries().next().value as [string, { name: string }];
       this.#names.delete(oldestSql);
-      this.#toClose.push(oldestName);
+      this.#toClose.push(oldest.name);
     }
     return { name, fresh: true };
   }
 
   /** Forgets a statement whose state in Postgres is unknown; it is closed with the next message. */
   forget(sql: string, name: string): void {
-    if (this.#names.get(sql) === name) this.#names.delete(sql);
+    if (this.#names.get(sql)?.name === name) this.#names.delete(sql);
     this.#toClose.push(name);
   }
 
