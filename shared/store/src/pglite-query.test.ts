@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from './open-database.ts';
 import type { PGlite } from '@electric-sql/pglite';
-import { MAX_PREPARED_STATEMENTS, PgliteSession, REPLAN_AFTER_EXECUTIONS, REPLAN_AFTER_MS, serializeParam } from './pglite-query.ts';
+import { GENERIC_PLAN_MARK, MAX_PREPARED_STATEMENTS, PgliteSession, REPLAN_AFTER_EXECUTIONS, REPLAN_AFTER_MS, serializeParam } from './pglite-query.ts';
 import type { Db } from './types.ts';
 
 async function prepared(db: Db): Promise<string[]> {
@@ -28,10 +28,36 @@ describe.each([
     expect((await prepared(db)).filter((s) => s === sql)).toHaveLength(1);
   });
 
-  it('keeps a generic plan for a while, then plans afresh, so one made on an empty table does not stay', async () => {
+  const plans = async (sql: string) =>
+    (await db.query<{ generic_plans: number; custom_plans: number }>(`select generic_plans, custom_plans from pg_prepared_statements where statement = '${sql}'`)).rows;
+
+  it('plans every execution of an unmarked statement for its own values, also after a marked one ran', async () => {
+    const sql = 'select count(*)::int as n from messages where session_id = $1';
+    const marked = `${GENERIC_PLAN_MARK} select $1::int as n`;
+    for (let i = 0; i < 8; i++) {
+      await db.query(sql, [`s${i}`]);
+      await db.query(marked, [i]);
+    }
+    expect(await plans(sql)).toEqual([{ generic_plans: 0, custom_plans: 8 }]);
+    expect((await plans(marked))[0]!.generic_plans).toBeGreaterThan(0);
+    // Inside a transaction, marked or not, and after it rolled back.
+    const inTx = 'select count(*)::int as n from sessions where id = $1';
+    await db.query(marked, [0]);
+    await expect(
+      db.transaction(async (tx) => {
+        for (let i = 0; i < 8; i++) await tx.query(inTx, [`s${i}`]);
+        throw new Error('roll back');
+      }),
+    ).rejects.toThrow('roll back');
+    for (let i = 0; i < 8; i++) await db.query(sql, [`t${i}`]);
+    expect(await plans(sql)).toEqual([{ generic_plans: 0, custom_plans: 16 }]);
+    expect(await plans(inTx)).toEqual([{ generic_plans: 0, custom_plans: 8 }]);
+  });
+
+  it('keeps a generic plan of a marked statement for a while, then plans afresh, so one made on an empty table does not stay', async () => {
     // Analyzed while empty, like the tables of a fresh data directory (the template is vacuumed).
     await db.query(`create table replan_probe (k text, seq int, primary key (k, seq)); analyze replan_probe`);
-    const sql = 'select coalesce(max(seq), 0)::int as n from replan_probe where k = $1';
+    const sql = `${GENERIC_PLAN_MARK} select coalesce(max(seq), 0)::int as n from replan_probe where k = $1`;
     const plan = async () => {
       const { rows } = await db.query<{ name: string; generic_plans: number }>(`select name, generic_plans from pg_prepared_statements where statement = '${sql}'`);
       expect(rows).toHaveLength(1);

@@ -118,14 +118,10 @@ export async function createPglite(opts: { dataDir: string; sharedBuffersMb?: nu
       `shared_buffers=${sharedBuffersMb}MB`,
       '-c',
       `max_connections=${MAX_CONNECTIONS}`,
-      // Statements are kept prepared (see PgliteSession) and Postgres' default applies: after five
-      // custom plans a statement may keep a generic plan, which skips planning (measured: the turn
-      // commit 1.05 → 0.5 ms of CPU, the history read 1.35 → 1.0 ms). A generic plan made on a
-      // nearly empty table can be a sequential scan that grows with the table (measured: the
-      // commit's max(seq) per session), so PgliteSession parses each statement again every
-      // REPLAN_AFTER_EXECUTIONS uses or REPLAN_AFTER_MS.
+      // Statements are kept prepared (see PgliteSession), and each execution is planned for its
+      // own values unless the statement carries GENERIC_PLAN_MARK (runPrepared switches the mode).
       '-c',
-      'plan_cache_mode=auto',
+      'plan_cache_mode=force_custom_plan',
     ],
     // Only used when the dir is empty. 1 MB WAL segments instead of 16 MB keep the snapshot small
     // (cheaper to copy on every first start); Postgres accepts any power of two from 1 to 1024.

@@ -1,8 +1,10 @@
 /*
  * The statements of a turn on the transcript tables (migration 001): the history read before the
  * model call and the commit after it. The agent worker runs them; `scripts/bench-query.ts` measures
- * them. Kept here, beside the schema, so both run the same text.
+ * them. Kept here, beside the schema, so both run the same text. Both may keep a generic plan in
+ * PGlite ({@link GENERIC_PLAN_MARK}): their plans do not depend on the values.
  */
+import { GENERIC_PLAN_MARK } from './pglite-query.ts';
 
 /**
  * Everything a turn reads in one round trip and one row: the newest summary (`summary`, null
@@ -15,7 +17,7 @@
  * equals it wrote right after what this read saw.
  * Parameters: $1 session id, $2 most messages.
  */
-export const TRANSCRIPT_HISTORY_SQL = `WITH s AS (SELECT content, to_seq FROM summaries WHERE session_id = $1 ORDER BY to_seq DESC LIMIT 1),
+export const TRANSCRIPT_HISTORY_SQL = `${GENERIC_PLAN_MARK} WITH s AS (SELECT content, to_seq FROM summaries WHERE session_id = $1 ORDER BY to_seq DESC LIMIT 1),
   m AS (SELECT seq, role, content, tool_calls, tool_call_id, tokens FROM messages
         WHERE session_id = $1 AND seq > coalesce((SELECT to_seq FROM s), 0) ORDER BY seq DESC LIMIT $2)
   SELECT (SELECT content FROM s) AS summary,
@@ -44,7 +46,7 @@ export interface TranscriptHistoryRow {
  * Returns one row: `fenced_ok` (0 when a newer claim committed), `inserted` (0 when the turn was
  * already written), `written` (messages) and `base_seq` (the session's newest seq before them).
  */
-export const TRANSCRIPT_COMMIT_SQL = `WITH s AS (
+export const TRANSCRIPT_COMMIT_SQL = `${GENERIC_PLAN_MARK} WITH s AS (
    INSERT INTO sessions (id, platform, account, chat_id, thread_id, user_id, fence)
    VALUES ($1, $10, $11, $12, $13, $14, $2)
    ON CONFLICT (id) DO UPDATE SET fence = EXCLUDED.fence, updated_at = now()
