@@ -73,4 +73,18 @@ describe('buildContext with memory', () => {
     expect(built.summaryUsed).toBe(false);
     expect(built.messages[0]).toEqual({ role: 'system', content: 'sys' });
   });
+
+  it('counts the tool schemas as sent, anew whenever the tool list changes', () => {
+    const tool = (name: string, words: number) => ({ name, description: 'does things '.repeat(words), parameters: { type: 'object', properties: {} } });
+    const small = [tool('a', 1)];
+    const large = [tool('a', 200)];
+    const input = { systemPrompt: 'sys', history: [], current: [{ role: 'user' as const, content: 'now' }], budgetTokens: 10_000 };
+    const none = buildContext({ ...input, tools: [] }).tokens;
+    const withSmall = buildContext({ ...input, tools: small }).tokens;
+    const withLarge = buildContext({ ...input, tools: large }).tokens;
+    const expected = (tools: typeof small) => countTokens(JSON.stringify(tools.map((t) => ({ type: 'function', function: t }))));
+    expect(withSmall - none).toBe(expected(small));
+    expect(withLarge - none).toBe(expected(large));
+    expect(buildContext({ ...input, tools: [...small] }).tokens).toBe(withSmall); // the same tools in a new list
+  });
 });

@@ -89,6 +89,19 @@ function entryTokens(entry: TranscriptEntry, message: ChatMessage): number {
   return countMessageTokens([message]) - 3; // minus the reply priming, counted once for the whole prompt
 }
 
+/** The tool list last counted and its tokens: a catalog snapshot serves many turns with the same tool objects. */
+let countedTools: { tools: readonly LlmTool[]; tokens: number } | undefined;
+
+/** Tokens of the tool schemas as sent on the wire (the client maps each tool to this shape). */
+function toolTokens(tools: readonly LlmTool[]): number {
+  if (tools.length === 0) return 0;
+  const last = countedTools;
+  if (last && last.tools.length === tools.length && last.tools.every((t, i) => t === tools[i])) return last.tokens;
+  const tokens = countTokens(JSON.stringify(tools.map((t) => ({ type: 'function', function: { name: t.name, description: t.description, parameters: t.parameters } }))));
+  countedTools = { tools: [...tools], tokens };
+  return tokens;
+}
+
 /**
  * Fits the system prompt (with the relevant memories and the latest summary, each within its
  * share of the budget), the newest history that fits and the current turn into the budget.
@@ -97,10 +110,7 @@ function entryTokens(entry: TranscriptEntry, message: ChatMessage): number {
  */
 export function buildContext(input: ContextInput): BuiltContext {
   const { message: system, memoriesUsed, summaryUsed } = systemMessage(input);
-  // Counted as sent on the wire (the client maps each tool to this shape).
-  const toolTokens =
-    input.tools.length > 0 ? countTokens(JSON.stringify(input.tools.map((t) => ({ type: 'function', function: { name: t.name, description: t.description, parameters: t.parameters } })))) : 0;
-  let used = countMessageTokens([system, ...input.current]) + toolTokens;
+  let used = countMessageTokens([system, ...input.current]) + toolTokens(input.tools);
   const units = toUnits(input.history);
   const kept: ChatMessage[][] = [];
   let dropped = 0;
