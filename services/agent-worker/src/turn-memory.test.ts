@@ -51,12 +51,10 @@ afterAll(async () => {
   await Promise.all([db?.close(), model?.close()]);
 });
 
-function runner(withMemory: boolean) {
-  const registry = createRegistry({ defaultMetrics: false });
-  const llm = createLlmClient({ baseURL: model.url, apiKey: 'k', model: 'fake-model', maxRetries: 0, registry, logger });
-  const memory = new MemoryService({ db, store: new MemoryStore(db, { logger, registry }), summarizer: llm, extraction: 'turn', logger });
-  const deps: TurnRunnerDeps = {
-    transcripts: new TranscriptStore(db),
+/** A turn runner's dependencies over `on` with no tools and replies going nowhere; the model is the fake. */
+function runnerDeps(on: Db, llm: ReturnType<typeof createLlmClient>, contextBudgetTokens: number, maxToolSteps: number): TurnRunnerDeps {
+  return {
+    transcripts: new TranscriptStore(on),
     lanes: {} as LaneStore,
     replies: { deliver: async () => undefined } as unknown as ReplyPublisher,
     llm,
@@ -65,14 +63,19 @@ function runner(withMemory: boolean) {
     tools: {} as ToolDispatcher,
     policy: { offers: () => true } as unknown as PolicyEngine,
     approvals: {} as ApprovalStore,
-    db,
+    db: on,
     agentName: 'default',
     systemPrompt: 'sys',
-    contextBudgetTokens: 600,
-    maxToolSteps: 2,
-    ...(withMemory ? { memory: createTurnMemory(db, memory, 'default') } : {}),
+    contextBudgetTokens,
+    maxToolSteps,
   };
-  return createTurnRunner(deps);
+}
+
+function runner(withMemory: boolean) {
+  const registry = createRegistry({ defaultMetrics: false });
+  const llm = createLlmClient({ baseURL: model.url, apiKey: 'k', model: 'fake-model', maxRetries: 0, registry, logger });
+  const memory = new MemoryService({ db, store: new MemoryStore(db, { logger, registry }), summarizer: llm, extraction: 'turn', logger });
+  return createTurnRunner({ ...runnerDeps(db, llm, 600, 2), ...(withMemory ? { memory: createTurnMemory(db, memory, 'default') } : {}) });
 }
 
 function turn(n: number, text: string, resumed = false): TurnContext {
@@ -169,20 +172,7 @@ describe('the history a worker keeps of each session’s last turn', () => {
     const llm = createLlmClient({ baseURL: model.url, apiKey: 'k', model: 'fake-model', maxRetries: 0, registry, logger });
     const memory = new MemoryService({ db: watched, store: new MemoryStore(db, { logger, registry }), summarizer: opts.compact ? llm : undefined, extraction: 'off', logger });
     return createTurnRunner({
-      transcripts: new TranscriptStore(watched),
-      lanes: {} as LaneStore,
-      replies: { deliver: async () => undefined } as unknown as ReplyPublisher,
-      llm,
-      catalog: { list: async () => [] } as unknown as ToolCatalog,
-      validator: new ToolCallValidator(),
-      tools: {} as ToolDispatcher,
-      policy: { offers: () => true } as unknown as PolicyEngine,
-      approvals: {} as ApprovalStore,
-      db: watched,
-      agentName: 'default',
-      systemPrompt: 'sys',
-      contextBudgetTokens: opts.compact ? 600 : 100_000,
-      maxToolSteps: 3,
+      ...runnerDeps(watched, llm, opts.compact ? 600 : 100_000, 3),
       memory: createTurnMemory(watched, memory, 'default', opts.cache ? { cache: opts.cache } : {}),
     });
   }
