@@ -79,13 +79,14 @@ export function createWebApp(deps: WebAppDeps): Express {
 
   app.use('/v1', apiAuth(deps.apiKeys, deps.adminKeys ?? []));
   app.use('/v1', express.json({ limit: deps.maxBodyBytes }));
+  // The routes every message takes first: a request walks the routers in this order.
+  app.use(chatCompletionsRouter({ ingress: deps.ingress, hub: deps.hub, replyTimeoutMs: deps.replyTimeoutMs, modelName: deps.modelName }));
   app.use(messagesRouter(deps.ingress));
   app.use(eventsRouter(deps.hub, deps.store, sse));
   app.use(approvalsRouter(deps.approvals, deps.turns));
   app.use(schedulesRouter(deps.scheduler));
   app.use(userDataRouter(deps.db, deps.store, deps.logger));
   app.use(adminRouter({ db: deps.db, approvals: deps.approvals, queues: deps.queues, logger: deps.logger, registry: deps.registry }));
-  app.use(chatCompletionsRouter({ ingress: deps.ingress, hub: deps.hub, replyTimeoutMs: deps.replyTimeoutMs, modelName: deps.modelName }));
   app.use(consoleRouter());
   app.use(express.static(PUBLIC_DIR, { index: 'index.html' }));
 
