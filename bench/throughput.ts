@@ -21,9 +21,9 @@
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startFakeOpenAI, startRedisServer } from '@switchboard/testkit';
+import { npmStartCommand, startFakeOpenAI, startRedisServer } from '@switchboard/testkit';
 import { closedLoop, type LoadResult } from './lib/load.ts';
-import { cpuMs, cpuPerMessage, cpuSnapshot, loadAverage1m, npmStartCommand, ROOT, round, rssMiB, startProcess, type BenchProcess } from './lib/procs.ts';
+import { cpuMs, cpuPerMessage, cpuSnapshot, loadAverage1m, ROOT, round, rssMiB, startProcess, type BenchProcess } from './lib/procs.ts';
 
 const quick = process.argv.includes('--quick');
 /** Extra node flags for the system process (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`), from BENCH_NODE_ARGS. */
@@ -43,7 +43,8 @@ interface Scenario extends LoadResult {
 }
 
 async function main(): Promise<void> {
-  const npmStart = await npmStartCommand();
+  // The system runs exactly as `npm start` runs it: its environment settings and V8 flags.
+  const npmStart = await npmStartCommand(ROOT);
   const redis = await startRedisServer();
   const model = await startFakeOpenAI({ record: false });
   const dataDirs: string[] = [];
@@ -59,7 +60,7 @@ async function main(): Promise<void> {
     // Searchable by the sandbox's unprivileged uid, as a real DATA_DIR is, so the shell tool starts normally.
     await chmod(dataDir, 0o755);
     dataDirs.push(dataDir);
-    return await startProcess(npmStart.entry, { ...baseEnv, DATA_DIR: dataDir, ...env }, { nodeArgs: [...npmStart.nodeArgs, ...extraNodeArgs] });
+    return await startProcess(npmStart.entry, { ...npmStart.env, ...baseEnv, DATA_DIR: dataDir, ...env }, { nodeArgs: [...npmStart.nodeArgs, ...extraNodeArgs] });
   };
   const measure = async (sys: BenchProcess, label: string, sessions: number, durationMs: number, warmupMs: number): Promise<Scenario> => {
     const pids = { system: sys.child.pid!, redis: redis.process.pid! };

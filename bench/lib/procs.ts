@@ -130,14 +130,3 @@ export function cpuPerMessage(before: Record<string, number>, after: Record<stri
   out.total = round(total, 2);
   return out;
 }
-
-/**
- * `npm start` as a node command line (`node [flags] <entry>`), read from package.json, so the bench
- * runs the system exactly as `npm start` does (same V8 flags).
- */
-export async function npmStartCommand(): Promise<{ entry: string; nodeArgs: string[] }> {
-  const pkg = JSON.parse(await readFile(new URL('package.json', `file://${ROOT}`), 'utf8')) as { scripts: { start: string } };
-  const words = pkg.scripts.start.trim().split(/\s+/);
-  if (words[0] !== 'node' || words.length < 2) throw new Error(`npm start is not a plain node command: ${pkg.scripts.start}`);
-  return { entry: words[words.length - 1]!, nodeArgs: words.slice(1, -1) };
-}

@@ -1,23 +1,18 @@
 import { spawn } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { echoScript, freePort, startFakeOpenAI, uniquePrefix, waitFor, type FakeOpenAI } from '@switchboard/testkit';
+import { echoScript, freePort, npmStartCommand, startFakeOpenAI, uniquePrefix, waitFor, type FakeOpenAI, type NpmStartCommand } from '@switchboard/testkit';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-/** `npm start` as a node command line, read from package.json, so this runs exactly what users run. */
-async function npmStart(): Promise<string[]> {
-  const pkg = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } };
-  const [node, ...args] = pkg.scripts.start.trim().split(/\s+/);
-  expect(node).toBe('node');
-  return args;
-}
+/** `npm start` read from package.json (its environment settings, node flags and entry), so this runs exactly what users run. */
+const npmStart = () => npmStartCommand(ROOT);
 
-function start(args: string[], env: Record<string, string>) {
-  const child = spawn(process.execPath, args, { cwd: ROOT, env: { LOG_LEVEL: 'info', HOST: '127.0.0.1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+function start(cmd: NpmStartCommand, env: Record<string, string>) {
+  const child = spawn(process.execPath, [...cmd.nodeArgs, cmd.entry], { cwd: ROOT, env: { LOG_LEVEL: 'info', HOST: '127.0.0.1', ...cmd.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
