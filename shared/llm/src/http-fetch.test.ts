@@ -6,6 +6,7 @@ import { createHttpFetch } from './http-fetch.ts';
 
 let server: Server;
 let base: string;
+let connections = 0;
 const seen: Array<{ method: string; url: string; headers: IncomingMessage['headers']; body: string }> = [];
 beforeAll(async () => {
   server = createServer((req, res) => {
@@ -30,6 +31,7 @@ beforeAll(async () => {
       }
     });
   });
+  server.on('connection', () => connections++);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
@@ -81,6 +83,15 @@ describe('createHttpFetch', () => {
     const res = await httpFetch(`${base}/stream`, { signal: controller.signal });
     controller.abort();
     await expect(res.text()).rejects.toMatchObject({ name: 'AbortError' });
+  });
+
+  it('keeps every connection of a wave of 300 calls for the next wave', async () => {
+    const fresh = createHttpFetch();
+    const before = connections;
+    await Promise.all(Array.from({ length: 300 }, async () => (await fresh(`${base}/stream`)).text()));
+    await new Promise((resolve) => setImmediate(resolve));
+    await Promise.all(Array.from({ length: 300 }, async () => (await fresh(`${base}/stream`)).text()));
+    expect(connections - before).toBe(300);
   });
 
   it('reports a refused connection with its code', async () => {
