@@ -34,6 +34,7 @@ export const SWITCHBOARD_METRICS: Readonly<Record<string, MetricType>> = {
   switchboard_memory_compactions_total: 'counter',
   switchboard_memory_extractions_total: 'counter',
   switchboard_context_tokens: 'histogram',
+  switchboard_history_cache_lookups_total: 'counter',
 };
 
 /**
@@ -53,4 +54,5 @@ export const SWITCHBOARD_LABEL_VALUES: Readonly<Record<string, Readonly<Record<s
   switchboard_memory_writes_total: { source: ['remember', 'extract', 'flush', 'api'], outcome: ['created', 'merged'] },
   switchboard_memory_compactions_total: { outcome: ['compacted', 'skipped', 'error'] },
   switchboard_memory_extractions_total: { kind: ['extract', 'flush'], outcome: ['done', 'skipped', 'error'] },
+  switchboard_history_cache_lookups_total: { result: ['hit', 'miss'] },
 };

@@ -1,9 +1,10 @@
+import type { Counter } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { InboundMessage } from '@switchboard/contracts';
 import type { LaneStore, ReplyPublisher, TurnContext } from '@switchboard/lanes';
 import { createLlmClient } from '@switchboard/llm';
 import { EXTRACTION_SYSTEM_PROMPT, MemoryService, MemoryStore, rowTokens, SUMMARY_SYSTEM_PROMPT } from '@switchboard/memory';
-import { createLogger, createRegistry } from '@switchboard/observability';
+import { counter, createLogger, createRegistry } from '@switchboard/observability';
 import type { PolicyEngine } from '@switchboard/policy';
 import { openDatabase, TRANSCRIPT_COMMIT_SQL, TRANSCRIPT_HISTORY_SQL, type Db } from '@switchboard/store';
 import { lastUserMessages, messageText, startFakeOpenAI, type FakeOpenAI } from '@switchboard/testkit';
@@ -157,7 +158,7 @@ describe('the transcript size a turn passes on to compaction', () => {
 describe('the history a worker keeps of each session’s last turn', () => {
   let historyReads = 0;
   /** A worker: its own turn runner over the shared database, counting history reads; `beforeCommit` runs before each commit. */
-  function worker(opts: { cache?: HistoryCache; beforeCommit?: () => Promise<void>; compact?: boolean }) {
+  function worker(opts: { cache?: HistoryCache; beforeCommit?: () => Promise<void>; compact?: boolean; lookups?: Counter<'result'> }) {
     const watched = new Proxy(db, {
       get: (target, name) =>
         name === 'query'
@@ -173,7 +174,7 @@ describe('the history a worker keeps of each session’s last turn', () => {
     const memory = new MemoryService({ db: watched, store: new MemoryStore(db, { logger, registry }), summarizer: opts.compact ? llm : undefined, extraction: 'off', logger });
     return createTurnRunner({
       ...runnerDeps(watched, llm, opts.compact ? 600 : 100_000, 3),
-      memory: createTurnMemory(watched, memory, 'default', opts.cache ? { cache: opts.cache } : {}),
+      memory: createTurnMemory(watched, memory, 'default', opts.cache ? { cache: opts.cache, ...(opts.lookups ? { cacheLookups: opts.lookups } : {}) } : {}),
     });
   }
   /** The claim with fencing token `fence` of `session`, with one message. */
@@ -199,8 +200,11 @@ describe('the history a worker keeps of each session’s last turn', () => {
       return out;
     };
     historyReads = 0;
-    const cached = await run(worker({ cache: newCache() }), 'cached');
+    const registry = createRegistry({ defaultMetrics: false });
+    const lookups = counter(registry, { name: 'switchboard_history_cache_lookups_total', help: 'h', labelNames: ['result'] as const });
+    const cached = await run(worker({ cache: newCache(), lookups }), 'cached');
     expect(historyReads).toBe(1);
+    expect((await lookups.get()).values.map((v) => [v.labels.result, v.value]).sort()).toEqual([['hit', 3], ['miss', 1]]);
     historyReads = 0;
     const uncached = await run(worker({}), 'uncached');
     expect(historyReads).toBe(4);

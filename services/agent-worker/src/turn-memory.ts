@@ -1,8 +1,8 @@
-import type { Registry } from 'prom-client';
+import type { Counter, Registry } from 'prom-client';
 import { createLlmClient, type ChatToolCall, type LlmClient } from '@switchboard/llm';
 import type { TurnContext } from '@switchboard/lanes';
 import { MemoryService, memoryFromConfig, rowTokens, type KnownTranscript, type TurnIdentity } from '@switchboard/memory';
-import type { Logger } from '@switchboard/observability';
+import { counter, type Logger } from '@switchboard/observability';
 import { TRANSCRIPT_HISTORY_SQL, type Db, type TranscriptHistoryRow } from '@switchboard/store';
 import type { AgentWorkerConfig } from './config.ts';
 import { HistoryCache } from './history-cache.ts';
@@ -90,11 +90,17 @@ async function readHistory(db: Db, sessionKey: string, historyLimit: number): Pr
  * Memory for the turn runner on top of {@link MemoryService}. With a `cache`, a session's next turn
  * on this worker starts from what its last one read and wrote (see {@link HistoryCache}).
  */
-export function createTurnMemory(db: Db, memory: MemoryService, agent: string, opts: { cache?: HistoryCache } = {}): TurnMemory {
+export function createTurnMemory(
+  db: Db,
+  memory: MemoryService,
+  agent: string,
+  opts: { cache?: HistoryCache; cacheLookups?: Counter<'result'> } = {},
+): TurnMemory {
   const cache = opts.cache;
   return {
     async prepare(ctx, historyLimit) {
       const cached = cache?.take(ctx.sessionKey, ctx.fence, historyLimit);
+      if (cache) opts.cacheLookups?.inc({ result: cached ? 'hit' : 'miss' });
       const [read, found] = await Promise.all([
         cached ?? readHistory(db, ctx.sessionKey, historyLimit),
         memory.recall(turnIdentity(ctx, agent), ctx.messages.map((m) => m.text).join('\n')),
@@ -161,5 +167,11 @@ export function turnMemoryFromConfig(deps: {
     logger: deps.logger,
   });
   const cache = config.HISTORY_CACHE_MB > 0 ? new HistoryCache({ maxBytes: config.HISTORY_CACHE_MB * 1024 * 1024 }) : undefined;
-  return createTurnMemory(deps.db, service, config.AGENT_NAME, cache ? { cache } : {});
+  if (!cache) return createTurnMemory(deps.db, service, config.AGENT_NAME);
+  const cacheLookups = counter(deps.registry, {
+    name: 'switchboard_history_cache_lookups_total',
+    help: 'Turns that found their session history in the worker\'s history cache (hit) or read it from the database (miss)',
+    labelNames: ['result'] as const,
+  });
+  return createTurnMemory(deps.db, service, config.AGENT_NAME, { cache, cacheLookups });
 }
