@@ -48,7 +48,10 @@ describe('createHttpFetch', () => {
     expect(res.status).toBe(201);
     expect(res.headers.get('x-a')).toBe('1, 2');
     expect(await res.json()).toEqual({ echo: '{"a":1}' });
-    expect(seen.at(-1)).toMatchObject({ method: 'POST', url: '/echo', headers: { authorization: 'Bearer k', 'content-type': 'application/json' } });
+    expect(seen.at(-1)).toMatchObject({ method: 'POST', url: '/echo', headers: { authorization: 'Bearer k', 'content-type': 'application/json', 'content-length': '7' } });
+    expect(seen.at(-1)!.headers['transfer-encoding']).toBeUndefined(); // some model servers refuse chunked requests
+    expect(await (await httpFetch(`${base}/echo`, { method: 'POST', body: '"héllo ✓"' })).json()).toEqual({ echo: '"héllo ✓"' });
+    expect(seen.at(-1)!.headers['content-length']).toBe(String(Buffer.byteLength('"héllo ✓"')));
   });
 
   it('streams the body as it arrives', async () => {
