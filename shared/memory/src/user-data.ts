@@ -41,17 +41,17 @@ export async function deleteUserData(db: Db, userId: string, opts: DeleteUserDat
         [userId, spokeIn],
       )
     ).rows.map((r) => r.turn_id);
+    /** Every session whose transcript this changes: the user's own and the shared ones they spoke in. */
+    const sessionIds = [...new Set([...own, ...spokeIn])];
     const memories = await count(`DELETE FROM memories WHERE user_id = $1 OR session_id = ANY($2::text[])`, [userId, own]);
     const embeddings = await count(`DELETE FROM embedding_cache WHERE owner = $1`, [userId]);
-    const summaries = await count(`DELETE FROM summaries WHERE session_id = ANY($1::text[])`, [[...new Set([...own, ...spokeIn])]]);
+    const summaries = await count(`DELETE FROM summaries WHERE session_id = ANY($1::text[])`, [sessionIds]);
     const toolAudit = await count(`DELETE FROM tool_audit WHERE user_id = $1 OR session_id = ANY($2::text[]) OR turn_id = ANY($3::text[])`, [userId, own, soleTurns]);
     const messages = await count(`DELETE FROM messages WHERE user_id = $1 OR session_id = ANY($2::text[]) OR turn_id = ANY($3::text[])`, [userId, own, soleTurns]);
     const turns = await count(`DELETE FROM turns WHERE session_id = ANY($1::text[]) OR id = ANY($2::text[])`, [own, soleTurns]);
     await tx.query(`DELETE FROM memory_runs WHERE session_id = ANY($1::text[]) OR turn_id = ANY($2::text[])`, [own, soleTurns]);
     const sessions = await count(`DELETE FROM sessions WHERE id = ANY($1::text[])`, [own]);
-    const sessionIds = [...new Set([...own, ...spokeIn])];
     await opts.beforeCommit?.(sessionIds);
-    return {
-      sessionIds, sessions: sessions.n, messages: messages.n, turns: turns.n, summaries: summaries.n, memories: memories.n, embeddings: embeddings.n, toolAudit: toolAudit.n };
+    return { sessionIds, sessions: sessions.n, messages: messages.n, turns: turns.n, summaries: summaries.n, memories: memories.n, embeddings: embeddings.n, toolAudit: toolAudit.n };
   });
 }
