@@ -10,6 +10,11 @@ export const DEFAULT_DEDUPE_TTL_SECONDS = 24 * 3600;
 export const DEFAULT_EVENTS_MAX_LEN = 2000;
 export const DEFAULT_EVENTS_TTL_SECONDS = 7 * 24 * 3600;
 
+/** A message as a lane keeps it: validated, with a fresh id when it came without one. */
+export function toInbound(message: Omit<InboundMessage, 'id'> & { id?: string }): InboundMessage {
+  return InboundMessage.parse({ ...message, id: message.id ?? randomUUID() });
+}
+
 export interface ClaimedBatch {
   turnId: string;
   /** True when this batch was claimed before by a turn that did not finish. */
@@ -60,10 +65,10 @@ export class LaneStore {
    * client idempotency key) a second delivery returns the first message's id and appends nothing.
    */
   async append(message: Omit<InboundMessage, 'id'> & { id?: string }, dedupeKey?: string): Promise<AppendResult> {
-    return this.appendValid(InboundMessage.parse({ ...message, id: message.id ?? randomUUID() }), dedupeKey);
+    return this.appendValid(toInbound(message), dedupeKey);
   }
 
-  /** {@link append} for a message already validated (`InboundMessage.parse`); its command is sent before this returns. */
+  /** {@link append} for a message already validated ({@link toInbound}); its command is sent before this returns. */
   async appendValid(full: InboundMessage, dedupeKey?: string): Promise<AppendResult> {
     const k = this.keys;
     const result = (await appendInbound.run(

@@ -1,7 +1,6 @@
 import type { Registry } from 'prom-client';
-import { randomUUID } from 'node:crypto';
-import { InboundMessage } from '@switchboard/contracts';
-import type { AppendResult, LaneStore } from './lane-store.ts';
+import type { InboundMessage } from '@switchboard/contracts';
+import { toInbound, type AppendResult, type LaneStore } from './lane-store.ts';
 import { laneMetrics, type LaneMetrics } from './metrics.ts';
 import type { TurnQueue } from './turn-queue.ts';
 
@@ -24,7 +23,7 @@ export class LaneIngress {
    * two steps repairs the lane.
    */
   async submit(message: Omit<InboundMessage, 'id'> & { id?: string }, dedupeKey?: string): Promise<AppendResult> {
-    const full = InboundMessage.parse({ ...message, id: message.id ?? randomUUID() });
+    const full = toInbound(message);
     let result: AppendResult;
     if (this.turns.connection === this.store.redis) {
       // One connection runs commands in the order they are sent, so the turn job cannot be taken
