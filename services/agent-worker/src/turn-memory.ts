@@ -31,9 +31,15 @@ export interface TurnMemory {
   prepare(ctx: TurnContext, historyLimit: number): Promise<RememberedContext>;
   /**
    * The turn committed `added` on top of what `prepare` returned, as the messages after seq
-   * `baseSeq`: the session's next turn on this worker may start from both without reading them.
+   * `baseSeq`, leaving at most `unsummarizedTokensAtMost` (see {@link unsummarizedTokensAtMost}):
+   * the session's next turn on this worker may start from them without reading them.
    */
-  committed(ctx: TurnContext, prepared: RememberedContext, historyLimit: number, added: readonly TranscriptEntry[], baseSeq: number): void;
+  committed(
+    ctx: TurnContext,
+    prepared: RememberedContext,
+    historyLimit: number,
+    commit: { added: readonly TranscriptEntry[]; baseSeq: number; unsummarizedTokensAtMost: number | undefined },
+  ): void;
   /** After the turn committed (or on a resumed, already committed turn): extract and compact, once. Never throws. */
   afterTurn(ctx: TurnContext, budgetTokens: number, known?: KnownTranscript): Promise<void>;
   /** Records the prompt size of one model call. */
@@ -107,7 +113,7 @@ export function createTurnMemory(
       ]);
       return { history: read.history, summary: read.summary, unsummarizedTokensAtMost: read.unsummarizedTokensAtMost, lastSeq: read.lastSeq, memories: found.map((m) => m.content) };
     },
-    committed(ctx, prepared, historyLimit, added, baseSeq) {
+    committed(ctx, prepared, historyLimit, { added, baseSeq, unsummarizedTokensAtMost: tokensAtMost }) {
       // A commit that did not land right after what was read (a fenced-off worker committed in
       // between): the next turn reads the database.
       if (!cache || baseSeq !== prepared.lastSeq) return;
@@ -120,7 +126,7 @@ export function createTurnMemory(
         summary: prepared.summary,
         history,
         // As the database would answer: a bound only when the history may not hold everything.
-        unsummarizedTokensAtMost: history.length < historyLimit ? undefined : unsummarizedTokensAtMost(prepared, historyLimit, added),
+        unsummarizedTokensAtMost: history.length < historyLimit ? undefined : tokensAtMost,
       });
     },
     async afterTurn(ctx, budgetTokens, known) {

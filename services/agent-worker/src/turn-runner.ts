@@ -202,9 +202,10 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
       rows,
     });
     if (outcome === 'fenced') throw new FencedError(ctx.sessionKey, fence);
-    if (outcome === 'committed' && remembered) deps.memory?.committed(ctx, remembered, historyLimit, rows, baseSeq);
+    const tokensAtMost = remembered && unsummarizedTokensAtMost(remembered, historyLimit, rows);
+    if (outcome === 'committed' && remembered) deps.memory?.committed(ctx, remembered, historyLimit, { added: rows, baseSeq, unsummarizedTokensAtMost: tokensAtMost });
     await deliver(finalText);
-    await deps.memory?.afterTurn(ctx, budgetTokens, { unsummarizedTokensAtMost: remembered && unsummarizedTokensAtMost(remembered, historyLimit, rows) });
+    await deps.memory?.afterTurn(ctx, budgetTokens, { unsummarizedTokensAtMost: tokensAtMost });
 
     async function runToolCall(call: LlmToolCall, step: number, offered: ToolDefinition[]): Promise<Step> {
       const audit = (e: Pick<AuditEntry, 'args' | 'decision' | 'outcome'> & Partial<AuditEntry>) =>
