@@ -118,21 +118,27 @@ describe.each([
 });
 
 describe('PgliteSession', () => {
-  it(`parses a statement again after ${REPLAN_AFTER_EXECUTIONS} uses or ${REPLAN_AFTER_MS} ms, closing the old one`, () => {
+  it(`parses a statement that may keep a generic plan again after ${REPLAN_AFTER_EXECUTIONS} uses or ${REPLAN_AFTER_MS} ms, closing the old one`, () => {
     let now = 0;
     const session = new PgliteSession({} as PGlite, { now: () => now });
-    const first = session.claim('q');
+    const q = `${GENERIC_PLAN_MARK} q`;
+    const first = session.claim(q);
     expect(first.fresh).toBe(true);
-    for (let i = 1; i < REPLAN_AFTER_EXECUTIONS; i++) expect(session.claim('q')).toEqual({ name: first.name, fresh: false });
-    const second = session.claim('q');
+    for (let i = 1; i < REPLAN_AFTER_EXECUTIONS; i++) expect(session.claim(q)).toEqual({ name: first.name, fresh: false });
+    const second = session.claim(q);
     expect(second.fresh).toBe(true);
     expect(session.takeCloses()).toEqual([first.name]);
     now += REPLAN_AFTER_MS - 1;
-    expect(session.claim('q')).toEqual({ name: second.name, fresh: false });
+    expect(session.claim(q)).toEqual({ name: second.name, fresh: false });
     now += 1;
-    expect(session.claim('q').fresh).toBe(true);
+    expect(session.claim(q).fresh).toBe(true);
     expect(session.takeCloses()).toEqual([second.name]);
     expect(session.preparedCount).toBe(1);
+    // A statement planned per execution keeps its name: it has no generic plan to outlive.
+    const plain = session.claim('p');
+    now += REPLAN_AFTER_MS;
+    for (let i = 0; i < REPLAN_AFTER_EXECUTIONS; i++) expect(session.claim('p')).toEqual({ name: plain.name, fresh: false });
+    expect(session.takeCloses()).toEqual([]);
   });
 });
 

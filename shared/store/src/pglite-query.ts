@@ -29,8 +29,8 @@ export const MAX_PREPARED_STATEMENTS = 128;
 export const GENERIC_PLAN_MARK = '/* generic plan */';
 
 /**
- * Executions, and milliseconds, after which a prepared statement is parsed (and so planned) afresh.
- * A generic plan lives as long as its statement, and one made while a table was nearly empty can
+ * Executions, and milliseconds, after which a statement marked {@link GENERIC_PLAN_MARK} is parsed
+ * (and so planned) afresh. A generic plan lives as long as its statement, and one made while a table was nearly empty can
  * be a sequential scan that costs more with every row the table gains (PGlite has no autovacuum
  * whose statistics would invalidate it): parsing again bounds how long such a plan lives, by use
  * and by age.
@@ -43,8 +43,8 @@ const STALE_STATEMENT_CODES = new Set(['26000', '0A000']);
 
 /**
  * One PGlite session as the query runner sees it: the instance, and the named prepared statements
- * it holds, by SQL text (least recently used first), each parsed again after
- * {@link REPLAN_AFTER_EXECUTIONS} uses or {@link REPLAN_AFTER_MS}.
+ * it holds, by SQL text (least recently used first); one that may keep a generic plan is parsed
+ * again after {@link REPLAN_AFTER_EXECUTIONS} uses or {@link REPLAN_AFTER_MS}.
  *
  * Statements with parameters run as ONE protocol message (Parse only the first time, then Bind,
  * Describe, Execute, Sync) instead of PGlite's own `query()`, which makes six calls into Postgres
@@ -81,7 +81,9 @@ export class PgliteSession {
     if (known !== undefined) {
       // Map order is insertion order: re-inserting marks it most recently used.
       this.#names.delete(sql);
-      if (++known.uses < REPLAN_AFTER_EXECUTIONS && this.#now() - known.at < REPLAN_AFTER_MS) {
+      // Only a statement that may keep a generic plan has one to outlive; the others are planned per execution.
+      const replan = sql.startsWith(GENERIC_PLAN_MARK) && (++known.uses >= REPLAN_AFTER_EXECUTIONS || this.#now() - known.at >= REPLAN_AFTER_MS);
+      if (!replan) {
         this.#names.set(sql, known);
         return { name: known.name, fresh: false };
       }
