@@ -17,3 +17,4 @@ export {
 export type { EmbeddedServerConfig } from './config.ts';
 export { TRANSCRIPT_COMMIT_SQL, TRANSCRIPT_HISTORY_SQL } from './transcript-sql.ts';
 export type { TranscriptHistoryRow } from './transcript-sql.ts';
+export { collectStartupGarbage } from './startup-gc.ts';

@@ -6,6 +6,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { PGlite, Transaction } from '@electric-sql/pglite';
 import { installParsers, PgliteSession, runPgliteQuery } from './pglite-query.ts';
 import { createPglite, warmPglite } from './pglite-runtime.ts';
+import { collectStartupGarbage } from './startup-gc.ts';
 import { TYPE_CATALOG_SQL, TypeRegistry, type TypeCatalogRow } from './type-parsers.ts';
 import {
   detachBytes,
@@ -34,6 +35,10 @@ interface OpenTransaction {
   finish(commit: boolean): void;
   done: Promise<void>;
 }
+
+/** How long after the database opened the start-up garbage is collected (see collectStartupGarbage). */
+const STARTUP_GARBAGE_DELAY_MS = 500;
+let startupCollected = false;
 
 /** Open transactions by the id of their `begin` request. */
 const transactions = new Map<number, OpenTransaction>();
@@ -112,6 +117,12 @@ async function handle(session: PgliteSession, types: TypeRegistry, req: WorkerRe
         types.load(rows);
         installParsers(pglite, types);
         reply({ id: req.id });
+        // Reading the type catalog is the last step of opening (after the migrations): what the
+        // start left behind can go once the first queries are served.
+        if (!startupCollected) {
+          startupCollected = true;
+          setTimeout(collectStartupGarbage, STARTUP_GARBAGE_DELAY_MS).unref();
+        }
         return;
       }
       case 'close':
