@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 enableCompileCache(fileURLToPath(new URL('../node_modules/.cache/switchboard-compile/', import.meta.url)));
 
 const { createLogger, onShutdown } = await import('@switchboard/observability');
-const { collectStartupGarbage } = await import('@switchboard/store');
+const { collectStartupGarbage, ThreadedPgliteDatabase } = await import('@switchboard/store');
 const { loadAllInOneConfig, processEnv } = await import('./config.ts');
 const { openSystemDatabase } = await import('./database.ts');
 
@@ -28,8 +28,15 @@ try {
   const system = await startSystem(processEnv, { logger, database });
   onShutdown(logger, [['stop the system', () => system.close()]]);
   // Start-up's garbage (module loading, wiring) would otherwise stay resident until V8 sees the
-  // process idle; collected once the first requests can be served, just after.
-  setTimeout(() => logger.debug({ ms: Math.round(collectStartupGarbage()) }, 'collected start-up garbage'), START_GARBAGE_DELAY_MS).unref();
+  // process idle: collected once the system is up, here and then in PGlite's thread.
+  setTimeout(() => {
+    const ms = collectStartupGarbage();
+    void (async () => {
+      const db = await database;
+      if (db instanceof ThreadedPgliteDatabase) await db.collectStartupGarbage();
+      logger.debug({ mainThreadMs: Math.round(ms) }, 'collected start-up garbage');
+    })().catch((err: unknown) => logger.warn({ err }, 'collecting start-up garbage in the database thread failed'));
+  }, START_GARBAGE_DELAY_MS).unref();
 } catch (err) {
   logger.fatal({ err: { message: (err as Error).message } }, `Switchboard could not start: ${(err as Error).message}`);
   await database.then((db) => db.close()).catch(() => undefined);

@@ -1,4 +1,5 @@
 export { openDatabase } from './open-database.ts';
+export { ThreadedPgliteDatabase } from './threaded-pglite-database.ts';
 export type { Db, Queryable, QueryResult, OpenDatabaseOptions } from './types.ts';
 export { runMigrations, listMigrations, MIGRATIONS_DIR } from './migrations.ts';
 export type { Migration } from './migrations.ts';

@@ -36,10 +36,6 @@ interface OpenTransaction {
   done: Promise<void>;
 }
 
-/** How long after the database opened the start-up garbage is collected (see collectStartupGarbage). */
-const STARTUP_GARBAGE_DELAY_MS = 500;
-let startupCollected = false;
-
 /** Open transactions by the id of their `begin` request. */
 const transactions = new Map<number, OpenTransaction>();
 
@@ -117,14 +113,12 @@ async function handle(session: PgliteSession, types: TypeRegistry, req: WorkerRe
         types.load(rows);
         installParsers(pglite, types);
         reply({ id: req.id });
-        // Reading the type catalog is the last step of opening (after the migrations): what the
-        // start left behind can go once the first queries are served.
-        if (!startupCollected) {
-          startupCollected = true;
-          setTimeout(collectStartupGarbage, STARTUP_GARBAGE_DELAY_MS).unref();
-        }
         return;
       }
+      case 'collectGarbage':
+        collectStartupGarbage();
+        reply({ id: req.id });
+        return;
       case 'close':
         if (!pglite.closed) await pglite.close();
         reply({ id: req.id });

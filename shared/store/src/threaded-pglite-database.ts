@@ -1,4 +1,5 @@
 import { getCompileCacheDir } from 'node:module';
+import type { HeapInfo } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '@switchboard/observability';
 import { SwitchboardError, type ErrorCode } from '@switchboard/contracts';
@@ -181,6 +182,19 @@ export class ThreadedPgliteDatabase implements Db {
     }
     await this.#send({ op: 'end', tx: txId, commit: true });
     return result;
+  }
+
+  /**
+   * Collects the garbage the worker's start left behind (see `collectStartupGarbage`): call once
+   * the process' start is over. Queries sent meanwhile wait for it.
+   */
+  async collectStartupGarbage(): Promise<void> {
+    await this.#call({ op: 'collectGarbage' });
+  }
+
+  /** V8's heap statistics of the worker thread (diagnostics). */
+  heapStatistics(): Promise<HeapInfo> {
+    return this.#worker.getHeapStatistics();
   }
 
   async ping(): Promise<void> {

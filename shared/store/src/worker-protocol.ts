@@ -35,6 +35,8 @@ export type WorkerRequest =
   | { op: 'end'; id: number; tx: number; commit: boolean }
   /** Re-reads extension and array type oids (after migrations created them). */
   | { op: 'loadTypes'; id: number }
+  /** One memory-reducing garbage collection in the worker, once the process' start is over (see `collectStartupGarbage`). */
+  | { op: 'collectGarbage'; id: number }
   /** Shuts PGlite down cleanly (checkpoint); the worker exits after answering. */
   | { op: 'close'; id: number };
 
