@@ -12,7 +12,9 @@
  * Scenarios: one session's sequential messages and 50 sessions at once with a 0 ms model
  * (framework overhead), 500 sessions with a 1,000 ms model at TURN_CONCURRENCY 500 (the target),
  * and the same at TURN_CONCURRENCY 100 (information: a concurrency the machine's CPU can carry).
- * Each scenario also reports the cores it kept busy, which tells CPU-bound from waiting.
+ * Each scenario also reports the cores it kept busy, and for each thread of the system process the
+ * share of the window it ran and the share it was ready to run but waited for a CPU (schedstat):
+ * an average of cores busy hides bursts in which every core is taken.
  *
  * Per-turn memory extraction (MEMORY_EXTRACTION=turn, the default) makes a second model call per
  * turn after the reply; the spine's figures are taken without it (MEMORY_EXTRACTION=off), so the
@@ -23,7 +25,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { npmStartCommand, startFakeOpenAI, startRedisServer } from '@switchboard/testkit';
 import { closedLoop, type LoadResult } from './lib/load.ts';
-import { cpuMs, cpuPerMessage, cpuSnapshot, loadAverage1m, ROOT, round, rssMiB, startProcess, type BenchProcess } from './lib/procs.ts';
+import { cpuMs, cpuPerMessage, cpuSnapshot, loadAverage1m, ROOT, round, rssMiB, schedShares, startProcess, threadSchedMs, type BenchProcess, type SchedTimes } from './lib/procs.ts';
 
 const quick = process.argv.includes('--quick');
 /** Extra node flags for the system process (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`), from BENCH_NODE_ARGS. */
@@ -40,6 +42,11 @@ interface Scenario extends LoadResult {
   cpuMsPerMessage: Record<string, number>;
   /** Cores the measured processes kept busy on average (of the machine's `cpus`). */
   coresBusy: number;
+  /**
+   * Per thread of the system process, the share of the window it ran and the share it was ready
+   * to run but waited for a CPU (the machine's cores busy with other threads and processes).
+   */
+  systemThreads: Record<string, SchedTimes>;
 }
 
 async function main(): Promise<void> {
@@ -66,12 +73,19 @@ async function main(): Promise<void> {
     const pids = { system: sys.child.pid!, redis: redis.process.pid! };
     let before: Record<string, number> = {};
     let after: Record<string, number> = {};
+    let schedBefore: Record<string, SchedTimes> = {};
+    let schedAfter: Record<string, SchedTimes> = {};
     const result = await closedLoop(sys.url, label, sessions, durationMs, warmupMs, {
-      onStart: async () => void (before = await cpuSnapshot(pids)),
-      onEnd: async () => void (after = await cpuSnapshot(pids)),
+      onStart: async () => void ([before, schedBefore] = await Promise.all([cpuSnapshot(pids), threadSchedMs(pids.system)])),
+      onEnd: async () => void ([after, schedAfter] = await Promise.all([cpuSnapshot(pids), threadSchedMs(pids.system)])),
     });
     const cpuMsPerMessage = cpuPerMessage(before, after, result.messages);
-    return { ...result, cpuMsPerMessage, coresBusy: round((cpuMsPerMessage.total! * result.messagesPerSecond) / 1000, 2) };
+    return {
+      ...result,
+      cpuMsPerMessage,
+      coresBusy: round((cpuMsPerMessage.total! * result.messagesPerSecond) / 1000, 2),
+      systemThreads: schedShares(schedBefore, schedAfter, durationMs),
+    };
   };
 
   const results: Record<string, unknown> = {
@@ -150,7 +164,17 @@ async function main(): Promise<void> {
   await mkdir(join(ROOT, 'bench/results'), { recursive: true });
   const file = join(ROOT, 'bench/results', `throughput-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
   await writeFile(file, JSON.stringify(results, null, 2));
-  const row = (r: Scenario) => ({ sessions: r.sessions, 'msg/s': r.messagesPerSecond, p50: r.p50Ms, p95: r.p95Ms, p99: r.p99Ms, errors: r.errors, 'cpu ms/msg': r.cpuMsPerMessage.total, cores: r.coresBusy });
+  const row = (r: Scenario) => ({
+    sessions: r.sessions,
+    'msg/s': r.messagesPerSecond,
+    p50: r.p50Ms,
+    p95: r.p95Ms,
+    p99: r.p99Ms,
+    errors: r.errors,
+    'cpu ms/msg': r.cpuMsPerMessage.total,
+    cores: r.coresBusy,
+    'main run/wait': `${r.systemThreads.main?.running ?? 0}/${r.systemThreads.main?.waiting ?? 0}`,
+  });
   console.table({
     'sequential, 1 session, 0 ms': row(seq),
     '50 sessions, 0 ms': row(c50),

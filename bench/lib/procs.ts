@@ -92,6 +92,49 @@ export async function threadCpuMs(pid: number): Promise<Record<string, number>> 
   return out;
 }
 
+/** Time on a CPU and time runnable but waiting for one, in ms, so far (Linux schedstat). */
+export interface SchedTimes {
+  running: number;
+  waiting: number;
+}
+
+/**
+ * {@link SchedTimes} per thread of a process, by thread name (the process' first thread as `main`;
+ * threads of one name added up). Waiting time is what CPU time alone hides: a thread that is
+ * ready to run while every core is busy.
+ */
+export async function threadSchedMs(pid: number): Promise<Record<string, SchedTimes>> {
+  const out: Record<string, SchedTimes> = {};
+  for (const tid of await readdir(`/proc/${pid}/task`).catch(() => [] as string[])) {
+    const [sched, stat] = await Promise.all([
+      readFile(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').catch(() => undefined),
+      readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8').catch(() => undefined),
+    ]);
+    if (!sched || !stat) continue;
+    const [running, waiting] = sched.split(' ').map((ns) => Number(ns) / 1e6);
+    const name = tid === String(pid) ? 'main' : stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    const times = (out[name] ??= { running: 0, waiting: 0 });
+    times.running += running ?? 0;
+    times.waiting += waiting ?? 0;
+  }
+  return out;
+}
+
+/**
+ * Per thread, the share of `windowMs` it spent running and waiting for a CPU between two
+ * {@link threadSchedMs} snapshots (threads that did neither are left out).
+ */
+export function schedShares(before: Record<string, SchedTimes>, after: Record<string, SchedTimes>, windowMs: number): Record<string, SchedTimes> {
+  const out: Record<string, SchedTimes> = {};
+  for (const [name, a] of Object.entries(after)) {
+    const b = before[name] ?? { running: 0, waiting: 0 };
+    const running = round((a.running - b.running) / windowMs, 2);
+    const waiting = round((a.waiting - b.waiting) / windowMs, 2);
+    if (running > 0 || waiting > 0) out[name] = { running, waiting };
+  }
+  return out;
+}
+
 /** Resolves true once something accepts TCP connections on 127.0.0.1:`port`. */
 export function tcpOpen(port: number): Promise<boolean> {
   return new Promise((resolve) => {
