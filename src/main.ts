@@ -7,12 +7,9 @@ import { fileURLToPath } from 'node:url';
 enableCompileCache(fileURLToPath(new URL('../node_modules/.cache/switchboard-compile/', import.meta.url)));
 
 const { createLogger, onShutdown } = await import('@switchboard/observability');
-const { collectStartupGarbage, ThreadedPgliteDatabase } = await import('@switchboard/store');
+const { collectStartupGarbageSoon, ThreadedPgliteDatabase } = await import('@switchboard/store');
 const { loadAllInOneConfig, processEnv } = await import('./config.ts');
 const { openSystemDatabase } = await import('./database.ts');
-
-/** How long after the start the start-up garbage is collected (see collectStartupGarbage). */
-const START_GARBAGE_DELAY_MS = 500;
 
 const config = loadAllInOneConfig(processEnv);
 const logger = createLogger({ service: 'switchboard', level: config.LOG_LEVEL });
@@ -29,14 +26,13 @@ try {
   onShutdown(logger, [['stop the system', () => system.close()]]);
   // Start-up's garbage (module loading, wiring) would otherwise stay resident until V8 sees the
   // process idle: collected once the system is up, here and then in PGlite's thread.
-  setTimeout(() => {
-    const ms = collectStartupGarbage();
+  collectStartupGarbageSoon((ms) => {
     void (async () => {
       const db = await database;
       if (db instanceof ThreadedPgliteDatabase) await db.collectStartupGarbage();
       logger.debug({ mainThreadMs: Math.round(ms) }, 'collected start-up garbage');
     })().catch((err: unknown) => logger.warn({ err }, 'collecting start-up garbage in the database thread failed'));
-  }, START_GARBAGE_DELAY_MS).unref();
+  });
 } catch (err) {
   logger.fatal({ err: { message: (err as Error).message } }, `Switchboard could not start: ${(err as Error).message}`);
   await database.then((db) => db.close()).catch(() => undefined);

