@@ -27,11 +27,11 @@ try {
   // Start-up's garbage (module loading, wiring) would otherwise stay resident until V8 sees the
   // process idle: collected once the system is up, here and then in PGlite's thread.
   collectStartupGarbageSoon((ms) => {
-    void (async () => {
-      const db = await database;
-      if (db instanceof ThreadedPgliteDatabase) await db.collectStartupGarbage();
-      logger.debug({ mainThreadMs: Math.round(ms) }, 'collected start-up garbage');
-    })().catch((err: unknown) => logger.warn({ err }, 'collecting start-up garbage in the database thread failed'));
+    const inDatabaseThread = system.db instanceof ThreadedPgliteDatabase ? system.db.collectStartupGarbage() : Promise.resolve();
+    inDatabaseThread.then(
+      () => logger.debug({ mainThreadMs: Math.round(ms) }, 'collected start-up garbage'),
+      (err: unknown) => logger.warn({ err }, 'collecting start-up garbage in the database thread failed'),
+    );
   });
 } catch (err) {
   logger.fatal({ err: { message: (err as Error).message } }, `Switchboard could not start: ${(err as Error).message}`);

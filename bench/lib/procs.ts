@@ -80,18 +80,6 @@ export async function cpuMs(pid: number): Promise<number> {
   return cpuOfStat(await readFile(`/proc/${pid}/stat`, 'utf8'));
 }
 
-/** CPU time per thread name of a process, in ms (threads of one name added up). */
-export async function threadCpuMs(pid: number): Promise<Record<string, number>> {
-  const out: Record<string, number> = {};
-  for (const tid of await readdir(`/proc/${pid}/task`).catch(() => [] as string[])) {
-    const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8').catch(() => undefined);
-    if (!stat) continue;
-    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-    out[name] = (out[name] ?? 0) + cpuOfStat(stat);
-  }
-  return out;
-}
-
 /** Time on a CPU and time runnable but waiting for one, in ms, so far (Linux schedstat). */
 export interface SchedTimes {
   running: number;

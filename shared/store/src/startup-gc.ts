@@ -28,7 +28,7 @@ export const STARTUP_GARBAGE_DELAY_MS = 500;
 /**
  * Runs {@link collectStartupGarbage} once, `delayMs` from now (the timer does not keep the process
  * alive), and hands its duration to `done`. Services call it once they are up: a service's idle
- * RSS drops by ~30 MiB (141-146 → 111-113 MiB for the agent worker, tool runner and web service
+ * RSS drops by ~30 MiB (139-146 → 109-113 MiB for the agent worker, tool runner and web service
  * started on their own).
  */
 export function collectStartupGarbageSoon(done?: (ms: number) => void, delayMs = STARTUP_GARBAGE_DELAY_MS): void {
