@@ -8,14 +8,15 @@
  * embedded PGlite served over the Postgres wire protocol (`npm run db:embedded`), which every
  * process reaches through DATABASE_URL. Each agent worker runs `--per-worker` turns at once
  * (TURN_CONCURRENCY), so with W workers and a model that takes L ms the bound is
- * min(sessions, W × per-worker) / L messages per second. Writes bench/results/scale-<time>.json.
+ * min(sessions, W × per-worker) / L messages per second. Each run also records every service's idle
+ * RSS before the load. Writes bench/results/scale-<time>.json.
  */
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, startFakeOpenAI, startRedisServer } from '@switchboard/testkit';
 import { closedLoop } from './lib/load.ts';
-import { cpuPerMessage, cpuSnapshot, loadAverage1m, ROOT, round, startProcess, tcpOpen, type BenchProcess } from './lib/procs.ts';
+import { cpuPerMessage, cpuSnapshot, loadAverage1m, ROOT, round, rssMiB, startProcess, tcpOpen, type BenchProcess } from './lib/procs.ts';
 
 function arg(name: string, fallback: string): string {
   const at = process.argv.indexOf(`--${name}`);
@@ -26,6 +27,8 @@ const quick = process.argv.includes('--quick');
 const workerCounts = arg('workers', '1,2,4').split(',').map(Number);
 const perWorker = Number(arg('per-worker', '25'));
 const latencyMs = Number(arg('latency', '1000'));
+/** How long the services idle before their resident memory is read. */
+const IDLE_SETTLE_MS = 3000;
 const sessions = Number(arg('sessions', String(Math.max(...workerCounts) * perWorker + 50)));
 const durationMs = quick ? 8000 : 15_000;
 const warmupMs = Math.max(3000, 3 * latencyMs);
@@ -81,6 +84,10 @@ async function main(): Promise<void> {
       }
       const pids: Record<string, number> = { web: web.child.pid!, db: db.child.pid!, redis: redis.process.pid! };
       agents.forEach((a, i) => (pids[`agent${i + 1}`] = a.child.pid!));
+      // Resident memory of each service idle, 3 s after the last one is ready (before any load).
+      await new Promise((resolve) => setTimeout(resolve, IDLE_SETTLE_MS));
+      const idleRssMiB: Record<string, number> = {};
+      for (const [name, pid] of Object.entries(pids)) if (name !== 'redis') idleRssMiB[name] = await rssMiB(pid);
       let before: Record<string, number> = {};
       let after: Record<string, number> = {};
       const load = await closedLoop(web.url, prefix, sessions, durationMs, warmupMs, {
@@ -95,10 +102,11 @@ async function main(): Promise<void> {
         boundMessagesPerSecond: bound,
         fractionOfBound: round(load.messagesPerSecond / bound, 2),
         cpuMsPerMessage: cpu,
+        idleRssMiB,
         // Share of the machine's CPU the measured window used (2 cores = 1.0).
         machineCpuShare: round((cpu.total! * load.messagesPerSecond) / 1000 / cpus().length, 2),
       });
-      console.log(`${workers} agent worker(s): ${load.messagesPerSecond} msg/s of ${bound} bound, p50 ${load.p50Ms} ms, p99 ${load.p99Ms} ms, errors ${load.errors}`);
+      console.log(`${workers} agent worker(s): ${load.messagesPerSecond} msg/s of ${bound} bound, p50 ${load.p50Ms} ms, p99 ${load.p99Ms} ms, errors ${load.errors}; idle RSS MiB ${JSON.stringify(idleRssMiB)}`);
       for (const p of [...agents, web]) {
         await p.stop();
         running.splice(running.indexOf(p), 1);

@@ -28,8 +28,8 @@ export const STARTUP_GARBAGE_DELAY_MS = 500;
 /**
  * Runs {@link collectStartupGarbage} once, `delayMs` from now (the timer does not keep the process
  * alive), and hands its duration to `done`. Services call it once they are up: a service's idle
- * RSS drops by ~30 MiB (139-146 → 109-113 MiB for the agent worker, tool runner and web service
- * started on their own).
+ * RSS drops by ~30 MiB (the agent worker and web service started on their own: ~142-146 → ~110-112
+ * MiB in `npm run bench:scale`).
  */
 export function collectStartupGarbageSoon(done?: (ms: number) => void, delayMs = STARTUP_GARBAGE_DELAY_MS): void {
   setTimeout(() => {
