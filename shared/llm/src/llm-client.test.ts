@@ -93,6 +93,20 @@ describe('createLlmClient', () => {
     );
   });
 
+  it("sends each call's own tools: a changed list is not answered with the previous call's JSON", async () => {
+    const { client, fake } = await setup(() => ({ text: 'ok' }));
+    const wire = (list: typeof tools) => list.map((t) => ({ type: 'function', function: { name: t.name, description: t.description, parameters: t.parameters } }));
+    const swapped = [tools[0]!, { ...tools[1]!, description: 'Search the web' }];
+    await client.complete({ messages, tools });
+    await client.complete({ messages, tools: [...tools] }); // the same tool objects in a new array
+    await client.complete({ messages, tools: swapped }); // same length, one tool changed
+    await client.complete({ messages, tools: [tools[1]!] });
+    await client.complete({ messages, tools: [] });
+    await client.complete({ messages, tools, maxTokens: 9 });
+    expect(fake.requests.map((r) => r.tools)).toEqual([wire(tools), wire(tools), wire(swapped), wire([tools[1]!]), undefined, wire(tools)]);
+    expect(fake.requests[5]).toMatchObject({ model: 'model-a', stream: true, stream_options: { include_usage: true }, max_completion_tokens: 9, messages });
+  });
+
   it('counts usage, requests and duration into the registry', async () => {
     const { client, registry } = await setup(() => ({ text: 'ok', usage: { promptTokens: 42, completionTokens: 7 } }));
     const result = await client.complete({ messages });

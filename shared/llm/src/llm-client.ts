@@ -7,9 +7,10 @@ import { createLlmMetrics, type LlmOutcome } from './metrics.ts';
 import { abortError, backoffDelayMs, sleep } from './retry.ts';
 import { StreamAssembler } from './stream-assembler.ts';
 import { createHttpFetch } from './http-fetch.ts';
-import type { LlmClient, LlmClientOptions, LlmCompletion, LlmRequest } from './types.ts';
+import type { LlmClient, LlmClientOptions, LlmCompletion, LlmRequest, LlmTool } from './types.ts';
 
 type StreamingParams = OpenAI.Chat.Completions.ChatCompletionCreateParamsStreaming;
+type ChunkStream = AsyncIterable<OpenAI.Chat.Completions.ChatCompletionChunk>;
 
 type AttemptResult = { ok: true; completion: LlmCompletion } | ({ ok: false } & ClassifiedFailure);
 
@@ -21,6 +22,23 @@ let httpFetch: typeof fetch | undefined;
 function importSdk(): Promise<typeof OpenAIModule> {
   sdkModule ??= import('openai');
   return sdkModule;
+}
+
+/** A list of tools and their request-body JSON (`tools` of a chat completion). */
+interface WireTools {
+  tools: readonly LlmTool[];
+  json: string;
+}
+
+/**
+ * The `tools` JSON of a request. The schemas are most of a request body (~7 KB of ~7.5 KB with the
+ * built-in tools) and the same on every call, so a list of the same tool objects as the previous
+ * call reuses that call's JSON.
+ */
+function wireTools(tools: readonly LlmTool[], last: WireTools | undefined): WireTools {
+  if (last && last.tools.length === tools.length && last.tools.every((t, i) => t === tools[i])) return last;
+  const shaped = tools.map((t) => ({ type: 'function', function: { name: t.name, description: t.description, parameters: t.parameters } }));
+  return { tools: [...tools], json: JSON.stringify(shaped) };
 }
 
 const OUTCOME_BY_CODE: Record<string, LlmOutcome> = {
@@ -55,6 +73,7 @@ export function createLlmClient(opts: LlmClientOptions): LlmClient {
   const metrics = createLlmMetrics(opts.registry);
   const log = opts.logger.child({ component: 'llm' });
   let sdk: { client: OpenAI; lib: typeof OpenAIModule } | undefined;
+  let lastTools: WireTools | undefined;
   async function getSdk(): Promise<{ client: OpenAI; lib: typeof OpenAIModule }> {
     if (sdk !== undefined) return sdk;
     const lib = await importSdk();
@@ -127,7 +146,13 @@ export function createLlmClient(opts: LlmClientOptions): LlmClient {
       if (signal?.aborted) throw abortError(signal);
       arm();
       const assembler = new StreamAssembler();
-      const stream = await client.chat.completions.create(requestBody(model, req), {
+      // The SDK's generic POST with the body already encoded: `chat.completions.create` encodes
+      // the whole body on every call through a JSON replacer (its body observers), tool schemas
+      // included, which was the largest single cost of a call on the client side.
+      const stream = await client.post<ChunkStream>('/chat/completions', {
+        body: requestJson(model, req),
+        headers: { 'content-type': 'application/json' },
+        stream: true,
         signal: controller.signal,
         maxRetries: 0,
         timeout: timeoutMs,
@@ -194,22 +219,21 @@ export function createLlmClient(opts: LlmClientOptions): LlmClient {
     }
   }
 
-  function requestBody(model: string, req: LlmRequest): StreamingParams {
+  /** The request body as JSON: a streaming chat completion with usage, and the tools if any. */
+  function requestJson(model: string, req: LlmRequest): string {
     const body: StreamingParams = {
       model,
       messages: req.messages as StreamingParams['messages'],
       stream: true,
       stream_options: { include_usage: true },
     };
-    if (req.tools !== undefined && req.tools.length > 0) {
-      body.tools = req.tools.map((t) => ({
-        type: 'function' as const,
-        function: { name: t.name, description: t.description, parameters: t.parameters },
-      }));
-    }
     if (req.maxTokens !== undefined) body[maxTokensField] = req.maxTokens;
-    return body;
+    const json = JSON.stringify(body);
+    if (req.tools === undefined || req.tools.length === 0) return json;
+    lastTools = wireTools(req.tools, lastTools);
+    return `${json.slice(0, -1)},"tools":${lastTools.json}}`;
   }
+
 
   return { model: opts.model, complete };
 }
