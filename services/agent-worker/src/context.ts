@@ -1,4 +1,4 @@
-import { countMessageTokens, countTokens, type ChatMessage, type LlmTool } from '@switchboard/llm';
+import { countMessageTokens, countTokens, toolsJson, type ChatMessage, type LlmTool } from '@switchboard/llm';
 import { toChatMessages, type TranscriptEntry } from './transcript.ts';
 
 export interface ContextInput {
@@ -89,17 +89,15 @@ function entryTokens(entry: TranscriptEntry, message: ChatMessage): number {
   return countMessageTokens([message]) - 3; // minus the reply priming, counted once for the whole prompt
 }
 
-/** The tool list last counted and its tokens: a catalog snapshot serves many turns with the same tool objects. */
-let countedTools: { tools: readonly LlmTool[]; tokens: number } | undefined;
+/** The tools' JSON last counted and its tokens (`toolsJson` returns the same string for the same tools). */
+let countedTools: { json: string; tokens: number } | undefined;
 
-/** Tokens of the tool schemas as sent on the wire (the client maps each tool to this shape). */
+/** Tokens of the tool schemas as sent on the wire. */
 function toolTokens(tools: readonly LlmTool[]): number {
   if (tools.length === 0) return 0;
-  const last = countedTools;
-  if (last && last.tools.length === tools.length && last.tools.every((t, i) => t === tools[i])) return last.tokens;
-  const tokens = countTokens(JSON.stringify(tools.map((t) => ({ type: 'function', function: { name: t.name, description: t.description, parameters: t.parameters } }))));
-  countedTools = { tools: [...tools], tokens };
-  return tokens;
+  const json = toolsJson(tools);
+  if (countedTools?.json !== json) countedTools = { json, tokens: countTokens(json) };
+  return countedTools.tokens;
 }
 
 /**

@@ -1,4 +1,4 @@
-export { createLlmClient } from './llm-client.ts';
+export { createLlmClient, toolsJson } from './llm-client.ts';
 export { countTokens, countMessageTokens, loadTokenizer, isTokenizerLoaded } from './tokens.ts';
 export { parseRetryAfterMs, backoffDelayMs } from './retry.ts';
 export type {

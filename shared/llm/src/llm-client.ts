@@ -24,21 +24,21 @@ function importSdk(): Promise<typeof OpenAIModule> {
   return sdkModule;
 }
 
-/** A list of tools and their request-body JSON (`tools` of a chat completion). */
-interface WireTools {
-  tools: readonly LlmTool[];
-  json: string;
-}
+/** The tool list last encoded and its JSON. */
+let lastTools: { tools: readonly LlmTool[]; json: string } | undefined;
 
 /**
- * The `tools` JSON of a request. The schemas are most of a request body (~7 KB of ~7.5 KB with the
- * built-in tools) and the same on every call, so a list of the same tool objects as the previous
- * call reuses that call's JSON.
+ * The tools as a request body's `tools` JSON (native `type: 'function'` tools). The schemas are
+ * most of a request body (~7 KB of ~7.5 KB with the built-in tools) and a catalog snapshot serves
+ * many turns with the same tool objects, so a list of the same objects as the last call gets the
+ * same JSON (the same string, so a caller can key its own work on it).
  */
-function wireTools(tools: readonly LlmTool[], last: WireTools | undefined): WireTools {
-  if (last && last.tools.length === tools.length && last.tools.every((t, i) => t === tools[i])) return last;
-  const shaped = tools.map((t) => ({ type: 'function', function: { name: t.name, description: t.description, parameters: t.parameters } }));
-  return { tools: [...tools], json: JSON.stringify(shaped) };
+export function toolsJson(tools: readonly LlmTool[]): string {
+  const last = lastTools;
+  if (last && last.tools.length === tools.length && last.tools.every((t, i) => t === tools[i])) return last.json;
+  const json = JSON.stringify(tools.map((t) => ({ type: 'function', function: { name: t.name, description: t.description, parameters: t.parameters } })));
+  lastTools = { tools: [...tools], json };
+  return json;
 }
 
 const OUTCOME_BY_CODE: Record<string, LlmOutcome> = {
@@ -73,7 +73,6 @@ export function createLlmClient(opts: LlmClientOptions): LlmClient {
   const metrics = createLlmMetrics(opts.registry);
   const log = opts.logger.child({ component: 'llm' });
   let sdk: { client: OpenAI; lib: typeof OpenAIModule } | undefined;
-  let lastTools: WireTools | undefined;
   async function getSdk(): Promise<{ client: OpenAI; lib: typeof OpenAIModule }> {
     if (sdk !== undefined) return sdk;
     const lib = await importSdk();
@@ -230,10 +229,8 @@ export function createLlmClient(opts: LlmClientOptions): LlmClient {
     if (req.maxTokens !== undefined) body[maxTokensField] = req.maxTokens;
     const json = JSON.stringify(body);
     if (req.tools === undefined || req.tools.length === 0) return json;
-    lastTools = wireTools(req.tools, lastTools);
-    return `${json.slice(0, -1)},"tools":${lastTools.json}}`;
+    return `${json.slice(0, -1)},"tools":${toolsJson(req.tools)}}`;
   }
-
 
   return { model: opts.model, complete };
 }
