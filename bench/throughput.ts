@@ -12,6 +12,8 @@
  * Scenarios: one session's sequential messages and 50 sessions at once with a 0 ms model
  * (framework overhead), 500 sessions with a 1,000 ms model at TURN_CONCURRENCY 500 (the target),
  * and the same at TURN_CONCURRENCY 100 (information: a concurrency the machine's CPU can carry).
+ * `--sweep` adds the 1,000 ms scenario at TURN_CONCURRENCY 50, 200 and 300 (information: where the
+ * fraction of the bound falls below 0.9 on this machine), written as `concurrencySweep`.
  * Each scenario also reports the cores it kept busy, and for each thread of the system process the
  * share of the window it ran and the share it was ready to run but waited for a CPU (schedstat):
  * an average of cores busy hides bursts in which every core is taken.
@@ -31,6 +33,9 @@ const quick = process.argv.includes('--quick');
 /** Extra node flags for the system process (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`), from BENCH_NODE_ARGS. */
 const extraNodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
 const withMemory = process.argv.includes('--memory');
+const sweep = process.argv.includes('--sweep');
+/** Extra turn concurrencies of the 1,000 ms scenario with `--sweep` (100 and 500 always run). */
+const SWEEP_CONCURRENCIES = [50, 200, 300];
 /** Turns one system process runs at once in the 1,000 ms scenario (TURN_CONCURRENCY). */
 const TURN_CONCURRENCY = 500;
 const SLOW_MODEL_MS = 1000;
@@ -144,6 +149,15 @@ async function main(): Promise<void> {
     // framework keeps up with its configured concurrency when CPU is not what limits it. Its
     // warm-up is more than one round (500 sessions / 100 at once × 1 s each ≈ 5 s).
     results.concurrent500Sessions1000msModerateConcurrency = await slowRun('benchC', 'c500m', MODERATE_CONCURRENCY, 7000);
+    if (sweep) {
+      const runs = [];
+      // Warm-up: more than one round of the 500 sessions through `c` turns at once.
+      for (const c of SWEEP_CONCURRENCIES) runs.push(await slowRun(`benchS${c}`, `c500s${c}`, c, Math.max(3000, (sessions / c) * SLOW_MODEL_MS + 2000)));
+      const all = [...runs, results.concurrent500Sessions1000msModerateConcurrency, results.concurrent500Sessions1000ms] as Array<Awaited<ReturnType<typeof slowRun>>>;
+      results.concurrencySweep = all
+        .sort((a, b) => a.turnConcurrency - b.turnConcurrency)
+        .map((r) => ({ turnConcurrency: r.turnConcurrency, messagesPerSecond: r.messagesPerSecond, fractionOfBound: r.fractionOfBound, p50Ms: r.p50Ms, p99Ms: r.p99Ms, coresBusy: r.coresBusy, errors: r.errors }));
+    }
   } finally {
     await model.close();
     await redis.stop();
@@ -181,6 +195,7 @@ async function main(): Promise<void> {
     [`500 sessions, ${SLOW_MODEL_MS} ms`]: { ...row(slow), bound: (slow as unknown as { boundMessagesPerSecond: number }).boundMessagesPerSecond, 'of bound': slow.fractionOfBound },
     [`500 sessions, ${SLOW_MODEL_MS} ms, ${MODERATE_CONCURRENCY} at once`]: { ...row(moderate), bound: moderate.boundMessagesPerSecond, 'of bound': moderate.fractionOfBound },
   });
+  if (results.concurrencySweep) console.table(results.concurrencySweep);
   console.log({
     firstStartMs: results.firstStartMs,
     firstStartColdCompileCacheMs: results.firstStartColdCompileCacheMs,
