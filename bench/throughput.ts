@@ -144,17 +144,18 @@ async function main(): Promise<void> {
         fractionOfBound: round(run.messagesPerSecond / bound, 2),
       };
     };
-    results.concurrent500Sessions1000ms = await slowRun('benchB', 'c500', TURN_CONCURRENCY, 3000);
+    const targetRun = await slowRun('benchB', 'c500', TURN_CONCURRENCY, 3000);
+    results.concurrent500Sessions1000ms = targetRun;
     // The same load with fewer turns at once than the machine can run: shows whether the
     // framework keeps up with its configured concurrency when CPU is not what limits it. Its
     // warm-up is more than one round (500 sessions / 100 at once × 1 s each ≈ 5 s).
-    results.concurrent500Sessions1000msModerateConcurrency = await slowRun('benchC', 'c500m', MODERATE_CONCURRENCY, 7000);
+    const moderateRun = await slowRun('benchC', 'c500m', MODERATE_CONCURRENCY, 7000);
+    results.concurrent500Sessions1000msModerateConcurrency = moderateRun;
     if (sweep) {
-      const runs = [];
+      const runs = [targetRun, moderateRun];
       // Warm-up: more than one round of the 500 sessions through `c` turns at once.
       for (const c of SWEEP_CONCURRENCIES) runs.push(await slowRun(`benchS${c}`, `c500s${c}`, c, Math.max(3000, (sessions / c) * SLOW_MODEL_MS + 2000)));
-      const all = [...runs, results.concurrent500Sessions1000msModerateConcurrency, results.concurrent500Sessions1000ms] as Array<Awaited<ReturnType<typeof slowRun>>>;
-      results.concurrencySweep = all
+      results.concurrencySweep = runs
         .sort((a, b) => a.turnConcurrency - b.turnConcurrency)
         .map((r) => ({ turnConcurrency: r.turnConcurrency, messagesPerSecond: r.messagesPerSecond, fractionOfBound: r.fractionOfBound, p50Ms: r.p50Ms, p99Ms: r.p99Ms, coresBusy: r.coresBusy, errors: r.errors }));
     }
