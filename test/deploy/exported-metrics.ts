@@ -6,6 +6,7 @@ export const SWITCHBOARD_METRICS: Readonly<Record<string, MetricType>> = {
   switchboard_replies_total: 'counter',
   switchboard_turns_total: 'counter',
   switchboard_turn_duration_seconds: 'histogram',
+  switchboard_turn_wait_seconds: 'histogram',
   switchboard_turn_batch_size: 'histogram',
   switchboard_lane_queue_depth: 'gauge',
   switchboard_lane_oldest_waiting_age_seconds: 'gauge',

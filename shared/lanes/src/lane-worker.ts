@@ -52,9 +52,13 @@ export interface LaneWorkerOptions {
 }
 
 export interface LaneWorker {
-  worker: Worker;
+  /** The BullMQ workers that share this process' turn slots (one per 50). */
+  workers: Worker[];
   close(): Promise<void>;
 }
+
+/** Turn slots per BullMQ worker: a process with more runs several (see createLaneWorker). */
+const TURNS_PER_FETCHER = 50;
 
 /**
  * Consumes the turn queue. Each job claims its session's batch, runs the handler and then
@@ -77,6 +81,9 @@ export function createLaneWorker(opts: LaneWorkerOptions): LaneWorker {
     }
     const { sessionKey } = parsed.data;
     const started = performance.now();
+    // First runs only (a retry or a resumed stall counts from the first request). The job's creation
+    // time is the producer's clock: a skew between hosts could make the wait negative.
+    if (job.attemptsMade === 0 && job.stalledCounter === 0) metrics.turnWait.observe(Math.max(0, Date.now() - job.timestamp) / 1000);
     const batch = await opts.store.claim(sessionKey, maxBatch);
     if (!batch) {
       metrics.turns.inc({ outcome: 'empty' });
@@ -172,16 +179,25 @@ export function createLaneWorker(opts: LaneWorkerOptions): LaneWorker {
     void subscriber.subscribe(opts.store.keys.arrivals).catch((err: unknown) => opts.logger.error({ err }, 'subscribing to arrivals failed'));
   }
 
-  const worker = new Worker(TURN_QUEUE.name, processor, {
-    connection: opts.connection,
-    prefix: opts.prefix,
-    concurrency: opts.concurrency ?? 50,
-    lockDuration: leaseMs,
-    stalledInterval: Math.max(500, Math.floor(leaseMs / 2)),
-    // A stalled turn is always resumed (it is idempotent); never fail it for stalling.
-    maxStalledCount: 1000,
+  // BullMQ's worker fetches its jobs one at a time (each fetch a Redis round trip that waits its
+  // turn on the event loop), so with hundreds of turns at once on a busy loop the fetching, not the
+  // free slots, decides how soon a turn starts. One BullMQ worker per TURNS_PER_FETCHER slots keeps
+  // that many fetches going at once; together they run exactly `concurrency` turns.
+  const concurrency = opts.concurrency ?? 50;
+  const fetchers = Math.ceil(concurrency / TURNS_PER_FETCHER);
+  const workers = Array.from({ length: fetchers }, (_, i) => {
+    const worker = new Worker(TURN_QUEUE.name, processor, {
+      connection: opts.connection,
+      prefix: opts.prefix,
+      concurrency: Math.floor(concurrency / fetchers) + (i < concurrency % fetchers ? 1 : 0),
+      lockDuration: leaseMs,
+      stalledInterval: Math.max(500, Math.floor(leaseMs / 2)),
+      // A stalled turn is always resumed (it is idempotent); never fail it for stalling.
+      maxStalledCount: 1000,
+    });
+    worker.on('error', (err) => opts.logger.error({ err, queue: TURN_QUEUE.name }, 'turn worker error'));
+    return worker;
   });
-  worker.on('error', (err) => opts.logger.error({ err, queue: TURN_QUEUE.name }, 'turn worker error'));
 
   const sweep = setInterval(() => {
     void (async () => {
@@ -197,11 +213,11 @@ export function createLaneWorker(opts: LaneWorkerOptions): LaneWorker {
   sweep.unref();
 
   return {
-    worker,
+    workers,
     async close() {
       clearInterval(sweep);
       // close() waits for the turns in flight; a turn that outlives the deadline is resumed elsewhere.
-      await worker.close();
+      await Promise.all(workers.map((w) => w.close()));
     },
   };
 }

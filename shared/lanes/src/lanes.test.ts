@@ -134,6 +134,57 @@ describe('lane worker', () => {
     for (const s of sessions) expect(handled.get(s)).toEqual(Array.from({ length: 15 }, (_, i) => `${i}`));
   });
 
+  it('runs exactly its concurrency of turns at once when that takes several BullMQ workers', async () => {
+    const env = setup();
+    let running = 0;
+    let most = 0;
+    let handled = 0;
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    // 120 slots: three BullMQ workers of 40, each fetching on its own.
+    const w = startWorker(
+      env,
+      async () => {
+        running += 1;
+        most = Math.max(most, running);
+        await gate;
+        running -= 1;
+        handled += 1;
+      },
+      { concurrency: 120 },
+    );
+    expect(w.workers.map((x) => x.concurrency)).toEqual([40, 40, 40]);
+    await Promise.all(Array.from({ length: 150 }, (_, i) => env.ingress.submit(msg(`k${i}`, 'x'))));
+    await waitFor(() => running === 120, { timeoutMs: 10_000 });
+    await new Promise((r) => setTimeout(r, 300)); // none of the 30 left may start meanwhile
+    expect(most).toBe(120);
+    release();
+    await waitFor(() => handled === 150, { timeoutMs: 10_000 });
+    expect(most).toBe(120);
+  });
+
+  it("measures a turn's wait for its start from its request", async () => {
+    const env = setup();
+    const started: string[] = [];
+    // One slot: b's turn is requested at once but waits for a's 300 ms turn to free it.
+    startWorker(
+      env,
+      async (ctx) => {
+        started.push(ctx.sessionKey);
+        if (ctx.sessionKey === 'wa') await new Promise((r) => setTimeout(r, 300));
+      },
+      { concurrency: 1 },
+    );
+    await env.ingress.submit(msg('wa', 'x'));
+    await waitFor(() => started.length === 1);
+    await env.ingress.submit(msg('wb', 'y'));
+    await waitFor(() => started.length === 2);
+    const text = await env.registry.getSingleMetricAsString('switchboard_turn_wait_seconds');
+    const total = (suffix: string) => Number(new RegExp(`^switchboard_turn_wait_seconds_${suffix} (\\S+)$`, 'm').exec(text)?.[1]);
+    expect(total('count')).toBe(2);
+    expect(total('sum')).toBeGreaterThanOrEqual(0.25);
+  });
+
   it('a fenced turn acknowledges nothing; the batch stays for the owner', async () => {
     const env = setup();
     let calls = 0;

@@ -13,6 +13,11 @@ export function laneMetrics(registry: Registry) {
       help: 'Wall time of one turn, from claim to acknowledgement',
       buckets: LATENCY_BUCKETS_SECONDS,
     }),
+    turnWait: histogram(registry, {
+      name: 'switchboard_turn_wait_seconds',
+      help: "From a turn's request (its job created) to a worker starting it: waiting for the session's running turn, a free slot and the fetch (first runs)",
+      buckets: LATENCY_BUCKETS_SECONDS,
+    }),
     batchSize: histogram(registry, {
       name: 'switchboard_turn_batch_size',
       help: 'Inbound messages handled by one turn',
