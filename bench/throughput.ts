@@ -14,9 +14,11 @@
  * and the same at TURN_CONCURRENCY 100 (information: a concurrency the machine's CPU can carry).
  * `--sweep` adds the 1,000 ms scenario at TURN_CONCURRENCY 50, 200 and 300 (information: where the
  * fraction of the bound falls below 0.9 on this machine), written as `concurrencySweep`.
- * Each scenario also reports the cores it kept busy, and for each thread of the system process the
- * share of the window it ran and the share it was ready to run but waited for a CPU (schedstat):
- * an average of cores busy hides bursts in which every core is taken.
+ * Each scenario also reports the mean wait of a turn for its start and its mean run (the system's
+ * own histograms, read from /metrics at both ends of the window), the cores it kept busy, and for
+ * each thread of the system process the share of the window it ran and the share it was ready to
+ * run but waited for a CPU (schedstat): an average of cores busy hides bursts in which every core
+ * is taken.
  *
  * Per-turn memory extraction (MEMORY_EXTRACTION=turn, the default) makes a second model call per
  * turn after the reply; the spine's figures are taken without it (MEMORY_EXTRACTION=off), so the
@@ -27,6 +29,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { npmStartCommand, startFakeOpenAI, startRedisServer } from '@switchboard/testkit';
 import { closedLoop, type LoadResult } from './lib/load.ts';
+import { histogramTotals, meansMs, type HistogramTotals } from './lib/scrape.ts';
 import { cpuMs, cpuPerMessage, cpuSnapshot, loadAverage1m, ROOT, round, rssMiB, schedShares, startProcess, threadSchedMs, type BenchProcess, type SchedTimes } from './lib/procs.ts';
 
 const quick = process.argv.includes('--quick');
@@ -52,7 +55,15 @@ interface Scenario extends LoadResult {
    * to run but waited for a CPU (the machine's cores busy with other threads and processes).
    */
   systemThreads: Record<string, SchedTimes>;
+  /**
+   * Means over the window from the system's /metrics, in ms: `wait`, from a turn's request to its
+   * start (switchboard_turn_wait_seconds), and `duration`, from its claim to its acknowledgement.
+   */
+  turnMeansMs: { wait: number | null; duration: number | null };
 }
+
+/** The histograms behind {@link Scenario.turnMeansMs}. */
+const TURN_HISTOGRAMS = ['switchboard_turn_wait_seconds', 'switchboard_turn_duration_seconds'] as const;
 
 async function main(): Promise<void> {
   // The system runs exactly as `npm start` runs it: its environment settings and V8 flags.
@@ -80,16 +91,22 @@ async function main(): Promise<void> {
     let after: Record<string, number> = {};
     let schedBefore: Record<string, SchedTimes> = {};
     let schedAfter: Record<string, SchedTimes> = {};
+    let turnsBefore: Record<string, HistogramTotals> = {};
+    let turnsAfter: Record<string, HistogramTotals> = {};
     const result = await closedLoop(sys.url, label, sessions, durationMs, warmupMs, {
-      onStart: async () => void ([before, schedBefore] = await Promise.all([cpuSnapshot(pids), threadSchedMs(pids.system)])),
-      onEnd: async () => void ([after, schedAfter] = await Promise.all([cpuSnapshot(pids), threadSchedMs(pids.system)])),
+      onStart: async () =>
+        void ([before, schedBefore, turnsBefore] = await Promise.all([cpuSnapshot(pids), threadSchedMs(pids.system), histogramTotals(sys.url, TURN_HISTOGRAMS)])),
+      onEnd: async () =>
+        void ([after, schedAfter, turnsAfter] = await Promise.all([cpuSnapshot(pids), threadSchedMs(pids.system), histogramTotals(sys.url, TURN_HISTOGRAMS)])),
     });
+    const turnMeans = meansMs(turnsBefore, turnsAfter);
     const cpuMsPerMessage = cpuPerMessage(before, after, result.messages);
     return {
       ...result,
       cpuMsPerMessage,
       coresBusy: round((cpuMsPerMessage.total! * result.messagesPerSecond) / 1000, 2),
       systemThreads: schedShares(schedBefore, schedAfter, durationMs),
+      turnMeansMs: { wait: turnMeans.switchboard_turn_wait_seconds ?? null, duration: turnMeans.switchboard_turn_duration_seconds ?? null },
     };
   };
 
@@ -157,7 +174,16 @@ async function main(): Promise<void> {
       for (const c of SWEEP_CONCURRENCIES) runs.push(await slowRun(`benchS${c}`, `c500s${c}`, c, Math.max(3000, (sessions / c) * SLOW_MODEL_MS + 2000)));
       results.concurrencySweep = runs
         .sort((a, b) => a.turnConcurrency - b.turnConcurrency)
-        .map((r) => ({ turnConcurrency: r.turnConcurrency, messagesPerSecond: r.messagesPerSecond, fractionOfBound: r.fractionOfBound, p50Ms: r.p50Ms, p99Ms: r.p99Ms, coresBusy: r.coresBusy, errors: r.errors }));
+        .map((r) => ({
+          turnConcurrency: r.turnConcurrency,
+          messagesPerSecond: r.messagesPerSecond,
+          fractionOfBound: r.fractionOfBound,
+          p50Ms: r.p50Ms,
+          p99Ms: r.p99Ms,
+          turnWaitMeanMs: r.turnMeansMs.wait,
+          coresBusy: r.coresBusy,
+          errors: r.errors,
+        }));
     }
   } finally {
     await model.close();
@@ -189,6 +215,7 @@ async function main(): Promise<void> {
     'cpu ms/msg': r.cpuMsPerMessage.total,
     cores: r.coresBusy,
     'main run/wait': `${r.systemThreads.main?.running ?? 0}/${r.systemThreads.main?.waiting ?? 0}`,
+    'turn wait/run ms': `${r.turnMeansMs.wait ?? '-'}/${r.turnMeansMs.duration ?? '-'}`,
   });
   console.table({
     'sequential, 1 session, 0 ms': row(seq),
