@@ -55,7 +55,9 @@ describe('npm start', () => {
         if (sys.child.exitCode !== null) throw new Error(`exited: ${sys.output()}`);
         return (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200;
       }, { timeoutMs: 30_000, message: 'npm start ready' });
-      expect(sys.output()).toContain('Switchboard is running at');
+      // /readyz answers once the database does, which can be a moment before the start-up line
+      // is logged and reaches this pipe.
+      await waitFor(() => sys.output().includes('Switchboard is running at'), { timeoutMs: 5000, message: 'the start-up line' });
       const res = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'x-session-id': 'npm-start' },
