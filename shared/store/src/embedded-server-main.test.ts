@@ -23,7 +23,8 @@ describe('npm run db:embedded', () => {
       env: { PATH: process.env.PATH, DATA_DIR: dataDir, EMBEDDED_DB_PORT: '0', LOG_LEVEL: 'info' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    // 'close', not 'exit': it comes after the child's output has all been read.
+    const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
     let output = '';
     const url = await new Promise<string>((resolve, reject) => {
       child.stdout.on('data', (chunk: Buffer) => {
