@@ -26,7 +26,7 @@ export interface TurnContext {
 }
 
 export interface LaneWorkerOptions {
-  /** Connection for the BullMQ worker; must have `maxRetriesPerRequest: null`. */
+  /** Connection the BullMQ workers share (each adds its own blocking one); must have `maxRetriesPerRequest: null`. */
   connection: Redis;
   prefix: string;
   store: LaneStore;
