@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Logger } from '@switchboard/observability';
-import { loadBuiltinTools } from './builtin-tools.ts';
+import { builtinsOffByDefault, loadBuiltinTools } from './builtin-tools.ts';
 import { loadToolRunnerConfig } from './config.ts';
 import { createWorkspaces } from './sandbox/workspaces.ts';
 
@@ -28,17 +28,22 @@ describe('loadBuiltinTools', () => {
     expect(lines.find((l) => l.obj.tool === 'shell')?.obj.reason).toMatch(/bubblewrap not found \(\/nonexistent\/bwrap/);
   });
 
-  it('offers web_search only with a provider, and everything else by default', async () => {
+  it('offers web_search only with a provider, and everything but the high-risk tools by default', async () => {
     const config = loadToolRunnerConfig({ TOOL_WORKSPACES_DIR: join(base, 'ws2'), BWRAP_PATH: '/nonexistent/bwrap' });
     const { logger, lines } = recordingLogger();
     const workspaces = createWorkspaces({ rootDir: config.workspacesDir, owner: undefined });
     const without = await loadBuiltinTools({ config, logger, workspaces, processUid: 1000 });
     expect(without.map((t) => t.name)).toEqual(['echo', 'read_file', 'write_file', 'edit_file', 'list_files', 'web_fetch']);
-    expect(lines.filter((l) => l.level === 'warn').map((l) => l.obj.tool)).toEqual(['shell', 'web_search', 'http_request', 'schedule', 'remember', 'recall', 'forget']);
+    // shell and http_request are not even built: no sandbox self-check ran (it would have logged the missing bwrap).
+    expect(lines.filter((l) => l.level === 'warn').map((l) => l.obj.tool)).toEqual(['web_search', 'schedule', 'remember', 'recall', 'forget']);
+    expect(builtinsOffByDefault(config)).toEqual(['shell', 'http_request']);
     const withProvider = await loadBuiltinTools({ config, logger, workspaces, processUid: 1000, webSearchProvider: { name: 'fake', search: async () => [] } });
     expect(withProvider.map((t) => t.name)).toContain('web_search');
-    const withHosts = await loadBuiltinTools({ config: { ...config, HTTP_REQUEST_ALLOWED_HOSTS: ['api.example.com'] }, logger, workspaces, processUid: 1000 });
-    expect(withHosts.map((t) => t.name)).toContain('http_request');
+    const hosts = { ...config, HTTP_REQUEST_ALLOWED_HOSTS: ['api.example.com'] };
+    expect((await loadBuiltinTools({ config: hosts, logger, workspaces, processUid: 1000 })).map((t) => t.name)).not.toContain('http_request');
+    const named = { ...hosts, TOOLS_ENABLED: ['echo', 'http_request'] };
+    expect((await loadBuiltinTools({ config: named, logger, workspaces, processUid: 1000 })).map((t) => t.name)).toEqual(['echo', 'http_request']);
+    expect(builtinsOffByDefault(named)).toEqual([]);
   });
 });
 

@@ -44,6 +44,12 @@ const memoryTool = (name: 'remember' | 'recall' | 'forget'): BuiltinTool => ({
 /** A built-in tool: its name and how to build it, or why it cannot run on this host. */
 export interface BuiltinTool {
   name: string;
+  /**
+   * 'high' for a tool that stays off unless TOOLS_ENABLED names it (the plugin it builds says the
+   * same): without that it is not built at all, so shell's sandbox self-check (a bubblewrap run,
+   * ~0.13 s of a start) runs only where shell may be used.
+   */
+  risk?: 'high';
   create(env: BuiltinToolEnv): Promise<ToolPlugin | { unavailable: string }>;
 }
 
@@ -56,6 +62,7 @@ export const BUILTIN_TOOLS: readonly BuiltinTool[] = [
   { name: 'echo', create: async () => echoTool as unknown as ToolPlugin },
   {
     name: 'shell',
+    risk: 'high',
     async create({ config, logger, workspaces, processUid }) {
       const probe = await probeSandbox(
         {
@@ -109,6 +116,7 @@ export const BUILTIN_TOOLS: readonly BuiltinTool[] = [
   },
   {
     name: 'http_request',
+    risk: 'high',
     create: async ({ config }) =>
       config.HTTP_REQUEST_ALLOWED_HOSTS.length > 0
         ? createHttpRequestTool({
@@ -128,16 +136,21 @@ export const BUILTIN_TOOLS: readonly BuiltinTool[] = [
   memoryTool('forget'),
 ];
 
+/** The built-in high-risk tools left off (not even built) because TOOLS_ENABLED is unset. */
+export function builtinsOffByDefault(config: Pick<ToolRunnerConfig, 'TOOLS_ENABLED'>, registry: readonly BuiltinTool[] = BUILTIN_TOOLS): string[] {
+  return config.TOOLS_ENABLED ? [] : registry.filter((entry) => entry.risk === 'high').map((entry) => entry.name);
+}
+
 /**
- * Builds the enabled built-in tools for this host: those named in TOOLS_ENABLED (all when it is
- * unset), minus any that are unavailable here — each of those is logged with its reason, at
- * error level when TOOLS_ENABLED asked for it explicitly.
+ * Builds the enabled built-in tools for this host: those named in TOOLS_ENABLED (when it is
+ * unset, all but the high-risk ones), minus any that are unavailable here — each of those is
+ * logged with its reason, at error level when TOOLS_ENABLED asked for it explicitly.
  */
 export async function loadBuiltinTools(env: BuiltinToolEnv, registry: readonly BuiltinTool[] = BUILTIN_TOOLS): Promise<ToolPlugin[]> {
   const wanted = env.config.TOOLS_ENABLED;
   const plugins: ToolPlugin[] = [];
   for (const entry of registry) {
-    if (wanted && !wanted.includes(entry.name)) continue;
+    if (wanted ? !wanted.includes(entry.name) : entry.risk === 'high') continue;
     const made = await entry.create(env);
     if ('unavailable' in made) {
       const log = { tool: entry.name, reason: made.unavailable };

@@ -10,7 +10,7 @@ import { policyFromConfig } from '@switchboard/policy';
 import type { Db } from '@switchboard/store';
 import { Scheduler } from '@switchboard/scheduler';
 import { ApprovalBoard, ToolCatalog, type ToolPlugin, UNTRUSTED_NOTE, wrapUntrusted } from '@switchboard/tools';
-import { loadBuiltinTools } from './builtin-tools.ts';
+import { builtinsOffByDefault, loadBuiltinTools } from './builtin-tools.ts';
 import type { ToolRunnerConfig } from './config.ts';
 import { definitionOf, mcpConnectedGauge } from './mcp/definitions.ts';
 import type { McpToolSource } from './mcp/index.ts';
@@ -91,7 +91,7 @@ export async function createToolRunner(deps: ToolRunnerDeps): Promise<ToolRunner
     byName = new Map(enabled.map((p) => [p.name, p]));
     return all.filter((p) => !enabled.includes(p)).map((p) => p.name);
   };
-  const withheld = select();
+  const withheld = [...(deps.plugins ? [] : builtinsOffByDefault(config)), ...select()];
   if (!config.TOOLS_ENABLED && withheld.length > 0) logger.info({ tools: withheld }, 'high-risk tools are off by default; name them in TOOLS_ENABLED to enable them');
   const runs = counter(registry, { name: 'switchboard_tool_runs_total', help: 'Tool runs by tool and outcome (ok, error, timeout, rejected)', labelNames: ['tool', 'outcome'] as const });
   const duration = histogram(registry, { name: 'switchboard_tool_run_duration_seconds', help: 'Wall time of one tool run', labelNames: ['tool'] as const, buckets: LATENCY_BUCKETS_SECONDS });
