@@ -17,7 +17,11 @@ const platformSdks = {
   '@discordjs/*': 'discord',
 };
 
-const deepImport = { group: ['@switchboard/*/*'], message: 'Import a package through its index (package.json#exports), not its files.' };
+// `@switchboard/store/early-worker` is the one other entry: `npm start` imports it before anything else.
+const deepImport = {
+  group: ['@switchboard/*/*', '!@switchboard/store/early-worker'],
+  message: 'Import a package through its index (package.json#exports), not its files.',
+};
 
 function sdkPatterns(except) {
   return Object.entries(platformSdks)

@@ -1,6 +1,6 @@
 import { join, resolve } from 'node:path';
 import type { Logger } from '@switchboard/observability';
-import { openDatabase, type Db } from '@switchboard/store';
+import { openDatabase, type Db, type OpenDatabaseOptions } from '@switchboard/store';
 import type { AllInOneConfig } from './config.ts';
 
 /**
@@ -9,12 +9,16 @@ import type { AllInOneConfig } from './config.ts';
  * HTTP and queues. Kept apart from `system.ts` so that `main.ts` can start opening it (on the
  * other core) before it imports the services.
  */
-export function openSystemDatabase(config: AllInOneConfig, logger: Logger, onStarting?: () => void): Promise<Db> {
+export function openSystemDatabase(
+  config: AllInOneConfig,
+  logger: Logger,
+  start: Pick<OpenDatabaseOptions, 'onStarting' | 'earlyWorker'> = {},
+): Promise<Db> {
   return openDatabase({
     databaseUrl: config.DATABASE_URL,
     dataDir: join(resolve(config.dataDir), 'pglite'),
     logger,
     thread: true,
-    ...(onStarting ? { onStarting } : {}),
+    ...start,
   });
 }

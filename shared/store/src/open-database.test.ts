@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SwitchboardError } from '@switchboard/contracts';
 import { embeddedDataDir } from './data-dir.ts';
 import { openDatabase as open } from './open-database.ts';
+import { EarlyWorker } from './early-worker.ts';
 import { ThreadedPgliteDatabase } from './threaded-pglite-database.ts';
 import { PgliteDatabase } from './pglite-database.ts';
 import type { Db, OpenDatabaseOptions } from './types.ts';
@@ -124,6 +125,38 @@ describe.each([
     await db.close();
     // initdb alone takes several seconds; a snapshot start is well under that even on a busy CI box.
     expect(elapsedMs).toBeLessThan(3_000);
+  });
+});
+
+describe('openDatabase with an early worker', () => {
+  const exitOf = (early: EarlyWorker) => new Promise<number>((resolve) => early.worker.once('exit', resolve));
+
+  it('runs PGlite in the worker it was given, which exits on close', async () => {
+    const early = new EarlyWorker();
+    const exited = exitOf(early);
+    const db = await open({ dataDir: join(root, 'early'), thread: true, earlyWorker: early });
+    expect(db).toBeInstanceOf(ThreadedPgliteDatabase);
+    expect((await db.query<{ n: number }>('select 41 + 1 as n')).rows).toEqual([{ n: 42 }]);
+    await db.close();
+    // A worker left waiting for its data dir would never exit.
+    await expect(exited).resolves.toBeTypeOf('number');
+  });
+
+  it('discards it when the database is Postgres at a URL or PGlite on the calling thread', async () => {
+    const unused = new EarlyWorker();
+    const discarded = exitOf(unused);
+    await open({ databaseUrl: 'postgres://postgres@127.0.0.1:1/postgres', connectTimeoutMs: 100, earlyWorker: unused }).catch(() => undefined);
+    await expect(discarded).resolves.toBeTypeOf('number');
+
+    const unusedToo = new EarlyWorker();
+    const alsoDiscarded = exitOf(unusedToo);
+    const db = await open({ dataDir: join(root, 'inline'), thread: false, earlyWorker: unusedToo });
+    try {
+      expect(db).toBeInstanceOf(PgliteDatabase);
+      await expect(alsoDiscarded).resolves.toBeTypeOf('number');
+    } finally {
+      await db.close();
+    }
   });
 });
 

@@ -3,7 +3,8 @@ import { createLogger } from '@switchboard/observability';
 import { prepareEphemeralDir, preparePersistentDir, type PreparedDataDir } from './data-dir.ts';
 import { runMigrations } from './migrations.ts';
 import { PgliteDatabase } from './pglite-database.ts';
-import { EarlyWorker, ThreadedPgliteDatabase } from './threaded-pglite-database.ts';
+import { EarlyWorker } from './early-worker.ts';
+import { ThreadedPgliteDatabase } from './threaded-pglite-database.ts';
 import { createPglite } from './pglite-runtime.ts';
 import { ensureTemplate } from './template-cache.ts';
 import type { Db, OpenDatabaseOptions } from './types.ts';
@@ -12,7 +13,7 @@ function silentLogger(): Logger {
   return createLogger({ service: 'store', level: 'silent' });
 }
 
-type PgliteOpenOptions = Pick<OpenDatabaseOptions, 'dataDir' | 'templateCacheDir' | 'sharedBuffersMb' | 'wasmTierUp' | 'onStarting'> & {
+type PgliteOpenOptions = Pick<OpenDatabaseOptions, 'dataDir' | 'templateCacheDir' | 'sharedBuffersMb' | 'wasmTierUp' | 'onStarting' | 'earlyWorker'> & {
   logger: Logger;
 };
 
@@ -42,7 +43,8 @@ export async function openPgliteDatabase(
 ): Promise<PgliteDatabase | ThreadedPgliteDatabase> {
   const t0 = performance.now();
   // The worker boots (Node, PGlite's modules, its WebAssembly) while the data dir is prepared.
-  const early = opts.thread ? new EarlyWorker() : undefined;
+  const early = opts.thread ? (opts.earlyWorker ?? new EarlyWorker()) : undefined;
+  if (!opts.thread) void opts.earlyWorker?.discard();
   let prepared: PreparedDataDir;
   try {
     prepared = await prepareDataDir(opts);
@@ -109,6 +111,7 @@ export async function openPgliteDatabase(
 export async function openDatabase(opts: OpenDatabaseOptions = {}): Promise<Db> {
   const logger = opts.logger ?? silentLogger();
   if (opts.databaseUrl) {
+    void opts.earlyWorker?.discard();
     opts.onStarting?.();
     // node-postgres is loaded only when it is used: the embedded default never needs it.
     const { PgDatabase } = await import('./pg-database.ts');

@@ -1,8 +1,8 @@
-import { getCompileCacheDir } from 'node:module';
 import type { HeapInfo } from 'node:v8';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { Logger } from '@switchboard/observability';
 import { SwitchboardError, type ErrorCode } from '@switchboard/contracts';
+import { spawnWorker, type EarlyWorker } from './early-worker.ts';
 import { assertNotInTransaction, runInTransaction } from './transaction-guard.ts';
 import type { Db, Queryable, QueryResult } from './types.ts';
 import {
@@ -14,15 +14,6 @@ import {
   type WorkerRequest,
   type WorkerResponse,
 } from './worker-protocol.ts';
-
-const WORKER_URL = new URL('./pglite-worker.ts', import.meta.url);
-
-/**
- * The worker's young generation (V8's nursery), in MB. V8's default lets it grow to 16+ MB under
- * PGlite's allocation rate; 4 MB measured ~20 MiB less RSS after a workload, with throughput
- * within run-to-run noise (the worker's garbage is short-lived: protocol buffers and result rows).
- */
-const WORKER_YOUNG_GENERATION_MB = 4;
 
 /** How long `close()` waits for the worker to exit after PGlite closed before terminating it. */
 const EXIT_TIMEOUT_MS = 10_000;
@@ -52,31 +43,6 @@ export function deserializeError(data: SerializedError): Error {
   err.name = data.name;
   if (data.stack) err.stack = data.stack;
   return err;
-}
-
-function spawnWorker(init: WorkerInit | null): Worker {
-  // A worker thread does not share the process' compile cache; without it, it would load Node's
-  // TypeScript stripper and strip its modules again on every start (~140 ms).
-  const compileCache = getCompileCacheDir();
-  return new Worker(WORKER_URL, {
-    workerData: init,
-    resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
-    // The worker's environment is the process' own (Node's default) plus the cache; no configuration is read here.
-    // eslint-disable-next-line no-restricted-properties
-    ...(compileCache ? { env: { ...process.env, NODE_COMPILE_CACHE: compileCache } } : {}),
-  });
-}
-
-/**
- * A PGlite worker started before its data dir is ready: it loads PGlite and compiles its
- * WebAssembly meanwhile. Hand it to {@link ThreadedPgliteDatabase.start}, or `discard()` it.
- */
-export class EarlyWorker {
-  readonly worker = spawnWorker(null);
-  /** Stops the thread (its data dir never came). */
-  async discard(): Promise<void> {
-    await this.worker.terminate();
-  }
 }
 
 /**

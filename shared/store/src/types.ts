@@ -1,4 +1,5 @@
 import type { Logger } from '@switchboard/observability';
+import type { EarlyWorker } from './early-worker.ts';
 
 /** Result of one query: the rows of the (last) statement, already parsed to JS values. */
 export interface QueryResult<R> {
@@ -70,6 +71,12 @@ export interface OpenDatabaseOptions {
    * modules) can wait for this, so that work does not hold up the start. Called at once otherwise.
    */
   onStarting?: () => void;
+  /**
+   * A PGlite worker thread the caller started earlier (`@switchboard/store/early-worker`), already
+   * loading PGlite while the caller imported the rest. Used with `thread`; discarded otherwise
+   * (`databaseUrl` set, or `thread` false), and on any failure to open.
+   */
+  earlyWorker?: EarlyWorker;
   /** PGlite `shared_buffers` in megabytes; startup time and resident memory grow with it (~4 ms/MB). Default 8. */
   sharedBuffersMb?: number;
   /**
