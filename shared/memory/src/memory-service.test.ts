@@ -13,6 +13,8 @@ import { userScope } from './types.ts';
 let db: Db;
 let model: FakeOpenAI;
 const calls = { extract: 0, summarize: 0, chat: 0 };
+/** What each summarize call was asked, as one text. */
+const summarizeAsked: string[] = [];
 const { logger, lines } = recordingLogger();
 
 beforeAll(async () => {
@@ -22,6 +24,7 @@ beforeAll(async () => {
       script: (body) => {
         const kind = callKind(body);
         calls[kind]++;
+        if (kind === 'summarize') summarizeAsked.push(JSON.stringify(body.messages));
         return kind === 'extract' ? fakeExtraction(body) : kind === 'summarize' ? fakeSummary(body) : { text: 'ok' };
       },
     }),
@@ -85,6 +88,8 @@ describe('MemoryService', () => {
     await memory.afterTurn(turn, 't-compact-12', 1000);
     expect(calls.summarize - summaries).toBe(1);
     expect(calls.extract - extracts).toBe(1); // the flush, since no per-turn extraction ran
+    // The range is read back whole: the summarizer sees turn 3's tool call.
+    expect(summarizeAsked.at(-1)).toContain('Assistant called echo(');
     await memory.afterTurn(turn, 't-compact-12', 1000); // replayed
     await Promise.all([memory.afterTurn(turn, 't-compact-12', 1000), memory.afterTurn(turn, 't-compact-12', 1000)]);
     expect(calls.summarize - summaries).toBe(1);

@@ -182,11 +182,14 @@ export class MemoryService {
     // The turn already knows everything since the latest summary fits: no need to load it to see that.
     if (known.unsummarizedTokensAtMost !== undefined && known.unsummarizedTokensAtMost <= triggerTokens) return false;
     const previous = await this.latestSummary(turn.sessionKey);
-    const { rows } = await db.query<CompactionRow & { turn_id: string; user_id: string | null; tool_calls: CompactionRow['toolCalls'] }>(
-      `SELECT seq, role, content, tool_calls, tokens, turn_id, user_id FROM messages WHERE session_id = $1 AND seq > $2 ORDER BY seq LIMIT ${MAX_ROWS}`,
+    // One JSON text instead of a row per message: PGlite returns hundreds of rows several times slower.
+    const { rows: [loaded] } = await db.query<{ messages: string }>(
+      `SELECT coalesce(json_agg(json_build_object('seq', seq, 'role', role, 'content', content, 'toolCalls', tool_calls, 'tokens', tokens,
+         'turn_id', turn_id, 'user_id', user_id) ORDER BY seq), '[]')::text AS messages
+       FROM (SELECT seq, role, content, tool_calls, tokens, turn_id, user_id FROM messages WHERE session_id = $1 AND seq > $2 ORDER BY seq LIMIT ${MAX_ROWS}) m`,
       [turn.sessionKey, previous?.toSeq ?? 0],
     );
-    const all = rows.map((r) => ({ ...r, seq: Number(r.seq), toolCalls: r.tool_calls }));
+    const all = JSON.parse(loaded!.messages) as Array<CompactionRow & { turn_id: string; user_id: string | null }>;
     const plan = planCompaction(all, {
       triggerTokens,
       keepTokens: Math.floor(budgetTokens * (this.opts.keepShare ?? 0.3)),
