@@ -69,7 +69,9 @@ export async function openPgliteDatabase(
       db = new PgliteDatabase(await createPglite(engine), prepared.release);
     }
     const t2 = performance.now();
-    await runMigrations(db, opts.logger);
+    // A dir just filled from the snapshot holds exactly these migrations: the snapshot's cache key
+    // is their fingerprint (templateKey). Checking again would cost five round trips at every first start.
+    if (!prepared.fresh) await runMigrations(db, opts.logger);
     await db.loadTypes();
     const t3 = performance.now();
     opts.logger.info(
