@@ -88,8 +88,18 @@ export async function closedLoop(
   const measureFrom = start + warmupMs;
   const end = measureFrom + durationMs;
   const marks: Array<Promise<void>> = [];
-  const startTimer = setTimeout(() => marks.push(window?.onStart() ?? Promise.resolve()), warmupMs);
-  const endTimer = setTimeout(() => marks.push(window?.onEnd() ?? Promise.resolve()), warmupMs + durationMs);
+  const once = (mark: (() => Promise<void>) | undefined) => {
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      marks.push(mark?.() ?? Promise.resolve());
+    };
+  };
+  const openWindow = once(window && (() => window.onStart()));
+  const closeWindow = once(window && (() => window.onEnd()));
+  const startTimer = setTimeout(openWindow, warmupMs);
+  const endTimer = setTimeout(closeWindow, warmupMs + durationMs);
   await Promise.all(
     Array.from({ length: sessions }, async (_, s) => {
       for (let i = 0; performance.now() < end; i++) {
@@ -106,6 +116,9 @@ export async function closedLoop(
   );
   clearTimeout(startTimer);
   clearTimeout(endTimer);
+  // The loops stop at their first answer past `end`, which can come before the end timer fires.
+  openWindow();
+  closeWindow();
   await Promise.all(marks);
   agent.destroy();
   latencies.sort((a, b) => a - b);
