@@ -136,9 +136,14 @@ export const BUILTIN_TOOLS: readonly BuiltinTool[] = [
   memoryTool('forget'),
 ];
 
+/** Whether `entry` stays off, not even built, under this config: TOOLS_ENABLED unset and the tool high-risk. */
+function offByDefault(config: Pick<ToolRunnerConfig, 'TOOLS_ENABLED'>, entry: BuiltinTool): boolean {
+  return !config.TOOLS_ENABLED && entry.risk === 'high';
+}
+
 /** The built-in high-risk tools left off (not even built) because TOOLS_ENABLED is unset. */
 export function builtinsOffByDefault(config: Pick<ToolRunnerConfig, 'TOOLS_ENABLED'>, registry: readonly BuiltinTool[] = BUILTIN_TOOLS): string[] {
-  return config.TOOLS_ENABLED ? [] : registry.filter((entry) => entry.risk === 'high').map((entry) => entry.name);
+  return registry.filter((entry) => offByDefault(config, entry)).map((entry) => entry.name);
 }
 
 /**
@@ -150,7 +155,7 @@ export async function loadBuiltinTools(env: BuiltinToolEnv, registry: readonly B
   const wanted = env.config.TOOLS_ENABLED;
   const plugins: ToolPlugin[] = [];
   for (const entry of registry) {
-    if (wanted ? !wanted.includes(entry.name) : entry.risk === 'high') continue;
+    if ((wanted && !wanted.includes(entry.name)) || offByDefault(env.config, entry)) continue;
     const made = await entry.create(env);
     if ('unavailable' in made) {
       const log = { tool: entry.name, reason: made.unavailable };
