@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHttpFetch } from './http-fetch.ts';
+import { createHttpFetch, NODE_BODY_HEADER, nodeBody } from './http-fetch.ts';
 
 let server: Server;
 let base: string;
@@ -16,6 +16,8 @@ beforeAll(async () => {
       seen.push({ method: req.method!, url: req.url!, headers: req.headers, body: Buffer.concat(chunks).toString() });
       if (req.url === '/gzip') {
         res.writeHead(200, { 'content-encoding': 'gzip', 'content-type': 'text/plain' }).end(gzipSync('unzipped text'));
+      } else if (req.url === '/fail') {
+        res.writeHead(429, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { message: 'slow down' } }));
       } else if (req.url === '/moved') {
         res.writeHead(307, { location: '/echo' }).end();
       } else if (req.url === '/stream') {
@@ -66,6 +68,22 @@ describe('createHttpFetch', () => {
 
   it('decodes a compressed body', async () => {
     expect(await (await httpFetch(`${base}/gzip`)).text()).toBe('unzipped text');
+    const res = await httpFetch(`${base}/gzip`, { headers: { [NODE_BODY_HEADER]: '1' } });
+    expect((await nodeBody(res)!.toArray()).join('')).toBe('unzipped text');
+  });
+
+  it('leaves a 2xx body as a Node stream when asked, without sending the header', async () => {
+    const res = await httpFetch(`${base}/stream`, { headers: { [NODE_BODY_HEADER]: '1' } });
+    expect(seen.at(-1)!.headers[NODE_BODY_HEADER]).toBeUndefined();
+    expect(res.body).toBeNull();
+    const body = nodeBody(res)!;
+    expect((await body.toArray()).map(String)).toEqual(['data: one\n\n', 'data: two\n\n']);
+    // Not asked, or not a 2xx: a WHATWG body as before (an error status's body is read by the SDK).
+    expect(nodeBody(await httpFetch(`${base}/stream`))).toBeUndefined();
+    const failed = await httpFetch(`${base}/fail`, { headers: { [NODE_BODY_HEADER]: '1' } });
+    expect(failed.status).toBe(429);
+    expect(nodeBody(failed)).toBeUndefined();
+    expect(await failed.json()).toEqual({ error: { message: 'slow down' } });
   });
 
   it('leaves redirects to the global fetch, which follows them', async () => {

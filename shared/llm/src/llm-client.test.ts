@@ -233,6 +233,21 @@ describe('createLlmClient', () => {
     expect(fake.requests).toHaveLength(2);
   });
 
+  it('retries an error payload inside a 200 stream as remote_error, then gives up', async () => {
+    const { client, fake, registry } = await setup(() => ({ errorAfterChunks: 1, error: { message: 'overloaded', type: 'server_error' } }), { maxRetries: 1 });
+    const err = await rejection(client.complete({ messages }));
+    expect(err).toMatchObject({ name: 'SwitchboardError', code: 'remote_error', retryable: true });
+    expect((err as Error).message).toContain('overloaded');
+    expect(fake.requests).toHaveLength(2);
+    expect(await metricValue(registry, 'llm_requests_total', { model: 'model-a', outcome: 'remote_error' })).toBe(2);
+  });
+
+  it('returns its connection to the pool after each streamed answer', async () => {
+    const { client, fake } = await setup(() => ({ text: 'pooled', chunkSize: 2 }));
+    for (let i = 0; i < 3; i++) expect((await client.complete({ messages })).content).toBe('pooled');
+    expect(fake.connections).toBe(1);
+  });
+
   it('times out a silent server with code timeout', async () => {
     const { client, registry } = await setup(() => ({ hangMs: 5_000 }), { timeoutMs: 150, maxRetries: 1 });
     const started = performance.now();

@@ -1,3 +1,5 @@
+import { Readable } from 'node:stream';
+import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { SwitchboardError } from '@switchboard/contracts';
 import type { Logger } from '@switchboard/observability';
 import type * as OpenAIModule from 'openai';
@@ -5,12 +7,12 @@ import type OpenAI from 'openai';
 import { classifyError, type ClassifiedFailure } from './classify-error.ts';
 import { createLlmMetrics, type LlmOutcome } from './metrics.ts';
 import { abortError, backoffDelayMs, sleep } from './retry.ts';
-import { StreamAssembler } from './stream-assembler.ts';
-import { createHttpFetch } from './http-fetch.ts';
+import { readEventStream } from './event-stream.ts';
+import { StreamAssembler, type StreamChunk } from './stream-assembler.ts';
+import { createHttpFetch, NODE_BODY_HEADER, nodeBody } from './http-fetch.ts';
 import type { LlmClient, LlmClientOptions, LlmCompletion, LlmRequest, LlmTool } from './types.ts';
 
 type StreamingParams = OpenAI.Chat.Completions.ChatCompletionCreateParamsStreaming;
-type ChunkStream = AsyncIterable<OpenAI.Chat.Completions.ChatCompletionChunk>;
 
 type AttemptResult = { ok: true; completion: LlmCompletion } | ({ ok: false } & ClassifiedFailure);
 
@@ -147,18 +149,27 @@ export function createLlmClient(opts: LlmClientOptions): LlmClient {
       const assembler = new StreamAssembler();
       // The SDK's generic POST with the body already encoded: `chat.completions.create` encodes
       // the whole body on every call through a JSON replacer (its body observers), tool schemas
-      // included, which was the largest single cost of a call on the client side.
-      const stream = await client.post<ChunkStream>('/chat/completions', {
-        body: requestJson(model, req),
-        headers: { 'content-type': 'application/json' },
-        stream: true,
-        signal: controller.signal,
-        maxRetries: 0,
-        timeout: timeoutMs,
-      });
-      for await (const chunk of stream) {
+      // included, which was the largest single cost of a call on the client side. The SDK sends
+      // the request and turns an error status into its error; the event stream is read here, from
+      // the socket's Node stream (see NODE_BODY_HEADER): the SDK's decoder reads a WHATWG stream.
+      const response = await client
+        .post('/chat/completions', {
+          body: requestJson(model, req),
+          headers: { 'content-type': 'application/json', [NODE_BODY_HEADER]: '1' },
+          stream: true,
+          signal: controller.signal,
+          maxRetries: 0,
+          timeout: timeoutMs,
+        })
+        .asResponse();
+      const body = nodeBody(response) ?? Readable.fromWeb(response.body! as NodeReadableStream<Uint8Array>);
+      await readEventStream(body, (data, event) => {
         arm();
-        const text = assembler.push(chunk);
+        // As the SDK's stream does: an `error` event, or a payload with `error`, is the server giving up.
+        const payload = data as { error?: unknown } | null;
+        const failed = event === 'error' ? (payload?.error ?? payload) : payload?.error;
+        if (failed) throw new lib.APIError(undefined, failed as object, undefined, response.headers);
+        const text = assembler.push(data as StreamChunk);
         if (text !== '' && req.onDelta) {
           state.emitted = true;
           try {
@@ -168,10 +179,8 @@ export function createLlmClient(opts: LlmClientOptions): LlmClient {
             throw error;
           }
         }
-      }
-      // The SDK ends the iteration quietly when its signal aborts, so check why it ended.
+      });
       if (signal?.aborted) throw abortError(signal);
-      if (timedOut) throw new APIAttemptTimeout();
       const result = assembler.result();
       if (result.finishReason === undefined) {
         throw new SwitchboardError('remote_error', `LLM ${model}: stream ended before a finish_reason`, {
@@ -195,7 +204,7 @@ export function createLlmClient(opts: LlmClientOptions): LlmClient {
         throw abortError(signal);
       }
       const failure: ClassifiedFailure | undefined =
-        timedOut || err instanceof APIAttemptTimeout
+        timedOut
           ? {
               error: new SwitchboardError('timeout', `LLM ${model}: no data for ${timeoutMs} ms`, { retryable: true, cause: err }),
               retryAfterMs: undefined,
@@ -233,14 +242,6 @@ export function createLlmClient(opts: LlmClientOptions): LlmClient {
   }
 
   return { model: opts.model, complete };
-}
-
-/** Marks an attempt our inactivity timer ended (the SDK reports it as a quiet end of stream). */
-class APIAttemptTimeout extends Error {
-  constructor() {
-    super('inactivity timeout');
-    this.name = 'APIAttemptTimeout';
-  }
 }
 
 /** Routes the SDK's own warnings into our structured logger. */

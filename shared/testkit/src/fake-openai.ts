@@ -29,6 +29,9 @@ export interface FakeUsage {
  * - `{ hangMs, then? }`: no response at all for `hangMs`, then `then` (default: the echo answer);
  * - `{ dropAfterChunks, text? }`: stream the first `dropAfterChunks` chunks (the role chunk is the
  *   first), then close the socket mid-stream without `[DONE]`;
+ * - `{ errorAfterChunks, error?, text? }`: stream the first `errorAfterChunks` chunks, then an
+ *   error payload (`data: {"error": …}`, as OpenAI sends when it gives up mid-answer) and end the
+ *   response without `[DONE]`;
  * - `{ resetConnection: true }`: destroy the connection before any response.
  */
 export type FakeResponse =
@@ -37,6 +40,7 @@ export type FakeResponse =
   | { status: number; headers?: Record<string, string>; body?: unknown }
   | { hangMs: number; then?: FakeResponse }
   | { dropAfterChunks: number; text?: string; chunkSize?: number }
+  | { errorAfterChunks: number; error?: { message: string; type?: string }; text?: string; chunkSize?: number }
   | { resetConnection: true };
 
 /** Decides the answer to chat completion number `index` (0-based, counted per server). */
@@ -71,6 +75,8 @@ export interface FakeOpenAI {
   readonly requests: FakeChatRequest[];
   /** Embedding request bodies in arrival order. */
   readonly embeddingRequests: FakeEmbeddingRequest[];
+  /** TCP connections accepted so far (keep-alive clients reuse theirs). */
+  readonly connections: number;
   /** Replaces the script; `undefined` restores the echo script. */
   setScript(script: FakeScript | undefined): void;
   setLatencyMs(ms: number): void;
@@ -141,7 +147,7 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
       return;
     }
     const toolCalls = 'toolCalls' in response ? response.toolCalls : [];
-    const drop = 'dropAfterChunks' in response ? response.dropAfterChunks : undefined;
+    const drop = 'dropAfterChunks' in response ? response.dropAfterChunks : 'errorAfterChunks' in response ? response.errorAfterChunks : undefined;
     const scriptedText = 'text' in response ? response.text : undefined;
     const content = scriptedText ?? (drop !== undefined ? `echo: ${lastUserMessages(body).join('\n')}` : '');
     const scripted = 'usage' in response ? response.usage : undefined;
@@ -165,6 +171,11 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
     }
     const events = completionChunks(plan, body.stream_options?.include_usage === true).map(sseEvent);
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
+    if ('errorAfterChunks' in response) {
+      const error = response.error ?? { message: 'The server had an error while processing your request.', type: 'server_error' };
+      res.end(events.slice(0, Math.max(0, drop!)).join('') + sseEvent({ error }));
+      return;
+    }
     if (drop !== undefined) {
       const sent = events.slice(0, Math.max(0, drop)).join('');
       // Destroy only after the kernel has the bytes, so the client sees them and then the cut.
@@ -256,6 +267,8 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
       else res.destroy();
     });
   });
+  let connections = 0;
+  server.on('connection', () => connections++);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen({ host: '127.0.0.1', port: 0, backlog: 4096 }, () => {
@@ -269,6 +282,9 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
     url: `http://127.0.0.1:${port}/v1`,
     requests,
     embeddingRequests,
+    get connections() {
+      return connections;
+    },
     setScript(next) {
       script = next ?? echoScript;
     },
