@@ -26,8 +26,16 @@ function importSdk(): Promise<typeof OpenAIModule> {
   return sdkModule;
 }
 
-/** The tool list last encoded and its JSON. */
-let lastTools: { tools: readonly LlmTool[]; json: string } | undefined;
+/** The tool list last encoded, its JSON, and the end of a request body that carries it, as bytes. */
+let lastTools: { tools: readonly LlmTool[]; json: string; bodyTail: Buffer } | undefined;
+
+function encodedTools(tools: readonly LlmTool[]): { json: string; bodyTail: Buffer } {
+  const last = lastTools;
+  if (last && last.tools.length === tools.length && last.tools.every((t, i) => t === tools[i])) return last;
+  const json = JSON.stringify(tools.map((t) => ({ type: 'function', function: { name: t.name, description: t.description, parameters: t.parameters } })));
+  lastTools = { tools: [...tools], json, bodyTail: Buffer.from(`,"tools":${json}}`) };
+  return lastTools;
+}
 
 /**
  * The tools as a request body's `tools` JSON (native `type: 'function'` tools). The schemas are
@@ -36,11 +44,7 @@ let lastTools: { tools: readonly LlmTool[]; json: string } | undefined;
  * same JSON (the same string, so a caller can key its own work on it).
  */
 export function toolsJson(tools: readonly LlmTool[]): string {
-  const last = lastTools;
-  if (last && last.tools.length === tools.length && last.tools.every((t, i) => t === tools[i])) return last.json;
-  const json = JSON.stringify(tools.map((t) => ({ type: 'function', function: { name: t.name, description: t.description, parameters: t.parameters } })));
-  lastTools = { tools: [...tools], json };
-  return json;
+  return encodedTools(tools).json;
 }
 
 const OUTCOME_BY_CODE: Record<string, LlmOutcome> = {
@@ -227,8 +231,12 @@ export function createLlmClient(opts: LlmClientOptions): LlmClient {
     }
   }
 
-  /** The request body as JSON: a streaming chat completion with usage, and the tools if any. */
-  function requestJson(model: string, req: LlmRequest): string {
+  /**
+   * The request body as JSON: a streaming chat completion with usage, and the tools if any. With
+   * tools it is bytes, the tools' part encoded once per tool list: as a string it would be
+   * copied whole twice more on its way out (into one string with the HTTP head, then to UTF-8).
+   */
+  function requestJson(model: string, req: LlmRequest): string | Buffer {
     const body: StreamingParams = {
       model,
       messages: req.messages as StreamingParams['messages'],
@@ -238,7 +246,7 @@ export function createLlmClient(opts: LlmClientOptions): LlmClient {
     if (req.maxTokens !== undefined) body[maxTokensField] = req.maxTokens;
     const json = JSON.stringify(body);
     if (req.tools === undefined || req.tools.length === 0) return json;
-    return `${json.slice(0, -1)},"tools":${toolsJson(req.tools)}}`;
+    return Buffer.concat([Buffer.from(json.slice(0, -1)), encodedTools(req.tools).bodyTail]);
   }
 
   return { model: opts.model, complete };
