@@ -17,13 +17,13 @@ async function read(body: Readable, onEvent?: (data: unknown) => void) {
 
 describe('readEventStream', () => {
   it('parses events split anywhere across chunks, with their names, and stops at [DONE]', async () => {
-    const wire = 'data: {"a":1}\n\n: a comment\nevent: note\ndata: {"b":\ndata: 2}\n\ndata: [DONE]\n\ndata: {"after":true}\n\n';
+    const wire = 'data: {"a":"héllo ✓"}\n\n: a comment\nevent: note\ndata: {"b":\ndata: 2}\n\ndata: [DONE]\n\ndata: {"after":true}\n\n';
     // One byte per chunk: no event may depend on where the socket's reads happen to split.
     const body = Readable.from([...Buffer.from(wire)].map((b) => Buffer.from([b])));
     const { events, outcome } = await read(body);
     expect(outcome).toBe('resolved');
     expect(events).toEqual([
-      [{ a: 1 }, undefined],
+      [{ a: 'héllo ✓' }, undefined],
       [{ b: 2 }, 'note'],
     ]);
   });
@@ -39,6 +39,28 @@ describe('readEventStream', () => {
     expect(body.readableEnded).toBe(true);
   });
 
+  it('closes a body the server keeps open after [DONE]', async () => {
+    const body = new PassThrough();
+    const done = readEventStream(body, () => {}, { drainMs: 20 });
+    body.write('data: {"a":1}\n\ndata: [DONE]\n\n');
+    await done;
+    expect(body.destroyed).toBe(false);
+    await new Promise((resolve) => body.once('close', resolve));
+    expect(body.readableEnded).toBe(false);
+  });
+
+  it('passes on no event once the body is destroyed, even from a chunk already read', async () => {
+    const body = new PassThrough();
+    const seen: unknown[] = [];
+    const done = readEventStream(body, (data) => {
+      seen.push(data);
+      body.destroy(new DOMException('aborted', 'AbortError')); // what an abort does to the response
+    });
+    body.write('data: {"n":1}\n\ndata: {"n":2}\n\ndata: {"n":3}\n\n');
+    await expect(done).rejects.toMatchObject({ name: 'AbortError' });
+    expect(seen).toEqual([{ n: 1 }]);
+  });
+
   it('resolves at the end of a body without [DONE] (the caller decides whether it was complete)', async () => {
     expect(await read(Readable.from(['data: {"a":1}\n\n']))).toEqual({ events: [[{ a: 1 }, undefined]], outcome: 'resolved' });
   });
@@ -50,6 +72,7 @@ describe('readEventStream', () => {
     const { events, outcome } = await done;
     expect(events).toHaveLength(1);
     expect(outcome).toBeInstanceOf(SyntaxError);
+    expect((outcome as Error).message).not.toContain('oops'); // the model's output stays out of logs
     expect(body.destroyed).toBe(true);
   });
 

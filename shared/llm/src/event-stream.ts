@@ -1,17 +1,26 @@
 import type { Readable } from 'node:stream';
 import { createParser } from 'eventsource-parser';
 
+/** How long a body may stay open after `[DONE]` before it is closed (its connection then is not reused). */
+const DRAIN_AFTER_DONE_MS = 1000;
+
 /**
  * Reads a `text/event-stream` body as OpenAI-compatible servers stream a completion: each event's
  * data is one JSON value and `data: [DONE]` ends the stream. Calls `onEvent` with each parsed
- * value and the event's name (`undefined` for unnamed events).
+ * value and the event's name (`undefined` for unnamed events); no further call once the body has
+ * been destroyed (an abort), even for events of a chunk already read.
  *
  * Resolves at `[DONE]` or at the end of the body, and rejects with the body's own error (a lost
  * connection keeps Node's code, `ECONNRESET`), with a `SyntaxError` for data that is not JSON, or
  * with whatever `onEvent` throws; the body is destroyed then. What follows `[DONE]` is read and
- * dropped, so that the keep-alive connection goes back to its pool once the response ends.
+ * dropped, so that the keep-alive connection goes back to its pool once the response ends; a
+ * response still open `drainMs` after `[DONE]` is destroyed.
  */
-export function readEventStream(body: Readable, onEvent: (data: unknown, event: string | undefined) => void): Promise<void> {
+export function readEventStream(
+  body: Readable,
+  onEvent: (data: unknown, event: string | undefined) => void,
+  opts: { drainMs?: number } = {},
+): Promise<void> {
   return new Promise((resolve, reject) => {
     let settled = false;
     const settle = (error?: unknown): void => {
@@ -23,10 +32,21 @@ export function readEventStream(body: Readable, onEvent: (data: unknown, event: 
     };
     const parser = createParser({
       onEvent(message) {
-        if (settled) return;
-        if (message.data === '[DONE]') return settle();
+        if (settled || body.destroyed) return;
+        if (message.data === '[DONE]') {
+          settle();
+          if (!body.readableEnded) setTimeout(() => body.readableEnded || body.destroy(), opts.drainMs ?? DRAIN_AFTER_DONE_MS).unref();
+          return;
+        }
+        let data: unknown;
         try {
-          onEvent(JSON.parse(message.data), message.event);
+          data = JSON.parse(message.data);
+        } catch (error) {
+          // A fixed message: the data is the model's output, not for logs.
+          return settle(new SyntaxError('event data is not JSON', { cause: error }));
+        }
+        try {
+          onEvent(data, message.event);
         } catch (error) {
           settle(error);
         }

@@ -90,6 +90,8 @@ describe('createHttpFetch', () => {
     const res = await httpFetch(`${base}/moved`, { method: 'POST', body: 'again' });
     expect(await res.json()).toEqual({ echo: 'again' });
     expect(seen.slice(-3).map((s) => s.url)).toEqual(['/moved', '/moved', '/echo']);
+    await httpFetch(`${base}/moved`, { method: 'POST', headers: { [NODE_BODY_HEADER]: '1' }, body: 'again' });
+    expect(seen.slice(-3).map((s) => [s.url, s.headers[NODE_BODY_HEADER]])).toEqual([['/moved', undefined], ['/moved', undefined], ['/echo', undefined]]);
   });
 
   it('fails the body with a transport error code when the connection drops mid-stream', async () => {

@@ -1,4 +1,4 @@
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { Readable, type Transform } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
@@ -43,9 +43,9 @@ function decoded(res: IncomingMessage): Readable {
  * ({@link nodeBody}): adapting a socket to a WHATWG stream and reading it back through the SDK's
  * SSE decoder costs more CPU than the rest of a streamed completion together (see llm-client.ts).
  *
- * What it does not do itself it hands to the global fetch, unchanged: a `Request` object, a body
- * other than a string or bytes, a scheme other than http(s), and any redirect (the request is sent
- * again there, and the global fetch follows it). Transport errors keep Node's codes (`ECONNRESET`,
+ * What it does not do itself it hands to the global fetch (without {@link NODE_BODY_HEADER}): a
+ * `Request` object, a body other than a string or bytes, a scheme other than http(s), and any
+ * redirect (the request is sent again there, and the global fetch follows it). Transport errors keep Node's codes (`ECONNRESET`,
  * `ECONNREFUSED`, …), which the client classifies as retryable; an abort fails the request, or the
  * body once it streams, with the signal's reason (an `AbortError`), as fetch does.
  */
@@ -56,15 +56,16 @@ export function createHttpFetch(): typeof fetch {
   const agents: Record<string, HttpAgent> = { 'http:': new HttpAgent(options), 'https:': new HttpsAgent(options) };
   return async function httpFetch(input: string | URL | Request, init: RequestInit = {}): Promise<Response> {
     const body = init.body;
-    const url = input instanceof Request ? undefined : new URL(input);
-    const agent = url && agents[url.protocol];
-    if (!url || !agent || (body != null && typeof body !== 'string' && !(body instanceof Uint8Array))) return fetch(input, init);
-    const signal = init.signal ?? undefined;
-    signal?.throwIfAborted();
-    const headers: OutgoingHttpHeaders = {};
+    const headers: Record<string, string> = {};
     new Headers(init.headers).forEach((value, name) => (headers[name] = value));
     const wantsNodeBody = headers[NODE_BODY_HEADER] !== undefined;
     delete headers[NODE_BODY_HEADER];
+    const plainInit = init.headers === undefined ? init : { ...init, headers };
+    const url = input instanceof Request ? undefined : new URL(input);
+    const agent = url && agents[url.protocol];
+    if (!url || !agent || (body != null && typeof body !== 'string' && !(body instanceof Uint8Array))) return fetch(input, plainInit);
+    const signal = init.signal ?? undefined;
+    signal?.throwIfAborted();
     const res = await new Promise<IncomingMessage>((resolve, reject) => {
       const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
       let response: IncomingMessage | undefined;
@@ -85,7 +86,7 @@ export function createHttpFetch(): typeof fetch {
     const status = res.statusCode ?? 0;
     if (status >= 300 && status < 400 && res.headers.location !== undefined) {
       res.resume();
-      return fetch(input, { ...init, headers: headers as Record<string, string> });
+      return fetch(input, plainInit);
     }
     const responseHeaders = new Headers();
     for (let i = 0; i + 1 < res.rawHeaders.length; i += 2) responseHeaders.append(res.rawHeaders[i]!, res.rawHeaders[i + 1]!);

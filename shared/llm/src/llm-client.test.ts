@@ -207,6 +207,27 @@ describe('createLlmClient', () => {
     expect(await metricValue(registry, 'llm_requests_total', { model: 'model-a', outcome: 'aborted' })).toBe(1);
   });
 
+  it('passes no delta after an abort, even from the part of the answer already received', async () => {
+    const { client } = await setup(() => ({ text: 'a'.repeat(40), chunkSize: 2 })); // the whole answer in one write
+    const controller = new AbortController();
+    const deltas: string[] = [];
+    const onDelta = (t: string) => {
+      deltas.push(t);
+      controller.abort();
+    };
+    expect(await rejection(client.complete({ messages, signal: controller.signal, onDelta }))).toMatchObject({ name: 'AbortError' });
+    expect(deltas).toEqual(['aa']);
+  });
+
+  it('keeps the connection of a successful answer whose response ends late', async () => {
+    const { client, fake } = await setup(() => ({ text: 'late end', holdOpenMs: 50 }));
+    for (let i = 0; i < 3; i++) {
+      expect((await client.complete({ messages })).content).toBe('late end');
+      await new Promise((resolve) => setTimeout(resolve, 150)); // the response ends, its socket goes back to the pool
+    }
+    expect(fake.connections).toBe(1);
+  });
+
   it('aborts a retry wait', async () => {
     const { client } = await setup(() => ({ status: 429, headers: { 'retry-after': '30' } }));
     const signal = AbortSignal.timeout(100);

@@ -166,8 +166,10 @@ export function createLlmClient(opts: LlmClientOptions): LlmClient {
           timeout: timeoutMs,
         })
         .asResponse();
-      const body = nodeBody(response) ?? Readable.fromWeb(response.body! as NodeReadableStream<Uint8Array>);
+      const body = nodeBody(response) ?? (response.body ? Readable.fromWeb(response.body as NodeReadableStream<Uint8Array>) : Readable.from([]));
       await readEventStream(body, (data, event) => {
+        // Aborted (the caller, or our timeout): the body fails with it; no delta after that.
+        if (controller.signal.aborted) return;
         arm();
         // As the SDK's stream does: an `error` event, or a payload with `error`, is the server giving up.
         const payload = data as { error?: unknown } | null;
@@ -246,7 +248,11 @@ export function createLlmClient(opts: LlmClientOptions): LlmClient {
     if (req.maxTokens !== undefined) body[maxTokensField] = req.maxTokens;
     const json = JSON.stringify(body);
     if (req.tools === undefined || req.tools.length === 0) return json;
-    return Buffer.concat([Buffer.from(json.slice(0, -1)), encodedTools(req.tools).bodyTail]);
+    const head = json.slice(0, -1);
+    const tail = encodedTools(req.tools).bodyTail;
+    const bytes = Buffer.allocUnsafe(Buffer.byteLength(head) + tail.length);
+    tail.copy(bytes, bytes.write(head));
+    return bytes;
   }
 
   return { model: opts.model, complete };

@@ -23,7 +23,8 @@ export interface FakeUsage {
 
 /**
  * What the fake answers one chat completion with:
- * - `{ text, chunkSize?, chunkDelayMs? }`: a text answer, split into `chunkSize`-character deltas;
+ * - `{ text, chunkSize?, chunkDelayMs?, holdOpenMs? }`: a text answer, split into `chunkSize`-character
+ *   deltas; `holdOpenMs` keeps the response open that long after `[DONE]` before ending it;
  * - `{ toolCalls, text? }`: tool calls, each streamed as a header chunk plus several argument fragments;
  * - `{ status, headers?, body? }`: an HTTP error (default body: an OpenAI-style `{ error }`);
  * - `{ hangMs, then? }`: no response at all for `hangMs`, then `then` (default: the echo answer);
@@ -35,7 +36,7 @@ export interface FakeUsage {
  * - `{ resetConnection: true }`: destroy the connection before any response.
  */
 export type FakeResponse =
-  | { text: string; chunkSize?: number; chunkDelayMs?: number; finishReason?: string; usage?: FakeUsage }
+  | { text: string; chunkSize?: number; chunkDelayMs?: number; finishReason?: string; usage?: FakeUsage; holdOpenMs?: number }
   | { toolCalls: FakeToolCall[]; text?: string; chunkSize?: number; chunkDelayMs?: number; usage?: FakeUsage }
   | { status: number; headers?: Record<string, string>; body?: unknown }
   | { hangMs: number; then?: FakeResponse }
@@ -184,6 +185,12 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
     }
     events.push('data: [DONE]\n\n');
     const delayMs = 'chunkDelayMs' in response ? (response.chunkDelayMs ?? 0) : 0;
+    const holdOpenMs = 'holdOpenMs' in response ? (response.holdOpenMs ?? 0) : 0;
+    if (delayMs <= 0 && holdOpenMs > 0) {
+      res.write(events.join(''));
+      if (await wait(holdOpenMs, res)) res.end();
+      return;
+    }
     if (delayMs <= 0) {
       res.end(events.join(''));
       return;

@@ -73,8 +73,10 @@ describe('ToolCatalog', () => {
     const stale = catalog.list(); // has read the publishers (r1 only), waits at the gate
     await new Promise((resolve) => setTimeout(resolve, 20));
     await catalog.publish([tool('d')], { publisher: 'r2' });
+    const fresh = catalog.list(); // asked while the stale read is still under way: not joined to it
     release();
     expect((await stale).map((t) => t.name)).toEqual(['a']);
+    expect((await fresh).map((t) => t.name)).toEqual(['a', 'd']);
     expect((await catalog.list()).map((t) => t.name)).toEqual(['a', 'd']);
     held.disconnect();
   });
