@@ -91,6 +91,42 @@ describe('LaneStore', () => {
 });
 
 describe('lane worker', () => {
+  it("makes a turn's logger only when the turn logs, bound to its session, turn and job", async () => {
+    const env = setup();
+    const lines: Array<Record<string, unknown>> = [];
+    const capture = createLogger({ service: 'test', level: 'info', destination: { write: (line: string) => void lines.push(JSON.parse(line)) } });
+    let children = 0;
+    const child = capture.child.bind(capture);
+    capture.child = ((...args: Parameters<typeof child>) => (children++, child(...args))) as typeof capture.child;
+    const seen: TurnContext[] = [];
+    const connection: Redis = createRedis(inject('redisUrl'));
+    const w = createLaneWorker({
+      connection,
+      prefix: env.prefix,
+      store: env.store,
+      turns: env.turns,
+      logger: capture,
+      registry: env.registry,
+      leaseMs: 2000,
+      handle: async (ctx) => {
+        seen.push(ctx);
+        if (ctx.sessionKey === 'talkative') ctx.log.warn('from the turn');
+      },
+      onGiveUp: async () => undefined,
+    });
+    cleanups.push(async () => {
+      await w.close();
+      connection.disconnect();
+    });
+    await env.ingress.submit(msg('quiet', 'hi'));
+    await waitFor(() => seen.length === 1);
+    expect(children).toBe(0);
+    await env.ingress.submit(msg('talkative', 'hi'));
+    await waitFor(() => lines.length === 1);
+    expect(children).toBe(1);
+    expect(lines[0]).toMatchObject({ msg: 'from the turn', sessionId: 'talkative', turnId: seen[1]!.turnId, jobId: expect.any(String) });
+  });
+
   it('collects messages that arrive during a turn into the next turn, in order', async () => {
     const env = setup();
     const turnsSeen: string[][] = [];
