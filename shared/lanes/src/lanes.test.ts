@@ -31,7 +31,11 @@ function msg(sessionKey: string, text: string) {
   return { v: 1 as const, platform: 'web', sessionKey, account: 'a', chatId: sessionKey, userId: 'u', kind: 'user' as const, text, receivedAtMs: Date.now() };
 }
 
-function startWorker(env: ReturnType<typeof setup>, handle: (ctx: TurnContext) => Promise<void>, extra: { maxBatch?: number; concurrency?: number } = {}): LaneWorker {
+function startWorker(
+  env: ReturnType<typeof setup>,
+  handle: (ctx: TurnContext) => Promise<void>,
+  extra: { maxBatch?: number; concurrency?: number; logger?: typeof logger } = {},
+): LaneWorker {
   const connection: Redis = createRedis(inject('redisUrl'));
   const w = createLaneWorker({
     connection,
@@ -99,25 +103,11 @@ describe('lane worker', () => {
     const child = capture.child.bind(capture);
     capture.child = ((...args: Parameters<typeof child>) => (children++, child(...args))) as typeof capture.child;
     const seen: TurnContext[] = [];
-    const connection: Redis = createRedis(inject('redisUrl'));
-    const w = createLaneWorker({
-      connection,
-      prefix: env.prefix,
-      store: env.store,
-      turns: env.turns,
-      logger: capture,
-      registry: env.registry,
-      leaseMs: 2000,
-      handle: async (ctx) => {
-        seen.push(ctx);
-        if (ctx.sessionKey === 'talkative') ctx.log.warn('from the turn');
-      },
-      onGiveUp: async () => undefined,
-    });
-    cleanups.push(async () => {
-      await w.close();
-      connection.disconnect();
-    });
+    const handle = async (ctx: TurnContext) => {
+      seen.push(ctx);
+      if (ctx.sessionKey === 'talkative') ctx.log.warn('from the turn');
+    };
+    startWorker(env, handle, { logger: capture });
     await env.ingress.submit(msg('quiet', 'hi'));
     await waitFor(() => seen.length === 1);
     expect(children).toBe(0);
