@@ -188,9 +188,9 @@ COPY --link --from=app /app/ /app/
 RUN node shared/store/scripts/prepare-template.mjs
 USER 10001:10001
 # Fill the compile cache with every module the system imports (a first start ~0.5 s sooner), and
-# size V8's young generation as `npm start` does (2 MiB semi-spaces: a faster first start than 8).
+# size V8's young generation as `npm start` does (16 MiB semi-spaces: fewer collections under load).
 RUN node --input-type=module -e "await import('./src/system.ts'); await import('@electric-sql/pglite')"
-ENV NODE_OPTIONS=--max-semi-space-size=2
+ENV NODE_OPTIONS=--max-semi-space-size=16
 ENV PORT=8080
 EXPOSE 8080
 HEALTHCHECK --interval=15s --timeout=3s --start-period=60s --retries=3 \
