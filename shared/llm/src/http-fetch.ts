@@ -60,10 +60,11 @@ export function createHttpFetch(): typeof fetch {
     new Headers(init.headers).forEach((value, name) => (headers[name] = value));
     const wantsNodeBody = headers[NODE_BODY_HEADER] !== undefined;
     delete headers[NODE_BODY_HEADER];
-    const plainInit = init.headers === undefined ? init : { ...init, headers };
+    /** `init` for the global fetch: without the marker header. Only the rare fallbacks need it. */
+    const plainInit = (): RequestInit => (init.headers === undefined ? init : { ...init, headers });
     const url = input instanceof Request ? undefined : new URL(input);
     const agent = url && agents[url.protocol];
-    if (!url || !agent || (body != null && typeof body !== 'string' && !(body instanceof Uint8Array))) return fetch(input, plainInit);
+    if (!url || !agent || (body != null && typeof body !== 'string' && !(body instanceof Uint8Array))) return fetch(input, plainInit());
     const signal = init.signal ?? undefined;
     signal?.throwIfAborted();
     const res = await new Promise<IncomingMessage>((resolve, reject) => {
@@ -86,7 +87,7 @@ export function createHttpFetch(): typeof fetch {
     const status = res.statusCode ?? 0;
     if (status >= 300 && status < 400 && res.headers.location !== undefined) {
       res.resume();
-      return fetch(input, plainInit);
+      return fetch(input, plainInit());
     }
     const responseHeaders = new Headers();
     for (let i = 0; i + 1 < res.rawHeaders.length; i += 2) responseHeaders.append(res.rawHeaders[i]!, res.rawHeaders[i + 1]!);
