@@ -4,7 +4,7 @@ import { openDatabase, type Db } from '@switchboard/store';
 import { startFakeOpenAI, type FakeOpenAI } from '@switchboard/testkit';
 import { EmbeddingClient } from './embeddings.ts';
 import { memoryMetrics } from './metrics.ts';
-import { EMPTY_SCOPES_TTL_MS, MemoryStore } from './memory-store.ts';
+import { anyInScopesSql, EMPTY_SCOPES_TTL_MS, MemoryStore } from './memory-store.ts';
 import { userScope, type ScopeRef } from './types.ts';
 
 const logger = createLogger({ service: 'test', level: 'silent' });
@@ -128,6 +128,31 @@ describe('scopes that hold no memories', () => {
     expect(queries).toBe(afterFirst);
     await add(writer, scope, "The user's favourite colour is teal.");
     expect((await reader.search({ scopes: [scope], query: 'favourite colour' })).map((m) => m.content)).toEqual(["The user's favourite colour is teal."]);
+  });
+
+  it('are told apart from a scope set whose last scope alone holds a memory', async () => {
+    const registry = createRegistry({ defaultMetrics: false });
+    const reader = new MemoryStore(db, { logger, registry });
+    const [empty1, empty2, full] = [userScope('web', 'kai'), { scope: 'session' as const, scopeId: 'web:local:kai' }, { scope: 'agent' as const, scopeId: 'probe-agent' }];
+    await add(keyword, full, 'The agent answers in haiku when asked for poems.');
+    expect(await reader.search({ scopes: [empty1, empty2], query: 'haiku poems' })).toEqual([]);
+    expect((await reader.search({ scopes: [empty1, empty2, full], query: 'haiku poems' })).map((m) => m.content)).toEqual(['The agent answers in haiku when asked for poems.']);
+  });
+
+  it('are checked through the scope index, even by a generic plan', async () => {
+    // Many memories in one scope: an OR of the scopes as one EXISTS plans (generically) as a
+    // sequential scan, which reads them all to answer for a scope that has none.
+    await db.query(
+      `INSERT INTO memories (scope, scope_id, content, content_hash, source) SELECT 'agent', 'crowded-agent', 'fact ' || i, 'crowded-' || i, 'api' FROM generate_series(1, 400) i`,
+    );
+    await db.query('ANALYZE memories');
+    for (const n of [1, 3]) {
+      const { rows } = await db.query<{ 'QUERY PLAN': string }>(`EXPLAIN (GENERIC_PLAN) ${anyInScopesSql(n)}`);
+      const plan = rows.map((r) => r['QUERY PLAN']).join('\n');
+      expect(plan).toContain('memories_scope_idx');
+      expect(plan).not.toContain('Seq Scan');
+    }
+    expect(() => anyInScopesSql(0)).toThrow(/at least one scope/);
   });
 
   it('are looked at again once the answer is old, so a memory another process wrote is found', async () => {

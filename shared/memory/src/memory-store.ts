@@ -1,7 +1,7 @@
 import type { Registry } from 'prom-client';
 import { SwitchboardError } from '@switchboard/contracts';
 import type { Logger } from '@switchboard/observability';
-import { isUniqueViolation, type Db, type Queryable } from '@switchboard/store';
+import { GENERIC_PLAN_MARK, isUniqueViolation, type Db, type Queryable } from '@switchboard/store';
 import type { EmbeddingClient } from './embeddings.ts';
 import { memoryMetrics, type MemoryMetrics } from './metrics.ts';
 import { anyWordTsQuery, contentHash, normalizeMemoryText } from './text.ts';
@@ -35,6 +35,30 @@ export const EMPTY_SCOPES_TTL_MS = 2000;
  */
 const scopeContents = new WeakMap<Db, { writes: number; seen: Map<string, { empty: boolean; atMs: number }> }>();
 const scopesKey = (scopes: readonly ScopeRef[]) => scopes.map((s) => `${s.scope}\u0000${s.scopeId}`).join('\u0001');
+
+const anyInScopes = new Map<number, string>();
+/**
+ * Whether any of `n` scopes (parameters `$1, $2` for the first, and so on) holds a memory: one
+ * probe of `memories_scope_idx` per scope. Each probe asks for the scope's newest row in the
+ * index's order, so its plan takes the index whatever the values, and the statement may keep a
+ * generic plan (no planning per call). An `EXISTS` over the scopes ORed together is planned for
+ * every call, and as a generic plan it is a sequential scan, which for a scope with no memories
+ * reads the whole table. Measured in PGlite with 5,000 memories in other scopes: ~1.7 ms of CPU per
+ * check that way, ~0.13 ms this way (~0.25 against ~0.13 ms on an empty table).
+ */
+export function anyInScopesSql(n: number): string {
+  let sql = anyInScopes.get(n);
+  if (sql === undefined) {
+    if (n < 1) throw new SwitchboardError('bad_request', 'a memory query needs at least one scope');
+    const probes = Array.from(
+      { length: n },
+      (_, i) => `(SELECT 1 FROM memories WHERE scope = $${2 * i + 1} AND scope_id = $${2 * i + 2} ORDER BY scope, scope_id, created_at DESC LIMIT 1) IS NOT NULL`,
+    );
+    sql = `${GENERIC_PLAN_MARK} SELECT ${probes.join(' OR ')} AS any`;
+    anyInScopes.set(n, sql);
+  }
+  return sql;
+}
 
 /** Reciprocal-rank-fusion constant (Cormack et al.): damps the difference between the top ranks. */
 const RRF_K = 60;
@@ -267,7 +291,7 @@ export class MemoryStore {
       const writes = known.writes;
       const checkedAt = Date.now();
       const { rows } = await this.db.query<{ any: boolean }>(
-        `SELECT EXISTS (SELECT 1 FROM memories WHERE ${scopeFilter(input.scopes, [])}) AS any`,
+        anyInScopesSql(input.scopes.length),
         input.scopes.flatMap((s) => [s.scope, s.scopeId]),
       );
       const empty = !rows[0]!.any;
