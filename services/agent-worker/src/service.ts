@@ -6,6 +6,7 @@ import { createLlmClient, type LlmClient } from '@switchboard/llm';
 import type { Logger } from '@switchboard/observability';
 import type { Db } from '@switchboard/store';
 import { policyFromConfig } from '@switchboard/policy';
+import { RedisScopeMarks } from '@switchboard/memory';
 import { ApprovalBoard, ToolCallValidator, ToolCatalog } from '@switchboard/tools';
 import { ApprovalStore } from './approvals.ts';
 import { heartbeatMetric, parseHeartbeat, removeHeartbeat, startHeartbeat } from './heartbeat.ts';
@@ -88,7 +89,7 @@ export async function createAgentWorker(deps: AgentWorkerDeps): Promise<AgentWor
     systemPrompt: config.SYSTEM_PROMPT ?? DEFAULT_SYSTEM_PROMPT,
     contextBudgetTokens: contextBudgetFor(config, llm ? [llm.model, ...config.LLM_FALLBACK_MODELS] : []),
     maxToolSteps: config.MAX_TOOL_STEPS,
-    memory: turnMemoryFromConfig({ config, db: deps.db, llm, registry, logger }),
+    memory: turnMemoryFromConfig({ config, db: deps.db, llm, registry, logger, marks: new RedisScopeMarks(redis, prefix) }),
     attachments: new AttachmentStore(redis, prefix),
   });
 

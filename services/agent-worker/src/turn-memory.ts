@@ -1,7 +1,7 @@
 import type { Counter, Registry } from 'prom-client';
 import { createLlmClient, type ChatToolCall, type LlmClient } from '@switchboard/llm';
 import type { TurnContext } from '@switchboard/lanes';
-import { MemoryService, memoryFromConfig, rowTokens, type KnownTranscript, type TurnIdentity } from '@switchboard/memory';
+import { MemoryService, memoryFromConfig, rowTokens, type KnownTranscript, type ScopeMarks, type TurnIdentity } from '@switchboard/memory';
 import { counter, type Logger } from '@switchboard/observability';
 import { TRANSCRIPT_HISTORY_SQL, type Db, type TranscriptHistoryRow } from '@switchboard/store';
 import type { AgentWorkerConfig } from './config.ts';
@@ -148,9 +148,11 @@ export function turnMemoryFromConfig(deps: {
   llm: LlmClient | undefined;
   registry: Registry;
   logger: Logger;
+  /** Scope marks shared with the other processes that write memories (see `ScopeMarks`). */
+  marks?: ScopeMarks;
 }): TurnMemory {
   const { config, llm } = deps;
-  const store = memoryFromConfig(deps.db, config, { logger: deps.logger, registry: deps.registry });
+  const store = memoryFromConfig(deps.db, config, { logger: deps.logger, registry: deps.registry, marks: deps.marks });
   const summarizer =
     llm && config.SUMMARIZER_MODEL && config.SUMMARIZER_MODEL !== llm.model
       ? createLlmClient({

@@ -5,7 +5,7 @@ import type { Registry } from 'prom-client';
 import { TOOL_QUEUE, ToolJob, type ToolResult } from '@switchboard/contracts';
 import { createRedis, LaneIngress, LaneStore, TurnQueue } from '@switchboard/lanes';
 import { counter, histogram, LATENCY_BUCKETS_SECONDS, type Logger } from '@switchboard/observability';
-import { memoryFromConfig } from '@switchboard/memory';
+import { memoryFromConfig, RedisScopeMarks } from '@switchboard/memory';
 import { policyFromConfig } from '@switchboard/policy';
 import type { Db } from '@switchboard/store';
 import { Scheduler } from '@switchboard/scheduler';
@@ -70,7 +70,7 @@ export async function createToolRunner(deps: ToolRunnerDeps): Promise<ToolRunner
       ...(await loadBuiltinTools({
         config, logger, workspaces, processUid, scheduler,
         ...(deps.webSearchProvider ? { webSearchProvider: deps.webSearchProvider } : {}),
-        ...(deps.db ? { memory: memoryFromConfig(deps.db, config, { logger, registry }) } : {}),
+        ...(deps.db ? { memory: memoryFromConfig(deps.db, config, { logger, registry, marks: new RedisScopeMarks(redis, prefix) }) } : {}),
       })),
       ...(deps.extraPlugins ?? []),
     ];

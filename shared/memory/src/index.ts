@@ -1,5 +1,7 @@
 export { MemoryStore } from './memory-store.ts';
 export type { MemoryStoreOptions } from './memory-store.ts';
+export { RedisScopeMarks } from './scope-marks.ts';
+export type { ScopeMarks } from './scope-marks.ts';
 export { MemoryService } from './memory-service.ts';
 export type { MemoryServiceOptions, TurnIdentity, ExtractionMode, KnownTranscript } from './memory-service.ts';
 export { EmbeddingClient } from './embeddings.ts';

@@ -7,6 +7,7 @@ import { EmbeddingClient } from './embeddings.ts';
 import { memoryMetrics } from './metrics.ts';
 import { MemoryService, type ExtractionMode, type TurnIdentity } from './memory-service.ts';
 import { MemoryStore } from './memory-store.ts';
+import type { ScopeMarks } from './scope-marks.ts';
 import { callKind, commitTurn, fakeExtraction, fakeSummary, recordingLogger } from './test-support.ts';
 import { userScope } from './types.ts';
 
@@ -34,10 +35,10 @@ afterAll(async () => {
   await Promise.all([db?.close(), model?.close()]);
 });
 
-function service(extraction: ExtractionMode, opts: { embeddings?: boolean } = {}): MemoryService {
+function service(extraction: ExtractionMode, opts: { embeddings?: boolean; marks?: ScopeMarks } = {}): MemoryService {
   const registry = createRegistry({ defaultMetrics: false });
   const embedder = opts.embeddings === false ? undefined : new EmbeddingClient(db, { baseURL: model.url, model: 'fake-embedding' }, memoryMetrics(registry), logger);
-  const store = new MemoryStore(db, { logger, registry, embedder });
+  const store = new MemoryStore(db, { logger, registry, embedder, marks: opts.marks });
   const summarizer = createLlmClient({ baseURL: model.url, apiKey: 'k', model: 'fake-summarizer', maxRetries: 0, registry, logger });
   return new MemoryService({ db, store, summarizer, extraction, logger });
 }
@@ -63,6 +64,21 @@ describe('MemoryService', () => {
     expect(rows[0]).toMatchObject({ source_turn_id: 't-extract-1', source: 'extract' });
     expect(rows[0]!.source_message_id).toBeGreaterThan(0);
     expect((await memory.recall(turn, "what's my sister called? what is her name")).map((m) => m.content)).toContain("The user's sister's name is Zephyrine.");
+  });
+
+  it('marks the scopes of the facts it stored, once they are committed, for the other processes', async () => {
+    const marked: string[] = [];
+    const marks: ScopeMarks = { read: async (scopes) => scopes.map(() => ''), mark: async (scopes) => void marked.push(...scopes.map((x) => `${x.scope}:${x.scopeId}`)) };
+    const memory = service('turn', { marks });
+    const turn = identity('s-marks', 'otto');
+    await commitTurn(db, { key: turn.sessionKey, userId: 'otto' }, 't-marks-1', [
+      { role: 'user', content: "By the way, my sister's name is Wilhelmina." },
+      { role: 'assistant', content: 'Lovely.' },
+    ]);
+    await memory.afterTurn(turn, 't-marks-1', 4000);
+    expect(marked).toEqual(['user:web:otto']);
+    await memory.afterTurn(turn, 't-marks-1', 4000); // replayed: nothing stored, nothing marked
+    expect(marked).toEqual(['user:web:otto']);
   });
 
   it('compacts once per range when the transcript outgrows the budget, flushing facts first and never splitting a tool call', async () => {

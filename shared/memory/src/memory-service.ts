@@ -170,7 +170,7 @@ export class MemoryService {
       for (let i = 0; i < memories.length; i++) await this.store.insert(tx, memories[i]!, vectors[i]);
       return memories.length;
     });
-    if (stored > 0) this.store.noteWritten();
+    if (stored > 0) await this.store.committed(memories);
     this.store.metrics.extractions.inc({ kind: run.kind, outcome: stored < 0 ? 'skipped' : 'done' });
     return Math.max(0, stored);
   }

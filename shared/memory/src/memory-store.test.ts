@@ -4,7 +4,10 @@ import { openDatabase, type Db } from '@switchboard/store';
 import { startFakeOpenAI, type FakeOpenAI } from '@switchboard/testkit';
 import { EmbeddingClient } from './embeddings.ts';
 import { memoryMetrics } from './metrics.ts';
+import { Redis } from 'ioredis';
+import { startRedisServer } from '@switchboard/testkit';
 import { anyInScopesSql, EMPTY_SCOPES_TTL_MS, MemoryStore } from './memory-store.ts';
+import { RedisScopeMarks, type ScopeMarks } from './scope-marks.ts';
 import { userScope, type ScopeRef } from './types.ts';
 
 const logger = createLogger({ service: 'test', level: 'silent' });
@@ -168,5 +171,85 @@ describe('scopes that hold no memories', () => {
     expect(await reader.search({ scopes: [scope], query: 'bicycle' })).toEqual([]);
     await new Promise((r) => setTimeout(r, EMPTY_SCOPES_TTL_MS + 50));
     expect((await reader.search({ scopes: [scope], query: 'bicycle' })).map((m) => m.content)).toEqual(['The user rides a red bicycle.']);
+  });
+});
+
+describe('scope marks shared between processes', () => {
+  let server: Awaited<ReturnType<typeof startRedisServer>>;
+  const clients: Redis[] = [];
+  const connect = () => {
+    const c = new Redis(server.url);
+    clients.push(c);
+    return c;
+  };
+  beforeAll(async () => {
+    server = await startRedisServer();
+  });
+  afterAll(async () => {
+    await Promise.all(clients.map((c) => c.quit()));
+    await server?.stop();
+  });
+  const counted = () => {
+    const counter = { queries: 0 };
+    const db2 = new Proxy(db, {
+      get: (target, name) => (name === 'query' ? (...args: Parameters<Db['query']>) => (counter.queries++, target.query(...args)) : bound(target, name)),
+    });
+    return { db: db2, counter };
+  };
+  const insertAsAnotherProcess = (scope: ScopeRef, content: string, hash: string) =>
+    db.query(
+      `INSERT INTO memories (scope, scope_id, user_id, platform, kind, content, content_hash, importance, source) VALUES ($1, $2, NULL, 'web', 'fact', $3, $4, 0.5, 'api')`,
+      [scope.scope, scope.scopeId, content, hash],
+    );
+
+  it('keep "these scopes are empty" past the short wait while unchanged, and a mark ends it at once', async () => {
+    const { db: counting, counter } = counted();
+    const reader = new MemoryStore(counting, { logger, registry: createRegistry({ defaultMetrics: false }), marks: new RedisScopeMarks(connect(), 'mk1') });
+    const otherProcess = new RedisScopeMarks(connect(), 'mk1');
+    const scope = userScope('web', 'lena');
+    expect(await reader.search({ scopes: [scope], query: 'kayak' })).toEqual([]);
+    const afterFirst = counter.queries;
+    // Written past every MemoryStore and unmarked: the reader keeps its answer beyond the 2 s a
+    // store without marks would (the marks, not the clock, are what it trusts).
+    await insertAsAnotherProcess(scope, 'The user paddles a yellow kayak.', 'h-lena');
+    await new Promise((r) => setTimeout(r, EMPTY_SCOPES_TTL_MS + 50));
+    expect(await reader.search({ scopes: [scope], query: 'kayak' })).toEqual([]);
+    expect(counter.queries).toBe(afterFirst);
+    // The writing process marks the scope once its write commits: the next search asks again.
+    await otherProcess.mark([scope]);
+    expect((await reader.search({ scopes: [scope], query: 'kayak' })).map((m) => m.content)).toEqual(['The user paddles a yellow kayak.']);
+  });
+
+  it('are given by every write of a store, and marks in another prefix are not seen', async () => {
+    const marks = new RedisScopeMarks(connect(), 'mk2');
+    const writer = new MemoryStore(db, { logger, registry: createRegistry({ defaultMetrics: false }), marks });
+    const scope = userScope('web', 'milo');
+    const agent = { scope: 'agent' as const, scopeId: 'mk2-agent' };
+    expect(await marks.read([scope, agent])).toEqual(['', '']);
+    await add(writer, scope, 'The user keeps bees.');
+    const [first] = await marks.read([scope]);
+    expect(first).not.toBe('');
+    await add(writer, scope, 'The user sells honey at the market.');
+    expect((await marks.read([scope, agent]))[0]).not.toBe(first);
+    expect((await marks.read([scope, agent]))[1]).toBe('');
+    expect(await new RedisScopeMarks(connect(), 'mk-other').read([scope])).toEqual(['']);
+    const ttl = await connect().ttl(`mk2:memscope:user:${scope.scopeId}`);
+    expect(ttl).toBeGreaterThan(0);
+  });
+
+  it('that cannot be read leave the store asking the database every 2 s, as without marks', async () => {
+    const { db: counting, counter } = counted();
+    const failing: ScopeMarks = { read: () => Promise.reject(new Error('redis is down')), mark: () => Promise.reject(new Error('redis is down')) };
+    const store = new MemoryStore(counting, { logger, registry: createRegistry({ defaultMetrics: false }), marks: failing });
+    const scope = userScope('web', 'nora');
+    expect(await store.search({ scopes: [scope], query: 'violin' })).toEqual([]);
+    const afterFirst = counter.queries;
+    expect(await store.search({ scopes: [scope], query: 'violin' })).toEqual([]);
+    expect(counter.queries).toBe(afterFirst);
+    await insertAsAnotherProcess(scope, 'The user plays the violin.', 'h-nora');
+    await new Promise((r) => setTimeout(r, EMPTY_SCOPES_TTL_MS + 50));
+    expect((await store.search({ scopes: [scope], query: 'violin' })).map((m) => m.content)).toEqual(['The user plays the violin.']);
+    // A write whose marking fails still succeeds (it is logged).
+    await expect(add(store, scope, 'The user practises every morning.')).resolves.toMatchObject({ outcome: 'created' });
   });
 });

@@ -3,6 +3,7 @@ import { SwitchboardError } from '@switchboard/contracts';
 import type { Logger } from '@switchboard/observability';
 import { GENERIC_PLAN_MARK, isUniqueViolation, type Db, type Queryable } from '@switchboard/store';
 import type { EmbeddingClient } from './embeddings.ts';
+import type { ScopeMarks } from './scope-marks.ts';
 import { memoryMetrics, type MemoryMetrics } from './metrics.ts';
 import { anyWordTsQuery, contentHash, normalizeMemoryText } from './text.ts';
 import { vectorParam, vectorSql } from './vector-param.ts';
@@ -13,6 +14,12 @@ export interface MemoryStoreOptions {
   registry: Registry;
   /** Without one, memories are stored without vectors and retrieval is keyword-only (logged once). */
   embedder?: EmbeddingClient | undefined;
+  /**
+   * Change marks shared with the other processes that write memories: "these scopes hold nothing"
+   * is then trusted while their marks are unchanged (up to {@link MARKED_EMPTY_SCOPES_TTL_MS})
+   * instead of for {@link EMPTY_SCOPES_TTL_MS}, and this store's writes mark their scopes.
+   */
+  marks?: ScopeMarks | undefined;
   /** Cosine similarity at or above which a new memory merges into an existing one. Default 0.9. */
   mergeSimilarity?: number;
   /** Word-set (Jaccard) similarity at or above which memories merge without vectors. Default 0.8. */
@@ -30,10 +37,22 @@ export interface MemoryStoreOptions {
  */
 export const EMPTY_SCOPES_TTL_MS = 2000;
 /**
+ * How long "these scopes hold no memories" is trusted by a store with {@link ScopeMarks}, while
+ * the scopes' marks are unchanged: every MemoryStore write marks its scopes, so this bounds only
+ * writes made past MemoryStore (an operator's SQL, or a writer started without marks).
+ */
+export const MARKED_EMPTY_SCOPES_TTL_MS = 60_000;
+interface SeenScopes {
+  empty: boolean;
+  atMs: number;
+  /** The scopes' marks, read before the question was asked (undefined without marks). */
+  marks: string | undefined;
+}
+/**
  * Per database: scope sets (see `scopesKey`) → whether they held any memory and when that was
  * seen, and a count of writes (an answer read across a write is not kept).
  */
-const scopeContents = new WeakMap<Db, { writes: number; seen: Map<string, { empty: boolean; atMs: number }> }>();
+const scopeContents = new WeakMap<Db, { writes: number; seen: Map<string, SeenScopes> }>();
 const scopesKey = (scopes: readonly ScopeRef[]) => scopes.map((s) => `${s.scope}\u0000${s.scopeId}`).join('\u0001');
 
 const anyInScopes = new Map<number, string>();
@@ -110,11 +129,13 @@ export class MemoryStore {
   readonly embedder: EmbeddingClient | undefined;
   readonly metrics: MemoryMetrics;
   private readonly log: Logger;
-  private readonly opts: Required<Omit<MemoryStoreOptions, 'embedder' | 'logger' | 'registry'>>;
+  private readonly marks: ScopeMarks | undefined;
+  private readonly opts: Required<Omit<MemoryStoreOptions, 'embedder' | 'logger' | 'registry' | 'marks'>>;
 
   constructor(db: Db, opts: MemoryStoreOptions) {
     this.db = db;
     this.embedder = opts.embedder;
+    this.marks = opts.marks;
     this.metrics = memoryMetrics(opts.registry);
     this.log = opts.logger.child({ component: 'memory' });
     this.opts = {
@@ -132,7 +153,23 @@ export class MemoryStore {
     known.seen.clear();
   }
 
-  private scopeContents(): { writes: number; seen: Map<string, { empty: boolean; atMs: number }> } {
+  /**
+   * After a write to `scopes` committed: forgets what this process saw, and gives the scopes new
+   * marks so that other processes look again. Never throws: a mark that fails is logged, and
+   * readers then find the write within {@link MARKED_EMPTY_SCOPES_TTL_MS}.
+   */
+  async committed(scopes: readonly ScopeRef[]): Promise<void> {
+    this.noteWritten();
+    if (!this.marks || scopes.length === 0) return;
+    const unique = [...new Map(scopes.map((s) => [scopesKey([s]), { scope: s.scope, scopeId: s.scopeId }])).values()];
+    try {
+      await this.marks.mark(unique);
+    } catch (err) {
+      this.log.warn({ err: { message: (err as Error).message } }, 'marking written memory scopes failed; other processes see the write within a minute');
+    }
+  }
+
+  private scopeContents(): { writes: number; seen: Map<string, SeenScopes> } {
     let known = scopeContents.get(this.db);
     if (!known) {
       known = { writes: 0, seen: new Map() };
@@ -183,11 +220,15 @@ export class MemoryStore {
   /** Stores one memory (embedding it first), merging it into a near-duplicate in the same scope. */
   async add(memory: NewMemory): Promise<{ id: number; outcome: 'created' | 'merged' }> {
     const [embedding] = await this.embedFor([memory]);
+    let result: { id: number; outcome: 'created' | 'merged' };
     try {
-      return await this.db.transaction((tx) => this.insert(tx, memory, embedding));
-    } finally {
+      result = await this.db.transaction((tx) => this.insert(tx, memory, embedding));
+    } catch (err) {
       this.noteWritten();
+      throw err;
     }
+    await this.committed([memory]);
+    return result;
   }
 
   /**
@@ -277,25 +318,40 @@ export class MemoryStore {
    * there is no embeddings endpoint or embedding the query fails. Returned memories are marked used
    * unless `touch` is false.
    */
+  /** The scopes' marks as one string; undefined without marks or when reading them failed (then the short TTL applies). */
+  private async readMarks(scopes: readonly ScopeRef[]): Promise<string | undefined> {
+    if (!this.marks) return undefined;
+    try {
+      return (await this.marks.read(scopes)).join('\u0001');
+    } catch (err) {
+      this.log.warn({ err: { message: (err as Error).message } }, 'reading memory scope marks failed; this search asks the database');
+      return undefined;
+    }
+  }
+
   async search(input: { scopes: readonly ScopeRef[]; query: string; limit?: number; touch?: boolean }): Promise<MemoryRecord[]> {
     const started = performance.now();
     const limit = input.limit ?? 10;
     // Empty scopes (most, for a new user) cost one cheap EXISTS instead of a search to plan and a
     // query to embed; the answer is kept a moment, so a busy session asks once per that moment.
+    // With marks, the answer is kept while no process has written to these scopes since.
     const known = this.scopeContents();
     const key = scopesKey(input.scopes);
+    const writes = known.writes;
+    const checkedAt = Date.now();
+    // Read before the question is asked: a write that commits after the read changes a mark later.
+    const marks = await this.readMarks(input.scopes);
     const seen = known.seen.get(key);
-    if (seen !== undefined && Date.now() - seen.atMs < EMPTY_SCOPES_TTL_MS) {
+    const ttl = marks === undefined ? EMPTY_SCOPES_TTL_MS : MARKED_EMPTY_SCOPES_TTL_MS;
+    if (seen !== undefined && seen.marks === marks && checkedAt - seen.atMs < ttl) {
       if (seen.empty) return [];
     } else {
-      const writes = known.writes;
-      const checkedAt = Date.now();
       const { rows } = await this.db.query<{ any: boolean }>(
         anyInScopesSql(input.scopes.length),
         input.scopes.flatMap((s) => [s.scope, s.scopeId]),
       );
       const empty = !rows[0]!.any;
-      if (known.writes === writes) known.seen.set(key, { empty, atMs: checkedAt });
+      if (known.writes === writes) known.seen.set(key, { empty, atMs: checkedAt, marks });
       if (empty) return [];
     }
     let vector: number[] | undefined;
