@@ -45,9 +45,10 @@ function decoded(res: IncomingMessage): Readable {
  *
  * What it does not do itself it hands to the global fetch (without {@link NODE_BODY_HEADER}): a
  * `Request` object, a body other than a string or bytes, a scheme other than http(s), and any
- * redirect (the request is sent again there, and the global fetch follows it). Transport errors keep Node's codes (`ECONNRESET`,
- * `ECONNREFUSED`, …), which the client classifies as retryable; an abort fails the request, or the
- * body once it streams, with the signal's reason (an `AbortError`), as fetch does.
+ * redirect (the request is sent again there, and the global fetch follows it). Transport errors
+ * keep Node's codes (`ECONNRESET`, `ECONNREFUSED`, …), which the client classifies as retryable;
+ * an abort fails the request, or the body once it streams, with the signal's reason (an
+ * `AbortError`), as fetch does.
  */
 export function createHttpFetch(): typeof fetch {
   // Idle connections are kept for as many calls as may run at once (Node keeps 256 by default, so

@@ -60,9 +60,9 @@ const anyInScopes = new Map<number, string>();
  * Whether any of `n` scopes (parameters `$1, $2` for the first, and so on) holds a memory: one
  * probe of `memories_scope_idx` per scope. Each probe asks for the scope's newest row in the
  * index's order, so once the table has rows its plan takes the index whatever the values (on an
- * empty table it scans nothing), and the statement may keep a generic plan (no planning per call). An `EXISTS` over the scopes ORed together is planned for
- * every call, and as a generic plan it is a sequential scan, which for a scope with no memories
- * reads the whole table. Measured in PGlite with 5,000 memories in other scopes: ~1.7 ms of CPU per
+ * empty table it scans nothing), and the statement may keep a generic plan (no planning per
+ * call). An `EXISTS` over the scopes ORed together is planned for every call, and as a generic
+ * plan it is a sequential scan, which for a scope with no memories reads the whole table. Measured in PGlite with 5,000 memories in other scopes: ~1.7 ms of CPU per
  * check that way, ~0.13 ms this way (~0.25 against ~0.13 ms on an empty table).
  */
 export function anyInScopesSql(n: number): string {
@@ -312,12 +312,6 @@ export class MemoryStore {
     return best && best.sim >= this.opts.mergeWordSimilarity ? best.id : undefined;
   }
 
-  /**
-   * Hybrid search within `scopes`: the nearest vectors (HNSW, cosine) and the best full-text
-   * matches, fused by reciprocal rank and weighted by importance and recency. Keyword-only when
-   * there is no embeddings endpoint or embedding the query fails. Returned memories are marked used
-   * unless `touch` is false.
-   */
   /** The scopes' marks as one string; undefined without marks or when reading them failed (then the short TTL applies). */
   private async readMarks(scopes: readonly ScopeRef[]): Promise<string | undefined> {
     if (!this.marks) return undefined;
@@ -329,12 +323,18 @@ export class MemoryStore {
     }
   }
 
+  /**
+   * Hybrid search within `scopes`: the nearest vectors (HNSW, cosine) and the best full-text
+   * matches, fused by reciprocal rank and weighted by importance and recency. Keyword-only when
+   * there is no embeddings endpoint or embedding the query fails. Returned memories are marked used
+   * unless `touch` is false.
+   */
   async search(input: { scopes: readonly ScopeRef[]; query: string; limit?: number; touch?: boolean }): Promise<MemoryRecord[]> {
     const started = performance.now();
     const limit = input.limit ?? 10;
-    // Empty scopes (most, for a new user) cost one cheap EXISTS instead of a search to plan and a
-    // query to embed; the answer is kept a moment, so a busy session asks once per that moment.
-    // With marks, the answer is kept while no process has written to these scopes since.
+    // Empty scopes (most, for a new user) cost one cheap probe (anyInScopesSql) instead of a search
+    // to plan and a query to embed; the answer is kept a moment, so a busy session asks once per
+    // that moment. With marks, the answer is kept while no process has written to these scopes since.
     const known = this.scopeContents();
     const key = scopesKey(input.scopes);
     const writes = known.writes;

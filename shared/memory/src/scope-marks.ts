@@ -43,12 +43,8 @@ export class RedisScopeMarks implements ScopeMarks {
   }
 
   async mark(scopes: readonly ScopeRef[]): Promise<void> {
-    if (scopes.length === 0) return;
     const token = `${Date.now().toString(36)}.${randomBytes(6).toString('base64url')}`;
-    const multi = this.redis.multi();
-    for (const s of scopes) multi.set(this.key(s), token, 'EX', MARK_TTL_SECONDS);
-    const replies = await multi.exec();
-    const failed = replies?.find(([err]) => err);
-    if (!replies || failed) throw failed?.[0] ?? new Error('marking memory scopes was aborted');
+    // Each scope's mark stands alone, so the writes need no transaction.
+    await Promise.all(scopes.map((s) => this.redis.set(this.key(s), token, 'EX', MARK_TTL_SECONDS)));
   }
 }
