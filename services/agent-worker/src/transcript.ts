@@ -1,4 +1,4 @@
-import { TRANSCRIPT_COMMIT_SQL, type Db } from '@switchboard/store';
+import { TRANSCRIPT_COMMIT_BATCH_SQL, TRANSCRIPT_COMMIT_SQL, type Db } from '@switchboard/store';
 import type { InboundMessage } from '@switchboard/contracts';
 import type { ChatMessage, ChatToolCall } from '@switchboard/llm';
 
@@ -40,16 +40,38 @@ export interface CommitResult {
   baseSeq: number;
 }
 
+/** Most turns one batched commit carries. */
+export const MAX_COMMIT_BATCH = 64;
+
+interface PendingCommit {
+  input: CommitInput;
+  resolve(result: CommitResult): void;
+  reject(err: unknown): void;
+}
+
+type CommitRow = { fenced_ok: string | number; inserted: string | number; base_seq: string | number };
+
 /**
  * Transcripts in Postgres: the source of truth for short-term context. A turn's commit is one
  * statement that writes the session row, the turn and its messages only if the claim's fencing
  * token (from Redis, bumped by every claim) is at least the last committed one and the turn is not
  * already written.
+ *
+ * Commits are grouped: at most `maxInFlight` commit statements run at once (one on PGlite, which
+ * runs one statement at a time anyway), and the commits that arrive meanwhile go together in the
+ * next, one statement for up to {@link MAX_COMMIT_BATCH} turns of different sessions. A commit that
+ * finds nothing running goes at once, alone, so a lone turn waits no longer than before. When a
+ * batch fails, each of its turns is committed alone, so one bad turn fails only itself.
  */
 export class TranscriptStore {
   private readonly db: Db;
-  constructor(db: Db) {
+  private readonly maxInFlight: number;
+  private queue: PendingCommit[] = [];
+  private inFlight = 0;
+
+  constructor(db: Db, opts: { maxInFlight?: number } = {}) {
     this.db = db;
+    this.maxInFlight = opts.maxInFlight ?? (db.kind === 'pglite' ? 1 : 4);
   }
 
   /** The reply of a turn that was already committed (a crash after commit, before acknowledgement). */
@@ -74,42 +96,129 @@ export class TranscriptStore {
     }));
   }
 
-  async commit(input: CommitInput): Promise<CommitResult> {
-    const rows = input.rows.map((r, i) => ({
-      ord: i + 1,
-      role: r.role,
-      content: r.content,
-      tool_calls: r.toolCalls ?? null,
-      tool_call_id: r.toolCallId ?? null,
-      source_id: r.sourceId ?? null,
-      user_id: r.userId ?? null,
-      tokens: r.tokens ?? null,
-    }));
-    const { rows: result } = await this.db.query<{ fenced_ok: string | number; inserted: string | number; base_seq: string | number }>(
-      TRANSCRIPT_COMMIT_SQL,
-      [
-        input.sessionKey,
-        input.fence,
-        input.turnId,
-        input.inboundIds,
-        input.replyText,
-        input.model ?? null,
-        input.promptTokens,
-        input.completionTokens,
-        JSON.stringify(rows),
-        input.session.platform,
-        input.session.account,
-        input.session.chatId,
-        input.session.threadId ?? null,
-        input.session.userId,
-      ],
-    );
-    const r = result[0]!;
-    // An older token than the last commit's means a newer claim owns the session: the stale
-    // worker must do nothing (the owner delivers and acknowledges).
-    const outcome = Number(r.fenced_ok) === 0 ? 'fenced' : Number(r.inserted) === 0 ? 'already_committed' : 'committed';
-    return { outcome, baseSeq: Number(r.base_seq) };
+  commit(input: CommitInput): Promise<CommitResult> {
+    return new Promise<CommitResult>((resolve, reject) => {
+      this.queue.push({ input, resolve, reject });
+      this.pump();
+    });
   }
+
+  private pump(): void {
+    while (this.inFlight < this.maxInFlight && this.queue.length > 0) {
+      const batch = this.takeBatch();
+      this.inFlight++;
+      void this.run(batch).finally(() => {
+        this.inFlight--;
+        this.pump();
+      });
+    }
+  }
+
+  /** The oldest waiting commits, at most one per session; the rest keep their place in the queue. */
+  private takeBatch(): PendingCommit[] {
+    if (this.queue.length === 1) return this.queue.splice(0, 1);
+    const sessions = new Set<string>();
+    const batch: PendingCommit[] = [];
+    const rest: PendingCommit[] = [];
+    for (const pending of this.queue) {
+      if (batch.length < MAX_COMMIT_BATCH && !sessions.has(pending.input.sessionKey)) {
+        sessions.add(pending.input.sessionKey);
+        batch.push(pending);
+      } else {
+        rest.push(pending);
+      }
+    }
+    this.queue = rest;
+    return batch;
+  }
+
+  private async run(batch: PendingCommit[]): Promise<void> {
+    if (batch.length > 1) {
+      let results: CommitResult[] | undefined;
+      try {
+        results = await this.commitBatch(batch.map((p) => p.input));
+      } catch {
+        // Nothing of the batch was written (one statement): each turn goes alone, as it would have
+        // without the batch, and only a turn that fails alone gets the error.
+      }
+      if (results) {
+        batch.forEach((p, i) => p.resolve(results[i]!));
+        return;
+      }
+    }
+    await Promise.all(batch.map((p) => this.commitOne(p.input).then(p.resolve, p.reject)));
+  }
+
+  private async commitOne(input: CommitInput): Promise<CommitResult> {
+    const { rows: result } = await this.db.query<CommitRow>(TRANSCRIPT_COMMIT_SQL, [
+      input.sessionKey,
+      input.fence,
+      input.turnId,
+      input.inboundIds,
+      input.replyText,
+      input.model ?? null,
+      input.promptTokens,
+      input.completionTokens,
+      JSON.stringify(messageRows(input)),
+      input.session.platform,
+      input.session.account,
+      input.session.chatId,
+      input.session.threadId ?? null,
+      input.session.userId,
+    ]);
+    return commitResult(result[0]!);
+  }
+
+  private async commitBatch(inputs: CommitInput[]): Promise<CommitResult[]> {
+    // In session order, so that concurrent batches (of other workers, on Postgres) lock the
+    // session rows in one order.
+    const order = inputs.map((_, k) => k).sort((a, b) => (inputs[a]!.sessionKey < inputs[b]!.sessionKey ? -1 : 1));
+    const turns = order.map((k) => {
+      const input = inputs[k]!;
+      return {
+        k,
+        sid: input.sessionKey,
+        fence: input.fence,
+        tid: input.turnId,
+        inbound: input.inboundIds,
+        reply: input.replyText,
+        model: input.model ?? null,
+        pt: input.promptTokens,
+        ct: input.completionTokens,
+        msgs: messageRows(input),
+        platform: input.session.platform,
+        account: input.session.account,
+        chat: input.session.chatId,
+        thread: input.session.threadId ?? null,
+        uid: input.session.userId,
+      };
+    });
+    const { rows } = await this.db.query<CommitRow & { k: number }>(TRANSCRIPT_COMMIT_BATCH_SQL, [JSON.stringify(turns)]);
+    const results: CommitResult[] = [];
+    for (const row of rows) results[Number(row.k)] = commitResult(row);
+    if (rows.length !== inputs.length) throw new Error(`a batched commit answered ${rows.length} rows for ${inputs.length} turns`);
+    return results;
+  }
+}
+
+function messageRows(input: CommitInput) {
+  return input.rows.map((r, i) => ({
+    ord: i + 1,
+    role: r.role,
+    content: r.content,
+    tool_calls: r.toolCalls ?? null,
+    tool_call_id: r.toolCallId ?? null,
+    source_id: r.sourceId ?? null,
+    user_id: r.userId ?? null,
+    tokens: r.tokens ?? null,
+  }));
+}
+
+function commitResult(r: CommitRow): CommitResult {
+  // An older token than the last commit's means a newer claim owns the session: the stale
+  // worker must do nothing (the owner delivers and acknowledges).
+  const outcome = Number(r.fenced_ok) === 0 ? 'fenced' : Number(r.inserted) === 0 ? 'already_committed' : 'committed';
+  return { outcome, baseSeq: Number(r.base_seq) };
 }
 
 /** Converts transcript entries to chat messages for the model. */

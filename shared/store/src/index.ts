@@ -16,7 +16,7 @@ export {
   databaseOptionsFromConfig,
 } from './config.ts';
 export type { EmbeddedServerConfig } from './config.ts';
-export { TRANSCRIPT_COMMIT_SQL, TRANSCRIPT_HISTORY_SQL } from './transcript-sql.ts';
+export { TRANSCRIPT_COMMIT_BATCH_SQL, TRANSCRIPT_COMMIT_SQL, TRANSCRIPT_HISTORY_SQL } from './transcript-sql.ts';
 export { GENERIC_PLAN_MARK } from './pglite-query.ts';
 export type { TranscriptHistoryRow } from './transcript-sql.ts';
 export { collectStartupGarbage, collectStartupGarbageSoon } from './startup-gc.ts';

@@ -67,3 +67,43 @@ export const TRANSCRIPT_COMMIT_SQL = `${GENERIC_PLAN_MARK} WITH s AS (
    RETURNING 1
  )
  SELECT (SELECT count(*) FROM s) AS fenced_ok, (SELECT count(*) FROM t) AS inserted, (SELECT count(*) FROM m) AS written, (SELECT seq FROM base) AS base_seq`;
+
+/**
+ * The commit of several turns, of different sessions, in one statement (so one transaction): for
+ * each turn exactly what {@link TRANSCRIPT_COMMIT_SQL} does for one. The agent worker sends the
+ * turns whose commits wait while another commit runs together: PGlite spends about half the CPU per
+ * turn from five turns on (measured in process: ~0.75 ms alone, ~0.35-0.4 ms in a batch).
+ * Two turns of one session must not share a batch (the session row's upsert would affect the same
+ * row twice, which Postgres refuses).
+ * Parameter: $1 a JSON array of `{k, sid, fence, tid, inbound, reply, model, pt, ct, msgs,
+ * platform, account, chat, thread, uid}`, one per turn: `k` its key in the answer, then $1-$14 of
+ * {@link TRANSCRIPT_COMMIT_SQL} in that order, `msgs` the messages' array itself (not its text).
+ * Returns one row per turn, ordered by `k`, with that statement's `fenced_ok`, `inserted` and
+ * `base_seq` (`m` runs whether or not anything reads it, as every data-modifying `WITH` does).
+ */
+export const TRANSCRIPT_COMMIT_BATCH_SQL = `${GENERIC_PLAN_MARK} WITH i AS (
+   SELECT * FROM jsonb_to_recordset($1::jsonb)
+     AS i(k int, sid text, fence bigint, tid text, inbound text[], reply text, model text, pt int, ct int, msgs jsonb,
+          platform text, account text, chat text, thread text, uid text)
+ ), s AS (
+   INSERT INTO sessions (id, platform, account, chat_id, thread_id, user_id, fence)
+   SELECT sid, platform, account, chat, thread, uid, fence FROM i
+   ON CONFLICT (id) DO UPDATE SET fence = EXCLUDED.fence, updated_at = now()
+   WHERE sessions.fence <= EXCLUDED.fence
+   RETURNING id
+ ), t AS (
+   INSERT INTO turns (id, session_id, fence, inbound_ids, reply_text, model, prompt_tokens, completion_tokens)
+   SELECT i.tid, i.sid, i.fence, i.inbound, i.reply, i.model, i.pt, i.ct FROM i JOIN s ON s.id = i.sid
+   ON CONFLICT (id) DO NOTHING
+   RETURNING id
+ ), base AS (
+   SELECT i.k, (SELECT coalesce(max(seq), 0) FROM messages WHERE session_id = i.sid) AS seq FROM i
+ ), m AS (
+   INSERT INTO messages (session_id, seq, turn_id, role, content, tool_calls, tool_call_id, source_id, user_id, tokens)
+   SELECT i.sid, base.seq + r.ord, i.tid, r.role, r.content, r.tool_calls, r.tool_call_id, r.source_id, r.user_id, r.tokens
+   FROM i JOIN t ON t.id = i.tid JOIN base ON base.k = i.k, jsonb_to_recordset(i.msgs)
+     AS r(ord int, role text, content text, tool_calls jsonb, tool_call_id text, source_id text, user_id text, tokens int)
+   RETURNING 1
+ )
+ SELECT i.k, (s.id IS NOT NULL)::int AS fenced_ok, (t.id IS NOT NULL)::int AS inserted, base.seq AS base_seq
+ FROM i JOIN base ON base.k = i.k LEFT JOIN s ON s.id = i.sid LEFT JOIN t ON t.id = i.tid ORDER BY i.k`;

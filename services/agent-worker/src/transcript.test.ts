@@ -1,0 +1,132 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDatabase, TRANSCRIPT_COMMIT_BATCH_SQL, TRANSCRIPT_COMMIT_SQL, type Db } from '@switchboard/store';
+import { TranscriptStore, type CommitInput } from './transcript.ts';
+
+let db: Db;
+beforeAll(async () => {
+  db = await openDatabase({});
+});
+afterAll(async () => {
+  await db.close();
+});
+
+/** `db`, recording which commit statement each query was, and holding the first commit until `release`. */
+function gatedDb(): { db: Db; statements: string[]; release: () => void } {
+  const statements: string[] = [];
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const wrapped: Db = {
+    kind: db.kind,
+    transaction: (fn) => db.transaction(fn),
+    ping: () => db.ping(),
+    close: async () => {},
+    async query(sql, params) {
+      const name = sql === TRANSCRIPT_COMMIT_SQL ? 'one' : sql === TRANSCRIPT_COMMIT_BATCH_SQL ? `batch of ${JSON.parse(params![0] as string).length}` : 'other';
+      statements.push(name);
+      if (statements.length === 1) await gate;
+      return db.query(sql, params);
+    },
+  };
+  return { db: wrapped, statements, release };
+}
+
+let n = 0;
+function turn(sessionKey: string, fence: number, text: string, over: Partial<CommitInput> = {}): CommitInput {
+  n++;
+  return {
+    sessionKey,
+    fence,
+    session: { platform: 'web', account: 'local', chatId: sessionKey, userId: `u-${sessionKey}` },
+    turnId: `turn-${n}`,
+    inboundIds: [`in-${n}`, `in-${n}-b`],
+    replyText: `echo: ${text}`,
+    model: 'fake',
+    promptTokens: 10,
+    completionTokens: 5,
+    rows: [
+      { role: 'user', content: text, sourceId: `in-${n}`, userId: `u-${sessionKey}`, tokens: 2 },
+      { role: 'assistant', content: `echo: ${text}`, tokens: 3 },
+    ],
+    ...over,
+  };
+}
+
+async function transcript(sessionKey: string): Promise<string[]> {
+  const { rows } = await db.query<{ seq: number; role: string; content: string; source_id: string | null }>(
+    `SELECT seq, role, content, source_id FROM messages WHERE session_id = $1 ORDER BY seq`,
+    [sessionKey],
+  );
+  return rows.map((r) => `${r.seq} ${r.role} ${r.content}${r.source_id ? ` (${r.source_id})` : ''}`);
+}
+
+describe('TranscriptStore commits', () => {
+  it('commits that wait while one runs go together in one statement, each with its own outcome', async () => {
+    const setup = new TranscriptStore(db);
+    // A session a newer claim has committed for (fence 9), and a turn that is already written.
+    await setup.commit(turn('g-fenced', 9, 'newer claim'));
+    const done = turn('g-done', 1, 'written before');
+    expect(await setup.commit(done)).toEqual({ outcome: 'committed', baseSeq: 0 });
+
+    const { db: gated, statements, release } = gatedDb();
+    const store = new TranscriptStore(gated);
+    const first = store.commit(turn('g-first', 1, 'alone'));
+    // Out of session order on purpose: the batch sorts its turns by session, the answers must not.
+    const zeta1 = turn('g-zeta', 1, 'zeta one');
+    const alpha = turn('g-alpha', 1, 'alpha one');
+    const zeta2 = turn('g-zeta', 2, 'zeta two');
+    const waiting = [zeta1, alpha, zeta2, turn('g-fenced', 3, 'stale claim'), done].map((t) => store.commit(t));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(statements).toEqual(['one']); // the others wait for it
+    release();
+
+    expect(await first).toEqual({ outcome: 'committed', baseSeq: 0 });
+    expect(await Promise.all(waiting)).toEqual([
+      { outcome: 'committed', baseSeq: 0 },
+      { outcome: 'committed', baseSeq: 0 },
+      { outcome: 'committed', baseSeq: 2 },
+      { outcome: 'fenced', baseSeq: 2 },
+      { outcome: 'already_committed', baseSeq: 2 },
+    ]);
+    // The session's second turn waited for the next statement: one turn per session in a batch.
+    expect(statements).toEqual(['one', 'batch of 4', 'one']);
+
+    const lines = (t: CommitInput) => [`${t.rows[0]!.content} (${t.inboundIds[0]})`, `echo: ${t.rows[0]!.content}`];
+    expect(await transcript('g-zeta')).toEqual([...lines(zeta1), ...lines(zeta2)].map((l, i) => `${i + 1} ${i % 2 ? 'assistant' : 'user'} ${l}`));
+    expect(await transcript('g-alpha')).toEqual(lines(alpha).map((l, i) => `${i + 1} ${i % 2 ? 'assistant' : 'user'} ${l}`));
+    expect(await transcript('g-fenced')).toHaveLength(2); // the newer claim's turn only
+    expect(await transcript('g-done')).toHaveLength(2); // written once
+    const { rows: turns } = await db.query(
+      `SELECT id, session_id, fence, inbound_ids, reply_text, model, prompt_tokens, completion_tokens FROM turns WHERE session_id = 'g-alpha'`,
+    );
+    expect(turns).toEqual([
+      { id: alpha.turnId, session_id: 'g-alpha', fence: 1, inbound_ids: alpha.inboundIds, reply_text: 'echo: alpha one', model: 'fake', prompt_tokens: 10, completion_tokens: 5 },
+    ]);
+    const { rows: sessions } = await db.query(`SELECT id, fence, user_id FROM sessions WHERE id IN ('g-zeta', 'g-fenced') ORDER BY id`);
+    expect(sessions).toEqual([
+      { id: 'g-fenced', fence: 9, user_id: 'u-g-fenced' },
+      { id: 'g-zeta', fence: 2, user_id: 'u-g-zeta' },
+    ]);
+  });
+
+  it('a batch that fails commits each of its turns alone: only the bad turn fails, and it writes nothing', async () => {
+    const { db: gated, statements, release } = gatedDb();
+    const store = new TranscriptStore(gated);
+    const first = store.commit(turn('f-first', 1, 'alone'));
+    const good = store.commit(turn('f-good', 1, 'fine'));
+    const bad = turn('f-bad', 1, 'broken');
+    bad.rows.push({ role: 'narrator' as 'user', content: 'not a role the schema allows' });
+    const failed = store.commit(bad);
+    const alsoGood = store.commit(turn('f-also', 1, 'fine too'));
+    release();
+
+    await first;
+    expect(await good).toEqual({ outcome: 'committed', baseSeq: 0 });
+    expect(await alsoGood).toEqual({ outcome: 'committed', baseSeq: 0 });
+    await expect(failed).rejects.toMatchObject({ code: '23514' });
+    expect(statements).toEqual(['one', 'batch of 3', 'one', 'one', 'one']);
+    expect(await transcript('f-good')).toHaveLength(2);
+    expect(await transcript('f-bad')).toEqual([]);
+    const { rows } = await db.query(`SELECT 1 FROM turns WHERE session_id = 'f-bad' UNION ALL SELECT 1 FROM sessions WHERE id = 'f-bad'`);
+    expect(rows).toEqual([]);
+  });
+});
