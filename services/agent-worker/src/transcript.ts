@@ -170,29 +170,26 @@ export class TranscriptStore {
   }
 
   private async commitBatch(inputs: CommitInput[]): Promise<CommitResult[]> {
+    const turns = inputs.map((input, k) => ({
+      k,
+      sid: input.sessionKey,
+      fence: input.fence,
+      tid: input.turnId,
+      inbound: input.inboundIds,
+      reply: input.replyText,
+      model: input.model ?? null,
+      pt: input.promptTokens,
+      ct: input.completionTokens,
+      msgs: messageRows(input),
+      platform: input.session.platform,
+      account: input.session.account,
+      chat: input.session.chatId,
+      thread: input.session.threadId ?? null,
+      uid: input.session.userId,
+    }));
     // In session order, so that concurrent batches (of other workers, on Postgres) lock the
-    // session rows in one order.
-    const order = inputs.map((_, k) => k).sort((a, b) => (inputs[a]!.sessionKey < inputs[b]!.sessionKey ? -1 : 1));
-    const turns = order.map((k) => {
-      const input = inputs[k]!;
-      return {
-        k,
-        sid: input.sessionKey,
-        fence: input.fence,
-        tid: input.turnId,
-        inbound: input.inboundIds,
-        reply: input.replyText,
-        model: input.model ?? null,
-        pt: input.promptTokens,
-        ct: input.completionTokens,
-        msgs: messageRows(input),
-        platform: input.session.platform,
-        account: input.session.account,
-        chat: input.session.chatId,
-        thread: input.session.threadId ?? null,
-        uid: input.session.userId,
-      };
-    });
+    // session rows in one order; `k` maps the answers back.
+    turns.sort((a, b) => (a.sid < b.sid ? -1 : 1));
     const { rows } = await this.db.query<CommitRow & { k: number }>(TRANSCRIPT_COMMIT_BATCH_SQL, [JSON.stringify(turns)]);
     const results: CommitResult[] = [];
     for (const row of rows) results[Number(row.k)] = commitResult(row);

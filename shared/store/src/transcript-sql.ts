@@ -1,8 +1,9 @@
 /*
  * The statements of a turn on the transcript tables (migration 001): the history read before the
- * model call and the commit after it. The agent worker runs them; `scripts/bench-query.ts` measures
- * them. Kept here, beside the schema, so both run the same text. Both may keep a generic plan in
- * PGlite ({@link GENERIC_PLAN_MARK}): their plans do not depend on the values.
+ * model call and the commit after it, alone or grouped with other turns' commits. The agent worker
+ * runs them; `scripts/bench-query.ts` measures the history read and the lone commit. Kept here,
+ * beside the schema, so both run the same text. All may keep a generic plan in PGlite
+ * ({@link GENERIC_PLAN_MARK}): their plans do not depend on the values.
  */
 import { GENERIC_PLAN_MARK } from './pglite-query.ts';
 
