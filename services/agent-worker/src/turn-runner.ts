@@ -81,9 +81,7 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
       throw new SwitchboardError('config_error', 'no model is configured: set LLM_MODEL and OPENAI_BASE_URL (or OPENAI_API_KEY)', { retryable: false });
     }
     const llm = deps.llm;
-    // Announced while the context loads (same connection, so it still precedes every later event of the turn).
-    const started = ctx.store.appendEvent(ctx.sessionKey, { type: 'turn_started', turnId: ctx.turnId, messageIds: inReplyTo }, `ts-${ctx.turnId}`);
-    started.catch(() => undefined); // awaited below
+    // The claim announced the turn (`turn_started`); see LaneStore.claim.
 
     // A heartbeat costs at most one small model call: short history, no tools, a capped answer.
     const heartbeat = deps.heartbeat && ctx.messages.every((m) => m.trigger === 'heartbeat') ? deps.heartbeat : undefined;
@@ -92,7 +90,6 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
     const [remembered, catalog] = await Promise.all([
       heartbeat ? undefined : deps.memory?.prepare(ctx, historyLimit),
       heartbeat ? [] : deps.catalog.list(),
-      started,
     ]);
     const history = remembered?.history ?? (await deps.transcripts.recent(ctx.sessionKey, heartbeat ? 20 : historyLimit));
     const tools = catalog.filter((t) => deps.policy.offers(policyCtx(t.name)));

@@ -79,13 +79,17 @@ export class LaneStore {
     return { messageId: result[0], duplicate: result[1] === 1, lastEventId: result[2] };
   }
 
-  /** Claims (or re-claims, after a crash) the batch of messages the session's next turn handles. */
+  /**
+   * Claims (or re-claims, after a crash) the batch of messages the session's next turn handles.
+   * A new claim also appends the turn's `turn_started` event (see claimBatch).
+   */
   async claim(sessionKey: string, maxBatch: number): Promise<ClaimedBatch | undefined> {
     const k = this.keys;
-    const result = (await claimBatch.run(this.redis, [k.inbox(sessionKey), k.turn(sessionKey), k.fence(sessionKey)], [
-      maxBatch,
-      `${sessionDigest(sessionKey)}-`,
-    ])) as [string, number, RawEntry[], number] | null;
+    const result = (await claimBatch.run(
+      this.redis,
+      [k.inbox(sessionKey), k.turn(sessionKey), k.fence(sessionKey), k.events(sessionKey), k.eventsChannel(sessionKey)],
+      [maxBatch, `${sessionDigest(sessionKey)}-`, DEFAULT_EVENTS_MAX_LEN, DEFAULT_EVENTS_TTL_SECONDS],
+    )) as [string, number, RawEntry[], number] | null;
     if (!result) return undefined;
     const [turnId, resumed, entries, fence] = result;
     const messages: InboundMessage[] = [];

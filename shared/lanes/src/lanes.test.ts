@@ -82,6 +82,47 @@ describe('LaneStore', () => {
     expect(next?.turnId).not.toBe(first?.turnId);
   });
 
+  it("announces a new claim's turn in the session's events, and a resumed claim's not again", async () => {
+    const { store, redis } = setup();
+    const subscriber = redis.duplicate();
+    cleanups.push(async () => void subscriber.disconnect());
+    const woken: string[] = [];
+    subscriber.on('message', (_channel: string, message: string) => void woken.push(message));
+    await subscriber.subscribe(store.keys.eventsChannel('s4'));
+    const a = await store.append(msg('s4', 'a'));
+    const b = await store.append(msg('s4', 'b'));
+    const first = await store.claim('s4', 10);
+    const started = { type: 'turn_started', turnId: first!.turnId, messageIds: [a.messageId, b.messageId] };
+    const events = await store.readEvents('s4', '0');
+    expect(events.map((e) => e.event)).toEqual([started]);
+    // Readers are woken with `<previous id>\n<id>\n<event>` (no previous event here).
+    await waitFor(() => woken.length === 1);
+    const [prev, id, json] = woken[0]!.split('\n');
+    expect([prev, id, JSON.parse(json!)]).toEqual(['', events[0]!.id, started]);
+
+    // A resumed claim (a crashed turn) was announced already.
+    expect((await store.claim('s4', 10))?.resumed).toBe(true);
+    expect(await store.readEvents('s4', '0')).toHaveLength(1);
+
+    // A batch given back (an interrupted turn) is announced again with what joined it.
+    const c = await store.append(msg('s4', 'c'));
+    expect(await store.release('s4', first!.turnId)).toBe(true);
+    const again = await store.claim('s4', 10);
+    expect(again).toMatchObject({ turnId: first!.turnId, resumed: false });
+    const reply = await store.appendEvent('s4', { type: 'reply', turnId: again!.turnId, replyId: 'r', text: 'hi', inReplyTo: [a.messageId] });
+    const after = await store.readEvents('s4', events[0]!.id);
+    expect(after.map((e) => e.event)).toEqual([{ ...started, messageIds: [a.messageId, b.messageId, c.messageId] }, expect.objectContaining({ type: 'reply' })]);
+    expect(after[1]!.id).toBe(reply);
+    await waitFor(() => woken.length === 3);
+    expect(woken[2]!.split('\n').slice(0, 2)).toEqual([after[0]!.id, reply]);
+
+    // The next batch is a new turn.
+    expect(await store.ack('s4', again!.turnId, again!.streamIds)).toBe(0);
+    const d = await store.append(msg('s4', 'd'));
+    const next = await store.claim('s4', 10);
+    expect((await store.readEvents('s4', reply)).map((e) => e.event)).toEqual([{ type: 'turn_started', turnId: next!.turnId, messageIds: [d.messageId] }]);
+  });
+
   it('appends an event once per dedupe key and reads after an id', async () => {
     const { store } = setup();
     const e = { type: 'reply' as const, turnId: 't', replyId: 'r', text: 'hi', inReplyTo: ['m'] };

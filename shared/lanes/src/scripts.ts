@@ -36,15 +36,37 @@ return 1
 `);
 
 /**
+ * Lua shared by the scripts that append session events: `append_event(stream, channel, json,
+ * maxlen, ttl)` adds the event to the stream and wakes its readers with
+ * `<previous id>\n<id>\n<event json>` (the previous id is empty for a stream's first event), so a
+ * reader that is up to date need not read the stream. Returns the event's stream id.
+ */
+const APPEND_EVENT_LUA = `
+local function append_event(stream, channel, json, maxlen, ttl)
+  local last = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)
+  local prev = ''
+  if #last > 0 then prev = last[1][1] end
+  local id = redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', 'e', json)
+  redis.call('EXPIRE', stream, ttl)
+  redis.call('PUBLISH', channel, prev .. '\\n' .. id .. '\\n' .. json)
+  return id
+end
+`;
+
+/**
  * Claims the batch a turn works on. If a batch is recorded (a turn that crashed or was retried),
  * the same batch is returned so the resumed turn has the same id and the same messages.
  * Every claim (first or resumed) takes a new fencing token from the session's counter: a commit
  * must present a token at least as new as the last committed one.
- * KEYS: inbox, turn hash, fence counter
- * ARGV: max batch, turn id prefix
+ * A new claim announces its turn in the session's events (`turn_started` with the batch's message
+ * ids), in the same step, so the announcement precedes every later event of the turn. A resumed
+ * claim announces nothing: its batch was announced when first claimed. A batch given back
+ * unacknowledged (an interrupted turn) is claimed anew, and announced again with whatever joined it.
+ * KEYS: inbox, turn hash, fence counter, events stream, events channel
+ * ARGV: max batch, turn id prefix, max events length, events ttl seconds
  * Returns {turnId, resumed(0|1), entries, fence} or false when the inbox is empty.
  */
-export const claimBatch = new LuaScript(`
+export const claimBatch = new LuaScript(`${APPEND_EVENT_LUA}
 local first = redis.call('HGET', KEYS[2], 'first')
 if first then
   local last = redis.call('HGET', KEYS[2], 'last')
@@ -57,6 +79,14 @@ local firstId = entries[1][1]
 local lastId = entries[#entries][1]
 local turnId = ARGV[2] .. firstId
 redis.call('HSET', KEYS[2], 'turnId', turnId, 'first', firstId, 'last', lastId)
+local ids = {}
+for i, entry in ipairs(entries) do
+  local fields = entry[2]
+  for j = 1, #fields, 2 do
+    if fields[j] == 'm' then ids[#ids + 1] = cjson.decode(fields[j + 1]).id end
+  end
+end
+append_event(KEYS[4], KEYS[5], cjson.encode({type = 'turn_started', turnId = turnId, messageIds = ids}), tonumber(ARGV[3]), tonumber(ARGV[4]))
 return {turnId, 0, entries, redis.call('INCR', KEYS[3])}
 `);
 
@@ -84,24 +114,18 @@ return left
 `);
 
 /**
- * Appends an event to a session's event stream, once per dedupe key, and wakes its readers with
- * `<previous id>\n<id>\n<event json>` (the previous id is empty for a stream's first event), so a
- * reader that is up to date need not read the stream.
+ * Appends an event to a session's event stream, once per dedupe key, and wakes its readers (see
+ * APPEND_EVENT_LUA).
  * KEYS: events stream, delivered marker (or '-'), events channel
  * ARGV: event json, max stream length, ttl seconds
  * Returns the stream id (the first one, when the event was already appended).
  */
-export const appendEvent = new LuaScript(`
+export const appendEvent = new LuaScript(`${APPEND_EVENT_LUA}
 if KEYS[2] ~= '-' then
   local existing = redis.call('GET', KEYS[2])
   if existing then return existing end
 end
-local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
-local prev = ''
-if #last > 0 then prev = last[1][1] end
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', tonumber(ARGV[2]), '*', 'e', ARGV[1])
-redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
+local id = append_event(KEYS[1], KEYS[3], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]))
 if KEYS[2] ~= '-' then redis.call('SET', KEYS[2], id, 'EX', tonumber(ARGV[3])) end
-redis.call('PUBLISH', KEYS[3], prev .. '\\n' .. id .. '\\n' .. ARGV[1])
 return id
 `);
