@@ -96,6 +96,8 @@ export function createWebApp(deps: WebAppDeps): Express {
     if (err.type === 'entity.too.large') return sendError(res, 413, 'bad_request', 'request body is too large');
     if (typeof err.status === 'number' && err.status >= 400 && err.status < 500) return sendError(res, err.status, 'bad_request', err.message ?? 'bad request');
     deps.logger.error({ err, path: req.path }, 'request handler failed');
+    // A response already under way (a stream) cannot turn into an error: end it, so the client is not left waiting.
+    if (res.headersSent) return void (res.writableEnded || res.end());
     sendError(res, 500, 'handler_error', 'internal error');
   };
   app.use(onError);

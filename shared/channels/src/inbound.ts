@@ -1,6 +1,6 @@
 import { Router, type Request, type Response } from 'express';
 import type { InboundMessage } from '@switchboard/contracts';
-import type { LaneIngress } from '@switchboard/lanes';
+import { dedupeKey, type LaneIngress } from '@switchboard/lanes';
 import type { Logger } from '@switchboard/observability';
 import type { ChannelAccess, PendingPairing } from './access.ts';
 
@@ -57,7 +57,7 @@ export async function admitMessage(deps: AdmitDeps, input: AdmitInput): Promise<
     return 'ignored';
   }
   const ready = deps.prepare ? await deps.prepare(message) : message;
-  const result = await deps.ingress.submit(ready, `${deps.platform}-${message.account}-${input.deliveryId}`);
+  const result = await deps.ingress.submit(ready, dedupeKey(deps.platform, message.account, input.deliveryId));
   if (result.duplicate) return 'duplicate';
   if (deps.onAccepted) {
     await deps.onAccepted(ready).catch((err: unknown) => deps.logger.warn({ err, sessionId: message.sessionKey }, 'post-accept hook failed'));

@@ -1,4 +1,4 @@
-export { laneKeys } from './keys.ts';
+export { dedupeKey, laneKeys } from './keys.ts';
 export type { LaneKeys } from './keys.ts';
 export { LaneStore, sessionDigest, DEFAULT_DEDUPE_TTL_SECONDS } from './lane-store.ts';
 export type { ClaimedBatch, AppendResult } from './lane-store.ts';

@@ -1,3 +1,13 @@
+/**
+ * An idempotency key made of parts (source, account, session, the client's key…), one for each
+ * tuple of parts: each part is URI-encoded, so none can contain the `:` between them. (Joined
+ * plainly, `a-b` + `c` and `a` + `b-c` would be one key, and the second message dropped as a
+ * redelivery of the first.)
+ */
+export function dedupeKey(...parts: string[]): string {
+  return parts.map(encodeURIComponent).join(':');
+}
+
 /** Every Redis key the lanes use, under one prefix (a deployment, or one test). */
 export interface LaneKeys {
   prefix: string;

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { SafeId, type SessionEvent } from '@switchboard/contracts';
-import type { EventHub, LaneIngress } from '@switchboard/lanes';
+import type { EventHub, Follow, LaneIngress } from '@switchboard/lanes';
 import { sendError } from '../http-errors.ts';
 import { webInbound, webSessionKey } from '../web-session.ts';
 
@@ -84,15 +84,25 @@ export function chatCompletionsRouter(deps: ChatCompletionsDeps): Router {
       } else if (e.type === 'reply' && e.inReplyTo.includes(messageId)) settle({ ok: true, text: e.text, turnId: e.turnId });
       else if (e.type === 'turn_error' && e.inReplyTo.includes(messageId)) settle({ ok: false, code: e.code, message: e.message });
     };
+    const errorChunk = (code: string, message: string) => `data: ${JSON.stringify({ error: { code, message, type: 'server_error' } })}\n\n`;
+    // The response's `close` is the client going away (the request's fires as soon as its body is
+    // read). Listened to before any await, so a client that leaves early is noticed.
+    let gone = false;
+    res.on('close', () => {
+      gone = !res.writableFinished;
+      settle({ ok: false, code: 'client_closed', message: 'client closed the connection' });
+    });
     if (stream) {
       res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
       res.write(chunk({ role: 'assistant', content: '' }, null));
     }
-    // Listening before the message is appended; it starts at the newest event as of the append.
-    const follow = await deps.hub.follow(key, (events) => events.forEach((s) => onEvent(s.event)));
-    const timer = setTimeout(() => settle({ ok: false, code: 'timeout', message: `no reply within ${deps.replyTimeoutMs} ms` }), deps.replyTimeoutMs);
-    req.on('close', () => settle({ ok: false, code: 'client_closed', message: 'client closed the connection' }));
+    let follow: Follow | undefined;
+    let timer: NodeJS.Timeout | undefined;
     try {
+      // Listening before the message is appended; it starts at the newest event as of the append.
+      follow = await deps.hub.follow(key, (events) => events.forEach((s) => onEvent(s.event)));
+      if (gone) return; // the client left before its message was sent: nothing is enqueued
+      timer = setTimeout(() => settle({ ok: false, code: 'timeout', message: `no reply within ${deps.replyTimeoutMs} ms` }), deps.replyTimeoutMs);
       const appended = await deps.ingress.submit({ ...webInbound(account, sessionId.data, text), id: messageId });
       follow.from(appended.lastEventId, true);
       const result = await outcome;
@@ -103,7 +113,7 @@ export function chatCompletionsRouter(deps: ChatCompletionsDeps): Router {
           else if (result.text.startsWith(streamed) && result.text.length > streamed.length) res.write(chunk({ content: result.text.slice(streamed.length) }, null));
           res.write(chunk({}, 'stop'));
         } else {
-          res.write(`data: ${JSON.stringify({ error: { code: result.code, message: result.message, type: 'server_error' } })}\n\n`);
+          res.write(errorChunk(result.code, result.message));
         }
         res.end('data: [DONE]\n\n');
         return;
@@ -117,9 +127,14 @@ export function chatCompletionsRouter(deps: ChatCompletionsDeps): Router {
         choices: [{ index: 0, message: { role: 'assistant', content: result.text }, finish_reason: 'stop' }],
         usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 },
       });
+    } catch (err) {
+      // A stream's head is out: end it with an error chunk, as a failed turn does (the app's error
+      // handler logs the error; without a head it answers 500).
+      if (stream && !res.writableEnded && !res.destroyed) res.end(errorChunk('handler_error', 'internal error') + 'data: [DONE]\n\n');
+      throw err;
     } finally {
       clearTimeout(timer);
-      follow.close();
+      follow?.close();
     }
   });
   return router;

@@ -28,7 +28,17 @@ export function eventsRouter(hub: EventHub, store: LaneStore, connections: Gauge
     const key = webSessionKey(res.locals.caller.account, sessionId.data);
     const resumeFrom = req.get('last-event-id') ?? (typeof req.query.after === 'string' ? req.query.after : undefined);
     if (resumeFrom !== undefined && !STREAM_ID.test(resumeFrom)) return sendError(res, 400, 'bad_request', 'invalid Last-Event-ID');
+    // The response's `close` (not the request's, which fires once the request is read) is the
+    // client going away. Listened to before the first await, so a client that leaves during one
+    // still releases what the stream has taken by then.
+    const release: Array<() => void> = [];
+    let closed = false;
+    res.on('close', () => {
+      closed = true;
+      for (const undo of release.splice(0)) undo();
+    });
     const after = resumeFrom ?? (await store.lastEventId(key));
+    if (closed) return;
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache, no-transform',
@@ -37,13 +47,17 @@ export function eventsRouter(hub: EventHub, store: LaneStore, connections: Gauge
     });
     res.write('retry: 1000\n\n');
     connections.inc();
-    const unsubscribe = await hub.subscribe(key, after, (events) => writeSse(res, events));
+    release.push(() => connections.dec());
+    let unsubscribe: () => void;
+    try {
+      unsubscribe = await hub.subscribe(key, after, (events) => writeSse(res, events));
+    } catch (err) {
+      res.end(); // the head is out: the client reconnects (with Last-Event-ID) rather than waits
+      throw err;
+    }
+    if (closed) return unsubscribe();
     const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
-    req.on('close', () => {
-      clearInterval(heartbeat);
-      unsubscribe();
-      connections.dec();
-    });
+    release.push(unsubscribe, () => clearInterval(heartbeat));
   });
   return router;
 }

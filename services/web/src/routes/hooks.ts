@@ -2,7 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import express, { Router, type Request, type Response } from 'express';
 import { SafeId } from '@switchboard/contracts';
 import type { Registry } from 'prom-client';
-import type { LaneIngress } from '@switchboard/lanes';
+import { dedupeKey, type LaneIngress } from '@switchboard/lanes';
 import { counter } from '@switchboard/observability';
 import { deliveryTargetOf, type RunAudit } from '@switchboard/scheduler';
 import { defuseUntrusted } from '@switchboard/tools';
@@ -49,7 +49,7 @@ export function hooksRouter(hooks: HookConfig, ingress: LaneIngress, maxBodyByte
       `<untrusted source="hook:${name}">\n${defuseUntrusted(body)}\n</untrusted>`;
     const base = { ...webInbound(account, sessionId, text), kind: 'system_event' as const, userId: `hook:${name}` };
     const inbound = hook.deliver ? { ...base, deliverTo: deliveryTargetOf(hook.deliver, base) } : base;
-    const result = await ingress.submit(inbound, key ? `hook-${name}-${key}` : undefined);
+    const result = await ingress.submit(inbound, key ? dedupeKey('hook', name, key) : undefined);
     await record(name, account, result.duplicate ? 'duplicate' : 'delivered', { sessionKey: inbound.sessionKey, messageId: result.messageId });
     res.status(202).json({ messageId: result.messageId, sessionId, duplicate: result.duplicate });
   });

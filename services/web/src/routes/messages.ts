@@ -1,7 +1,7 @@
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { SafeId } from '@switchboard/contracts';
-import type { LaneIngress } from '@switchboard/lanes';
+import { dedupeKey, type LaneIngress } from '@switchboard/lanes';
 import { sendError } from '../http-errors.ts';
 import { webInbound } from '../web-session.ts';
 
@@ -22,7 +22,7 @@ export function messagesRouter(ingress: LaneIngress): Router {
     const key = body.data.idempotencyKey ?? headerKey;
     if (key !== undefined && !SafeId.safeParse(key).success) return sendError(res, 400, 'bad_request', 'invalid idempotency key');
     const inbound = webInbound(res.locals.caller.account, sessionId.data, body.data.text);
-    const result = await ingress.submit(inbound, key ? `web-${inbound.account}-${sessionId.data}-${key}` : undefined);
+    const result = await ingress.submit(inbound, key ? dedupeKey('web', inbound.account, sessionId.data, key) : undefined);
     res.status(202).json({ messageId: result.messageId, sessionId: sessionId.data, duplicate: result.duplicate });
   });
   return router;

@@ -1,0 +1,171 @@
+/**
+ * Clients that leave early or requests that fail midway: what a stream holds is released, a stream
+ * whose head is out still ends, and an idempotency key deduplicates only within its own session or
+ * hook.
+ */
+import { connect } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import { createRedis, EventHub, LaneIngress, LaneStore, TurnQueue } from '@switchboard/lanes';
+import { createLogger, createRegistry } from '@switchboard/observability';
+import { Scheduler } from '@switchboard/scheduler';
+import { uniquePrefix, waitFor } from '@switchboard/testkit';
+import { ApprovalBoard } from '@switchboard/tools';
+import { createWebApp } from '../app.ts';
+import { QueueInspector } from './admin-queues.ts';
+import { webSessionKey } from '../web-session.ts';
+
+const logger = createLogger({ service: 'test', level: 'silent' });
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!();
+});
+
+/** The web app on real Redis; `ingress` may be swapped for one that fails. */
+async function startApp(opts: { ingress?: (real: LaneIngress) => LaneIngress } = {}) {
+  const prefix = uniquePrefix('webclose');
+  const redis = createRedis(inject('redisUrl'), 'test');
+  const subscriber = createRedis(inject('redisUrl'), 'test-sub');
+  const store = new LaneStore(redis, { prefix });
+  const turns = new TurnQueue(redis, prefix);
+  const registry = createRegistry({ defaultMetrics: false });
+  const hub = new EventHub(subscriber, store, logger);
+  const real = new LaneIngress(store, turns, registry);
+  const secret = 'x'.repeat(32);
+  const app = createWebApp({
+    logger,
+    registry,
+    ingress: opts.ingress ? opts.ingress(real) : real,
+    store,
+    hub,
+    turns,
+    approvals: new ApprovalBoard(redis, prefix),
+    queues: new QueueInspector(redis, prefix),
+    scheduler: new Scheduler(redis, prefix),
+    apiKeys: [],
+    hooks: { a: { secret }, 'a-b': { secret } },
+    replyTimeoutMs: 60_000,
+    maxBodyBytes: 1_048_576,
+    modelName: 'm',
+    readiness: {},
+    isAccepting: () => true,
+  });
+  const server: Server = await new Promise((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  cleanups.push(async () => {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+    await turns.queue.obliterate({ force: true });
+    await hub.close();
+    await turns.close();
+    const keys = await redis.keys(`${prefix}:*`);
+    if (keys.length) await redis.del(...keys);
+    subscriber.disconnect();
+    redis.disconnect();
+  });
+  const port = (server.address() as AddressInfo).port;
+  const sseGauge = async () => (await registry.getSingleMetric('sse_connections')!.get()).values[0]?.value ?? 0;
+  return { url: `http://127.0.0.1:${port}`, port, hub, store, redis, sseGauge, secret };
+}
+
+/** Sends raw HTTP and closes the socket: at once, or after the first bytes of the answer. */
+async function rawThenClose(port: number, request: string, when: 'at-once' | 'after-head'): Promise<void> {
+  const socket = connect(port, '127.0.0.1');
+  await new Promise((resolve) => socket.once('connect', resolve));
+  socket.write(request);
+  if (when === 'after-head') await new Promise((resolve) => socket.once('data', resolve));
+  socket.destroy();
+}
+
+describe('SSE events: a client that leaves', () => {
+  it('releases its subscription, keep-alive and gauge when it closes while the stream is being set up', async () => {
+    const app = await startApp();
+    // Closed right after the request: the close comes while the route awaits the newest event id.
+    for (let i = 0; i < 10; i++) await rawThenClose(app.port, `GET /v1/sessions/early${i}/events HTTP/1.1\r\nHost: x\r\n\r\n`, 'at-once');
+    await waitFor(() => app.hub.size === 0, { timeoutMs: 5000, message: 'the hub still serves closed clients' });
+    await waitFor(async () => (await app.sseGauge()) === 0, { timeoutMs: 5000 });
+    // Held a little longer by the app's answer: the hub, then nothing.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(app.hub.size).toBe(0);
+    expect(await app.sseGauge()).toBe(0);
+  });
+
+  it('releases its stream when the GET carried a body (the request had ended before the route ran)', async () => {
+    const app = await startApp();
+    await rawThenClose(app.port, 'GET /v1/sessions/body1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}', 'after-head');
+    await waitFor(() => app.hub.size === 0, { timeoutMs: 5000, message: 'the hub still serves the closed stream' });
+    await waitFor(async () => (await app.sseGauge()) === 0, { timeoutMs: 5000 });
+  });
+});
+
+describe('chat completions: a client that leaves, a request that fails', () => {
+  it('stops waiting for the reply when the client disconnects', async () => {
+    const app = await startApp();
+    for (const stream of [false, true]) {
+      const ac = new AbortController();
+      const pending = fetch(`${app.url}/v1/chat/completions`, {
+        method: 'POST',
+        signal: ac.signal,
+        headers: { 'content-type': 'application/json', 'x-session-id': `gone-${stream}` },
+        body: JSON.stringify({ stream, messages: [{ role: 'user', content: 'hi' }] }),
+      }).then(async (res) => void (await res.text()));
+      await waitFor(() => app.hub.size === 1, { timeoutMs: 5000 });
+      ac.abort();
+      await pending.catch(() => undefined);
+      await waitFor(() => app.hub.size === 0, { timeoutMs: 5000, message: `stream=${stream}: still listening for a client that left` });
+    }
+  });
+
+  it('ends a stream whose head was sent with an error chunk when enqueueing fails; without streaming it is a 500', async () => {
+    const app = await startApp({ ingress: () => ({ submit: () => Promise.reject(new Error('redis down')) }) as unknown as LaneIngress });
+    const post = (stream: boolean) =>
+      fetch(`${app.url}/v1/chat/completions`, {
+        method: 'POST',
+        signal: AbortSignal.timeout(5000),
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ stream, messages: [{ role: 'user', content: 'hi' }] }),
+      });
+    const streamed = await post(true);
+    expect(streamed.status).toBe(200);
+    const text = await streamed.text();
+    expect(text).toContain('"code":"handler_error"');
+    expect(text.endsWith('data: [DONE]\n\n')).toBe(true);
+    const plain = await post(false);
+    expect(plain.status).toBe(500);
+    expect(await plain.json()).toMatchObject({ error: { code: 'handler_error' } });
+    expect(app.hub.size).toBe(0);
+  });
+});
+
+describe('idempotency keys', () => {
+  it('deduplicate within one session, not across sessions whose ids and keys join alike', async () => {
+    const app = await startApp();
+    const post = async (session: string, key: string) =>
+      (await (
+        await fetch(`${app.url}/v1/sessions/${session}/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text: `to ${session}`, idempotencyKey: key }) })
+      ).json()) as { messageId: string; duplicate: boolean };
+    const first = await post('a-b', 'c');
+    expect(first.duplicate).toBe(false);
+    expect(await post('a-b', 'c')).toEqual({ ...first, sessionId: 'a-b', duplicate: true });
+    const other = await post('a', 'b-c');
+    expect(other.duplicate).toBe(false);
+    expect(other.messageId).not.toBe(first.messageId);
+    expect(await app.redis.xlen(app.store.keys.inbox(webSessionKey('local', 'a')))).toBe(1);
+    expect(await app.redis.xlen(app.store.keys.inbox(webSessionKey('local', 'a-b')))).toBe(1);
+  });
+
+  it('deduplicate within one hook, not across hooks whose names and keys join alike', async () => {
+    const app = await startApp();
+    const call = async (hook: string, key: string) =>
+      (await (
+        await fetch(`${app.url}/v1/hooks/${hook}`, { method: 'POST', headers: { 'content-type': 'text/plain', 'x-hook-secret': app.secret, 'idempotency-key': key }, body: 'payload' })
+      ).json()) as { messageId: string; duplicate: boolean };
+    const first = await call('a-b', 'c');
+    expect((await call('a-b', 'c')).duplicate).toBe(true);
+    const other = await call('a', 'b-c');
+    expect(other.duplicate).toBe(false);
+    expect(other.messageId).not.toBe(first.messageId);
+  });
+});
