@@ -106,7 +106,7 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
       steps.push(step);
       apply(step);
       // A final answer is committed right after; a crash before that just asks the model again.
-      if (step.kind === 'tool' || step.toolCalls.length > 0) await ctx.store.saveStep(ctx.sessionKey, step);
+      if (step.kind === 'tool' || step.toolCalls.length > 0) await ctx.store.saveStep(ctx.sessionKey, ctx, step);
     };
     function apply(step: Step): void {
       if (step.kind === 'model') {

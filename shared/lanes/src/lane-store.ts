@@ -2,13 +2,19 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { InboundMessage, SessionEvent, type StoredSessionEvent } from '@switchboard/contracts';
 import { laneKeys, type LaneKeys } from './keys.ts';
-import { ackBatch, appendEvent, appendInbound, claimBatch, releaseBatch } from './scripts.ts';
+import { ackBatch, appendEvent, appendInbound, bumpFence, claimBatch, releaseBatch, saveStep } from './scripts.ts';
+import { FencedError } from './errors.ts';
 
 /** How long a redelivery is recognised, in seconds (default one day). */
 export const DEFAULT_DEDUPE_TTL_SECONDS = 24 * 3600;
 /** Events kept per session stream (approximate trim) and for how long after the last one. */
 export const DEFAULT_EVENTS_MAX_LEN = 2000;
 export const DEFAULT_EVENTS_TTL_SECONDS = 7 * 24 * 3600;
+/**
+ * How long a session's fencing-token counter and its emptied inbox stay after their last use. A
+ * counter started again begins above every token it gave before (see claimBatch).
+ */
+export const SESSION_STATE_TTL_SECONDS = 7 * 24 * 3600;
 
 /** A message as a lane keeps it: validated, with a fresh id when it came without one. */
 export function toInbound(message: Omit<InboundMessage, 'id'> & { id?: string }): InboundMessage {
@@ -87,8 +93,8 @@ export class LaneStore {
     const k = this.keys;
     const result = (await claimBatch.run(
       this.redis,
-      [k.inbox(sessionKey), k.turn(sessionKey), k.fence(sessionKey), k.events(sessionKey), k.eventsChannel(sessionKey)],
-      [maxBatch, `${sessionDigest(sessionKey)}-`, DEFAULT_EVENTS_MAX_LEN, DEFAULT_EVENTS_TTL_SECONDS],
+      [k.inbox(sessionKey), k.turn(sessionKey), k.fence(sessionKey), k.events(sessionKey), k.eventsChannel(sessionKey), k.steps(sessionKey)],
+      [maxBatch, `${sessionDigest(sessionKey)}-`, DEFAULT_EVENTS_MAX_LEN, DEFAULT_EVENTS_TTL_SECONDS, SESSION_STATE_TTL_SECONDS],
     )) as [string, number, RawEntry[], number] | null;
     if (!result) return undefined;
     const [turnId, resumed, entries, fence] = result;
@@ -108,12 +114,7 @@ export class LaneStore {
    * presents its own token.
    */
   async bumpFences(sessionKeys: readonly string[]): Promise<void> {
-    if (sessionKeys.length === 0) return;
-    const multi = this.redis.multi();
-    for (const s of sessionKeys) multi.incr(this.keys.fence(s));
-    const replies = await multi.exec();
-    const failed = replies?.find(([err]) => err);
-    if (!replies || failed) throw failed?.[0] ?? new Error('bumping fencing tokens was aborted');
+    await Promise.all(sessionKeys.map((s) => bumpFence.run(this.redis, [this.keys.fence(s)], [SESSION_STATE_TTL_SECONDS])));
   }
 
   /**
@@ -125,7 +126,7 @@ export class LaneStore {
     return (await ackBatch.run(
       this.redis,
       [k.inbox(sessionKey), k.turn(sessionKey), k.steps(sessionKey), k.pending],
-      [turnId, sessionKey, ...streamIds],
+      [turnId, sessionKey, SESSION_STATE_TTL_SECONDS, ...streamIds],
     )) as number;
   }
 
@@ -134,9 +135,13 @@ export class LaneStore {
     return (await releaseBatch.run(this.redis, [this.keys.turn(sessionKey), this.keys.steps(sessionKey)], [turnId])) === 1;
   }
 
-  /** Checkpoints one finished step of a turn (JSON), so a resumed turn replays instead of redoing it. */
-  async saveStep(sessionKey: string, step: unknown): Promise<void> {
-    await this.redis.rpush(this.keys.steps(sessionKey), JSON.stringify(step));
+  /**
+   * Checkpoints one finished step of a turn (JSON), so a resumed turn replays instead of redoing it.
+   * Throws FencedError when the batch was claimed again since (or acknowledged): the step is not saved.
+   */
+  async saveStep(sessionKey: string, claim: { turnId: string; fence: number }, step: unknown): Promise<void> {
+    const saved = await saveStep.run(this.redis, [this.keys.turn(sessionKey), this.keys.steps(sessionKey)], [claim.turnId, claim.fence, JSON.stringify(step)]);
+    if (saved !== 1) throw new FencedError(sessionKey, claim.fence);
   }
 
   async loadSteps<T>(sessionKey: string): Promise<T[]> {

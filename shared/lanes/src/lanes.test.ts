@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import { createLogger, createRegistry } from '@switchboard/observability';
 import { uniquePrefix, waitFor } from '@switchboard/testkit';
 import { createLaneWorker, createRedis, FencedError, LaneIngress, LaneStore, TurnQueue, type LaneWorker, type TurnContext } from './index.ts';
+import { toInbound } from './lane-store.ts';
 
 const logger = createLogger({ service: 'test', level: 'silent' });
 const cleanups: Array<() => Promise<void>> = [];
@@ -121,6 +122,75 @@ describe('LaneStore', () => {
     const d = await store.append(msg('s4', 'd'));
     const next = await store.claim('s4', 10);
     expect((await store.readEvents('s4', reply)).map((e) => e.event)).toEqual([{ type: 'turn_started', turnId: next!.turnId, messageIds: [d.messageId] }]);
+  });
+
+  it('announces a message whose text Lua cannot decode (a lone surrogate), and one appended before ids had their own field', async () => {
+    const { store, redis } = setup();
+    const cut = await store.append(msg('s5', 'cut emoji \ud83d'));
+    const batch = await store.claim('s5', 10);
+    expect(batch).toMatchObject({ resumed: false, messages: [{ id: cut.messageId }] });
+    expect((await store.readEvents('s5', '0')).map((e) => e.event)).toEqual([{ type: 'turn_started', turnId: batch!.turnId, messageIds: [cut.messageId] }]);
+    await store.ack('s5', batch!.turnId, batch!.streamIds);
+    // An inbox entry as the previous version wrote it: the message JSON only.
+    const old = toInbound(msg('s5', 'from before'));
+    await redis.xadd(store.keys.inbox('s5'), '*', 'm', JSON.stringify(old));
+    const next = await store.claim('s5', 10);
+    expect((await store.readEvents('s5', '0')).map((e) => e.event).at(-1)).toEqual({ type: 'turn_started', turnId: next!.turnId, messageIds: [old.id] });
+  });
+
+  it('keeps checkpoint steps to the claim that holds the batch', async () => {
+    const { store, redis } = setup();
+    await store.append(msg('s6', 'one'));
+    const t1 = await store.claim('s6', 10);
+    await store.saveStep('s6', t1!, { turn: 't1', n: 1 });
+    // Claimed again (the first worker stalled): the stale claim may no longer write.
+    const again = await store.claim('s6', 10);
+    await expect(store.saveStep('s6', t1!, { turn: 't1', stale: true })).rejects.toBeInstanceOf(FencedError);
+    await store.saveStep('s6', again!, { turn: 't1', n: 2 });
+    expect(await store.loadSteps('s6')).toEqual([{ turn: 't1', n: 1 }, { turn: 't1', n: 2 }]);
+    // Acknowledged: nobody writes to it any more.
+    await store.ack('s6', again!.turnId, again!.streamIds);
+    await expect(store.saveStep('s6', again!, { turn: 't1', late: true })).rejects.toBeInstanceOf(FencedError);
+    // Steps left behind anyway (as the previous version could) are not replayed by the next turn.
+    await redis.rpush(store.keys.steps('s6'), JSON.stringify({ turn: 't1', orphan: true }));
+    await store.append(msg('s6', 'two'));
+    const t2 = await store.claim('s6', 10);
+    await store.saveStep('s6', t2!, { turn: 't2', n: 1 });
+    expect((await store.claim('s6', 10))?.resumed).toBe(true);
+    expect(await store.loadSteps('s6')).toEqual([{ turn: 't2', n: 1 }]);
+  });
+
+  it('never gives two batches of a session the same turn id, even when a turn takes under a millisecond', async () => {
+    const { store } = setup();
+    const seen = new Set<string>();
+    for (let i = 0; i < 200; i++) {
+      await store.append(msg('s7', `m${i}`));
+      const batch = await store.claim('s7', 10);
+      expect(seen.has(batch!.turnId), `turn id ${batch!.turnId} again at ${i}`).toBe(false);
+      seen.add(batch!.turnId);
+      expect(await store.ack('s7', batch!.turnId, batch!.streamIds)).toBe(0);
+    }
+  });
+
+  it("lets a session's lane state expire, and gives newer tokens after its counter expired", async () => {
+    const { store, redis, prefix } = setup();
+    const r = await store.append(msg('s8', 'hi'), 'k8');
+    const first = await store.claim('s8', 10);
+    await store.appendEvent('s8', { type: 'reply', turnId: first!.turnId, replyId: 'r8', text: 'hello', inReplyTo: [r.messageId] }, 'r8');
+    await store.ack('s8', first!.turnId, first!.streamIds);
+    // Every key of the session (the turn queue's own keys are not per session).
+    const keys = (await redis.keys(`${prefix}:*`)).filter((key) => !key.startsWith(`${prefix}:turns:`));
+    const ttls = Object.fromEntries(await Promise.all(keys.map(async (key) => [key.slice(prefix.length + 1), await redis.ttl(key)] as const)));
+    expect(Object.entries(ttls).filter(([, ttl]) => ttl < 0)).toEqual([]);
+    expect(Object.keys(ttls).sort()).toEqual(['dedupe:k8', 'delivered:r8', 'events:s8', 'fence:s8', 'inbox:s8']);
+    // The counter gone (expired): the next claim's token is still newer than every earlier one.
+    await redis.del(store.keys.fence('s8'));
+    await store.append(msg('s8', 'later'));
+    expect(await redis.ttl(store.keys.inbox('s8'))).toBe(-1); // an inbox with messages never expires
+    const later = await store.claim('s8', 10);
+    expect(later!.fence).toBeGreaterThan(first!.fence);
+    await store.bumpFences(['s8']);
+    expect((await store.claim('s8', 10))!.fence).toBe(later!.fence + 2);
   });
 
   it('appends an event once per dedupe key and reads after an id', async () => {

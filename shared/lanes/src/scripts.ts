@@ -1,7 +1,8 @@
 import { LuaScript } from './lua.ts';
 
 /**
- * Appends a message to a session inbox unless its idempotency key was seen.
+ * Appends a message to a session inbox unless its idempotency key was seen. The entry holds the
+ * message (`m`, JSON) and its id (`i`), which the claim reads without decoding the JSON.
  * KEYS: inbox, pending, dedupe (may be the sentinel key '-'), arrivals channel, events stream
  * ARGV: message json, message id, dedupe ttl seconds, session key, now ms
  * Returns {messageId, duplicate(0|1), id of the session's newest event ('0' for none)}: every
@@ -15,7 +16,9 @@ if KEYS[3] ~= '-' then
   local existing = redis.call('GET', KEYS[3])
   if existing then return {existing, 1, lastEvent} end
 end
-redis.call('XADD', KEYS[1], '*', 'm', ARGV[1])
+redis.call('XADD', KEYS[1], '*', 'm', ARGV[1], 'i', ARGV[2])
+-- An emptied inbox is kept for a while (see ackBatch); one with messages never expires.
+redis.call('PERSIST', KEYS[1])
 if KEYS[3] ~= '-' then redis.call('SET', KEYS[3], ARGV[2], 'EX', tonumber(ARGV[3])) end
 redis.call('ZADD', KEYS[2], 'NX', tonumber(ARGV[5]), ARGV[4])
 redis.call('PUBLISH', KEYS[4], ARGV[4] .. ' ' .. ARGV[2])
@@ -54,56 +57,115 @@ end
 `;
 
 /**
+ * `next_fence(key, ttl)`: the session's next fencing token. The counter lives `ttl` seconds after
+ * its last use; a missing one starts from Redis' clock in milliseconds, above every token it gave
+ * before (one token per claim comes far slower than one per millisecond), so a session idle past
+ * the TTL still gets tokens newer than those its commits recorded.
+ */
+const NEXT_FENCE_LUA = `
+local function next_fence(key, ttl)
+  if redis.call('EXISTS', key) == 0 then
+    local now = redis.call('TIME')
+    redis.call('SET', key, string.format('%.0f', tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)))
+  end
+  local fence = redis.call('INCR', key)
+  redis.call('EXPIRE', key, ttl)
+  return fence
+end
+`;
+
+/**
  * Claims the batch a turn works on. If a batch is recorded (a turn that crashed or was retried),
  * the same batch is returned so the resumed turn has the same id and the same messages.
- * Every claim (first or resumed) takes a new fencing token from the session's counter: a commit
- * must present a token at least as new as the last committed one.
- * A new claim announces its turn in the session's events (`turn_started` with the batch's message
- * ids), in the same step, so the announcement precedes every later event of the turn. A resumed
- * claim announces nothing: its batch was announced when first claimed. A batch given back
- * unacknowledged (an interrupted turn) is claimed anew, and announced again with whatever joined it.
- * KEYS: inbox, turn hash, fence counter, events stream, events channel
- * ARGV: max batch, turn id prefix, max events length, events ttl seconds
+ * Every claim (first or resumed) takes a new fencing token (see NEXT_FENCE_LUA): a commit must
+ * present a token at least as new as the last committed one.
+ * A new claim drops checkpoint steps left by an earlier turn (a stalled worker that wrote after its
+ * turn was acknowledged), and announces its turn in the session's events (`turn_started` with the
+ * batch's message ids), in the same step, so the announcement precedes every later event of the
+ * turn. A resumed claim announces nothing: its batch was announced when first claimed. A batch
+ * given back unacknowledged (an interrupted turn) is claimed anew, and announced again with
+ * whatever joined it.
+ * KEYS: inbox, turn hash, fence counter, events stream, events channel, steps list
+ * ARGV: max batch, turn id prefix, max events length, events ttl seconds, fence ttl seconds
  * Returns {turnId, resumed(0|1), entries, fence} or false when the inbox is empty.
  */
-export const claimBatch = new LuaScript(`${APPEND_EVENT_LUA}
+export const claimBatch = new LuaScript(`${APPEND_EVENT_LUA}${NEXT_FENCE_LUA}
 local first = redis.call('HGET', KEYS[2], 'first')
 if first then
   local last = redis.call('HGET', KEYS[2], 'last')
   local entries = redis.call('XRANGE', KEYS[1], first, last)
-  return {redis.call('HGET', KEYS[2], 'turnId'), 1, entries, redis.call('INCR', KEYS[3])}
+  local fence = next_fence(KEYS[3], tonumber(ARGV[5]))
+  redis.call('HSET', KEYS[2], 'fence', fence)
+  return {redis.call('HGET', KEYS[2], 'turnId'), 1, entries, fence}
 end
 local entries = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', tonumber(ARGV[1]))
 if #entries == 0 then return false end
+local ids = {}
+for _, entry in ipairs(entries) do
+  local fields, id = entry[2], nil
+  for j = 1, #fields, 2 do
+    if fields[j] == 'i' then id = fields[j + 1] end
+  end
+  for j = 1, #fields, 2 do
+    -- An entry appended before ids had their own field: the id is in the message's JSON.
+    if id == nil and fields[j] == 'm' then
+      local ok, message = pcall(cjson.decode, fields[j + 1])
+      if ok and type(message) == 'table' and type(message.id) == 'string' then id = message.id end
+    end
+  end
+  if id ~= nil then ids[#ids + 1] = cjson.encode(id) end
+end
 local firstId = entries[1][1]
 local lastId = entries[#entries][1]
 local turnId = ARGV[2] .. firstId
-redis.call('HSET', KEYS[2], 'turnId', turnId, 'first', firstId, 'last', lastId)
-local ids = {}
-for i, entry in ipairs(entries) do
-  local fields = entry[2]
-  for j = 1, #fields, 2 do
-    if fields[j] == 'm' then ids[#ids + 1] = cjson.decode(fields[j + 1]).id end
-  end
-end
-append_event(KEYS[4], KEYS[5], cjson.encode({type = 'turn_started', turnId = turnId, messageIds = ids}), tonumber(ARGV[3]), tonumber(ARGV[4]))
-return {turnId, 0, entries, redis.call('INCR', KEYS[3])}
+local fence = next_fence(KEYS[3], tonumber(ARGV[5]))
+redis.call('HSET', KEYS[2], 'turnId', turnId, 'first', firstId, 'last', lastId, 'fence', fence)
+redis.call('DEL', KEYS[6])
+local started = '{"type":"turn_started","turnId":' .. cjson.encode(turnId) .. ',"messageIds":[' .. table.concat(ids, ',') .. ']}'
+append_event(KEYS[4], KEYS[5], started, tonumber(ARGV[3]), tonumber(ARGV[4]))
+return {turnId, 0, entries, fence}
+`);
+
+/**
+ * Skips a fencing token of each session (see LaneStore.bumpFences).
+ * KEYS: fence counter
+ * ARGV: fence ttl seconds
+ */
+export const bumpFence = new LuaScript(`${NEXT_FENCE_LUA}
+return next_fence(KEYS[1], tonumber(ARGV[1]))
+`);
+
+/**
+ * Checkpoints a step of a running turn, only while its claim is the batch's latest (the turn hash
+ * records each claim's token): a stalled worker whose batch was claimed again, or acknowledged,
+ * writes nothing.
+ * KEYS: turn hash, steps list
+ * ARGV: turn id, fencing token, step json
+ * Returns 1 if saved, 0 if the turn was fenced off.
+ */
+export const saveStep = new LuaScript(`
+local claim = redis.call('HMGET', KEYS[1], 'turnId', 'fence')
+if claim[1] ~= ARGV[1] or claim[2] ~= ARGV[2] then return 0 end
+redis.call('RPUSH', KEYS[2], ARGV[3])
+return 1
 `);
 
 /**
  * Acknowledges a finished turn: removes exactly its messages from the inbox and forgets the batch.
  * KEYS: inbox, turn hash, steps list, pending zset
- * ARGV: turn id, session key, then the stream ids to delete
+ * ARGV: turn id, session key, ttl seconds of an emptied inbox, then the stream ids to delete
  * Returns the number of messages still waiting, or -1 if the batch belongs to another turn.
  */
 export const ackBatch = new LuaScript(`
 local current = redis.call('HGET', KEYS[2], 'turnId')
 if current and current ~= ARGV[1] then return -1 end
-for i = 3, #ARGV do redis.call('XDEL', KEYS[1], ARGV[i]) end
+for i = 4, #ARGV do redis.call('XDEL', KEYS[1], ARGV[i]) end
 redis.call('DEL', KEYS[2], KEYS[3])
 local left = redis.call('XLEN', KEYS[1])
 if left == 0 then
-  redis.call('DEL', KEYS[1])
+  -- Kept (empty) rather than deleted: its last id stays, so the session's next messages get newer
+  -- stream ids and its next turn a new turn id even when the clock steps back.
+  redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
   redis.call('ZREM', KEYS[4], ARGV[2])
 else
   local oldest = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
