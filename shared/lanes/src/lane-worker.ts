@@ -61,6 +61,14 @@ export interface LaneWorker {
   close(): Promise<void>;
 }
 
+interface RunningTurn {
+  controller: AbortController;
+  /** The claimed batch's message ids; undefined while the claim is on its way. */
+  messageIds: Set<string> | undefined;
+  /** Messages that arrived before the batch was known. */
+  early: string[];
+}
+
 /** Turn slots per BullMQ worker: a process with more runs several (see createLaneWorker). */
 const TURNS_PER_FETCHER = 50;
 
@@ -74,8 +82,12 @@ export function createLaneWorker(opts: LaneWorkerOptions): LaneWorker {
   const leaseMs = opts.leaseMs ?? 8000;
   const maxBatch = opts.maxBatch ?? 20;
   const metrics = laneMetrics(opts.registry);
-  /** Turns running in this process, by session (interrupt mode). */
-  const runningTurns = new Map<string, { controller: AbortController; messageIds: Set<string> }>();
+  /**
+   * Turns running in this process, by session (interrupt mode): registered before the claim, so a
+   * message that arrives while the claim is on its way is not missed. Its arrivals wait in `early`
+   * until the batch's ids are known (a message the claim took does not interrupt).
+   */
+  const runningTurns = new Map<string, RunningTurn>();
 
   const processor = async (job: Job): Promise<string> => {
     const parsed = TurnJob.safeParse(job.data);
@@ -88,12 +100,25 @@ export function createLaneWorker(opts: LaneWorkerOptions): LaneWorker {
     // First runs only (a retry or a resumed stall counts from the first request). The job's creation
     // time is the producer's clock: a skew between hosts could make the wait negative.
     if (job.attemptsMade === 0 && job.stalledCounter === 0) metrics.turnWait.observe(Math.max(0, Date.now() - job.timestamp) / 1000);
+    const controller = new AbortController();
+    const running: RunningTurn = { controller, messageIds: undefined, early: [] };
+    if (opts.interrupt) runningTurns.set(sessionKey, running);
+    try {
+      return await claimAndRun(job, sessionKey, running, started);
+    } finally {
+      if (runningTurns.get(sessionKey) === running) runningTurns.delete(sessionKey);
+    }
+  };
+
+  const claimAndRun = async (job: Job, sessionKey: string, running: RunningTurn, started: number): Promise<string> => {
     const batch = await opts.store.claim(sessionKey, maxBatch);
     if (!batch) {
       metrics.turns.inc({ outcome: 'empty' });
       return 'empty';
     }
-    const controller = new AbortController();
+    const { controller } = running;
+    running.messageIds = new Set(batch.messages.map((m) => m.id));
+    if (running.early.some((id) => !running.messageIds!.has(id))) controller.abort(new Error('interrupted by a new message'));
     let log: Logger | undefined;
     const ctx: TurnContext = {
       sessionKey,
@@ -108,14 +133,8 @@ export function createLaneWorker(opts: LaneWorkerOptions): LaneWorker {
         return (log ??= opts.logger.child({ sessionId: sessionKey, turnId: batch.turnId, jobId: job.id }));
       },
     };
-    const running = { controller, messageIds: new Set(batch.messages.map((m) => m.id)) };
-    if (opts.interrupt) runningTurns.set(sessionKey, running);
     metrics.batchSize.observe(batch.messages.length);
-    try {
-      return await runClaimed(job, ctx, batch, started);
-    } finally {
-      if (runningTurns.get(sessionKey) === running) runningTurns.delete(sessionKey);
-    }
+    return await runClaimed(job, ctx, batch, started);
   };
 
   const runClaimed = async (job: Job, ctx: TurnContext, batch: ClaimedBatch, started: number): Promise<string> => {
@@ -180,7 +199,10 @@ export function createLaneWorker(opts: LaneWorkerOptions): LaneWorker {
     subscriber.on('message', (_channel: string, message: string) => {
       const space = message.lastIndexOf(' ');
       const turn = runningTurns.get(message.slice(0, space));
-      if (turn && !turn.messageIds.has(message.slice(space + 1))) turn.controller.abort(new Error('interrupted by a new message'));
+      const id = message.slice(space + 1);
+      if (!turn) return;
+      if (!turn.messageIds) turn.early.push(id);
+      else if (!turn.messageIds.has(id)) turn.controller.abort(new Error('interrupted by a new message'));
     });
     void subscriber.subscribe(opts.store.keys.arrivals).catch((err: unknown) => opts.logger.error({ err }, 'subscribing to arrivals failed'));
   }

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, inject, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import { createLogger, createRegistry } from '@switchboard/observability';
 import { uniquePrefix, waitFor } from '@switchboard/testkit';
-import { createLaneWorker, createRedis, FencedError, LaneIngress, LaneStore, TurnQueue, type LaneWorker, type TurnContext } from './index.ts';
+import { createLaneWorker, createRedis, FencedError, LaneIngress, LaneStore, TurnInterruptedError, TurnQueue, type LaneWorker, type TurnContext } from './index.ts';
 import { toInbound } from './lane-store.ts';
 
 const logger = createLogger({ service: 'test', level: 'silent' });
@@ -35,7 +35,7 @@ function msg(sessionKey: string, text: string) {
 function startWorker(
   env: ReturnType<typeof setup>,
   handle: (ctx: TurnContext) => Promise<void>,
-  extra: { maxBatch?: number; concurrency?: number; logger?: typeof logger } = {},
+  extra: { maxBatch?: number; concurrency?: number; logger?: typeof logger; interrupt?: { subscriber: Redis } } = {},
 ): LaneWorker {
   const connection: Redis = createRedis(inject('redisUrl'));
   const w = createLaneWorker({
@@ -226,6 +226,46 @@ describe('lane worker', () => {
     await waitFor(() => lines.length === 1);
     expect(children).toBe(1);
     expect(lines[0]).toMatchObject({ msg: 'from the turn', sessionId: 'talkative', turnId: seen[1]!.turnId, jobId: expect.any(String) });
+  });
+
+  it('interrupt mode: a message that arrives while the claim is on its way interrupts the turn, unless the claim took it', async () => {
+    const env = setup();
+    const subscriber = createRedis(inject('redisUrl'));
+    cleanups.push(async () => void subscriber.disconnect());
+    // Session `late`: a second message is appended after the claim took the first, before the worker
+    // has the batch. Session `taken`: it is appended just before the claim, which takes it along.
+    const claim = env.store.claim.bind(env.store);
+    const sent = new Set<string>();
+    env.store.claim = async (sessionKey, maxBatch) => {
+      const first = !sent.has(sessionKey);
+      sent.add(sessionKey);
+      if (first && sessionKey === 'taken') await env.ingress.submit(msg('taken', 'second'));
+      const batch = await claim(sessionKey, maxBatch);
+      if (first && sessionKey === 'late') await env.ingress.submit(msg('late', 'second'));
+      // Either way the arrival reaches the worker's subscriber before the worker has the batch.
+      if (first) await new Promise((r) => setTimeout(r, 100));
+      return batch;
+    };
+    const seen: Record<string, Array<{ texts: string[]; aborted: boolean }>> = { late: [], taken: [] };
+    startWorker(
+      env,
+      async (ctx) => {
+        seen[ctx.sessionKey]!.push({ texts: ctx.messages.map((m) => m.text), aborted: ctx.signal.aborted });
+        if (ctx.signal.aborted) throw new TurnInterruptedError(ctx.sessionKey);
+      },
+      { interrupt: { subscriber } },
+    );
+    await waitFor(async () => ((await env.redis.call('PUBSUB', 'NUMSUB', env.store.keys.arrivals)) as [string, number])[1] === 1);
+    await env.ingress.submit(msg('late', 'first'));
+    await env.ingress.submit(msg('taken', 'first'));
+    await waitFor(() => seen.late!.length === 2 && seen.taken!.length === 1);
+    expect(seen).toEqual({
+      late: [
+        { texts: ['first'], aborted: true },
+        { texts: ['first', 'second'], aborted: false },
+      ],
+      taken: [{ texts: ['first', 'second'], aborted: false }],
+    });
   });
 
   it('collects messages that arrive during a turn into the next turn, in order', async () => {
