@@ -151,13 +151,13 @@ export class Scheduler {
     return parsed.success ? parsed.data : undefined;
   }
 
-  /** The schedules of `account`, oldest first, with their next run time. */
-  async list(account: string): Promise<ScheduleView[]> {
+  /** The schedules of `account` (those `only` keeps, when given), oldest first, with their next run time. */
+  async list(account: string, only?: (record: ScheduleRecord) => boolean): Promise<ScheduleView[]> {
     const ids = await this.redis.zrange(this.keys.account(account), '0', '-1');
     const views: ScheduleView[] = [];
     for (const id of ids) {
       const record = await this.get(id);
-      if (record && record.account === account) views.push(await this.view(record));
+      if (record && record.account === account && (!only || only(record))) views.push(await this.view(record));
     }
     return views;
   }

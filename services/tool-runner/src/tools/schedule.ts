@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { randomBytes } from 'node:crypto';
-import { DeliverInput, ScheduleInputError, type Scheduler } from '@switchboard/scheduler';
+import { DeliverInput, ScheduleInputError, type ScheduleRecord, type Scheduler } from '@switchboard/scheduler';
 import { defineTool, type ToolPlugin } from '@switchboard/tools';
 import { ToolError } from './tool-error.ts';
 
@@ -34,13 +34,17 @@ export function createScheduleTool(scheduler: Scheduler): ToolPlugin {
     execute: async (args, ctx) => {
       if (!ctx.account || !ctx.chatId) throw new ToolError('bad_request', 'this conversation has no address to schedule into');
       const account = ctx.account;
+      // This conversation's schedules: those that run in its session, or in isolated sessions made
+      // from it. Not the chat's: in a group with a session per user or per thread, another's
+      // schedules are theirs.
+      const ours = (r: ScheduleRecord) => r.sessionKey === ctx.sessionKey || r.sessionKey.startsWith(`${ctx.sessionKey}:sched=`);
       if (args.action === 'list') {
-        const mine = (await scheduler.list(account)).filter((s) => s.sessionId === ctx.chatId);
+        const mine = await scheduler.list(account, ours);
         return mine.length === 0 ? 'no schedules in this conversation' : JSON.stringify(mine);
       }
       if (args.action === 'cancel') {
         if (!args.id) throw new ToolError('bad_request', 'cancel needs the schedule id');
-        const own = (await scheduler.list(account)).some((s) => s.id === args.id && s.sessionId === ctx.chatId);
+        const own = (await scheduler.list(account, ours)).some((s) => s.id === args.id);
         if (!own || !(await scheduler.delete(account, args.id))) throw new ToolError('not_found', `no schedule ${args.id} in this conversation`);
         return `cancelled ${args.id}`;
       }
