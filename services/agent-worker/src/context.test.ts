@@ -16,7 +16,24 @@ function history(turns: number): TranscriptEntry[] {
   return out;
 }
 
+/** History as the transcript stores it: each row with its content's token count. */
+function storedHistory(turns: number): TranscriptEntry[] {
+  return history(turns).map((e, i) => {
+    const id = `call_Jx7Qm2Lp9Vr4Tz8Wk3Ns${String(Math.floor(i / 4)).padStart(4, '0')}`;
+    const entry = e.toolCalls ? { ...e, toolCalls: call(id) } : e.toolCallId ? { ...e, toolCallId: id } : e;
+    return { ...entry, tokens: countTokens(e.content) };
+  });
+}
+
 describe('buildContext', () => {
+  it('counts history rows by their stored token counts exactly as their messages count', () => {
+    for (const budget of [300, 1000, 5000]) {
+      const built = buildContext({ systemPrompt: 'sys', history: storedHistory(60), current: [{ role: 'user', content: 'now' }], tools: [], budgetTokens: budget });
+      expect(built.tokens).toBe(countMessageTokens(built.messages));
+      expect(built.tokens).toBeLessThanOrEqual(budget);
+    }
+  });
+
   it('keeps the newest history that fits the budget and never exceeds it', () => {
     for (const budget of [120, 300, 700, 2000]) {
       const built = buildContext({ systemPrompt: 'sys', history: history(30), current: [{ role: 'user', content: 'now' }], tools: [], budgetTokens: budget });

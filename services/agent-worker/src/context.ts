@@ -83,9 +83,19 @@ function toUnits(history: TranscriptEntry[]): TranscriptEntry[][] {
 /** Per-message overhead of the chat format (OpenAI cookbook), as in countMessageTokens. */
 const TOKENS_PER_MESSAGE = 3;
 
-/** Tokens one history message costs, from the count stored with it when there is one. */
+/** Tokens of each role's name (one token each in the tokenizers in use; counted once). */
+const roleTokens = new Map<string, number>();
+
+/**
+ * Tokens one history message costs, as countMessageTokens counts it: from the content's count
+ * stored with it when there is one, plus the message's frame (its role, a tool result's call id).
+ */
 function entryTokens(entry: TranscriptEntry, message: ChatMessage): number {
-  if (entry.tokens !== undefined && entry.tokens > 0 && !entry.toolCalls?.length) return entry.tokens + TOKENS_PER_MESSAGE;
+  if (entry.tokens !== undefined && entry.tokens > 0 && !entry.toolCalls?.length && !('name' in message && message.name)) {
+    let role = roleTokens.get(message.role);
+    if (role === undefined) roleTokens.set(message.role, (role = countTokens(message.role)));
+    return entry.tokens + TOKENS_PER_MESSAGE + role + (message.role === 'tool' ? countTokens(message.tool_call_id) : 0);
+  }
   return countMessageTokens([message]) - 3; // minus the reply priming, counted once for the whole prompt
 }
 

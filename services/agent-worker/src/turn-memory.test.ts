@@ -42,6 +42,7 @@ beforeAll(async () => {
         }
         const asked = lastUserMessages(body).join('\n');
         if (asked.includes('use a tool') && body.messages[body.messages.length - 1]!.role !== 'tool') return { toolCalls: [{ name: 'no_such_tool', arguments: { x: 1 } }] };
+        if (body.messages.some((m) => m.role === 'user' && messageText(m) === 'loop forever')) return { toolCalls: [{ name: 'no_such_tool', arguments: { x: 1 } }] };
         calls.chat++;
         return { text: `Here is a long enough answer: ${'words '.repeat(60)}` };
       },
@@ -263,4 +264,39 @@ describe('the history a worker keeps of each session’s last turn', () => {
     }
     expect(compactions).toBeGreaterThan(0);
   }, 30_000);
+});
+
+describe('what a turn delivers', () => {
+  const llm = () => createLlmClient({ baseURL: model.url, apiKey: 'k', model: 'fake-model', maxRetries: 0, registry: createRegistry({ defaultMetrics: false }), logger });
+  const transcriptOf = async (sessionKey: string) =>
+    (await db.query<{ role: string; content: string }>(`SELECT role, content FROM messages WHERE session_id = $1 ORDER BY seq`, [sessionKey])).rows;
+
+  it('is in the transcript when the turn stops at its tool-step limit', async () => {
+    const delivered: string[] = [];
+    const run = createTurnRunner({ ...runnerDeps(db, llm(), 100_000, 2), replies: { deliver: async (r: { text: string }) => void delivered.push(r.text) } as unknown as ReplyPublisher });
+    const ctx = { ...turn(200, 'loop forever'), sessionKey: 'web:local:limit', turnId: 'limit-1' };
+    await run(ctx);
+    expect(delivered).toEqual([expect.stringContaining('I stopped after 2 tool steps')]);
+    expect((await transcriptOf('web:local:limit')).at(-1)).toEqual({ role: 'assistant', content: delivered[0] });
+  });
+
+  it('is the committed answer when an earlier run of the turn committed first', async () => {
+    const delivered: string[] = [];
+    const real = new TranscriptStore(db);
+    // A stalled earlier run of this turn (the previous claim) commits its own answer just before this run does.
+    const transcripts = new Proxy(real, {
+      get: (target, name) =>
+        name === 'commit'
+          ? async (input: Parameters<TranscriptStore['commit']>[0]) => {
+              const rows = input.rows.map((r) => (r.role === 'assistant' ? { ...r, content: 'the earlier run’s answer' } : r));
+              expect((await real.commit({ ...input, fence: input.fence - 1, replyText: 'the earlier run’s answer', rows })).outcome).toBe('committed');
+              return real.commit(input);
+            }
+          : bound(target, name),
+    });
+    const run = createTurnRunner({ ...runnerDeps(db, llm(), 100_000, 2), transcripts, replies: { deliver: async (r: { text: string }) => void delivered.push(r.text) } as unknown as ReplyPublisher });
+    await run({ ...turn(201, 'hello again', true), sessionKey: 'web:local:twice', turnId: 'twice-1' });
+    expect(delivered).toEqual(['the earlier run’s answer']);
+    expect(await real.committedReply('twice-1')).toBe('the earlier run’s answer');
+  });
 });

@@ -141,6 +141,8 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
       }
       if (modelSteps.length >= deps.maxToolSteps) {
         finalText = `${lastModel?.content ?? ''}\n\n(I stopped after ${deps.maxToolSteps} tool steps without a final answer.)`.trim();
+        // What the user is told is the turn's last word in the transcript too.
+        rows.push({ role: 'assistant', content: finalText, tokens: countTokens(finalText) });
         break;
       }
       const built = buildContext({ systemPrompt: deps.systemPrompt, history, current, tools, budgetTokens, memories: remembered?.memories, summary: remembered?.summary });
@@ -201,7 +203,9 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
     if (outcome === 'fenced') throw new FencedError(ctx.sessionKey, fence);
     const tokensAtMost = remembered && unsummarizedTokensAtMost(remembered, historyLimit, rows);
     if (outcome === 'committed' && remembered) deps.memory?.committed(ctx, remembered, historyLimit, { added: rows, baseSeq, unsummarizedTokensAtMost: tokensAtMost });
-    await deliver(finalText);
+    // Committed already by an earlier run of this turn (a stalled worker whose commit landed first):
+    // the reply is the committed one, which the transcript and memory hold.
+    await deliver(outcome === 'already_committed' ? ((await deps.transcripts.committedReply(ctx.turnId)) ?? finalText) : finalText);
     await deps.memory?.afterTurn(ctx, budgetTokens, { unsummarizedTokensAtMost: tokensAtMost });
 
     async function runToolCall(call: LlmToolCall, step: number, offered: ToolDefinition[]): Promise<Step> {
