@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defineTool, type ToolPlugin } from '@switchboard/tools';
+import { defineTool, wrapUntrusted, type ToolPlugin } from '@switchboard/tools';
 import type { SandboxProfile } from '../sandbox/bwrap.ts';
 import { remainingBytes, workspaceUsage } from '../sandbox/quota.ts';
 import { runSandboxed, type SandboxResult } from '../sandbox/run-sandboxed.ts';
@@ -30,13 +30,18 @@ export interface ShellToolOptions {
 /** Time the plugin allows beyond the sandbox's own limit, so the sandbox's kill (with partial output) wins. */
 const REPORT_GRACE_MS = 5_000;
 
-function summarize(result: SandboxResult, timeoutMs: number, killAfterOutputBytes: number): string {
+/** How the run ended, one line. */
+function status(result: SandboxResult, timeoutMs: number, killAfterOutputBytes: number): string {
+  if (result.killed === 'timeout') return `killed: time limit of ${timeoutMs} ms reached`;
+  if (result.killed === 'output_limit') return `killed: output exceeded ${killAfterOutputBytes} bytes`;
+  if (result.killed === 'aborted') return 'killed: the run was cancelled';
+  if (result.killed === 'disk_quota') return 'killed: the workspace went over its disk quota';
+  return `exit code: ${result.exitCode}`;
+}
+
+/** What the command printed. */
+function printed(result: SandboxResult): string {
   const lines: string[] = [];
-  if (result.killed === 'timeout') lines.push(`killed: time limit of ${timeoutMs} ms reached`);
-  else if (result.killed === 'output_limit') lines.push(`killed: output exceeded ${killAfterOutputBytes} bytes`);
-  else if (result.killed === 'aborted') lines.push('killed: the run was cancelled');
-  else if (result.killed === 'disk_quota') lines.push('killed: the workspace went over its disk quota');
-  else lines.push(`exit code: ${result.exitCode}`);
   if (result.stdout) lines.push('stdout:', result.stdout.replace(/\n$/, ''));
   if (result.stderr) lines.push('stderr:', result.stderr.replace(/\n$/, ''));
   if (!result.stdout && !result.stderr) lines.push('(no output)');
@@ -93,13 +98,17 @@ export function createShellTool(opts: ShellToolOptions): ToolPlugin {
       } catch (err) {
         throw new ToolError('sandbox_unavailable', `the sandbox could not be started: ${(err as Error).message}`, { cause: err });
       }
-      const text = quotaNote + summarize(result, limitMs, killAfterOutputBytes);
+      const head = quotaNote + status(result, limitMs, killAfterOutputBytes);
       // A command the runner had to kill is a failed run (with its partial output); a non-zero
-      // exit code is not: the model reads it like a shell user would.
-      if (result.killed === 'output_limit') throw new ToolError('too_large', text);
-      if (result.killed === 'disk_quota') throw new ToolError('quota_exceeded', text);
-      if (result.killed) throw new ToolError('timeout', text, { retryable: false });
-      return text;
+      // exit code is not: the model reads it like a shell user would. The runner wraps a run's
+      // output as untrusted data; a failed run's is wrapped here, its status line left outside.
+      if (result.killed) {
+        const text = `${head}\n${wrapUntrusted('tool:shell', {}, printed(result), 2 * keepBytes + 1024)}`;
+        if (result.killed === 'output_limit') throw new ToolError('too_large', text);
+        if (result.killed === 'disk_quota') throw new ToolError('quota_exceeded', text);
+        throw new ToolError('timeout', text, { retryable: false });
+      }
+      return `${head}\n${printed(result)}`;
     },
   });
   return tool as unknown as ToolPlugin;
