@@ -42,6 +42,9 @@ beforeAll(async () => {
         }
         const asked = lastUserMessages(body).join('\n');
         if (asked.includes('use a tool') && body.messages[body.messages.length - 1]!.role !== 'tool') return { toolCalls: [{ name: 'no_such_tool', arguments: { x: 1 } }] };
+        if (body.messages.some((m) => m.role === 'user' && messageText(m) === 'email my boss')) {
+          return body.messages.some((m) => m.role === 'tool') ? { text: 'done' } : { toolCalls: [{ name: 'send_email', arguments: { to: 'boss' } }] };
+        }
         if (body.messages.some((m) => m.role === 'user' && messageText(m) === 'loop forever')) return { toolCalls: [{ name: 'no_such_tool', arguments: { x: 1 } }] };
         calls.chat++;
         return { text: `Here is a long enough answer: ${'words '.repeat(60)}` };
@@ -298,5 +301,27 @@ describe('what a turn delivers', () => {
     await run({ ...turn(201, 'hello again', true), sessionKey: 'web:local:twice', turnId: 'twice-1' });
     expect(delivered).toEqual(['the earlier run’s answer']);
     expect(await real.committedReply('twice-1')).toBe('the earlier run’s answer');
+  });
+
+  it('is finished, not started over, when a newer message comes after a tool ran (interrupt mode would run the tool twice)', async () => {
+    const delivered: string[] = [];
+    const controller = new AbortController();
+    let runs = 0;
+    const sendEmail = { name: 'send_email', description: 'sends an email', parameters: { type: 'object', properties: { to: { type: 'string' } }, required: ['to'] }, timeoutMs: 1000, risk: 'low' as const };
+    const run = createTurnRunner({
+      ...runnerDeps(db, llm(), 100_000, 4),
+      catalog: { list: async () => [sendEmail] } as unknown as ToolCatalog,
+      policy: { offers: () => true, decide: () => ({ decision: 'allow' }) } as unknown as PolicyEngine,
+      tools: {
+        run: async () => {
+          runs++;
+          controller.abort(new Error('interrupted by a new message')); // a newer message arrives while the tool runs
+          return { ok: true, output: 'sent ok', truncated: false, durationMs: 1 };
+        },
+      } as unknown as ToolDispatcher,
+      replies: { deliver: async (r: { text: string }) => void delivered.push(r.text) } as unknown as ReplyPublisher,
+    });
+    await run({ ...turn(202, 'email my boss'), sessionKey: 'web:local:mail', turnId: 'mail-1', signal: controller.signal });
+    expect({ runs, delivered }).toEqual({ runs: 1, delivered: ['done'] });
   });
 });

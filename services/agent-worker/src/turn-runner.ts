@@ -121,6 +121,13 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
     for (const step of steps) apply(step);
 
     let finalText: string;
+    /**
+     * Interrupt mode gives a turn's batch back when a newer message comes, and the turn starts over
+     * without its steps. Once the model has asked for a tool, starting over would run the tool again
+     * (a second email sent), so from then on the turn finishes, and the newer message waits for the
+     * next turn.
+     */
+    const interruptible = () => !steps.some((s) => s.kind === 'tool');
     /** Whether this run of the turn has streamed any delta yet. */
     let streamedInRun = false;
     for (;;) {
@@ -151,7 +158,8 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
         (text) => ctx.store.appendEvent(ctx.sessionKey, { type: 'delta', turnId: ctx.turnId, text, attempt: ctx.fence }),
         (err) => ctx.log.warn({ err }, 'publishing a reply delta failed'),
       );
-      if (ctx.signal.aborted) throw new TurnInterruptedError(ctx.sessionKey);
+      const signal = interruptible() ? ctx.signal : undefined;
+      if (signal?.aborted) throw new TurnInterruptedError(ctx.sessionKey);
       let completion: LlmCompletion | undefined;
       try {
         completion = await llm.complete({
@@ -159,12 +167,12 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
           tools,
           // A heartbeat's answer is not streamed: it may turn out to be the silent reply.
           onDelta: heartbeat ? () => undefined : (t) => deltas.push(t),
-          signal: ctx.signal,
+          ...(signal ? { signal } : {}),
           ...(heartbeat ? { maxTokens: heartbeat.maxTokens } : {}),
         });
       } catch (err) {
         // Interrupt mode: a newer message aborted the model call; nothing is committed.
-        if (ctx.signal.aborted) throw new TurnInterruptedError(ctx.sessionKey);
+        if (signal?.aborted) throw new TurnInterruptedError(ctx.sessionKey);
         throw err;
       } finally {
         // A final answer that was complete before any of this run's text went out is not streamed:

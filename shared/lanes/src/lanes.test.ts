@@ -109,10 +109,13 @@ describe('LaneStore', () => {
     const c = await store.append(msg('s4', 'c'));
     expect(await store.release('s4', first!.turnId)).toBe(true);
     const again = await store.claim('s4', 10);
-    expect(again).toMatchObject({ turnId: first!.turnId, resumed: false });
+    expect(again).toMatchObject({ turnId: `${first!.turnId}.1`, resumed: false });
     const reply = await store.appendEvent('s4', { type: 'reply', turnId: again!.turnId, replyId: 'r', text: 'hi', inReplyTo: [a.messageId] });
     const after = await store.readEvents('s4', events[0]!.id);
-    expect(after.map((e) => e.event)).toEqual([{ ...started, messageIds: [a.messageId, b.messageId, c.messageId] }, expect.objectContaining({ type: 'reply' })]);
+    expect(after.map((e) => e.event)).toEqual([{ ...started, turnId: again!.turnId, messageIds: [a.messageId, b.messageId, c.messageId] }, expect.objectContaining({ type: 'reply' })]);
+    // The released turn's stalled run can neither save steps nor acknowledge the new turn's batch.
+    await expect(store.saveStep('s4', first!, { stale: true })).rejects.toBeInstanceOf(FencedError);
+    expect(await store.ack('s4', first!.turnId, first!.streamIds)).toBe(-1);
     expect(after[1]!.id).toBe(reply);
     await waitFor(() => woken.length === 3);
     expect(woken[2]!.split('\n').slice(0, 2)).toEqual([after[0]!.id, reply]);

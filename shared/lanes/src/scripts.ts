@@ -27,14 +27,17 @@ return {ARGV[2], 0, lastEvent}
 
 /**
  * Gives up a claimed batch without acknowledging it (an interrupted turn): the next claim takes
- * the batch again together with whatever arrived since.
+ * the batch again together with whatever arrived since, as a new turn. The turn hash keeps only a
+ * count of releases, which makes that turn's id differ from this one's (see claimBatch).
  * KEYS: turn hash, steps list
  * ARGV: turn id
  * Returns 1 if released, 0 if the batch belongs to another turn.
  */
 export const releaseBatch = new LuaScript(`
 if redis.call('HGET', KEYS[1], 'turnId') ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('HDEL', KEYS[1], 'turnId', 'first', 'last', 'fence')
+redis.call('HINCRBY', KEYS[1], 'released', 1)
+redis.call('DEL', KEYS[2])
 return 1
 `);
 
@@ -83,8 +86,8 @@ end
  * turn was acknowledged), and announces its turn in the session's events (`turn_started` with the
  * batch's message ids), in the same step, so the announcement precedes every later event of the
  * turn. A resumed claim announces nothing: its batch was announced when first claimed. A batch
- * given back unacknowledged (an interrupted turn) is claimed anew, and announced again with
- * whatever joined it.
+ * given back unacknowledged (an interrupted turn) is claimed anew, with a new turn id, and
+ * announced again with whatever joined it.
  * KEYS: inbox, turn hash, fence counter, events stream, events channel, steps list
  * ARGV: max batch, turn id prefix, max events length, events ttl seconds, fence ttl seconds
  * Returns {turnId, resumed(0|1), entries, fence} or false when the inbox is empty.
@@ -117,7 +120,11 @@ for _, entry in ipairs(entries) do
 end
 local firstId = entries[1][1]
 local lastId = entries[#entries][1]
+-- A batch given back (released) and claimed again is a new turn: a stalled run of the old one must
+-- not pass its commit or acknowledgement off as the new one's.
+local released = redis.call('HGET', KEYS[2], 'released')
 local turnId = ARGV[2] .. firstId
+if released then turnId = turnId .. '.' .. released end
 local fence = next_fence(KEYS[3], tonumber(ARGV[5]))
 redis.call('HSET', KEYS[2], 'turnId', turnId, 'first', firstId, 'last', lastId, 'fence', fence)
 redis.call('DEL', KEYS[6])
