@@ -5,6 +5,9 @@ import { ToolError } from '../tools/tool-error.ts';
 
 const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_DIRECTORY } = constants;
 
+/** The longest file or directory name Linux file systems take, in bytes. */
+const NAME_MAX = 255;
+
 /**
  * Checks a path the model gave: relative, no NUL, and not leaving the workspace lexically.
  * Returns it normalised (`.` for the workspace itself).
@@ -16,6 +19,10 @@ export function normalizeWorkspacePath(input: string): string {
   }
   const normal = posix.normalize(input === '' ? '.' : input).replace(/\/+$/, '') || '.';
   if (normal === '..' || normal.startsWith('../')) throw new ToolError('path_escape', `"${input}" points outside the workspace`);
+  // Checked before anything is created: a name the file system refuses would fail a write only
+  // after its parent directories were made.
+  const long = normal.split('/').find((part) => Buffer.byteLength(part) > NAME_MAX);
+  if (long !== undefined) throw new ToolError('invalid_path', `a name in the path is longer than ${NAME_MAX} bytes ("${long.slice(0, 40)}…")`);
   return normal;
 }
 
@@ -27,6 +34,7 @@ function fsError(err: unknown, rel: string): ToolError {
   if (code === 'EISDIR') return new ToolError('not_a_file', `"${rel}" is a directory`, { cause: err });
   if (code === 'ELOOP') return new ToolError('path_escape', `"${rel}" is or passes through a symlink that cannot be followed`, { cause: err });
   if (code === 'ENXIO' || code === 'EAGAIN') return new ToolError('not_a_file', `"${rel}" is not a regular file`, { cause: err });
+  if (code === 'ENAMETOOLONG') return new ToolError('invalid_path', `"${rel}" is too long`, { cause: err });
   if (code === 'EFBIG' || code === 'ENOSPC' || code === 'EDQUOT') return new ToolError('too_large', `"${rel}": ${(err as Error).message}`, { cause: err });
   return new ToolError('workspace_unavailable', `"${rel}": ${(err as Error).message}`, { cause: err });
 }

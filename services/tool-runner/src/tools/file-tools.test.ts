@@ -92,6 +92,12 @@ describe('file tools: escapes', () => {
     expect(await call('list_files', { path: '/' })).toMatchObject({ errorCode: 'invalid_path' });
   });
 
+  it('rejects a name longer than the file system takes before creating anything', async () => {
+    const result = await call('write_file', { path: `new1/new2/${'x'.repeat(300)}`, content: 'hi' });
+    expect(result).toMatchObject({ ok: false, errorCode: 'invalid_path' });
+    expect(existsSync(join(ws(), 'new1'))).toBe(false);
+  });
+
   it('rejects .. traversal out of the workspace', async () => {
     for (const path of ['..', '../outside/secret.txt', 'src/../../x', 'a/b/../../../x', '../../outside/secret.txt']) {
       expect(await call('read_file', { path }), path).toMatchObject({ ok: false, errorCode: 'path_escape' });
