@@ -59,10 +59,12 @@ export function remainingBytes(usage: WorkspaceUsage, quotaBytes: number): numbe
 
 /**
  * Throws `quota_exceeded` when writing `addBytes` more (net: new size minus the size replaced)
- * would take the workspace at `dir` over `quotaBytes`.
+ * would take the workspace at `dir` over `quotaBytes`. A write that shrinks nothing it replaces but
+ * creates a new entry (`createsEntry`) is checked even when it adds no bytes: a workspace over its
+ * quota takes no new files.
  */
-export async function assertWithinQuota(dir: string, quotaBytes: number, addBytes: number): Promise<void> {
-  if (addBytes <= 0) return;
+export async function assertWithinQuota(dir: string, quotaBytes: number, addBytes: number, createsEntry = false): Promise<void> {
+  if (addBytes <= 0 && !createsEntry) return;
   const usage = await workspaceUsage(dir);
   if (usage.incomplete || usage.bytes + addBytes > quotaBytes) {
     throw new ToolError(

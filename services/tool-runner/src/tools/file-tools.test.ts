@@ -92,6 +92,23 @@ describe('file tools: escapes', () => {
     expect(await call('list_files', { path: '/' })).toMatchObject({ errorCode: 'invalid_path' });
   });
 
+  it('counts the directories a write creates against the quota, and takes no new file in a workspace over it', async () => {
+    const session = 'web:test:files-quota';
+    const dir = await workspaces.ensure(session);
+    const write = (path: string, content: string) =>
+      runTool(createWriteFileTool({ quotaBytes: 16 * 1024 }), { v: 1, turnId: 't', toolCallId: 'c', sessionKey: session, platform: 'web', userId: 'u', tool: 'write_file', arguments: { path, content } }, { maxOutputBytes: 16_384, workspaces });
+    const deep = (n: number) => Array.from({ length: n }, (_, i) => `d${i}`).join('/');
+    // One byte, but five new directories (4 KiB each as the quota counts them): over 16 KiB.
+    expect(await write(`${deep(5)}/f`, 'x')).toMatchObject({ ok: false, errorCode: 'quota_exceeded' });
+    expect(existsSync(join(dir, 'd0'))).toBe(false);
+    expect(await write(`${deep(2)}/f`, 'x')).toMatchObject({ ok: true });
+    // Taken over the quota from outside the tools: an empty file is refused too.
+    await writeFile(join(dir, 'big'), Buffer.alloc(16 * 1024));
+    expect(await write('empty', '')).toMatchObject({ ok: false, errorCode: 'quota_exceeded' });
+    // Shrinking a file is still allowed.
+    expect(await write('big', '')).toMatchObject({ ok: true });
+  });
+
   it('rejects a name longer than the file system takes before creating anything', async () => {
     const result = await call('write_file', { path: `new1/new2/${'x'.repeat(300)}`, content: 'hi' });
     expect(result).toMatchObject({ ok: false, errorCode: 'invalid_path' });

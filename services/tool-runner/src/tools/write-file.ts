@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { defineTool, type ToolPlugin } from '@switchboard/tools';
 import { assertWithinQuota } from '../sandbox/quota.ts';
-import { WorkspaceFs } from '../sandbox/workspace-fs.ts';
+import { normalizeWorkspacePath, WorkspaceFs } from '../sandbox/workspace-fs.ts';
 import { ToolError } from './tool-error.ts';
 
 /** Largest content `write_file` accepts, in characters (1 Mi). */
@@ -28,7 +28,9 @@ export function createWriteFileTool(opts: { maxChars?: number; quotaBytes?: numb
       const bytes = Buffer.from(content, 'utf8');
       if (opts.quotaBytes !== undefined) {
         const replaced = await existingSize(fs, path);
-        await assertWithinQuota(fs.root, opts.quotaBytes, bytes.length - replaced);
+        // The parent directories the write creates take space too (as the quota counts them).
+        const newDirs = await missingParents(fs, path);
+        await assertWithinQuota(fs.root, opts.quotaBytes, bytes.length - replaced + newDirs * DIRECTORY_BYTES, replaced === 0);
       }
       const { handle, created } = await fs.openForWrite(path);
       try {
@@ -42,6 +44,23 @@ export function createWriteFileTool(opts: { maxChars?: number; quotaBytes?: numb
     },
   });
   return tool as unknown as ToolPlugin;
+}
+
+/** What a new directory counts for against the quota (its size as `lstat` reports it on ext4 and most others). */
+const DIRECTORY_BYTES = 4096;
+
+/** How many of `path`'s parent directories do not exist yet (the write would create them). */
+async function missingParents(fs: WorkspaceFs, path: string): Promise<number> {
+  const parents = normalizeWorkspacePath(path).split('/').slice(0, -1);
+  for (let depth = parents.length; depth > 0; depth--) {
+    try {
+      await (await fs.openDir(parents.slice(0, depth).join('/'))).close();
+      return parents.length - depth;
+    } catch (err) {
+      if (!(err instanceof ToolError && err.code === 'not_found')) throw err;
+    }
+  }
+  return parents.length;
 }
 
 /** Size of the file at `path` in the workspace, 0 when there is none yet. */
