@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { defineTool, type ToolPlugin } from '@switchboard/tools';
+import { defineTool, wrapUntrusted, type ToolPlugin } from '@switchboard/tools';
 import { capOutput, runTool } from './run-tool.ts';
 
 const job = (tool: string, args: Record<string, unknown>, timeoutMs?: number) => ({
@@ -56,6 +56,16 @@ describe('runTool', () => {
   it('reports bad arguments without running the tool', async () => {
     const result = await runTool(loud, job('loud', { n: 'many' }), { maxOutputBytes: 1000 });
     expect(result).toMatchObject({ ok: false, errorCode: 'bad_request' });
+  });
+
+  it('cuts output a tool wrapped as untrusted inside the wrapper, which stays whole and within the cap', () => {
+    const wrapped = wrapUntrusted('tool:web_fetch', { url: 'http://example.test/' }, 'x'.repeat(10_000), 16_384);
+    const capped = capOutput(wrapped, 4096);
+    expect(capped.truncated).toBe(true);
+    expect(Buffer.byteLength(capped.text)).toBeLessThanOrEqual(4096);
+    expect(capped.text.startsWith(wrapped.slice(0, wrapped.indexOf('>\n') + 2))).toBe(true);
+    expect(capped.text).toMatch(/x\n\[content cut to fit the output limit\]\n<\/untrusted>$/);
+    expect(capOutput(wrapped, 16_384)).toEqual({ text: wrapped, truncated: false });
   });
 
   it('capOutput leaves short text alone', () => {

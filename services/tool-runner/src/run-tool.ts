@@ -1,9 +1,14 @@
 import type { ToolJob, ToolResult } from '@switchboard/contracts';
 import type { ToolPlugin } from '@switchboard/tools';
-import { cutUtf8, DEFAULT_TOOL_TIMEOUT_MS } from '@switchboard/tools';
+import { cutUtf8, DEFAULT_TOOL_TIMEOUT_MS, refitUntrusted } from '@switchboard/tools';
 
-/** Cuts `text` to at most `maxBytes` of UTF-8, on a character boundary. */
+/**
+ * Cuts `text` to at most `maxBytes` of UTF-8, on a character boundary. Output a tool wrapped as
+ * untrusted is cut inside its wrapper, which stays whole and within `maxBytes`.
+ */
 export function capOutput(text: string, maxBytes: number): { text: string; truncated: boolean } {
+  const refitted = refitUntrusted(text, maxBytes);
+  if (refitted !== undefined) return { text: refitted, truncated: true };
   const fitted = cutUtf8(text, maxBytes);
   return fitted.cut ? { text: `${fitted.text}\n[output truncated at ${maxBytes} bytes]`, truncated: true } : { text, truncated: false };
 }

@@ -5,4 +5,4 @@ export { ToolCallValidator } from './validate.ts';
 export type { ToolCallCheck } from './validate.ts';
 export { ApprovalBoard } from './approval-board.ts';
 export type { ApprovalState, ApprovalStatus, DecideResult } from './approval-board.ts';
-export { UNTRUSTED_NOTE, cutUtf8, defuseUntrusted, wrapUntrusted } from './untrusted.ts';
+export { UNTRUSTED_NOTE, cutUtf8, defuseUntrusted, refitUntrusted, wrapUntrusted } from './untrusted.ts';

@@ -29,12 +29,26 @@ export function wrapUntrusted(source: string, attributes: Record<string, string>
   const attrs = Object.entries({ source, ...attributes })
     .map(([k, v]) => `${k}="${escapeAttribute(v)}"`)
     .join(' ');
-  const open = `${UNTRUSTED_NOTE}\n<untrusted ${attrs}>\n`;
-  const close = '\n</untrusted>';
-  const marker = '\n[content cut to fit the output limit]';
-  const safe = defuseUntrusted(content);
-  const room = maxBytes - Buffer.byteLength(open) - Buffer.byteLength(close);
-  const fitted = cutUtf8(safe, room);
-  const body = fitted.cut ? cutUtf8(safe, room - Buffer.byteLength(marker)).text + marker : fitted.text;
-  return open + body + close;
+  return fitUntrusted(`${UNTRUSTED_NOTE}\n<untrusted ${attrs}>\n`, defuseUntrusted(content), maxBytes);
+}
+
+const CLOSE = '\n</untrusted>';
+const CUT_MARKER = '\n[content cut to fit the output limit]';
+
+/** `open` + as much of the (defused) `body` as fits + the closing tag, within `maxBytes`. */
+function fitUntrusted(open: string, body: string, maxBytes: number): string {
+  const room = maxBytes - Buffer.byteLength(open) - Buffer.byteLength(CLOSE);
+  const fitted = cutUtf8(body, room);
+  return open + (fitted.cut ? cutUtf8(body, room - Buffer.byteLength(CUT_MARKER)).text + CUT_MARKER : fitted.text) + CLOSE;
+}
+
+/**
+ * Cuts text that {@link wrapUntrusted} made to `maxBytes` by cutting its content, so the wrapper
+ * stays whole (a plain cut would drop the closing tag). Undefined for text that is not such a
+ * wrapper, or when it fits already.
+ */
+export function refitUntrusted(text: string, maxBytes: number): string | undefined {
+  if (Buffer.byteLength(text) <= maxBytes || !text.startsWith(`${UNTRUSTED_NOTE}\n<untrusted `) || !text.endsWith(CLOSE)) return undefined;
+  const openEnd = text.indexOf('>\n', UNTRUSTED_NOTE.length) + 2;
+  return fitUntrusted(text.slice(0, openEnd), text.slice(openEnd, -CLOSE.length), maxBytes);
 }
