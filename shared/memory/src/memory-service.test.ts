@@ -10,6 +10,7 @@ import { MemoryStore } from './memory-store.ts';
 import type { ScopeMarks } from './scope-marks.ts';
 import { callKind, commitTurn, fakeExtraction, fakeSummary, recordingLogger } from './test-support.ts';
 import { userScope } from './types.ts';
+import { deleteUserData } from './user-data.ts';
 
 let db: Db;
 let model: FakeOpenAI;
@@ -117,6 +118,25 @@ describe('MemoryService', () => {
     expect(next[0]!.role).toBe('user');
     expect((await memory.latestSummary(turn.sessionKey))!.content).toMatch(/^Earlier, the user asked \d+ more questions/);
     expect((await memory.store.list([userScope('web', 'jo')])).map((m) => m.content)).toEqual(["The user's favourite colour is teal."]);
+  });
+
+  it('compacts a shared session again after one of its members deleted their data', async () => {
+    const memory = service('off', { embeddings: false });
+    const turn: TurnIdentity = { ...identity('grp-c', 'max'), personal: false };
+    const session = { key: 'grp-c', userId: 'max' };
+    const exchange = (i: number) => [
+      { role: 'user' as const, content: filler(i) },
+      { role: 'assistant' as const, content: `Answer ${i}. ${'details '.repeat(30)}` },
+    ];
+    for (let i = 1; i <= 12; i++) await commitTurn(db, session, `tc-${i}`, exchange(i));
+    expect(await memory.afterTurn(turn, 'tc-12', 1000)).toBe(true);
+    await commitTurn(db, session, 'tc-13', [{ role: 'user', content: 'Lena: hi all', userId: 'lena' }, { role: 'assistant', content: 'Hi Lena.' }]);
+    await deleteUserData(db, 'lena');
+    // Her summary went with her; the next turns rebuild one from what remains.
+    expect(await memory.latestSummary('grp-c')).toBeUndefined();
+    await commitTurn(db, session, 'tc-14', exchange(14));
+    await memory.afterTurn(turn, 'tc-14', 1000);
+    expect(await memory.latestSummary('grp-c')).toBeDefined();
   });
 
   it('says in the log when retrieval is keyword-only', () => {

@@ -49,7 +49,12 @@ export async function deleteUserData(db: Db, userId: string, opts: DeleteUserDat
     const toolAudit = await count(`DELETE FROM tool_audit WHERE user_id = $1 OR session_id = ANY($2::text[]) OR turn_id = ANY($3::text[])`, [userId, own, soleTurns]);
     const messages = await count(`DELETE FROM messages WHERE user_id = $1 OR session_id = ANY($2::text[]) OR turn_id = ANY($3::text[])`, [userId, own, soleTurns]);
     const turns = await count(`DELETE FROM turns WHERE session_id = ANY($1::text[]) OR id = ANY($2::text[])`, [own, soleTurns]);
-    await tx.query(`DELETE FROM memory_runs WHERE session_id = ANY($1::text[]) OR turn_id = ANY($2::text[])`, [own, soleTurns]);
+    // Compaction and flush runs go with the summaries: kept, they would mark the rebuilt summaries'
+    // first ranges as done, and those sessions would never be summarized again.
+    await tx.query(
+      `DELETE FROM memory_runs WHERE session_id = ANY($1::text[]) OR turn_id = ANY($2::text[]) OR (session_id = ANY($3::text[]) AND kind IN ('compact', 'flush'))`,
+      [own, soleTurns, sessionIds],
+    );
     const sessions = await count(`DELETE FROM sessions WHERE id = ANY($1::text[])`, [own]);
     await opts.beforeCommit?.(sessionIds);
     return { sessionIds, sessions: sessions.n, messages: messages.n, turns: turns.n, summaries: summaries.n, memories: memories.n, embeddings: embeddings.n, toolAudit: toolAudit.n };
