@@ -58,17 +58,15 @@ export function unsummarizedTokensAtMost(prepared: RememberedContext, historyLim
   return before === undefined ? undefined : before + tokens(added);
 }
 
+/** Whether a turn is one user's own conversation: one person speaks, outside a group. */
+export function isPersonalTurn(messages: TurnContext['messages']): boolean {
+  return new Set(messages.map((m) => m.userId)).size === 1 && !messages.some((m) => m.isGroup === true);
+}
+
 /** The identity memory scopes a turn by: one user's own conversation only when one person speaks outside a group. */
 export function turnIdentity(ctx: TurnContext, agent: string): TurnIdentity {
   const first = ctx.messages[0]!;
-  const speakers = new Set(ctx.messages.map((m) => m.userId));
-  return {
-    sessionKey: ctx.sessionKey,
-    platform: first.platform,
-    userId: first.userId,
-    agent,
-    personal: speakers.size === 1 && !ctx.messages.some((m) => m.isGroup === true),
-  };
+  return { sessionKey: ctx.sessionKey, platform: first.platform, userId: first.userId, agent, personal: isPersonalTurn(ctx.messages) };
 }
 
 const isHeartbeat = (ctx: TurnContext) => ctx.messages.every((m) => m.trigger === 'heartbeat');

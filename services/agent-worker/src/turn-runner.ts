@@ -13,7 +13,7 @@ import { DeltaBuffer } from './delta-buffer.ts';
 import { replyAddress } from './reply-delivery.ts';
 import type { ToolDispatcher } from './tool-dispatch.ts';
 import type { NewRow, TranscriptStore } from './transcript.ts';
-import { unsummarizedTokensAtMost, type TurnMemory } from './turn-memory.ts';
+import { isPersonalTurn, unsummarizedTokensAtMost, type TurnMemory } from './turn-memory.ts';
 
 /** A checkpointed step of a running turn. */
 type Step =
@@ -87,6 +87,8 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
     const heartbeat = deps.heartbeat && ctx.messages.every((m) => m.trigger === 'heartbeat') ? deps.heartbeat : undefined;
     const historyLimit = deps.historyLimit ?? 100;
     const policyCtx = (tool: string) => ({ tool, agent: deps.agentName, channel: first.platform, user: first.userId });
+    /** Tools may reach the user's private data (memories) only in their own conversation. */
+    const personal = isPersonalTurn(ctx.messages);
     const [remembered, catalog] = await Promise.all([
       heartbeat ? undefined : deps.memory?.prepare(ctx, historyLimit),
       heartbeat ? [] : deps.catalog.list(),
@@ -262,7 +264,7 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
           {
             v: 1, turnId: ctx.turnId, toolCallId: call.id, sessionKey: ctx.sessionKey, platform: first.platform, userId: first.userId,
             tool: call.name, arguments: check.args, timeoutMs: def.timeoutMs, agent: deps.agentName, background: true,
-            account: first.account, chatId: first.chatId, threadId: first.threadId, ...(approvalId ? { approvalId } : {}),
+            account: first.account, chatId: first.chatId, threadId: first.threadId, ...(approvalId ? { approvalId } : {}), ...(personal ? { personal } : {}),
           },
           step,
         );
@@ -290,6 +292,7 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
           chatId: first.chatId,
           threadId: first.threadId,
           ...(approvalId ? { approvalId } : {}),
+          ...(personal ? { personal } : {}),
         },
         step,
         def.timeoutMs + 10_000,

@@ -73,6 +73,7 @@ export async function runTool(plugin: ToolPlugin, job: ToolJob, opts: RunToolOpt
         ...(job.account ? { account: job.account } : {}),
         ...(job.chatId ? { chatId: job.chatId } : {}),
         ...(job.threadId ? { threadId: job.threadId } : {}),
+        ...(job.personal ? { personal: true } : {}),
         settings: opts.settings?.options ?? {},
       });
     })();

@@ -62,6 +62,11 @@ export const ToolJob = z.object({
   account: z.string().optional(),
   chatId: z.string().optional(),
   threadId: z.string().optional(),
+  /**
+   * The turn is one person's own conversation: one speaker, outside a group chat. Only then may a
+   * tool reach that user's private data (their memories); absent means it may not.
+   */
+  personal: z.boolean().optional(),
 });
 export type ToolJob = z.infer<typeof ToolJob>;
 

@@ -7,7 +7,10 @@ const Remember = z.object({
   content: z.string().trim().min(3).max(1000).describe('the fact or preference, as one standalone sentence ("The user prefers metric units.")'),
   kind: z.enum(['fact', 'preference', 'note']).optional().describe('default fact'),
   importance: z.number().min(0).max(1).optional().describe('0..1, default 0.7: how much this should matter later'),
-  scope: z.enum(['user', 'session']).optional().describe('user (default): about the user, remembered in all their conversations; session: only this conversation'),
+  scope: z
+    .enum(['user', 'session'])
+    .optional()
+    .describe('user (default in a one-to-one conversation): about the user, remembered in all their conversations; session (default in a group): only this conversation'),
 });
 const Recall = z.object({
   query: z.string().trim().min(1).max(500).describe('what to look for, in words'),
@@ -18,9 +21,14 @@ const Forget = z.object({
   query: z.string().trim().min(1).max(500).optional().describe('delete memories containing all of these words'),
 });
 
-/** The scopes a tool run may touch: always derived from the job (the requesting user and session), never from the model's arguments. */
+/**
+ * The scopes a tool run may touch: always derived from the job (the requesting user and session),
+ * never from the model's arguments. The user's own memories only in their own conversation (one
+ * speaker, not a group), as the turn's recall: in a group, the answer goes to everyone.
+ */
 function scopes(ctx: ToolContext, agent: string): ScopeRef[] {
-  return [userScope(ctx.platform, ctx.userId), { scope: 'session', scopeId: ctx.sessionKey }, { scope: 'agent', scopeId: agent }];
+  const shared: ScopeRef[] = [{ scope: 'session', scopeId: ctx.sessionKey }, { scope: 'agent', scopeId: agent }];
+  return ctx.personal ? [userScope(ctx.platform, ctx.userId), ...shared] : shared;
 }
 const show = (m: MemoryRecord) => `#${m.id} [${m.scope}${m.kind === 'fact' ? '' : `, ${m.kind}`}] ${m.content}`;
 
@@ -38,7 +46,8 @@ export function createMemoryTools(store: MemoryStore, opts: { agent: string }): 
     timeoutMs: 30_000,
     parameters: Remember,
     execute: async (args, ctx) => {
-      const scope: ScopeRef = args.scope === 'session' ? { scope: 'session', scopeId: ctx.sessionKey } : userScope(ctx.platform, ctx.userId);
+      if (args.scope === 'user' && !ctx.personal) throw new Error('in a group conversation only this conversation’s memory can be written (scope session)');
+      const scope: ScopeRef = args.scope === 'session' || !ctx.personal ? { scope: 'session', scopeId: ctx.sessionKey } : userScope(ctx.platform, ctx.userId);
       const saved = await store.add({
         ...scope,
         content: args.content,

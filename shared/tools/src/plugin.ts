@@ -20,6 +20,8 @@ export interface ToolContext {
   account?: string;
   chatId?: string;
   threadId?: string;
+  /** One person's own conversation (one speaker, not a group): only then may a tool reach that user's private data. */
+  personal?: boolean;
   /** Tool-specific options for this agent, channel and user (policy file `settings`); empty when none. */
   settings?: Readonly<Record<string, unknown>>;
 }
