@@ -234,7 +234,7 @@ export class MemoryStore {
   /**
    * Stores a memory inside the caller's transaction with a vector from {@link embedFor}. An exact
    * duplicate (same normalized text in the scope) or a near-duplicate (cosine ≥ mergeSimilarity,
-   * or without vectors, word overlap ≥ mergeWordSimilarity) is merged: the newer wording wins,
+   * or without vectors, word overlap ≥ mergeWordSimilarity) by the same writer is merged: the newer wording wins,
    * importance is the higher of the two.
    */
   async insert(tx: Queryable, memory: NewMemory, embedding: number[] | undefined): Promise<{ id: number; outcome: 'created' | 'merged' }> {
@@ -287,16 +287,21 @@ export class MemoryStore {
     return { id: Number(id), outcome: 'merged' };
   }
 
+  /**
+   * A memory of the scope close enough to `content` to take its wording: only one the same person
+   * wrote (a group's memories are several people's, and deleting one person's data finds theirs by
+   * who wrote them).
+   */
   private async nearDuplicate(tx: Queryable, memory: NewMemory, content: string, embedding: number[] | undefined): Promise<number | undefined> {
     if (embedding) {
       const d = embedding.length;
       const { rows } = await tx.query<{ id: number; similarity: number }>(
         // Exact, over the scope's own rows (found through the scope index): a scope is small, and an
         // HNSW walk would visit every other scope's vectors looking for its few.
-        `WITH mine AS MATERIALIZED (SELECT id, embedding FROM memories WHERE scope = $1 AND scope_id = $2 AND dims = ${d}),
+        `WITH mine AS MATERIALIZED (SELECT id, embedding FROM memories WHERE scope = $1 AND scope_id = $2 AND dims = ${d} AND user_id IS NOT DISTINCT FROM $4),
               q AS (SELECT ${vectorSql(3, d)} AS v)
          SELECT id, 1 - (embedding::vector(${d}) <=> q.v) AS similarity FROM mine, q ORDER BY embedding::vector(${d}) <=> q.v LIMIT 1`,
-        [memory.scope, memory.scopeId, vectorParam(embedding)],
+        [memory.scope, memory.scopeId, vectorParam(embedding), memory.userId ?? null],
       );
       if (rows[0] && Number(rows[0].similarity) >= this.opts.mergeSimilarity) return Number(rows[0].id);
     }
@@ -304,8 +309,8 @@ export class MemoryStore {
     if (tsq === '') return undefined;
     const { rows } = await tx.query<{ id: number; content: string }>(
       `SELECT id, content FROM memories, to_tsquery('english', $3) q
-       WHERE scope = $1 AND scope_id = $2 AND tsv @@ q ORDER BY ts_rank_cd(tsv, q) DESC LIMIT 5`,
-      [memory.scope, memory.scopeId, tsq],
+       WHERE scope = $1 AND scope_id = $2 AND user_id IS NOT DISTINCT FROM $4 AND tsv @@ q ORDER BY ts_rank_cd(tsv, q) DESC LIMIT 5`,
+      [memory.scope, memory.scopeId, tsq, memory.userId ?? null],
     );
     const mine = words(content);
     const best = rows.map((r) => ({ id: Number(r.id), sim: jaccard(mine, words(r.content)) })).sort((a, b) => b.sim - a.sim)[0];

@@ -57,6 +57,11 @@ describe('deleteUserData', () => {
       { role: 'assistant', content: 'Have a good trip, both of you.' },
     ]);
     await db.query(`INSERT INTO summaries (session_id, from_seq, to_seq, content, tokens) VALUES ('group-1', 1, 2, 'Lena: offsite in Porto', 5)`);
+    // Max's group memory, and Lena's near-duplicate of it: hers stays hers (it is not merged into his).
+    await store.add({ scope: 'session', scopeId: 'group-1', content: 'The team offsite is in Lisbon from the 12th to the 15th of May at the riverside hotel.', userId: 'max', platform: 'web', sessionId: 'group-1', source: 'extract' });
+    expect(
+      await store.add({ scope: 'session', scopeId: 'group-1', content: 'Lena said the team offsite is in Lisbon from the 12th to the 15th of May at the riverside hotel.', userId: 'lena', platform: 'web', sessionId: 'group-1', source: 'extract' }),
+    ).toMatchObject({ outcome: 'created' });
     // Max's own data.
     await commitTurn(db, { key: 'dm-max', userId: 'max' }, 'tm1', [
       { role: 'user', content: 'my bike is a Brompton' },
@@ -71,13 +76,14 @@ describe('deleteUserData', () => {
     const deleted = await deleteUserData(db, 'lena', { beforeCommit: async (ids) => void (touched = ids) });
     expect(touched.sort()).toEqual(['dm-lena', 'group-1']);
     expect(deleted.sessionIds).toEqual(touched);
-    expect(deleted).toMatchObject({ sessions: 1, memories: 2, summaries: 2, toolAudit: 1 });
+    expect(deleted).toMatchObject({ sessions: 1, memories: 3, summaries: 2, toolAudit: 1 });
     expect(deleted.embeddings).toBeGreaterThan(0);
     const left = await everyRow(db);
     for (const trace of ['lena', 'Lena', 'QX-55821', 'dm-lena', 'Porto', 'tl1', 'tg1']) expect(left).not.toContain(trace);
     // Max keeps his conversation, memories and embeddings, and his line in the shared turn.
     expect(left).toContain('Brompton');
     expect(left).toContain('Max: I will drive');
+    expect(left).toContain('The team offsite is in Lisbon');
     expect((await store.search({ scopes: [userScope('web', 'max')], query: 'bike' })).map((m) => m.content)).toEqual(['The user’s bike is a Brompton.']);
     expect(await deleteUserData(db, 'lena')).toEqual({ sessionIds: [], sessions: 0, messages: 0, turns: 0, summaries: 0, memories: 0, embeddings: 0, toolAudit: 0 });
   });
