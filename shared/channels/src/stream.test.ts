@@ -48,6 +48,18 @@ function setup() {
 }
 
 describe('ReplyStreamer', () => {
+  it('follows a session once when two of its messages are accepted at the same time, and stops typing after the answer', async () => {
+    const s = setup();
+    await Promise.all([s.streamer.follow(SESSION, TARGET, 'in1'), s.streamer.follow(SESSION, TARGET, 'in2')]);
+    await s.event({ type: 'turn_started', turnId: 't1', messageIds: ['in1', 'in2'] });
+    await s.event({ type: 'delta', turnId: 't1', text: 'both' });
+    await s.event({ type: 'reply', turnId: 't1', replyId: 'r1', text: 'both', inReplyTo: ['in1', 'in2'] });
+    await new Promise((r) => setTimeout(r, 300));
+    const after = s.typingCalls();
+    await new Promise((r) => setTimeout(r, 300));
+    expect(s.typingCalls() - after).toBe(0);
+  });
+
   it('picks up a turn that started before it was asked to follow, from its first delta', async () => {
     const s = setup();
     await s.event({ type: 'turn_started', turnId: 't1', messageIds: ['in1'] });

@@ -86,6 +86,8 @@ interface TurnDraft {
 export class ReplyStreamer {
   private readonly o: ReplyStreamerOptions;
   private readonly follows = new Map<string, Follow>();
+  /** Follows being set up, by session: a second message of the session joins the first's follow. */
+  private readonly starting = new Map<string, Promise<void>>();
 
   constructor(opts: ReplyStreamerOptions) {
     this.o = opts;
@@ -97,6 +99,9 @@ export class ReplyStreamer {
    * its lane: a turn that already started for it is picked up from the recent events.
    */
   async follow(sessionKey: string, target: ChatTarget, messageId?: string): Promise<void> {
+    // One follow per session: two messages accepted at once (an album, two quick events) would
+    // otherwise each start one, and the one replaced would keep its typing indicator forever.
+    for (let setup = this.starting.get(sessionKey); setup; setup = this.starting.get(sessionKey)) await setup.catch(() => undefined);
     const existing = this.follows.get(sessionKey);
     if (existing) {
       if (messageId) existing.waiting.add(messageId);
@@ -104,6 +109,16 @@ export class ReplyStreamer {
       this.startTyping(existing);
       return;
     }
+    const setup = this.startFollow(sessionKey, target, messageId);
+    this.starting.set(sessionKey, setup);
+    try {
+      await setup;
+    } finally {
+      if (this.starting.get(sessionKey) === setup) this.starting.delete(sessionKey);
+    }
+  }
+
+  private async startFollow(sessionKey: string, target: ChatTarget, messageId: string | undefined): Promise<void> {
     const recent = (await this.o.redis.xrevrange(this.o.store.keys.events(sessionKey), '+', '-', 'COUNT', LOOKBACK_EVENTS)) as [string, string[]][];
     let after = recent[0]?.[0] ?? '0';
     let found = false;
