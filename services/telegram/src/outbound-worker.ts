@@ -6,11 +6,14 @@ import { escapeHtml, renderTelegramParts } from './render.ts';
 
 const stripHtml = (html: string) => html.replace(/<[^>]+>/g, '').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
 const isParseError = (err: unknown) => err instanceof GrammyError && err.error_code === 400 && /can't parse entities/i.test(err.description);
+/** An edit Telegram refuses because the draft is gone or can no longer be edited: the reply is sent as a new message instead. */
+const isUneditable = (err: unknown) =>
+  err instanceof GrammyError && err.error_code === 400 && /message to edit not found|message can't be edited|MESSAGE_ID_INVALID/i.test(err.description);
 
 /** Telegram's side of the channel outbound worker: HTML rendering, replies to the asker, inline keyboards. */
 export function telegramSender(api: Api, botId: string, log: Logger): ChannelSender {
   const thread = (threadId: string | undefined) => (threadId ? { message_thread_id: Number(threadId) } : {});
-  return {
+  const sender: ChannelSender = {
     render: (markdown) => renderTelegramParts(markdown),
     async send(target, html, { replyTo }) {
       const last = replyTo[replyTo.length - 1];
@@ -30,6 +33,12 @@ export function telegramSender(api: Api, botId: string, log: Logger): ChannelSen
         await api.editMessageText(target.chatId, Number(messageId), html, { parse_mode: 'HTML' });
       } catch (err) {
         if (err instanceof GrammyError && /message is not modified/i.test(err.description)) return;
+        if (isUneditable(err)) {
+          // The user deleted the draft (or it is too old to edit): the reply still reaches them.
+          log.warn({ description: (err as GrammyError).description }, 'could not edit the draft; sending the reply as a new message');
+          await sender.send(target, html, { index: 0, replyTo: [] });
+          return;
+        }
         if (!isParseError(err)) throw err;
         await api.editMessageText(target.chatId, Number(messageId), stripHtml(html));
       }
@@ -50,6 +59,7 @@ export function telegramSender(api: Api, botId: string, log: Logger): ChannelSen
     },
     classify: classifyTelegramError,
   };
+  return sender;
 }
 
 /** Splits "Telegram refused" (4xx: retrying cannot help) from "slow down" (429) and "unreachable or failing" (retry). */
