@@ -105,6 +105,11 @@ export async function handleUpdate(deps: WebhookDeps, update: TgUpdate): Promise
     ...(deps.maxFileBytes !== undefined ? { maxFileBytes: deps.maxFileBytes } : {}),
   });
   if (n.kind === 'ignored') return 'ignored';
+  if (!n.isPrivate && deps.groupRequireMention && !deps.bot.username) {
+    // Without the bot's username (getMe has not answered yet) a mention cannot be recognised: fail,
+    // so Telegram redelivers the update (or the poller fetches it again) instead of it being dropped.
+    throw new Error("the bot's username is not known yet (getMe has not answered): a group message cannot be checked for a mention");
+  }
   const { files } = deps;
   return admitMessage(
     {
