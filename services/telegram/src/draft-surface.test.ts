@@ -29,4 +29,15 @@ describe('telegramDraftSurface', () => {
     await surface.typing!(topic);
     expect(fake.succeeded('sendChatAction').at(-1)!.params).toMatchObject({ chat_id: '-100200', action: 'typing', message_thread_id: 7 });
   });
+
+  it('waits out the gap for a draft\'s final text instead of skipping it', async () => {
+    fake = await startFakeTelegram({ token: TOKEN });
+    const surface = telegramDraftSurface(new Api(TOKEN, { apiRoot: fake.apiRoot }), { botId: '4242', groupEditIntervalMs: 300 });
+    const group = { account: '4242', chatId: '-100200' };
+    const id = await surface.post(group, 'half …');
+    await surface.edit(group, id, 'half an answer …');
+    await surface.edit(group, id, 'half an answer … more'); // too soon: skipped
+    await surface.edit(group, id, 'half an answer\n\n(The answer could not be finished.)', { final: true });
+    expect(fake.chat(-100200)).toMatchObject([{ text: 'half an answer\n\n(The answer could not be finished.)', edits: 2 }]);
+  });
 });

@@ -31,10 +31,13 @@ export function telegramDraftSurface(api: Api, opts: { botId?: string; editInter
       });
       return String(sent.message_id);
     },
-    async edit(target: ChatTarget, messageId: string, text: string): Promise<void> {
-      const now = Date.now();
-      if (now - (lastEditAt.get(target.chatId) ?? 0) < gapMs(target.chatId)) return;
-      lastEditAt.set(target.chatId, now);
+    async edit(target: ChatTarget, messageId: string, text: string, editOpts?: { final?: boolean }): Promise<void> {
+      const wait = (lastEditAt.get(target.chatId) ?? 0) + gapMs(target.chatId) - Date.now();
+      if (wait > 0) {
+        if (!editOpts?.final) return;
+        await new Promise((resolve) => setTimeout(resolve, wait));
+      }
+      lastEditAt.set(target.chatId, Date.now());
       if (lastEditAt.size > 10_000) lastEditAt.clear(); // a bound, not an LRU: forgetting only allows one early edit
       try {
         await api.editMessageText(target.chatId, Number(messageId), text, { link_preview_options: { is_disabled: true } });

@@ -22,6 +22,8 @@ function setup() {
   const hub = new EventHub(subscriber, store, logger, 100);
   const drafts = new DraftStore(redis, prefix, 'test');
   const shown = new Map<string, string>();
+  /** Texts edited in as a draft's final text (a surface that spaces edits must not skip these). */
+  const finals: string[] = [];
   let typing = 0;
   const surface: DraftSurface = {
     async post(_target, text) {
@@ -29,8 +31,9 @@ function setup() {
       shown.set(id, text);
       return id;
     },
-    async edit(_target, id, text) {
+    async edit(_target, id, text, opts) {
       shown.set(id, text);
+      if (opts?.final) finals.push(text);
     },
     async typing() {
       typing += 1;
@@ -44,7 +47,7 @@ function setup() {
     redis.disconnect();
   });
   const event = (e: Parameters<LaneStore['appendEvent']>[1]) => store.appendEvent(SESSION, e);
-  return { streamer, drafts, shown, event, typingCalls: () => typing };
+  return { streamer, drafts, shown, finals, event, typingCalls: () => typing };
 }
 
 describe('ReplyStreamer', () => {
@@ -123,6 +126,7 @@ describe('ReplyStreamer', () => {
     await waitFor(() => s.shown.get('m1') === 'half an ans …');
     await s.event({ type: 'turn_error', turnId: 't1', code: 'llm_error', message: 'model down', inReplyTo: ['in1'] });
     await waitFor(() => s.shown.get('m1') === 'half an ans\n\n(The answer could not be finished.)');
+    expect(s.finals).toEqual(['half an ans\n\n(The answer could not be finished.)']);
   });
 
   it('shows one run of a turn: a resumed run replaces the text, a stale run is dropped', async () => {

@@ -11,8 +11,11 @@ export interface DraftSurface {
    * ids the turn answers (the draft may quote the last, as the final reply's first part would).
    */
   post(target: ChatTarget, text: string, opts?: { replyTo: readonly string[] }): Promise<string>;
-  /** Replaces the draft's text. */
-  edit(target: ChatTarget, messageId: string, text: string): Promise<void>;
+  /**
+   * Replaces the draft's text. A surface that spaces its edits may skip one that comes too soon
+   * (the next catches up), but not a `final` one (the draft's last text): that one waits its turn.
+   */
+  edit(target: ChatTarget, messageId: string, text: string, opts?: { final?: boolean }): Promise<void>;
   /** Shows "typing…" (called at the start and every `typingIntervalMs` while a turn runs). */
   typing?(target: ChatTarget): Promise<void>;
 }
@@ -252,7 +255,7 @@ export class ReplyStreamer {
     const id = t.messageId;
     if (!id) return;
     const text = `${t.text.slice(0, Math.max(0, this.o.maxDraftChars - 60))}\n\n(The answer could not be finished.)`.trimStart();
-    await this.o.drafts.editUnlessFinal(turnId, () => this.o.surface.edit(f.target, id, this.o.renderDraft ? this.o.renderDraft(text) : text));
+    await this.o.drafts.editUnlessFinal(turnId, () => this.o.surface.edit(f.target, id, this.o.renderDraft ? this.o.renderDraft(text) : text, { final: true }));
   }
 
   private unfollow(sessionKey: string): void {
