@@ -1,5 +1,8 @@
+import express from 'express';
 import { describe, expect, it } from 'vitest';
-import { handleUpdate, type WebhookDeps } from './webhook.ts';
+import { channelErrorHandler } from '@switchboard/channels';
+import { createLogger } from '@switchboard/observability';
+import { handleUpdate, telegramRouter, type WebhookDeps } from './webhook.ts';
 
 const groupMention = (id: number) => ({
   update_id: id,
@@ -17,5 +20,30 @@ describe('telegram updates', () => {
   it('fail a group message (to be delivered again) while the bot does not know its username yet', async () => {
     const deps = { bot: { id: '4242', username: undefined }, groupRequireMention: true } as unknown as WebhookDeps;
     await expect(handleUpdate(deps, groupMention(1) as never)).rejects.toThrow(/username is not known yet/);
+  });
+});
+
+describe('the webhook route on a standalone service', () => {
+  it('answers 401 to a request without the secret whatever its body, and a JSON 400 to a body that is not JSON', async () => {
+    const logger = createLogger({ service: 'test', level: 'silent' });
+    const counter = { inc: () => undefined };
+    const deps = { secret: 's'.repeat(32), metrics: { updates: counter, inbound: counter }, logger } as unknown as WebhookDeps;
+    const app = express();
+    app.use(telegramRouter(deps));
+    app.use(channelErrorHandler(logger));
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/webhooks/telegram`;
+    try {
+      const post = (headers: Record<string, string>) => fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: '{"update_id": 1,' });
+      const unauthenticated = await post({});
+      expect(unauthenticated.status).toBe(401);
+      const broken = await post({ 'x-telegram-bot-api-secret-token': 's'.repeat(32) });
+      expect(broken.status).toBe(400);
+      expect(broken.headers.get('content-type')).toMatch(/^application\/json/);
+      expect(await broken.json()).toEqual({ error: { code: 'bad_request', message: 'request body is not valid JSON' } });
+    } finally {
+      server.close();
+    }
   });
 });

@@ -50,7 +50,8 @@ export function telegramRouter(deps: WebhookDeps): Router {
   const router = Router();
   const count = (outcome: string) => metrics.updates.inc({ platform: 'telegram', outcome });
 
-  router.post('/webhooks/telegram', express.json({ limit: '1mb' }), async (req: Request, res: Response) => {
+  // The secret is checked before the body is read: an unauthenticated request gets 401 whatever it sends.
+  const authenticated = (req: Request, res: Response, next: () => void) => {
     if (!deps.secret) {
       count('unauthorized');
       return sendError(res, 503, 'config_error', 'webhooks are off on this server (TELEGRAM_WEBHOOK_SECRET is not set, or TELEGRAM_MODE=polling)');
@@ -59,6 +60,9 @@ export function telegramRouter(deps: WebhookDeps): Router {
       count('unauthorized');
       return sendError(res, 401, 'unauthorized', 'missing or wrong X-Telegram-Bot-Api-Secret-Token');
     }
+    next();
+  };
+  router.post('/webhooks/telegram', authenticated, express.json({ limit: '1mb' }), async (req: Request, res: Response) => {
     const parsed = TgUpdate.safeParse(req.body);
     if (!parsed.success) {
       count('rejected');
