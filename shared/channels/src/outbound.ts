@@ -54,6 +54,13 @@ export interface ChannelOutboundOptions {
   globalRatePerSecond: number;
   /** Most rate-limit answers waited out in-process for one part before the job fails for a retry. */
   max429Waits?: number;
+  /**
+   * Transient failures (5xx, unreachable) retried in-process for one part, while the job keeps
+   * its place in the chat's order, before the job fails for BullMQ's retry (which lets later
+   * replies to the chat go first). Default 5, waiting 0.5, 1, 2, 4 and 8 s (`transientRetryMs` doubling).
+   */
+  maxTransientRetries?: number;
+  transientRetryMs?: number;
   /** Drafts: where a streamed reply's draft message id is kept (see DraftStore). */
   drafts?: DraftStore;
 }
@@ -127,8 +134,8 @@ export class DraftStore {
  * approval requests as buttons.
  *
  * Order per chat: jobs start in queue order and each chat's sends go through one promise chain, so
- * a job waiting out a rate limit holds back later replies to that chat only; other chats keep
- * flowing. Parts already sent are recorded as job progress, so a retried job sends only what is
+ * a job waiting out a rate limit or retrying a transient failure holds back later replies to that
+ * chat only; other chats keep flowing. Parts already sent are recorded as job progress, so a retried job sends only what is
  * missing (a reply is never sent twice, nor reordered).
  */
 export function createChannelOutboundWorker(opts: ChannelOutboundOptions): Worker {
@@ -137,6 +144,8 @@ export function createChannelOutboundWorker(opts: ChannelOutboundOptions): Worke
   const chains = new Map<string, Promise<unknown>>();
   const lastSentAt = new Map<string, number>();
   const max429Waits = opts.max429Waits ?? 20;
+  const maxTransientRetries = opts.maxTransientRetries ?? 5;
+  const transientRetryMs = opts.transientRetryMs ?? 500;
   const globalGapMs = 1000 / opts.globalRatePerSecond;
   let nextGlobalSlot = 0;
 
@@ -154,6 +163,7 @@ export function createChannelOutboundWorker(opts: ChannelOutboundOptions): Worke
   /** Paces one call to the platform (per chat and overall) and waits out rate limits. */
   async function paced<T>(chatKey: string, job: Job, call: () => Promise<T>, outcome: 'sent' | 'edited'): Promise<T> {
     let waits = 0;
+    let retries = 0;
     for (;;) {
       const now = Date.now();
       const slot = Math.max(now, nextGlobalSlot, (lastSentAt.get(chatKey) ?? 0) + opts.chatIntervalMs);
@@ -177,6 +187,14 @@ export function createChannelOutboundWorker(opts: ChannelOutboundOptions): Worke
         if (failure.kind === 'permanent') {
           log.error({ jobId: job.id, reason: failure.reason }, `${platform} refused the message; not retrying`);
           throw new UnrecoverableError(`${platform} refused: ${failure.reason}`);
+        }
+        if (failure.kind === 'transient' && retries < maxTransientRetries) {
+          // Retried here rather than by BullMQ: a job back in the queue would let the chat's next reply go first.
+          const delayMs = transientRetryMs * 2 ** retries;
+          retries += 1;
+          log.warn({ jobId: job.id, reason: failure.reason, delayMs }, `${platform} send failed; trying again`);
+          await sleep(delayMs);
+          continue;
         }
         log.warn({ jobId: job.id, reason: failure.kind === 'transient' ? failure.reason : 'rate limited too often' }, `${platform} send failed; the job will retry`);
         throw err instanceof Error ? err : new Error(String(err));
