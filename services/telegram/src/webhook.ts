@@ -96,9 +96,11 @@ export function telegramRouter(deps: WebhookDeps): Router {
 /** Handles one validated update (webhook or long polling); returns the outcome it counted. */
 export async function handleUpdate(deps: WebhookDeps, update: TgUpdate): Promise<string> {
   if (update.callback_query) {
-    if (!(await deps.access.firstDelivery(update.update_id))) return 'duplicate';
-    await onCallback(deps, update.callback_query);
-    return 'interaction';
+    const callback = update.callback_query;
+    return deps.access.handleOnce(update.update_id, async () => {
+      await onCallback(deps, callback);
+      return 'interaction';
+    });
   }
   const edited = !update.message && update.edited_message !== undefined;
   const msg = update.message ?? (update.edited_message?.chat.type === 'private' ? update.edited_message : undefined);

@@ -54,21 +54,22 @@ async function handleMessage(deps: HandlerDeps, value: WaValue, msg: WaMessage):
   const n = normalizeMessage(msg, value, Date.now());
   if (n.kind === 'ignored') return 'ignored';
   if (n.kind === 'button') {
-    if (!(await deps.access.firstDelivery(n.wamid))) return 'duplicate';
-    const outcome = await answerApprovalButton(
-      { board: deps.board, turns: deps.turns, access: deps.access, account: n.account },
-      {
-        data: n.data,
-        chatSessionKey: sessionKey({ platform: 'whatsapp', account: n.account, chatId: n.userId }),
-        presserId: n.userId,
-        // Cloud API chats are always the user's own DM with the business.
-        ownDm: true,
-        platform: 'whatsapp',
-      },
-    );
-    const text = outcome.ok ? `${outcome.verdict}: *${outcome.tool}*` : outcome.message;
-    sendQuietly(deps, 'approval verdict', deps.api.sendText(n.account, n.userId, text, n.wamid));
-    return 'interaction';
+    return deps.access.handleOnce(n.wamid, async () => {
+      const outcome = await answerApprovalButton(
+        { board: deps.board, turns: deps.turns, access: deps.access, account: n.account },
+        {
+          data: n.data,
+          chatSessionKey: sessionKey({ platform: 'whatsapp', account: n.account, chatId: n.userId }),
+          presserId: n.userId,
+          // Cloud API chats are always the user's own DM with the business.
+          ownDm: true,
+          platform: 'whatsapp',
+        },
+      );
+      const text = outcome.ok ? `${outcome.verdict}: *${outcome.tool}*` : outcome.message;
+      sendQuietly(deps, 'approval verdict', deps.api.sendText(n.account, n.userId, text, n.wamid));
+      return 'interaction';
+    });
   }
   const m = n.message;
   return admitMessage(

@@ -87,6 +87,21 @@ export class ChannelAccess {
     return (await this.redis.set(`${this.base}:seen:${deliveryId}`, '1', 'EX', 24 * 3600, 'NX')) === 'OK';
   }
 
+  /**
+   * Runs `handle` for the first delivery of `deliveryId` only; 'duplicate' for a later one. When
+   * `handle` fails, the delivery is forgotten, so the platform's redelivery is handled again (a
+   * button press is not lost to a failure in between).
+   */
+  async handleOnce<T>(deliveryId: string | number, handle: () => Promise<T>): Promise<T | 'duplicate'> {
+    if (!(await this.firstDelivery(deliveryId))) return 'duplicate';
+    try {
+      return await handle();
+    } catch (err) {
+      await this.redis.del(`${this.base}:seen:${deliveryId}`).catch(() => undefined);
+      throw err;
+    }
+  }
+
   /** Once-only marker for anything else (an approval prompt sent, a draft created), kept for `ttlSeconds`. */
   async once(key: string, ttlSeconds = 7 * 24 * 3600): Promise<boolean> {
     return (await this.redis.set(`${this.base}:once:${key}`, '1', 'EX', ttlSeconds, 'NX')) === 'OK';
