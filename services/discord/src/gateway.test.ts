@@ -10,15 +10,38 @@ const BOT_ID = '111222333444555666';
 const APPROVAL = `ap_${'b'.repeat(32)}`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** `ChannelAccess`' delivery markers in memory: `handleOnce` forgets a delivery whose handling failed. */
+function onceAccess() {
+  const seen = new Set<string>();
+  const firstDelivery = async (id: string) => !seen.has(id) && Boolean(seen.add(id));
+  const handleOnce = async <T>(id: string, handle: () => Promise<T>): Promise<T | 'duplicate'> => {
+    if (!(await firstDelivery(id))) return 'duplicate';
+    try {
+      return await handle();
+    } catch (err) {
+      seen.delete(id);
+      throw err;
+    }
+  };
+  return { firstDelivery, handleOnce };
+}
+
 /** A handler over stand-ins: the approval board decides after `decideMs`, as a slow Redis would. */
-function handler(decideMs: number, allowed: boolean) {
+function handler(decideMs: number, allowed: boolean, opts: { getFailures?: number } = {}) {
+  let getFailures = opts.getFailures ?? 0;
   const calls: Array<{ method: string; route: string; body: unknown }> = [];
   const rest = {
     post: async (route: string, o?: { body?: unknown }) => void calls.push({ method: 'POST', route, body: o?.body }),
     patch: async (route: string, o?: { body?: unknown }) => void calls.push({ method: 'PATCH', route, body: o?.body }),
   };
   const board = {
-    get: async () => ({ sessionKey: `discord:${BOT_ID}:555`, tool: 'echo' }),
+    get: async () => {
+      if (getFailures > 0) {
+        getFailures -= 1;
+        throw new Error('redis connection reset');
+      }
+      return { sessionKey: `discord:${BOT_ID}:555`, tool: 'echo' };
+    },
     decide: async () => {
       await sleep(decideMs);
       return { ok: true, state: { sessionKey: `discord:${BOT_ID}:555` } };
@@ -29,7 +52,7 @@ function handler(decideMs: number, allowed: boolean) {
     rest: rest as never,
     bot: { id: BOT_ID, username: 'switchboard' },
     place: (id) => ({ chatId: id }),
-    access: { firstDelivery: async () => true, isAllowed: async () => allowed } as unknown as ChannelAccess,
+    access: { ...onceAccess(), isAllowed: async () => allowed } as unknown as ChannelAccess,
     ingress: {} as LaneIngress,
     board: board as unknown as ApprovalBoard,
     turns: { request: async () => undefined } as unknown as TurnQueue,
@@ -61,6 +84,13 @@ describe('GatewayHandler button presses', () => {
     expect(calls).toEqual([
       { method: 'POST', route: '/interactions/900000000000000001/itoken/callback', body: { type: 7, data: { content: 'Approved: `echo` (by alice)', components: [], allowed_mentions: { parse: [] } } } },
     ]);
+  });
+
+  it('answers a press whose first handling failed (the retry is not taken for a duplicate)', async () => {
+    const { h, calls } = handler(0, true, { getFailures: 1 });
+    expect(await h.interaction(press(false))).toBe('interaction');
+    expect(calls.map((c) => c.route)).toEqual(['/interactions/900000000000000001/itoken/callback']);
+    expect(await h.interaction(press(false))).toBe('duplicate');
   });
 
   it('defers a slow decision within the deadline, then edits the prompt through the interaction webhook', async () => {

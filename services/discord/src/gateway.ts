@@ -265,9 +265,13 @@ export class GatewayHandler {
   }
 
   /** A button press: decides the approval; the prompt is replaced by the verdict, or the presser alone is told why not. */
-  private async onInteraction(ix: DcInteraction): Promise<string> {
+  /** Once per interaction; a press whose handling failed is handled again by the retry (not dropped as a duplicate). */
+  private onInteraction(ix: DcInteraction): Promise<string> {
+    return this.deps.access.handleOnce(`ix-${ix.id}`, () => this.answerInteraction(ix));
+  }
+
+  private async answerInteraction(ix: DcInteraction): Promise<string> {
     const d = this.deps;
-    if (!(await d.access.firstDelivery(`ix-${ix.id}`))) return 'duplicate';
     const respond = (body: unknown) => d.rest.post(Routes.interactionCallback(ix.id, ix.token), { body, auth: false });
     const refuse = (content: string) => respond({ type: InteractionCallback.ChannelMessageWithSource, data: { content, flags: EPHEMERAL, allowed_mentions: NO_MENTIONS } });
     const presser = ix.member?.user ?? ix.user;

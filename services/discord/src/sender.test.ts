@@ -4,7 +4,7 @@ import { approvalAction, parseApprovalAction } from '@switchboard/channels';
 import { loadDiscordConfig } from './config.ts';
 import { inboundId } from './normalize.ts';
 import { approvalMessage, DISCORD_MESSAGE_LIMIT, renderDiscordParts } from './render.ts';
-import { classifyDiscordError, discordSender, nonceOf } from './sender.ts';
+import { classifyDiscordError, discordDraftSurface, discordSender, nonceOf } from './sender.ts';
 
 const BOT_ID = '111222333444555666';
 
@@ -25,6 +25,20 @@ function recordingRest() {
     } as never,
   };
 }
+
+describe('discordDraftSurface', () => {
+  it("gives each turn's draft its own nonce, so two drafts that begin alike are two messages", async () => {
+    const { rest, calls } = recordingRest();
+    const surface = discordDraftSurface(rest);
+    const target = { account: BOT_ID, chatId: '800' };
+    await surface.post(target, 'Sure …', { replyTo: [], turnId: 't1' });
+    await surface.post(target, 'Sure …', { replyTo: [], turnId: 't2' });
+    await surface.post(target, 'Sure … more', { replyTo: [], turnId: 't2' }); // the same turn's post tried again
+    const nonces = calls.map((c) => (c.body as { nonce: string }).nonce);
+    expect(nonces[0]).not.toBe(nonces[1]);
+    expect(nonces[2]).toBe(nonces[1]);
+  });
+});
 
 describe('discordSender', () => {
   it('replies to the asker in the thread, pings nobody, and makes a resend idempotent with a nonce', async () => {

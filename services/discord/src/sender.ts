@@ -75,14 +75,15 @@ export function classifyDiscordError(err: unknown): SendFailure {
  */
 export function discordDraftSurface(rest: DiscordRest, replyTo: (target: ChatTarget) => string | undefined = () => undefined): DraftSurface {
   return {
-    post(target, text) {
+    post(target, text, opts) {
       const replyId = replyTo(target);
       return createMessage(rest, channelOf(target), {
         content: text,
         allowed_mentions: NO_MENTIONS,
         ...(replyId ? { message_reference: { message_id: replyId, fail_if_not_exists: false } } : {}),
-        // The nonce covers the REST client's own retry after a timeout; the text makes it unique per draft.
-        nonce: nonceOf(`draft-${channelOf(target)}-${text}`),
+        // The nonce covers the REST client's own retry after a timeout. It is the turn's (one draft per
+        // turn): two turns whose drafts begin alike ("Sure …") must not get the same message back.
+        nonce: nonceOf(`draft-${channelOf(target)}-${opts?.turnId ?? `${text}-${Date.now()}`}`),
         enforce_nonce: true,
       });
     },

@@ -24,9 +24,12 @@ function setup() {
   const shown = new Map<string, string>();
   /** Texts edited in as a draft's final text (a surface that spaces edits must not skip these). */
   const finals: string[] = [];
+  /** The turn of each draft posted. */
+  const posts: Array<string | undefined> = [];
   let typing = 0;
   const surface: DraftSurface = {
-    async post(_target, text) {
+    async post(_target, text, opts) {
+      posts.push(opts?.turnId);
       const id = `m${shown.size + 1}`;
       shown.set(id, text);
       return id;
@@ -47,7 +50,7 @@ function setup() {
     redis.disconnect();
   });
   const event = (e: Parameters<LaneStore['appendEvent']>[1]) => store.appendEvent(SESSION, e);
-  return { streamer, drafts, shown, finals, event, typingCalls: () => typing };
+  return { streamer, drafts, shown, finals, posts, event, typingCalls: () => typing };
 }
 
 describe('ReplyStreamer', () => {
@@ -58,6 +61,7 @@ describe('ReplyStreamer', () => {
     await s.event({ type: 'delta', turnId: 't1', text: 'both' });
     await s.event({ type: 'reply', turnId: 't1', replyId: 'r1', text: 'both', inReplyTo: ['in1', 'in2'] });
     await new Promise((r) => setTimeout(r, 300));
+    expect(s.posts).toEqual(['t1']); // one draft, posted for its turn
     const after = s.typingCalls();
     await new Promise((r) => setTimeout(r, 300));
     expect(s.typingCalls() - after).toBe(0);

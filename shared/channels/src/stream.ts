@@ -8,9 +8,10 @@ import type { ChatTarget, DraftStore } from './outbound.ts';
 export interface DraftSurface {
   /**
    * Posts a new draft message; returns its platform message id. `replyTo` is the inbound message
-   * ids the turn answers (the draft may quote the last, as the final reply's first part would).
+   * ids the turn answers (the draft may quote the last, as the final reply's first part would);
+   * `turnId` the turn (one draft per turn: a platform's idempotency key for the post).
    */
-  post(target: ChatTarget, text: string, opts?: { replyTo: readonly string[] }): Promise<string>;
+  post(target: ChatTarget, text: string, opts?: { replyTo: readonly string[]; turnId?: string }): Promise<string>;
   /**
    * Replaces the draft's text. A surface that spaces its edits may skip one that comes too soon
    * (the next catches up), but not a `final` one (the draft's last text): that one waits its turn.
@@ -234,7 +235,7 @@ export class ReplyStreamer {
       let posted = false;
       try {
         posted = await drafts.editUnlessFinal(turnId, async () => {
-          const id = await surface.post(f.target, text, { replyTo: f.started.get(turnId) ?? [] });
+          const id = await surface.post(f.target, text, { replyTo: f.started.get(turnId) ?? [], turnId });
           await drafts.set(turnId, id);
           t.messageId = id;
         });
