@@ -59,6 +59,7 @@ describe('ReplyStreamer', () => {
     await Promise.all([s.streamer.follow(SESSION, TARGET, 'in1'), s.streamer.follow(SESSION, TARGET, 'in2')]);
     await s.event({ type: 'turn_started', turnId: 't1', messageIds: ['in1', 'in2'] });
     await s.event({ type: 'delta', turnId: 't1', text: 'both' });
+    await waitFor(() => s.posts.length === 1);
     await s.event({ type: 'reply', turnId: 't1', replyId: 'r1', text: 'both', inReplyTo: ['in1', 'in2'] });
     await new Promise((r) => setTimeout(r, 300));
     expect(s.posts).toEqual(['t1']); // one draft, posted for its turn
