@@ -82,9 +82,13 @@ export class ChannelAccess {
     return pending;
   }
 
+  private seenKey(deliveryId: string | number): string {
+    return `${this.base}:seen:${deliveryId}`;
+  }
+
   /** Remembers a platform delivery id (update_id, event_id, wamid, ...) for a day; false when seen before. */
   async firstDelivery(deliveryId: string | number): Promise<boolean> {
-    return (await this.redis.set(`${this.base}:seen:${deliveryId}`, '1', 'EX', 24 * 3600, 'NX')) === 'OK';
+    return (await this.redis.set(this.seenKey(deliveryId), '1', 'EX', 24 * 3600, 'NX')) === 'OK';
   }
 
   /**
@@ -97,7 +101,7 @@ export class ChannelAccess {
     try {
       return await handle();
     } catch (err) {
-      await this.redis.del(`${this.base}:seen:${deliveryId}`).catch(() => undefined);
+      await this.redis.del(this.seenKey(deliveryId)).catch(() => undefined);
       throw err;
     }
   }

@@ -105,16 +105,14 @@ local entries = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', tonumber(ARGV[1
 if #entries == 0 then return false end
 local ids = {}
 for _, entry in ipairs(entries) do
-  local fields, id = entry[2], nil
+  local fields, id, json = entry[2], nil, nil
   for j = 1, #fields, 2 do
-    if fields[j] == 'i' then id = fields[j + 1] end
+    if fields[j] == 'i' then id = fields[j + 1] elseif fields[j] == 'm' then json = fields[j + 1] end
   end
-  for j = 1, #fields, 2 do
+  if id == nil and json ~= nil then
     -- An entry appended before ids had their own field: the id is in the message's JSON.
-    if id == nil and fields[j] == 'm' then
-      local ok, message = pcall(cjson.decode, fields[j + 1])
-      if ok and type(message) == 'table' and type(message.id) == 'string' then id = message.id end
-    end
+    local ok, message = pcall(cjson.decode, json)
+    if ok and type(message) == 'table' and type(message.id) == 'string' then id = message.id end
   end
   if id ~= nil then ids[#ids + 1] = cjson.encode(id) end
 end

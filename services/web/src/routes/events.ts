@@ -48,13 +48,9 @@ export function eventsRouter(hub: EventHub, store: LaneStore, connections: Gauge
     res.write('retry: 1000\n\n');
     connections.inc();
     release.push(() => connections.dec());
-    let unsubscribe: () => void;
-    try {
-      unsubscribe = await hub.subscribe(key, after, (events) => writeSse(res, events));
-    } catch (err) {
-      res.end(); // the head is out: the client reconnects (with Last-Event-ID) rather than waits
-      throw err;
-    }
+    // Should this fail, the app's error handler ends the response (its head is out): the client
+    // reconnects with Last-Event-ID rather than waits.
+    const unsubscribe = await hub.subscribe(key, after, (events) => writeSse(res, events));
     if (closed) return unsubscribe();
     const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
     release.push(unsubscribe, () => clearInterval(heartbeat));
