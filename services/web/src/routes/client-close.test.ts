@@ -23,7 +23,7 @@ afterEach(async () => {
 });
 
 /** The web app on real Redis; `ingress` may be swapped for one that fails. */
-async function startApp(opts: { ingress?: (real: LaneIngress) => LaneIngress } = {}) {
+async function startApp(opts: { ingress?: (real: LaneIngress) => LaneIngress; subscribeFails?: boolean } = {}) {
   const prefix = uniquePrefix('webclose');
   const redis = createRedis(inject('redisUrl'), 'test');
   const subscriber = createRedis(inject('redisUrl'), 'test-sub');
@@ -31,6 +31,7 @@ async function startApp(opts: { ingress?: (real: LaneIngress) => LaneIngress } =
   const turns = new TurnQueue(redis, prefix);
   const registry = createRegistry({ defaultMetrics: false });
   const hub = new EventHub(subscriber, store, logger);
+  if (opts.subscribeFails) hub.subscribe = () => Promise.reject(new Error('redis down'));
   const real = new LaneIngress(store, turns, registry);
   const secret = 'x'.repeat(32);
   const app = createWebApp({
@@ -96,6 +97,16 @@ describe('SSE events: a client that leaves', () => {
     const app = await startApp();
     await rawThenClose(app.port, 'GET /v1/sessions/body1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}', 'after-head');
     await waitFor(() => app.hub.size === 0, { timeoutMs: 5000, message: 'the hub still serves the closed stream' });
+    await waitFor(async () => (await app.sseGauge()) === 0, { timeoutMs: 5000 });
+  });
+});
+
+describe('SSE events: a stream that fails after its head', () => {
+  it('is ended (the client reconnects), not left open', async () => {
+    const app = await startApp({ subscribeFails: true });
+    const res = await fetch(`${app.url}/v1/sessions/s1/events`, { signal: AbortSignal.timeout(5000) });
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe('retry: 1000\n\n');
     await waitFor(async () => (await app.sseGauge()) === 0, { timeoutMs: 5000 });
   });
 });
