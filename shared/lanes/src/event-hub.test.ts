@@ -81,6 +81,48 @@ describe('EventHub', () => {
     b.close();
   });
 
+  it('hands over the events published between follow() and from() from their wake-ups, without reading the stream', async () => {
+    const { store, hub, counts } = setup();
+    await store.appendEvent('s5', delta('before'));
+    const seen: StoredSessionEvent[] = [];
+    const f = await hub.follow('s5', (events) => seen.push(...events));
+    const start = await store.lastEventId('s5');
+    const ids = [await store.appendEvent('s5', delta('a')), await store.appendEvent('s5', delta('b'))];
+    const watcher: StoredSessionEvent[] = [];
+    const w = await hub.follow('s5', (events) => watcher.push(...events));
+    w.from(ids[1]!, true);
+    await store.appendEvent('s5', delta('c'));
+    await waitFor(async () => watcher.length === 1); // every wake-up so far has reached the hub
+    f.from(start, true);
+    expect(texts(seen)).toEqual(['a', 'b', 'c']);
+    expect(counts.reads).toBe(0);
+    await store.appendEvent('s5', delta('d'));
+    await waitFor(async () => seen.length === 4);
+    expect(texts(seen)).toEqual(['a', 'b', 'c', 'd']);
+    expect(counts.reads).toBe(0);
+    f.close();
+    w.close();
+  });
+
+  it('reads the stream when the wake-ups kept before from() leave a gap after the start', async () => {
+    const { store, hub, counts } = setup();
+    const start = await store.lastEventId('s6');
+    await store.appendEvent('s6', delta('unseen')); // before anyone listens: no wake-up for it
+    const seen: StoredSessionEvent[] = [];
+    const f = await hub.follow('s6', (events) => seen.push(...events));
+    const watcher: StoredSessionEvent[] = [];
+    const w = await hub.follow('s6', (events) => watcher.push(...events));
+    w.from(await store.lastEventId('s6'), true);
+    await store.appendEvent('s6', delta('seen'));
+    await waitFor(async () => watcher.length === 1);
+    f.from(start, true);
+    await waitFor(async () => seen.length === 2);
+    expect(texts(seen)).toEqual(['unseen', 'seen']);
+    expect(counts.reads).toBe(1);
+    f.close();
+    w.close();
+  });
+
   it('keeps a session channel subscribed for a while after its last listener leaves', async () => {
     const { store, hub, counts } = setup();
     for (let i = 0; i < 3; i++) {

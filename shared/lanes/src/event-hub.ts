@@ -9,10 +9,23 @@ interface Listener {
   onEvents(events: StoredSessionEvent[]): void;
   reading: boolean;
   dirty: boolean;
-  /** A wake-up came before the start was known: read once it is. */
+  /** A wake-up came before the start was known: read once it is, unless `early` has it all. */
   missed: boolean;
+  /**
+   * The events of the wake-ups that came before the start was known, in order; undefined once one
+   * could not be kept (unparseable, or too many), and then the stream is read.
+   */
+  early: Notice[] | undefined;
   closed: boolean;
 }
+
+interface Notice {
+  prevId: string;
+  stored: StoredSessionEvent;
+}
+
+/** Most wake-ups a listener keeps before its start is known (one request's turn sends two or three). */
+const MAX_EARLY = 16;
 
 /** A follow whose start is set later (see {@link EventHub.follow}). */
 export interface Follow {
@@ -32,7 +45,7 @@ const IDLE_CHANNEL_MS = 30_000;
  * What `appendEvent` publishes: `<previous id>\n<id>\n<event json>` (the previous id is empty for
  * the first event of a stream). Undefined for anything else.
  */
-function parseNotice(message: string): { prevId: string; stored: StoredSessionEvent } | undefined {
+function parseNotice(message: string): Notice | undefined {
   const a = message.indexOf('\n');
   const b = a < 0 ? -1 : message.indexOf('\n', a + 1);
   if (b < 0) return undefined;
@@ -46,13 +59,41 @@ function parseNotice(message: string): { prevId: string; stored: StoredSessionEv
   return event.success ? { prevId: message.slice(0, a), stored: { id: message.slice(a + 1, b), event: event.data } } : undefined;
 }
 
+/** Orders two stream ids (`<ms>-<seq>`, or `0`). */
+function compareIds(a: string, b: string): number {
+  const [am = 0, as = 0] = a.split('-').map(Number);
+  const [bm = 0, bs = 0] = b.split('-').map(Number);
+  return am - bm || as - bs;
+}
+
+/** Whether `notice` is the event right after `lastId` (`0`: the stream's first). */
+function follows(notice: Notice, lastId: string): boolean {
+  return notice.prevId === lastId || (lastId === '0' && notice.prevId === '');
+}
+
+/**
+ * The events of `early` after `afterId`, when they follow on from it without a gap (so the stream
+ * need not be read); undefined when one may be missing.
+ */
+function chainAfter(early: Notice[], afterId: string): StoredSessionEvent[] | undefined {
+  const after = early.filter((n) => compareIds(n.stored.id, afterId) > 0);
+  let last = afterId;
+  for (const notice of after) {
+    if (!follows(notice, last)) return undefined;
+    last = notice.stored.id;
+  }
+  return after.map((n) => n.stored);
+}
+
 /**
  * Lets any web replica follow any session's event stream: one pub/sub connection per process
  * wakes readers, and the stream itself (read from each listener's last id) is the source of
  * truth, so a wake-up lost in a reconnect only delays events until the next periodic pump.
  * A wake-up carries its event and the id before it, so a listener that is up to date takes the
  * event from it without reading the stream. A session's channel stays subscribed for a while
- * after its last listener leaves, so a client that asks again soon costs no SUBSCRIBE.
+ * after its last listener leaves, so a client that asks again soon costs no SUBSCRIBE. Wake-ups
+ * that come before a follower knows where it starts are kept, and the stream is read then only if
+ * they leave a gap after the start.
  */
 export class EventHub {
   private readonly listeners = new Map<string, Set<Listener>>();
@@ -103,7 +144,7 @@ export class EventHub {
    * remembered, not lost.
    */
   async follow(sessionKey: string, onEvents: (events: StoredSessionEvent[]) => void): Promise<Follow> {
-    const listener: Listener = { lastId: undefined, onEvents, reading: false, dirty: false, missed: false, closed: false };
+    const listener: Listener = { lastId: undefined, onEvents, reading: false, dirty: false, missed: false, early: [], closed: false };
     let set = this.listeners.get(sessionKey);
     if (!set) {
       set = new Set();
@@ -132,7 +173,16 @@ export class EventHub {
       from: (afterId, current = false) => {
         if (listener.lastId !== undefined || listener.closed) return;
         listener.lastId = afterId;
-        if (!current || listener.missed) this.pump(sessionKey, listener);
+        const early = listener.early;
+        listener.early = undefined;
+        if (!current) return this.pump(sessionKey, listener);
+        if (!listener.missed) return;
+        // Published between follow() and now: hand over what came after the start, if nothing is missing.
+        const events = early && chainAfter(early, afterId);
+        if (!events) return this.pump(sessionKey, listener);
+        if (events.length === 0) return;
+        listener.lastId = events[events.length - 1]!.id;
+        listener.onEvents(events);
       },
       close: () => this.remove(sessionKey, listener),
     };
@@ -163,8 +213,11 @@ export class EventHub {
     if (!set) return;
     const notice = parseNotice(message);
     for (const listener of set) {
-      if (listener.lastId === undefined) listener.missed = true;
-      else if (notice && !listener.reading && (listener.lastId === notice.prevId || (listener.lastId === '0' && notice.prevId === ''))) {
+      if (listener.lastId === undefined) {
+        listener.missed = true;
+        if (notice && listener.early && listener.early.length < MAX_EARLY) listener.early.push(notice);
+        else listener.early = undefined;
+      } else if (notice && !listener.reading && (listener.lastId === notice.prevId || (listener.lastId === '0' && notice.prevId === ''))) {
         // Up to date: this is the next event, no need to read the stream.
         listener.lastId = notice.stored.id;
         listener.onEvents([notice.stored]);
