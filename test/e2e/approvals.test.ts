@@ -2,6 +2,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue, QueueEvents } from 'bullmq';
+import { Redis } from 'ioredis';
+import { ApprovalBoard, argumentsDigest } from '@switchboard/tools';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { uniquePrefix, waitFor, type FakeScript } from '@switchboard/testkit';
 import { collectEvents, postJson } from '../support/http.ts';
@@ -87,6 +89,28 @@ describe('approvals through the HTTP API', () => {
     expect((await postJson(t.url, `/v1/approvals/${id}`, { decision: 'approve' })).status).toBe(401);
   });
 
+  it('an approval covers only the call it was asked for: the same call id with other arguments does not run', async () => {
+    const t = await start({});
+    await postJson(t.url, '/v1/sessions/ap6/messages', { text: 'use the tool' });
+    const req = await approvalRequest(t, 'ap6');
+    expect(req.arguments).toEqual({ text: 'launch codes' });
+    // The turn's checkpoint is lost, and the model, asked again, reuses the call id for other arguments.
+    const redis = new Redis(inject('redisUrl'));
+    try {
+      expect(await redis.del(`${t.prefix}:steps:web:local:ap6`)).toBe(1);
+    } finally {
+      redis.disconnect();
+    }
+    t.model.setScript((body) => {
+      const tool = body.messages.find((m) => m.role === 'tool');
+      if (!tool) return { toolCalls: [{ id: 'call_echo', name: 'echo', arguments: { text: 'something else' } }] };
+      return { text: `tool said: ${tool.content}` };
+    });
+    expect((await postJson(t.url, `/v1/approvals/${req.id}`, { decision: 'approve' })).status).toBe(200);
+    expect(await finalReply(t, 'ap6')).toMatch(/^tool said: error: this call is not the one put to the user for approval/);
+    expect(await audit(t)).toEqual([expect.objectContaining({ decision: 'ask', outcome: 'mismatch', arguments: { text: 'something else' } })]);
+  });
+
   it('an approval outlives a restart of every process in between', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'sb-restart-'));
     const prefix = uniquePrefix('restart');
@@ -110,6 +134,7 @@ describe('the tool-runner checks policy again', () => {
   it('refuses a job for an ask-tool that carries no approval, or a forged one', async () => {
     const t = await start({});
     const queue = new Queue('tools', { connection: { url: inject('redisUrl') }, prefix: t.prefix });
+    const redis = new Redis(inject('redisUrl'));
     const events = new QueueEvents('tools', { connection: { url: inject('redisUrl') }, prefix: t.prefix });
     try {
       await events.waitUntilReady();
@@ -118,7 +143,17 @@ describe('the tool-runner checks policy again', () => {
       expect(await noApproval.waitUntilFinished(events, 10_000)).toMatchObject({ ok: false, errorCode: 'unauthorized' });
       const fake = await queue.add('echo', { ...job, approvalId: `ap_${'1'.repeat(32)}` }, { jobId: 'forged-2' });
       expect(await fake.waitUntilFinished(events, 10_000)).toMatchObject({ ok: false, errorCode: 'unauthorized' });
+      // A real approval covers its own arguments only.
+      const board = new ApprovalBoard(redis, t.prefix);
+      const approvalId = `ap_${'2'.repeat(32)}`;
+      await board.publish({ id: approvalId, sessionKey: job.sessionKey, account: 'local', turnId: 'forged', toolCallId: 's1-c1', tool: 'echo', argsDigest: argumentsDigest({ text: 'hi' }) }, 60);
+      expect((await board.decide(approvalId, 'approved', 'local', 'test')).ok).toBe(true);
+      const other = await queue.add('echo', { ...job, arguments: { text: 'other' }, approvalId }, { jobId: 'forged-3' });
+      expect(await other.waitUntilFinished(events, 10_000)).toMatchObject({ ok: false, errorCode: 'unauthorized' });
+      const same = await queue.add('echo', { ...job, approvalId }, { jobId: 'forged-4' });
+      expect(await same.waitUntilFinished(events, 10_000)).toMatchObject({ ok: true });
     } finally {
+      redis.disconnect();
       await events.close();
       await queue.close();
     }

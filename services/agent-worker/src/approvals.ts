@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Db } from '@switchboard/store';
-import type { ApprovalBoard, ApprovalStatus } from '@switchboard/tools';
+import { argumentsDigest, type ApprovalBoard, type ApprovalStatus } from '@switchboard/tools';
 
 export interface ApprovalRecord {
   id: string;
@@ -35,7 +35,11 @@ export class ApprovalStore {
     this.timeoutMs = timeoutMs;
   }
 
-  /** The approval for this call, creating (and publishing) it if there is none yet. */
+  /**
+   * The approval for this call, creating (and publishing) it if there is none yet. `sameCall` is
+   * false when the approval under this turn and call id was asked for another tool or other
+   * arguments (a model asked again after its checkpoint was lost): it does not cover this call.
+   */
   async ensure(req: {
     sessionKey: string;
     account: string;
@@ -45,7 +49,7 @@ export class ApprovalStore {
     tool: string;
     args: Record<string, unknown>;
     reason: string;
-  }): Promise<{ record: ApprovalRecord; created: boolean }> {
+  }): Promise<{ record: ApprovalRecord; created: boolean; sameCall: boolean }> {
     const id = `ap_${randomUUID().replace(/-/g, '')}`;
     // The session row may not exist yet (its first turn commits later); fence 0 never wins a commit.
     await this.db.query(
@@ -60,19 +64,29 @@ export class ApprovalStore {
       [id, req.sessionKey, req.turnId, req.toolCallId, req.tool, JSON.stringify(req.args), req.reason, this.timeoutMs],
     );
     const created = rows.length > 0;
-    const record = created
-      ? toRecord(rows[0]!)
-      : toRecord(
-          (await this.db.query<Row>(`SELECT id, status, decided_by, expires_at FROM approvals WHERE turn_id = $1 AND tool_call_id = $2`, [req.turnId, req.toolCallId])).rows[0]!,
-        );
-    if (record.status === 'pending') {
-      // Published again on every resume: a Redis that lost the request gets it back (a decision already there is kept).
+    const existing = created
+      ? undefined
+      : (
+          await this.db.query<Row & { same: boolean }>(
+            `SELECT id, status, decided_by, expires_at, (tool = $3 AND arguments = $4::jsonb) AS same FROM approvals WHERE turn_id = $1 AND tool_call_id = $2`,
+            [req.turnId, req.toolCallId, req.tool, JSON.stringify(req.args)],
+          )
+        ).rows[0]!;
+    const record = toRecord(existing ?? rows[0]!);
+    const sameCall = existing === undefined || existing.same === true;
+    // Published again on every resume: a Redis that lost the request gets it back (a decision
+    // already there is kept). Never for another call: its digest would take the place of the one
+    // the approver is shown.
+    if (record.status === 'pending' && sameCall) {
       await this.board.publish(
-        { id: record.id, sessionKey: req.sessionKey, account: req.account, turnId: req.turnId, toolCallId: req.toolCallId, tool: req.tool },
+        {
+          id: record.id, sessionKey: req.sessionKey, account: req.account, turnId: req.turnId, toolCallId: req.toolCallId, tool: req.tool,
+          argsDigest: argumentsDigest(req.args),
+        },
         Math.ceil(this.timeoutMs / 1000) + 24 * 3600,
       );
     }
-    return { record, created };
+    return { record, created, sameCall };
   }
 
   /** Brings a pending record up to date: a decision from the board, or expiry. */

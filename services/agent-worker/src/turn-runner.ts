@@ -236,7 +236,11 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
       let approvalId: string | undefined;
       let approver: string | undefined;
       if (verdict.decision === 'ask') {
-        const { record } = await deps.approvals.ensure({ sessionKey: ctx.sessionKey, account: first.account, session: first, turnId: ctx.turnId, toolCallId: `s${step}-${call.id}`, tool: call.name, args: check.args, reason: verdict.reason });
+        const { record, sameCall } = await deps.approvals.ensure({ sessionKey: ctx.sessionKey, account: first.account, session: first, turnId: ctx.turnId, toolCallId: `s${step}-${call.id}`, tool: call.name, args: check.args, reason: verdict.reason });
+        if (!sameCall) {
+          await audit({ args: check.args, decision: 'ask', approvalId: record.id, outcome: 'mismatch' });
+          return failed('this call is not the one put to the user for approval (another tool or other arguments under the same call id); it was not run');
+        }
         const settled = await deps.approvals.settle(record);
         if (settled.status === 'pending') {
           await ctx.store.appendEvent(

@@ -9,7 +9,7 @@ import { memoryFromConfig, RedisScopeMarks } from '@switchboard/memory';
 import { policyFromConfig } from '@switchboard/policy';
 import type { Db } from '@switchboard/store';
 import { Scheduler } from '@switchboard/scheduler';
-import { ApprovalBoard, ToolCatalog, type ToolPlugin, UNTRUSTED_NOTE, wrapUntrusted } from '@switchboard/tools';
+import { ApprovalBoard, argumentsDigest, ToolCatalog, type ToolPlugin, UNTRUSTED_NOTE, wrapUntrusted } from '@switchboard/tools';
 import { builtinsOffByDefault, loadBuiltinTools } from './builtin-tools.ts';
 import type { ToolRunnerConfig } from './config.ts';
 import { definitionOf, mcpConnectedGauge } from './mcp/definitions.ts';
@@ -141,7 +141,12 @@ export async function createToolRunner(deps: ToolRunnerDeps): Promise<ToolRunner
     if (verdict.decision === 'deny') return `denied by policy: ${verdict.reason}`;
     if (verdict.decision === 'ask') {
       const approval = data.approvalId ? await approvals.get(data.approvalId) : undefined;
-      const valid = approval?.status === 'approved' && approval.turnId === data.turnId && approval.tool === data.tool && approval.toolCallId.endsWith(`-${data.toolCallId}`);
+      const valid =
+        approval?.status === 'approved' &&
+        approval.turnId === data.turnId &&
+        approval.tool === data.tool &&
+        approval.toolCallId.endsWith(`-${data.toolCallId}`) &&
+        approval.argsDigest === argumentsDigest(data.arguments);
       if (!valid) return `${data.tool} needs a human's approval for this call and has none`;
     }
     return undefined;

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 
 export type ApprovalStatus = 'pending' | 'approved' | 'denied' | 'expired';
@@ -11,8 +12,24 @@ export interface ApprovalState {
   turnId: string;
   toolCallId: string;
   tool: string;
+  /** {@link argumentsDigest} of the arguments shown to the approver: the approval covers only those. */
+  argsDigest: string;
   status: ApprovalStatus;
   decidedBy?: string | undefined;
+}
+
+/** Key order does not matter: `{a, b}` and `{b, a}` are the same arguments. */
+function canonical(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.keys(value).sort().map((k) => [k, canonical((value as Record<string, unknown>)[k])]));
+  }
+  return value;
+}
+
+/** A tool call's arguments as a digest (SHA-256 of their JSON with sorted keys), to tie an approval to them. */
+export function argumentsDigest(args: unknown): string {
+  return createHash('sha256').update(JSON.stringify(canonical(args) ?? null)).digest('hex');
 }
 
 export type DecideResult = { ok: true; state: ApprovalState } | { ok: false; code: 'not_found' | 'already_decided'; status?: ApprovalStatus };
@@ -50,7 +67,7 @@ export class ApprovalBoard {
     // HSETNX on status keeps a decision that raced ahead of a re-publish after a crash.
     await this.redis
       .multi()
-      .hset(key, { id: state.id, sessionKey: state.sessionKey, account: state.account, turnId: state.turnId, toolCallId: state.toolCallId, tool: state.tool })
+      .hset(key, { id: state.id, sessionKey: state.sessionKey, account: state.account, turnId: state.turnId, toolCallId: state.toolCallId, tool: state.tool, argsDigest: state.argsDigest })
       .hsetnx(key, 'status', 'pending')
       .expire(key, ttlSeconds)
       .exec();
@@ -66,6 +83,7 @@ export class ApprovalBoard {
       turnId: h.turnId ?? '',
       toolCallId: h.toolCallId ?? '',
       tool: h.tool ?? '',
+      argsDigest: h.argsDigest ?? '',
       status: (h.status ?? 'pending') as ApprovalStatus,
       decidedBy: h.decidedBy,
     };
