@@ -28,6 +28,10 @@ describe('telegramDraftSurface', () => {
     expect(fake.chat(-100200, 7)).toMatchObject([{ text: 'group a …', edits: 1 }]);
     await surface.typing!(topic);
     expect(fake.succeeded('sendChatAction').at(-1)!.params).toMatchObject({ chat_id: '-100200', action: 'typing', message_thread_id: 7 });
+    // A draft posted too late is deleted.
+    await surface.remove!(dm, id);
+    expect(fake.chat(111)).toEqual([]);
+    await expect(surface.remove!(dm, id)).rejects.toThrow(/message to delete not found/);
   });
 
   it('waits out the gap for a draft\'s final text instead of skipping it', async () => {

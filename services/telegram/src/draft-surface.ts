@@ -47,6 +47,9 @@ export function telegramDraftSurface(api: Api, opts: { botId?: string; editInter
         throw err;
       }
     },
+    async remove(target: ChatTarget, messageId: string): Promise<void> {
+      await api.deleteMessage(target.chatId, Number(messageId));
+    },
     async typing(target: ChatTarget): Promise<void> {
       await api.sendChatAction(target.chatId, 'typing', thread(target.threadId));
     },

@@ -67,6 +67,16 @@ export interface ChannelOutboundOptions {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** How long a draft edit's lock lasts without renewal (a streamer that died mid-edit frees it by then). */
+const DRAFT_LOCK_MS = 10_000;
+/** Value of a draft slot whose post the final reply stopped waiting for (see DraftStore.abandon). */
+const ABANDONED = '-';
+/**
+ * Fills a claimed slot ('', its post under way) with ARGV[1]: the posted message's id (adopt) or
+ * ABANDONED (abandon). 0 when the slot holds anything else: whichever of the two comes second loses.
+ */
+const FILL_CLAIMED = `if redis.call('GET', KEYS[1]) == '' then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) return 1 end return 0`;
+
 /**
  * Where a channel keeps the message it streams a turn's reply into, so that whichever replica
  * sends the final reply edits that draft instead of posting a second message.
@@ -74,24 +84,39 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export class DraftStore {
   private readonly redis: Redis;
   private readonly base: string;
-  constructor(redis: Redis, prefix: string, platform: string) {
+  private readonly lockMs: number;
+  /** `lockMs`: how long an edit's lock lasts unrenewed (default 10 s). */
+  constructor(redis: Redis, prefix: string, platform: string, opts: { lockMs?: number } = {}) {
     this.redis = redis;
     this.base = `${prefix}:ch:${platform}:draft`;
+    this.lockMs = opts.lockMs ?? DRAFT_LOCK_MS;
   }
   /** Claims the draft slot of a turn; false when another writer already created one. */
   async claim(turnId: string): Promise<boolean> {
     return (await this.redis.set(`${this.base}:${turnId}`, '', 'EX', 3600, 'NX')) === 'OK';
   }
-  async set(turnId: string, messageId: string): Promise<void> {
-    await this.redis.set(`${this.base}:${turnId}`, messageId, 'EX', 3600);
+  /**
+   * Records the claimed slot's posted message; false when the final reply stopped waiting for
+   * this post (it was abandoned) and went out as a message of its own, so the draft is left over.
+   */
+  async adopt(turnId: string, messageId: string): Promise<boolean> {
+    return (await this.redis.eval(FILL_CLAIMED, 1, `${this.base}:${turnId}`, messageId, 3600)) === 1;
   }
-  /** The draft's message id, '' while it is being created, or undefined when there is none. */
+  /** The draft's message id, '' while it is being created, or undefined when there is none (or it was abandoned). */
   async get(turnId: string): Promise<string | undefined> {
-    return (await this.redis.get(`${this.base}:${turnId}`)) ?? undefined;
+    const id = await this.redis.get(`${this.base}:${turnId}`);
+    return id === null || id === ABANDONED ? undefined : id;
   }
   /** Gives up a claim that never got a message (the post failed or the turn was final first). */
   async release(turnId: string): Promise<void> {
     if ((await this.redis.get(`${this.base}:${turnId}`)) === '') await this.redis.del(`${this.base}:${turnId}`);
+  }
+  /**
+   * Gives up waiting for a draft whose post is still under way: its message, if it ever comes, is
+   * not adopted (the streamer takes it down). False when the slot holds no such post.
+   */
+  async abandon(turnId: string): Promise<boolean> {
+    return (await this.redis.eval(FILL_CLAIMED, 1, `${this.base}:${turnId}`, ABANDONED, 3600)) === 1;
   }
   /** Records that the turn's final reply reached the platform (or failed for good): later drafts may appear below it. */
   async delivered(turnId: string): Promise<void> {
@@ -108,24 +133,28 @@ export class DraftStore {
     return (await this.redis.exists(`${this.base}:${turnId}:final`)) === 1;
   }
   /**
-   * Runs a draft edit while holding the turn's edit lock, unless the turn is already final; the
-   * outbound worker waits for the lock before its final edit, so a slow streamer never overwrites it.
+   * Runs a draft edit (or post) while holding the turn's edit lock, unless the turn is already
+   * final. The lock is renewed for as long as the platform takes, and the outbound worker waits for
+   * it before its final edit, so a slow streamer neither overwrites the reply nor posts a second one.
    */
   async editUnlessFinal(turnId: string, edit: () => Promise<void>): Promise<boolean> {
     const lock = `${this.base}:${turnId}:lock`;
-    if ((await this.redis.set(lock, '1', 'PX', 10_000, 'NX')) !== 'OK') return false;
+    if ((await this.redis.set(lock, '1', 'PX', this.lockMs, 'NX')) !== 'OK') return false;
+    const renew = setInterval(() => void this.redis.pexpire(lock, this.lockMs).catch(() => undefined), this.lockMs / 3);
+    renew.unref();
     try {
       if (await this.isFinished(turnId)) return false;
       await edit();
       return true;
     } finally {
+      clearInterval(renew);
       await this.redis.del(lock);
     }
   }
   /** Waits (at most `maxMs`) until no draft edit of the turn is in flight. */
-  async waitForEdits(turnId: string, maxMs = 5000): Promise<void> {
+  async waitForEdits(turnId: string, maxMs = 60_000): Promise<void> {
     const lock = `${this.base}:${turnId}:lock`;
-    for (let waited = 0; waited < maxMs && (await this.redis.exists(lock)) === 1; waited += 50) await sleep(50);
+    for (let waited = 0; waited < maxMs && (await this.redis.exists(lock)) === 1; waited += 100) await sleep(100);
   }
 }
 
@@ -219,6 +248,9 @@ export function createChannelOutboundWorker(opts: ChannelOutboundOptions): Worke
           await sleep(100);
           draft = await opts.drafts.get(reply.turnId);
         }
+        // Still no id (a post slower than a minute, or a streamer that died posting): the reply goes
+        // out on its own, and a draft that turns up later is not adopted.
+        if (draft === '' && !(await opts.drafts.abandon(reply.turnId))) draft = await opts.drafts.get(reply.turnId);
       }
       if (draft) {
         const edit = sender.edit!.bind(sender);

@@ -13,26 +13,36 @@ afterEach(async () => {
 });
 
 /** A streamer on the test Redis with an in-memory surface that records what a chat would show. */
-function setup() {
+function setup(opts: { postDelayMs?: number; lockMs?: number } = {}) {
   const prefix = uniquePrefix('stream');
   const redis = createRedis(inject('redisUrl'));
   const subscriber = createRedis(inject('redisUrl'));
   const store = new LaneStore(redis, { prefix });
   const logger = createLogger({ service: 'test', level: 'silent' });
   const hub = new EventHub(subscriber, store, logger, 100);
-  const drafts = new DraftStore(redis, prefix, 'test');
+  const drafts = new DraftStore(redis, prefix, 'test', opts.lockMs ? { lockMs: opts.lockMs } : {});
   const shown = new Map<string, string>();
   /** Texts edited in as a draft's final text (a surface that spaces edits must not skip these). */
   const finals: string[] = [];
   /** The turn of each draft posted. */
   const posts: Array<string | undefined> = [];
   let typing = 0;
+  /** Drafts taken down again. */
+  const removed: string[] = [];
+  let posting = false;
   const surface: DraftSurface = {
-    async post(_target, text, opts) {
-      posts.push(opts?.turnId);
-      const id = `m${shown.size + 1}`;
+    async post(_target, text, postOpts) {
+      posts.push(postOpts?.turnId);
+      posting = true;
+      if (opts.postDelayMs) await new Promise((r) => setTimeout(r, opts.postDelayMs));
+      posting = false;
+      const id = `m${shown.size + removed.length + 1}`;
       shown.set(id, text);
       return id;
+    },
+    async remove(_target, id) {
+      shown.delete(id);
+      removed.push(id);
     },
     async edit(_target, id, text, opts) {
       shown.set(id, text);
@@ -50,7 +60,7 @@ function setup() {
     redis.disconnect();
   });
   const event = (e: Parameters<LaneStore['appendEvent']>[1]) => store.appendEvent(SESSION, e);
-  return { streamer, drafts, shown, finals, posts, event, typingCalls: () => typing };
+  return { streamer, drafts, shown, finals, posts, removed, event, typingCalls: () => typing, posting: () => posting };
 }
 
 describe('ReplyStreamer', () => {
@@ -121,6 +131,38 @@ describe('ReplyStreamer', () => {
     await new Promise((r) => setTimeout(r, 100));
     expect(s.shown.size).toBe(0);
     expect(await s.drafts.get('t1')).toBeUndefined();
+  });
+
+  it('keeps its edit lock for as long as a draft post takes, so the final reply waits for the draft', async () => {
+    const s = setup({ postDelayMs: 1500, lockMs: 300 });
+    await s.streamer.follow(SESSION, TARGET, 'in1');
+    await s.event({ type: 'turn_started', turnId: 't1', messageIds: ['in1'] });
+    await s.event({ type: 'delta', turnId: 't1', text: 'slow' });
+    await waitFor(() => s.posting());
+    // What the outbound worker does before its final edit.
+    await s.drafts.finish('t1');
+    await s.drafts.waitForEdits('t1', 5000);
+    expect(await s.drafts.get('t1')).toBe('m1');
+    expect(s.shown.get('m1')).toBe('slow …');
+  });
+
+  it('takes down a draft posted after the final reply stopped waiting for it', async () => {
+    const s = setup({ postDelayMs: 500 });
+    await s.streamer.follow(SESSION, TARGET, 'in1');
+    await s.event({ type: 'turn_started', turnId: 't1', messageIds: ['in1'] });
+    await s.event({ type: 'delta', turnId: 't1', text: 'too slow' });
+    await waitFor(() => s.posting());
+    // The outbound worker gave up waiting and sent the reply as a message of its own.
+    await s.drafts.finish('t1');
+    expect(await s.drafts.abandon('t1')).toBe(true);
+    await waitFor(() => s.removed.length === 1);
+    expect(s.removed).toEqual(['m1']);
+    expect(s.shown.size).toBe(0);
+    expect(await s.drafts.get('t1')).toBeUndefined();
+    // Nothing of the turn is posted again.
+    await s.event({ type: 'delta', turnId: 't1', text: ' more' });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(s.posts).toEqual(['t1']);
   });
 
   it('marks the draft of a failed turn instead of leaving it unfinished', async () => {

@@ -19,6 +19,8 @@ export interface DraftSurface {
   edit(target: ChatTarget, messageId: string, text: string, opts?: { final?: boolean }): Promise<void>;
   /** Shows "typing…" (called at the start and every `typingIntervalMs` while a turn runs). */
   typing?(target: ChatTarget): Promise<void>;
+  /** Deletes a draft posted too late to be used (the final reply went out as a message of its own). */
+  remove?(target: ChatTarget, messageId: string): Promise<void>;
 }
 
 export interface ReplyStreamerOptions {
@@ -236,8 +238,13 @@ export class ReplyStreamer {
       try {
         posted = await drafts.editUnlessFinal(turnId, async () => {
           const id = await surface.post(f.target, text, { replyTo: f.started.get(turnId) ?? [], turnId });
-          await drafts.set(turnId, id);
-          t.messageId = id;
+          if (await drafts.adopt(turnId, id)) {
+            t.messageId = id;
+            return;
+          }
+          // The final reply stopped waiting for this post and went out on its own: no half-written copy above it.
+          t.done = true;
+          await surface.remove?.(f.target, id).catch((err: unknown) => this.o.logger.warn({ err, turnId }, 'could not delete a draft posted too late'));
         });
       } finally {
         if (!posted) {

@@ -62,6 +62,16 @@ export class FakeChats {
     return m;
   }
 
+  /** Deletes a message (Bot API deleteMessage); a string is the error description. */
+  remove(chatId: string, messageId: number): true | string {
+    const m = this.byId.get(`${chatId}/${messageId}`);
+    if (!m) return 'Bad Request: message to delete not found';
+    this.byId.delete(`${chatId}/${messageId}`);
+    const list = this.byChat.get(chatId) ?? [];
+    list.splice(list.indexOf(m), 1);
+    return true;
+  }
+
   /** The bot's messages in a chat (optionally one forum topic), oldest first. */
   in(chatId: string, threadId?: number): FakeTelegramMessage[] {
     return (this.byChat.get(chatId) ?? []).filter((m) => threadId === undefined || m.threadId === threadId).map((m) => ({ ...m }));

@@ -93,7 +93,7 @@ function parseParams(contentType: string, body: string, url: URL): Record<string
 }
 
 /**
- * A Telegram Bot API double at `/bot<token>/<method>`: getMe, sendMessage, editMessageText (with the
+ * A Telegram Bot API double at `/bot<token>/<method>`: getMe, sendMessage, deleteMessage, editMessageText (with the
  * chat state it changes), getFile and file downloads, getUpdates long polling, sendChatAction,
  * answerCallbackQuery, setWebhook, deleteWebhook. Answers in the real envelope
  * (`{ ok, result }` / `{ ok: false, error_code, description, parameters }`), records every call and
@@ -138,6 +138,10 @@ export async function startFakeTelegram(opts: FakeTelegramOptions): Promise<Fake
       case 'editMessageText': {
         const edited = chats.edit(String(p.chat_id), Number(p.message_id), String(p.text ?? ''), p);
         return typeof edited === 'string' ? { error: 400, description: edited } : asMessage(edited);
+      }
+      case 'deleteMessage': {
+        const removed = chats.remove(String(p.chat_id), Number(p.message_id));
+        return removed === true ? true : { error: 400, description: removed };
       }
       case 'sendChatAction':
         return typeof p.action === 'string' && p.chat_id !== undefined ? true : { error: 400, description: 'Bad Request: wrong parameter action in request' };
