@@ -121,6 +121,9 @@ export async function startSlackService(deps: SlackServiceDeps): Promise<SlackSe
             edit: async (target, ts, text) => {
               await client.chat.update({ channel: target.chatId, ts, text });
             },
+            remove: async (target, ts) => {
+              await client.chat.delete({ channel: target.chatId, ts });
+            },
           },
         })
       : undefined;

@@ -29,6 +29,9 @@ describe('fake Slack Web API', () => {
     await call('chat.update', { channel: 'C0FAKE0002', ts: posted.ts, text: 'final' });
     expect(slack.messages('C0FAKE0002', '1.000001').map((m) => [m.text, m.edits])).toEqual([['final', 1]]);
     expect(await (await call('chat.update', { channel: 'C0FAKE0002', ts: '9.9', text: 'x' })).json()).toEqual({ ok: false, error: 'message_not_found' });
+    expect(await (await call('chat.delete', { channel: 'C0FAKE0002', ts: posted.ts })).json()).toMatchObject({ ok: true });
+    expect(slack.messages('C0FAKE0002')).toEqual([]);
+    expect(await (await call('chat.delete', { channel: 'C0FAKE0002', ts: posted.ts })).json()).toEqual({ ok: false, error: 'message_not_found' });
   });
 
   it('serves uploaded files with the bot token only: 401 without or with another token, 404 once deleted', async () => {

@@ -83,7 +83,7 @@ async function readBody(req: IncomingMessage): Promise<string> {
 }
 
 /**
- * A Slack Web API double at `/api/<method>`: auth.test, chat.postMessage, chat.update,
+ * A Slack Web API double at `/api/<method>`: auth.test, chat.postMessage, chat.update, chat.delete,
  * chat.postEphemeral and apps.connections.open (with a Socket Mode WebSocket), plus the file host
  * (`/files-pri/…`, see fake-slack-files.ts). It answers in
  * Slack's envelope (HTTP 200 with `{ ok: true, ... }` or `{ ok: false, error }`; HTTP 429 with a
@@ -141,6 +141,12 @@ export async function startFakeSlack(opts: FakeSlackOptions): Promise<FakeSlack>
         m.blocks = blocks;
         m.edits += 1;
         return { ok: true, channel, ts: m.ts, text, message: { type: 'message', user: botUserId, bot_id: botId, text, ...(blocks ? { blocks } : {}) } };
+      }
+      case 'chat.delete': {
+        const i = posted.findIndex((x) => x.channel === channel && x.ts === p.ts);
+        if (i < 0) return { ok: false, error: 'message_not_found' };
+        posted.splice(i, 1);
+        return { ok: true, channel, ts: p.ts };
       }
       case 'chat.postEphemeral':
         if (!channel || typeof p.user !== 'string') return { ok: false, error: 'invalid_arguments' };
