@@ -22,6 +22,10 @@ function recordingRest() {
         calls.push({ method: 'PATCH', route, body: o?.body });
         return {};
       },
+      delete: async (route: string) => {
+        calls.push({ method: 'DELETE', route, body: undefined });
+        return undefined;
+      },
     } as never,
   };
 }
@@ -37,6 +41,12 @@ describe('discordDraftSurface', () => {
     const nonces = calls.map((c) => (c.body as { nonce: string }).nonce);
     expect(nonces[0]).not.toBe(nonces[1]);
     expect(nonces[2]).toBe(nonces[1]);
+  });
+
+  it('deletes a draft posted too late', async () => {
+    const { rest, calls } = recordingRest();
+    await discordDraftSurface(rest).remove!({ account: BOT_ID, chatId: '800' }, '123');
+    expect(calls).toEqual([{ method: 'DELETE', route: '/channels/800/messages/123', body: undefined }]);
   });
 });
 

@@ -5,7 +5,7 @@ import { messageIdFromInbound } from './normalize.ts';
 import { approvalMessage, NO_MENTIONS, renderDiscordParts } from './render.ts';
 
 /** The REST calls the sender makes (discord.js `client.rest`, or a stand-in in unit tests). */
-export type DiscordRest = Pick<REST, 'post' | 'patch'>;
+export type DiscordRest = Pick<REST, 'post' | 'patch' | 'delete'>;
 
 /** A thread is a channel of its own: messages for it go to the thread's id. */
 export const channelOf = (target: ChatTarget) => target.threadId ?? target.chatId;
@@ -89,6 +89,9 @@ export function discordDraftSurface(rest: DiscordRest, replyTo: (target: ChatTar
     },
     async edit(target, messageId, text) {
       await rest.patch(Routes.channelMessage(channelOf(target), messageId), { body: { content: text, allowed_mentions: NO_MENTIONS } });
+    },
+    async remove(target, messageId) {
+      await rest.delete(Routes.channelMessage(channelOf(target), messageId));
     },
     async typing(target) {
       await rest.post(Routes.channelTyping(channelOf(target)));

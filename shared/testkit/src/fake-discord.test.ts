@@ -79,6 +79,11 @@ describe('fake Discord', () => {
     const b = (await (await post({ content: 'once', nonce: 'n1', enforce_nonce: true })).json()) as { id: string };
     expect(b.id).toBe(a.id);
     expect(dc.messages('7').map((m) => m.content)).toEqual(['once']);
+    const del = (id: string) => fetch(`${dc!.apiUrl}/v10/channels/7/messages/${id}`, { method: 'DELETE', headers: { authorization: `Bot ${TOKEN}` } });
+    expect((await del(a.id)).status).toBe(204);
+    expect(dc.messages('7')).toEqual([]);
+    expect(await (await fetch(`${dc.apiUrl}/v10/channels/7/messages`, { headers: { authorization: `Bot ${TOKEN}` } })).json()).toEqual([]);
+    expect((await del(a.id)).status).toBe(404);
   });
 });
 

@@ -354,6 +354,16 @@ export async function startFakeDiscord(opts: FakeDiscordOptions): Promise<FakeDi
     if (typing && method === 'POST') return answer(204, undefined);
     const create = /^\/channels\/(\d+)\/messages$/.exec(path);
     const edit = /^\/channels\/(\d+)\/messages\/(\d+)$/.exec(path);
+    if (edit && method === 'DELETE') {
+      const msg = byId.get(edit[2]!);
+      if (!msg || msg.channel_id !== edit[1]) return answer(404, { message: 'Unknown Message', code: 10008 });
+      byId.delete(msg.id);
+      const list = byChannel.get(msg.channel_id) ?? [];
+      list.splice(list.indexOf(msg), 1);
+      const seen = history.get(msg.channel_id) ?? [];
+      seen.splice(seen.findIndex((h) => h.id === msg.id), 1);
+      return answer(204, undefined);
+    }
     if ((create && method === 'POST') || (edit && method === 'PATCH')) {
       const route = create ? `POST /channels/${create[1]}/messages` : `PATCH /channels/${edit![1]}/messages/:id`;
       const limit = limits.shift();
