@@ -147,7 +147,7 @@ describe('ReplyStreamer', () => {
   });
 
   it('takes down a draft posted after the final reply stopped waiting for it', async () => {
-    const s = setup({ postDelayMs: 500 });
+    const s = setup({ postDelayMs: 2000 });
     await s.streamer.follow(SESSION, TARGET, 'in1');
     await s.event({ type: 'turn_started', turnId: 't1', messageIds: ['in1'] });
     await s.event({ type: 'delta', turnId: 't1', text: 'too slow' });
