@@ -134,7 +134,7 @@ describe('ReplyStreamer', () => {
   });
 
   it('keeps its edit lock for as long as a draft post takes, so the final reply waits for the draft', async () => {
-    const s = setup({ postDelayMs: 1500, lockMs: 300 });
+    const s = setup({ postDelayMs: 3000, lockMs: 1000 });
     await s.streamer.follow(SESSION, TARGET, 'in1');
     await s.event({ type: 'turn_started', turnId: 't1', messageIds: ['in1'] });
     await s.event({ type: 'delta', turnId: 't1', text: 'slow' });
