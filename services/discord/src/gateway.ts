@@ -264,12 +264,12 @@ export class GatewayHandler {
     return { outcome, normalized: n.message };
   }
 
-  /** A button press: decides the approval; the prompt is replaced by the verdict, or the presser alone is told why not. */
   /** Once per interaction; a press whose handling failed is handled again by the retry (not dropped as a duplicate). */
   private onInteraction(ix: DcInteraction): Promise<string> {
     return this.deps.access.handleOnce(`ix-${ix.id}`, () => this.answerInteraction(ix));
   }
 
+  /** A button press: decides the approval; the prompt is replaced by the verdict, or the presser alone is told why not. */
   private async answerInteraction(ix: DcInteraction): Promise<string> {
     const d = this.deps;
     const respond = (body: unknown) => d.rest.post(Routes.interactionCallback(ix.id, ix.token), { body, auth: false });

@@ -91,32 +91,36 @@ export class DraftStore {
     this.base = `${prefix}:ch:${platform}:draft`;
     this.lockMs = opts.lockMs ?? DRAFT_LOCK_MS;
   }
+  /** The turn's draft slot: '' while its post is under way, then the message id (or ABANDONED). */
+  private slot(turnId: string): string {
+    return `${this.base}:${turnId}`;
+  }
   /** Claims the draft slot of a turn; false when another writer already created one. */
   async claim(turnId: string): Promise<boolean> {
-    return (await this.redis.set(`${this.base}:${turnId}`, '', 'EX', 3600, 'NX')) === 'OK';
+    return (await this.redis.set(this.slot(turnId), '', 'EX', 3600, 'NX')) === 'OK';
   }
   /**
    * Records the claimed slot's posted message; false when the final reply stopped waiting for
    * this post (it was abandoned) and went out as a message of its own, so the draft is left over.
    */
   async adopt(turnId: string, messageId: string): Promise<boolean> {
-    return (await this.redis.eval(FILL_CLAIMED, 1, `${this.base}:${turnId}`, messageId, 3600)) === 1;
+    return (await this.redis.eval(FILL_CLAIMED, 1, this.slot(turnId), messageId, 3600)) === 1;
   }
   /** The draft's message id, '' while it is being created, or undefined when there is none (or it was abandoned). */
   async get(turnId: string): Promise<string | undefined> {
-    const id = await this.redis.get(`${this.base}:${turnId}`);
+    const id = await this.redis.get(this.slot(turnId));
     return id === null || id === ABANDONED ? undefined : id;
   }
   /** Gives up a claim that never got a message (the post failed or the turn was final first). */
   async release(turnId: string): Promise<void> {
-    if ((await this.redis.get(`${this.base}:${turnId}`)) === '') await this.redis.del(`${this.base}:${turnId}`);
+    if ((await this.redis.get(this.slot(turnId))) === '') await this.redis.del(this.slot(turnId));
   }
   /**
    * Gives up waiting for a draft whose post is still under way: its message, if it ever comes, is
    * not adopted (the streamer takes it down). False when the slot holds no such post.
    */
   async abandon(turnId: string): Promise<boolean> {
-    return (await this.redis.eval(FILL_CLAIMED, 1, `${this.base}:${turnId}`, ABANDONED, 3600)) === 1;
+    return (await this.redis.eval(FILL_CLAIMED, 1, this.slot(turnId), ABANDONED, 3600)) === 1;
   }
   /** Records that the turn's final reply reached the platform (or failed for good): later drafts may appear below it. */
   async delivered(turnId: string): Promise<void> {

@@ -9,11 +9,9 @@ interface Listener {
   onEvents(events: StoredSessionEvent[]): void;
   reading: boolean;
   dirty: boolean;
-  /** A wake-up came before the start was known: read once it is, unless `early` has it all. */
-  missed: boolean;
   /**
    * The events of the wake-ups that came before the start was known, in order; undefined once one
-   * could not be kept (unparseable, or too many), and then the stream is read.
+   * could not be kept (unparseable, or too many), and then the stream is read once it is.
    */
   early: Notice[] | undefined;
   closed: boolean;
@@ -32,7 +30,7 @@ export interface Follow {
   /**
    * Delivers every event after `afterId` (`0`: from the start), then each new one. `current`: the
    * caller read `afterId` as the newest id after `follow()` resolved, so the stream is read only
-   * if a wake-up came in between.
+   * if the wake-ups that came in between leave a gap after it.
    */
   from(afterId: string, current?: boolean): void;
   close(): void;
@@ -144,7 +142,7 @@ export class EventHub {
    * remembered, not lost.
    */
   async follow(sessionKey: string, onEvents: (events: StoredSessionEvent[]) => void): Promise<Follow> {
-    const listener: Listener = { lastId: undefined, onEvents, reading: false, dirty: false, missed: false, early: [], closed: false };
+    const listener: Listener = { lastId: undefined, onEvents, reading: false, dirty: false, early: [], closed: false };
     let set = this.listeners.get(sessionKey);
     if (!set) {
       set = new Set();
@@ -176,7 +174,6 @@ export class EventHub {
         const early = listener.early;
         listener.early = undefined;
         if (!current) return this.pump(sessionKey, listener);
-        if (!listener.missed) return;
         // Published between follow() and now: hand over what came after the start, if nothing is missing.
         const events = early && chainAfter(early, afterId);
         if (!events) return this.pump(sessionKey, listener);
@@ -214,10 +211,9 @@ export class EventHub {
     const notice = parseNotice(message);
     for (const listener of set) {
       if (listener.lastId === undefined) {
-        listener.missed = true;
         if (notice && listener.early && listener.early.length < MAX_EARLY) listener.early.push(notice);
         else listener.early = undefined;
-      } else if (notice && !listener.reading && (listener.lastId === notice.prevId || (listener.lastId === '0' && notice.prevId === ''))) {
+      } else if (notice && !listener.reading && follows(notice, listener.lastId)) {
         // Up to date: this is the next event, no need to read the stream.
         listener.lastId = notice.stored.id;
         listener.onEvents([notice.stored]);

@@ -361,7 +361,8 @@ export async function startFakeDiscord(opts: FakeDiscordOptions): Promise<FakeDi
       const list = byChannel.get(msg.channel_id) ?? [];
       list.splice(list.indexOf(msg), 1);
       const seen = history.get(msg.channel_id) ?? [];
-      seen.splice(seen.findIndex((h) => h.id === msg.id), 1);
+      const at = seen.findIndex((h) => h.id === msg.id);
+      if (at >= 0) seen.splice(at, 1);
       return answer(204, undefined);
     }
     if ((create && method === 'POST') || (edit && method === 'PATCH')) {
