@@ -1,7 +1,6 @@
 import express from 'express';
 import { describe, expect, it } from 'vitest';
-import { channelErrorHandler } from '@switchboard/channels';
-import { createLogger } from '@switchboard/observability';
+import { createLogger, jsonErrorHandler } from '@switchboard/observability';
 import { handleUpdate, telegramRouter, type WebhookDeps } from './webhook.ts';
 
 const groupMention = (id: number) => ({
@@ -30,7 +29,7 @@ describe('the webhook route on a standalone service', () => {
     const deps = { secret: 's'.repeat(32), metrics: { updates: counter, inbound: counter }, logger } as unknown as WebhookDeps;
     const app = express();
     app.use(telegramRouter(deps));
-    app.use(channelErrorHandler(logger));
+    app.use(jsonErrorHandler(logger));
     const server = app.listen(0, '127.0.0.1');
     await new Promise((r) => server.once('listening', r));
     const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/webhooks/telegram`;
@@ -41,7 +40,7 @@ describe('the webhook route on a standalone service', () => {
       const broken = await post({ 'x-telegram-bot-api-secret-token': 's'.repeat(32) });
       expect(broken.status).toBe(400);
       expect(broken.headers.get('content-type')).toMatch(/^application\/json/);
-      expect(await broken.json()).toEqual({ error: { code: 'bad_request', message: 'request body is not valid JSON' } });
+      expect(await broken.json()).toEqual({ error: { code: 'bad_request', message: 'request body is not valid JSON', type: 'invalid_request_error' } });
     } finally {
       server.close();
     }

@@ -1,11 +1,11 @@
 import { fileURLToPath } from 'node:url';
-import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
+import express, { type Express, type RequestHandler } from 'express';
 import type { Registry } from 'prom-client';
 import type { EventHub, LaneIngress, LaneStore, TurnQueue } from '@switchboard/lanes';
 import type { Scheduler } from '@switchboard/scheduler';
 import type { Db } from '@switchboard/store';
 import type { ApprovalBoard } from '@switchboard/tools';
-import { counter, createOpsHandler, gauge, histogram, LATENCY_BUCKETS_SECONDS, type Logger, type ReadinessCheck } from '@switchboard/observability';
+import { counter, createOpsHandler, gauge, histogram, jsonErrorHandler, LATENCY_BUCKETS_SECONDS, type Logger, type ReadinessCheck } from '@switchboard/observability';
 import { apiAuth } from './auth.ts';
 import type { HookConfig } from './config.ts';
 import { sendError } from './http-errors.ts';
@@ -91,15 +91,6 @@ export function createWebApp(deps: WebAppDeps): Express {
   app.use(express.static(PUBLIC_DIR, { index: 'index.html' }));
 
   app.use((_req, res) => sendError(res, 404, 'not_found', 'no such route'));
-  const onError: ErrorRequestHandler = (err: { type?: string; status?: number; message?: string }, req, res, _next) => {
-    if (err.type === 'entity.parse.failed') return sendError(res, 400, 'bad_request', 'request body is not valid JSON');
-    if (err.type === 'entity.too.large') return sendError(res, 413, 'bad_request', 'request body is too large');
-    if (typeof err.status === 'number' && err.status >= 400 && err.status < 500) return sendError(res, err.status, 'bad_request', err.message ?? 'bad request');
-    deps.logger.error({ err, path: req.path }, 'request handler failed');
-    // A response already under way (a stream) cannot turn into an error: end it, so the client is not left waiting.
-    if (res.headersSent) return void (res.writableEnded || res.end());
-    sendError(res, 500, 'handler_error', 'internal error');
-  };
-  app.use(onError);
+  app.use(jsonErrorHandler(deps.logger));
   return app;
 }

@@ -1,7 +1,8 @@
 import type { Response } from 'express';
+import { errorBody } from '@switchboard/observability';
 
-/** Every error the API returns has this JSON shape (OpenAI-compatible enough for its clients). */
+/** Every error the API returns has this JSON shape (`errorBody`, shared with the error handler and the channel services). */
 export function sendError(res: Response, status: number, code: string, message: string, details?: unknown): void {
   if (res.headersSent) return;
-  res.status(status).json({ error: { code, message, type: status < 500 ? 'invalid_request_error' : 'server_error', ...(details === undefined ? {} : { details }) } });
+  res.status(status).json(errorBody(status, code, message, details));
 }

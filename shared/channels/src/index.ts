@@ -17,7 +17,7 @@ export { AttachmentStore, AttachmentTooLargeError, ATTACHMENT_URL_PREFIX } from 
 export type { AttachmentStoreOptions, StoredAttachment } from './attachments.ts';
 export { downloadCapped, readCapped, trustedUrls, tooLargeNote, DownloadUnavailableError } from './download.ts';
 export type { DownloadOptions, DownloadOutcome, TrustedUrl } from './download.ts';
-export { channelErrorHandler, runChannelStandalone } from './standalone.ts';
+export { runChannelStandalone } from './standalone.ts';
 export type { StandaloneChannel, StandaloneOptions } from './standalone.ts';
 export { channelRuntime } from './runtime.ts';
 export type { ChannelRuntime } from './runtime.ts';

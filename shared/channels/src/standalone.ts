@@ -1,6 +1,6 @@
-import express, { type ErrorRequestHandler, type Router } from 'express';
+import express, { type Router } from 'express';
 import type { Registry } from 'prom-client';
-import { createLogger, createOpsHandler, createRegistry, onShutdown, type Logger, type ReadinessCheck } from '@switchboard/observability';
+import { createLogger, createOpsHandler, createRegistry, jsonErrorHandler, onShutdown, writeError, type Logger, type ReadinessCheck } from '@switchboard/observability';
 
 /** What a channel service gives its standalone runner. */
 export interface StandaloneChannel {
@@ -44,10 +44,8 @@ export async function runChannelStandalone<C, S extends StandaloneChannel>(opts:
     }, next);
   });
   app.use(service.router);
-  app.use((_req, res) => {
-    res.status(404).json({ error: { code: 'not_found', message: 'no such route' } });
-  });
-  app.use(channelErrorHandler(logger));
+  app.use((_req, res) => writeError(res, 404, 'not_found', 'no such route'));
+  app.use(jsonErrorHandler(logger));
   const server = app.listen(config.PORT, config.HOST, () => logger.info({ port: config.PORT, ...opts.describe?.(service) }, `${name} service listening`));
   onShutdown(logger, [
     ['stop accepting', async () => {
@@ -56,20 +54,4 @@ export async function runChannelStandalone<C, S extends StandaloneChannel>(opts:
     }],
     [`close ${name} service`, () => service.close()],
   ]);
-}
-
-/**
- * Errors of a standalone channel service's routes as JSON, as the one-process web app answers
- * them: a body that is not JSON or too large is a 4xx, anything else a 500 (logged). Express'
- * default would answer an HTML page with the parser's message.
- */
-export function channelErrorHandler(logger: Logger): ErrorRequestHandler {
-  return (err: { type?: string; status?: number; message?: string }, req, res, _next) => {
-    if (res.headersSent) return void (res.writableEnded || res.end());
-    if (err.type === 'entity.parse.failed') return void res.status(400).json({ error: { code: 'bad_request', message: 'request body is not valid JSON' } });
-    if (err.type === 'entity.too.large') return void res.status(413).json({ error: { code: 'bad_request', message: 'request body is too large' } });
-    if (typeof err.status === 'number' && err.status >= 400 && err.status < 500) return void res.status(err.status).json({ error: { code: 'bad_request', message: err.message ?? 'bad request' } });
-    logger.error({ err, path: req.path }, 'request handler failed');
-    res.status(500).json({ error: { code: 'handler_error', message: 'internal error' } });
-  };
 }

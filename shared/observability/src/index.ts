@@ -4,3 +4,4 @@ export { createRegistry, LATENCY_BUCKETS_SECONDS, counter, gauge, histogram } fr
 export { createOpsHandler, startOpsServer } from './ops-server.ts';
 export type { OpsHandlerOptions, ReadinessCheck } from './ops-server.ts';
 export { onShutdown } from './shutdown.ts';
+export { errorBody, jsonErrorHandler, writeError } from './http-errors.ts';

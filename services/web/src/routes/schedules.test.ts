@@ -4,8 +4,8 @@ import express from 'express';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createRedis } from '@switchboard/lanes';
 import { Scheduler } from '@switchboard/scheduler';
+import { createLogger, jsonErrorHandler } from '@switchboard/observability';
 import { uniquePrefix } from '@switchboard/testkit';
-import { sendError } from '../http-errors.ts';
 import { schedulesRouter } from './schedules.ts';
 
 const prefix = uniquePrefix('schedroute');
@@ -23,10 +23,7 @@ beforeAll(async () => {
   });
   app.use(express.json());
   app.use(schedulesRouter(scheduler));
-  app.use((err: { type?: string }, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
-    if (err.type === 'entity.parse.failed') return sendError(res, 400, 'bad_request', 'request body is not valid JSON');
-    sendError(res, 500, 'handler_error', 'internal error');
-  });
+  app.use(jsonErrorHandler(createLogger({ service: 'test', level: 'silent' })));
   server = app.listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
