@@ -54,6 +54,11 @@ export interface ChannelRig {
   approvalPrompts(): ApprovalPrompt[];
   /** How many times a message was edited after being sent (streamed drafts). */
   edits(): number;
+  /**
+   * The user deletes the bot's message at `index` of `said(where)`, as the platform's app lets them
+   * (required where the platform has edits).
+   */
+  userDeletes?(where: Where, index: number): Promise<void>;
   /** How many typing indicators the bot showed in a conversation (required where the platform lacks edits). */
   typings?(where: Where): number;
   /** Approves a pairing code through the service's loopback admin route; returns the HTTP status. */
@@ -113,6 +118,20 @@ export function channelContract(h: ChannelHarness): void {
       } else {
         expect(r.edits()).toBeGreaterThanOrEqual(1);
       }
+    });
+
+    it.skipIf(h.lacks?.edits)('a reply whose streamed draft the user deleted still arrives whole, as a new message', async () => {
+      const words = Array.from({ length: 30 }, (_, i) => `w${i}`).join(' ');
+      const r = await start({ env: open(), script: () => ({ text: `kept: ${words}`, chunkSize: 8, chunkDelayMs: 80 }) });
+      expect(r.userDeletes, 'a platform with edits must let the test delete a message as the user').toBeDefined();
+      await r.dm(alice, 'I will delete your draft');
+      await waitFor(() => r.said({ dm: alice }).length === 1, { timeoutMs: 20_000 });
+      await r.userDeletes!({ dm: alice }, 0);
+      expect(r.said({ dm: alice })).toEqual([]);
+      await waitFor(() => r.said({ dm: alice }).some((t) => t.includes('w29')), { timeoutMs: 20_000 });
+      const said = r.said({ dm: alice });
+      expect(said).toHaveLength(1);
+      expect(said[0]).toContain('kept: w0 w1');
     });
 
     it('splits a long reply at the platform limit without breaking code blocks', async () => {

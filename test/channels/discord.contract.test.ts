@@ -169,6 +169,11 @@ async function startDiscordRig(opts: HarnessOptions = {}): Promise<DiscordRig> {
           },
         })),
       edits: () => dc.calls.filter((c) => c.method === 'PATCH' && c.status === 200).length,
+      async userDeletes(w, index) {
+        const m = dc.messages(where(w))[index]!;
+        const res = await fetch(`${dc.apiUrl}/v10/channels/${m.channel_id}/messages/${m.id}`, { method: 'DELETE', headers: { authorization: `Bot ${TOKEN}` } });
+        if (!res.ok) throw new Error(`DELETE message answered ${res.status}`);
+      },
       approvePairing: async (code) => (await fetch(`${url}/admin/discord/pairings/${code}/approve`, { method: 'POST' })).status,
       close,
     };

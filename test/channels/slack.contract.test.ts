@@ -1,6 +1,6 @@
 import type { FakeSlackMessage } from '@switchboard/testkit';
 import { channelContract, type ApprovalPrompt, type ChannelRig, type Delivery, type Where } from './contract.ts';
-import { blockActions, channelEvent, dmEvent, envelope, formPayload, GROUP_CHANNEL, imOf, mentionTwin, startSlackRig } from './slack-rig.ts';
+import { blockActions, BOT_TOKEN, channelEvent, dmEvent, envelope, formPayload, GROUP_CHANNEL, imOf, mentionTwin, startSlackRig } from './slack-rig.ts';
 
 type Button = { type: string; action_id: string; text: { text: string } };
 const buttonsOf = (m: FakeSlackMessage): Button[] =>
@@ -55,6 +55,11 @@ channelContract({
         }));
       },
       edits: () => rig.slack.messages().reduce((n, m) => n + m.edits, 0),
+      async userDeletes(where, index) {
+        const m = rig.slack.messages(where === 'group' ? GROUP_CHANNEL : imOf(where.dm))[index]!;
+        const res = await fetch(`${rig.slack.apiUrl}chat.delete`, { method: 'POST', headers: { authorization: `Bearer ${BOT_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ channel: m.channel, ts: m.ts }) });
+        if (!((await res.json()) as { ok: boolean }).ok) throw new Error('chat.delete failed');
+      },
       approvePairing: async (code) => (await fetch(`${rig.url}/admin/slack/pairings/${code}/approve`, { method: 'POST' })).status,
       close: () => rig.close(),
     };

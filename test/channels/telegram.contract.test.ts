@@ -1,6 +1,6 @@
 import type { FakeTelegramMessage } from '@switchboard/testkit';
 import { channelContract, type ApprovalPrompt, type ChannelRig, type Delivery, type Where } from './contract.ts';
-import { approvePairing, dmUpdate, GROUP_ID, groupUpdate, mention, pressUpdate, startTelegramRig } from './telegram-rig.ts';
+import { approvePairing, dmUpdate, GROUP_ID, groupUpdate, mention, pressUpdate, startTelegramRig, TOKEN } from './telegram-rig.ts';
 
 type Keyboard = { inline_keyboard: Array<Array<{ text: string; callback_data: string }>> };
 const keyboardOf = (m: FakeTelegramMessage) => m.replyMarkup as Keyboard | undefined;
@@ -65,6 +65,11 @@ channelContract({
         }));
       },
       edits: () => rig.tg.succeeded('editMessageText').length,
+      async userDeletes(where, index) {
+        const m = rig.tg.chat(where === 'group' ? GROUP_ID : where.dm)[index]!;
+        const res = await fetch(`${rig.tg.apiRoot}/bot${TOKEN}/deleteMessage`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ chat_id: m.chatId, message_id: m.messageId }) });
+        if (!res.ok) throw new Error(`deleteMessage answered ${res.status}`);
+      },
       typings: (where: Where) => rig.tg.succeeded('sendChatAction').filter((c) => String(c.params.chat_id) === String(where === 'group' ? GROUP_ID : where.dm)).length,
       approvePairing: (code) => approvePairing(rig, code),
       close: () => rig.close(),

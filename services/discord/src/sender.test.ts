@@ -105,6 +105,15 @@ describe('classifyDiscordError', () => {
     expect(classifyDiscordError(limited)).toEqual({ kind: 'rate_limited', retryAfterMs: 1500 });
     expect(classifyDiscordError(new Error('ECONNREFUSED'))).toMatchObject({ kind: 'transient' });
   });
+
+  it('says which edit failures mean the draft is gone (the outbound worker then sends the reply as a new message)', () => {
+    const { uneditable } = discordSender(recordingRest().rest, BOT_ID);
+    const apiError = (code: number, status: number) => new DiscordAPIError({ code, message: 'x' }, code, status, 'PATCH', '/channels/1/messages/2', request);
+    expect(uneditable!(apiError(10008, 404))).toBe(true); // Unknown Message: deleted
+    expect(uneditable!(apiError(50005, 403))).toBe(true); // another user's message
+    expect(uneditable!(apiError(50013, 403))).toBe(false); // Missing Permissions: a refusal like any other
+    expect(uneditable!(new HTTPError(502, 'Bad Gateway', 'PATCH', '/x', request))).toBe(false);
+  });
 });
 
 describe('loadDiscordConfig', () => {

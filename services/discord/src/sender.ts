@@ -25,6 +25,13 @@ async function createMessage(rest: DiscordRest, channelId: string, body: Record<
 }
 
 /**
+ * Discord's error codes for an edit of a message that is gone or can no longer be edited: Unknown
+ * Message (the user or a moderator deleted the draft), Cannot edit a message authored by another
+ * user, and the edit limit on messages older than an hour.
+ */
+const UNEDITABLE = new Set([10008, 50005, 30046]);
+
+/**
  * Discord's side of the channel outbound worker: markdown passes through, split at 2000
  * characters; the first part replies to the asker's message; approvals get Approve/Deny buttons.
  * Rate limits (per-route buckets, the global 50/s, 429 answers) are waited out inside the REST
@@ -46,6 +53,7 @@ export function discordSender(rest: DiscordRest, botId: string): ChannelSender {
     async edit(target, messageId, content) {
       await rest.patch(Routes.channelMessage(channelOf(target), messageId), { body: { content, allowed_mentions: NO_MENTIONS } });
     },
+    uneditable: (err) => err instanceof DiscordAPIError && UNEDITABLE.has(Number(err.code)),
     async sendApproval(target, notice) {
       const { content, components } = approvalMessage(notice);
       await createMessage(rest, channelOf(target), { content, components, allowed_mentions: NO_MENTIONS, nonce: nonceOf(`ap-${notice.id}`), enforce_nonce: true });

@@ -1,14 +1,12 @@
 import { webApi } from '@slack/bolt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { approvalAction } from '@switchboard/channels';
-import { createLogger } from '@switchboard/observability';
 import { startFakeSlack, type FakeSlack } from '@switchboard/testkit';
-import { classifySlackError, slackSender } from './outbound-worker.ts';
+import { classifySlackError, platformErrorCode, slackSender } from './outbound-worker.ts';
 
 const TOKEN = 'xoxb-1-2-unit';
 let slack: FakeSlack;
 let client: webApi.WebClient;
-const log = createLogger({ service: 'slack-test', level: 'silent' });
 const target = { account: 'T0TEST0001', chatId: 'C0CHAN0001' };
 
 beforeAll(async () => {
@@ -50,16 +48,24 @@ describe('classifySlackError (real Web API client errors)', () => {
 });
 
 describe('slackSender', () => {
-  const sender = () => slackSender(client, log);
+  const sender = () => slackSender(client);
 
   it('posts in the thread of a thread session', async () => {
     const ts = await sender().send({ ...target, threadId: '1700000000.000100' }, 'in thread', { index: 0, replyTo: [] });
     expect(slack.messages('C0CHAN0001', '1700000000.000100').map((m) => [m.ts, m.text])).toEqual([[ts, 'in thread']]);
   });
 
-  it('a draft that can no longer be edited becomes a new message instead of a lost reply', async () => {
-    await sender().edit!(target, '1600000000.000001', 'final answer');
-    expect(slack.messages('C0CHAN0001').at(-1)!.text).toBe('final answer');
+  it('says which edit failures mean the draft is gone (the outbound worker then posts the reply as a new message)', async () => {
+    const s = sender();
+    const err = await s.edit!(target, '1600000000.000001', 'final answer').then(() => undefined, (e: unknown) => e);
+    expect(platformErrorCode(err)).toBe('message_not_found');
+    expect(s.uneditable!(err)).toBe(true);
+    expect(slack.messages('C0CHAN0001').some((m) => m.text === 'final answer')).toBe(false);
+    const ts = await s.send(target, 'draft', { index: 0, replyTo: [] });
+    slack.failNext('chat.update', 1, { error: 'channel_not_found' });
+    const other = await s.edit!(target, ts!, 'x').then(() => undefined, (e: unknown) => e);
+    expect(platformErrorCode(other)).toBe('channel_not_found');
+    expect(s.uneditable!(other)).toBe(false);
   });
 
   it('approval prompts carry Approve/Deny buttons with our action ids and fit a section block', async () => {

@@ -6,12 +6,11 @@ import {
   type ChatTarget,
   type SendFailure,
 } from '@switchboard/channels';
-import type { Logger } from '@switchboard/observability';
 import { escapeMrkdwn, renderSlackParts } from './render.ts';
 
 /** Platform errors that say "try again later" rather than "this will never work". */
 const TRANSIENT_ERRORS = new Set(['internal_error', 'fatal_error', 'service_unavailable', 'request_timeout', 'team_added_to_org']);
-/** chat.update errors after which the draft cannot be edited: the text is posted as a new message instead. */
+/** chat.update errors after which the draft cannot be edited: the outbound worker posts the text as a new message instead. */
 const UNEDITABLE = new Set(['message_not_found', 'cant_update_message', 'edit_window_closed', 'msg_too_long']);
 
 interface SlackLikeError {
@@ -77,20 +76,14 @@ export async function postMessage(client: webApi.WebClient, target: ChatTarget, 
 }
 
 /** Slack's side of the channel outbound worker: mrkdwn parts, thread replies, Block Kit approval buttons. */
-export function slackSender(client: webApi.WebClient, log: Logger): ChannelSender {
+export function slackSender(client: webApi.WebClient): ChannelSender {
   return {
     render: (markdown) => renderSlackParts(markdown),
     send: (target, text) => postMessage(client, target, text),
     async edit(target, ts, text) {
-      try {
-        await client.chat.update({ channel: target.chatId, ts, text });
-      } catch (err) {
-        const code = platformErrorCode(err);
-        if (!code || !UNEDITABLE.has(code)) throw err;
-        log.warn({ code }, 'could not edit the draft; posting the reply as a new message');
-        await postMessage(client, target, text);
-      }
+      await client.chat.update({ channel: target.chatId, ts, text });
     },
+    uneditable: (err) => UNEDITABLE.has(platformErrorCode(err) ?? ''),
     async sendApproval(target, notice) {
       const { tool, argsJson } = approvalSummary(notice.tool, notice.arguments);
       const head = `The assistant wants to run *${escapeMrkdwn(tool)}*:\n\`\`\`\n`;

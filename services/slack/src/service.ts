@@ -254,7 +254,7 @@ export async function startSlackService(deps: SlackServiceDeps): Promise<SlackSe
   // Order per channel and thread, about 1/s per channel, Retry-After waits, approval buttons.
   const outbound = createChannelOutboundWorker({
     platform: 'slack',
-    sender: slackSender(client, logger),
+    sender: slackSender(client),
     connection: workerConnection,
     prefix,
     logger,

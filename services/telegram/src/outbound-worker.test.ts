@@ -12,16 +12,22 @@ afterEach(async () => {
 });
 
 describe('telegramSender', () => {
-  it('sends the reply as a new message when its draft cannot be edited (deleted by the user)', async () => {
+  it('says which edit failures mean the draft is gone (the outbound worker then sends the reply as a new message)', async () => {
     fake = await startFakeTelegram({ token: TOKEN });
     const sender = telegramSender(new Api(TOKEN, { apiRoot: fake.apiRoot }), '4242', createLogger({ service: 'test', level: 'silent' }));
     const dm = { account: '4242', chatId: '111' };
     const draft = await sender.send(dm, 'draft …', { index: 0, replyTo: [] });
+    const failure = () => sender.edit!(dm, draft!, 'The <b>whole</b> answer.').then(() => undefined, (err: unknown) => err);
     fake.setFailer((call) => (call.method === 'editMessageText' ? { status: 400, description: 'Bad Request: message to edit not found' } : undefined));
-    await sender.edit!(dm, draft!, 'The <b>whole</b> answer.');
-    expect(fake.chat(111).map((m) => m.text)).toEqual(['draft …', 'The <b>whole</b> answer.']);
-    // Any other refusal is still the caller's to handle.
+    expect(sender.uneditable!(await failure())).toBe(true);
+    fake.setFailer((call) => (call.method === 'editMessageText' ? { status: 400, description: "Bad Request: message can't be edited" } : undefined));
+    expect(sender.uneditable!(await failure())).toBe(true);
+    // Any other refusal is not: the outbound worker classifies it as usual.
     fake.setFailer((call) => (call.method === 'editMessageText' ? { status: 400, description: 'Bad Request: chat not found' } : undefined));
-    await expect(sender.edit!(dm, draft!, 'again')).rejects.toThrow(/chat not found/);
+    const other = await failure();
+    expect(String(other)).toMatch(/chat not found/);
+    expect(sender.uneditable!(other)).toBe(false);
+    // The sender itself sends nothing in place of a failed edit.
+    expect(fake.chat(111).map((m) => m.text)).toEqual(['draft …']);
   });
 });

@@ -6,7 +6,7 @@ import { escapeHtml, renderTelegramParts } from './render.ts';
 
 const stripHtml = (html: string) => html.replace(/<[^>]+>/g, '').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
 const isParseError = (err: unknown) => err instanceof GrammyError && err.error_code === 400 && /can't parse entities/i.test(err.description);
-/** An edit Telegram refuses because the draft is gone or can no longer be edited: the reply is sent as a new message instead. */
+/** An edit Telegram refuses because the draft is gone or can no longer be edited: the outbound worker sends the reply as a new message instead. */
 const isUneditable = (err: unknown) =>
   err instanceof GrammyError && err.error_code === 400 && /message to edit not found|message can't be edited|MESSAGE_ID_INVALID/i.test(err.description);
 
@@ -33,16 +33,11 @@ export function telegramSender(api: Api, botId: string, log: Logger): ChannelSen
         await api.editMessageText(target.chatId, Number(messageId), html, { parse_mode: 'HTML' });
       } catch (err) {
         if (err instanceof GrammyError && /message is not modified/i.test(err.description)) return;
-        if (isUneditable(err)) {
-          // The user deleted the draft (or it is too old to edit): the reply still reaches them.
-          log.warn({ description: (err as GrammyError).description }, 'could not edit the draft; sending the reply as a new message');
-          await sender.send(target, html, { index: 0, replyTo: [] });
-          return;
-        }
         if (!isParseError(err)) throw err;
         await api.editMessageText(target.chatId, Number(messageId), stripHtml(html));
       }
     },
+    uneditable: isUneditable,
     async sendApproval(target, notice) {
       const args = JSON.stringify(notice.arguments ?? {}, null, 2);
       const text = `The assistant wants to run <b>${escapeHtml(notice.tool)}</b>:\n<pre><code class="language-json">${escapeHtml(args.length > 3000 ? `${args.slice(0, 3000)}…` : args)}</code></pre>`;

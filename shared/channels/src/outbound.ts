@@ -33,6 +33,11 @@ export interface ChannelSender {
   send(target: ChatTarget, part: string, opts: { index: number; replyTo: readonly string[]; key?: string }): Promise<string | undefined>;
   /** Replaces a message's text (used to turn a streamed draft into the final first part). */
   edit?(target: ChatTarget, messageId: string, part: string): Promise<void>;
+  /**
+   * Whether an error thrown by `edit` means the message is gone or can no longer be edited (the
+   * user deleted the draft, or it is too old): the first part is then sent as a new message.
+   */
+  uneditable?(err: unknown): boolean;
   /** Shows an approval request with Approve/Deny buttons. */
   sendApproval(target: ChatTarget, notice: ApprovalNotice): Promise<void>;
   /** Classifies an error thrown by `send`, `edit` or `sendApproval`. */
@@ -193,8 +198,11 @@ export function createChannelOutboundWorker(opts: ChannelOutboundOptions): Worke
     return next;
   }
 
-  /** Paces one call to the platform (per chat and overall) and waits out rate limits. */
-  async function paced<T>(chatKey: string, job: Job, call: () => Promise<T>, outcome: 'sent' | 'edited'): Promise<T> {
+  /**
+   * Paces one call to the platform (per chat and overall) and waits out rate limits. `outcome`
+   * labels the call in the sends metric once it returns (a function: by what it returned).
+   */
+  async function paced<T>(chatKey: string, job: Job, call: () => Promise<T>, outcome: 'sent' | 'edited' | ((result: T) => 'edited' | 'failed')): Promise<T> {
     let waits = 0;
     let retries = 0;
     for (;;) {
@@ -205,7 +213,7 @@ export function createChannelOutboundWorker(opts: ChannelOutboundOptions): Worke
       try {
         const result = await call();
         lastSentAt.set(chatKey, Date.now());
-        metrics.sends.inc({ platform, outcome });
+        metrics.sends.inc({ platform, outcome: typeof outcome === 'function' ? outcome(result) : outcome });
         return result;
       } catch (err) {
         lastSentAt.set(chatKey, Date.now());
@@ -258,8 +266,25 @@ export function createChannelOutboundWorker(opts: ChannelOutboundOptions): Worke
       }
       if (draft) {
         const edit = sender.edit!.bind(sender);
-        await paced(chatKey, job, () => edit(target, draft, part), 'edited');
-      } else {
+        const id = draft;
+        const edited = await paced(
+          chatKey,
+          job,
+          async () => {
+            try {
+              await edit(target, id, part);
+              return true;
+            } catch (err) {
+              if (!sender.uneditable?.(err)) throw err;
+              log.warn({ jobId: job.id, turnId: reply.turnId, err }, 'could not edit the draft (deleted, or too old); sending the reply as a new message');
+              return false;
+            }
+          },
+          (ok) => (ok ? 'edited' : 'failed'),
+        );
+        if (!edited) draft = undefined;
+      }
+      if (!draft) {
         await paced(chatKey, job, () => sender.send(target, part, { index: i, replyTo: i === 0 ? reply.inReplyTo : [], key: `${reply.id}-${i}` }), 'sent');
       }
       await job.updateProgress(i + 1);
