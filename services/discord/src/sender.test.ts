@@ -113,6 +113,8 @@ describe('classifyDiscordError', () => {
     expect(uneditable!(apiError(50005, 403))).toBe(true); // another user's message
     expect(uneditable!(apiError(50013, 403))).toBe(false); // Missing Permissions: a refusal like any other
     expect(uneditable!(new HTTPError(502, 'Bad Gateway', 'PATCH', '/x', request))).toBe(false);
+    // The streamer stops editing such a draft by the same rule.
+    expect(discordDraftSurface(recordingRest().rest).uneditable).toBe(uneditable);
   });
 });
 

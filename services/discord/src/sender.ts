@@ -30,6 +30,7 @@ async function createMessage(rest: DiscordRest, channelId: string, body: Record<
  * user, and the edit limit on messages older than an hour.
  */
 const UNEDITABLE = new Set([10008, 50005, 30046]);
+const uneditable = (err: unknown): boolean => err instanceof DiscordAPIError && UNEDITABLE.has(Number(err.code));
 
 /**
  * Discord's side of the channel outbound worker: markdown passes through, split at 2000
@@ -53,7 +54,7 @@ export function discordSender(rest: DiscordRest, botId: string): ChannelSender {
     async edit(target, messageId, content) {
       await rest.patch(Routes.channelMessage(channelOf(target), messageId), { body: { content, allowed_mentions: NO_MENTIONS } });
     },
-    uneditable: (err) => err instanceof DiscordAPIError && UNEDITABLE.has(Number(err.code)),
+    uneditable,
     async sendApproval(target, notice) {
       const { content, components } = approvalMessage(notice);
       await createMessage(rest, channelOf(target), { content, components, allowed_mentions: NO_MENTIONS, nonce: nonceOf(`ap-${notice.id}`), enforce_nonce: true });
@@ -101,6 +102,7 @@ export function discordDraftSurface(rest: DiscordRest, replyTo: (target: ChatTar
     async remove(target, messageId) {
       await rest.delete(Routes.channelMessage(channelOf(target), messageId));
     },
+    uneditable,
     async typing(target) {
       await rest.post(Routes.channelTyping(channelOf(target)));
     },

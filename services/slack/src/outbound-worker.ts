@@ -12,6 +12,8 @@ import { escapeMrkdwn, renderSlackParts } from './render.ts';
 const TRANSIENT_ERRORS = new Set(['internal_error', 'fatal_error', 'service_unavailable', 'request_timeout', 'team_added_to_org']);
 /** chat.update errors after which the draft cannot be edited: the outbound worker posts the text as a new message instead. */
 const UNEDITABLE = new Set(['message_not_found', 'cant_update_message', 'edit_window_closed', 'msg_too_long']);
+/** Whether a chat.update error says the message is gone or can no longer be edited. */
+export const isUneditable = (err: unknown): boolean => UNEDITABLE.has(platformErrorCode(err) ?? '');
 
 interface SlackLikeError {
   code?: string;
@@ -83,7 +85,7 @@ export function slackSender(client: webApi.WebClient): ChannelSender {
     async edit(target, ts, text) {
       await client.chat.update({ channel: target.chatId, ts, text });
     },
-    uneditable: (err) => UNEDITABLE.has(platformErrorCode(err) ?? ''),
+    uneditable: isUneditable,
     async sendApproval(target, notice) {
       const { tool, argsJson } = approvalSummary(notice.tool, notice.arguments);
       const head = `The assistant wants to run *${escapeMrkdwn(tool)}*:\n\`\`\`\n`;

@@ -11,7 +11,7 @@ import { slackFiles } from './files.ts';
 import { SlackHttpReceiver } from './http-receiver.ts';
 import { registerListeners } from './listeners.ts';
 import type { SlackIdentity } from './normalize.ts';
-import { postMessage, slackSender } from './outbound-worker.ts';
+import { isUneditable, postMessage, slackSender } from './outbound-worker.ts';
 import { escapeMrkdwn, SLACK_MESSAGE_LIMIT } from './render.ts';
 
 export { loadSlackConfig, SlackEnv } from './config.ts';
@@ -124,6 +124,7 @@ export async function startSlackService(deps: SlackServiceDeps): Promise<SlackSe
             remove: async (target, ts) => {
               await client.chat.delete({ channel: target.chatId, ts });
             },
+            uneditable: isUneditable,
           },
         })
       : undefined;

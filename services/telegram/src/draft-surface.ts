@@ -1,6 +1,7 @@
 import { GrammyError, type Api } from 'grammy';
 import type { ChatTarget, DraftSurface } from '@switchboard/channels';
 import { messageIdFromInbound } from './normalize.ts';
+import { isUneditable } from './outbound-worker.ts';
 
 /** Telegram's limit on one message's text; a draft stays under it (the final reply is split by the outbound worker). */
 export const TELEGRAM_DRAFT_MAX_CHARS = 4000;
@@ -50,6 +51,7 @@ export function telegramDraftSurface(api: Api, opts: { botId?: string; editInter
     async remove(target: ChatTarget, messageId: string): Promise<void> {
       await api.deleteMessage(target.chatId, Number(messageId));
     },
+    uneditable: isUneditable,
     async typing(target: ChatTarget): Promise<void> {
       await api.sendChatAction(target.chatId, 'typing', thread(target.threadId));
     },

@@ -2,6 +2,7 @@ import { Api } from 'grammy';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '@switchboard/observability';
 import { startFakeTelegram, type FakeTelegram } from '@switchboard/testkit';
+import { telegramDraftSurface } from './draft-surface.ts';
 import { telegramSender } from './outbound-worker.ts';
 
 const TOKEN = '4242:sender-token';
@@ -29,5 +30,7 @@ describe('telegramSender', () => {
     expect(sender.uneditable!(other)).toBe(false);
     // The sender itself sends nothing in place of a failed edit.
     expect(fake.chat(111).map((m) => m.text)).toEqual(['draft …']);
+    // The streamer stops editing such a draft by the same rule.
+    expect(telegramDraftSurface(new Api(TOKEN, { apiRoot: fake.apiRoot })).uneditable).toBe(sender.uneditable);
   });
 });

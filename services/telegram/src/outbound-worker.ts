@@ -7,7 +7,7 @@ import { escapeHtml, renderTelegramParts } from './render.ts';
 const stripHtml = (html: string) => html.replace(/<[^>]+>/g, '').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
 const isParseError = (err: unknown) => err instanceof GrammyError && err.error_code === 400 && /can't parse entities/i.test(err.description);
 /** An edit Telegram refuses because the draft is gone or can no longer be edited: the outbound worker sends the reply as a new message instead. */
-const isUneditable = (err: unknown) =>
+export const isUneditable = (err: unknown): boolean =>
   err instanceof GrammyError && err.error_code === 400 && /message to edit not found|message can't be edited|MESSAGE_ID_INVALID/i.test(err.description);
 
 /** Telegram's side of the channel outbound worker: HTML rendering, replies to the asker, inline keyboards. */

@@ -14,6 +14,9 @@ afterEach(async () => {
 
 /** A streamer on the test Redis with an in-memory surface that records what a chat would show. */
 function setup(opts: { postDelayMs?: number; lockMs?: number } = {}) {
+  /** Drafts the user deleted: editing one fails as the platform's "message not found" does. */
+  const deleted = new Set<string>();
+  let editCalls = 0;
   const prefix = uniquePrefix('stream');
   const redis = createRedis(inject('redisUrl'));
   const subscriber = createRedis(inject('redisUrl'));
@@ -45,12 +48,15 @@ function setup(opts: { postDelayMs?: number; lockMs?: number } = {}) {
       removed.push(id);
     },
     async edit(_target, id, text, opts) {
+      editCalls += 1;
+      if (deleted.has(id)) throw Object.assign(new Error('message to edit not found'), { gone: true });
       shown.set(id, text);
       if (opts?.final) finals.push(text);
     },
     async typing() {
       typing += 1;
     },
+    uneditable: (err) => (err as { gone?: boolean }).gone === true,
   };
   const streamer = new ReplyStreamer({ hub, redis, store, drafts, surface, logger, editIntervalMs: 20, typingIntervalMs: 50, maxDraftChars: 100 });
   cleanups.push(async () => {
@@ -60,7 +66,12 @@ function setup(opts: { postDelayMs?: number; lockMs?: number } = {}) {
     redis.disconnect();
   });
   const event = (e: Parameters<LaneStore['appendEvent']>[1]) => store.appendEvent(SESSION, e);
-  return { streamer, drafts, shown, finals, posts, removed, event, typingCalls: () => typing, posting: () => posting };
+  /** The user deletes a draft. */
+  const userDeletes = (id: string) => {
+    deleted.add(id);
+    shown.delete(id);
+  };
+  return { streamer, drafts, shown, finals, posts, removed, event, userDeletes, editCalls: () => editCalls, typingCalls: () => typing, posting: () => posting };
 }
 
 describe('ReplyStreamer', () => {
@@ -76,6 +87,24 @@ describe('ReplyStreamer', () => {
     const after = s.typingCalls();
     await new Promise((r) => setTimeout(r, 300));
     expect(s.typingCalls() - after).toBe(0);
+  });
+
+  it('stops editing a draft the user deleted (every later edit would fail), and posts no other', async () => {
+    const s = setup();
+    await s.streamer.follow(SESSION, TARGET, 'in1');
+    await s.event({ type: 'turn_started', turnId: 't1', messageIds: ['in1'] });
+    await s.event({ type: 'delta', turnId: 't1', text: 'Hello' });
+    await waitFor(() => s.shown.get('m1') === 'Hello …');
+    s.userDeletes('m1');
+    await s.event({ type: 'delta', turnId: 't1', text: ' there' });
+    await waitFor(() => s.editCalls() === 1); // the first edit after the deletion finds the draft gone
+    for (const word of [' and', ' more', ' words']) {
+      await s.event({ type: 'delta', turnId: 't1', text: word });
+      await new Promise((r) => setTimeout(r, 60)); // three edit intervals each
+    }
+    expect(s.editCalls()).toBe(1);
+    expect(s.posts).toEqual(['t1']);
+    expect([...s.shown.keys()]).toEqual([]);
   });
 
   it('picks up a turn that started before it was asked to follow, from its first delta', async () => {

@@ -21,6 +21,11 @@ export interface DraftSurface {
   typing?(target: ChatTarget): Promise<void>;
   /** Deletes a draft posted too late to be used (the final reply went out as a message of its own). */
   remove?(target: ChatTarget, messageId: string): Promise<void>;
+  /**
+   * Whether an error thrown by `edit` means the draft is gone or can no longer be edited (the user
+   * deleted it): the streamer then stops editing it, and the final reply goes out as a new message.
+   */
+  uneditable?(err: unknown): boolean;
 }
 
 export interface ReplyStreamerOptions {
@@ -256,7 +261,14 @@ export class ReplyStreamer {
       return;
     }
     const id = t.messageId;
-    if (await drafts.editUnlessFinal(turnId, () => surface.edit(f.target, id, text))) t.shown = text;
+    try {
+      if (await drafts.editUnlessFinal(turnId, () => surface.edit(f.target, id, text))) t.shown = text;
+    } catch (err) {
+      if (!surface.uneditable?.(err)) throw err;
+      // Every later edit would fail the same way (and count against the platform's limits).
+      t.done = true;
+      this.o.logger.info({ turnId }, 'the draft is gone (deleted by the user?); no more edits of it');
+    }
   }
 
   private async markFailed(f: Follow, turnId: string, t: TurnDraft): Promise<void> {
