@@ -1,7 +1,7 @@
 import express, { Router, type Request, type Response } from 'express';
 import type { App, Receiver } from '@slack/bolt';
 import type { ChannelMetrics } from '@switchboard/channels';
-import type { Logger } from '@switchboard/observability';
+import { writeError, type Logger } from '@switchboard/observability';
 import { parseDeliveryBody, SlackDelivery, SlackMessageEvent } from './events.ts';
 import { verifySlackSignature } from './verify.ts';
 
@@ -14,10 +14,6 @@ export interface SlackHttpReceiverOptions {
   ackDeadlineMs: number;
   metrics: ChannelMetrics;
   logger: Logger;
-}
-
-function sendError(res: Response, status: number, code: string, message: string): void {
-  if (!res.headersSent) res.status(status).json({ error: { code, message } });
 }
 
 const firstHeader = (v: string | undefined) => v?.split(',')[0]?.trim();
@@ -47,7 +43,7 @@ export class SlackHttpReceiver implements Receiver {
     this.router.post('/webhooks/slack', express.raw({ type: () => true, limit: '1mb' }), (req, res) => {
       void this.handle(req, res).catch((err: unknown) => {
         opts.logger.error({ err }, 'slack webhook handler failed');
-        sendError(res, 500, 'handler_error', 'could not handle the delivery; Slack will retry');
+        writeError(res, 500, 'handler_error', 'could not handle the delivery; Slack will retry');
       });
     });
   }
@@ -66,19 +62,19 @@ export class SlackHttpReceiver implements Receiver {
     const reject = (message: string) => {
       count('rejected');
       metrics.inbound.inc({ platform: 'slack', outcome: 'rejected' });
-      sendError(res, 400, 'bad_request', message);
+      writeError(res, 400, 'bad_request', message);
     };
     const secret = this.opts.signingSecret;
     if (!secret) {
       count('unauthorized');
-      return sendError(res, 503, 'config_error', 'SLACK_SIGNING_SECRET is not set on this server, so Slack deliveries are refused');
+      return writeError(res, 503, 'config_error', 'SLACK_SIGNING_SECRET is not set on this server, so Slack deliveries are refused');
     }
     const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const verified = verifySlackSignature(secret, { timestamp: req.get('x-slack-request-timestamp'), signature: req.get('x-slack-signature') }, raw);
     if (!verified.ok) {
       count('unauthorized');
       log.warn({ reason: verified.reason }, 'refused a slack delivery');
-      return sendError(res, 401, 'unauthorized', verified.reason);
+      return writeError(res, 401, 'unauthorized', verified.reason);
     }
     let body: unknown;
     try {
@@ -109,7 +105,7 @@ export class SlackHttpReceiver implements Receiver {
     }
     if (!this.app || !this.opts.isReady()) {
       res.set('retry-after', '5');
-      return sendError(res, 503, 'not_ready', 'the Slack connection is not identified yet (auth.test); Slack will retry');
+      return writeError(res, 503, 'not_ready', 'the Slack connection is not identified yet (auth.test); Slack will retry');
     }
     const retryNum = Number.parseInt(firstHeader(req.get('x-slack-retry-num')) ?? '', 10);
     const retryReason = firstHeader(req.get('x-slack-retry-reason'));
@@ -118,7 +114,7 @@ export class SlackHttpReceiver implements Receiver {
     const respond = (status: number) => {
       if (responded || res.headersSent) return;
       responded = true;
-      if (status !== 200) return sendError(res, status, 'handler_error', 'could not handle the delivery; Slack will retry');
+      if (status !== 200) return writeError(res, status, 'handler_error', 'could not handle the delivery; Slack will retry');
       if (ackBody === undefined || ackBody === '') res.status(200).end();
       else if (typeof ackBody === 'string') res.status(200).send(ackBody);
       else res.status(200).json(ackBody);

@@ -3,7 +3,7 @@ import type { Worker } from 'bullmq';
 import { Router, type Router as ExpressRouter } from 'express';
 import type { Registry } from 'prom-client';
 import { AttachmentStore, ChannelAccess, channelRuntime, createChannelOutboundWorker, pairingRouter, ReplyStreamer } from '@switchboard/channels';
-import type { Logger, ReadinessCheck } from '@switchboard/observability';
+import { writeError, type Logger, type ReadinessCheck } from '@switchboard/observability';
 import { ApprovalBoard } from '@switchboard/tools';
 import { boltLogger } from './bolt-logger.ts';
 import type { SlackConfig } from './config.ts';
@@ -185,7 +185,7 @@ export async function startSlackService(deps: SlackServiceDeps): Promise<SlackSe
   router.use((req, res, next) => {
     if (pairing) return pairing(req, res, next);
     if (!req.path.startsWith('/admin/slack/')) return next();
-    res.status(503).json({ error: { code: 'not_ready', message: 'the Slack connection is not identified yet' } });
+    writeError(res, 503, 'not_ready', 'the Slack connection is not identified yet');
   });
 
   let socketTimer: NodeJS.Timeout | undefined;

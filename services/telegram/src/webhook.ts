@@ -3,7 +3,7 @@ import type { Api } from 'grammy';
 import { sessionKey } from '@switchboard/contracts';
 import { admitMessage, answerApprovalButton, pairingRouter, secretMatches, type ChannelAccess, type ChannelMetrics } from '@switchboard/channels';
 import type { LaneIngress, TurnQueue } from '@switchboard/lanes';
-import type { Logger } from '@switchboard/observability';
+import { writeError, type Logger } from '@switchboard/observability';
 import type { ApprovalBoard } from '@switchboard/tools';
 import type { TelegramFiles } from './files.ts';
 import { normalizeMessage, type BotIdentity } from './normalize.ts';
@@ -31,10 +31,6 @@ export interface WebhookDeps {
   onAccepted?: (message: { id: string; sessionKey: string; account: string; chatId: string; threadId?: string | undefined }) => Promise<void>;
 }
 
-function sendError(res: Response, status: number, code: string, message: string): void {
-  if (!res.headersSent) res.status(status).json({ error: { code, message } });
-}
-
 /**
  * `POST /webhooks/telegram`: verifies the secret header, validates the update, applies access
  * rules, and puts messages on their session lanes (once per update_id) before answering 200.
@@ -54,11 +50,11 @@ export function telegramRouter(deps: WebhookDeps): Router {
   const authenticated = (req: Request, res: Response, next: () => void) => {
     if (!deps.secret) {
       count('unauthorized');
-      return sendError(res, 503, 'config_error', 'webhooks are off on this server (TELEGRAM_WEBHOOK_SECRET is not set, or TELEGRAM_MODE=polling)');
+      return writeError(res, 503, 'config_error', 'webhooks are off on this server (TELEGRAM_WEBHOOK_SECRET is not set, or TELEGRAM_MODE=polling)');
     }
     if (!secretMatches(req.get('x-telegram-bot-api-secret-token'), deps.secret)) {
       count('unauthorized');
-      return sendError(res, 401, 'unauthorized', 'missing or wrong X-Telegram-Bot-Api-Secret-Token');
+      return writeError(res, 401, 'unauthorized', 'missing or wrong X-Telegram-Bot-Api-Secret-Token');
     }
     next();
   };
@@ -67,7 +63,7 @@ export function telegramRouter(deps: WebhookDeps): Router {
     if (!parsed.success) {
       count('rejected');
       metrics.inbound.inc({ platform: 'telegram', outcome: 'rejected' });
-      return sendError(res, 400, 'bad_request', `not a Telegram update: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+      return writeError(res, 400, 'bad_request', `not a Telegram update: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
     }
     const update = parsed.data;
     try {
@@ -76,7 +72,7 @@ export function telegramRouter(deps: WebhookDeps): Router {
     } catch (err) {
       // Our side (Redis, Telegram API) failed: a 500 makes Telegram redeliver, and dedupe keeps it once.
       log.error({ err, updateId: update.update_id }, 'handling a telegram update failed');
-      sendError(res, 500, 'handler_error', 'could not handle the update; Telegram will retry');
+      writeError(res, 500, 'handler_error', 'could not handle the update; Telegram will retry');
     }
   });
 

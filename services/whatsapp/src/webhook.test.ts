@@ -102,7 +102,7 @@ describe('POST /webhooks/whatsapp', () => {
     // A tampered body under the original signature.
     expect((await post(body.replace('h\\u00e9llo', 'hallo'), signature)).status).toBe(401);
     const res = await post(body, 'garbage');
-    expect(await res.json()).toEqual({ error: { code: 'unauthorized', message: 'missing or wrong X-Hub-Signature-256' } });
+    expect(await res.json()).toEqual({ error: { code: 'unauthorized', message: 'missing or wrong X-Hub-Signature-256', type: 'invalid_request_error' } });
     expect(recorded).toEqual([]);
     expect(await registry.metrics()).toMatch(/switchboard_channel_updates_total\{platform="whatsapp",outcome="unauthorized"\} 8/);
   });

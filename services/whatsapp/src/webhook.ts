@@ -1,6 +1,6 @@
 import express, { Router, type Request, type Response } from 'express';
 import { hmacSha256Hex, pairingRouter, secretMatches, signatureMatches, type ChannelAccess, type ChannelMetrics } from '@switchboard/channels';
-import type { Logger } from '@switchboard/observability';
+import { writeError, type Logger } from '@switchboard/observability';
 import type { GraphApi } from './graph-api.ts';
 import type { WebhookProcessor } from './processor.ts';
 import { validatePayload, type WaWebhook } from './payload.ts';
@@ -19,10 +19,6 @@ export interface WebhookDeps {
 
 const hasMessages = (p: WaWebhook) =>
   p.entry.some((e) => e.changes.some((c) => c.field === 'messages' && Array.isArray((c.value as { messages?: unknown }).messages) && (c.value as { messages: unknown[] }).messages.length > 0));
-
-function sendError(res: Response, status: number, code: string, message: string): void {
-  if (!res.headersSent) res.status(status).json({ error: { code, message } });
-}
 
 /**
  * `GET /webhooks/whatsapp`: Meta's verification handshake (echoes `hub.challenge` when
@@ -46,7 +42,7 @@ export function whatsappRouter(deps: WebhookDeps): Router {
     const challenge = typeof q['hub.challenge'] === 'string' ? q['hub.challenge'] : '';
     if (!deps.verifyToken || mode !== 'subscribe' || !secretMatches(token, deps.verifyToken)) {
       log.warn({ mode }, 'whatsapp: webhook verification refused');
-      return sendError(res, 403, 'forbidden', deps.verifyToken ? 'verification failed' : 'WHATSAPP_VERIFY_TOKEN is not set on this server');
+      return writeError(res, 403, 'forbidden', deps.verifyToken ? 'verification failed' : 'WHATSAPP_VERIFY_TOKEN is not set on this server');
     }
     log.info('whatsapp: webhook verified');
     res.type('text/plain').send(challenge);
@@ -55,19 +51,19 @@ export function whatsappRouter(deps: WebhookDeps): Router {
   router.post('/webhooks/whatsapp', express.raw({ type: () => true, limit: '3mb' }), async (req: Request, res: Response) => {
     if (!deps.appSecret) {
       count('unauthorized');
-      return sendError(res, 503, 'config_error', 'WHATSAPP_APP_SECRET is not set on this server, so WhatsApp webhooks are refused');
+      return writeError(res, 503, 'config_error', 'WHATSAPP_APP_SECRET is not set on this server, so WhatsApp webhooks are refused');
     }
     // The signature covers the exact bytes Meta sent: never re-serialize before checking it.
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     if (!signatureMatches(req.get('x-hub-signature-256'), `sha256=${hmacSha256Hex(deps.appSecret, body)}`)) {
       count('unauthorized');
-      return sendError(res, 401, 'unauthorized', 'missing or wrong X-Hub-Signature-256');
+      return writeError(res, 401, 'unauthorized', 'missing or wrong X-Hub-Signature-256');
     }
     const checked = validatePayload(body);
     if (!checked.ok) {
       count('rejected');
       metrics.inbound.inc({ platform: 'whatsapp', outcome: 'rejected' });
-      return sendError(res, 400, 'bad_request', `not a WhatsApp Cloud API webhook: ${checked.reason}`);
+      return writeError(res, 400, 'bad_request', `not a WhatsApp Cloud API webhook: ${checked.reason}`);
     }
     if (checked.payload.object !== 'whatsapp_business_account') {
       count('ignored');
@@ -86,7 +82,7 @@ export function whatsappRouter(deps: WebhookDeps): Router {
     } catch (err) {
       // Not recorded: a 500 makes Meta deliver it again, and wamid dedupe keeps it once.
       log.error({ err }, 'whatsapp: could not record a delivery');
-      return sendError(res, 500, 'handler_error', 'could not record the delivery; Meta will retry');
+      return writeError(res, 500, 'handler_error', 'could not record the delivery; Meta will retry');
     }
     res.sendStatus(200);
     deps.processor.process(entry, checked.payload);

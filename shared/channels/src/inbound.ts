@@ -1,7 +1,7 @@
 import { Router, type Request, type Response } from 'express';
 import type { InboundMessage } from '@switchboard/contracts';
 import { dedupeKey, type LaneIngress } from '@switchboard/lanes';
-import type { Logger } from '@switchboard/observability';
+import { writeError, type Logger } from '@switchboard/observability';
 import type { ChannelAccess, PendingPairing } from './access.ts';
 
 export type NormalizedInbound = Omit<InboundMessage, 'id'> & { id: string };
@@ -80,13 +80,13 @@ export function pairingRouter(opts: {
   const router = Router();
   router.post(`/admin/${opts.platform}/pairings/:code/approve`, async (req: Request, res: Response) => {
     if (!isLoopback(req.socket.remoteAddress)) {
-      res.status(403).json({ error: { code: 'forbidden', message: 'pairing approvals are accepted from loopback only' } });
+      writeError(res, 403, 'forbidden', 'pairing approvals are accepted from loopback only');
       return;
     }
     const code = String(req.params.code ?? '');
     const paired = /^[A-Za-z0-9]{4,16}$/.test(code) ? await opts.access.approve(code) : undefined;
     if (!paired) {
-      res.status(404).json({ error: { code: 'not_found', message: 'no such pairing code (or it expired)' } });
+      writeError(res, 404, 'not_found', 'no such pairing code (or it expired)');
       return;
     }
     opts.logger.info({ platform: opts.platform, userId: paired.userId }, 'user paired');

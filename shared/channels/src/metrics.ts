@@ -14,7 +14,7 @@ export function channelMetrics(registry: Registry) {
     }),
     sends: counter(registry, {
       name: 'switchboard_channel_sends_total',
-      help: 'Platform send/edit calls by platform and outcome (sent, edited, rate_limited, failed)',
+      help: 'Platform send/edit calls by platform and outcome (sent, edited, uneditable: an edit of a draft that was deleted or can no longer be edited, rate_limited, failed)',
       labelNames: ['platform', 'outcome'] as const,
     }),
   };

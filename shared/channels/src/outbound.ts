@@ -74,13 +74,14 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** How long a draft edit's lock lasts without renewal (a streamer that died mid-edit frees it by then). */
 const DRAFT_LOCK_MS = 10_000;
-/** Value of a draft slot whose post the final reply stopped waiting for (see DraftStore.abandon). */
+/** Value of a draft slot without a usable draft: its post came too late (DraftStore.abandon), or it was deleted (gone). */
 const ABANDONED = '-';
 /**
- * Fills a claimed slot ('', its post under way) with ARGV[1]: the posted message's id (adopt) or
- * ABANDONED (abandon). 0 when the slot holds anything else: whichever of the two comes second loses.
+ * Sets a draft slot to ARGV[2] if it holds ARGV[1]: a claimed slot ('', its post under way) gets the
+ * posted message's id (adopt) or ABANDONED (abandon), and a slot whose draft was deleted, ABANDONED
+ * (gone). 0 when the slot holds anything else: of two such changes, whichever comes second loses.
  */
-const FILL_CLAIMED = `if redis.call('GET', KEYS[1]) == '' then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) return 1 end return 0`;
+const REPLACE_IF = `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3]) return 1 end return 0`;
 
 /**
  * Where a channel keeps the message it streams a turn's reply into, so that whichever replica
@@ -109,7 +110,7 @@ export class DraftStore {
    * this post (it was abandoned) and went out as a message of its own, so the draft is left over.
    */
   async adopt(turnId: string, messageId: string): Promise<boolean> {
-    return (await this.redis.eval(FILL_CLAIMED, 1, this.slot(turnId), messageId, 3600)) === 1;
+    return (await this.redis.eval(REPLACE_IF, 1, this.slot(turnId), '', messageId, 3600)) === 1;
   }
   /** The draft's message id, '' while it is being created, or undefined when there is none (or it was abandoned). */
   async get(turnId: string): Promise<string | undefined> {
@@ -125,7 +126,14 @@ export class DraftStore {
    * not adopted (the streamer takes it down). False when the slot holds no such post.
    */
   async abandon(turnId: string): Promise<boolean> {
-    return (await this.redis.eval(FILL_CLAIMED, 1, this.slot(turnId), ABANDONED, 3600)) === 1;
+    return (await this.redis.eval(REPLACE_IF, 1, this.slot(turnId), '', ABANDONED, 3600)) === 1;
+  }
+  /**
+   * Records that the turn's draft `messageId` is gone (the user deleted it): the final reply then
+   * goes out as a new message without first trying to edit it.
+   */
+  async gone(turnId: string, messageId: string): Promise<void> {
+    await this.redis.eval(REPLACE_IF, 1, this.slot(turnId), messageId, ABANDONED, 3600);
   }
   /** Records that the turn's final reply reached the platform (or failed for good): later drafts may appear below it. */
   async delivered(turnId: string): Promise<void> {
@@ -202,7 +210,7 @@ export function createChannelOutboundWorker(opts: ChannelOutboundOptions): Worke
    * Paces one call to the platform (per chat and overall) and waits out rate limits. `outcome`
    * labels the call in the sends metric once it returns (a function: by what it returned).
    */
-  async function paced<T>(chatKey: string, job: Job, call: () => Promise<T>, outcome: 'sent' | 'edited' | ((result: T) => 'edited' | 'failed')): Promise<T> {
+  async function paced<T>(chatKey: string, job: Job, call: () => Promise<T>, outcome: 'sent' | 'edited' | ((result: T) => 'edited' | 'uneditable')): Promise<T> {
     let waits = 0;
     let retries = 0;
     for (;;) {
@@ -280,7 +288,7 @@ export function createChannelOutboundWorker(opts: ChannelOutboundOptions): Worke
               return false;
             }
           },
-          (ok) => (ok ? 'edited' : 'failed'),
+          (ok) => (ok ? 'edited' : 'uneditable'),
         );
         if (!edited) draft = undefined;
       }

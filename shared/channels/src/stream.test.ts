@@ -105,6 +105,12 @@ describe('ReplyStreamer', () => {
     expect(s.editCalls()).toBe(1);
     expect(s.posts).toEqual(['t1']);
     expect([...s.shown.keys()]).toEqual([]);
+    // The final reply does not try it either: it goes out as a new message.
+    expect(await s.drafts.get('t1')).toBeUndefined();
+    // Nor does a failed turn's note.
+    await s.event({ type: 'turn_error', turnId: 't1', code: 'model_error', message: 'boom', inReplyTo: ['in1'] });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(s.editCalls()).toBe(1);
   });
 
   it('picks up a turn that started before it was asked to follow, from its first delta', async () => {

@@ -265,9 +265,12 @@ export class ReplyStreamer {
       if (await drafts.editUnlessFinal(turnId, () => surface.edit(f.target, id, text))) t.shown = text;
     } catch (err) {
       if (!surface.uneditable?.(err)) throw err;
-      // Every later edit would fail the same way (and count against the platform's limits).
+      // Every later edit would fail the same way (and count against the platform's limits), the
+      // final reply's included: it goes out as a new message.
       t.done = true;
+      t.messageId = undefined;
       this.o.logger.info({ turnId }, 'the draft is gone (deleted by the user?); no more edits of it');
+      await drafts.gone(turnId, id);
     }
   }
 

@@ -30,10 +30,11 @@ let base: string;
 
 beforeAll(async () => {
   server = createServer((req, res) => {
-    if (req.url === '/mid-stream') {
+    if (req.url?.startsWith('/mid-stream')) {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       res.write('data: one\n\n');
-      return handle(new Error('the stream broke'), req, res, undefined);
+      const err = req.url === '/mid-stream/4xx' ? Object.assign(new Error('bad range'), { status: 416 }) : new Error('the stream broke');
+      return handle(err, req, res, undefined);
     }
     handle(errors[req.url ?? '']!, req, res, undefined);
   });
@@ -70,12 +71,18 @@ describe('jsonErrorHandler', () => {
     expect(logged[0]).toMatchObject({ msg: 'request handler failed', path: '/boom', err: { message: 'the database went away' } });
   });
 
-  it('ends a response already under way (and logs the error) instead of leaving the client waiting', async () => {
-    logged.length = 0;
-    const res = await fetch(`${base}/mid-stream`);
-    expect(res.status).toBe(200);
-    expect(await res.text()).toBe('data: one\n\n');
-    expect(logged).toHaveLength(1);
-    expect(logged[0]).toMatchObject({ msg: 'request handler failed', path: '/mid-stream' });
+  it('ends a response already under way (and logs the error) instead of leaving the client waiting, whatever the error', async () => {
+    for (const path of ['/mid-stream', '/mid-stream/4xx']) {
+      logged.length = 0;
+      const res = await fetch(base + path);
+      expect(res.status).toBe(200);
+      expect(await res.text()).toBe('data: one\n\n');
+      expect(logged).toHaveLength(1);
+      expect(logged[0]).toMatchObject({ msg: 'request handler failed after its response started', path });
+    }
+  });
+
+  it('has the four parameters by which Express tells an error handler from a route', () => {
+    expect(handle).toHaveLength(4);
   });
 });

@@ -23,11 +23,16 @@ export function writeError(res: ServerResponse, status: number, code: string, me
  */
 export function jsonErrorHandler(logger: Logger) {
   return (err: { type?: string; status?: number; message?: string }, req: IncomingMessage & { path?: string }, res: ServerResponse, _next: unknown): void => {
+    const path = req.path ?? req.url;
+    if (res.headersSent) {
+      logger.error({ err, path }, 'request handler failed after its response started');
+      if (!res.writableEnded) res.end();
+      return;
+    }
     if (err.type === 'entity.parse.failed') return writeError(res, 400, 'bad_request', 'request body is not valid JSON');
     if (err.type === 'entity.too.large') return writeError(res, 413, 'bad_request', 'request body is too large');
     if (typeof err.status === 'number' && err.status >= 400 && err.status < 500) return writeError(res, err.status, 'bad_request', err.message ?? 'bad request');
-    logger.error({ err, path: req.path ?? req.url }, 'request handler failed');
-    if (res.headersSent) return void (res.writableEnded || res.end());
+    logger.error({ err, path }, 'request handler failed');
     writeError(res, 500, 'handler_error', 'internal error');
   };
 }

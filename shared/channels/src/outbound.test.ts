@@ -1,0 +1,102 @@
+import { Queue } from 'bullmq';
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import { outboundQueue, type OutboundReply } from '@switchboard/contracts';
+import { createRedis } from '@switchboard/lanes';
+import { createLogger, createRegistry } from '@switchboard/observability';
+import { uniquePrefix, waitFor } from '@switchboard/testkit';
+import { channelMetrics } from './metrics.ts';
+import { createChannelOutboundWorker, DraftStore, type ChannelSender } from './outbound.ts';
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!();
+});
+
+/** A platform that shows messages by id; an edit of a deleted one fails as the platforms' "message not found" does. */
+function fakePlatform(opts: { failSends?: number } = {}) {
+  const shown = new Map<string, string>();
+  const sends: Array<{ text: string; index: number; replyTo: readonly string[] }> = [];
+  let failSends = opts.failSends ?? 0;
+  let next = 0;
+  const sender: ChannelSender = {
+    render: (markdown) => [markdown],
+    async send(_target, text, o) {
+      if (failSends > 0) {
+        failSends -= 1;
+        throw Object.assign(new Error('502 from the platform'), { transient: true });
+      }
+      sends.push({ text, index: o.index, replyTo: o.replyTo });
+      const id = `m${(next += 1)}`;
+      shown.set(id, text);
+      return id;
+    },
+    async edit(_target, id, text) {
+      if (!shown.has(id)) throw Object.assign(new Error('message to edit not found'), { gone: true });
+      shown.set(id, text);
+    },
+    uneditable: (err) => (err as { gone?: boolean }).gone === true,
+    async sendApproval() {},
+    classify: (err) => ((err as { transient?: boolean }).transient ? { kind: 'transient', reason: 'fake' } : { kind: 'permanent', reason: String(err) }),
+  };
+  return { sender, shown, sends };
+}
+
+async function start(platform: ReturnType<typeof fakePlatform>) {
+  const prefix = uniquePrefix('outbound');
+  const redis = createRedis(inject('redisUrl'));
+  const registry = createRegistry();
+  const drafts = new DraftStore(redis, prefix, 'fake');
+  const worker = createChannelOutboundWorker({
+    platform: 'fake',
+    sender: platform.sender,
+    connection: createRedis(inject('redisUrl')),
+    prefix,
+    logger: createLogger({ service: 'test', level: 'silent' }),
+    metrics: channelMetrics(registry),
+    concurrency: 2,
+    chatIntervalMs: 0,
+    globalRatePerSecond: 1000,
+    transientRetryMs: 10,
+    drafts,
+  });
+  const queue = new Queue(outboundQueue('fake').name, { connection: redis, prefix });
+  cleanups.push(async () => {
+    await worker.close();
+    await queue.close();
+    redis.disconnect();
+  });
+  const sends = async (outcome: string) => (await registry.getSingleMetric('switchboard_channel_sends_total')!.get()).values.find((v) => v.labels.outcome === outcome)?.value ?? 0;
+  return { drafts, queue, sends };
+}
+
+const reply = (text: string): OutboundReply => ({ v: 1, id: 'reply-t1', turnId: 't1', sessionKey: 'fake:bot:c1', platform: 'fake', account: 'bot', chatId: 'c1', text, inReplyTo: ['in1'] });
+
+describe('channel outbound worker', () => {
+  it('edits the turn’s draft into the reply', async () => {
+    const platform = fakePlatform();
+    const s = await start(platform);
+    const draft = await platform.sender.send({ account: 'bot', chatId: 'c1' }, 'Hel …', { index: 0, replyTo: [] });
+    platform.sends.length = 0;
+    await s.drafts.claim('t1');
+    await s.drafts.adopt('t1', draft!);
+    await s.queue.add('reply', { v: 1, reply: reply('Hello.') });
+    await waitFor(() => platform.shown.get(draft!) === 'Hello.');
+    expect(platform.sends).toEqual([]);
+    expect(await s.sends('edited')).toBe(1);
+  });
+
+  it('sends the reply as a new message, quoting its question, when the draft was deleted; a failing send is retried, never doubled', async () => {
+    const platform = fakePlatform({ failSends: 2 });
+    const s = await start(platform);
+    await s.drafts.claim('t1');
+    await s.drafts.adopt('t1', 'm-deleted'); // posted, then deleted by the user: the platform no longer has it
+    await s.queue.add('reply', { v: 1, reply: reply('The whole answer.') });
+    await waitFor(() => platform.sends.length > 0);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(platform.sends).toEqual([{ text: 'The whole answer.', index: 0, replyTo: ['in1'] }]);
+    expect([...platform.shown.values()]).toEqual(['The whole answer.']);
+    expect(await s.sends('uneditable')).toBe(1);
+    expect(await s.sends('sent')).toBe(1);
+    expect(await s.sends('failed')).toBe(0);
+  });
+});
