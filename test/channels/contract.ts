@@ -122,7 +122,7 @@ export function channelContract(h: ChannelHarness): void {
 
     it.skipIf(h.lacks?.edits)('a reply whose streamed draft the user deleted still arrives whole, as a new message', async () => {
       const words = Array.from({ length: 30 }, (_, i) => `w${i}`).join(' ');
-      const r = await start({ env: open(), script: () => ({ text: `kept: ${words}`, chunkSize: 8, chunkDelayMs: 80 }) });
+      const r = await start({ env: open(), script: () => ({ text: `kept: ${words}`, chunkSize: 8, chunkDelayMs: 150 }) });
       expect(r.userDeletes, 'a platform with edits must let the test delete a message as the user').toBeDefined();
       await r.dm(alice, 'I will delete your draft');
       await waitFor(() => r.said({ dm: alice }).length === 1, { timeoutMs: 20_000 });
