@@ -116,6 +116,12 @@ describe('classifyDiscordError', () => {
     // The streamer stops editing such a draft by the same rule.
     expect(discordDraftSurface(recordingRest().rest).uneditable).toBe(uneditable);
   });
+
+  it('deletes a draft that could not be edited into the reply', async () => {
+    const { rest, calls } = recordingRest();
+    await discordSender(rest, BOT_ID).remove!({ account: BOT_ID, chatId: '800' }, '123');
+    expect(calls).toEqual([{ method: 'DELETE', route: '/channels/800/messages/123', body: undefined }]);
+  });
 });
 
 describe('loadDiscordConfig', () => {

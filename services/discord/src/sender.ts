@@ -55,6 +55,9 @@ export function discordSender(rest: DiscordRest, botId: string): ChannelSender {
       await rest.patch(Routes.channelMessage(channelOf(target), messageId), { body: { content, allowed_mentions: NO_MENTIONS } });
     },
     uneditable,
+    async remove(target, messageId) {
+      await rest.delete(Routes.channelMessage(channelOf(target), messageId));
+    },
     async sendApproval(target, notice) {
       const { content, components } = approvalMessage(notice);
       await createMessage(rest, channelOf(target), { content, components, allowed_mentions: NO_MENTIONS, nonce: nonceOf(`ap-${notice.id}`), enforce_nonce: true });

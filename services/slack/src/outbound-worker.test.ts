@@ -66,6 +66,9 @@ describe('slackSender', () => {
     const other = await s.edit!(target, ts!, 'x').then(() => undefined, (e: unknown) => e);
     expect(platformErrorCode(other)).toBe('channel_not_found');
     expect(s.uneditable!(other)).toBe(false);
+    // The outbound worker takes a draft it could not edit down once the reply is out.
+    await s.remove!(target, ts!);
+    expect(slack.messages('C0CHAN0001').some((m) => m.ts === ts)).toBe(false);
   });
 
   it('approval prompts carry Approve/Deny buttons with our action ids and fit a section block', async () => {

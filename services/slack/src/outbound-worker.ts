@@ -86,6 +86,9 @@ export function slackSender(client: webApi.WebClient): ChannelSender {
       await client.chat.update({ channel: target.chatId, ts, text });
     },
     uneditable: isUneditable,
+    async remove(target, ts) {
+      await client.chat.delete({ channel: target.chatId, ts });
+    },
     async sendApproval(target, notice) {
       const { tool, argsJson } = approvalSummary(notice.tool, notice.arguments);
       const head = `The assistant wants to run *${escapeMrkdwn(tool)}*:\n\`\`\`\n`;

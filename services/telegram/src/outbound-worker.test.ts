@@ -30,6 +30,9 @@ describe('telegramSender', () => {
     expect(sender.uneditable!(other)).toBe(false);
     // The sender itself sends nothing in place of a failed edit.
     expect(fake.chat(111).map((m) => m.text)).toEqual(['draft …']);
+    // The outbound worker takes a draft it could not edit down once the reply is out.
+    await sender.remove!(dm, draft!);
+    expect(fake.chat(111)).toEqual([]);
     // The streamer stops editing such a draft by the same rule.
     expect(telegramDraftSurface(new Api(TOKEN, { apiRoot: fake.apiRoot })).uneditable).toBe(sender.uneditable);
   });

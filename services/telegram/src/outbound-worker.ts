@@ -38,6 +38,9 @@ export function telegramSender(api: Api, botId: string, log: Logger): ChannelSen
       }
     },
     uneditable: isUneditable,
+    async remove(target, messageId) {
+      await api.deleteMessage(target.chatId, Number(messageId));
+    },
     async sendApproval(target, notice) {
       const args = JSON.stringify(notice.arguments ?? {}, null, 2);
       const text = `The assistant wants to run <b>${escapeHtml(notice.tool)}</b>:\n<pre><code class="language-json">${escapeHtml(args.length > 3000 ? `${args.slice(0, 3000)}…` : args)}</code></pre>`;

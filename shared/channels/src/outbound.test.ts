@@ -12,9 +12,13 @@ afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
 
-/** A platform that shows messages by id; an edit of a deleted one fails as the platforms' "message not found" does. */
+/**
+ * A platform that shows messages by id. An edit of a deleted message fails as the platforms'
+ * "message not found" does, and one of a message in `tooOld` as "can no longer be edited".
+ */
 function fakePlatform(opts: { failSends?: number } = {}) {
   const shown = new Map<string, string>();
+  const tooOld = new Set<string>();
   const sends: Array<{ text: string; index: number; replyTo: readonly string[] }> = [];
   let failSends = opts.failSends ?? 0;
   let next = 0;
@@ -32,13 +36,17 @@ function fakePlatform(opts: { failSends?: number } = {}) {
     },
     async edit(_target, id, text) {
       if (!shown.has(id)) throw Object.assign(new Error('message to edit not found'), { gone: true });
+      if (tooOld.has(id)) throw Object.assign(new Error("message can't be edited"), { gone: true });
       shown.set(id, text);
+    },
+    async remove(_target, id) {
+      if (!shown.delete(id)) throw Object.assign(new Error('message to delete not found'), { gone: true });
     },
     uneditable: (err) => (err as { gone?: boolean }).gone === true,
     async sendApproval() {},
     classify: (err) => ((err as { transient?: boolean }).transient ? { kind: 'transient', reason: 'fake' } : { kind: 'permanent', reason: String(err) }),
   };
-  return { sender, shown, sends };
+  return { sender, shown, sends, tooOld };
 }
 
 async function start(platform: ReturnType<typeof fakePlatform>) {
@@ -98,5 +106,17 @@ describe('channel outbound worker', () => {
     expect(await s.sends('uneditable')).toBe(1);
     expect(await s.sends('sent')).toBe(1);
     expect(await s.sends('failed')).toBe(0);
+  });
+
+  it('takes down a draft that still exists but can no longer be edited, once the reply is out', async () => {
+    const platform = fakePlatform();
+    const s = await start(platform);
+    const draft = await platform.sender.send({ account: 'bot', chatId: 'c1' }, 'The who …', { index: 0, replyTo: [] });
+    platform.tooOld.add(draft!);
+    await s.drafts.claim('t1');
+    await s.drafts.adopt('t1', draft!);
+    await s.queue.add('reply', { v: 1, reply: reply('The whole answer.') });
+    await waitFor(() => !platform.shown.has(draft!));
+    expect([...platform.shown.values()]).toEqual(['The whole answer.']);
   });
 });

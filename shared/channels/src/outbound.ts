@@ -38,6 +38,8 @@ export interface ChannelSender {
    * user deleted the draft, or it is too old): the first part is then sent as a new message.
    */
   uneditable?(err: unknown): boolean;
+  /** Deletes a message (a draft that could not be edited into the reply, once the reply is sent). */
+  remove?(target: ChatTarget, messageId: string): Promise<void>;
   /** Shows an approval request with Approve/Deny buttons. */
   sendApproval(target: ChatTarget, notice: ApprovalNotice): Promise<void>;
   /** Classifies an error thrown by `send`, `edit` or `sendApproval`. */
@@ -259,6 +261,8 @@ export function createChannelOutboundWorker(opts: ChannelOutboundOptions): Worke
     for (let i = done; i < parts.length; i++) {
       const part = parts[i]!;
       let draft: string | undefined;
+      /** The draft that could not be edited into this part. */
+      let leftover: string | undefined;
       if (i === 0 && opts.drafts && sender.edit) {
         await opts.drafts.finish(reply.turnId);
         await opts.drafts.waitForEdits(reply.turnId);
@@ -290,10 +294,18 @@ export function createChannelOutboundWorker(opts: ChannelOutboundOptions): Worke
           },
           (ok) => (ok ? 'edited' : 'uneditable'),
         );
-        if (!edited) draft = undefined;
+        if (!edited) {
+          draft = undefined;
+          leftover = id;
+        }
       }
       if (!draft) {
         await paced(chatKey, job, () => sender.send(target, part, { index: i, replyTo: i === 0 ? reply.inReplyTo : [], key: `${reply.id}-${i}` }), 'sent');
+      }
+      if (leftover && sender.remove) {
+        // A draft that still exists but can no longer be edited (too old) would stay above the
+        // reply, half-written; one the user deleted is simply not found. Best effort either way.
+        await sender.remove(target, leftover).catch((err: unknown) => log.debug({ jobId: job.id, err }, 'could not delete the uneditable draft'));
       }
       await job.updateProgress(i + 1);
     }
