@@ -24,6 +24,16 @@ async function createMessage(rest: DiscordRest, channelId: string, body: Record<
   return sent.id;
 }
 
+/** Replaces a message's text (a draft, with its next text or the reply), pinging nobody. */
+async function editMessage(rest: DiscordRest, target: ChatTarget, messageId: string, content: string): Promise<void> {
+  await rest.patch(Routes.channelMessage(channelOf(target), messageId), { body: { content, allowed_mentions: NO_MENTIONS } });
+}
+
+/** Deletes a message (a draft that is not needed any more). */
+async function deleteMessage(rest: DiscordRest, target: ChatTarget, messageId: string): Promise<void> {
+  await rest.delete(Routes.channelMessage(channelOf(target), messageId));
+}
+
 /**
  * Discord's error codes for an edit of a message that is gone or can no longer be edited: Unknown
  * Message (the user or a moderator deleted the draft), Cannot edit a message authored by another
@@ -51,13 +61,9 @@ export function discordSender(rest: DiscordRest, botId: string): ChannelSender {
         ...(key ? { nonce: nonceOf(key), enforce_nonce: true } : {}),
       });
     },
-    async edit(target, messageId, content) {
-      await rest.patch(Routes.channelMessage(channelOf(target), messageId), { body: { content, allowed_mentions: NO_MENTIONS } });
-    },
+    edit: (target, messageId, content) => editMessage(rest, target, messageId, content),
     uneditable,
-    async remove(target, messageId) {
-      await rest.delete(Routes.channelMessage(channelOf(target), messageId));
-    },
+    remove: (target, messageId) => deleteMessage(rest, target, messageId),
     async sendApproval(target, notice) {
       const { content, components } = approvalMessage(notice);
       await createMessage(rest, channelOf(target), { content, components, allowed_mentions: NO_MENTIONS, nonce: nonceOf(`ap-${notice.id}`), enforce_nonce: true });
@@ -99,12 +105,8 @@ export function discordDraftSurface(rest: DiscordRest, replyTo: (target: ChatTar
         enforce_nonce: true,
       });
     },
-    async edit(target, messageId, text) {
-      await rest.patch(Routes.channelMessage(channelOf(target), messageId), { body: { content: text, allowed_mentions: NO_MENTIONS } });
-    },
-    async remove(target, messageId) {
-      await rest.delete(Routes.channelMessage(channelOf(target), messageId));
-    },
+    edit: (target, messageId, text) => editMessage(rest, target, messageId, text),
+    remove: (target, messageId) => deleteMessage(rest, target, messageId),
     uneditable,
     async typing(target) {
       await rest.post(Routes.channelTyping(channelOf(target)));

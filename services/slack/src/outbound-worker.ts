@@ -77,18 +77,24 @@ export async function postMessage(client: webApi.WebClient, target: ChatTarget, 
   return String(res.ts ?? '');
 }
 
+/** Replaces a message's text (a draft, with its next text or the reply). */
+export async function updateMessage(client: webApi.WebClient, target: ChatTarget, ts: string, text: string): Promise<void> {
+  await client.chat.update({ channel: target.chatId, ts, text });
+}
+
+/** Deletes a message (a draft that is not needed any more). */
+export async function deleteMessage(client: webApi.WebClient, target: ChatTarget, ts: string): Promise<void> {
+  await client.chat.delete({ channel: target.chatId, ts });
+}
+
 /** Slack's side of the channel outbound worker: mrkdwn parts, thread replies, Block Kit approval buttons. */
 export function slackSender(client: webApi.WebClient): ChannelSender {
   return {
     render: (markdown) => renderSlackParts(markdown),
     send: (target, text) => postMessage(client, target, text),
-    async edit(target, ts, text) {
-      await client.chat.update({ channel: target.chatId, ts, text });
-    },
+    edit: (target, ts, text) => updateMessage(client, target, ts, text),
     uneditable: isUneditable,
-    async remove(target, ts) {
-      await client.chat.delete({ channel: target.chatId, ts });
-    },
+    remove: (target, ts) => deleteMessage(client, target, ts),
     async sendApproval(target, notice) {
       const { tool, argsJson } = approvalSummary(notice.tool, notice.arguments);
       const head = `The assistant wants to run *${escapeMrkdwn(tool)}*:\n\`\`\`\n`;

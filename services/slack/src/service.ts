@@ -11,7 +11,7 @@ import { slackFiles } from './files.ts';
 import { SlackHttpReceiver } from './http-receiver.ts';
 import { registerListeners } from './listeners.ts';
 import type { SlackIdentity } from './normalize.ts';
-import { isUneditable, postMessage, slackSender } from './outbound-worker.ts';
+import { deleteMessage, isUneditable, postMessage, slackSender, updateMessage } from './outbound-worker.ts';
 import { escapeMrkdwn, SLACK_MESSAGE_LIMIT } from './render.ts';
 
 export { loadSlackConfig, SlackEnv } from './config.ts';
@@ -118,12 +118,8 @@ export async function startSlackService(deps: SlackServiceDeps): Promise<SlackSe
           renderDraft: escapeMrkdwn,
           surface: {
             post: (target, text) => postMessage(client, target, text),
-            edit: async (target, ts, text) => {
-              await client.chat.update({ channel: target.chatId, ts, text });
-            },
-            remove: async (target, ts) => {
-              await client.chat.delete({ channel: target.chatId, ts });
-            },
+            edit: (target, ts, text) => updateMessage(client, target, ts, text),
+            remove: (target, ts) => deleteMessage(client, target, ts),
             uneditable: isUneditable,
           },
         })
