@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from './open-database.ts';
 import type { PGlite } from '@electric-sql/pglite';
 import { GENERIC_PLAN_MARK, MAX_PREPARED_STATEMENTS, PgliteSession, REPLAN_AFTER_EXECUTIONS, REPLAN_AFTER_MS, serializeParam } from './pglite-query.ts';
+import { TRANSCRIPT_HISTORY_SQL } from './transcript-sql.ts';
 import type { Db } from './types.ts';
 
 async function prepared(db: Db): Promise<string[]> {
@@ -54,24 +55,53 @@ describe.each([
     expect(await plans(inTx)).toEqual([{ generic_plans: 0, custom_plans: 8 }]);
   });
 
-  it('keeps a generic plan of a marked statement for a while, then plans afresh, so one made on an empty table does not stay', async () => {
-    // Analyzed while empty, like the tables of a fresh data directory (the template is vacuumed).
+  /** The plan a marked statement, prepared by an earlier call, keeps (EXPLAIN EXECUTE under its settings). */
+  const keptPlan = async (sql: string, args: string) => {
+    const { rows } = await db.query<{ name: string; generic_plans: number }>(`select name, generic_plans from pg_prepared_statements where statement = $1`, [sql]);
+    expect(rows).toHaveLength(1);
+    await db.query('set plan_cache_mode = auto');
+    const explained = await db.query<{ 'QUERY PLAN': string }>(`explain execute ${rows[0]!.name}(${args})`);
+    await db.query('set plan_cache_mode = force_custom_plan');
+    return { generic: rows[0]!.generic_plans, plan: explained.rows.map((r) => r['QUERY PLAN']).join('\n') };
+  };
+  const setting = async (name: string) => (await db.query<Record<string, string>>(`show ${name}`)).rows[0]![name];
+
+  it('keeps a generic plan of a marked statement, made on its index even while the table is empty', async () => {
+    // Analyzed while empty, like the tables of a fresh data directory (the template is vacuumed):
+    // planned for that size, the plan would be a sequential scan, which reads every row the table
+    // gains afterwards for each key, for as long as the plan lives.
     await db.query(`create table replan_probe (k text, seq int, primary key (k, seq)); analyze replan_probe`);
     const sql = `${GENERIC_PLAN_MARK} select coalesce(max(seq), 0)::int as n from replan_probe where k = $1`;
-    const plan = async () => {
-      const { rows } = await db.query<{ name: string; generic_plans: number }>(`select name, generic_plans from pg_prepared_statements where statement = '${sql}'`);
-      expect(rows).toHaveLength(1);
-      const explained = await db.query<{ 'QUERY PLAN': string }>(`explain execute ${rows[0]!.name}('k1')`);
-      return { generic: rows[0]!.generic_plans, plan: explained.rows.map((r) => r['QUERY PLAN']).join('\n') };
-    };
-    for (let i = 0; i < 10; i++) await db.query(sql, ['k1']);
-    const early = await plan();
+    const unmarked = 'select coalesce(max(seq), 0)::int as n from replan_probe where k = $1 and $2::int = 1';
+    for (let i = 0; i < 10; i++) {
+      await db.query(sql, ['k1']);
+      await db.query(unmarked, ['k1', 1]);
+    }
+    const early = await keptPlan(sql, `'k1'`);
     expect(early.generic).toBeGreaterThan(0); // planning is skipped once the generic plan is kept
-    expect(early.plan).toMatch(/Seq Scan on replan_probe/); // the cheapest plan for an empty table
+    expect(early.plan).toMatch(/Index Only Scan Backward using replan_probe_pkey/);
+    // Every other statement is planned as Postgres would: for an empty table, a sequential scan.
+    expect(await setting('enable_seqscan')).toBe('on');
+    expect(await setting('plan_cache_mode')).toBe('force_custom_plan');
+    expect((await db.query<{ 'QUERY PLAN': string }>(`explain select * from replan_probe where k = 'k1'`)).rows[0]!['QUERY PLAN']).toMatch(/Seq Scan on replan_probe/);
+    // A marked statement that fails leaves the session's settings as they were too.
+    await expect(db.query(`${GENERIC_PLAN_MARK} select 1 / $1::int as n`, [0])).rejects.toMatchObject({ code: '22012' });
+    await expect(db.query(`${GENERIC_PLAN_MARK} selec $1::int`, [1])).rejects.toMatchObject({ code: '42601' });
+    expect(await setting('enable_seqscan')).toBe('on');
+    expect(await setting('plan_cache_mode')).toBe('force_custom_plan');
     await db.query(`insert into replan_probe select 'k' || (i % 500), i from generate_series(1, 20000) i`);
-    for (let i = 0; i < REPLAN_AFTER_EXECUTIONS; i++) await db.query(sql, ['k1']);
-    expect((await plan()).plan).toMatch(/Index Only Scan Backward using replan_probe_pkey/);
+    expect((await db.query(sql, ['k7'])).rows).toEqual([{ n: 19507 }]);
     await db.query(`drop table replan_probe`);
+  });
+
+  it("keeps the turn's history read on the messages index when it was first planned on an empty table", async () => {
+    // The tables of a fresh data dir: the first turns plan it while `messages` is (nearly) empty.
+    await db.query(`insert into sessions (id, platform, account, chat_id) values ('plan-s', 'web', 'local', 'plan-s') on conflict do nothing`);
+    for (let i = 0; i < 10; i++) await db.query(TRANSCRIPT_HISTORY_SQL, ['plan-s', 100]);
+    const { generic, plan } = await keptPlan(TRANSCRIPT_HISTORY_SQL, `'plan-s', 100`);
+    expect(generic).toBeGreaterThan(0);
+    expect(plan).toMatch(/Index Scan Backward using messages_session_id_seq_key on messages/);
+    expect(plan).not.toMatch(/Seq Scan on messages/);
   });
 
   it('recovers when Postgres dropped its prepared statements', async () => {

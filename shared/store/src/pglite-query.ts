@@ -24,16 +24,25 @@ export const MAX_PREPARED_STATEMENTS = 128;
  * the memory store's hybrid search and inserts about twice as slow (5,000 memories, `npm run
  * bench:memory`). A marked statement runs with Postgres' default (`auto`): after five custom plans
  * it may keep a generic one, which skips planning, most of a short statement's cost (the turn
- * commit: 1.05 → 0.5 ms of CPU). Only statements whose plans were checked carry it.
+ * commit: 1.05 → 0.5 ms of CPU). Only statements whose plans were checked carry it: key lookups,
+ * each with an index for every table it reads.
+ *
+ * A marked statement is also planned without sequential scans (`enable_seqscan = off`). The plan
+ * it keeps is made once, from the tables' sizes at that moment, and PGlite has no autovacuum whose
+ * statistics would replace it. Made on a nearly empty table, as on a fresh data dir, it scanned
+ * the whole table for every key: the turn commit then looked for each turn's last message through
+ * every message, and took several times its CPU for as long as the plan lived. With every row the
+ * table gained, the commits got slower and so larger and fewer, and the plan outlived a
+ * 500-session benchmark run.
  */
 export const GENERIC_PLAN_MARK = '/* generic plan */';
 
 /**
  * Executions, and milliseconds, after which a statement marked {@link GENERIC_PLAN_MARK} is parsed
- * (and so planned) afresh. A generic plan lives as long as its statement, and one made while a table was nearly empty can
- * be a sequential scan that costs more with every row the table gains (PGlite has no autovacuum
- * whose statistics would invalidate it): parsing again bounds how long such a plan lives, by use
- * and by age.
+ * (and so planned) afresh. A generic plan lives as long as its statement, and its estimates (rows,
+ * join methods) come from the tables' sizes when it was made (PGlite has no autovacuum whose
+ * statistics would invalidate it): parsing again bounds how long such a plan lives, by use and by
+ * age.
  */
 export const REPLAN_AFTER_EXECUTIONS = 200;
 export const REPLAN_AFTER_MS = 30_000;
@@ -56,11 +65,6 @@ export class PgliteSession {
   readonly pglite: PGlite;
   readonly #names = new Map<string, { name: string; uses: number; at: number }>();
   readonly #now: () => number;
-  /**
-   * The session's `plan_cache_mode` as last set here; undefined when a transaction that set it
-   * may have rolled back (the next statement sets it again).
-   */
-  planMode: PlanMode | undefined = 'force_custom_plan';
   /** Statements to close with the next message (evicted, or possibly half-made by a failed Parse). */
   #toClose: string[] = [];
   #next = 0;
@@ -113,7 +117,15 @@ export class PgliteSession {
   }
 }
 
-export type PlanMode = 'auto' | 'force_custom_plan';
+/**
+ * The settings a statement marked {@link GENERIC_PLAN_MARK} runs with outside a transaction, and
+ * the session's own (`pglite-runtime.ts`), restored after it in the same message: every other
+ * statement, and every client of the session, is planned as before it. Each costs ~5 µs there.
+ */
+const MARKED_SETTINGS = 'SET plan_cache_mode = auto; SET enable_seqscan = off';
+const SESSION_SETTINGS = 'SET plan_cache_mode = force_custom_plan; SET enable_seqscan = on';
+/** Results of {@link SESSION_SETTINGS}, which come after the statement's. */
+const SESSION_SETTINGS_RESULTS = 2;
 
 /** What both a PGlite instance and one of its transactions offer. */
 export type PgliteQueryable = Pick<PGlite | Transaction, 'query' | 'exec'>;
@@ -179,13 +191,12 @@ async function runPrepared<R>(target: PgliteTarget, sql: string, params: unknown
   const { name, fresh } = session.claim(sql);
   const parts: Uint8Array[] = session.takeCloses().map((closed) => serialize.close({ type: 'S', name: closed }));
   // Inside a transaction every statement gets custom plans: a SET there is undone by a rollback.
-  const mode: PlanMode = target.tx === undefined && sql.startsWith(GENERIC_PLAN_MARK) ? 'auto' : 'force_custom_plan';
-  if (session.planMode !== mode) {
-    parts.push(serialize.query(`SET plan_cache_mode = ${mode}`));
-    session.planMode = target.tx === undefined ? mode : undefined;
-  }
+  // The settings are restored after the Sync, so also after a statement that failed.
+  const marked = target.tx === undefined && sql.startsWith(GENERIC_PLAN_MARK);
+  if (marked) parts.push(serialize.query(MARKED_SETTINGS));
   if (fresh) parts.push(serialize.parse({ name, text: sql }));
   parts.push(serialize.bind({ statement: name, values }), serialize.describe({ type: 'P' }), serialize.execute({}), serialize.sync());
+  if (marked) parts.push(serialize.query(SESSION_SETTINGS));
   let messages: BackendMessage[];
   try {
     const pglite = session.pglite;
@@ -201,8 +212,8 @@ async function runPrepared<R>(target: PgliteTarget, sql: string, params: unknown
     }
     throw err;
   }
-  // The statement's result is the last one (after the SET's, when one was sent).
-  return parse.parseResults(messages, session.pglite.parsers).at(-1)!.rows as R[];
+  // The statement's result is the last one but for the restored settings' (the SETs' before it come first).
+  return parse.parseResults(messages, session.pglite.parsers).at(marked ? -1 - SESSION_SETTINGS_RESULTS : -1)!.rows as R[];
 }
 
 /**
