@@ -217,7 +217,6 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
       return;
     }
     const modelSteps = steps.filter((s) => s.kind === 'model') as Array<Extract<Step, { kind: 'model' }>>;
-    const final = finalText;
     const tokensAtMost = await finishing(async () => {
       const { outcome, baseSeq } = await deps.transcripts.commit({
         sessionKey: ctx.sessionKey,
@@ -225,7 +224,7 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
         session: first,
         turnId: ctx.turnId,
         inboundIds: inReplyTo,
-        replyText: final,
+        replyText: finalText,
         model: modelSteps[modelSteps.length - 1]?.model,
         promptTokens: modelSteps.reduce((n, s) => n + s.promptTokens, 0),
         completionTokens: modelSteps.reduce((n, s) => n + s.completionTokens, 0),
@@ -236,7 +235,7 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
       if (outcome === 'committed' && remembered) deps.memory?.committed(ctx, remembered, historyLimit, { added: rows, baseSeq, unsummarizedTokensAtMost: atMost });
       // Committed already by an earlier run of this turn (a stalled worker whose commit landed first):
       // the reply is the committed one, which the transcript and memory hold.
-      await deliver(outcome === 'already_committed' ? ((await deps.transcripts.committedReply(ctx.turnId)) ?? final) : final);
+      await deliver(outcome === 'already_committed' ? ((await deps.transcripts.committedReply(ctx.turnId)) ?? finalText) : finalText);
       return atMost;
     });
     await deps.memory?.afterTurn(ctx, budgetTokens, { unsummarizedTokensAtMost: tokensAtMost });
