@@ -8,13 +8,13 @@ import { counter, createLogger, createRegistry } from '@switchboard/observabilit
 import type { PolicyEngine } from '@switchboard/policy';
 import { openDatabase, TRANSCRIPT_COMMIT_SQL, TRANSCRIPT_HISTORY_SQL, type Db } from '@switchboard/store';
 import { lastUserMessages, messageText, startFakeOpenAI, type FakeOpenAI } from '@switchboard/testkit';
-import { ToolCallValidator, type ToolCatalog } from '@switchboard/tools';
-import type { ApprovalStore } from './approvals.ts';
+import type { ToolCatalog } from '@switchboard/tools';
 import { HistoryCache } from './history-cache.ts';
 import type { ToolDispatcher } from './tool-dispatch.ts';
 import { TranscriptStore } from './transcript.ts';
 import { createTurnMemory, unsummarizedTokensAtMost } from './turn-memory.ts';
-import { createTurnRunner, type TurnRunnerDeps } from './turn-runner.ts';
+import { runnerDeps } from './test-support/runner-deps.ts';
+import { createTurnRunner } from './turn-runner.ts';
 
 const logger = createLogger({ service: 'test', level: 'silent' });
 /** A property of `target`, methods bound to it (its private fields do not resolve through a Proxy). */
@@ -55,26 +55,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all([db?.close(), model?.close()]);
 });
-
-/** A turn runner's dependencies over `on` with no tools and replies going nowhere; the model is the fake. */
-function runnerDeps(on: Db, llm: ReturnType<typeof createLlmClient>, contextBudgetTokens: number, maxToolSteps: number): TurnRunnerDeps {
-  return {
-    transcripts: new TranscriptStore(on),
-    lanes: {} as LaneStore,
-    replies: { deliver: async () => undefined } as unknown as ReplyPublisher,
-    llm,
-    catalog: { list: async () => [] } as unknown as ToolCatalog,
-    validator: new ToolCallValidator(),
-    tools: {} as ToolDispatcher,
-    policy: { offers: () => true } as unknown as PolicyEngine,
-    approvals: {} as ApprovalStore,
-    db: on,
-    agentName: 'default',
-    systemPrompt: 'sys',
-    contextBudgetTokens,
-    maxToolSteps,
-  };
-}
 
 function runner(withMemory: boolean) {
   const registry = createRegistry({ defaultMetrics: false });

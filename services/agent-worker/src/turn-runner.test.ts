@@ -3,14 +3,11 @@ import type { InboundMessage } from '@switchboard/contracts';
 import type { LaneStore, ReplyPublisher, TurnContext } from '@switchboard/lanes';
 import { createLlmClient } from '@switchboard/llm';
 import { createLogger, createRegistry } from '@switchboard/observability';
-import type { PolicyEngine } from '@switchboard/policy';
 import { startFakeOpenAI, type FakeOpenAI } from '@switchboard/testkit';
-import { ToolCallValidator, type ToolCatalog } from '@switchboard/tools';
 import type { Db } from '@switchboard/store';
-import type { ApprovalStore } from './approvals.ts';
-import type { ToolDispatcher } from './tool-dispatch.ts';
 import type { CommitInput, TranscriptStore } from './transcript.ts';
 import type { TurnMemory } from './turn-memory.ts';
+import { runnerDeps } from './test-support/runner-deps.ts';
 import { createTurnRunner } from './turn-runner.ts';
 
 const logger = createLogger({ service: 'test', level: 'silent' });
@@ -62,20 +59,9 @@ function rig(finishingTurns: number, opts: { holdMemory?: boolean } = {}) {
   } as unknown as TurnMemory;
   const llm = createLlmClient({ baseURL: model.url, apiKey: 'k', model: 'fake-model', maxRetries: 0, registry: createRegistry({ defaultMetrics: false }), logger });
   const runTurn = createTurnRunner({
+    ...runnerDeps({} as Db, llm, 4000, 2),
     transcripts,
-    lanes: {} as LaneStore,
     replies: { deliver: async (r: { turnId: string }) => void log.push(`reply ${r.turnId}`) } as unknown as ReplyPublisher,
-    llm,
-    catalog: { list: async () => [] } as unknown as ToolCatalog,
-    validator: new ToolCallValidator(),
-    tools: {} as ToolDispatcher,
-    policy: { offers: () => true } as unknown as PolicyEngine,
-    approvals: {} as ApprovalStore,
-    db: {} as Db,
-    agentName: 'default',
-    systemPrompt: 'sys',
-    contextBudgetTokens: 4000,
-    maxToolSteps: 2,
     memory,
     finishingTurns,
   });
