@@ -119,13 +119,14 @@ export class PgliteSession {
 
 /**
  * The settings a statement marked {@link GENERIC_PLAN_MARK} runs with outside a transaction, and
- * the session's own (`pglite-runtime.ts`), restored after it in the same message: every other
- * statement, and every client of the session, is planned as before it. Each costs ~5 µs there.
+ * their reset to the session's own (those PGlite starts with, `pglite-runtime.ts`) after it in the
+ * same message: every other statement, and every client of the session, is planned as before it.
+ * Each costs ~5 µs there.
  */
 const MARKED_SETTINGS = 'SET plan_cache_mode = auto; SET enable_seqscan = off';
-const SESSION_SETTINGS = 'SET plan_cache_mode = force_custom_plan; SET enable_seqscan = on';
-/** Results of {@link SESSION_SETTINGS}, which come after the statement's. */
-const SESSION_SETTINGS_RESULTS = 2;
+const SESSION_SETTINGS = 'RESET plan_cache_mode; RESET enable_seqscan';
+/** Results of {@link SESSION_SETTINGS} (one per statement), which come after the statement's. */
+const SESSION_SETTINGS_RESULTS = SESSION_SETTINGS.split(';').length;
 
 /** What both a PGlite instance and one of its transactions offer. */
 export type PgliteQueryable = Pick<PGlite | Transaction, 'query' | 'exec'>;
