@@ -12,7 +12,8 @@
 #   docker build --target all-in-one   -t switchboard .
 #
 # There is no JS build step: Node 24 runs the .ts sources directly (type stripping), so every
-# image is "production node_modules + the source tree". All service targets share the same app
+# image is "production node_modules + the source tree". (The all-in-one image also bundles them
+# for `npm start`'s entry, src/start.js: see src/bundle.ts.) All service targets share the same app
 # layer (COPY --link), so a registry stores it once and a node pulls it once.
 #
 # Adding a service (e.g. a `slack` channel): copy the `web` target block below, change the
@@ -186,10 +187,15 @@ COPY --link --from=app /app/ /app/
 # Build the migrated PGlite data-dir snapshot into node_modules/.cache now, so a first start on an
 # empty /data copies it (well under a second) instead of running initdb (5-10 s).
 RUN node shared/store/scripts/prepare-template.mjs
+# Bundle the system's sources into node_modules/.cache now (src/bundle-build.ts): `npm start`'s
+# entry runs the bundle (a few dozen modules instead of ~1,100), which the service user could not
+# write at run time.
+RUN node src/bundle-build.ts
 USER 10001:10001
-# Fill the compile cache with every module the system imports (a first start ~0.5 s sooner), and
-# size V8's young generation as `npm start` does (16 MiB semi-spaces: fewer collections under load).
-RUN node --input-type=module -e "await import('./src/system.ts'); await import('@electric-sql/pglite')"
+# Fill the compile cache with every chunk of the bundle but its entry (which would start the
+# system) and PGlite's modules (a first start ~0.5 s sooner), and size V8's young generation as
+# `npm start` does (16 MiB semi-spaces: fewer collections under load).
+RUN node --input-type=module -e "import { readdirSync } from 'node:fs'; const { currentBundle } = await import('./src/bundle.ts'); const main = new URL(currentBundle() ?? 'the bundle is out of date'); for (const chunk of readdirSync(new URL('.', main))) if (chunk !== 'main.mjs') await import(new URL(chunk, main)); await import('@electric-sql/pglite')"
 ENV NODE_OPTIONS=--max-semi-space-size=16
 ENV PORT=8080
 EXPOSE 8080

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { bundledEntry } from '../../src/bundle.ts';
 import { echoScript, freePort, npmStartCommand, startFakeOpenAI, uniquePrefix, waitFor, type FakeOpenAI, type NpmStartCommand } from '@switchboard/testkit';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -70,6 +71,53 @@ describe('npm start', () => {
     }
     expect(await sys.exited).toBe(0);
     expect(sys.output()).toContain('shutdown complete');
+  }, 60_000);
+
+  it('runs from the bundle of its sources, which answers like the sources do', async () => {
+    // The bundle `npm start` imports (src/bundle.ts), built here into a dir of this test's own:
+    // in the checkout, like the real one, so that the libraries left outside it resolve.
+    const bundleDir = await mkdtemp(join(ROOT, 'node_modules', '.cache', 'sb-bundle-test-'));
+    dirs.push(bundleDir);
+    const entry = bundledEntry({ ...process.env, SWITCHBOARD_BUNDLE: 'on' }, bundleDir);
+    expect(entry).toBeDefined();
+    const cmd = await npmStart();
+    const port = await freePort();
+    const sys = start({ ...cmd, entry: fileURLToPath(entry!) }, {
+      PATH: process.env.PATH ?? '',
+      PORT: String(port),
+      DATA_DIR: await tempDir(),
+      REDIS_URL: inject('redisUrl'),
+      SWITCHBOARD_PREFIX: uniquePrefix('bundle'),
+      OPENAI_BASE_URL: model.url,
+      OPENAI_API_KEY: 'k',
+      LLM_MODEL: 'fake-model',
+      MEMORY_EXTRACTION: 'off',
+    });
+    try {
+      await waitFor(async () => {
+        if (sys.child.exitCode !== null) throw new Error(`exited: ${sys.output()}`);
+        return (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200;
+      }, { timeoutMs: 30_000, message: 'the bundle ready' });
+      const res = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-session-id': 'bundle' },
+        body: JSON.stringify({ messages: [{ role: 'user', content: 'bundled?' }] }),
+      });
+      expect(((await res.json()) as { choices: Array<{ message: { content: string } }> }).choices[0]!.message.content).toBe('echo: bundled?');
+      // The web chat page and the operator console are files beside their modules' sources.
+      expect((await fetch(`http://127.0.0.1:${port}/`)).status).toBe(200);
+      expect((await fetch(`http://127.0.0.1:${port}/console/`)).status).toBe(200);
+    } finally {
+      sys.child.kill('SIGTERM');
+    }
+    expect(await sys.exited).toBe(0);
+    expect(sys.output()).toContain('shutdown complete');
+  }, 90_000);
+
+  it('exits with a clear message when SWITCHBOARD_BUNDLE is neither on nor off', async () => {
+    const sys = start(await npmStart(), { PATH: process.env.PATH ?? '', PORT: String(await freePort()), DATA_DIR: await tempDir(), SWITCHBOARD_BUNDLE: 'maybe' });
+    expect(await sys.exited).toBe(1);
+    expect(sys.output()).toContain('Switchboard could not start: SWITCHBOARD_BUNDLE must be "on" or "off", not "maybe"');
   }, 60_000);
 
   it('exits with a clear message when there is no Redis: no REDIS_URL and no redis-server on PATH', async () => {
