@@ -35,6 +35,8 @@ import { cpuMs, cpuPerMessage, cpuSnapshot, loadAverage1m, ROOT, round, rssMiB, 
 const quick = process.argv.includes('--quick');
 /** Extra node flags for the system process (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`), from BENCH_NODE_ARGS. */
 const extraNodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+/** `npm start`'s bundle (src/bundle.ts) on or off, passed on to the system from SWITCHBOARD_BUNDLE. */
+const bundle = process.env.SWITCHBOARD_BUNDLE ?? 'on';
 const withMemory = process.argv.includes('--memory');
 const sweep = process.argv.includes('--sweep');
 /** Extra turn concurrencies of the 1,000 ms scenario with `--sweep` (100 and 500 always run). */
@@ -83,7 +85,7 @@ async function main(): Promise<void> {
     // Searchable by the sandbox's unprivileged uid, as a real DATA_DIR is, so the shell tool starts normally.
     await chmod(dataDir, 0o755);
     dataDirs.push(dataDir);
-    return await startProcess(npmStart.entry, { ...npmStart.env, ...baseEnv, DATA_DIR: dataDir, ...env }, { nodeArgs: [...npmStart.nodeArgs, ...extraNodeArgs] });
+    return await startProcess(npmStart.entry, { ...npmStart.env, ...baseEnv, SWITCHBOARD_BUNDLE: bundle, DATA_DIR: dataDir, ...env }, { nodeArgs: [...npmStart.nodeArgs, ...extraNodeArgs] });
   };
   const measure = async (sys: BenchProcess, label: string, sessions: number, durationMs: number, warmupMs: number): Promise<Scenario> => {
     const pids = { system: sys.child.pid!, redis: redis.process.pid! };
@@ -117,6 +119,7 @@ async function main(): Promise<void> {
     quick,
     memoryExtraction: withMemory ? 'default (turn)' : 'off',
     command: ['node', ...npmStart.nodeArgs, npmStart.entry].join(' '),
+    bundle,
     loadAverage1mBefore: await loadAverage1m(),
   };
   try {
