@@ -30,6 +30,34 @@ const tempDir = async () => {
   dirs.push(dir);
   return dir;
 };
+
+/** The whole system with the fake model, on `port` and an empty DATA_DIR. */
+const systemEnv = async (port: number, prefix: string): Promise<Record<string, string>> => ({
+  PATH: process.env.PATH ?? '',
+  PORT: String(port),
+  DATA_DIR: await tempDir(),
+  REDIS_URL: inject('redisUrl'),
+  SWITCHBOARD_PREFIX: uniquePrefix(prefix),
+  OPENAI_BASE_URL: model.url,
+  OPENAI_API_KEY: 'k',
+  LLM_MODEL: 'fake-model',
+  MEMORY_EXTRACTION: 'off',
+});
+
+/** Waits for `/readyz` 200, failing at once with the output if the process exits first; then asks one chat completion. */
+async function readyAndAnswering(sys: ReturnType<typeof start>, port: number, text: string): Promise<void> {
+  await waitFor(async () => {
+    if (sys.child.exitCode !== null) throw new Error(`exited: ${sys.output()}`);
+    return (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200;
+  }, { timeoutMs: 30_000, message: 'ready' });
+  const res = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-session-id': text.replace(/[^a-z0-9]+/gi, '-') },
+    body: JSON.stringify({ messages: [{ role: 'user', content: text }] }),
+  });
+  expect(((await res.json()) as { choices: Array<{ message: { content: string } }> }).choices[0]!.message.content).toBe(`echo: ${text}`);
+}
+
 beforeAll(async () => {
   model = await startFakeOpenAI({ script: echoScript });
 });
@@ -41,31 +69,12 @@ afterAll(async () => {
 describe('npm start', () => {
   it('starts the whole system on an empty DATA_DIR, answers, and stops cleanly on SIGTERM', async () => {
     const port = await freePort();
-    const sys = start(await npmStart(), {
-      PATH: process.env.PATH ?? '',
-      PORT: String(port),
-      DATA_DIR: await tempDir(),
-      REDIS_URL: inject('redisUrl'),
-      SWITCHBOARD_PREFIX: uniquePrefix('npmstart'),
-      OPENAI_BASE_URL: model.url,
-      OPENAI_API_KEY: 'k',
-      LLM_MODEL: 'fake-model',
-      MEMORY_EXTRACTION: 'off',
-    });
+    const sys = start(await npmStart(), await systemEnv(port, 'npmstart'));
     try {
-      await waitFor(async () => {
-        if (sys.child.exitCode !== null) throw new Error(`exited: ${sys.output()}`);
-        return (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200;
-      }, { timeoutMs: 30_000, message: 'npm start ready' });
+      await readyAndAnswering(sys, port, 'are you up');
       // /readyz answers once the database does, which can be a moment before the start-up line
       // is logged and reaches this pipe.
       await waitFor(() => sys.output().includes('Switchboard is running at'), { timeoutMs: 5000, message: 'the start-up line' });
-      const res = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-session-id': 'npm-start' },
-        body: JSON.stringify({ messages: [{ role: 'user', content: 'are you up' }] }),
-      });
-      expect(((await res.json()) as { choices: Array<{ message: { content: string } }> }).choices[0]!.message.content).toBe('echo: are you up');
     } finally {
       sys.child.kill('SIGTERM');
     }
@@ -82,28 +91,9 @@ describe('npm start', () => {
     expect(entry).toBeDefined();
     const cmd = await npmStart();
     const port = await freePort();
-    const sys = start({ ...cmd, entry: fileURLToPath(entry!) }, {
-      PATH: process.env.PATH ?? '',
-      PORT: String(port),
-      DATA_DIR: await tempDir(),
-      REDIS_URL: inject('redisUrl'),
-      SWITCHBOARD_PREFIX: uniquePrefix('bundle'),
-      OPENAI_BASE_URL: model.url,
-      OPENAI_API_KEY: 'k',
-      LLM_MODEL: 'fake-model',
-      MEMORY_EXTRACTION: 'off',
-    });
+    const sys = start({ ...cmd, entry: fileURLToPath(entry!) }, await systemEnv(port, 'bundle'));
     try {
-      await waitFor(async () => {
-        if (sys.child.exitCode !== null) throw new Error(`exited: ${sys.output()}`);
-        return (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200;
-      }, { timeoutMs: 30_000, message: 'the bundle ready' });
-      const res = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-session-id': 'bundle' },
-        body: JSON.stringify({ messages: [{ role: 'user', content: 'bundled?' }] }),
-      });
-      expect(((await res.json()) as { choices: Array<{ message: { content: string } }> }).choices[0]!.message.content).toBe('echo: bundled?');
+      await readyAndAnswering(sys, port, 'bundled?');
       // The web chat page and the operator console are files beside their modules' sources.
       expect((await fetch(`http://127.0.0.1:${port}/`)).status).toBe(200);
       expect((await fetch(`http://127.0.0.1:${port}/console/`)).status).toBe(200);
