@@ -95,8 +95,10 @@ async function build(bundleDir: string): Promise<{ id: string; modules: number; 
     fileURLToPath(import.meta.url),
     fileURLToPath(new URL('./bundle.ts', import.meta.url)),
     join(ROOT, 'package.json'),
-    join(ROOT, 'node_modules', '.package-lock.json'),
   ]);
+  // npm's record of what it installed, rewritten by every install (absent after other installers).
+  const installed = join(ROOT, 'node_modules', '.package-lock.json');
+  if (existsSync(installed)) modules.add(installed);
   for (const chunk of output) {
     if (chunk.type !== 'chunk') continue;
     for (const id of chunk.moduleIds) {
