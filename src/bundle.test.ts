@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -21,6 +21,8 @@ async function bundleOf(input: string, manifest: Partial<BundleManifest> = {}) {
   const dir = await tempDir();
   const current: BundleManifest = { format: BUNDLE_FORMAT, root: ROOT, id: 'b1', inputs: [[input, ...fingerprint(input)]], ...manifest };
   await writeFile(join(dir, 'current.json'), JSON.stringify(current));
+  await mkdir(join(dir, current.id));
+  await writeFile(join(dir, current.id, 'main.mjs'), '');
   return dir;
 }
 
@@ -30,6 +32,14 @@ describe('currentBundle', () => {
     await writeFile(input, 'export const a = 1;\n');
     const dir = await bundleOf(input);
     expect(currentBundle(dir)).toBe(pathToFileURL(join(dir, 'b1', 'main.mjs')).href);
+  });
+
+  it('is out of date when its build is gone', async () => {
+    const input = join(await tempDir(), 'a.ts');
+    await writeFile(input, 'x');
+    const dir = await bundleOf(input);
+    await rm(join(dir, 'b1'), { recursive: true });
+    expect(currentBundle(dir)).toBeUndefined();
   });
 
   it('is out of date when a file changed, by time or by size, or is gone', async () => {

@@ -4,7 +4,7 @@
 // or with SWITCHBOARD_BUNDLE=off, the system runs from its sources as every service does alone.
 // Node built-ins only: this runs before anything else of `npm start`.
 import { spawnSync } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -29,7 +29,7 @@ export function fingerprint(file: string): [mtimeMs: number, size: number] {
   return [stats.mtimeMs, stats.size];
 }
 
-/** The bundle's entry URL when every file it was made of is as it was then; else undefined. */
+/** The bundle's entry URL when it is there and every file it was made of is as it was then; else undefined. */
 export function currentBundle(dir: string = BUNDLE_DIR): string | undefined {
   let current: Partial<BundleManifest> | null;
   try {
@@ -46,7 +46,9 @@ export function currentBundle(dir: string = BUNDLE_DIR): string | undefined {
       return undefined; // deleted or moved
     }
   }
-  return pathToFileURL(join(dir, current.id, 'main.mjs')).href;
+  // The build itself may have been deleted by hand: then it is built again, not imported and missed.
+  const entry = join(dir, current.id, 'main.mjs');
+  return existsSync(entry) ? pathToFileURL(entry).href : undefined;
 }
 
 /**
