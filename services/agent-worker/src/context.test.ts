@@ -62,6 +62,41 @@ describe('buildContext', () => {
     }
   });
 
+  it('never sends a tool result whose call is not sent, keeps a call with all its results, and counts what it drops', () => {
+    const entries: TranscriptEntry[] = [
+      { role: 'tool', content: 'orphan at the start', toolCallId: 'gone' },
+      { role: 'user', content: 'first question' },
+      { role: 'assistant', content: '', toolCalls: [...call('a'), ...call('b')] },
+      { role: 'tool', content: 'result a', toolCallId: 'a' },
+      { role: 'tool', content: 'result b', toolCallId: 'b' },
+      { role: 'assistant', content: 'first answer' },
+      { role: 'tool', content: 'orphan after a plain answer', toolCallId: 'late' },
+      { role: 'user', content: 'second question' },
+    ];
+    const now = [{ role: 'user' as const, content: 'now' }];
+    const all = buildContext({ systemPrompt: 'sys', history: entries, current: now, tools: [], budgetTokens: 10_000 });
+    expect(all.messages.map((m) => m.content)).toEqual(['sys', 'first question', null, 'result a', 'result b', 'first answer', 'second question', 'now']);
+    expect(all.droppedMessages).toBe(0);
+    // Just room for the newest two units: the orphan between them is neither sent nor counted.
+    const tail = countMessageTokens([{ role: 'assistant', content: 'first answer' }, { role: 'user', content: 'second question' }]) - 3;
+    const two = buildContext({ systemPrompt: 'sys', history: entries, current: now, tools: [], budgetTokens: countMessageTokens([{ role: 'system', content: 'sys' }, ...now]) + tail });
+    expect(two.messages.map((m) => m.content)).toEqual(['sys', 'first answer', 'second question', 'now']);
+    expect(two.droppedMessages).toBe(4);
+  });
+
+  it('gives the same context for the same entries turn after turn (their messages are made once)', () => {
+    const entries = storedHistory(20);
+    const first = buildContext({ systemPrompt: 'sys', history: entries, current: [{ role: 'user', content: 'one' }], tools: [], budgetTokens: 800 });
+    const again = buildContext({ systemPrompt: 'sys', history: entries, current: [{ role: 'user', content: 'two' }], tools: [], budgetTokens: 800 });
+    expect(again.messages.slice(0, -1)).toEqual(first.messages.slice(0, -1));
+    expect(again.droppedMessages).toBe(first.droppedMessages);
+    expect(again.messages[1]).toBe(first.messages[1]);
+    // A longer history with the same entries at its end still fits the same newest part.
+    const longer = buildContext({ systemPrompt: 'sys', history: [...storedHistory(5), ...entries], current: [{ role: 'user', content: 'one' }], tools: [], budgetTokens: 800 });
+    expect(longer.messages).toEqual(first.messages);
+    expect(longer.droppedMessages).toBe(first.droppedMessages + 20);
+  });
+
   it('always sends the current turn whole, even over budget', () => {
     const big = 'long '.repeat(500);
     const built = buildContext({ systemPrompt: 'sys', history: history(3), current: [{ role: 'user', content: big }], tools: [], budgetTokens: 50 });

@@ -1,5 +1,5 @@
 import { countMessageTokens, countTokens, toolsJson, type ChatMessage, type LlmTool } from '@switchboard/llm';
-import { toChatMessages, type TranscriptEntry } from './transcript.ts';
+import { toChatMessage, type TranscriptEntry } from './transcript.ts';
 
 export interface ContextInput {
   systemPrompt: string;
@@ -66,18 +66,27 @@ function systemMessage(input: ContextInput): { message: ChatMessage; memoriesUse
 }
 
 /**
- * Splits history into units that must stay together: an assistant message that called tools is
- * never separated from the tool results that answer it.
+ * Where each unit of the history starts and ends (exclusive): a unit is one message, or an
+ * assistant message that called tools together with the tool results that follow it, which must
+ * stay together. A tool result outside such a unit (its call fell out of the window) belongs to none:
+ * it means nothing alone. Indexes rather than arrays of entries: this runs every turn over a
+ * history of up to hundreds of messages.
  */
-function toUnits(history: TranscriptEntry[]): TranscriptEntry[][] {
-  const units: TranscriptEntry[][] = [];
-  for (const entry of history) {
-    const last = units[units.length - 1];
-    if (entry.role === 'tool' && last && last.length > 0 && (last[0]!.toolCalls?.length ?? 0) > 0) last.push(entry);
-    else if (entry.role === 'tool') continue; // an orphaned result (its call fell out of the window) means nothing alone
-    else units.push([entry]);
+function unitBounds(history: readonly TranscriptEntry[]): { starts: number[]; ends: number[] } {
+  const starts: number[] = [];
+  const ends: number[] = [];
+  let open = false; // whether the last unit is an assistant message with tool calls, still taking results
+  for (let i = 0; i < history.length; i++) {
+    const entry = history[i]!;
+    if (entry.role === 'tool') {
+      if (open) ends[ends.length - 1] = i + 1;
+      continue;
+    }
+    starts.push(i);
+    ends.push(i + 1);
+    open = (entry.toolCalls?.length ?? 0) > 0;
   }
-  return units;
+  return { starts, ends };
 }
 
 /** Per-message overhead of the chat format (OpenAI cookbook), as in countMessageTokens. */
@@ -97,6 +106,23 @@ function entryTokens(entry: TranscriptEntry, message: ChatMessage): number {
     return entry.tokens + TOKENS_PER_MESSAGE + role + (message.role === 'tool' ? countTokens(message.tool_call_id) : 0);
   }
   return countMessageTokens([message]) - 3; // minus the reply priming, counted once for the whole prompt
+}
+
+/**
+ * Each history entry's chat message and its tokens, made once: a session's history is kept between
+ * its turns (the history cache), and each entry takes part in up to that many turns' contexts.
+ * Entries are never changed once written, and neither are the messages made from them.
+ */
+const prepared = new WeakMap<TranscriptEntry, { message: ChatMessage; tokens: number }>();
+
+function prepare(entry: TranscriptEntry): { message: ChatMessage; tokens: number } {
+  let p = prepared.get(entry);
+  if (p === undefined) {
+    const message = toChatMessage(entry);
+    p = { message, tokens: entryTokens(entry, message) };
+    prepared.set(entry, p);
+  }
+  return p;
 }
 
 /** The tools' JSON last counted and its tokens (`toolsJson` returns the same string for the same tools). */
@@ -119,21 +145,21 @@ function toolTokens(tools: readonly LlmTool[]): number {
 export function buildContext(input: ContextInput): BuiltContext {
   const { message: system, memoriesUsed, summaryUsed } = systemMessage(input);
   let used = countMessageTokens([system, ...input.current]) + toolTokens(input.tools);
-  const units = toUnits(input.history);
-  const kept: ChatMessage[][] = [];
-  let dropped = 0;
-  let i = units.length - 1;
+  const { history } = input;
+  const { starts, ends } = unitBounds(history);
+  let i = starts.length - 1;
   for (; i >= 0; i--) {
-    const unit = units[i]!;
-    const messages = toChatMessages(unit);
-    const cost = unit.reduce((n, e, k) => n + entryTokens(e, messages[k]!), 0);
+    let cost = 0;
+    for (let k = starts[i]!; k < ends[i]!; k++) cost += prepare(history[k]!).tokens;
     if (used + cost > input.budgetTokens) break;
     used += cost;
-    kept.push(messages);
   }
-  for (let j = 0; j <= i; j++) dropped += units[j]!.length;
-  // A kept window must not start with an assistant reply to a dropped question: harmless, but
-  // some servers reject a leading tool result, which toUnits already prevents.
-  const history = kept.reverse().flat();
-  return { messages: [system, ...history, ...input.current], tokens: used, droppedMessages: dropped, memoriesUsed, summaryUsed };
+  let dropped = 0;
+  for (let j = 0; j <= i; j++) dropped += ends[j]! - starts[j]!;
+  // The kept units, oldest first. A kept window never starts with a tool result: some servers
+  // reject a leading one, and a result is only ever kept with its call.
+  const messages: ChatMessage[] = [system];
+  for (let u = i + 1; u < starts.length; u++) for (let k = starts[u]!; k < ends[u]!; k++) messages.push(prepare(history[k]!).message);
+  for (const m of input.current) messages.push(m);
+  return { messages, tokens: used, droppedMessages: dropped, memoriesUsed, summaryUsed };
 }

@@ -218,20 +218,16 @@ function commitResult(r: CommitRow): CommitResult {
   return { outcome, baseSeq: Number(r.base_seq) };
 }
 
-/** Converts transcript entries to chat messages for the model. */
-export function toChatMessages(entries: TranscriptEntry[]): ChatMessage[] {
-  return entries.map((e): ChatMessage => {
-    switch (e.role) {
-      case 'assistant':
-        return e.toolCalls && e.toolCalls.length > 0
-          ? { role: 'assistant', content: e.content || null, tool_calls: e.toolCalls }
-          : { role: 'assistant', content: e.content };
-      case 'tool':
-        return { role: 'tool', content: e.content, tool_call_id: e.toolCallId ?? '' };
-      case 'system':
-        return { role: 'system', content: e.content };
-      default:
-        return { role: 'user', content: e.content };
-    }
-  });
+/** One transcript entry as the chat message the model is sent. */
+export function toChatMessage(e: TranscriptEntry): ChatMessage {
+  switch (e.role) {
+    case 'assistant':
+      return e.toolCalls && e.toolCalls.length > 0 ? { role: 'assistant', content: e.content || null, tool_calls: e.toolCalls } : { role: 'assistant', content: e.content };
+    case 'tool':
+      return { role: 'tool', content: e.content, tool_call_id: e.toolCallId ?? '' };
+    case 'system':
+      return { role: 'system', content: e.content };
+    default:
+      return { role: 'user', content: e.content };
+  }
 }
