@@ -1,5 +1,5 @@
 import { PassThrough, Readable } from 'node:stream';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { readEventStream } from './event-stream.ts';
 
 /** Collects what `readEventStream` passes on, and how it ended. */
@@ -14,6 +14,10 @@ async function read(body: Readable, onEvent?: (data: unknown) => void) {
   );
   return { events, outcome };
 }
+
+afterEach(() => {
+  vi.useRealTimers();
+});
 
 describe('readEventStream', () => {
   it('parses events split anywhere across chunks, with their names, and stops at [DONE]', async () => {
@@ -37,6 +41,19 @@ describe('readEventStream', () => {
     // Destroyed at [DONE], the body would close without ever ending.
     await new Promise((resolve) => body.once('close', resolve));
     expect(body.readableEnded).toBe(true);
+  });
+
+  it('drops its drain timer as soon as the body ends after [DONE] (it holds the response and the caller)', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const body = new PassThrough();
+    const done = readEventStream(body, () => {});
+    body.write('data: {"a":1}\n\ndata: [DONE]\n\n');
+    await done;
+    expect(vi.getTimerCount()).toBe(1);
+    body.end();
+    body.resume();
+    await new Promise((resolve) => body.once('close', resolve));
+    expect(vi.getTimerCount()).toBe(0);
   });
 
   it('closes a body the server keeps open after [DONE]', async () => {

@@ -35,7 +35,14 @@ export function readEventStream(
         if (settled || body.destroyed) return;
         if (message.data === '[DONE]') {
           settle();
-          if (!body.readableEnded) setTimeout(() => body.readableEnded || body.destroy(), opts.drainMs ?? DRAIN_AFTER_DONE_MS).unref();
+          if (!body.readableEnded) {
+            const drain = setTimeout(() => body.readableEnded || body.destroy(), opts.drainMs ?? DRAIN_AFTER_DONE_MS).unref();
+            // Cleared as soon as the body is done (it normally ends right after [DONE]): a pending
+            // timer would keep this closure, and through it the response, its request and the
+            // turn's promises, alive for the whole drain time; at hundreds of completions a second
+            // those all outlived the young generation and went to the old one.
+            body.once('close', () => clearTimeout(drain));
+          }
           return;
         }
         let data: unknown;
