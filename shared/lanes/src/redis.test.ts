@@ -83,9 +83,40 @@ describe('createRedis with auto-pipelining', () => {
     }
   });
 
-  it('leaves connections without auto-pipelining to ioredis as they are', () => {
-    const redis = connect(false);
-    redis.defineCommand('echoKey', ECHO);
-    expect(Object.hasOwn(redis.pipeline(), 'echoKey')).toBe(true);
+  it('makes every connection’s pipelines without a `length` of their own, and counts their commands', async () => {
+    for (const autoPipelining of [true, false]) {
+      const redis = connect(autoPipelining);
+      redis.defineCommand('echoKey', ECHO);
+      const pipeline = redis.pipeline();
+      // ioredis' own constructor defines `length` on each pipeline with a closure of its own, which
+      // gives each pipeline a hidden class of its own and has every one promoted to the old generation.
+      expect(Object.getOwnPropertyDescriptor(pipeline, 'length')).toBeUndefined();
+      expect(Object.hasOwn(pipeline, 'echoKey')).toBe(false);
+      expect(pipeline.length).toBe(0);
+      const key = `${uniquePrefix('pipe')}:len`;
+      (pipeline.set(key, 'v').get(key) as unknown as Scripted).echoKey(key, 'z');
+      expect(pipeline.length).toBe(3);
+      expect(await pipeline.exec()).toEqual([
+        [null, 'OK'],
+        [null, 'v'],
+        [null, [key, 'z']],
+      ]);
+      await redis.del(key);
+    }
+  });
+
+  it('keeps what ioredis’ pipelines and transactions do: errors per command, MULTI/EXEC, pipeline promises', async () => {
+    const redis = connect(true);
+    const key = `${uniquePrefix('pipe')}:t`;
+    const results = await redis.pipeline().set(key, 'x').incr(key).get(key).exec();
+    expect(results![0]).toEqual([null, 'OK']);
+    expect(results![1]![0]).toBeInstanceOf(Error);
+    expect(results![2]).toEqual([null, 'x']);
+    expect(await redis.multi().set(key, '1').incr(key).exec()).toEqual([
+      [null, 'OK'],
+      [null, 2],
+    ]);
+    await expect(redis.incr(key).then(() => redis.hget(key, 'f'))).rejects.toThrow(/WRONGTYPE/);
+    await redis.del(key);
   });
 });
