@@ -195,6 +195,9 @@ async function main(): Promise<void> {
   }
   results.loadAverage1mAfter = await loadAverage1m();
   const seq = results.sequentialOneSession as Scenario;
+  // The bench process does the same work per message whatever the system's version: its CPU per
+  // one-session message gauges the machine's speed at the time (bench/NOTES.md).
+  results.benchProcessCpuMsPerMessage = seq.cpuMsPerMessage.self ?? null;
   const c50 = results.concurrent50Sessions0ms as Scenario;
   const slow = results.concurrent500Sessions1000ms as Scenario & { fractionOfBound: number };
   const moderate = results.concurrent500Sessions1000msModerateConcurrency as Scenario & { fractionOfBound: number; boundMessagesPerSecond: number };
@@ -234,6 +237,7 @@ async function main(): Promise<void> {
     idleRssMiB: results.idleRssMiB,
     rssAfterLoadMiB: results.rssAfterLoadMiB,
     loadAverage1m: [results.loadAverage1mBefore, results.loadAverage1mAfter],
+    benchProcessCpuMsPerMessage: results.benchProcessCpuMsPerMessage,
     cpuMsPerMessage50Sessions: c50.cpuMsPerMessage,
     targets: results.targets,
   });

@@ -58,7 +58,7 @@ export interface TurnRunnerDeps {
  * one finished only when nearly the whole burst had. A few dozen at a time, the first finish
  * early and the last no later than before. Measured at 500 turns at once (1,000 ms model, 15 s
  * windows, alternating runs): 32 gave 0.89-0.91 of the bound against 0.84-0.86 without, with a
- * p99 ~300-500 ms lower; 24 and 48 did about as well, 12 was too few (README, Benchmark).
+ * p99 ~300-500 ms lower; 24 and 48 did about as well, 12 was too few (bench/NOTES.md).
  * It limits neither the model calls nor the database: the group commit still gathers the
  * waiting commits, and the memory work after the reply (extraction and summaries, which may call
  * the model) runs outside it.
