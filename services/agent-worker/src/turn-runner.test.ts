@@ -79,12 +79,16 @@ function rig(finishingTurns: number, opts: { holdMemory?: boolean } = {}) {
   };
 }
 
-function turn(n: number): TurnContext {
+function turn(n: number, over: { releasable?: boolean; owns?: boolean } = {}): TurnContext {
   const message: InboundMessage = {
     v: 1, id: `m${n}`, platform: 'web', sessionKey: `web:local:s${n}`, account: 'local', chatId: `s${n}`, userId: `local/u${n}`, kind: 'user', text: `hi ${n}`, receivedAtMs: Date.now(),
   };
-  const store = { appendEvent: async () => '0-0', loadSteps: async () => [], saveStep: async () => undefined } as unknown as LaneStore;
-  return { sessionKey: message.sessionKey, turnId: `t${n}`, resumed: false, fence: 1, messages: [message], attempt: 1, signal: new AbortController().signal, store, log: logger };
+  const owns = over.owns ?? true;
+  const store = { appendEvent: async () => '0-0', loadSteps: async () => [], saveStep: async () => undefined, owns: async () => owns } as unknown as LaneStore;
+  return {
+    sessionKey: message.sessionKey, turnId: `t${n}`, resumed: false, fence: 1, messages: [message], attempt: 1, signal: new AbortController().signal, store, log: logger,
+    ...(over.releasable !== undefined ? { releasable: over.releasable } : {}),
+  };
 }
 
 /** Lets pending callbacks run (a commit that could start would have started). */
@@ -141,5 +145,25 @@ describe('turns finishing at once', () => {
     release('t2');
     await second;
     expect(log.filter((l) => l.startsWith('reply'))).toEqual(['reply t2']);
+  });
+});
+
+describe('a turn whose batch may be given back (interrupt mode)', () => {
+  it('commits only while its claim still owns the batch', async () => {
+    const { log, runTurn, committing, release } = rig(4);
+    // Resumed elsewhere, then given back and claimed anew: this stalled run must not commit.
+    await expect(runTurn(turn(1, { releasable: true, owns: false }))).rejects.toMatchObject({ name: 'FencedError' });
+    expect(log).toEqual([]);
+    // Still the owner: commits and answers as usual.
+    const owner = runTurn(turn(2, { releasable: true, owns: true }));
+    await committing('t2');
+    release('t2');
+    await owner;
+    // Outside interrupt mode a batch is only resumed under its own turn id: no check.
+    const collect = runTurn(turn(3, { releasable: false, owns: false }));
+    await committing('t3');
+    release('t3');
+    await collect;
+    expect(log.filter((l) => l.startsWith('reply'))).toEqual(['reply t2', 'reply t3']);
   });
 });

@@ -218,6 +218,9 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
     }
     const modelSteps = steps.filter((s) => s.kind === 'model') as Array<Extract<Step, { kind: 'model' }>>;
     const tokensAtMost = await finishing(async () => {
+      // Interrupt mode: a stalled run whose batch was resumed elsewhere, then given back and
+      // claimed anew (a new turn id, the same messages), must not commit its old turn over it.
+      if (ctx.releasable && !(await ctx.store.owns(ctx.sessionKey, ctx))) throw new FencedError(ctx.sessionKey, fence);
       const { outcome, baseSeq } = await deps.transcripts.commit({
         sessionKey: ctx.sessionKey,
         fence,

@@ -1,7 +1,7 @@
 export { dedupeKey, laneKeys } from './keys.ts';
 export type { LaneKeys } from './keys.ts';
 export { LaneStore, sessionDigest, DEFAULT_DEDUPE_TTL_SECONDS } from './lane-store.ts';
-export type { ClaimedBatch, AppendResult } from './lane-store.ts';
+export type { AppendResult, Claim, ClaimedBatch } from './lane-store.ts';
 export { TurnQueue } from './turn-queue.ts';
 export { createLaneWorker } from './lane-worker.ts';
 export type { LaneWorker, LaneWorkerOptions, TurnContext } from './lane-worker.ts';

@@ -21,6 +21,12 @@ export function toInbound(message: Omit<InboundMessage, 'id'> & { id?: string })
   return InboundMessage.parse({ ...message, id: message.id ?? randomUUID() });
 }
 
+/** One claim of a batch: its turn id and the fencing token the claim took. */
+export interface Claim {
+  turnId: string;
+  fence: number;
+}
+
 export interface ClaimedBatch {
   turnId: string;
   /** True when this batch was claimed before by a turn that did not finish. */
@@ -119,27 +125,40 @@ export class LaneStore {
 
   /**
    * Removes a finished turn's messages from the inbox. Returns how many messages still wait, or
-   * -1 when the recorded batch belongs to another turn (nothing is removed then).
+   * -1 when the recorded batch belongs to another turn, or to a newer claim of this one (a resumed
+   * run elsewhere): nothing is removed then.
    */
-  async ack(sessionKey: string, turnId: string, streamIds: string[]): Promise<number> {
+  async ack(sessionKey: string, claim: Claim, streamIds: string[]): Promise<number> {
     const k = this.keys;
     return (await ackBatch.run(
       this.redis,
       [k.inbox(sessionKey), k.turn(sessionKey), k.steps(sessionKey), k.pending],
-      [turnId, sessionKey, SESSION_STATE_TTL_SECONDS, ...streamIds],
+      [claim.turnId, sessionKey, SESSION_STATE_TTL_SECONDS, claim.fence, ...streamIds],
     )) as number;
   }
 
-  /** Releases a claimed batch unacknowledged (interrupt mode); false if another turn owns it. */
-  async release(sessionKey: string, turnId: string): Promise<boolean> {
-    return (await releaseBatch.run(this.redis, [this.keys.turn(sessionKey), this.keys.steps(sessionKey)], [turnId])) === 1;
+  /**
+   * Releases a claimed batch unacknowledged (interrupt mode); false if another turn, or a newer
+   * claim of this one, owns it.
+   */
+  async release(sessionKey: string, claim: Claim): Promise<boolean> {
+    return (await releaseBatch.run(this.redis, [this.keys.turn(sessionKey), this.keys.steps(sessionKey)], [claim.turnId, claim.fence])) === 1;
+  }
+
+  /**
+   * Whether `claim` is still its batch's latest claim: false once the batch was resumed elsewhere
+   * (a newer fencing token), acknowledged, or given back and claimed anew.
+   */
+  async owns(sessionKey: string, claim: Claim): Promise<boolean> {
+    const [turnId, fence] = await this.redis.hmget(this.keys.turn(sessionKey), 'turnId', 'fence');
+    return turnId === claim.turnId && fence === String(claim.fence);
   }
 
   /**
    * Checkpoints one finished step of a turn (JSON), so a resumed turn replays instead of redoing it.
    * Throws FencedError when the batch was claimed again since (or acknowledged): the step is not saved.
    */
-  async saveStep(sessionKey: string, claim: { turnId: string; fence: number }, step: unknown): Promise<void> {
+  async saveStep(sessionKey: string, claim: Claim, step: unknown): Promise<void> {
     const saved = await saveStep.run(this.redis, [this.keys.turn(sessionKey), this.keys.steps(sessionKey)], [claim.turnId, claim.fence, JSON.stringify(step)]);
     if (saved !== 1) throw new FencedError(sessionKey, claim.fence);
   }

@@ -21,6 +21,13 @@ export interface TurnContext {
   attempt: number;
   /** Aborted when a newer message for the session arrives (interrupt mode only). */
   signal: AbortSignal;
+  /**
+   * Interrupt mode: the batch may be given back and claimed anew under a new turn id, which the
+   * commit's fencing (against the tokens of earlier commits) cannot see, so the handler checks
+   * with `store.owns` right before it commits. Unset elsewhere: a batch is only ever resumed
+   * under the same turn id, whose commit is written once.
+   */
+  releasable?: boolean;
   store: LaneStore;
   /**
    * The turn's logger (bindings: session, turn and job id). Made on first use: most turns log
@@ -82,12 +89,13 @@ class Turn implements TurnContext {
   readonly messages: InboundMessage[];
   readonly attempt: number;
   readonly signal: AbortSignal;
+  readonly releasable: boolean;
   readonly store: LaneStore;
   private readonly jobId: string | undefined;
   private readonly parentLogger: Logger;
   private logger: Logger | undefined;
 
-  constructor(sessionKey: string, batch: ClaimedBatch, job: Job, signal: AbortSignal, store: LaneStore, logger: Logger) {
+  constructor(sessionKey: string, batch: ClaimedBatch, job: Job, signal: AbortSignal, releasable: boolean, store: LaneStore, logger: Logger) {
     this.sessionKey = sessionKey;
     this.turnId = batch.turnId;
     this.resumed = batch.resumed;
@@ -95,6 +103,7 @@ class Turn implements TurnContext {
     this.messages = batch.messages;
     this.attempt = job.attemptsMade + 1;
     this.signal = signal;
+    this.releasable = releasable;
     this.store = store;
     this.jobId = job.id;
     this.parentLogger = logger;
@@ -156,7 +165,7 @@ export function createLaneWorker(opts: LaneWorkerOptions): LaneWorker {
     const { controller } = running;
     running.messageIds = new Set(batch.messages.map((m) => m.id));
     if (running.early.some((id) => !running.messageIds!.has(id))) controller.abort(new Error('interrupted by a new message'));
-    const ctx = new Turn(sessionKey, batch, job, controller.signal, opts.store, opts.logger);
+    const ctx = new Turn(sessionKey, batch, job, controller.signal, opts.interrupt !== undefined, opts.store, opts.logger);
     metrics.batchSize.observe(batch.messages.length);
     return await runClaimed(job, ctx, batch, started);
   };
@@ -171,7 +180,7 @@ export function createLaneWorker(opts: LaneWorkerOptions): LaneWorker {
         // Nothing was committed: give the batch back and start over with the newer message too.
         metrics.turns.inc({ outcome: 'interrupted' });
         ctx.log.info('turn interrupted by a new message');
-        if (await opts.store.release(sessionKey, batch.turnId)) await opts.turns.request(sessionKey);
+        if (await opts.store.release(sessionKey, batch)) await opts.turns.request(sessionKey);
         return 'interrupted';
       }
       if (err instanceof FencedError) {
@@ -194,6 +203,13 @@ export function createLaneWorker(opts: LaneWorkerOptions): LaneWorker {
         ctx.log.warn({ err, attempt: ctx.attempt, attempts }, 'turn failed, will retry');
         throw err;
       }
+      if (!(await opts.store.owns(sessionKey, batch))) {
+        // A stalled run whose batch was resumed elsewhere: that run answers and acknowledges it.
+        metrics.fenced.inc();
+        metrics.turns.inc({ outcome: 'fenced' });
+        ctx.log.warn({ err }, 'turn failed after a newer run took its batch; left to that run');
+        return 'fenced';
+      }
       // Give up on this batch so the session is not stuck behind it forever; the user is told.
       ctx.log.error({ err, attempt: ctx.attempt }, 'turn failed for good');
       metrics.turns.inc({ outcome: 'failed' });
@@ -204,17 +220,17 @@ export function createLaneWorker(opts: LaneWorkerOptions): LaneWorker {
         messageIds: batch.messages.map((m) => m.id),
         error: err instanceof Error ? err.message : String(err),
       });
-      await finish(sessionKey, batch.turnId, batch.streamIds);
+      await finish(sessionKey, batch);
       return 'failed';
     }
-    await finish(sessionKey, batch.turnId, batch.streamIds);
+    await finish(sessionKey, batch);
     metrics.turns.inc({ outcome: 'ok' });
     metrics.turnDuration.observe((performance.now() - started) / 1000);
     return 'ok';
   };
 
-  async function finish(sessionKey: string, turnId: string, streamIds: string[]): Promise<void> {
-    const left = await opts.store.ack(sessionKey, turnId, streamIds);
+  async function finish(sessionKey: string, batch: ClaimedBatch): Promise<void> {
+    const left = await opts.store.ack(sessionKey, batch, batch.streamIds);
     if (left > 0) await opts.turns.request(sessionKey);
   }
 

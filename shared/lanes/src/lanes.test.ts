@@ -35,7 +35,7 @@ function msg(sessionKey: string, text: string) {
 function startWorker(
   env: ReturnType<typeof setup>,
   handle: (ctx: TurnContext) => Promise<void>,
-  extra: { maxBatch?: number; concurrency?: number; logger?: typeof logger; interrupt?: { subscriber: Redis } } = {},
+  extra: { maxBatch?: number; concurrency?: number; logger?: typeof logger; interrupt?: { subscriber: Redis }; onGiveUp?: (ctx: TurnContext, err: unknown) => Promise<void> } = {},
 ): LaneWorker {
   const connection: Redis = createRedis(inject('redisUrl'));
   const w = createLaneWorker({
@@ -76,8 +76,14 @@ describe('LaneStore', () => {
     expect(again?.turnId).toBe(first?.turnId);
     expect(again?.resumed).toBe(true);
     expect(again?.messages.map((m) => m.text)).toEqual(['a', 'b']);
-    expect(await store.ack('s2', 'someone-else', again!.streamIds)).toBe(-1);
-    expect(await store.ack('s2', first!.turnId, first!.streamIds)).toBe(2);
+    expect(await store.ack('s2', { turnId: 'someone-else', fence: again!.fence }, again!.streamIds)).toBe(-1);
+    // The first claim's run stalled and the batch was resumed: only the resumed run acknowledges it.
+    expect(again!.fence).toBeGreaterThan(first!.fence);
+    expect(await store.owns('s2', first!)).toBe(false);
+    expect(await store.owns('s2', again!)).toBe(true);
+    expect(await store.ack('s2', first!, first!.streamIds)).toBe(-1);
+    expect(await store.ack('s2', again!, again!.streamIds)).toBe(2);
+    expect(await store.owns('s2', again!)).toBe(false);
     const next = await store.claim('s2', 10);
     expect(next?.messages.map((m) => m.text)).toEqual(['c', 'd']);
     expect(next?.turnId).not.toBe(first?.turnId);
@@ -102,12 +108,19 @@ describe('LaneStore', () => {
     expect([prev, id, JSON.parse(json!)]).toEqual(['', events[0]!.id, started]);
 
     // A resumed claim (a crashed turn) was announced already.
-    expect((await store.claim('s4', 10))?.resumed).toBe(true);
+    const resumed = await store.claim('s4', 10);
+    expect(resumed?.resumed).toBe(true);
     expect(await store.readEvents('s4', '0')).toHaveLength(1);
 
-    // A batch given back (an interrupted turn) is announced again with what joined it.
+    // A batch given back (an interrupted turn) is announced again with what joined it. Only its
+    // latest claim gives it back: the stalled first run would hand the resumed run's batch (and
+    // its checkpointed steps, a tool already run) to a new turn.
     const c = await store.append(msg('s4', 'c'));
-    expect(await store.release('s4', first!.turnId)).toBe(true);
+    await store.saveStep('s4', resumed!, { tool: 'ran' });
+    expect(await store.release('s4', first!)).toBe(false);
+    expect(await store.loadSteps('s4')).toEqual([{ tool: 'ran' }]);
+    expect(await store.owns('s4', resumed!)).toBe(true);
+    expect(await store.release('s4', resumed!)).toBe(true);
     const again = await store.claim('s4', 10);
     expect(again).toMatchObject({ turnId: `${first!.turnId}.1`, resumed: false });
     const reply = await store.appendEvent('s4', { type: 'reply', turnId: again!.turnId, replyId: 'r', text: 'hi', inReplyTo: [a.messageId] });
@@ -115,13 +128,13 @@ describe('LaneStore', () => {
     expect(after.map((e) => e.event)).toEqual([{ ...started, turnId: again!.turnId, messageIds: [a.messageId, b.messageId, c.messageId] }, expect.objectContaining({ type: 'reply' })]);
     // The released turn's stalled run can neither save steps nor acknowledge the new turn's batch.
     await expect(store.saveStep('s4', first!, { stale: true })).rejects.toBeInstanceOf(FencedError);
-    expect(await store.ack('s4', first!.turnId, first!.streamIds)).toBe(-1);
+    expect(await store.ack('s4', first!, first!.streamIds)).toBe(-1);
     expect(after[1]!.id).toBe(reply);
     await waitFor(() => woken.length === 3);
     expect(woken[2]!.split('\n').slice(0, 2)).toEqual([after[0]!.id, reply]);
 
     // The next batch is a new turn.
-    expect(await store.ack('s4', again!.turnId, again!.streamIds)).toBe(0);
+    expect(await store.ack('s4', again!, again!.streamIds)).toBe(0);
     const d = await store.append(msg('s4', 'd'));
     const next = await store.claim('s4', 10);
     expect((await store.readEvents('s4', reply)).map((e) => e.event)).toEqual([{ type: 'turn_started', turnId: next!.turnId, messageIds: [d.messageId] }]);
@@ -133,7 +146,7 @@ describe('LaneStore', () => {
     const batch = await store.claim('s5', 10);
     expect(batch).toMatchObject({ resumed: false, messages: [{ id: cut.messageId }] });
     expect((await store.readEvents('s5', '0')).map((e) => e.event)).toEqual([{ type: 'turn_started', turnId: batch!.turnId, messageIds: [cut.messageId] }]);
-    await store.ack('s5', batch!.turnId, batch!.streamIds);
+    await store.ack('s5', batch!, batch!.streamIds);
     // An inbox entry as the previous version wrote it: the message JSON only.
     const old = toInbound(msg('s5', 'from before'));
     await redis.xadd(store.keys.inbox('s5'), '*', 'm', JSON.stringify(old));
@@ -152,7 +165,7 @@ describe('LaneStore', () => {
     await store.saveStep('s6', again!, { turn: 't1', n: 2 });
     expect(await store.loadSteps('s6')).toEqual([{ turn: 't1', n: 1 }, { turn: 't1', n: 2 }]);
     // Acknowledged: nobody writes to it any more.
-    await store.ack('s6', again!.turnId, again!.streamIds);
+    await store.ack('s6', again!, again!.streamIds);
     await expect(store.saveStep('s6', again!, { turn: 't1', late: true })).rejects.toBeInstanceOf(FencedError);
     // Steps left behind anyway (as the previous version could) are not replayed by the next turn.
     await redis.rpush(store.keys.steps('s6'), JSON.stringify({ turn: 't1', orphan: true }));
@@ -171,7 +184,7 @@ describe('LaneStore', () => {
       const batch = await store.claim('s7', 10);
       expect(seen.has(batch!.turnId), `turn id ${batch!.turnId} again at ${i}`).toBe(false);
       seen.add(batch!.turnId);
-      expect(await store.ack('s7', batch!.turnId, batch!.streamIds)).toBe(0);
+      expect(await store.ack('s7', batch!, batch!.streamIds)).toBe(0);
     }
   });
 
@@ -180,7 +193,7 @@ describe('LaneStore', () => {
     const r = await store.append(msg('s8', 'hi'), 'k8');
     const first = await store.claim('s8', 10);
     await store.appendEvent('s8', { type: 'reply', turnId: first!.turnId, replyId: 'r8', text: 'hello', inReplyTo: [r.messageId] }, 'r8');
-    await store.ack('s8', first!.turnId, first!.streamIds);
+    await store.ack('s8', first!, first!.streamIds);
     // Every key of the session (the turn queue's own keys are not per session).
     const keys = (await redis.keys(`${prefix}:*`)).filter((key) => !key.startsWith(`${prefix}:turns:`));
     const ttls = Object.fromEntries(await Promise.all(keys.map(async (key) => [key.slice(prefix.length + 1), await redis.ttl(key)] as const)));
@@ -269,6 +282,33 @@ describe('lane worker', () => {
       ],
       taken: [{ texts: ['first', 'second'], aborted: false }],
     });
+  });
+
+  it('a stalled run whose batch was resumed elsewhere neither gives it up nor acknowledges it when it fails', async () => {
+    const env = setup();
+    const givenUp: string[] = [];
+    let resumed: Awaited<ReturnType<LaneStore['claim']>>;
+    const runs: number[] = [];
+    startWorker(
+      env,
+      async (ctx) => {
+        runs.push(ctx.fence);
+        // Meanwhile the lease ran out and another worker resumed the batch (a newer token)...
+        resumed = await env.store.claim(ctx.sessionKey, 20);
+        // ...and this run then fails for good.
+        throw Object.assign(new Error('model said no'), { retryable: false });
+      },
+      { onGiveUp: async (ctx) => void givenUp.push(ctx.turnId) },
+    );
+    const { messageId } = await env.ingress.submit(msg('stalled', 'hi'));
+    await waitFor(() => runs.length === 1);
+    await waitFor(async () => (await env.turns.queue.getJobCounts('active')).active === 0);
+    // The user is not told of a failure, and the message stays for the run that holds it now.
+    expect(givenUp).toEqual([]);
+    expect(resumed!).toMatchObject({ resumed: true, messages: [{ id: messageId }] });
+    expect(resumed!.fence).toBeGreaterThan(runs[0]!);
+    expect(await env.store.owns('stalled', resumed!)).toBe(true);
+    expect(await env.store.ack('stalled', resumed!, resumed!.streamIds)).toBe(0);
   });
 
   it('collects messages that arrive during a turn into the next turn, in order', async () => {

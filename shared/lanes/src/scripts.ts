@@ -29,12 +29,16 @@ return {ARGV[2], 0, lastEvent}
  * Gives up a claimed batch without acknowledging it (an interrupted turn): the next claim takes
  * the batch again together with whatever arrived since, as a new turn. The turn hash keeps only a
  * count of releases, which makes that turn's id differ from this one's (see claimBatch).
+ * Only the batch's latest claim may give it back: a stalled run whose batch was resumed elsewhere
+ * (same turn id, newer fencing token) must not hand the resumed run's batch, and the steps it
+ * checkpointed, to a new turn.
  * KEYS: turn hash, steps list
- * ARGV: turn id
- * Returns 1 if released, 0 if the batch belongs to another turn.
+ * ARGV: turn id, fencing token
+ * Returns 1 if released, 0 if the batch belongs to another turn or to a newer claim of this one.
  */
 export const releaseBatch = new LuaScript(`
-if redis.call('HGET', KEYS[1], 'turnId') ~= ARGV[1] then return 0 end
+local claim = redis.call('HMGET', KEYS[1], 'turnId', 'fence')
+if claim[1] ~= ARGV[1] or (claim[2] and claim[2] ~= ARGV[2]) then return 0 end
 redis.call('HDEL', KEYS[1], 'turnId', 'first', 'last', 'fence')
 redis.call('HINCRBY', KEYS[1], 'released', 1)
 redis.call('DEL', KEYS[2])
@@ -157,14 +161,17 @@ return 1
 
 /**
  * Acknowledges a finished turn: removes exactly its messages from the inbox and forgets the batch.
+ * Only the batch's latest claim may: a stalled run whose batch was resumed elsewhere (same turn
+ * id, newer fencing token) leaves the acknowledgement to the run that holds it now.
  * KEYS: inbox, turn hash, steps list, pending zset
- * ARGV: turn id, session key, ttl seconds of an emptied inbox, then the stream ids to delete
- * Returns the number of messages still waiting, or -1 if the batch belongs to another turn.
+ * ARGV: turn id, session key, ttl seconds of an emptied inbox, fencing token, then the stream ids to delete
+ * Returns the number of messages still waiting, or -1 if the batch belongs to another turn or to
+ * a newer claim of this one.
  */
 export const ackBatch = new LuaScript(`
-local current = redis.call('HGET', KEYS[2], 'turnId')
-if current and current ~= ARGV[1] then return -1 end
-for i = 4, #ARGV do redis.call('XDEL', KEYS[1], ARGV[i]) end
+local claim = redis.call('HMGET', KEYS[2], 'turnId', 'fence')
+if claim[1] and (claim[1] ~= ARGV[1] or (claim[2] and claim[2] ~= ARGV[4])) then return -1 end
+for i = 5, #ARGV do redis.call('XDEL', KEYS[1], ARGV[i]) end
 redis.call('DEL', KEYS[2], KEYS[3])
 local left = redis.call('XLEN', KEYS[1])
 if left == 0 then
