@@ -67,7 +67,8 @@ describe('OpenAI-compatible /v1/chat/completions', () => {
   });
 
   it('rejects bad bodies with a JSON 400', async () => {
-    for (const body of ['{not json', { messages: [] }, { messages: [{ role: 'assistant', content: 'x' }] }, { messages: [{ role: 'user', content: 'x' }], user: 'bad:id' }]) {
+    const tooLong = { messages: [{ role: 'user', content: 'x'.repeat(32_001) }] };
+    for (const body of ['{not json', { messages: [] }, { messages: [{ role: 'assistant', content: 'x' }] }, { messages: [{ role: 'user', content: 'x' }], user: 'bad:id' }, tooLong]) {
       const res = await post('/v1/chat/completions', body);
       expect(res.status).toBe(400);
       expect(((await res.json()) as { error: { code: string } }).error.code).toBe('bad_request');
@@ -106,6 +107,8 @@ describe('session messages and events', () => {
     const cases: Array<[string, unknown]> = [
       ['/v1/sessions/bad1/messages', '{"text":'],
       ['/v1/sessions/bad1/messages', { text: '' }],
+      ['/v1/sessions/bad1/messages', { text: ' \n\t ' }],
+      ['/v1/sessions/bad1/messages', { text: 'x'.repeat(32_001) }],
       ['/v1/sessions/bad1/messages', { text: 42 }],
       ['/v1/sessions/bad1/messages', { text: 'x', idempotencyKey: 'has space' }],
       ['/v1/sessions/bad%3Aid/messages', { text: 'x' }],
@@ -118,6 +121,33 @@ describe('session messages and events', () => {
     }
     expect(await redis.keys(`${t.prefix}:inbox:*bad*`)).toEqual([]);
     expect(await redis.keys(`${t.prefix}:dedupe:*bad1*`)).toEqual([]);
+  });
+
+  it('rejects an event id Redis cannot read after (beyond 64 bits) with a JSON 400', async () => {
+    for (const [headers, query] of [
+      [{ 'last-event-id': '99999999999999999999-0' }, ''],
+      [{ 'last-event-id': '1-18446744073709551616' }, ''],
+      [{}, '?after=18446744073709551616-0'],
+    ] as Array<[Record<string, string>, string]>) {
+      const res = await fetch(`${t.url}/v1/sessions/big1/events${query}`, { headers });
+      expect(res.status, JSON.stringify([headers, query])).toBe(400);
+      expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/event id|Last-Event-ID/);
+    }
+    // The largest id Redis has is still a valid place to resume from.
+    const ok = await fetch(`${t.url}/v1/sessions/big1/events`, { headers: { 'last-event-id': '18446744073709551615-18446744073709551615' } });
+    expect(ok.status).toBe(200);
+    await ok.body?.cancel();
+  });
+
+  it('answers text holding U+0000 or an unpaired surrogate, which the transcript stores as U+FFFD', async () => {
+    t.model.setScript(echoScript);
+    const res = await post('/v1/sessions/nul1/messages', { text: 'a\u0000b' });
+    expect(res.status).toBe(202);
+    const events = await collect('nul1', (es) => es.some((e) => e.event === 'reply' || e.event === 'turn_error'));
+    expect(events.filter((e) => e.event === 'reply').map((e) => JSON.parse(e.data).text)).toEqual(['echo: a\ufffdb']);
+    const lone = await post('/v1/chat/completions', { messages: [{ role: 'user', content: 'lone \ud800 half' }] }, { 'x-session-id': 'nul2' });
+    expect(lone.status).toBe(200);
+    expect(((await lone.json()) as { choices: Array<{ message: { content: string } }> }).choices[0]!.message.content).toBe('echo: lone \ufffd half');
   });
 });
 

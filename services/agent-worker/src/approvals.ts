@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { storableJson } from '@switchboard/contracts';
 import type { Db } from '@switchboard/store';
 import { argumentsDigest, type ApprovalBoard, type ApprovalStatus } from '@switchboard/tools';
 
@@ -139,6 +140,6 @@ export async function writeAudit(db: Db, e: AuditEntry): Promise<void> {
     `INSERT INTO tool_audit (session_id, user_id, platform, turn_id, tool_call_id, tool, arguments, decision, approval_id, approver, outcome, duration_ms)
      VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11, $12)
      ON CONFLICT (turn_id, tool_call_id) DO NOTHING`,
-    [e.sessionKey, e.userId, e.platform, e.turnId, e.toolCallId, e.tool, JSON.stringify(redactArguments(e.args) ?? null), e.decision, e.approvalId ?? null, e.approver ?? null, e.outcome, Math.round(e.durationMs)],
+    [e.sessionKey, e.userId, e.platform, e.turnId, e.toolCallId, e.tool, JSON.stringify(storableJson(redactArguments(e.args) ?? null)), e.decision, e.approvalId ?? null, e.approver ?? null, e.outcome, Math.round(e.durationMs)],
   );
 }

@@ -136,6 +136,32 @@ describe.each(backends)('TranscriptStore commits (%s)', (_name, start) => {
     ]);
   });
 
+  it("stores U+0000 and unpaired surrogates (a shell's output, a webhook) as U+FFFD instead of failing the turn, alone and in a batch", async () => {
+    const unstorable = (sessionKey: string, fence: number) =>
+      turn(sessionKey, fence, 'nul \u0000 in', {
+        replyText: 'lone \ud800 out',
+        rows: [
+          { role: 'user', content: 'nul \u0000 in', sourceId: `src-${sessionKey}-${fence}`, tokens: 2 },
+          { role: 'assistant', content: '', toolCalls: [{ id: 'c1', type: 'function', function: { name: 'shell', arguments: '{"cmd":"printf \u0000"}' } }] },
+          { role: 'tool', content: 'bin\u0000ary \udc00', toolCallId: 'c1' },
+          { role: 'assistant', content: 'lone \ud800 out' },
+        ],
+      });
+    const { db: gated, release } = gatedDb();
+    const store = new TranscriptStore(gated, { maxInFlight: 1 });
+    const results = Promise.all([store.commit(unstorable('u-first', 1)), store.commit(unstorable('u-second', 1)), store.commit(unstorable('u-third', 1))]);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    release();
+    expect((await results).map((r) => r.outcome)).toEqual(['committed', 'committed', 'committed']);
+    for (const session of ['u-first', 'u-second', 'u-third']) {
+      expect(await transcript(session)).toEqual([`1 user nul \ufffd in (src-${session}-1)`, '2 assistant ', '3 tool bin\ufffdary \ufffd', '4 assistant lone \ufffd out']);
+      const { rows } = await db.query<{ reply_text: string }>(`SELECT reply_text FROM turns WHERE session_id = $1`, [session]);
+      expect(rows).toEqual([{ reply_text: 'lone \ufffd out' }]);
+      const calls = await db.query<{ tool_calls: Array<{ function: { arguments: string } }> }>(`SELECT tool_calls FROM messages WHERE session_id = $1 AND seq = 2`, [session]);
+      expect(calls.rows[0]!.tool_calls[0]!.function.arguments).toBe('{"cmd":"printf \ufffd"}');
+    }
+  });
+
   it('a batch that fails commits each of its turns alone: only the bad turn fails, and it writes nothing', async () => {
     const { db: gated, statements, release } = gatedDb();
     const store = new TranscriptStore(gated, { maxInFlight: 1 });

@@ -1,5 +1,5 @@
 import { TRANSCRIPT_COMMIT_BATCH_SQL, TRANSCRIPT_COMMIT_SQL, type Db } from '@switchboard/store';
-import type { InboundMessage } from '@switchboard/contracts';
+import { storableJson, storableText, type InboundMessage } from '@switchboard/contracts';
 import type { ChatMessage, ChatToolCall } from '@switchboard/llm';
 
 /** A transcript row as the context builder needs it. */
@@ -155,7 +155,7 @@ export class TranscriptStore {
       input.fence,
       input.turnId,
       input.inboundIds,
-      input.replyText,
+      storableText(input.replyText),
       input.model ?? null,
       input.promptTokens,
       input.completionTokens,
@@ -176,7 +176,7 @@ export class TranscriptStore {
       fence: input.fence,
       tid: input.turnId,
       inbound: input.inboundIds,
-      reply: input.replyText,
+      reply: storableText(input.replyText),
       model: input.model ?? null,
       pt: input.promptTokens,
       ct: input.completionTokens,
@@ -198,13 +198,14 @@ export class TranscriptStore {
   }
 }
 
+/** The turn's rows as the commit writes them: text Postgres can store (see storableText). */
 function messageRows(input: CommitInput) {
   return input.rows.map((r, i) => ({
     ord: i + 1,
     role: r.role,
-    content: r.content,
-    tool_calls: r.toolCalls ?? null,
-    tool_call_id: r.toolCallId ?? null,
+    content: storableText(r.content),
+    tool_calls: r.toolCalls ? storableJson(r.toolCalls) : null,
+    tool_call_id: r.toolCallId === undefined ? null : storableText(r.toolCallId),
     source_id: r.sourceId ?? null,
     user_id: r.userId ?? null,
     tokens: r.tokens ?? null,

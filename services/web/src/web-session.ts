@@ -3,6 +3,9 @@ import { sessionKey, type InboundMessage } from '@switchboard/contracts';
 /** The platform name of web and API sessions. */
 export const WEB_PLATFORM = 'web';
 
+/** Longest text one web message may carry (session messages and chat completions alike). */
+export const MAX_MESSAGE_CHARS = 32_000;
+
 /** A normalized inbound message for a web/API session of `account`. */
 export function webInbound(account: string, sessionId: string, text: string): Omit<InboundMessage, 'id'> {
   return {

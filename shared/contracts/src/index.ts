@@ -16,4 +16,5 @@ export {
 } from './queues.ts';
 export type { QueueContract } from './queues.ts';
 export { SwitchboardError } from './errors.ts';
+export { storableJson, storableText } from './text.ts';
 export type { ErrorCode } from './errors.ts';

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { storableText } from './text.ts';
 
 /** Characters allowed in a caller-chosen id (session ids, idempotency keys): no `:` (BullMQ) and no spaces. */
 export const SafeId = z.string().regex(/^[A-Za-z0-9._@+=-]{1,128}$/, 'must be 1-128 characters of A-Z a-z 0-9 . _ @ + = -');
@@ -42,7 +43,8 @@ export const InboundMessage = z.object({
   userName: z.string().optional(),
   /** `user` is a person speaking; `system_event` is a schedule, hook or tool completion. */
   kind: z.enum(['user', 'system_event']).default('user'),
-  text: z.string(),
+  /** Storable everywhere (see storableText): U+0000 and unpaired surrogates become U+FFFD. */
+  text: z.string().transform(storableText),
   attachments: z.array(Attachment).optional(),
   isGroup: z.boolean().optional(),
   /** Epoch milliseconds when the channel service received it. */

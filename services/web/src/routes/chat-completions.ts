@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { SafeId, type SessionEvent } from '@switchboard/contracts';
 import type { EventHub, Follow, LaneIngress } from '@switchboard/lanes';
 import { sendError } from '../http-errors.ts';
-import { webInbound, webSessionKey } from '../web-session.ts';
+import { MAX_MESSAGE_CHARS, webInbound, webSessionKey } from '../web-session.ts';
 
 const ContentPart = z.object({ type: z.string(), text: z.string().optional() }).passthrough();
 const Message = z
@@ -52,6 +52,7 @@ export function chatCompletionsRouter(deps: ChatCompletionsDeps): Router {
     const last = body.data.messages[body.data.messages.length - 1]!;
     const text = textOf(last.content);
     if (last.role !== 'user' || text.trim() === '') return sendError(res, 400, 'bad_request', 'the last message must be a user message with text');
+    if (text.length > MAX_MESSAGE_CHARS) return sendError(res, 400, 'bad_request', `the last message is longer than ${MAX_MESSAGE_CHARS} characters`);
     const header = req.get('x-session-id');
     const sessionId = SafeId.safeParse(header ?? body.data.user ?? randomUUID());
     if (!sessionId.success) return sendError(res, 400, 'bad_request', 'invalid X-Session-Id');

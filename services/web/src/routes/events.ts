@@ -7,6 +7,13 @@ import { sendError } from '../http-errors.ts';
 import { webSessionKey } from '../web-session.ts';
 
 const STREAM_ID = /^\d{1,20}-\d{1,20}$|^0$/;
+/** Largest part of a Redis stream id (an unsigned 64-bit integer). */
+const MAX_ID_PART = 2n ** 64n - 1n;
+
+/** Whether `id` is an event id Redis can read after: `0`, or `<ms>-<seq>` with both parts in range. */
+function isStreamId(id: string): boolean {
+  return STREAM_ID.test(id) && id.split('-').every((part) => BigInt(part) <= MAX_ID_PART);
+}
 
 /** Writes events in the SSE wire format: the stream id as `id`, the event type as `event`. */
 export function writeSse(res: Response, events: StoredSessionEvent[]): void {
@@ -27,7 +34,7 @@ export function eventsRouter(hub: EventHub, store: LaneStore, connections: Gauge
     if (!sessionId.success) return sendError(res, 400, 'bad_request', 'invalid session id');
     const key = webSessionKey(res.locals.caller.account, sessionId.data);
     const resumeFrom = req.get('last-event-id') ?? (typeof req.query.after === 'string' ? req.query.after : undefined);
-    if (resumeFrom !== undefined && !STREAM_ID.test(resumeFrom)) return sendError(res, 400, 'bad_request', 'invalid Last-Event-ID');
+    if (resumeFrom !== undefined && !isStreamId(resumeFrom)) return sendError(res, 400, 'bad_request', req.get('last-event-id') === undefined ? 'invalid after= event id' : 'invalid Last-Event-ID');
     // The response's `close` (not the request's, which fires once the request is read) is the
     // client going away. Listened to before the first await, so a client that leaves during one
     // still releases what the stream has taken by then.

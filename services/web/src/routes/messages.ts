@@ -3,10 +3,13 @@ import { z } from 'zod';
 import { SafeId } from '@switchboard/contracts';
 import { dedupeKey, type LaneIngress } from '@switchboard/lanes';
 import { sendError } from '../http-errors.ts';
-import { webInbound } from '../web-session.ts';
+import { MAX_MESSAGE_CHARS, webInbound } from '../web-session.ts';
 
 const Body = z.object({
-  text: z.string().min(1, 'text must not be empty').max(32_000),
+  text: z
+    .string()
+    .max(MAX_MESSAGE_CHARS)
+    .refine((t) => t.trim() !== '', 'text must not be empty or blank'),
   idempotencyKey: SafeId.optional(),
 });
 
