@@ -65,7 +65,7 @@ export async function createAgentWorker(deps: AgentWorkerDeps): Promise<AgentWor
   const redis = connect('main', true);
   const lanes = new LaneStore(redis, { prefix });
   const turns = new TurnQueue(redis, prefix);
-  const replies = new ReplyPublisher({ store: lanes, connection: redis, prefix, queuedPlatforms: config.QUEUED_PLATFORMS, registry });
+  const replies = new ReplyPublisher({ store: lanes, connection: redis, prefix, queuedPlatforms: config.QUEUED_PLATFORMS, registry, approvalTimeoutMs: config.APPROVAL_TIMEOUT_MS });
   const tools = new ToolDispatcher(redis, connect('tool-events'), prefix);
   const llm = llmFromConfig(config, registry, logger);
   const heartbeatConfig = parseHeartbeat(config.HEARTBEAT);

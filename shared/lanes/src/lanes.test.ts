@@ -2,7 +2,9 @@ import { afterEach, describe, expect, inject, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import { createLogger, createRegistry } from '@switchboard/observability';
 import { uniquePrefix, waitFor } from '@switchboard/testkit';
-import { createLaneWorker, createRedis, FencedError, LaneIngress, LaneStore, TurnInterruptedError, TurnQueue, type LaneWorker, type TurnContext } from './index.ts';
+import { Queue } from 'bullmq';
+import { outboundQueue } from '@switchboard/contracts';
+import { createLaneWorker, createRedis, FencedError, LaneIngress, LaneStore, ReplyPublisher, TurnInterruptedError, TurnQueue, type LaneWorker, type TurnContext } from './index.ts';
 import { toInbound } from './lane-store.ts';
 
 const logger = createLogger({ service: 'test', level: 'silent' });
@@ -443,5 +445,27 @@ describe('lane worker', () => {
     expect(gaveUp).toEqual([['poison']]);
     expect(ok).toEqual(['fine']);
     expect(await env.redis.xlen(env.store.keys.deadLetters)).toBe(1);
+  });
+});
+
+describe('ReplyPublisher', () => {
+  it('keeps an approval prompt deduplicated for as long as the approval may stay pending', async () => {
+    const env = setup();
+    const notice = { id: 'appr-1', turnId: 't', sessionKey: 's', platform: 'telegram', account: 'a', chatId: 'c', tool: 'shell', arguments: {} };
+    const queue = new Queue(outboundQueue('telegram').name, { connection: env.redis, prefix: env.prefix });
+    cleanups.push(() => queue.close());
+    const retention = async (approvalTimeoutMs: number, id: string) => {
+      const publisher = new ReplyPublisher({ store: env.store, connection: env.redis, prefix: env.prefix, queuedPlatforms: ['telegram'], registry: env.registry, approvalTimeoutMs });
+      cleanups.push(() => publisher.close());
+      // The parked turn runs again and announces again: still one prompt.
+      await publisher.announceApproval({ ...notice, id });
+      await publisher.announceApproval({ ...notice, id });
+      expect(await queue.getJobCountByTypes('waiting')).toBeGreaterThan(0);
+      return (await queue.getJob(`ap-${id}`))!.opts.removeOnComplete;
+    };
+    // A day-long approval: the finished prompt is kept a day and a minute, not the queue's hour.
+    expect(await retention(24 * 3600_000, 'day')).toEqual({ age: 24 * 3600 + 60 });
+    expect(await retention(600_000, 'short')).toEqual({ age: outboundQueue('telegram').defaults.removeOnCompleteAgeSeconds });
+    expect((await queue.getJobs(['waiting'])).map((j) => j.id).sort()).toEqual(['ap-day', 'ap-short']);
   });
 });

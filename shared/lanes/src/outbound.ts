@@ -17,10 +17,16 @@ export class ReplyPublisher {
   private readonly prefix: string;
   private readonly queuedPlatforms: ReadonlySet<string>;
   private readonly metrics: LaneMetrics;
+  private readonly approvalTimeoutMs: number;
 
-  /** `queuedPlatforms`: platforms that consume an `outbound-<platform>` queue (not the web, which reads the stream). */
-  constructor(opts: { store: LaneStore; connection: Redis; prefix: string; queuedPlatforms: Iterable<string>; registry: Registry }) {
+  /**
+   * `queuedPlatforms`: platforms that consume an `outbound-<platform>` queue (not the web, which
+   * reads the stream). `approvalTimeoutMs`: how long an approval may stay pending (see
+   * announceApproval).
+   */
+  constructor(opts: { store: LaneStore; connection: Redis; prefix: string; queuedPlatforms: Iterable<string>; registry: Registry; approvalTimeoutMs?: number }) {
     this.store = opts.store;
+    this.approvalTimeoutMs = opts.approvalTimeoutMs ?? 0;
     this.connection = opts.connection;
     this.prefix = opts.prefix;
     this.queuedPlatforms = new Set(opts.queuedPlatforms);
@@ -40,14 +46,17 @@ export class ReplyPublisher {
 
   /**
    * Asks the session's channel to show an approval request as buttons (platforms with an outbound
-   * queue; the web shows the `approval_request` event itself). Idempotent on the approval id.
+   * queue; the web shows the `approval_request` event itself). Idempotent on the approval id for as
+   * long as the approval can be pending: its parked turn runs again (the lane sweep) and announces
+   * again, and the job id dedupes that only while the finished job is kept, so it is kept at least
+   * that long (with an approval timeout above the queue's hour, a second prompt went out hourly).
    */
   async announceApproval(notice: ApprovalNotice): Promise<void> {
     const parsed = ApprovalNotice.parse(notice);
-    await this.enqueue(parsed.platform, 'approval', { v: 1, approval: parsed }, `ap-${parsed.id}`);
+    await this.enqueue(parsed.platform, 'approval', { v: 1, approval: parsed }, `ap-${parsed.id}`, Math.ceil(this.approvalTimeoutMs / 1000) + 60);
   }
 
-  private async enqueue(platform: string, name: string, data: OutboundJob, jobId: string): Promise<void> {
+  private async enqueue(platform: string, name: string, data: OutboundJob, jobId: string, keepSeconds = 0): Promise<void> {
     if (!this.queuedPlatforms.has(platform)) return;
     const contract = outboundQueue(platform);
     let queue = this.queues.get(platform);
@@ -60,7 +69,7 @@ export class ReplyPublisher {
       jobId,
       attempts: d.attempts,
       backoff: { type: 'exponential', delay: d.backoffMs },
-      removeOnComplete: { age: d.removeOnCompleteAgeSeconds },
+      removeOnComplete: { age: Math.max(d.removeOnCompleteAgeSeconds, keepSeconds) },
       removeOnFail: { age: d.removeOnFailAgeSeconds },
     });
   }
