@@ -30,4 +30,17 @@ describe('renderTelegramParts', () => {
     for (const p of parts) expect(p).toMatch(/^(&amp;)+$/);
     expect(parts.join('').length).toBe(5000 * 5);
   });
+
+  it('never cuts an over-long line inside a surrogate pair, in text or in code', () => {
+    const line = '\u{1F600}'.repeat(3000); // 6000 UTF-16 units, no spaces
+    for (const md of [line, '```\n' + line + '\n```']) {
+      const parts = renderTelegramParts(md);
+      expect(parts.length).toBeGreaterThan(1);
+      for (const p of parts) {
+        expect(p.length).toBeLessThanOrEqual(TELEGRAM_MESSAGE_LIMIT);
+        expect(Buffer.from(p).toString()).toBe(p); // a lone surrogate would not survive UTF-8
+      }
+      expect(parts.join('').replace(/<\/?pre>|<code[^>]*>|<\/code>|\n/g, '')).toBe(line);
+    }
+  });
 });

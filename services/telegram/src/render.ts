@@ -1,3 +1,5 @@
+import { cutLine } from '@switchboard/channels';
+
 /** Telegram's limit on one message's text, in characters. */
 export const TELEGRAM_MESSAGE_LIMIT = 4096;
 
@@ -32,20 +34,6 @@ function renderLine(line: string): string {
 
 type Unit = { kind: 'text'; html: string } | { kind: 'code'; lang: string | undefined; lines: string[] };
 
-/** Cuts `s` into pieces of at most `n` characters, preferring spaces. */
-function cut(s: string, n: number): string[] {
-  const out: string[] = [];
-  let rest = s;
-  while (rest.length > n) {
-    let at = rest.lastIndexOf(' ', n);
-    if (at <= 0) at = n;
-    out.push(rest.slice(0, at));
-    rest = rest.slice(at).replace(/^ /, '');
-  }
-  out.push(rest);
-  return out;
-}
-
 function parse(markdown: string, limit: number): Unit[] {
   const units: Unit[] = [];
   const lines = markdown.replace(/\r\n/g, '\n').split('\n');
@@ -63,13 +51,13 @@ function parse(markdown: string, limit: number): Unit[] {
     }
     if (code) {
       const esc = escapeHtml(line);
-      if (esc.length > limit - 60) code.lines.push(...cut(line, rawBudget).map(escapeHtml));
+      if (esc.length > limit - 60) code.lines.push(...cutLine(line, rawBudget).map(escapeHtml));
       else code.lines.push(esc);
       continue;
     }
     const html = renderLine(line);
     if (html.length <= limit) units.push({ kind: 'text', html });
-    else for (const piece of cut(line, rawBudget)) units.push({ kind: 'text', html: renderInline(piece) });
+    else for (const piece of cutLine(line, rawBudget)) units.push({ kind: 'text', html: renderInline(piece) });
   }
   // An unclosed fence still renders as code to the end, as most markdown viewers do.
   if (code) units.push({ kind: 'code', ...code });

@@ -1,3 +1,9 @@
+/** The first `n` UTF-16 units of `s`, one fewer where the `n`-th would cut a surrogate pair in half. */
+export function headOf(s: string, n: number): string {
+  const head = s.slice(0, Math.max(0, n));
+  return head.length < s.length && /[\uD800-\uDBFF]$/.test(head) ? head.slice(0, -1) : head;
+}
+
 /** Cuts `s` into pieces of at most `n` characters, preferring to cut at a space. */
 export function cutLine(s: string, n: number): string[] {
   const out: string[] = [];

@@ -211,6 +211,26 @@ describe('ReplyStreamer', () => {
     expect(s.finals).toEqual(['half an ans\n\n(The answer could not be finished.)']);
   });
 
+  it("cuts an over-long draft, and a failed turn's draft, between characters, never inside a surrogate pair", async () => {
+    // maxDraftChars is 100: a draft shows the first 99 units, a failed turn's note the first 40.
+    for (const [text, failed] of [
+      ['x'.repeat(98) + '\u{1F600}'.repeat(5), false],
+      ['x'.repeat(39) + '\u{1F600}'.repeat(5), true],
+    ] as const) {
+      const s = setup();
+      await s.streamer.follow(SESSION, TARGET, 'in1');
+      await s.event({ type: 'turn_started', turnId: 't1', messageIds: ['in1'] });
+      await s.event({ type: 'delta', turnId: 't1', text });
+      await waitFor(() => s.shown.has('m1'));
+      if (failed) {
+        await s.event({ type: 'turn_error', turnId: 't1', code: 'llm_error', message: 'model down', inReplyTo: ['in1'] });
+        await waitFor(() => s.finals.length === 1);
+        expect(s.finals[0]).toBe(`${'x'.repeat(39)}\n\n(The answer could not be finished.)`);
+      } else expect(s.shown.get('m1')).toBe(`${'x'.repeat(98)}…`);
+      for (const shown of s.shown.values()) expect(Buffer.from(shown).toString()).toBe(shown); // a lone surrogate would not survive UTF-8
+    }
+  });
+
   it('shows one run of a turn: a resumed run replaces the text, a stale run is dropped', async () => {
     const s = setup();
     await s.streamer.follow(SESSION, TARGET, 'in1');

@@ -3,6 +3,7 @@ import type { StoredSessionEvent } from '@switchboard/contracts';
 import type { EventHub, LaneStore } from '@switchboard/lanes';
 import type { Logger } from '@switchboard/observability';
 import type { ChatTarget, DraftStore } from './outbound.ts';
+import { headOf } from './split.ts';
 
 /** A platform's way to show a reply while it is being written. */
 export interface DraftSurface {
@@ -224,7 +225,7 @@ export class ReplyStreamer {
   private async flush(f: Follow, turnId: string, t: TurnDraft): Promise<void> {
     if (t.done) return;
     const max = this.o.maxDraftChars;
-    const raw = t.text.length > max ? `${t.text.slice(0, max - 1)}…` : `${t.text} …`;
+    const raw = t.text.length > max ? `${headOf(t.text, max - 1)}…` : `${t.text} …`;
     const text = this.o.renderDraft ? this.o.renderDraft(raw) : raw;
     if (text === t.shown) return;
     t.lastEditAt = Date.now();
@@ -277,7 +278,7 @@ export class ReplyStreamer {
   private async markFailed(f: Follow, turnId: string, t: TurnDraft): Promise<void> {
     const id = t.messageId;
     if (!id) return;
-    const text = `${t.text.slice(0, Math.max(0, this.o.maxDraftChars - 60))}\n\n(The answer could not be finished.)`.trimStart();
+    const text = `${headOf(t.text, this.o.maxDraftChars - 60)}\n\n(The answer could not be finished.)`.trimStart();
     await this.o.drafts.editUnlessFinal(turnId, () => this.o.surface.edit(f.target, id, this.o.renderDraft ? this.o.renderDraft(text) : text, { final: true }));
   }
 
