@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,5 +28,20 @@ describe('workspace quota', () => {
     await expect(assertWithinQuota(dir, 1, -50)).resolves.toBeUndefined();
     // Too many entries to count: counts as full.
     expect((await workspaceUsage(dir, 2)).incomplete).toBe(true);
+  });
+
+  it('counts a workspace holding a path longer than PATH_MAX as full instead of skipping what lies there', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'sb-quota-'));
+    // Twenty levels of 250-byte names (5,000+ bytes): only relative `cd`s reach the bottom.
+    const name = 'd'.repeat(250);
+    execFileSync('bash', ['-c', `cd "$1" && for i in $(seq 20); do mkdir ${name} && cd ${name}; done && head -c 100000 /dev/zero > big`, '_', dir]);
+    try {
+      const usage = await workspaceUsage(dir);
+      expect(usage.incomplete).toBe(true);
+      expect(remainingBytes(usage, 10_000_000)).toBe(0);
+      await expect(assertWithinQuota(dir, 10_000_000, 1)).rejects.toMatchObject({ code: 'quota_exceeded' });
+    } finally {
+      execFileSync('rm', ['-rf', dir]); // rm(1) walks a tree of any depth, fs.rm does not
+    }
   });
 });

@@ -9,7 +9,10 @@ export const USAGE_MAX_ENTRIES = 200_000;
 export interface WorkspaceUsage {
   bytes: number;
   entries: number;
-  /** True when the walk stopped at `USAGE_MAX_ENTRIES` (the workspace then counts as full). */
+  /**
+   * True when the walk stopped at `USAGE_MAX_ENTRIES` or met an entry it could not look at (a
+   * path longer than PATH_MAX, say); the workspace then counts as full.
+   */
   incomplete: boolean;
 }
 
@@ -31,7 +34,7 @@ export async function workspaceUsage(dir: string, maxEntries = USAGE_MAX_ENTRIES
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'ENOTDIR') continue;
-      if (code !== 'EACCES') throw err;
+      if (code !== 'EACCES') return { bytes, entries, incomplete: true };
       await chmod(current, 0o700);
       names = await readdir(current);
     }
@@ -40,8 +43,11 @@ export async function workspaceUsage(dir: string, maxEntries = USAGE_MAX_ENTRIES
       let st;
       try {
         st = await lstat(path);
-      } catch {
-        continue; // deleted meanwhile
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // deleted meanwhile
+        // Anything else (a path longer than PATH_MAX, built by `cd`-ing ever deeper) cannot be
+        // counted from here; skipping it would let files there grow past the quota.
+        return { bytes, entries, incomplete: true };
       }
       entries += 1;
       bytes += st.size;
