@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { createInterface } from 'node:readline';
 import { ReadBuffer, serializeMessage } from '@modelcontextprotocol/sdk/shared/stdio.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
@@ -12,8 +11,16 @@ export interface StdioTransportOptions {
   /** The child's complete environment; nothing is inherited from the runner. */
   env: Record<string, string>;
   cwd?: string;
-  /** Called with each line the server writes to stderr (cut to 1000 characters). */
+  /**
+   * Called with each line the server writes to stderr, cut to 1000 characters (a longer line is
+   * reported, cut, once it gets that long; the rest of it is dropped).
+   */
   onStderr?: (line: string) => void;
+  /**
+   * Bytes one JSON-RPC message on stdout may take before its newline (default 64 MiB). A server
+   * that writes more is broken: the connection is dropped instead of buffering without bound.
+   */
+  maxMessageBytes?: number;
   /** How long `close()` waits after closing stdin, and again after SIGTERM, in ms (default 2000). */
   gracefulExitMs?: number;
 }
@@ -24,6 +31,42 @@ function signalGroup(pid: number, signal: NodeJS.Signals): void {
   } catch {
     // ESRCH: the group is gone already.
   }
+}
+
+/** Characters of one stderr line that are reported. */
+const STDERR_LINE_CHARS = 1000;
+
+/**
+ * Splits text into lines for `onLine`, keeping at most `maxChars` of a line: a longer one is
+ * reported, cut and marked with `…`, as soon as it is that long, and the rest of it dropped.
+ * Returns the function to feed chunks to and one to report a last unterminated line.
+ */
+export function boundedLines(onLine: (line: string) => void, maxChars = STDERR_LINE_CHARS): { push(chunk: string): void; end(): void } {
+  let carry = '';
+  let dropping = false;
+  const emit = (line: string) => onLine(line.endsWith('\r') ? line.slice(0, -1) : line);
+  return {
+    push(chunk) {
+      const parts = chunk.split('\n');
+      const last = parts.pop()!;
+      for (const part of parts) {
+        if (!dropping) emit(carry + part);
+        carry = '';
+        dropping = false;
+      }
+      if (dropping) return;
+      carry += last;
+      if (carry.length > maxChars) {
+        onLine(`${carry.slice(0, maxChars)}…`);
+        carry = '';
+        dropping = true;
+      }
+    },
+    end() {
+      if (!dropping && carry) emit(carry);
+      carry = '';
+    },
+  };
 }
 
 /**
@@ -67,7 +110,20 @@ export class ChildProcessTransport implements Transport {
     });
     this.child = child;
     this.exited = once(child, 'exit').catch(() => undefined);
+    const maxMessageBytes = this.opts.maxMessageBytes ?? 64 * 1024 * 1024;
+    let unterminated = 0;
+    let broken = false;
     child.stdout!.on('data', (chunk: Buffer) => {
+      if (broken) return;
+      const newline = chunk.lastIndexOf(10);
+      unterminated = newline === -1 ? unterminated + chunk.length : chunk.length - newline - 1;
+      if (unterminated > maxMessageBytes) {
+        broken = true;
+        this.readBuffer.clear();
+        this.onerror?.(new Error(`the server wrote more than ${maxMessageBytes} bytes without ending a message; disconnecting`));
+        void this.close();
+        return;
+      }
       try {
         this.readBuffer.append(chunk);
         for (let message = this.readBuffer.readMessage(); message !== null; message = this.readBuffer.readMessage()) {
@@ -75,14 +131,17 @@ export class ChildProcessTransport implements Transport {
         }
       } catch (err) {
         // A line that is not JSON-RPC: the server is broken; report it and drop the connection.
+        broken = true;
         this.onerror?.(err as Error);
         void this.close();
       }
     });
     child.stdin!.on('error', (err) => this.onerror?.(err));
     child.stdout!.on('error', (err) => this.onerror?.(err));
-    const lines = createInterface({ input: child.stderr!, crlfDelay: Infinity });
-    lines.on('line', (line) => this.opts.onStderr?.(line.length > 1000 ? `${line.slice(0, 1000)}…` : line));
+    const stderr = boundedLines((line) => this.opts.onStderr?.(line));
+    child.stderr!.setEncoding('utf8');
+    child.stderr!.on('data', (text: string) => stderr.push(text));
+    child.stderr!.on('end', () => stderr.end());
     child.on('close', () => {
       this.readBuffer.clear();
       // Make sure nothing it started outlives it.
