@@ -75,6 +75,7 @@ export async function runTool(plugin: ToolPlugin, job: ToolJob, opts: RunToolOpt
         ...(job.threadId ? { threadId: job.threadId } : {}),
         ...(job.personal ? { personal: true } : {}),
         settings: opts.settings?.options ?? {},
+        maxOutputBytes,
       });
     })();
     const output = await Promise.race([execution, timeout]);

@@ -24,6 +24,11 @@ export interface ToolContext {
   personal?: boolean;
   /** Tool-specific options for this agent, channel and user (policy file `settings`); empty when none. */
   settings?: Readonly<Record<string, unknown>>;
+  /**
+   * The run's output cap in bytes of UTF-8: the runner cuts longer output at its end. A tool whose
+   * output has parts (a command's stdout and stderr) fits them itself so none is lost.
+   */
+  maxOutputBytes?: number;
 }
 
 /**

@@ -1,7 +1,7 @@
 import { spawn, type StdioOptions } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { buildBwrapArgs, sandboxEtcFiles, type SandboxProfile } from './bwrap.ts';
-import { OutputCapture } from './output-capture.ts';
+import { fitTogether, OutputCapture } from './output-capture.ts';
 
 /** One command to run in a sandbox. */
 export interface SandboxRun {
@@ -29,6 +29,8 @@ export interface SandboxResult {
   exitCode: number | null;
   stdout: string;
   stderr: string;
+  /** stdout and stderr as kept, fitted into `maxBytes` together (each cut in its middle). */
+  fit(maxBytes: number): { stdout: string; stderr: string };
   killed: SandboxKillReason | undefined;
   /** stdout plus stderr bytes the command produced before it ended or was killed. */
   outputBytes: number;
@@ -130,6 +132,10 @@ export function runSandboxed(profile: SandboxProfile, run: SandboxRun): Promise<
         exitCode: killed ? null : code,
         stdout: out.text(),
         stderr: err.text(),
+        fit: (maxBytes) => {
+          const [stdout, stderr] = fitTogether(out, err, maxBytes);
+          return { stdout, stderr };
+        },
         killed,
         outputBytes: out.total + err.total,
         durationMs: performance.now() - started,

@@ -220,6 +220,19 @@ describe.skipIf(!probe.ok)('shell in bubblewrap', () => {
     expect(result.wallMs).toBeLessThan(3_000);
   });
 
+  it("fits stdout and stderr into the run's output cap together, keeping stderr's end, in a finished run and in a killed one", async () => {
+    const print = "head -c 20000 /dev/zero | tr '\\0' o; echo; seq 1 3000 >&2";
+    const finished = await runTool(shell!, job(`web:test:shell-${++session}`, { command: print }), { maxOutputBytes: 2000, workspaces });
+    expect(finished.ok).toBe(true);
+    expect(Buffer.byteLength(finished.output)).toBeLessThanOrEqual(2000);
+    expect(finished.output).toMatch(/^exit code: 0\nstdout:\no+\n\[\.\.\. \d+ bytes omitted \.\.\.\]\no+\nstderr:\n1\n2\n[\s\S]*\n2999\n3000$/);
+    const killed = await runTool(shell!, job(`web:test:shell-${++session}`, { command: `${print}; sleep 30`, timeoutMs: 1_000 }), { maxOutputBytes: 2000, workspaces });
+    expect(killed).toMatchObject({ ok: false, errorCode: 'timeout' });
+    expect(Buffer.byteLength(killed.output)).toBeLessThanOrEqual(2000);
+    expect(killed.output).toMatch(/^killed: time limit of 1000 ms reached\n/);
+    expect(killed.output).toMatch(/\nstderr:\n1\n2\n[\s\S]*\n2999\n3000\n<\/untrusted>$/);
+  });
+
   it('stops a 2 GiB file write at RLIMIT_FSIZE', async () => {
     const result = await sh('head -c 2G /dev/zero > /workspace/big; echo "rc=$?"; stat -c %s /workspace/big');
     expect(result.output).toMatch(/File size limit exceeded/);

@@ -39,14 +39,18 @@ function status(result: SandboxResult, timeoutMs: number, killAfterOutputBytes: 
   return `exit code: ${result.exitCode}`;
 }
 
-/** What the command printed. */
-function printed(result: SandboxResult): string {
+/** What the command printed, in at most `maxBytes`: stdout and stderr share it, each cut in its middle. */
+function printed(result: SandboxResult, maxBytes: number): string {
+  const { stdout, stderr } = result.fit(Math.max(0, maxBytes - Buffer.byteLength('stdout:\n\nstderr:\n')));
   const lines: string[] = [];
-  if (result.stdout) lines.push('stdout:', result.stdout.replace(/\n$/, ''));
-  if (result.stderr) lines.push('stderr:', result.stderr.replace(/\n$/, ''));
-  if (!result.stdout && !result.stderr) lines.push('(no output)');
+  if (stdout) lines.push('stdout:', stdout.replace(/\n$/, ''));
+  if (stderr) lines.push('stderr:', stderr.replace(/\n$/, ''));
+  if (!stdout && !stderr) lines.push('(no output)');
   return lines.join('\n');
 }
+
+/** Bytes the untrusted-data wrapper of a killed run's output adds. */
+const WRAPPER_BYTES = Buffer.byteLength(wrapUntrusted('tool:shell', {}, '', Number.MAX_SAFE_INTEGER));
 
 /**
  * `shell`: runs a bash command in the session's workspace inside bubblewrap — no network, a
@@ -99,16 +103,18 @@ export function createShellTool(opts: ShellToolOptions): ToolPlugin {
         throw new ToolError('sandbox_unavailable', `the sandbox could not be started: ${(err as Error).message}`, { cause: err });
       }
       const head = quotaNote + status(result, limitMs, killAfterOutputBytes);
+      // The output fits the run's cap by itself: cut at its end by the runner, stderr would go first.
+      const room = (ctx.maxOutputBytes ?? 2 * keepBytes + 1024) - Buffer.byteLength(head) - 1;
       // A command the runner had to kill is a failed run (with its partial output); a non-zero
       // exit code is not: the model reads it like a shell user would. The runner wraps a run's
       // output as untrusted data; a failed run's is wrapped here, its status line left outside.
       if (result.killed) {
-        const text = `${head}\n${wrapUntrusted('tool:shell', {}, printed(result), 2 * keepBytes + 1024)}`;
+        const text = `${head}\n${wrapUntrusted('tool:shell', {}, printed(result, room - WRAPPER_BYTES), room)}`;
         if (result.killed === 'output_limit') throw new ToolError('too_large', text);
         if (result.killed === 'disk_quota') throw new ToolError('quota_exceeded', text);
         throw new ToolError('timeout', text, { retryable: false });
       }
-      return `${head}\n${printed(result)}`;
+      return `${head}\n${printed(result, room)}`;
     },
   });
   return tool as unknown as ToolPlugin;
