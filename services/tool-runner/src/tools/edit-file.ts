@@ -8,9 +8,9 @@ import { ToolError } from './tool-error.ts';
 /** Largest file `edit_file` edits, in bytes (1 MiB). */
 export const EDIT_FILE_MAX_BYTES = 1024 * 1024;
 
-function countOccurrences(text: string, needle: string): number {
+function countOccurrences(bytes: Buffer, needle: Buffer): number {
   let count = 0;
-  for (let at = text.indexOf(needle); at !== -1 && count < 2; at = text.indexOf(needle, at + 1)) count++;
+  for (let at = bytes.indexOf(needle); at !== -1 && count < 2; at = bytes.indexOf(needle, at + 1)) count++;
   return count;
 }
 
@@ -37,12 +37,14 @@ export function createEditFileTool(opts: { maxBytes?: number; quotaBytes?: numbe
         if (size > maxBytes) throw new ToolError('too_large', `"${path}" is ${size} bytes, more than the ${maxBytes} edit_file edits`);
         const buffer = Buffer.alloc(size);
         const { bytesRead } = await handle.read(buffer, 0, size, 0);
-        const text = buffer.subarray(0, bytesRead).toString('utf8');
-        const count = countOccurrences(text, oldText);
+        // Bytes, not decoded text: what is not valid UTF-8 (a Latin-1 line, a binary blob) stays as it was.
+        const bytes = buffer.subarray(0, bytesRead);
+        const needle = Buffer.from(oldText, 'utf8');
+        const count = countOccurrences(bytes, needle);
         if (count === 0) throw new ToolError('not_found', `oldText does not occur in "${path}"; read the file and copy the text exactly`);
         if (count > 1) throw new ToolError('not_unique', `oldText occurs more than once in "${path}"; include more surrounding text so it is unique`);
-        const at = text.indexOf(oldText);
-        const updated = Buffer.from(text.slice(0, at) + newText + text.slice(at + oldText.length), 'utf8');
+        const at = bytes.indexOf(needle);
+        const updated = Buffer.concat([bytes.subarray(0, at), Buffer.from(newText, 'utf8'), bytes.subarray(at + needle.length)]);
         if (opts.quotaBytes !== undefined) await assertWithinQuota(fs.root, opts.quotaBytes, updated.length - bytesRead);
         await handle.truncate(0);
         await handle.write(updated, 0, updated.length, 0);

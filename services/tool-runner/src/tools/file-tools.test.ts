@@ -61,6 +61,13 @@ describe('file tools: normal use', () => {
     expect(await readFile(join(ws(), 'dup.txt'), 'utf8')).toBe('a a b');
   });
 
+  it('edit_file changes only the text it replaces: bytes that are not UTF-8 elsewhere in the file stay as they were', async () => {
+    const latin1 = Buffer.from('caf\xe9 = 1\nname = old\n\xff\xfe\x80', 'latin1');
+    await writeFile(join(ws(), 'mixed.cfg'), latin1);
+    expect(await call('edit_file', { path: 'mixed.cfg', oldText: 'name = old', newText: 'name = new' })).toMatchObject({ ok: true });
+    expect(await readFile(join(ws(), 'mixed.cfg'))).toEqual(Buffer.from('caf\xe9 = 1\nname = new\n\xff\xfe\x80', 'latin1'));
+  });
+
   it('follows symlinks that stay inside the workspace', async () => {
     await writeFile(join(ws(), 'real.txt'), 'real content');
     await symlink('real.txt', join(ws(), 'alias.txt'));
