@@ -44,6 +44,7 @@ async function setup(env: Record<string, string> = {}) {
     registry,
     redisUrl: inject('redisUrl'),
     journal: { staleMs: 300, sweepIntervalMs: 100 },
+    mediaRetryDelaysMs: [50, 100, 100],
   }))!;
   cleanups.push(() => service.close());
   const app = express();
@@ -105,7 +106,7 @@ describe('whatsapp service', () => {
     await post(message({ type: 'image', image: { mime_type: 'image/jpeg', sha256: 'x', id: '222' } })); // unknown to Meta: 400
     await waitFor(async () => (await inbox()).length === 2);
     wa.addMedia('333', Buffer.from('OGG'), 'audio/ogg');
-    // Meta fails once: the delivery stays in the journal and the sweep handles it again.
+    // Meta fails once: the download is tried again.
     wa.failNext('media', 1, { status: 500, code: 1, message: 'An unknown error occurred' });
     await post(message({ type: 'audio', audio: { mime_type: 'audio/ogg', sha256: 'x', id: '333', voice: true } }));
     const msgs = await waitFor(async () => ((await inbox()).length === 3 ? inbox() : undefined), { timeoutMs: 8000 });
@@ -116,6 +117,17 @@ describe('whatsapp service', () => {
     ]);
     expect(msgs[0]!.attachments).toBeUndefined();
     expect(msgs[2]!.attachments).toEqual([expect.objectContaining({ kind: 'audio', sizeBytes: 3 })]);
+  });
+
+  it("keeps a sender's order when Meta will not serve a message's media: that message goes on with a note, before the next", async () => {
+    const { post, inbox, wa } = await setup();
+    wa.addMedia('444', Buffer.from('JPEG'), 'image/jpeg');
+    wa.failNext('media', 20, { status: 503, code: 2, message: 'Service temporarily unavailable' });
+    await post(message({ type: 'image', image: { caption: 'look', mime_type: 'image/jpeg', sha256: 'x', id: '444' } }));
+    await post(text('what do you think?'));
+    const msgs = await waitFor(async () => ((await inbox()).length === 2 ? inbox() : undefined), { timeoutMs: 8000 });
+    expect(msgs.map((m) => m.text)).toEqual(['look\n[image could not be downloaded: WhatsApp did not serve it; it may be sent again]', 'what do you think?']);
+    expect(msgs[0]!.attachments).toBeUndefined();
   });
 
   it('handles a delivery acknowledged by a replica that died before handling it', async () => {

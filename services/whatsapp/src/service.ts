@@ -25,6 +25,8 @@ export interface WhatsAppServiceDeps {
   redisUrl: string;
   /** Journal sweep timing (tests shorten it). */
   journal?: { staleMs?: number; sweepIntervalMs?: number };
+  /** Waits before each new try of a media download Meta failed to serve (tests shorten them). */
+  mediaRetryDelaysMs?: readonly number[];
 }
 
 export interface WhatsAppService {
@@ -112,6 +114,7 @@ export async function startWhatsAppService(deps: WhatsAppServiceDeps): Promise<W
         api,
         store: new AttachmentStore(redis, prefix, { maxBytes: config.WHATSAPP_ATTACHMENT_MAX_BYTES, ttlSeconds: config.WHATSAPP_ATTACHMENT_TTL_SECONDS }),
         logger,
+        ...(deps.mediaRetryDelaysMs ? { retryDelaysMs: deps.mediaRetryDelaysMs } : {}),
       }),
       rememberAccount: async (userId, account) => {
         await redis.set(userAccountKey(userId), account, 'EX', 7 * 24 * 3600);
