@@ -23,9 +23,10 @@ describe('telegram updates', () => {
 });
 
 describe('the webhook route on a standalone service', () => {
-  it('answers 401 to a request without the secret whatever its body, and a JSON 400 to a body that is not JSON', async () => {
+  it('answers 401 to a request without the secret whatever its body, and a counted JSON 400 to a body that is not JSON, 413 to one over 1 MB', async () => {
     const logger = createLogger({ service: 'test', level: 'silent' });
-    const counter = { inc: () => undefined };
+    const counted: string[] = [];
+    const counter = { inc: (labels: { outcome: string }) => void counted.push(labels.outcome) };
     const deps = { secret: 's'.repeat(32), metrics: { updates: counter, inbound: counter }, logger } as unknown as WebhookDeps;
     const app = express();
     app.use(telegramRouter(deps));
@@ -41,6 +42,14 @@ describe('the webhook route on a standalone service', () => {
       expect(broken.status).toBe(400);
       expect(broken.headers.get('content-type')).toMatch(/^application\/json/);
       expect(await broken.json()).toEqual({ error: { code: 'bad_request', message: 'request body is not valid JSON', type: 'invalid_request_error' } });
+      const huge = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-telegram-bot-api-secret-token': 's'.repeat(32) },
+        body: JSON.stringify({ update_id: 2, pad: 'x'.repeat(1_100_000) }),
+      });
+      expect(huge.status).toBe(413);
+      // Each rejected body counts as an update and as an inbound message rejected; the 401 as unauthorized.
+      expect(counted).toEqual(['unauthorized', 'rejected', 'rejected', 'rejected', 'rejected']);
     } finally {
       server.close();
     }

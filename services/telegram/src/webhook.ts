@@ -58,7 +58,17 @@ export function telegramRouter(deps: WebhookDeps): Router {
     }
     next();
   };
-  router.post('/webhooks/telegram', authenticated, express.json({ limit: '1mb' }), async (req: Request, res: Response) => {
+  // A body that is not JSON, or over 1 MB, is rejected by the app's error handler; counted here.
+  const json = express.json({ limit: '1mb' });
+  const body = (req: Request, res: Response, next: (err?: unknown) => void) =>
+    json(req, res, (err?: unknown) => {
+      if (err) {
+        count('rejected');
+        metrics.inbound.inc({ platform: 'telegram', outcome: 'rejected' });
+      }
+      next(err);
+    });
+  router.post('/webhooks/telegram', authenticated, body, async (req: Request, res: Response) => {
     const parsed = TgUpdate.safeParse(req.body);
     if (!parsed.success) {
       count('rejected');
