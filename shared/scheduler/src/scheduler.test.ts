@@ -99,10 +99,13 @@ describe('Scheduler input', () => {
       { sessionId: 's1', message: 'hi', cron: '61 * * * *' },
       { sessionId: 's1', message: 'hi', cron: '* * * *' },
       { sessionId: 's1', message: 'hi', cron: '@daily' },
+      { sessionId: 's1', message: 'hi', cron: '0 0 31 4,6 *' },
+      { sessionId: 's1', message: 'hi', cron: '0 0 30 2 *' },
       { sessionId: 's1', message: 'hi', cron: '0 9 * * *', timezone: 'Mars/Olympus' },
       { sessionId: 's1', message: 'hi', everyMs: 1000, timezone: 'Europe/Berlin' },
       { sessionId: 'bad:id', message: 'hi', everyMs: 1000 },
       { sessionId: 's1', message: '', everyMs: 1000 },
+      { sessionId: 's1', message: ' \n\t ', everyMs: 1000 },
       { sessionId: 's1', message: 'hi', everyMs: 1000, missedRuns: 'all' },
       { sessionId: 's1', message: 'hi', everyMs: 1000, extra: true },
     ];

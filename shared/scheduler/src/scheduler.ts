@@ -168,7 +168,7 @@ export class Scheduler {
     const spec = r.spec;
     if (spec.kind === 'at') return { ...base, at: new Date(spec.atMs).toISOString(), nextRunAt: new Date(spec.atMs).toISOString() };
     const scheduler = await this.queue.getJobScheduler(r.id);
-    const next = scheduler?.next ?? (spec.kind === 'cron' ? nextCronRunMs(spec.cron, spec.timezone) : undefined);
+    const next = scheduler?.next ?? (spec.kind === 'cron' ? nextRunOrUndefined(spec.cron, spec.timezone) : undefined);
     const when = spec.kind === 'every' ? { everyMs: spec.everyMs } : { cron: spec.cron, ...(spec.timezone ? { timezone: spec.timezone } : {}) };
     return { ...base, ...when, ...(next ? { nextRunAt: new Date(next).toISOString() } : {}) };
   }
@@ -202,5 +202,14 @@ export class Scheduler {
 
   async close(): Promise<void> {
     await this.queue.close();
+  }
+}
+
+/** The next run of a stored cron schedule, or undefined when it has none (listing must not fail). */
+function nextRunOrUndefined(cron: string, timezone: string | undefined): number | undefined {
+  try {
+    return nextCronRunMs(cron, timezone);
+  } catch {
+    return undefined;
   }
 }

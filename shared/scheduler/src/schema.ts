@@ -59,7 +59,7 @@ export type DeliverInput = z.infer<typeof DeliverInput>;
 export const CreateScheduleInput = z
   .object({
     sessionId: SafeId,
-    message: z.string().min(1, 'message must not be empty').max(32_000),
+    message: z.string().max(32_000).refine((m) => m.trim().length > 0, 'message must not be blank'),
     at: z.iso.datetime({ offset: true }).optional(),
     everyMs: z.number().int().min(MIN_EVERY_MS).max(MAX_EVERY_MS).optional(),
     cron: z.string().min(1).max(200).optional(),
@@ -79,7 +79,9 @@ export const CreateScheduleInput = z
     }
     if (v.cron !== undefined && (v.timezone === undefined || isValidTimeZone(v.timezone))) {
       try {
-        parseCron(v.cron, v.timezone);
+        // Some expressions parse but never match a date (`0 0 31 4,6 *`): asking for the next
+        // run finds them here rather than on every list of the account's schedules.
+        parseCron(v.cron, v.timezone).next();
       } catch (err) {
         ctx.addIssue({ code: 'custom', message: `invalid cron expression: ${(err as Error).message}`, path: ['cron'] });
       }
