@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { planCompaction, rowTokens, type CompactionRow } from './compaction.ts';
+import { createLlmClient } from '@switchboard/llm';
+import { createLogger, createRegistry } from '@switchboard/observability';
+import { startFakeOpenAI } from '@switchboard/testkit';
+import { planCompaction, rowTokens, summarize, type CompactionRow } from './compaction.ts';
 
 const call = [{ id: 'c', type: 'function' as const, function: { name: 'echo', arguments: '{}' } }];
 function rows(turns: number): CompactionRow[] {
@@ -32,5 +35,17 @@ describe('planCompaction', () => {
     expect(plan.tokens).toBeLessThanOrEqual(500);
     expect(plan.from).toBe(1);
     expect(all[plan.to]!.role).toBe('user');
+  });
+});
+
+describe('summarize', () => {
+  it('returns text Postgres can store, whatever the summarizer answers', async () => {
+    const model = await startFakeOpenAI({ script: () => ({ text: ' Earlier\u0000 the user asked \ud800 things. ' }) });
+    try {
+      const llm = createLlmClient({ baseURL: model.url, apiKey: 'k', model: 'm', maxRetries: 0, registry: createRegistry({ defaultMetrics: false }), logger: createLogger({ service: 'test', level: 'silent' }) });
+      expect(await summarize(llm, undefined, rows(1), 200)).toBe('Earlier\ufffd the user asked \ufffd things.');
+    } finally {
+      await model.close();
+    }
   });
 });

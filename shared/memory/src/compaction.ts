@@ -1,3 +1,4 @@
+import { storableText } from '@switchboard/contracts';
 import type { ChatToolCall, LlmClient } from '@switchboard/llm';
 import { countTokens } from '@switchboard/llm';
 
@@ -88,5 +89,5 @@ export async function summarize(llm: LlmClient, previous: string | undefined, ro
     ],
     maxTokens,
   });
-  return completion.content.trim();
+  return storableText(completion.content.trim());
 }

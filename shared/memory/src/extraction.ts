@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { storableText } from '@switchboard/contracts';
 import type { LlmClient } from '@switchboard/llm';
 import type { MemoryKind } from './types.ts';
 
@@ -23,17 +24,15 @@ export interface ExtractedFact {
   importance: number;
 }
 
-const Extracted = z.object({
-  memories: z
-    .array(
-      z.object({
-        content: z.string().trim().min(3).max(500),
-        kind: z.enum(['fact', 'preference', 'note']).catch('fact'),
-        importance: z.number().min(0).max(1).catch(0.5),
-      }),
-    )
-    .max(20),
+const Extracted = z.object({ memories: z.array(z.unknown()) });
+const Fact = z.object({
+  // Storable text: one fact with U+0000 in it must not fail the transaction storing the others.
+  content: z.string().trim().min(3).max(500).transform(storableText),
+  kind: z.enum(['fact', 'preference', 'note']).catch('fact'),
+  importance: z.number().min(0).max(1).catch(0.5),
 });
+/** Facts kept from one answer: a model that lists more is summarizing, not extracting. */
+const MAX_FACTS = 10;
 
 /** Characters of one message shown to the extractor: facts sit in what people say, not in pasted documents. */
 const MAX_LINE_CHARS = 2000;
@@ -46,8 +45,9 @@ export function excerptText(lines: readonly ExcerptLine[]): string {
 }
 
 /**
- * Parses the extractor's answer: the first JSON object in it, validated. Anything unparseable
- * yields no facts (the model's mistake must not store garbage as a memory).
+ * Parses the extractor's answer: the first JSON object in it, each listed fact validated on its
+ * own. Anything unparseable yields no fact (the model's mistake must not store garbage as a
+ * memory); at most the first ten valid facts are kept.
  */
 export function parseExtraction(text: string): ExtractedFact[] {
   const start = text.indexOf('{');
@@ -55,7 +55,15 @@ export function parseExtraction(text: string): ExtractedFact[] {
   if (start === -1 || end <= start) return [];
   try {
     const parsed = Extracted.safeParse(JSON.parse(text.slice(start, end + 1)));
-    return parsed.success ? parsed.data.memories.slice(0, 10) : [];
+    if (!parsed.success) return [];
+    // Each item on its own: one malformed fact drops only itself.
+    const facts: ExtractedFact[] = [];
+    for (const item of parsed.data.memories) {
+      const fact = Fact.safeParse(item);
+      if (fact.success) facts.push(fact.data);
+      if (facts.length === MAX_FACTS) break;
+    }
+    return facts;
   } catch {
     return [];
   }

@@ -69,6 +69,14 @@ describe('MemoryStore', () => {
     expect(rows[0]!.importance).toBeCloseTo(0.9);
   });
 
+  it('stores text Postgres cannot hold (U+0000, a lone surrogate, a pair cut at the length limit) as U+FFFD', async () => {
+    const scope = userScope('web', 'nul');
+    await add(keyword, scope, 'The user\u0000 likes \udc00 tea.');
+    await add(keyword, scope, `${'a'.repeat(3999)}\u{1F600} tail`);
+    const contents = (await keyword.list([scope])).map((m) => m.content).sort();
+    expect(contents).toEqual(['The user\ufffd likes \ufffd tea.', `${'a'.repeat(3999)}\ufffd`]);
+  });
+
   it('works keyword-only without an embeddings endpoint, storing no vector', async () => {
     const scope = userScope('web', 'erin');
     expect(keyword.mode).toBe('keyword');

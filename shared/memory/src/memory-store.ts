@@ -1,5 +1,5 @@
 import type { Registry } from 'prom-client';
-import { SwitchboardError } from '@switchboard/contracts';
+import { storableText, SwitchboardError } from '@switchboard/contracts';
 import type { Logger } from '@switchboard/observability';
 import { GENERIC_PLAN_MARK, isUniqueViolation, type Db, type Queryable } from '@switchboard/store';
 import type { EmbeddingClient } from './embeddings.ts';
@@ -238,7 +238,8 @@ export class MemoryStore {
    * importance is the higher of the two.
    */
   async insert(tx: Queryable, memory: NewMemory, embedding: number[] | undefined): Promise<{ id: number; outcome: 'created' | 'merged' }> {
-    const content = memory.content.trim().slice(0, MAX_CONTENT_CHARS);
+    // Storable after the cut (which may split a surrogate pair): text Postgres rejects must not fail the transaction.
+    const content = storableText(memory.content.trim().slice(0, MAX_CONTENT_CHARS));
     if (content === '') throw new SwitchboardError('bad_request', 'a memory needs content');
     this.noteWritten(); // and again after the caller's transaction commits
     const importance = Math.min(1, Math.max(0, memory.importance ?? 0.5));
