@@ -33,4 +33,28 @@ describe('StreamAssembler', () => {
     expect(result.finishReason).toBeUndefined();
     expect(result.usage).toBeUndefined();
   });
+
+  it('keeps calls apart that a server sends at the same index, each with its own id', () => {
+    const a = new StreamAssembler();
+    a.push({ choices: [{ delta: { tool_calls: [{ index: 0, id: 'c1', function: { name: 'read', arguments: '{"path":' } }] } }] });
+    a.push({ choices: [{ delta: { tool_calls: [{ index: 0, function: { arguments: '"a"}' } }] } }] });
+    a.push({ choices: [{ delta: { tool_calls: [{ index: 0, id: 'c2', function: { name: 'read', arguments: '{"path":"b"}' } }] } }] });
+    a.push({ choices: [{ delta: { tool_calls: [{ id: 'c3', function: { name: 'list', arguments: '{}' } }] } }] });
+    expect(a.result().toolCalls).toEqual([
+      { id: 'c1', name: 'read', argumentsJson: '{"path":"a"}' },
+      { id: 'c2', name: 'read', argumentsJson: '{"path":"b"}' },
+      { id: 'c3', name: 'list', argumentsJson: '{}' },
+    ]);
+  });
+
+  it('makes a repeated call id unique, so each result answers one call', () => {
+    const a = new StreamAssembler();
+    a.push({ choices: [{ delta: { tool_calls: [{ index: 0, id: 'dup', function: { name: 'a', arguments: '{}' } }, { index: 1, id: 'dup', function: { name: 'b', arguments: '{}' } }] } }] });
+    a.push({ choices: [{ delta: { tool_calls: [{ index: 2, id: 'dup', function: { name: 'c', arguments: '{}' } }] } }] });
+    expect(a.result().toolCalls.map((c) => [c.id, c.name])).toEqual([
+      ['dup', 'a'],
+      ['dup_2', 'b'],
+      ['dup_3', 'c'],
+    ]);
+  });
 });

@@ -37,11 +37,16 @@ interface PartialToolCall {
  *
  * Tool calls are keyed by their `index`: the first fragment of a call carries its id and name,
  * later fragments only more of the arguments text. Like the OpenAI SDK's own accumulator, a
- * repeated name replaces the earlier one instead of being appended.
+ * repeated name replaces the earlier one instead of being appended. A fragment whose id differs
+ * from the one its index already holds starts a new call (servers that send every call at index
+ * 0, or none), so two calls are never merged into one with both argument texts run together.
  */
 export class StreamAssembler {
   private readonly text: string[] = [];
-  private readonly calls = new Map<number, PartialToolCall>();
+  /** Every call in the order it started, with the index it came at. */
+  private readonly calls: Array<{ index: number; call: PartialToolCall }> = [];
+  /** The call each index currently adds to. */
+  private readonly open = new Map<number, PartialToolCall>();
   private finishReason: string | undefined;
   private usage: AssembledStream['usage'];
 
@@ -63,10 +68,11 @@ export class StreamAssembler {
       const fragment = toolCalls[position]!;
       // Some compatible servers omit `index`; fall back to the position within the chunk.
       const index = fragment.index ?? position;
-      let call = this.calls.get(index);
-      if (call === undefined) {
+      let call = this.open.get(index);
+      if (call === undefined || (fragment.id && call.id && fragment.id !== call.id)) {
         call = { id: '', name: '', args: [] };
-        this.calls.set(index, call);
+        this.open.set(index, call);
+        this.calls.push({ index, call });
       }
       if (fragment.id) call.id = fragment.id;
       if (fragment.function?.name) call.name = fragment.function.name;
@@ -77,15 +83,22 @@ export class StreamAssembler {
     return content;
   }
 
-  /** The assembled result; tool calls in index order, missing ids replaced by generated ones. */
+  /**
+   * The assembled result: tool calls in index order (calls at the same index in the order they
+   * started); a missing id is generated and a repeated one made unique, so each call's result
+   * answers that call alone.
+   */
   result(): AssembledStream {
-    const toolCalls = [...this.calls.entries()]
-      .sort(([a], [b]) => a - b)
-      .map(([index, call]) => ({
-        id: call.id || `call_${index}_${Math.random().toString(36).slice(2, 10)}`,
-        name: call.name,
-        argumentsJson: call.args.join(''),
-      }));
+    const seen = new Set<string>();
+    const toolCalls = [...this.calls]
+      .sort((a, b) => a.index - b.index)
+      .map(({ index, call }) => {
+        const base = call.id || `call_${index}_${Math.random().toString(36).slice(2, 10)}`;
+        let id = base;
+        for (let n = 2; seen.has(id); n++) id = `${base}_${n}`;
+        seen.add(id);
+        return { id, name: call.name, argumentsJson: call.args.join('') };
+      });
     return { content: this.text.join(''), toolCalls, finishReason: this.finishReason, usage: this.usage };
   }
 }
