@@ -111,6 +111,29 @@ describe('approvals through the HTTP API', () => {
     expect(await audit(t)).toEqual([expect.objectContaining({ decision: 'ask', outcome: 'mismatch', arguments: { text: 'something else' } })]);
   });
 
+  it('stores a call whose id and arguments hold text Postgres cannot (U+0000, a lone surrogate), and runs it once approved', async () => {
+    const t = await start({});
+    t.model.setScript((body) => {
+      const tools = body.messages.filter((m) => m.role === 'tool');
+      if (tools.length === 0) {
+        return { toolCalls: [{ id: 'call\u0000x', name: 'echo', arguments: { text: 'nul\u0000 \ud800' } }, { id: 'c\u00002', name: 'no\u0000such', arguments: {} }] };
+      }
+      return { text: `tools said: ${tools.map((m) => m.content).join(' | ')}` };
+    });
+    await postJson(t.url, '/v1/sessions/ap7/messages', { text: 'use the tool' });
+    const req = await approvalRequest(t, 'ap7');
+    expect((await postJson(t.url, `/v1/approvals/${req.id}`, { decision: 'approve' })).status).toBe(200);
+    // The tool's output reaches the model as it was; only what is stored is made storable.
+    expect(await finalReply(t, 'ap7')).toMatch(/^tools said: nul\u0000 \ud800 \| error: unknown tool/);
+    const rows = await audit(t);
+    expect(rows).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ tool: 'echo', decision: 'ask', outcome: 'ok', arguments: { text: 'nul\ufffd \ufffd' } }),
+        expect.objectContaining({ tool: 'no\ufffdsuch', decision: 'invalid' }),
+      ]),
+    );
+  });
+
   it('an approval outlives a restart of every process in between', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'sb-restart-'));
     const prefix = uniquePrefix('restart');

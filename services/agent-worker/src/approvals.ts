@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { storableJson } from '@switchboard/contracts';
+import { storableJson, storableText } from '@switchboard/contracts';
 import type { Db } from '@switchboard/store';
 import { argumentsDigest, type ApprovalBoard, type ApprovalStatus } from '@switchboard/tools';
 
@@ -52,6 +52,9 @@ export class ApprovalStore {
     reason: string;
   }): Promise<{ record: ApprovalRecord; created: boolean; sameCall: boolean }> {
     const id = `ap_${randomUUID().replace(/-/g, '')}`;
+    // The model wrote the call id and the arguments: text Postgres cannot store must not fail the turn.
+    const toolCallId = storableText(req.toolCallId);
+    const args = JSON.stringify(storableJson(req.args));
     // The session row may not exist yet (its first turn commits later); fence 0 never wins a commit.
     await this.db.query(
       `INSERT INTO sessions (id, platform, account, chat_id, thread_id, user_id) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING`,
@@ -62,7 +65,7 @@ export class ApprovalStore {
        VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, now() + ($8::int * interval '1 millisecond'))
        ON CONFLICT (turn_id, tool_call_id) DO NOTHING
        RETURNING id, status, decided_by, expires_at`,
-      [id, req.sessionKey, req.turnId, req.toolCallId, req.tool, JSON.stringify(req.args), req.reason, this.timeoutMs],
+      [id, req.sessionKey, req.turnId, toolCallId, req.tool, args, req.reason, this.timeoutMs],
     );
     const created = rows.length > 0;
     const existing = created
@@ -70,7 +73,7 @@ export class ApprovalStore {
       : (
           await this.db.query<Row & { same: boolean }>(
             `SELECT id, status, decided_by, expires_at, (tool = $3 AND arguments = $4::jsonb) AS same FROM approvals WHERE turn_id = $1 AND tool_call_id = $2`,
-            [req.turnId, req.toolCallId, req.tool, JSON.stringify(req.args)],
+            [req.turnId, toolCallId, req.tool, args],
           )
         ).rows[0]!;
     const record = toRecord(existing ?? rows[0]!);
@@ -140,6 +143,6 @@ export async function writeAudit(db: Db, e: AuditEntry): Promise<void> {
     `INSERT INTO tool_audit (session_id, user_id, platform, turn_id, tool_call_id, tool, arguments, decision, approval_id, approver, outcome, duration_ms)
      VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11, $12)
      ON CONFLICT (turn_id, tool_call_id) DO NOTHING`,
-    [e.sessionKey, e.userId, e.platform, e.turnId, e.toolCallId, e.tool, JSON.stringify(storableJson(redactArguments(e.args) ?? null)), e.decision, e.approvalId ?? null, e.approver ?? null, e.outcome, Math.round(e.durationMs)],
+    [e.sessionKey, e.userId, e.platform, e.turnId, storableText(e.toolCallId), storableText(e.tool), JSON.stringify(storableJson(redactArguments(e.args) ?? null)), e.decision, e.approvalId ?? null, e.approver ?? null, e.outcome, Math.round(e.durationMs)],
   );
 }
