@@ -36,6 +36,14 @@ describe('heartbeats', () => {
     console.info(`idle heartbeat prompt tokens: ${promptTokens} (+ at most 200 completion tokens)`);
   });
 
+  it('a heartbeat whose answer is empty stays silent too', async () => {
+    const t = await start({}, '');
+    await waitFor(() => t.model.requests.length >= 2, { timeoutMs: 20_000 });
+    expect(await replies(t)).toEqual([]);
+    const { rows } = await t.system.db.query(`SELECT 1 FROM messages WHERE session_id = 'web:local:hb'`);
+    expect(rows).toHaveLength(0);
+  });
+
   it('a heartbeat with something to say is delivered to the session', async () => {
     const t = await start({}, 'Your 3 pm meeting starts in 10 minutes.');
     await waitFor(async () => (await replies(t)).length >= 1, { timeoutMs: 10_000 });

@@ -149,6 +149,16 @@ describe('session messages and events', () => {
     expect(lone.status).toBe(200);
     expect(((await lone.json()) as { choices: Array<{ message: { content: string } }> }).choices[0]!.message.content).toBe('echo: lone \ufffd half');
   });
+
+  it('tells the user when the model answers with no text at all (a content filter), instead of an empty reply', async () => {
+    t.model.setScript(() => ({ text: '' }));
+    expect((await post('/v1/sessions/empty1/messages', { text: 'anything' })).status).toBe(202);
+    const events = await collect('empty1', (es) => es.some((e) => e.event === 'reply' || e.event === 'turn_error'));
+    const replies = events.filter((e) => e.event === 'reply').map((e) => JSON.parse(e.data).text as string);
+    expect(replies).toEqual([expect.stringMatching(/^\(The model gave no answer/)]);
+    const { rows } = await t.system.db.query<{ role: string; content: string }>(`SELECT role, content FROM messages WHERE session_id = 'web:local:empty1' ORDER BY seq`);
+    expect(rows).toEqual([{ role: 'user', content: 'anything' }, { role: 'assistant', content: replies[0] }]);
+  });
 });
 
 describe('tool path', () => {
