@@ -120,6 +120,21 @@ describe('buildContext with memory', () => {
     }
   });
 
+  it('gives memories and the summary only the room the prompt, the current turn and the tools leave', () => {
+    const summary = 'Earlier: the user planned a trip to Lisbon with friends.';
+    const base = { systemPrompt: 'sys', history: [], tools: [], memories, summary };
+    for (const words of [100, 170, 200, 230, 260]) {
+      const current = [{ role: 'user' as const, content: 'word '.repeat(words) }];
+      const built = buildContext({ ...base, current, budgetTokens: 300 });
+      expect(countMessageTokens(built.messages), `${words} words`).toBeLessThanOrEqual(300);
+      expect(built.tokens).toBe(countMessageTokens(built.messages));
+    }
+    // Nothing left: neither is added.
+    const full = buildContext({ ...base, current: [{ role: 'user', content: 'word '.repeat(290) }], budgetTokens: 300 });
+    expect(full.messages[0]).toEqual({ role: 'system', content: 'sys' });
+    expect([full.memoriesUsed, full.summaryUsed]).toEqual([0, false]);
+  });
+
   it('leaves out a summary larger than its share rather than the recent turns', () => {
     const built = buildContext({ systemPrompt: 'sys', history: history(3), current: [{ role: 'user', content: 'now' }], tools: [], budgetTokens: 400, summary: 'long '.repeat(200) });
     expect(built.summaryUsed).toBe(false);

@@ -34,15 +34,17 @@ export const SUMMARY_HEADING = '## Summary of the earlier conversation';
 
 /**
  * The system message: the system prompt, then the memories that fit their share of the budget
- * (best first), then the summary if it fits its share. Kept in one system message because some
+ * (best first), then the summary if it fits its share. Neither takes more than the `room` the
+ * prompt, the current turn and the tools leave. Kept in one system message because some
  * OpenAI-compatible servers accept only one.
  */
-function systemMessage(input: ContextInput): { message: ChatMessage; memoriesUsed: number; summaryUsed: boolean } {
+function systemMessage(input: ContextInput, room: number): { message: ChatMessage; memoriesUsed: number; summaryUsed: boolean } {
   let content = input.systemPrompt;
   let memoriesUsed = 0;
+  let left = room;
   const memories = input.memories ?? [];
   if (memories.length > 0) {
-    const cap = Math.floor(input.budgetTokens * (input.memoryShare ?? 0.15));
+    const cap = Math.min(left, Math.floor(input.budgetTokens * (input.memoryShare ?? 0.15)));
     let used = countTokens(MEMORIES_HEADING) + 2;
     const lines: string[] = [];
     for (const m of memories) {
@@ -55,10 +57,11 @@ function systemMessage(input: ContextInput): { message: ChatMessage; memoriesUse
     if (lines.length > 0) {
       content += `\n\n${MEMORIES_HEADING}\n${lines.join('\n')}`;
       memoriesUsed = lines.length;
+      left -= used;
     }
   }
   let summaryUsed = false;
-  if (input.summary && countTokens(input.summary) + 12 <= Math.floor(input.budgetTokens * (input.summaryShare ?? 0.25))) {
+  if (input.summary && countTokens(input.summary) + 12 <= Math.min(left, Math.floor(input.budgetTokens * (input.summaryShare ?? 0.25)))) {
     content += `\n\n${SUMMARY_HEADING}\n${input.summary}`;
     summaryUsed = true;
   }
@@ -143,8 +146,14 @@ function toolTokens(tools: readonly LlmTool[]): number {
  * result); the current turn is never cut.
  */
 export function buildContext(input: ContextInput): BuiltContext {
-  const { message: system, memoriesUsed, summaryUsed } = systemMessage(input);
-  let used = countMessageTokens([system, ...input.current]) + toolTokens(input.tools);
+  // Messages count one by one (plus the reply priming once): the current turn is counted once.
+  const fixed = countMessageTokens(input.current) + toolTokens(input.tools);
+  const bare: ChatMessage = { role: 'system', content: input.systemPrompt };
+  const extras = (input.memories?.length ?? 0) > 0 || input.summary !== undefined;
+  // A few tokens spare: the parts' counts add up to the whole's only nearly (tokens at the joins).
+  const room = extras ? input.budgetTokens - fixed - (countMessageTokens([bare]) - 3) - 4 : 0;
+  const { message: system, memoriesUsed, summaryUsed } = extras ? systemMessage(input, room) : { message: bare, memoriesUsed: 0, summaryUsed: false };
+  let used = fixed + countMessageTokens([system]) - 3;
   const { history } = input;
   const { starts, ends } = unitBounds(history);
   let i = starts.length - 1;
