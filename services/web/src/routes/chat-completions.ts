@@ -68,18 +68,23 @@ export function chatCompletionsRouter(deps: ChatCompletionsDeps): Router {
     let settle!: (o: Outcome) => void;
     const outcome = new Promise<Outcome>((resolve) => (settle = resolve));
     let streamed = '';
-    /** The run of the turn being streamed; unset until its first delta. */
-    let streamAttempt: number | undefined;
+    /**
+     * The run being streamed (turn id and attempt); unset until its first delta. A crash-resumed run
+     * has a higher attempt, and in interrupt mode a batch given back is claimed again under a new
+     * turn id: either streams its answer again from the start.
+     */
+    let streamRun: string | undefined;
     const chunk = (delta: Record<string, unknown>, finish: string | null) =>
       `data: ${JSON.stringify({ id: completionId, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
 
     const onEvent = (e: SessionEvent) => {
       if (e.type === 'turn_started' && e.messageIds.includes(messageId)) myTurn = e.turnId;
       else if (e.type === 'delta' && stream && e.turnId === myTurn) {
-        // Text already sent cannot be taken back: stream one run of the turn; if a resumed run
-        // answers, the final reply sends whatever it adds beyond what was streamed.
-        streamAttempt ??= e.attempt ?? 0;
-        if ((e.attempt ?? 0) !== streamAttempt) return;
+        // Text already sent cannot be taken back: stream one run of the turn; if another run
+        // answers, the final reply sends whatever it adds beyond what was streamed, or all of it.
+        const run = `${e.turnId}:${e.attempt ?? 0}`;
+        streamRun ??= run;
+        if (run !== streamRun) return;
         streamed += e.text;
         res.write(chunk({ content: e.text }, null));
       } else if (e.type === 'reply' && e.inReplyTo.includes(messageId)) settle({ ok: true, text: e.text, turnId: e.turnId });
@@ -110,8 +115,8 @@ export function chatCompletionsRouter(deps: ChatCompletionsDeps): Router {
       if (res.writableEnded || res.destroyed) return;
       if (stream) {
         if (result.ok) {
-          if (streamAttempt === undefined) res.write(chunk({ content: result.text }, null));
-          else if (result.text.startsWith(streamed) && result.text.length > streamed.length) res.write(chunk({ content: result.text.slice(streamed.length) }, null));
+          const rest = streamRun === undefined ? result.text : result.text.startsWith(streamed) ? result.text.slice(streamed.length) : `\n\n${result.text}`;
+          if (rest !== '') res.write(chunk({ content: rest }, null));
           res.write(chunk({}, 'stop'));
         } else {
           res.write(errorChunk(result.code, result.message));

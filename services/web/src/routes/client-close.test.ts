@@ -1,12 +1,13 @@
 /**
  * Clients that leave early or requests that fail midway: what a stream holds is released, a stream
- * whose head is out still ends, and an idempotency key deduplicates only within its own session or
- * hook.
+ * whose head is out still ends, a streamed answer whose turn is run again still ends with the
+ * final answer, and an idempotency key deduplicates only within its own session or hook.
  */
 import { connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { afterEach, describe, expect, inject, it } from 'vitest';
+import type { InboundMessage, SessionEvent } from '@switchboard/contracts';
 import { createRedis, EventHub, LaneIngress, LaneStore, TurnQueue } from '@switchboard/lanes';
 import { createLogger, createRegistry } from '@switchboard/observability';
 import { Scheduler } from '@switchboard/scheduler';
@@ -108,6 +109,62 @@ describe('SSE events: a stream that fails after its head', () => {
     expect(res.status).toBe(200);
     expect(await res.text()).toBe('retry: 1000\n\n');
     await waitFor(async () => (await app.sseGauge()) === 0, { timeoutMs: 5000 });
+  });
+});
+
+describe('chat completions: a streamed turn that is run again', () => {
+  /** Streams a completion of session `sessionId`, plays `events` for its turn, returns the text the client got. */
+  async function streamWith(sessionId: string, events: (messageId: string) => SessionEvent[]): Promise<string> {
+    let messageId = '';
+    const app = await startApp({
+      ingress: (real) => ({ submit: (m: InboundMessage) => ((messageId = m.id), real.submit(m)) }) as unknown as LaneIngress,
+    });
+    const body = fetch(`${app.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-session-id': sessionId },
+      body: JSON.stringify({ stream: true, messages: [{ role: 'user', content: 'hi' }] }),
+    }).then((res) => res.text());
+    await waitFor(() => messageId !== '');
+    // The agent worker's part, played by hand: the events its runs of the turn append.
+    for (const event of events(messageId)) await app.store.appendEvent(webSessionKey('local', sessionId), event);
+    const text = await body;
+    return text
+      .split('\n\n')
+      .filter((l) => l.startsWith('data: {'))
+      .map((l) => (JSON.parse(l.slice(6)) as { choices: Array<{ delta: { content?: string } }> }).choices[0]!.delta.content ?? '')
+      .join('');
+  }
+
+  it('ends with the final answer when a resumed run answers otherwise than the streamed one began', async () => {
+    const text = await streamWith('rerun1', (id) => [
+      { type: 'turn_started', turnId: 't1', messageIds: [id] },
+      { type: 'delta', turnId: 't1', text: 'Hello wor', attempt: 1 },
+      // The worker died; the resumed run streams anew, and answers differently.
+      { type: 'delta', turnId: 't1', text: 'Good', attempt: 2 },
+      { type: 'reply', turnId: 't1', replyId: 'r1', text: 'Goodbye.', inReplyTo: [id] },
+    ]);
+    expect(text).toBe('Hello wor\n\nGoodbye.');
+  });
+
+  it('does not run two runs of an interrupted turn together, and ends with the final answer', async () => {
+    const text = await streamWith('rerun2', (id) => [
+      { type: 'turn_started', turnId: 't1', messageIds: [id] },
+      { type: 'delta', turnId: 't1', text: 'abc', attempt: 1 },
+      // A newer message interrupted the turn; its batch is claimed again under a new turn id.
+      { type: 'turn_started', turnId: 't2', messageIds: [id, 'm-newer'] },
+      { type: 'delta', turnId: 't2', text: 'xyz', attempt: 1 },
+      { type: 'reply', turnId: 't2', replyId: 'r2', text: 'xyz done', inReplyTo: [id, 'm-newer'] },
+    ]);
+    expect(text).toBe('abc\n\nxyz done');
+  });
+
+  it('sends only what the final answer adds to the streamed text', async () => {
+    const text = await streamWith('rerun3', (id) => [
+      { type: 'turn_started', turnId: 't1', messageIds: [id] },
+      { type: 'delta', turnId: 't1', text: 'Hello ', attempt: 1 },
+      { type: 'reply', turnId: 't1', replyId: 'r1', text: 'Hello world.', inReplyTo: [id] },
+    ]);
+    expect(text).toBe('Hello world.');
   });
 });
 
