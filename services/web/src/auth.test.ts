@@ -2,7 +2,7 @@ import type { NextFunction, Request, Response } from 'express';
 import { describe, expect, it } from 'vitest';
 import { apiAuth } from './auth.ts';
 
-function call(keys: string[], remoteAddress: string, authorization?: string) {
+function call(keys: string[], remoteAddress: string, authorization?: string, adminKeys: string[] = []) {
   const req = { socket: { remoteAddress }, get: (h: string) => (h.toLowerCase() === 'authorization' ? authorization : undefined) } as unknown as Request;
   let status = 0;
   let body: unknown;
@@ -19,7 +19,7 @@ function call(keys: string[], remoteAddress: string, authorization?: string) {
     },
   } as unknown as Response;
   let passed = false;
-  apiAuth(keys)(req, res, (() => (passed = true)) as NextFunction);
+  apiAuth(keys, adminKeys)(req, res, (() => (passed = true)) as NextFunction);
   return { status, body, passed, caller: res.locals.caller };
 }
 
@@ -47,5 +47,11 @@ describe('apiAuth', () => {
     const b = call(['alpha', 'beta'], '10.0.0.5', 'Bearer beta').caller as { account: string };
     expect(a.account).not.toBe(b.account);
     expect(a.account).not.toContain('alpha');
+  });
+
+  it('makes a key listed both as an API key and as an admin key an operator', () => {
+    expect(call(['both', 'user'], '10.0.0.5', 'Bearer both', ['both']).caller).toMatchObject({ operator: true });
+    expect(call(['user'], '10.0.0.5', 'Bearer user', ['ops']).caller).not.toHaveProperty('operator');
+    expect(call([], '10.0.0.5', 'Bearer ops', ['ops']).caller).toMatchObject({ operator: true });
   });
 });

@@ -52,7 +52,8 @@ export function apiAuth(keys: string[], adminKeys: string[] = []) {
     const presented = secretDigest(match[1]!.trim());
     // Every key is compared, so the time taken does not tell which list (if any) holds it.
     let found: (typeof hashed)[number] | undefined;
-    for (const k of hashed) if (timingSafeEqual(k.hash, presented) && !found) found = k;
+    // A key in both lists is an operator's: the admin entry wins.
+    for (const k of hashed) if (timingSafeEqual(k.hash, presented) && (!found || k.operator)) found = k;
     if (!found) {
       sendError(res, 401, 'unauthorized', 'invalid bearer token');
       return;
