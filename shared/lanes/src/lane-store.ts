@@ -5,6 +5,9 @@ import { laneKeys, type LaneKeys } from './keys.ts';
 import { ackBatch, appendEvent, appendInbound, bumpFence, claimBatch, releaseBatch, saveStep } from './scripts.ts';
 import { FencedError } from './errors.ts';
 
+/** The largest Redis stream id. */
+const LAST_STREAM_ID = '18446744073709551615-18446744073709551615';
+
 /** How long a redelivery is recognised, in seconds (default one day). */
 export const DEFAULT_DEDUPE_TTL_SECONDS = 24 * 3600;
 /** Events kept per session stream (approximate trim) and for how long after the last one. */
@@ -183,6 +186,8 @@ export class LaneStore {
 
   /** Reads events after `afterId` (exclusive; `0` for all), oldest first. */
   async readEvents(sessionKey: string, afterId: string, count = 500): Promise<StoredSessionEvent[]> {
+    // Nothing follows the largest id (and Redis refuses an exclusive start there).
+    if (afterId === LAST_STREAM_ID) return [];
     const start = afterId === '0' || afterId === '' ? '-' : `(${afterId}`;
     const entries = (await this.redis.xrange(this.keys.events(sessionKey), start, '+', 'COUNT', count)) as RawEntry[];
     const out: StoredSessionEvent[] = [];

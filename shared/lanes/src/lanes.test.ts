@@ -132,6 +132,8 @@ describe('LaneStore', () => {
     await expect(store.saveStep('s4', first!, { stale: true })).rejects.toBeInstanceOf(FencedError);
     expect(await store.ack('s4', first!, first!.streamIds)).toBe(-1);
     expect(after[1]!.id).toBe(reply);
+    // Nothing follows the largest stream id (Redis refuses an exclusive range from it).
+    expect(await store.readEvents('s4', '18446744073709551615-18446744073709551615')).toEqual([]);
     await waitFor(() => woken.length === 3);
     expect(woken[2]!.split('\n').slice(0, 2)).toEqual([after[0]!.id, reply]);
 
