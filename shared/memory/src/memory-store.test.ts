@@ -77,6 +77,23 @@ describe('MemoryStore', () => {
     expect(contents).toEqual(['The user\ufffd likes \ufffd tea.', `${'a'.repeat(3999)}\ufffd`]);
   });
 
+  it('keeps at most maxPerScope memories in a scope, dropping the least important, and never the new one', async () => {
+    const registry = createRegistry({ defaultMetrics: false });
+    const small = new MemoryStore(db, { logger, registry, maxPerScope: 3 });
+    const scope = userScope('web', 'capped');
+    const other = userScope('web', 'capped-other');
+    await add(small, other, 'The other user keeps this one.', { importance: 0.1 });
+    await add(small, scope, 'The user likes green tea very much.', { importance: 0.9 });
+    await add(small, scope, 'The user owns a small sailing boat.', { importance: 0.2 });
+    await add(small, scope, 'The user was born in the city of Porto.', { importance: 0.8 });
+    await add(small, scope, 'The user plays the cello on weekends.', { importance: 0.1 });
+    const kept = (await small.list([scope])).map((m) => m.content).sort();
+    expect(kept).toEqual(['The user likes green tea very much.', 'The user plays the cello on weekends.', 'The user was born in the city of Porto.']);
+    expect((await small.list([other])).map((m) => m.content)).toEqual(['The other user keeps this one.']);
+    const evicted = (await registry.getSingleMetric('switchboard_memory_writes_total')!.get()).values.find((v) => v.labels.outcome === 'evicted');
+    expect(evicted?.value).toBe(1);
+  });
+
   it('works keyword-only without an embeddings endpoint, storing no vector', async () => {
     const scope = userScope('web', 'erin');
     expect(keyword.mode).toBe('keyword');

@@ -28,7 +28,16 @@ export interface MemoryStoreOptions {
   recencyHalfLifeDays?: number;
   /** Candidates each retriever (vector, keyword) contributes before fusion. Default 40. */
   candidates?: number;
+  /** Most memories one scope keeps; a new one beyond it evicts the least important. Default {@link MAX_MEMORIES_PER_SCOPE}. */
+  maxPerScope?: number;
 }
+
+/**
+ * Memories one scope (a person, a group session) keeps. Extraction adds facts every turn; without
+ * a bound a long-lived scope grows forever, and every search and merge check reads it. Beyond it
+ * the least important memory goes (ties: the one least recently used or updated).
+ */
+export const MAX_MEMORIES_PER_SCOPE = 2000;
 
 /**
  * How long "these scopes hold no memories" is trusted without looking again. Memories written
@@ -143,6 +152,7 @@ export class MemoryStore {
       mergeWordSimilarity: opts.mergeWordSimilarity ?? 0.8,
       recencyHalfLifeDays: opts.recencyHalfLifeDays ?? 30,
       candidates: opts.candidates ?? 40,
+      maxPerScope: opts.maxPerScope ?? MAX_MEMORIES_PER_SCOPE,
     };
   }
 
@@ -280,6 +290,14 @@ export class MemoryStore {
     const row = rows[0] as { id: number; created: boolean };
     if (!row.created) return this.merged(memory, row.id);
     this.metrics.writes.inc({ source: memory.source, outcome: 'created' });
+    // The new memory stays; the rest of the scope keeps its most important up to the bound.
+    const { rows: evicted } = await tx.query<{ id: number }>(
+      `DELETE FROM memories WHERE id IN (
+         SELECT id FROM memories WHERE scope = $1 AND scope_id = $2 AND id <> $3
+         ORDER BY importance DESC, coalesce(last_used_at, updated_at) DESC, id DESC OFFSET $4) RETURNING id`,
+      [memory.scope, memory.scopeId, row.id, this.opts.maxPerScope - 1],
+    );
+    if (evicted.length > 0) this.metrics.writes.inc({ source: memory.source, outcome: 'evicted' }, evicted.length);
     return { id: Number(row.id), outcome: 'created' };
   }
 

@@ -26,7 +26,7 @@ export function memoryMetrics(registry: Registry) {
     }),
     writes: counter(registry, {
       name: 'switchboard_memory_writes_total',
-      help: 'Memories written by source (remember, extract, flush, api) and outcome (created, merged)',
+      help: 'Memories written by source (remember, extract, flush, api) and outcome (created, merged, evicted: an older one dropped for it at the per-scope bound)',
       labelNames: ['source', 'outcome'] as const,
     }),
     compactions: counter(registry, {
