@@ -124,7 +124,8 @@ describe('approvals through the HTTP API', () => {
     const req = await approvalRequest(t, 'ap7');
     expect((await postJson(t.url, `/v1/approvals/${req.id}`, { decision: 'approve' })).status).toBe(200);
     // The tool's output reaches the model as it was; only what is stored is made storable.
-    expect(await finalReply(t, 'ap7')).toMatch(/^tools said: nul\u0000 \ud800 \| error: unknown tool/);
+    const head = 'tools said: nul\u0000 \ud800 | error: unknown tool';
+    expect((await finalReply(t, 'ap7')).slice(0, head.length)).toBe(head);
     const rows = await audit(t);
     expect(rows).toEqual(
       expect.arrayContaining([
