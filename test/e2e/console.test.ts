@@ -32,7 +32,8 @@ const script: FakeScript = (body) => {
 
 let t: TestSystem;
 beforeAll(async () => {
-  t = await startTestSystem({ env: { SWITCHBOARD_API_KEYS: `${KEY},${OTHER_KEY}`, TOOLS_ASK: 'echo' }, model: { script } });
+  // KEY is also an operator's (the queues are every account's); OTHER_KEY is an ordinary tenant's.
+  t = await startTestSystem({ env: { SWITCHBOARD_API_KEYS: `${KEY},${OTHER_KEY}`, SWITCHBOARD_ADMIN_KEYS: KEY, TOOLS_ASK: 'echo' }, model: { script } });
 });
 afterAll(async () => {
   await t?.stop();
@@ -88,6 +89,16 @@ describe('admin API', () => {
     expect((await get(`/v1/admin/sessions/${encodeURIComponent(mine!.id)}/transcript`, OTHER_KEY)).status).toBe(404);
   });
 
+  it('shows and retries queue jobs to operators only: the queues hold every account’s jobs', async () => {
+    for (const path of ['/v1/admin/queues', '/v1/admin/queues/turns/failed']) {
+      const res = await get(path, OTHER_KEY);
+      expect(res.status, path).toBe(403);
+      expect(await res.json()).toMatchObject({ error: { code: 'forbidden' } });
+      expect((await get(path, KEY)).status, path).toBe(200);
+    }
+    expect((await postJson(t.url, '/v1/admin/queues/turns/jobs/x/retry', {}, auth(OTHER_KEY))).status).toBe(403);
+  });
+
   it('serves the page without a key, under a CSP that allows no inline or foreign script', async () => {
     const page = await get('/console/');
     expect(page.status).toBe(200);
@@ -132,6 +143,21 @@ describe.skipIf(!HAS_CHROMIUM)(`console page in Chromium${HAS_CHROMIUM ? '' : ` 
       await page.click('#connect');
       await page.locator('#status', { hasText: 'refused' }).waitFor();
       expect(await page.isHidden('#main')).toBe(true);
+    } finally {
+      await page.close();
+    }
+  });
+
+  it('shows an ordinary key its own sessions without the queues', async () => {
+    await postJson(t.url, '/v1/sessions/tenant-1/messages', { text: 'hi there' }, auth(OTHER_KEY));
+    await collectEvents(t.url, 'tenant-1', (es) => es.some((e) => e.event === 'reply'), { headers: auth(OTHER_KEY) });
+    const page = await browser.newPage();
+    try {
+      await page.goto(`${t.url}/console`);
+      await page.fill('#api-key', OTHER_KEY);
+      await page.click('#connect');
+      await page.locator('#sessions tr', { hasText: 'tenant-1' }).waitFor();
+      expect(await page.isHidden('#queues-section')).toBe(true);
     } finally {
       await page.close();
     }

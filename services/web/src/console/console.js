@@ -164,11 +164,13 @@ async function selectSession(id) {
 async function refresh() {
   try {
     const [queues, sessions, approvals] = await Promise.all([
-      api('/v1/admin/queues'),
+      // Queues are every account's: an ordinary key gets 403 and the console shows the rest.
+      api('/v1/admin/queues').catch((err) => (err.status === 403 ? { queues: [], forbidden: true } : Promise.reject(err))),
       api('/v1/admin/sessions').catch((err) => (err.status === 503 ? { sessions: [], unavailable: err.message } : Promise.reject(err))),
       api('/v1/admin/approvals').catch((err) => (err.status === 503 ? { approvals: [] } : Promise.reject(err))),
     ]);
     renderQueues(queues.queues);
+    $('queues-section').hidden = queues.forbidden === true;
     renderSessions(sessions.sessions);
     renderApprovals(approvals.approvals);
     if (selectedSession) renderTranscript(await api(`/v1/admin/sessions/${encodeURIComponent(selectedSession)}/transcript`));

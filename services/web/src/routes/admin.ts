@@ -71,6 +71,9 @@ const scope = (res: Response): string | null => (res.locals.caller.operator ? nu
  * - `GET /v1/admin/queues/{name}/failed?limit=` → `{ jobs }` (no payloads)
  * - `POST /v1/admin/queues/{name}/jobs/{jobId}/retry` → `{ id, queue, status: "waiting" }`
  *
+ * The queues are every account's at once (a failed job's reason may name another account's chat),
+ * so their routes answer operators only: 403 for an ordinary key.
+ *
  * Approvals are answered with `POST /v1/approvals/{id}`, the same route chat clients use, so a
  * parked turn resumes the same way whoever answers.
  */
@@ -174,6 +177,11 @@ export function adminRouter(deps: AdminRouterDeps): Router {
     const db = needDb(res);
     if (!db) return;
     res.json({ approvals: await pendingApprovals(db, deps.approvals, scope(res)) });
+  });
+
+  router.use('/v1/admin/queues', (_req: Request, res: Response, next: NextFunction) => {
+    if (res.locals.caller.operator) return next();
+    sendError(res, 403, 'forbidden', 'the queues hold every account’s jobs: only an operator key (SWITCHBOARD_ADMIN_KEYS) may see or retry them');
   });
 
   router.get('/v1/admin/queues', async (_req: Request, res: Response) => {
