@@ -2,7 +2,7 @@ import { lookup } from 'node:dns/promises';
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
-import type { Readable } from 'node:stream';
+import { pipeline, type Readable } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { ToolError } from '../tool-error.ts';
 import { publicAddressesOnly, type AddressPolicy } from './ip-policy.ts';
@@ -107,10 +107,10 @@ function send(url: URL, address: string, opts: GuardedFetchOptions, signal: Abor
 
 async function readCapped(res: IncomingMessage, maxBytes: number): Promise<{ body: Buffer; truncated: boolean }> {
   const encoding = String(res.headers['content-encoding'] ?? '').trim().toLowerCase();
-  let stream: Readable = res;
-  if (encoding === 'gzip' || encoding === 'x-gzip') stream = res.pipe(createGunzip());
-  else if (encoding === 'deflate') stream = res.pipe(createInflate());
-  else if (encoding === 'br') stream = res.pipe(createBrotliDecompress());
+  const decoder = encoding === 'gzip' || encoding === 'x-gzip' ? createGunzip() : encoding === 'deflate' ? createInflate() : encoding === 'br' ? createBrotliDecompress() : undefined;
+  // pipeline, not pipe: a response cut off (the deadline, the caller's abort) ends the decoder
+  // with an error too, instead of leaving it waiting for input that never comes.
+  const stream: Readable = decoder ? pipeline(res, decoder, () => undefined) : res;
   const chunks: Buffer[] = [];
   let size = 0;
   let truncated = false;
