@@ -24,7 +24,7 @@ beforeAll(async () => {
   const policy: AddressPolicy = (address, p) => (address === '127.0.0.1' && p === port ? { allowed: true, category: 'loopback' } : publicAddressesOnly(address, p));
   tool = createHttpRequestTool({
     allowedHosts: [`api.test:${port}`],
-    credentials: { 'api.test': { Authorization: `Bearer ${SECRET}` } },
+    credentials: { [`api.test:${port}`]: { Authorization: `Bearer ${SECRET}` } },
     policy,
     resolver: async (host) => (host === 'api.test' ? [{ address: '127.0.0.1', family: 4 }] : Promise.reject(Object.assign(new Error('nx'), { code: 'ENOTFOUND' }))),
   });
@@ -43,6 +43,19 @@ describe('http_request', () => {
     expect(result.output).toContain('"authorization":"[redacted]"');
     expect(result.output).not.toContain(SECRET);
     expect(tool.description).not.toContain(SECRET);
+  });
+
+  it('sends credentials named by host alone only over https to port 443, never in clear text or to another port', async () => {
+    const byHost = createHttpRequestTool({
+      allowedHosts: ['api.test'],
+      credentials: { 'api.test': { Authorization: `Bearer ${SECRET}` } },
+      policy: (address, p) => (address === '127.0.0.1' && p === port ? { allowed: true, category: 'loopback' } : publicAddressesOnly(address, p)),
+      resolver: async () => [{ address: '127.0.0.1', family: 4 }],
+    });
+    const job = { v: 1 as const, turnId: 't', toolCallId: 'c2', sessionKey: 's', platform: 'web', userId: 'u', tool: 'http_request', arguments: { method: 'GET', url: `http://api.test:${port}/` } };
+    const result = await runTool(byHost, job, { maxOutputBytes: 16_384 });
+    expect(result.ok).toBe(true);
+    expect(seen.at(-1)?.headers.authorization).toBeUndefined();
   });
 
   it('only calls approved hosts and ports', async () => {

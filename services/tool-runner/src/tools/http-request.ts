@@ -8,9 +8,11 @@ export interface HttpRequestToolOptions {
   /** Hosts the model may call, as `host` (any port) or `host:port`, lower case. Required, non-empty. */
   allowedHosts: readonly string[];
   /**
-   * Headers the runner adds per host (`host` or `host:port` key), e.g. `Authorization`. They are
-   * never shown to the model: the model cannot set or override them, and their values are
-   * redacted from the response text.
+   * Headers the runner adds per host, e.g. `Authorization`: under a `host` key only to
+   * `https://host` on port 443 (never in clear text, never to another service on another port of
+   * the host), under a `host:port` key to exactly that port, by either scheme. They are never
+   * shown to the model: the model cannot set or override them, and their values are redacted
+   * from the response text.
    */
   credentials?: Readonly<Record<string, Readonly<Record<string, string>>>>;
   /** Address policy (default public unicast only; code-only, for tests). */
@@ -64,7 +66,9 @@ export function createHttpRequestTool(opts: HttpRequestToolOptions): ToolPlugin 
         if (FORBIDDEN_HEADERS.test(name) || /[\r\n]/.test(name + value)) throw new ToolError('invalid_url', `header "${name}" may not be set`);
         extra[name.toLowerCase()] = value;
       }
-      const secrets = { ...opts.credentials?.[parsed.hostname.toLowerCase()], ...opts.credentials?.[entry] };
+      const standardHttps = parsed.protocol === 'https:' && (parsed.port === '' || parsed.port === '443');
+      const hostPort = `${parsed.hostname.toLowerCase()}:${parsed.port || (parsed.protocol === 'https:' ? '443' : '80')}`;
+      const secrets = { ...(standardHttps ? opts.credentials?.[parsed.hostname.toLowerCase()] : undefined), ...opts.credentials?.[hostPort] };
       const res = await guardedFetch(parsed.href, {
         ...(opts.policy ? { policy: opts.policy } : {}),
         ...(opts.resolver ? { resolver: opts.resolver } : {}),
