@@ -45,17 +45,29 @@ describe('inbound webhooks', () => {
     expect(t.model.requests).toHaveLength(1);
   });
 
+  it('shows the model at most 30,000 characters of a large payload, saying it was cut', async () => {
+    const before = t.model.requests.length;
+    const payload = { items: 'x'.repeat(200_000) };
+    expect((await postJson(t.url, '/v1/hooks/deploys', payload, { 'x-hook-secret': SECRET })).status).toBe(202);
+    await waitFor(() => t.model.requests.length > before, { timeoutMs: 10_000 });
+    const asked = t.model.requests[before]!.messages.at(-1)!.content as string;
+    expect(asked).toContain(`[payload cut: 30000 of ${JSON.stringify(payload).length} characters shown]`);
+    expect(asked.length).toBeLessThan(31_000);
+    await waitFor(async () => (await replies()).length === 2, { timeoutMs: 10_000 });
+  });
+
   it('every call of a hook is in the audit trail of runs, with its outcome, and counted', async () => {
     const res = await fetch(`${t.url}/v1/runs?kind=hook`);
     expect(res.status).toBe(200);
     const { runs } = (await res.json()) as { runs: Array<{ kind: string; source: string; outcome: string; sessionKey?: string; messageId?: string }> };
-    // Newest first: the duplicate, the delivery, then the two bad secrets (the unknown hook is not a run).
-    expect(runs.map((r) => r.outcome)).toEqual(['duplicate', 'delivered', 'unauthorized', 'unauthorized']);
+    // Newest first: the large payload's delivery, the duplicate, the delivery, then the two bad
+    // secrets (the unknown hook is not a run).
+    expect(runs.map((r) => r.outcome)).toEqual(['delivered', 'duplicate', 'delivered', 'unauthorized', 'unauthorized']);
     expect(runs.every((r) => r.kind === 'hook' && r.source === 'deploys')).toBe(true);
-    expect(runs[1]).toMatchObject({ sessionKey: 'web:local:ops', messageId: expect.any(String) });
+    expect(runs[2]).toMatchObject({ sessionKey: 'web:local:ops', messageId: expect.any(String) });
     const metrics = await (await fetch(`${t.url}/metrics`)).text();
     expect(metrics).toContain('switchboard_hook_runs_total{outcome="unauthorized"} 2');
-    expect(metrics).toContain('switchboard_hook_runs_total{outcome="delivered"} 1');
+    expect(metrics).toContain('switchboard_hook_runs_total{outcome="delivered"} 2');
     expect((await fetch(`${t.url}/v1/runs?kind=nope`)).status).toBe(400);
     expect((await fetch(`${t.url}/v1/runs?limit=0`)).status).toBe(400);
   });
