@@ -70,6 +70,11 @@ describe('http_request', () => {
     for (const name of ['Authorization', 'cookie', 'Host', 'X-Api-Key']) {
       expect(await call({ method: 'GET', url: `http://api.test:${port}/`, headers: { [name]: 'x' } }), name).toMatchObject({ ok: false, errorCode: 'invalid_url' });
     }
+    // Not a header at all: the model's mistake, said so, not a host that seemed to fail.
+    for (const headers of [{ 'bad name': 'x' }, { 'x-ok': 'nul\u0000' }, { 'x-emoji': '\u{1F600}' }, { 'x:y': 'z' }]) {
+      const result = await call({ method: 'GET', url: `http://api.test:${port}/`, headers });
+      expect(result, JSON.stringify(headers)).toMatchObject({ ok: false, errorCode: 'invalid_url' });
+    }
   });
 
   it('returns redirects instead of following them, so credentials stay with the approved host', async () => {

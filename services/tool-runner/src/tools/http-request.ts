@@ -29,6 +29,10 @@ export interface HttpRequestToolOptions {
 /** Request headers the model may not set: routing, framing and anything credential-like. */
 const FORBIDDEN_HEADERS = /^(host|connection|content-length|transfer-encoding|upgrade|proxy-.*|te|trailer|keep-alive|cookie|authorization|x-api-key|api-key)$/i;
 
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** Tab, printable ASCII and obs-text: what a header value may hold. */
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
 /** The allowlist entry a URL matches (`host:port` first, then `host`), if any. */
 export function matchAllowedHost(url: URL, allowed: readonly string[]): string | undefined {
   const host = url.hostname.toLowerCase();
@@ -64,6 +68,9 @@ export function createHttpRequestTool(opts: HttpRequestToolOptions): ToolPlugin 
       const extra: Record<string, string> = {};
       for (const [name, value] of Object.entries(headers ?? {})) {
         if (FORBIDDEN_HEADERS.test(name) || /[\r\n]/.test(name + value)) throw new ToolError('invalid_url', `header "${name}" may not be set`);
+        // RFC 9110 field names and values (Node refuses others only once it sends, as if the host failed).
+        if (!HEADER_NAME.test(name)) throw new ToolError('invalid_url', `"${name}" is not a valid header name`);
+        if (!HEADER_VALUE.test(value)) throw new ToolError('invalid_url', `header "${name}" has a character a header value cannot hold`);
         extra[name.toLowerCase()] = value;
       }
       const standardHttps = parsed.protocol === 'https:' && (parsed.port === '' || parsed.port === '443');
