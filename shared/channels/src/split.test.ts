@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { splitMarkdown } from './split.ts';
+import { cutLine, splitMarkdown } from './split.ts';
 
 describe('splitMarkdown', () => {
   it('keeps short text whole', () => {
@@ -44,6 +44,23 @@ describe('splitMarkdown', () => {
     const parts = splitMarkdown(s, 64);
     expect(parts.join('')).toBe(s);
     for (const p of parts) expect(p).not.toMatch(/[\uD800-\uDBFF]$/);
+  });
+
+  it('drops an over-long language tag instead of leaving no room for the code (it looped forever)', () => {
+    const tag = 'f'.repeat(1995);
+    const code = Array.from({ length: 50 }, (_, i) => `line ${i} ${'x'.repeat(80)}`).join('\n');
+    const parts = splitMarkdown(`intro\n\`\`\`${tag}\n${code}\n\`\`\`\nafter`, 2000);
+    for (const p of parts) expect(p.length).toBeLessThanOrEqual(2000);
+    expect(parts.join('\n')).toContain('line 49');
+    expect(parts.join('\n')).not.toContain(tag);
+    // A short tag is carried over as before.
+    expect(splitMarkdown('```ts\nlet a = 1;\n```', 2000)).toEqual(['```ts\nlet a = 1;\n```']);
+  });
+
+  it('cutLine refuses a width with no room and always makes progress', () => {
+    expect(() => cutLine('abc', 0)).toThrow(RangeError);
+    expect(() => cutLine('abc', -5)).toThrow(RangeError);
+    expect(cutLine('ab😀c', 1)).toEqual(['a', 'b', '😀', 'c']);
   });
 
   it('closes an unclosed fence', () => {

@@ -4,15 +4,19 @@ export function headOf(s: string, n: number): string {
   return head.length < s.length && /[\uD800-\uDBFF]$/.test(head) ? head.slice(0, -1) : head;
 }
 
-/** Cuts `s` into pieces of at most `n` characters, preferring to cut at a space. */
+/**
+ * Cuts `s` into pieces of at most `n` characters (`n` ≥ 1), preferring to cut at a space. A
+ * surrogate pair is never cut in half, so with `n` = 1 a piece may hold one pair (2 units).
+ */
 export function cutLine(s: string, n: number): string[] {
+  if (!(n >= 1)) throw new RangeError(`cutLine needs room for at least one character (got ${n})`);
   const out: string[] = [];
   let rest = s;
   while (rest.length > n) {
     let at = rest.lastIndexOf(' ', n);
     if (at <= 0) at = n;
     // Never cut a UTF-16 surrogate pair in half.
-    if (at < rest.length && /[\uD800-\uDBFF]/.test(rest[at - 1] ?? '')) at -= 1;
+    if (at < rest.length && /[\uD800-\uDBFF]/.test(rest[at - 1] ?? '')) at = at > 1 ? at - 1 : 2;
     out.push(rest.slice(0, at));
     rest = rest.slice(at).replace(/^ /, '');
   }
@@ -21,6 +25,8 @@ export function cutLine(s: string, n: number): string[] {
 }
 
 const FENCE = /^\s*```\s*([\w+#.-]*)\s*$/;
+/** Longest code-block language tag carried over (longer ones are dropped from the fence). */
+const MAX_LANGUAGE_TAG = 32;
 
 /**
  * Splits markdown into messages of at most `limit` characters, at line boundaries where possible.
@@ -55,9 +61,12 @@ export function splitMarkdown(markdown: string, limit: number): string[] {
         push('```');
         fence = undefined;
       } else {
+        // A language tag is kept only while short: an endless one would leave no room for code.
+        const language = (m[1] ?? '').length <= MAX_LANGUAGE_TAG && limit >= 3 + MAX_LANGUAGE_TAG + 1 + closeLen + 16 ? (m[1] ?? '') : '';
+        const open = '```' + language;
         // Open a block only where at least its first line can follow.
-        if (room() < line.length + closeLen + 16) flush();
-        fence = '```' + (m[1] ?? '');
+        if (room() < open.length + closeLen + 16) flush();
+        fence = open;
         push(fence);
       }
       continue;
