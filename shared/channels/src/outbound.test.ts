@@ -20,16 +20,19 @@ function fakePlatform(opts: { failSends?: number } = {}) {
   const shown = new Map<string, string>();
   const tooOld = new Set<string>();
   const sends: Array<{ text: string; index: number; replyTo: readonly string[] }> = [];
+  /** When each send reached the platform, and for which chat. */
+  const sentAt: Array<{ chatId: string; atMs: number }> = [];
   let failSends = opts.failSends ?? 0;
   let next = 0;
   const sender: ChannelSender = {
-    render: (markdown) => [markdown],
-    async send(_target, text, o) {
+    render: (markdown) => markdown.split('\n---\n'),
+    async send(target, text, o) {
       if (failSends > 0) {
         failSends -= 1;
         throw Object.assign(new Error('502 from the platform'), { transient: true });
       }
       sends.push({ text, index: o.index, replyTo: o.replyTo });
+      sentAt.push({ chatId: target.chatId, atMs: Date.now() });
       const id = `m${(next += 1)}`;
       shown.set(id, text);
       return id;
@@ -46,10 +49,10 @@ function fakePlatform(opts: { failSends?: number } = {}) {
     async sendApproval() {},
     classify: (err) => ((err as { transient?: boolean }).transient ? { kind: 'transient', reason: 'fake' } : { kind: 'permanent', reason: String(err) }),
   };
-  return { sender, shown, sends, tooOld };
+  return { sender, shown, sends, sentAt, tooOld };
 }
 
-async function start(platform: ReturnType<typeof fakePlatform>) {
+async function start(platform: ReturnType<typeof fakePlatform>, pacing: { chatIntervalMs?: number } = {}) {
   const prefix = uniquePrefix('outbound');
   const redis = createRedis(inject('redisUrl'));
   const registry = createRegistry();
@@ -62,7 +65,7 @@ async function start(platform: ReturnType<typeof fakePlatform>) {
     logger: createLogger({ service: 'test', level: 'silent' }),
     metrics: channelMetrics(registry),
     concurrency: 2,
-    chatIntervalMs: 0,
+    chatIntervalMs: pacing.chatIntervalMs ?? 0,
     globalRatePerSecond: 1000,
     transientRetryMs: 10,
     drafts,
@@ -77,7 +80,9 @@ async function start(platform: ReturnType<typeof fakePlatform>) {
   return { drafts, queue, sends };
 }
 
-const reply = (text: string): OutboundReply => ({ v: 1, id: 'reply-t1', turnId: 't1', sessionKey: 'fake:bot:c1', platform: 'fake', account: 'bot', chatId: 'c1', text, inReplyTo: ['in1'] });
+const reply = (text: string, chatId = 'c1'): OutboundReply => ({
+  v: 1, id: `reply-t1-${chatId}`, turnId: `t1-${chatId}`, sessionKey: `fake:bot:${chatId}`, platform: 'fake', account: 'bot', chatId, text, inReplyTo: ['in1'],
+});
 
 describe('channel outbound worker', () => {
   it('edits the turn’s draft into the reply', async () => {
@@ -85,8 +90,8 @@ describe('channel outbound worker', () => {
     const s = await start(platform);
     const draft = await platform.sender.send({ account: 'bot', chatId: 'c1' }, 'Hel …', { index: 0, replyTo: [] });
     platform.sends.length = 0;
-    await s.drafts.claim('t1');
-    await s.drafts.adopt('t1', draft!);
+    await s.drafts.claim('t1-c1');
+    await s.drafts.adopt('t1-c1', draft!);
     await s.queue.add('reply', { v: 1, reply: reply('Hello.') });
     await waitFor(() => platform.shown.get(draft!) === 'Hello.');
     expect(platform.sends).toEqual([]);
@@ -96,8 +101,8 @@ describe('channel outbound worker', () => {
   it('sends the reply as a new message, quoting its question, when the draft was deleted; a failing send is retried, never doubled', async () => {
     const platform = fakePlatform({ failSends: 2 });
     const s = await start(platform);
-    await s.drafts.claim('t1');
-    await s.drafts.adopt('t1', 'm-deleted'); // posted, then deleted by the user: the platform no longer has it
+    await s.drafts.claim('t1-c1');
+    await s.drafts.adopt('t1-c1', 'm-deleted'); // posted, then deleted by the user: the platform no longer has it
     await s.queue.add('reply', { v: 1, reply: reply('The whole answer.') });
     await waitFor(() => platform.sends.length > 0);
     await new Promise((r) => setTimeout(r, 200));
@@ -113,10 +118,27 @@ describe('channel outbound worker', () => {
     const s = await start(platform);
     const draft = await platform.sender.send({ account: 'bot', chatId: 'c1' }, 'The who …', { index: 0, replyTo: [] });
     platform.tooOld.add(draft!);
-    await s.drafts.claim('t1');
-    await s.drafts.adopt('t1', draft!);
+    await s.drafts.claim('t1-c1');
+    await s.drafts.adopt('t1-c1', draft!);
     await s.queue.add('reply', { v: 1, reply: reply('The whole answer.') });
     await waitFor(() => !platform.shown.has(draft!));
     expect([...platform.shown.values()]).toEqual(['The whole answer.']);
+  });
+
+  it('paces each chat on its own: a chat waiting for its next part does not hold back another chat', async () => {
+    const platform = fakePlatform();
+    const s = await start(platform, { chatIntervalMs: 1000 });
+    await s.queue.add('reply', { v: 1, reply: reply('one\n---\ntwo\n---\nthree', 'slow') });
+    await waitFor(() => platform.sentAt.length === 1);
+    const queued = Date.now();
+    await s.queue.add('reply', { v: 1, reply: reply('hello', 'other') });
+    await waitFor(() => platform.sentAt.some((x) => x.chatId === 'other'), { timeoutMs: 5000 });
+    const other = platform.sentAt.find((x) => x.chatId === 'other')!;
+    expect(other.atMs - queued).toBeLessThan(500);
+    // The slow chat still keeps its own pace.
+    await waitFor(() => platform.sentAt.filter((x) => x.chatId === 'slow').length === 3, { timeoutMs: 5000 });
+    const slow = platform.sentAt.filter((x) => x.chatId === 'slow').map((x) => x.atMs);
+    expect(slow[1]! - slow[0]!).toBeGreaterThanOrEqual(950);
+    expect(slow[2]! - slow[1]!).toBeGreaterThanOrEqual(950);
   });
 });

@@ -208,6 +208,20 @@ export function createChannelOutboundWorker(opts: ChannelOutboundOptions): Worke
     return next;
   }
 
+  let prunedAt = 0;
+  /**
+   * Notes a call to a chat. Chats called longer than the interval ago are forgotten now and then:
+   * their pace no longer holds anything back, and a bot in many chats (Slack threads) would
+   * otherwise keep an entry for every one it ever wrote to.
+   */
+  function sentTo(chatKey: string): void {
+    const now = Date.now();
+    lastSentAt.set(chatKey, now);
+    if (lastSentAt.size < 256 || now - prunedAt < Math.max(1000, opts.chatIntervalMs)) return;
+    prunedAt = now;
+    for (const [key, at] of lastSentAt) if (now - at >= opts.chatIntervalMs) lastSentAt.delete(key);
+  }
+
   /**
    * Paces one call to the platform (per chat and overall) and waits out rate limits. `outcome`
    * labels the call in the sends metric once it returns (a function: by what it returned).
@@ -216,17 +230,21 @@ export function createChannelOutboundWorker(opts: ChannelOutboundOptions): Worke
     let waits = 0;
     let retries = 0;
     for (;;) {
+      // The chat's own pace first, then a global slot: a chat waiting for its next part must not
+      // reserve the global slots other chats would take meanwhile.
+      const chatSlot = (lastSentAt.get(chatKey) ?? 0) + opts.chatIntervalMs;
+      if (chatSlot > Date.now()) await sleep(chatSlot - Date.now());
       const now = Date.now();
-      const slot = Math.max(now, nextGlobalSlot, (lastSentAt.get(chatKey) ?? 0) + opts.chatIntervalMs);
+      const slot = Math.max(now, nextGlobalSlot);
       nextGlobalSlot = slot + globalGapMs;
       if (slot > now) await sleep(slot - now);
       try {
         const result = await call();
-        lastSentAt.set(chatKey, Date.now());
+        sentTo(chatKey);
         metrics.sends.inc({ platform, outcome: typeof outcome === 'function' ? outcome(result) : outcome });
         return result;
       } catch (err) {
-        lastSentAt.set(chatKey, Date.now());
+        sentTo(chatKey);
         const failure = sender.classify(err);
         if (failure.kind === 'rate_limited' && waits < max429Waits) {
           waits += 1;
