@@ -55,6 +55,21 @@ describe('slackSender', () => {
     expect(slack.messages('C0CHAN0001', '1700000000.000100').map((m) => [m.ts, m.text])).toEqual([[ts, 'in thread']]);
   });
 
+  it('does not post a part again when the answer to its post never came but Slack showed it', async () => {
+    const impatient = new webApi.WebClient(TOKEN, { slackApiUrl: slack.apiUrl, rejectRateLimitedCalls: true, retryConfig: { retries: 0 }, timeout: 200 });
+    const s = slackSender(impatient);
+    for (const where of [{ ...target, chatId: 'C0DUPE0001' }, { ...target, chatId: 'C0DUPE0002', threadId: '1700000000.000200' }]) {
+      slack.failNext('chat.postMessage', 1, { answerAfterMs: 600 });
+      const ts = await s.send(where, 'the answer', { index: 0, replyTo: [], key: 'reply-1-0' });
+      const shown = slack.messages(where.chatId);
+      expect(shown.map((m) => [m.ts, m.text])).toEqual([[ts, 'the answer']]);
+    }
+    // A post Slack never saw (refused before it was carried out) is still an error to retry.
+    slack.failNext('chat.postMessage', 1, { status: 503 });
+    await expect(s.send({ ...target, chatId: 'C0DUPE0003' }, 'x', { index: 0, replyTo: [], key: 'reply-2-0' })).rejects.toMatchObject({ code: 'slack_webapi_http_error' });
+    expect(slack.messages('C0DUPE0003')).toEqual([]);
+  });
+
   it('says which edit failures mean the draft is gone (the outbound worker then posts the reply as a new message)', async () => {
     const s = sender();
     const err = await s.edit!(target, '1600000000.000001', 'final answer').then(() => undefined, (e: unknown) => e);

@@ -70,11 +70,47 @@ function escapeWithin(s: string, max: number): string {
 
 const thread = (target: ChatTarget) => (target.threadId ? { thread_ts: target.threadId } : {});
 
-/** Posts a message (in the target's thread, if any) and returns its ts, Slack's message id. */
-export async function postMessage(client: webApi.WebClient, target: ChatTarget, text: string): Promise<string> {
-  // Links in the assistant's answers stay links; unfurling every one of them would flood the channel.
-  const res = await client.chat.postMessage({ channel: target.chatId, text, mrkdwn: true, unfurl_links: false, unfurl_media: false, ...thread(target) });
-  return String(res.ts ?? '');
+/** The metadata event type that carries a post's delivery key. */
+const KEY_EVENT = 'switchboard_delivery';
+
+/**
+ * Posts a message (in the target's thread, if any) and returns its ts, Slack's message id. With a
+ * `key` (one part of one reply), a post whose answer never came (a timeout, a dropped connection,
+ * a 5xx) is looked for in the conversation before the error goes up to be retried: Slack may have
+ * shown it, and posting it again would show the reply twice.
+ */
+export async function postMessage(client: webApi.WebClient, target: ChatTarget, text: string, key?: string): Promise<string> {
+  const sentFrom = Math.floor(Date.now() / 1000) - 60;
+  try {
+    // Links in the assistant's answers stay links; unfurling every one of them would flood the channel.
+    const res = await client.chat.postMessage({
+      channel: target.chatId, text, mrkdwn: true, unfurl_links: false, unfurl_media: false, ...thread(target),
+      ...(key ? { metadata: { event_type: KEY_EVENT, event_payload: { key } } } : {}),
+    });
+    return String(res.ts ?? '');
+  } catch (err) {
+    if (!key || !mayHaveArrived(err)) throw err;
+    const found = await findPosted(client, target, key, sentFrom).catch(() => undefined);
+    if (found) return found;
+    throw err;
+  }
+}
+
+/** Whether a failed call may still have been carried out: no answer, or Slack's own failure. */
+function mayHaveArrived(err: unknown): boolean {
+  const e = (err ?? {}) as SlackLikeError;
+  return e.code === 'slack_webapi_request_error' || (e.code === 'slack_webapi_http_error' && (e.statusCode ?? 500) >= 500);
+}
+
+/** The ts of the bot's message carrying delivery `key`, posted since `oldest` (epoch seconds), if Slack shows one. */
+async function findPosted(client: webApi.WebClient, target: ChatTarget, key: string, oldest: number): Promise<string | undefined> {
+  const query = { channel: target.chatId, oldest: String(oldest), include_all_metadata: true, limit: 100 };
+  const res = target.threadId ? await client.conversations.replies({ ...query, ts: target.threadId }) : await client.conversations.history(query);
+  const hit = (res.messages ?? []).find((m) => {
+    const meta = m.metadata as { event_type?: string; event_payload?: { key?: unknown } } | undefined;
+    return meta?.event_type === KEY_EVENT && meta.event_payload?.key === key;
+  });
+  return hit?.ts;
 }
 
 /** Replaces a message's text (a draft, with its next text or the reply). */
@@ -91,7 +127,7 @@ export async function deleteMessage(client: webApi.WebClient, target: ChatTarget
 export function slackSender(client: webApi.WebClient): ChannelSender {
   return {
     render: (markdown) => renderSlackParts(markdown),
-    send: (target, text) => postMessage(client, target, text),
+    send: (target, text, o) => postMessage(client, target, text, o.key),
     edit: (target, ts, text) => updateMessage(client, target, ts, text),
     uneditable: isUneditable,
     remove: (target, ts) => deleteMessage(client, target, ts),

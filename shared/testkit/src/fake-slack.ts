@@ -12,7 +12,12 @@ export interface FakeSlackCall {
 }
 
 /** A scripted failure: HTTP 429 with `Retry-After`, another HTTP status, or Slack's `{ ok: false, error }` envelope. */
-export type FakeSlackFailure = { status: 429; retryAfterSeconds: number } | { status: 500 | 502 | 503 } | { error: string };
+/**
+ * How the fake fails a call: an HTTP 429 or 5xx, an `ok: false` error, or `answerAfterMs` — the
+ * call is carried out, but its answer comes that much later (a client that gives up first cannot
+ * tell whether it went through).
+ */
+export type FakeSlackFailure = { status: 429; retryAfterSeconds: number } | { status: 500 | 502 | 503 } | { error: string } | { answerAfterMs: number };
 
 /** A message the bot shows in a channel, as it stands after edits. */
 export interface FakeSlackMessage {
@@ -23,6 +28,8 @@ export interface FakeSlackMessage {
   blocks: unknown[] | undefined;
   /** chat.update calls that changed this message. */
   edits: number;
+  /** The `metadata` it was posted with (event_type and event_payload). */
+  metadata?: unknown;
 }
 
 export interface FakeSlackOptions {
@@ -84,7 +91,7 @@ async function readBody(req: IncomingMessage): Promise<string> {
 
 /**
  * A Slack Web API double at `/api/<method>`: auth.test, chat.postMessage, chat.update, chat.delete,
- * chat.postEphemeral and apps.connections.open (with a Socket Mode WebSocket), plus the file host
+ * chat.postEphemeral, conversations.history/replies (the bot's messages) and apps.connections.open (with a Socket Mode WebSocket), plus the file host
  * (`/files-pri/…`, see fake-slack-files.ts). It answers in
  * Slack's envelope (HTTP 200 with `{ ok: true, ... }` or `{ ok: false, error }`; HTTP 429 with a
  * `Retry-After` header in seconds), checks the bearer token, keeps the messages the bot shows, and
@@ -127,7 +134,7 @@ export async function startFakeSlack(opts: FakeSlackOptions): Promise<FakeSlack>
         if (text.length > 40_000) return { ok: false, error: 'msg_too_long' };
         if (!blocksValid(blocks)) return { ok: false, error: 'invalid_blocks' };
         const threadTs = typeof p.thread_ts === 'string' && p.thread_ts ? p.thread_ts : undefined;
-        const m: FakeSlackMessage = { channel, ts: nextTs(), threadTs, text, blocks, edits: 0 };
+        const m: FakeSlackMessage = { channel, ts: nextTs(), threadTs, text, blocks, edits: 0, ...(p.metadata !== undefined ? { metadata: p.metadata } : {}) };
         posted.push(m);
         return { ok: true, channel, ts: m.ts, message: { type: 'message', user: botUserId, bot_id: botId, text, ts: m.ts, ...(threadTs ? { thread_ts: threadTs } : {}), ...(blocks ? { blocks } : {}) } };
       }
@@ -147,6 +154,20 @@ export async function startFakeSlack(opts: FakeSlackOptions): Promise<FakeSlack>
         if (i < 0) return { ok: false, error: 'message_not_found' };
         posted.splice(i, 1);
         return { ok: true, channel, ts: p.ts };
+      }
+      case 'conversations.history':
+      case 'conversations.replies': {
+        // Newest first, as Slack answers; history shows a channel's top-level messages, replies a thread.
+        if (!/^[CDG][A-Z0-9]{2,}$/.test(channel)) return { ok: false, error: 'channel_not_found' };
+        const oldest = Number(p.oldest ?? 0);
+        const inThread = call.method === 'conversations.replies';
+        if (inThread && typeof p.ts !== 'string') return { ok: false, error: 'thread_not_found' };
+        const shown = posted
+          .filter((x) => x.channel === channel && (inThread ? x.threadTs === p.ts || x.ts === p.ts : x.threadTs === undefined) && Number(x.ts) > oldest)
+          .reverse()
+          .slice(0, Number(p.limit ?? 100))
+          .map((x) => ({ type: 'message', user: botUserId, bot_id: botId, text: x.text, ts: x.ts, ...(x.threadTs ? { thread_ts: x.threadTs } : {}), ...(p.include_all_metadata && x.metadata ? { metadata: x.metadata } : {}) }));
+        return { ok: true, messages: shown, has_more: false };
       }
       case 'chat.postEphemeral':
         if (!channel || typeof p.user !== 'string') return { ok: false, error: 'invalid_arguments' };
@@ -184,6 +205,12 @@ export async function startFakeSlack(opts: FakeSlackOptions): Promise<FakeSlack>
       if (token !== opts.token) return send(res, 200, { ok: false, error: 'invalid_auth' });
       const q = queued.findIndex((f) => f.methods.includes(method));
       const failure = q >= 0 ? queued.splice(q, 1)[0]!.failure : undefined;
+      if (failure && 'answerAfterMs' in failure) {
+        const result = answer(call);
+        if (result.ok) ok.add(call);
+        setTimeout(() => send(res, 200, result), failure.answerAfterMs);
+        return;
+      }
       if (failure) {
         if ('error' in failure) return send(res, 200, { ok: false, error: failure.error });
         if (failure.status === 429) return send(res, 429, { ok: false, error: 'ratelimited' }, { 'retry-after': String(failure.retryAfterSeconds) });
