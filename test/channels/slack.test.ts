@@ -139,6 +139,21 @@ describe('slack webhook', () => {
     expect(await metric(r, 'switchboard_channel_updates_total', 'ignored')).toBe(before + 2);
   });
 
+  it('keeps a sender’s order while a file of their earlier message is still downloading', async () => {
+    const r = shared;
+    const slowFile = r.slack.files.addFile('first notes', { name: 'notes.txt', mimetype: 'text/plain', delayMs: 1500 });
+    const first = r.post(JSON.stringify(envelope(dmEvent(ALICE, 'ordered one', { subtype: 'file_share', files: [slowFile] }))));
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    const second = r.post(JSON.stringify(envelope(dmEvent(ALICE, 'ordered two'))));
+    expect((await first).status).toBe(200);
+    expect((await second).status).toBe(200);
+    await waitFor(() => modelSaw(r, 'ordered two'), { timeoutMs: 20_000 });
+    // The first request that saw either message saw the earlier one, before the later one if both.
+    const asked = r.t.model.requests.map((req) => JSON.stringify(req.messages)).find((m) => m.includes('ordered one') || m.includes('ordered two'))!;
+    expect(asked).toContain('ordered one');
+    if (asked.includes('ordered two')) expect(asked.indexOf('ordered one')).toBeLessThan(asked.indexOf('ordered two'));
+  });
+
   it('is not ready and holds deliveries back (503) until auth.test succeeds', async () => {
     const r = await start({ beforeService: (s) => s.failNext('auth.test', 1, { error: 'invalid_auth' }), waitForIdentity: false });
     expect(r.service.identity()).toBeUndefined();

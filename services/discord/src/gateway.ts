@@ -1,7 +1,7 @@
 import { Routes } from 'discord.js';
 import { z } from 'zod';
 import { sessionKey } from '@switchboard/contracts';
-import { admitMessage, answerApprovalButton, type ChannelAccess, type ChannelMetrics, type NormalizedInbound } from '@switchboard/channels';
+import { admitMessage, answerApprovalButton, KeyedSerial, type ChannelAccess, type ChannelMetrics, type NormalizedInbound } from '@switchboard/channels';
 import type { LaneIngress, TurnQueue } from '@switchboard/lanes';
 import type { Logger } from '@switchboard/observability';
 import type { ApprovalBoard } from '@switchboard/tools';
@@ -124,7 +124,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 export class GatewayHandler {
   private readonly deps: GatewayDeps;
-  private readonly chains = new Map<string, Promise<unknown>>();
+  private readonly chains = new KeyedSerial();
   /** Catch-ups running (one per shard that got READY): new messages wait for each. */
   private readonly gates = new Set<Gate>();
 
@@ -151,7 +151,7 @@ export class GatewayHandler {
     const gate: Gate = { listed: listed.promise, open: listed.resolve, held: new Map(), ended: false };
     this.gates.add(gate);
     // What was queued before: a fetched message of a channel runs after that channel's earlier ones.
-    const before = new Map(this.chains);
+    const before = this.chains.snapshot();
     const end = () => {
       gate.ended = true;
       gate.open();
@@ -189,18 +189,11 @@ export class GatewayHandler {
 
   /** Waits for every queued event to be handled (shutdown). */
   async drain(): Promise<void> {
-    while (this.chains.size > 0) await Promise.all([...this.chains.values()]);
+    await this.chains.idle();
   }
 
   private serial<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.chains.get(key) ?? Promise.resolve();
-    const next = prev.then(fn, fn);
-    const tail = next.catch(() => undefined);
-    this.chains.set(key, tail);
-    void tail.then(() => {
-      if (this.chains.get(key) === tail) this.chains.delete(key);
-    });
-    return next;
+    return this.chains.run(key, fn);
   }
 
   private async withRetry(what: string, fn: () => Promise<string>, attempts = this.deps.maxAttempts ?? 6): Promise<string> {

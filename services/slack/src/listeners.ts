@@ -1,7 +1,7 @@
 import type { App, webApi } from '@slack/bolt';
 import type { Redis } from 'ioredis';
 import { sessionKey } from '@switchboard/contracts';
-import { admitMessage, answerApprovalButton, type ChannelAccess, type ChannelMetrics, type NormalizedInbound } from '@switchboard/channels';
+import { admitMessage, answerApprovalButton, KeyedSerial, type ChannelAccess, type ChannelMetrics, type NormalizedInbound } from '@switchboard/channels';
 import type { LaneIngress, TurnQueue } from '@switchboard/lanes';
 import type { Logger } from '@switchboard/observability';
 import type { ApprovalBoard } from '@switchboard/tools';
@@ -70,6 +70,9 @@ export function registerListeners(app: App, deps: ListenerDeps): void {
   // A channel message that mentions the bot arrives twice (message + app_mention) at once: one
   // download serves both copies (the lane keeps one of them).
   const downloading = new Map<string, Promise<FetchedFiles>>();
+  // Deliveries of one channel are admitted in the order they came: a message whose files are still
+  // downloading must not be overtaken on its lane by the sender's next message.
+  const channels = new KeyedSerial();
 
   const onMessage = async ({ body, event, context }: { body: unknown; event: unknown; context: Record<string, unknown> }) => {
     // Set by our receivers: whether Slack already has its 200 (then it will not retry this delivery).
@@ -91,7 +94,7 @@ export function registerListeners(app: App, deps: ListenerDeps): void {
     const n = normalizeSlackEvent(parsed.data, bot, { groupSessionPerUser: deps.groupSessionPerUser }, Date.now());
     let outcome: string = 'ignored';
     if (n.kind === 'message') {
-      outcome = await admitMessage(
+      outcome = await channels.run(n.message.chatId, () => admitMessage(
         {
           platform: 'slack',
           access: deps.access(),
@@ -123,7 +126,7 @@ export function registerListeners(app: App, deps: ListenerDeps): void {
             : {}),
         },
         { deliveryId: n.deliveryId, message: n.message, isPrivate: n.isPrivate, mentioned: n.mentioned },
-      );
+      ));
     }
     count(outcome);
     if (eventId) await seen.remember(eventId);

@@ -20,4 +20,5 @@ export type { DownloadOptions, DownloadOutcome, TrustedUrl } from './download.ts
 export { runChannelStandalone } from './standalone.ts';
 export type { StandaloneChannel, StandaloneOptions } from './standalone.ts';
 export { channelRuntime } from './runtime.ts';
+export { KeyedSerial } from './keyed-serial.ts';
 export type { ChannelRuntime } from './runtime.ts';

@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import { OutboundJob, outboundQueue, type ApprovalNotice, type OutboundReply } from '@switchboard/contracts';
 import type { Logger } from '@switchboard/observability';
 import type { ChannelMetrics } from './metrics.ts';
+import { KeyedSerial } from './keyed-serial.ts';
 
 /** Where a message goes on a platform. */
 export interface ChatTarget {
@@ -189,24 +190,13 @@ export class DraftStore {
 export function createChannelOutboundWorker(opts: ChannelOutboundOptions): Worker {
   const { platform, sender, metrics } = opts;
   const log = opts.logger.child({ queue: outboundQueue(platform).name });
-  const chains = new Map<string, Promise<unknown>>();
+  const chats = new KeyedSerial();
   const lastSentAt = new Map<string, number>();
   const max429Waits = opts.max429Waits ?? 20;
   const maxTransientRetries = opts.maxTransientRetries ?? 5;
   const transientRetryMs = opts.transientRetryMs ?? 500;
   const globalGapMs = 1000 / opts.globalRatePerSecond;
   let nextGlobalSlot = 0;
-
-  function inChatOrder<T>(chatKey: string, fn: () => Promise<T>): Promise<T> {
-    const prev = chains.get(chatKey) ?? Promise.resolve();
-    const next = prev.then(fn, fn);
-    const tail = next.catch(() => undefined);
-    chains.set(chatKey, tail);
-    void tail.then(() => {
-      if (chains.get(chatKey) === tail) chains.delete(chatKey);
-    });
-    return next;
-  }
 
   let prunedAt = 0;
   /**
@@ -343,7 +333,7 @@ export function createChannelOutboundWorker(opts: ChannelOutboundOptions): Worke
       const chatId = 'reply' in data ? data.reply.chatId : data.approval.chatId;
       const threadId = 'reply' in data ? data.reply.threadId : data.approval.threadId;
       // Entered synchronously, so jobs join their chat's chain in the order the worker took them.
-      return inChatOrder(`${chatId}:${threadId ?? ''}`, async () => {
+      return chats.run(`${chatId}:${threadId ?? ''}`, async () => {
         if ('reply' in data) return sendReply(data.reply, job);
         const n = data.approval;
         const target: ChatTarget = { account: n.account, chatId: n.chatId, threadId: n.threadId };
