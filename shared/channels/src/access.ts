@@ -110,4 +110,9 @@ export class ChannelAccess {
   async once(key: string, ttlSeconds = 7 * 24 * 3600): Promise<boolean> {
     return (await this.redis.set(`${this.base}:once:${key}`, '1', 'EX', ttlSeconds, 'NX')) === 'OK';
   }
+
+  /** Clears a {@link once} marker (what it guarded failed, so it may happen again). */
+  async forgetOnce(key: string): Promise<void> {
+    await this.redis.del(`${this.base}:once:${key}`);
+  }
 }

@@ -45,13 +45,24 @@ export async function admitMessage(deps: AdmitDeps, input: AdmitInput): Promise<
   if (input.isPrivate) {
     const decision = await deps.access.decideDm(message.userId, message.userName, message.chatId);
     if (!decision.allow) {
-      if (decision.reason === 'pairing' && (await deps.access.firstDelivery(`pair-${input.deliveryId}`))) {
+      if (decision.reason !== 'pairing') return 'denied';
+      // Once per delivery; a send that fails forgets both markers, so the platform's redelivery
+      // (or the sender's next message) tells the code after all.
+      const told = await deps.access.handleOnce(`pair-${input.deliveryId}`, async () => {
         // The marker is set for a fresh code too, so a second message right after it does not repeat the code.
-        const remind = await deps.access.once(`pair-told-${decision.code}`, 600);
-        if (decision.fresh || remind) await deps.sendPairingCode(message.chatId, decision.code);
-        return 'pairing';
-      }
-      return 'denied';
+        const marker = `pair-told-${decision.code}`;
+        const remind = await deps.access.once(marker, 600);
+        if (decision.fresh || remind) {
+          try {
+            await deps.sendPairingCode(message.chatId, decision.code);
+          } catch (err) {
+            await deps.access.forgetOnce(marker).catch(() => undefined);
+            throw err;
+          }
+        }
+        return 'pairing' as const;
+      });
+      return told === 'duplicate' ? 'denied' : told;
     }
   } else if (deps.groupRequireMention && !input.mentioned) {
     return 'ignored';
