@@ -43,6 +43,15 @@ describe('discordDraftSurface', () => {
     expect(nonces[2]).toBe(nonces[1]);
   });
 
+  it("quotes the turn's own last message, whatever was said in the channel since", async () => {
+    const { rest, calls } = recordingRest();
+    const surface = discordDraftSurface(rest, BOT_ID);
+    await surface.post({ account: BOT_ID, chatId: '800' }, 'Sure …', { replyTo: [`dc-${BOT_ID}-111`, `dc-${BOT_ID}-222`], turnId: 't1' });
+    await surface.post({ account: BOT_ID, chatId: '800' }, 'Sure …', { replyTo: [], turnId: 't2' });
+    const refs = calls.map((c) => (c.body as { message_reference?: { message_id: string } }).message_reference?.message_id);
+    expect(refs).toEqual(['222', undefined]);
+  });
+
   it('deletes a draft posted too late', async () => {
     const { rest, calls } = recordingRest();
     await discordDraftSurface(rest).remove!({ account: BOT_ID, chatId: '800' }, '123');

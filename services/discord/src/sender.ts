@@ -48,12 +48,17 @@ const uneditable = (err: unknown): boolean => err instanceof DiscordAPIError && 
  * Rate limits (per-route buckets, the global 50/s, 429 answers) are waited out inside the REST
  * client, which queues requests per route, so nothing is lost or reordered.
  */
+/** The Discord message a reply to `replyTo` (inbound ids, oldest first) quotes: the last one, if it is this bot's. */
+function quotedOf(replyTo: readonly string[], botId: string | undefined): string | undefined {
+  const last = replyTo[replyTo.length - 1];
+  return last && botId ? messageIdFromInbound(last, botId) : undefined;
+}
+
 export function discordSender(rest: DiscordRest, botId: string): ChannelSender {
   return {
     render: (markdown) => renderDiscordParts(markdown),
     async send(target, content, { replyTo, key }) {
-      const last = replyTo[replyTo.length - 1];
-      const replyId = last ? messageIdFromInbound(last, botId) : undefined;
+      const replyId = quotedOf(replyTo, botId);
       return createMessage(rest, channelOf(target), {
         content,
         allowed_mentions: NO_MENTIONS,
@@ -89,12 +94,13 @@ export function classifyDiscordError(err: unknown): SendFailure {
 
 /**
  * Drafts for the reply streamer: a message edited as the reply grows (it becomes the reply's first
- * part, so it already replies to the asker's message, `replyTo(target)`), and the typing indicator.
+ * part, so it already quotes the turn's last message, as the final reply would), and the typing
+ * indicator. Without `botId` drafts quote nothing.
  */
-export function discordDraftSurface(rest: DiscordRest, replyTo: (target: ChatTarget) => string | undefined = () => undefined): DraftSurface {
+export function discordDraftSurface(rest: DiscordRest, botId?: string): DraftSurface {
   return {
     post(target, text, opts) {
-      const replyId = replyTo(target);
+      const replyId = quotedOf(opts?.replyTo ?? [], botId);
       return createMessage(rest, channelOf(target), {
         content: text,
         allowed_mentions: NO_MENTIONS,

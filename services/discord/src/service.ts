@@ -3,16 +3,16 @@ import type { Router } from 'express';
 import type { Registry } from 'prom-client';
 import { REST, Routes } from 'discord.js';
 import type { Logger, ReadinessCheck } from '@switchboard/observability';
-import { AttachmentStore, ChannelAccess, channelRuntime, createChannelOutboundWorker, pairingRouter, ReplyStreamer, type NormalizedInbound } from '@switchboard/channels';
+import { AttachmentStore, ChannelAccess, channelRuntime, createChannelOutboundWorker, pairingRouter, ReplyStreamer } from '@switchboard/channels';
 import { ApprovalBoard } from '@switchboard/tools';
 import { botIdOf, type DiscordConfig } from './config.ts';
 import { catchupMetrics, CatchupStore, runCatchup } from './catchup.ts';
 import { connectGateway, type GatewayConnection } from './connection.ts';
 import { discordFiles } from './files.ts';
 import { GatewayHandler } from './gateway.ts';
-import { messageIdFromInbound, type BotIdentity } from './normalize.ts';
+import type { BotIdentity } from './normalize.ts';
 import { DISCORD_MESSAGE_LIMIT, NO_MENTIONS } from './render.ts';
-import { channelOf, discordDraftSurface, discordSender } from './sender.ts';
+import { discordDraftSurface, discordSender } from './sender.ts';
 
 export { loadDiscordConfig, DiscordEnv } from './config.ts';
 export type { DiscordConfig } from './config.ts';
@@ -73,23 +73,12 @@ export async function startDiscordService(deps: DiscordServiceDeps): Promise<Dis
     allowFrom: config.DISCORD_ALLOW_FROM,
     pairingTtlSeconds: config.DISCORD_PAIRING_TTL_SECONDS,
   });
-  // The last message accepted per channel: a draft replies to it, as the final reply's first part would.
-  const lastAsked = new Map<string, string>();
-  const remember = (m: NormalizedInbound) => {
-    const channel = m.threadId ?? m.chatId;
-    lastAsked.delete(channel);
-    lastAsked.set(channel, m.id);
-    if (lastAsked.size > 10_000) lastAsked.delete(lastAsked.keys().next().value!);
-  };
   const streamer = new ReplyStreamer({
     hub,
     redis,
     store,
     drafts,
-    surface: discordDraftSurface(rest, (target) => {
-      const id = lastAsked.get(channelOf(target));
-      return id ? messageIdFromInbound(id, bot.id) : undefined;
-    }),
+    surface: discordDraftSurface(rest, bot.id),
     logger,
     editIntervalMs: config.DISCORD_EDIT_INTERVAL_MS,
     // Discord shows "typing…" for about 10 s per call.
@@ -143,7 +132,6 @@ export async function startDiscordService(deps: DiscordServiceDeps): Promise<Dis
       await catchup.record(h.channelId, h.messageId, { track, ...(h.place ? { place: h.place } : {}) });
     },
     onAccepted: async (m) => {
-      remember(m);
       await streamer.follow(m.sessionKey, { account: m.account, chatId: m.chatId, threadId: m.threadId }, m.id);
     },
   });
