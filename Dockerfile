@@ -75,8 +75,11 @@ EOF
 # ---- deps: production node_modules for all workspaces ----------------------------------------
 FROM base AS deps
 COPY --from=manifests /manifests/ ./
+# --ignore-scripts: this stage holds manifests only, so @switchboard/store's postinstall (the
+# PGlite template, built by the all-in-one target from the source) has nothing to run; the other
+# install script, msgpackr-extract's, only looks for the prebuilt binary npm installs anyway.
 RUN --mount=type=cache,target=/root/.npm,sharing=locked \
-    npm ci --omit=dev --no-audit --no-fund
+    npm ci --omit=dev --no-audit --no-fund --ignore-scripts
 
 # ---- app: node_modules + source, owned by root and read-only to the service user -------------
 FROM scratch AS app

@@ -3,7 +3,7 @@
  * (rendered with `kubectl kustomize`), docker-compose.yml, the Dockerfile, the Prometheus rules
  * and the Grafana dashboards.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, globSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -323,6 +323,16 @@ describe('Dockerfile', () => {
     expect(stages.get('tool-runner')).toMatch(/apt-get install[^\n]* bubblewrap/);
     expect(stages.get('all-in-one')).toMatch(/apt-get install[^\n]* redis-server/);
     expect(stages.get('deps')).toMatch(/npm ci --omit=dev/);
+  });
+
+  it('installs dependencies without the workspaces’ install scripts, whose files the manifests stage does not copy', () => {
+    const root = JSON.parse(readFileSync(at('package.json'), 'utf8')) as { workspaces: string[] };
+    const withScripts = globSync(root.workspaces.map((g) => `${g}/package.json`), { cwd: at() }).filter((manifest) => {
+      const scripts = (JSON.parse(readFileSync(at(manifest), 'utf8')) as { scripts?: Record<string, string> }).scripts ?? {};
+      return ['preinstall', 'install', 'postinstall'].some((name) => name in scripts);
+    });
+    expect(withScripts).toContain('shared/store/package.json');
+    expect(stages.get('deps')).toMatch(/npm ci [^\n]*--ignore-scripts/);
   });
 });
 
