@@ -190,6 +190,13 @@ for (const overlay of Object.keys(OVERLAYS) as Overlay[]) {
       // The API and generic webhooks go to web; a channel service with its own pods gets its own webhook path.
       expect(paths.map((p) => p.path).sort()).toEqual(['/v1', '/webhooks', '/webhooks/slack', '/webhooks/telegram', '/webhooks/whatsapp']);
       for (const p of paths) expect(names('Service')).toContain(p.backend.service.name);
+      // Under default-deny, each Service the ingress routes to must let traffic in on its port.
+      type Policy = KubeObject & { spec: NetworkPolicySpec & { ingress?: Array<{ from?: unknown[]; ports?: Array<{ port: string | number }> }> } };
+      const admitting = ofKind<Policy>(objects, 'NetworkPolicy').filter((np) => np.spec.policyTypes?.includes('Ingress') && (np.spec.ingress ?? []).some((r) => !r.from && (r.ports ?? []).some((x) => x.port === 'http')));
+      for (const name of new Set(paths.map((p) => p.backend.service.name))) {
+        const service = ofKind<KubeObject & { spec: { selector: Record<string, string> } }>(objects, 'Service').find((s) => s.metadata.name === name)!;
+        expect(admitting.some((np) => selects(np.spec.podSelector.matchLabels, service.spec.selector)), `ingress to ${name}'s pods`).toBe(true);
+      }
     });
 
     it.skipIf(!HAS_KUBECTL)('renders every ConfigMap and Secret the pods reference (prod: no Secret at all)', () => {
