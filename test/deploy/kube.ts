@@ -46,6 +46,7 @@ export interface Container {
   readinessProbe?: Probe;
   resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
   securityContext?: SecurityContext;
+  volumeMounts?: Array<{ name: string; mountPath: string }>;
 }
 
 export interface PodSpec {

@@ -212,6 +212,22 @@ for (const overlay of Object.keys(OVERLAYS) as Overlay[]) {
       if (overlay === 'prod') expect(ofKind(objects, 'Secret')).toEqual([]);
     });
 
+    it.skipIf(!HAS_KUBECTL)('gives every tool runner the same workspaces: one runner recreated, or several on one ReadWriteMany volume', () => {
+      const objects = render(overlay);
+      const runner = deploymentOf(objects, 'tool-runner') as ReturnType<typeof deploymentOf> & {
+        spec: { strategy?: { type: string }; template: { spec: { volumes?: Array<{ name: string; emptyDir?: unknown; persistentVolumeClaim?: { claimName: string } }> } } };
+      };
+      const data = runner.spec.template.spec.volumes?.find((v) => v.name === 'data');
+      const mount = runner.spec.template.spec.containers[0]!.volumeMounts?.find((m) => m.name === 'data');
+      expect(mount?.mountPath).toBe('/data');
+      if (runner.spec.replicas === 1) {
+        expect(runner.spec.strategy?.type).toBe('Recreate');
+      } else {
+        const claim = ofKind<KubeObject & { spec: { accessModes: string[] } }>(objects, 'PersistentVolumeClaim').find((c) => c.metadata.name === data?.persistentVolumeClaim?.claimName);
+        expect(claim?.spec.accessModes, 'a claim all runners can mount').toContain('ReadWriteMany');
+      }
+    });
+
     it.skipIf(!HAS_KUBECTL)('lets tool-runner reach only DNS and Redis, holding no secret but REDIS_URL', () => {
       const objects = render(overlay);
       const runner = deploymentOf(objects, 'tool-runner');
