@@ -77,6 +77,7 @@ export interface KubeObject {
 }
 
 export interface NetworkPolicyRule {
+  to?: Array<{ ipBlock?: { cidr: string; except?: string[] }; podSelector?: unknown; namespaceSelector?: unknown }>;
   ports?: Array<{ protocol?: string; port?: number | string }>;
 }
 

@@ -228,7 +228,7 @@ for (const overlay of Object.keys(OVERLAYS) as Overlay[]) {
       }
     });
 
-    it.skipIf(!HAS_KUBECTL)('lets tool-runner reach only DNS and Redis, holding no secret but REDIS_URL', () => {
+    it.skipIf(!HAS_KUBECTL)('lets tool-runner reach only DNS, Redis and public web servers, holding no secret but REDIS_URL', () => {
       const objects = render(overlay);
       const runner = deploymentOf(objects, 'tool-runner');
       const labels = runner.spec.template.metadata.labels;
@@ -239,7 +239,17 @@ for (const overlay of Object.keys(OVERLAYS) as Overlay[]) {
         .flatMap((p) => p.spec.egress ?? []);
       for (const rule of egress) expect(rule.ports?.length, 'every egress rule names its ports').toBeGreaterThan(0);
       const ports = new Set(egress.flatMap((r) => (r.ports ?? []).map((p) => `${p.protocol ?? 'TCP'}/${p.port}`)));
-      expect([...ports].sort()).toEqual(['TCP/53', 'TCP/6379', 'UDP/53']);
+      expect([...ports].sort()).toEqual(['TCP/443', 'TCP/53', 'TCP/6379', 'TCP/80', 'UDP/53']);
+      // The web ports (web_fetch, http_request) go to public addresses only: never the cluster, the VPC or metadata.
+      for (const rule of egress.filter((r) => (r.ports ?? []).some((p) => p.port === 443 || p.port === 80))) {
+        const blocks = (rule.to ?? []).map((t) => t.ipBlock);
+        expect(blocks.length).toBeGreaterThan(0);
+        for (const block of blocks) {
+          expect(block, 'an ipBlock, not a pod or namespace selector').toBeDefined();
+          if (block!.cidr === '0.0.0.0/0') expect(block!.except).toEqual(expect.arrayContaining(['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16', '127.0.0.0/8']));
+          else expect(block!.except).toEqual(expect.arrayContaining(['fc00::/7', 'fe80::/10', '::1/128']));
+        }
+      }
       const container = runner.spec.template.spec.containers[0]!;
       expect(referencedConfig(container).secrets).toEqual(['switchboard-secrets']);
       expect(container.env?.filter((e) => e.valueFrom?.secretKeyRef).map((e) => e.name)).toEqual(['REDIS_URL']);
