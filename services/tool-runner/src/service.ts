@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
-import { TOOL_QUEUE, ToolJob, type ToolResult } from '@switchboard/contracts';
+import { SwitchboardError, TOOL_QUEUE, ToolJob, type ToolResult } from '@switchboard/contracts';
 import { createRedis, LaneIngress, LaneStore, TurnQueue } from '@switchboard/lanes';
 import { counter, histogram, LATENCY_BUCKETS_SECONDS, type Logger } from '@switchboard/observability';
 import { memoryFromConfig, RedisScopeMarks } from '@switchboard/memory';
@@ -10,9 +10,10 @@ import { policyFromConfig } from '@switchboard/policy';
 import type { Db } from '@switchboard/store';
 import { Scheduler } from '@switchboard/scheduler';
 import { ApprovalBoard, argumentsDigest, ToolCatalog, type ToolPlugin, UNTRUSTED_NOTE, wrapUntrusted } from '@switchboard/tools';
-import { builtinsOffByDefault, loadBuiltinTools } from './builtin-tools.ts';
+import { BUILTIN_TOOLS, builtinsOffByDefault, loadBuiltinTools } from './builtin-tools.ts';
 import type { ToolRunnerConfig } from './config.ts';
 import { definitionOf, mcpConnectedGauge } from './mcp/definitions.ts';
+import { mcpToolPrefix } from './mcp/names.ts';
 import type { McpToolSource } from './mcp/index.ts';
 import { runTool } from './run-tool.ts';
 import { createWorkspaces, workspaceOwnerFor, type Workspaces } from './sandbox/workspaces.ts';
@@ -51,6 +52,26 @@ export interface ToolRunnerService {
 }
 
 /**
+ * Refuses TOOLS_ENABLED and TOOLS_ASK entries that name no tool: neither a tool of this runner nor
+ * `mcp__<server>__…` of a configured MCP server. A typo there is silent otherwise, and in TOOLS_ASK
+ * it lets the misspelt tool run without the approval it was meant to need.
+ */
+export function checkToolNames(config: Pick<ToolRunnerConfig, 'TOOLS_ENABLED' | 'TOOLS_ASK' | 'mcpServers'>, known: readonly string[]): void {
+  const prefixes = config.mcpServers.map((s) => mcpToolPrefix(s.name));
+  for (const [variable, names] of [['TOOLS_ENABLED', config.TOOLS_ENABLED ?? []], ['TOOLS_ASK', config.TOOLS_ASK]] as const) {
+    const unknown = names.filter((n) => !known.includes(n) && !prefixes.some((p) => n.startsWith(p) && n.length > p.length));
+    if (unknown.length > 0) {
+      throw new SwitchboardError(
+        'config_error',
+        `${variable} names ${unknown.map((n) => `"${n}"`).join(', ')}, which ${unknown.length === 1 ? 'is' : 'are'} no tool here ` +
+          `(tools: ${[...new Set(known)].sort().join(', ')}${prefixes.length > 0 ? `; MCP: ${prefixes.map((p) => `${p}<tool>`).join(', ')}` : ''})`,
+        { retryable: false },
+      );
+    }
+  }
+}
+
+/**
  * Consumes tool jobs. A job runs at most once: the queue never retries it, and a job whose runner
  * died mid-run is failed rather than re-run (`maxStalledCount: 0`), because a tool may have side
  * effects; the turn then tells the model the run was lost.
@@ -58,6 +79,8 @@ export interface ToolRunnerService {
 export async function createToolRunner(deps: ToolRunnerDeps): Promise<ToolRunnerService> {
   const { config, logger, registry } = deps;
   const prefix = config.SWITCHBOARD_PREFIX;
+  // Before anything is started: a typo in TOOLS_ENABLED or TOOLS_ASK stops the runner at once.
+  checkToolNames(config, [...(deps.plugins ?? BUILTIN_TOOLS).map((t) => t.name), ...(deps.extraPlugins ?? []).map((p) => p.name)]);
   const processUid = process.getuid?.() ?? -1;
   const workspaces =
     deps.workspaces ??
