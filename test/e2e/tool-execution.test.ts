@@ -88,7 +88,8 @@ describe('background tools', () => {
     const replies = async () => (await store.readEvents('web:local:bg', '0')).flatMap((e) => (e.event.type === 'reply' ? [e.event.text] : []));
     await waitFor(async () => (await replies()).length === 1, { timeoutMs: 15_000 });
     expect((await replies())[0]).toMatch(/^ok: started in the background/);
-    // The lane is free while the tool runs: a new message is answered before the job ends.
+    // The lane is free while the tool runs: once it runs, a new message is answered before the job ends.
+    await waitFor(() => runs === 1, { timeoutMs: 15_000 });
     await postJson(t.url, '/v1/sessions/bg/messages', { text: 'are you free?' });
     await waitFor(async () => (await replies()).length === 2, { timeoutMs: 15_000 });
     expect((await replies())[1]).toBe('echo: are you free?');
