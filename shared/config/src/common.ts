@@ -1,11 +1,11 @@
 import { z } from 'zod';
-import { csv, int, logLevel, optionalString, parseEnv, type Env } from './parse.ts';
+import { csv, int, logLevel, optionalString, parseEnv, urlString, type Env } from './parse.ts';
 
 /** Variables every Switchboard process understands (see DESIGN.md, external contract). */
 export const CommonEnv = z.object({
   DATA_DIR: optionalString,
-  REDIS_URL: optionalString,
-  DATABASE_URL: optionalString,
+  REDIS_URL: urlString(['redis:', 'rediss:'], { absolutePath: true }),
+  DATABASE_URL: urlString(['postgres:', 'postgresql:']),
   LOG_LEVEL: logLevel,
   /** Key prefix for Redis and BullMQ, so several deployments (or tests) can share one Redis. */
   SWITCHBOARD_PREFIX: z
@@ -14,7 +14,7 @@ export const CommonEnv = z.object({
     .optional()
     .transform((v) => v ?? 'sb'),
   OPENAI_API_KEY: optionalString,
-  OPENAI_BASE_URL: optionalString,
+  OPENAI_BASE_URL: urlString(['http:', 'https:']),
   LLM_MODEL: optionalString,
   LLM_FALLBACK_MODELS: csv,
   LLM_TIMEOUT_MS: int(120_000, { min: 100 }),
@@ -22,7 +22,7 @@ export const CommonEnv = z.object({
   /** Embedding model for long-term memory; unset: memory retrieval is keyword-only. */
   EMBEDDING_MODEL: optionalString,
   /** OpenAI-compatible base URL (ending in /v1) for embeddings; default OPENAI_BASE_URL. */
-  EMBEDDING_BASE_URL: optionalString,
+  EMBEDDING_BASE_URL: urlString(['http:', 'https:']),
   /** Bearer key for EMBEDDING_BASE_URL; default OPENAI_API_KEY. */
   EMBEDDING_API_KEY: optionalString,
   /** Ask the embeddings endpoint for vectors of this size (text-embedding-3 and compatible); default: the model's own. */

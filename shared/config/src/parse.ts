@@ -20,6 +20,25 @@ export const optionalString = z
   .optional()
   .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
 
+/**
+ * An optional URL env var whose scheme is one of `protocols` (`'https:'`...), or with
+ * `absolutePath` a filesystem path (a Unix socket). A bad value is named, never echoed: URLs
+ * carry passwords.
+ */
+export function urlString(protocols: readonly string[], opts: { absolutePath?: boolean } = {}) {
+  const ok = (v: string) => {
+    if (opts.absolutePath && v.startsWith('/')) return true;
+    try {
+      const url = new URL(v);
+      return protocols.includes(url.protocol) && (url.host !== '' || url.protocol === 'file:');
+    } catch {
+      return false;
+    }
+  };
+  const what = `a ${protocols.map((p) => `${p}//`).join(' or ')} URL${opts.absolutePath ? ' or an absolute socket path' : ''}`;
+  return optionalString.refine((v) => v === undefined || ok(v), { message: `must be ${what}` });
+}
+
 /** A comma-separated list env var. */
 export const csv = z
   .string()
