@@ -161,7 +161,7 @@ async function main(): Promise<void> {
         modelLatencyMs: SLOW_MODEL_MS,
         boundMessagesPerSecond: bound,
         boundRule: 'min(sessions, TURN_CONCURRENCY) / model latency in seconds',
-        fractionOfBound: round(run.messagesPerSecond / bound, 2),
+        fractionOfBound: round(run.messagesPerSecond / bound, 3),
       };
     };
     const targetRun = await slowRun('benchB', 'c500', TURN_CONCURRENCY, 3000);
@@ -199,12 +199,13 @@ async function main(): Promise<void> {
   // one-session message gauges the machine's speed at the time (bench/NOTES.md).
   results.benchProcessCpuMsPerMessage = seq.cpuMsPerMessage.self ?? null;
   const c50 = results.concurrent50Sessions0ms as Scenario;
-  const slow = results.concurrent500Sessions1000ms as Scenario & { fractionOfBound: number };
+  const slow = results.concurrent500Sessions1000ms as Scenario & { fractionOfBound: number; boundMessagesPerSecond: number };
   const moderate = results.concurrent500Sessions1000msModerateConcurrency as Scenario & { fractionOfBound: number; boundMessagesPerSecond: number };
   results.targets = {
     'sequential p99 < 25 ms': seq.p99Ms < 25,
     '50 sessions >= 400 msg/s': c50.messagesPerSecond >= 400,
-    '1000 ms model >= 90% of bound': slow.fractionOfBound >= 0.9,
+    // Unrounded: 447.8 of 500 is 0.8956, which the two-decimal fraction shows as 0.9.
+    '1000 ms model >= 90% of bound': slow.messagesPerSecond / slow.boundMessagesPerSecond >= 0.9,
     'idle RSS < 190 MiB': (results.idleRssMiB as number) < 190,
     'first start < 1.5 s': (results.firstStartMs as number) < 1500,
   };
