@@ -219,6 +219,22 @@ export function channelContract(h: ChannelHarness): void {
       expect(modelSaw(r, 'chatter among humans')).toBe(false);
     });
 
+    it.skipIf(h.lacks?.groups)('groups: a stranger is not answered unless the group policy is open; disabled ignores groups', async () => {
+      const r = await start({ env: { [P(h, 'DM_POLICY')]: 'allowlist', [P(h, 'ALLOW_FROM')]: alice } });
+      await r.group(bob, 'stranger in the group', { mention: true });
+      await r.group(alice, 'friend in the group', { mention: true });
+      await waitFor(() => r.said('group').some((t) => t.includes('friend in the group')), { timeoutMs: 20_000 });
+      expect(modelSaw(r, 'stranger in the group')).toBe(false);
+      const o = await start({ env: { [P(h, 'DM_POLICY')]: 'allowlist', [P(h, 'ALLOW_FROM')]: alice, [P(h, 'GROUP_POLICY')]: 'open' } });
+      await o.group(bob, 'stranger welcome', { mention: true });
+      await waitFor(() => o.said('group').some((t) => t.includes('stranger welcome')), { timeoutMs: 20_000 });
+      const d = await start({ env: open({ [P(h, 'GROUP_POLICY')]: 'disabled' }) });
+      await d.group(alice, 'groups are off', { mention: true });
+      await d.dm(alice, 'but DMs work');
+      await waitFor(() => d.said({ dm: alice }).some((t) => t.includes('but DMs work')), { timeoutMs: 20_000 });
+      expect(modelSaw(d, 'groups are off')).toBe(false);
+    });
+
     it('an approval answered by a button press resumes the turn', async () => {
       const toolThenReport: FakeScript = (body) => {
         const tool = body.messages.find((m) => m.role === 'tool');

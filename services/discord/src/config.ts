@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { dmPolicyEnv, envBool as bool } from '@switchboard/channels';
+import { dmPolicyEnv, envBool as bool, groupPolicyEnv } from '@switchboard/channels';
 import { CommonEnv, csv, int, optionalString, parseEnv, type Env } from '@switchboard/config';
 
 const optionalInt = (opts: { min: number; max?: number }) =>
@@ -17,6 +17,7 @@ export const DiscordEnv = CommonEnv.extend({
   /** REST API base (discord.js `rest.api`, without the version); point it at a test double or a proxy. */
   DISCORD_API_URL: optionalString.transform((v) => v ?? 'https://discord.com/api'),
   DISCORD_DM_POLICY: dmPolicyEnv,
+  DISCORD_GROUP_POLICY: groupPolicyEnv,
   /** Discord user ids always allowed in DMs (and to press approval buttons in servers). */
   DISCORD_ALLOW_FROM: csv.pipe(z.array(z.string().regex(/^\d{1,20}$/, 'user ids are numbers (snowflakes)'))),
   /** In servers, answer only messages that mention the bot or reply to it (default true). */

@@ -70,6 +70,7 @@ export async function startDiscordService(deps: DiscordServiceDeps): Promise<Dis
     platform: 'discord',
     account: bot.id,
     policy: config.DISCORD_DM_POLICY,
+    groupPolicy: config.DISCORD_GROUP_POLICY,
     allowFrom: config.DISCORD_ALLOW_FROM,
     pairingTtlSeconds: config.DISCORD_PAIRING_TTL_SECONDS,
   });

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { dmPolicyEnv, envBool as bool } from '@switchboard/channels';
+import { dmPolicyEnv, envBool as bool, groupPolicyEnv } from '@switchboard/channels';
 import { CommonEnv, csv, int, optionalString, parseEnv, type Env } from '@switchboard/config';
 
 export const SlackEnv = CommonEnv.extend({
@@ -14,6 +14,7 @@ export const SlackEnv = CommonEnv.extend({
   /** App-level token (`xapp-…`, scope connections:write): when set, events arrive over Socket Mode instead of HTTP. */
   SLACK_APP_TOKEN: optionalString.pipe(z.string().regex(/^xapp-[A-Za-z0-9-]+$/, 'must look like xapp-…').optional()),
   SLACK_DM_POLICY: dmPolicyEnv,
+  SLACK_GROUP_POLICY: groupPolicyEnv,
   /** Slack user ids (U…/W…) always allowed in DMs (and to press approval buttons in channels). */
   SLACK_ALLOW_FROM: csv.pipe(z.array(z.string().regex(/^[UW][A-Z0-9]{2,20}$/, 'user ids look like U0123ABCD'))),
   /** In channels, answer only messages that mention the bot or reply in a thread it started (default true). */

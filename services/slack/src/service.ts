@@ -205,6 +205,7 @@ export async function startSlackService(deps: SlackServiceDeps): Promise<SlackSe
       platform: 'slack',
       account: id.teamId,
       policy: config.SLACK_DM_POLICY,
+      groupPolicy: config.SLACK_GROUP_POLICY,
       allowFrom: config.SLACK_ALLOW_FROM,
       pairingTtlSeconds: config.SLACK_PAIRING_TTL_SECONDS,
     });

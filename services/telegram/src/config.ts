@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { dmPolicyEnv, envBool as bool } from '@switchboard/channels';
+import { dmPolicyEnv, envBool as bool, groupPolicyEnv } from '@switchboard/channels';
 import { CommonEnv, csv, int, optionalString, parseEnv, type Env } from '@switchboard/config';
 
 export const TelegramEnv = CommonEnv.extend({
@@ -12,6 +12,7 @@ export const TelegramEnv = CommonEnv.extend({
   /** Public HTTPS URL of `POST /webhooks/telegram`; when set, the service calls setWebhook at start. */
   TELEGRAM_WEBHOOK_URL: optionalString,
   TELEGRAM_DM_POLICY: dmPolicyEnv,
+  TELEGRAM_GROUP_POLICY: groupPolicyEnv,
   /** Telegram user ids always allowed in private chats (and to press approval buttons). */
   TELEGRAM_ALLOW_FROM: csv.pipe(z.array(z.string().regex(/^\d+$/, 'user ids are numbers'))),
   /** In groups, answer only messages that mention the bot or reply to it (default true). */

@@ -61,6 +61,7 @@ export async function startTelegramService(deps: TelegramServiceDeps): Promise<T
     platform: 'telegram',
     account: bot.id,
     policy: config.TELEGRAM_DM_POLICY,
+    groupPolicy: config.TELEGRAM_GROUP_POLICY,
     allowFrom: config.TELEGRAM_ALLOW_FROM,
     pairingTtlSeconds: config.TELEGRAM_PAIRING_TTL_SECONDS,
   });

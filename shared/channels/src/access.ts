@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import type { DmPolicy } from './config.ts';
+import type { DmPolicy, GroupPolicy } from './config.ts';
 
 const CODE_ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZ23456789';
 
@@ -24,19 +24,22 @@ export interface ChannelAccessOptions {
   /** The bot/workspace/phone-number id on that platform. */
   account: string;
   policy: DmPolicy;
+  /** Who may talk to the bot in groups (default `allowed`: whom the DM rules let in). */
+  groupPolicy?: GroupPolicy;
   allowFrom: readonly string[];
   pairingTtlSeconds: number;
 }
 
 /**
  * Who may reach the model from a direct message: the DM policy, `<PLATFORM>_ALLOW_FROM`, and users
- * an owner paired. Pairing codes live in Redis with a TTL; a user asking again gets the same code.
+ * an owner paired; and from a group: the group policy, on the same list. Pairing codes live in Redis with a TTL; a user asking again gets the same code.
  * Also remembers platform delivery ids so a redelivered webhook is handled once.
  */
 export class ChannelAccess {
   private readonly redis: Redis;
   private readonly base: string;
   private readonly policy: DmPolicy;
+  private readonly groupPolicy: GroupPolicy;
   private readonly allowFrom: ReadonlySet<string>;
   private readonly pairingTtlSeconds: number;
 
@@ -44,6 +47,7 @@ export class ChannelAccess {
     this.redis = opts.redis;
     this.base = `${opts.prefix}:ch:${opts.platform}:${opts.account}`;
     this.policy = opts.policy;
+    this.groupPolicy = opts.groupPolicy ?? 'allowed';
     this.allowFrom = new Set(opts.allowFrom);
     this.pairingTtlSeconds = opts.pairingTtlSeconds;
   }
@@ -52,6 +56,17 @@ export class ChannelAccess {
   async isAllowed(userId: string): Promise<boolean> {
     if (this.allowFrom.has(userId)) return true;
     return (await this.redis.sismember(`${this.base}:paired`, userId)) === 1;
+  }
+
+  /**
+   * Whether a group message from `userId` may reach the model: `ignore` when groups are disabled,
+   * `deny` for a sender the group policy does not let in. Without this, anyone could add the bot to
+   * a group of their own and reach the model and its tools past the DM policy.
+   */
+  async decideGroup(userId: string): Promise<'allow' | 'deny' | 'ignore'> {
+    if (this.groupPolicy === 'disabled') return 'ignore';
+    if (this.groupPolicy === 'open' || this.policy === 'open') return 'allow';
+    return (await this.isAllowed(userId)) ? 'allow' : 'deny';
   }
 
   async decideDm(userId: string, userName: string | undefined, chatId: string): Promise<DmDecision> {

@@ -37,8 +37,8 @@ export type AdmitOutcome = 'accepted' | 'duplicate' | 'denied' | 'pairing' | 'ig
 
 /**
  * The access rules every channel applies before a message may reach the model, then the lane:
- * DMs by policy (pairing replies with a code once), groups only when mentioned (if configured),
- * and one lane entry per platform delivery id.
+ * DMs by policy (pairing replies with a code once), groups by the group policy and only when
+ * mentioned (if configured), and one lane entry per platform delivery id.
  */
 export async function admitMessage(deps: AdmitDeps, input: AdmitInput): Promise<AdmitOutcome> {
   const { message } = input;
@@ -64,8 +64,11 @@ export async function admitMessage(deps: AdmitDeps, input: AdmitInput): Promise<
       });
       return told === 'duplicate' ? 'denied' : told;
     }
-  } else if (deps.groupRequireMention && !input.mentioned) {
-    return 'ignored';
+  } else {
+    if (deps.groupRequireMention && !input.mentioned) return 'ignored';
+    const group = await deps.access.decideGroup(message.userId);
+    if (group === 'ignore') return 'ignored';
+    if (group === 'deny') return 'denied';
   }
   const ready = deps.prepare ? await deps.prepare(message) : message;
   const result = await deps.ingress.submit(ready, dedupeKey(deps.platform, message.account, input.deliveryId));

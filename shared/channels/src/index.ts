@@ -1,4 +1,4 @@
-export { DmPolicy, dmPolicyEnv, envBool } from './config.ts';
+export { DmPolicy, dmPolicyEnv, envBool, GroupPolicy, groupPolicyEnv } from './config.ts';
 export { ChannelAccess } from './access.ts';
 export type { ChannelAccessOptions, DmDecision, PendingPairing } from './access.ts';
 export { splitMarkdown, cutLine } from './split.ts';
