@@ -12,7 +12,7 @@ afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
 
-async function setup(handle: (u: TgUpdate) => Promise<void>, extra: { giveUpAfterMs?: number } = {}, queued: Array<Record<string, unknown>> = []) {
+async function setup(handle: (u: TgUpdate) => Promise<void>, extra: { giveUpAfterMs?: number; failurePauseMs?: number } = {}, queued: Array<Record<string, unknown>> = []) {
   const fake: FakeTelegram = await startFakeTelegram({ token: TOKEN });
   const ids = queued.map((u) => fake.pushUpdate(u));
   const redis = createRedis(inject('redisUrl'));
@@ -80,5 +80,16 @@ describe('telegram poller', () => {
     await waitFor(() => seen.includes('fine'));
     expect(s.rejected).toEqual([bad]);
     expect(s.failed).toEqual([poison]);
+  });
+
+  it('pauses, growing, before polling again after a 409 instead of calling Telegram in a tight loop', async () => {
+    const { fake } = await setup(async () => undefined, { failurePauseMs: 200 });
+    fake.setFailer((call) => (call.method === 'getUpdates' ? { status: 409, description: 'Conflict: terminated by other getUpdates request' } : undefined));
+    await new Promise((r) => setTimeout(r, 2000));
+    const polls = fake.calls.filter((c) => c.method === 'getUpdates').length;
+    // 200, 400, 800 ms pauses (and grammY's own retry of the first call) fit in 2 s: a handful, not hundreds.
+    expect(polls).toBeGreaterThanOrEqual(2);
+    expect(polls).toBeLessThanOrEqual(8);
+    expect(fake.calls.filter((c) => c.method === 'deleteWebhook').length).toBeLessThanOrEqual(8);
   });
 });

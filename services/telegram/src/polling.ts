@@ -23,6 +23,8 @@ export interface TelegramPollerOptions {
   leaseMs?: number;
   /** First wait before handling a failed update again, in ms (default 250; doubles up to 10 s). */
   retryBaseMs?: number;
+  /** Pause after getUpdates failed for good (409, 401), in ms (default 1000; doubles while it keeps failing, up to 60 s). */
+  failurePauseMs?: number;
   /** How long one update is retried before it is skipped (logged, `onFailed`), so one poison update cannot stall the bot (default 10 min). */
   giveUpAfterMs?: number;
 }
@@ -117,9 +119,16 @@ export function startTelegramPoller(opts: TelegramPollerOptions): TelegramPoller
     return handle;
   }
 
+  /** Runs of getUpdates that failed in a row (a 409 from another consumer, a 401), and until when to wait. */
+  let failures = 0;
+  let pauseUntil = 0;
   async function loop(): Promise<void> {
     while (!stopping) {
       if (!holding) {
+        if (Date.now() < pauseUntil) {
+          await nap(pauseUntil - Date.now());
+          continue;
+        }
         holding = (await opts.redis.set(key, me, 'PX', leaseMs, 'NX').catch(() => null)) === 'OK';
         if (!holding) {
           problem = undefined; // standing by behind the active poller is a healthy state
@@ -139,11 +148,17 @@ export function startTelegramPoller(opts: TelegramPollerOptions): TelegramPoller
         log.info({ timeoutSeconds: opts.timeoutSeconds }, 'telegram long polling started');
         problem = undefined;
         runner = startRunner();
+        const startedAt = Date.now();
         const task = runner.task();
         void task?.catch((err: unknown) => {
-          // 401 (bad token) or 409 (another getUpdates consumer or a webhook): give the lease back and try again later.
+          // 401 (bad token) or 409 (another getUpdates consumer or a webhook): give the lease back and
+          // try again after a pause that grows while it keeps failing (1 s, 2 s ... 60 s), instead
+          // of at once: that would call deleteWebhook and getUpdates in a tight loop.
+          failures = Date.now() - startedAt > 60_000 ? 1 : failures + 1;
+          const pauseMs = Math.min(60_000, (opts.failurePauseMs ?? 1000) * 2 ** (failures - 1));
+          pauseUntil = Date.now() + pauseMs;
           problem = `getUpdates failed: ${(err as Error).message}`;
-          log.error({ err: (err as Error).message }, 'telegram long polling stopped');
+          log.error({ err: (err as Error).message, failures, pauseMs }, 'telegram long polling stopped; trying again after a pause');
           holding = false;
           runner = undefined;
           void opts.redis.eval(RELEASE, 1, key, me).catch(() => undefined);
