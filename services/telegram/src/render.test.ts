@@ -24,6 +24,14 @@ describe('renderTelegramParts', () => {
     expect(parts[parts.length - 1]!.endsWith('outro')).toBe(true);
   });
 
+  it('leaves out a part with no visible text (Telegram refuses it, failing the whole reply)', () => {
+    const parts = renderTelegramParts(`${'word '.repeat(810)}\n\`\`\`\n\n\`\`\`\nafter`, 4096);
+    expect(parts.length).toBeGreaterThan(0);
+    for (const p of parts) expect(p.replace(/<[^>]*>/g, '').trim()).not.toBe('');
+    expect(parts.join('\n')).toContain('after');
+    expect(renderTelegramParts('```\n```')).toEqual([]);
+  });
+
   it('cuts a single over-long line without breaking an entity', () => {
     const parts = renderTelegramParts('&'.repeat(5000));
     expect(parts.length).toBeGreaterThan(1);

@@ -74,7 +74,9 @@ export function renderTelegramParts(markdown: string, limit = TELEGRAM_MESSAGE_L
   let cur = '';
   const flush = () => {
     const trimmed = cur.replace(/^\n+|\s+$/g, '');
-    if (trimmed) parts.push(trimmed);
+    // A part with no visible text (an empty code block on its own) is refused by Telegram as
+    // "message text is empty", which would fail the whole reply for good: it is left out.
+    if (trimmed.replace(/<[^>]*>/g, '').trim() !== '') parts.push(trimmed);
     cur = '';
   };
   const append = (s: string) => {
