@@ -36,8 +36,15 @@ export interface ClaimedBatch {
   resumed: boolean;
   /** Fencing token of this claim; newer than every earlier claim of the session. */
   fence: number;
+  /** Every inbox entry of the batch, readable or not: acknowledging them removes them all. */
   streamIds: string[];
   messages: InboundMessage[];
+  /**
+   * Entries that are not a message this version can read (a newer producer's, a corrupted one),
+   * with why: they are not handed to the turn, and go with the batch so they cannot block the
+   * session.
+   */
+  unreadable?: Array<{ streamId: string; error: string }>;
 }
 
 export interface AppendResult {
@@ -109,11 +116,20 @@ export class LaneStore {
     const [turnId, resumed, entries, fence] = result;
     const messages: InboundMessage[] = [];
     const streamIds: string[] = [];
+    const unreadable: Array<{ streamId: string; error: string }> = [];
     for (const [id, fields] of entries) {
       streamIds.push(id);
-      messages.push(InboundMessage.parse(JSON.parse(fieldValue(fields, 'm') ?? 'null')));
+      let parsed: ReturnType<typeof InboundMessage.safeParse> | undefined;
+      try {
+        parsed = InboundMessage.safeParse(JSON.parse(fieldValue(fields, 'm') ?? 'null'));
+      } catch (err) {
+        unreadable.push({ streamId: id, error: `not JSON: ${(err as Error).message}` });
+        continue;
+      }
+      if (parsed.success) messages.push(parsed.data);
+      else unreadable.push({ streamId: id, error: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') });
     }
-    return { turnId, resumed: resumed === 1, fence: Number(fence), streamIds, messages };
+    return { turnId, resumed: resumed === 1, fence: Number(fence), streamIds, messages, ...(unreadable.length > 0 ? { unreadable } : {}) };
   }
 
   /**

@@ -162,6 +162,19 @@ export function createLaneWorker(opts: LaneWorkerOptions): LaneWorker {
       metrics.turns.inc({ outcome: 'empty' });
       return 'empty';
     }
+    if (batch.unreadable) {
+      // Dead-lettered and acknowledged with the batch: an entry no version of the turn can read
+      // must not hold the session's later messages back forever.
+      for (const u of batch.unreadable) {
+        opts.logger.error({ sessionKey, turnId: batch.turnId, streamId: u.streamId, error: u.error }, 'an inbox entry is not a readable message; dead-lettered');
+        await opts.store.deadLetter({ sessionKey, turnId: batch.turnId, messageIds: [], error: `unreadable inbox entry ${u.streamId}: ${u.error}` });
+      }
+      if (batch.messages.length === 0) {
+        metrics.turns.inc({ outcome: 'failed' });
+        await finish(sessionKey, batch);
+        return 'failed';
+      }
+    }
     const { controller } = running;
     running.messageIds = new Set(batch.messages.map((m) => m.id));
     if (running.early.some((id) => !running.messageIds!.has(id))) controller.abort(new Error('interrupted by a new message'));

@@ -315,6 +315,29 @@ describe('lane worker', () => {
     expect(await env.store.ack('stalled', resumed!, resumed!.streamIds)).toBe(0);
   });
 
+  it('dead-letters an inbox entry it cannot read and answers the session’s other messages instead of being stuck behind it', async () => {
+    const env = setup();
+    const seen: string[][] = [];
+    startWorker(env, async (ctx) => void seen.push(ctx.messages.map((m) => m.text)));
+    // A newer producer's message kind, and a corrupted entry, ahead of a good message.
+    await env.redis.xadd(env.store.keys.inbox('poison'), '*', 'm', JSON.stringify({ ...toInbound(msg('poison', 'from the future')), kind: 'telepathy' }));
+    await env.redis.xadd(env.store.keys.inbox('poison'), '*', 'm', '{not json');
+    await env.ingress.submit(msg('poison', 'after'));
+    await waitFor(() => seen.flat().includes('after'), { timeoutMs: 10_000 });
+    expect(seen).toEqual([['after']]);
+    // A batch of unreadable entries only is acknowledged too.
+    await env.redis.xadd(env.store.keys.inbox('poison2'), '*', 'm', '[]');
+    await env.turns.request('poison2');
+    await waitFor(async () => (await env.redis.xlen(env.store.keys.inbox('poison2'))) === 0, { timeoutMs: 10_000 });
+    await env.ingress.submit(msg('poison2', 'later'));
+    await waitFor(() => seen.flat().includes('later'), { timeoutMs: 10_000 });
+    expect(await env.redis.xlen(env.store.keys.inbox('poison'))).toBe(0);
+    const letters = (await env.redis.xrange(env.store.keys.deadLetters, '-', '+')).map(([, f]) => JSON.parse(f[1]!) as { sessionKey: string; error: string });
+    expect(letters.map((l) => l.sessionKey)).toEqual(['poison', 'poison', 'poison2']);
+    expect(letters[0]!.error).toMatch(/^unreadable inbox entry \S+: kind:/);
+    expect(letters[1]!.error).toMatch(/not JSON/);
+  });
+
   it('collects messages that arrive during a turn into the next turn, in order', async () => {
     const env = setup();
     const turnsSeen: string[][] = [];
