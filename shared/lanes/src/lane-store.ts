@@ -221,8 +221,8 @@ export class LaneStore {
   }
 
   /** Sessions whose oldest waiting message arrived before `beforeMs`. */
-  async stalePending(beforeMs: number, limit = 1000): Promise<string[]> {
-    return await this.redis.zrangebyscore(this.keys.pending, '-inf', String(beforeMs), 'LIMIT', 0, limit);
+  async stalePending(beforeMs: number, limit = 1000, offset = 0): Promise<string[]> {
+    return await this.redis.zrangebyscore(this.keys.pending, '-inf', String(beforeMs), 'LIMIT', offset, limit);
   }
 
   /** Arrival time (epoch ms) of the oldest message still waiting in any session, if any. */

@@ -48,6 +48,8 @@ export interface LaneWorkerOptions {
   concurrency?: number;
   /** Lease of a running turn in ms (default 8000); a worker silent this long is presumed dead. */
   leaseMs?: number;
+  /** Stale sessions per page of the sweep (default {@link SWEEP_PAGE}; small in tests). */
+  sweepPage?: number;
   /** Most messages collected into one turn (default 20; 1 gives one turn per message). */
   maxBatch?: number;
   /**
@@ -117,6 +119,10 @@ class Turn implements TurnContext {
 
 /** Turn slots per BullMQ worker: a process with more runs several (see createLaneWorker). */
 const TURNS_PER_FETCHER = 50;
+
+/** Stale sessions asked for again per page of a sweep, and pages per sweep. */
+export const SWEEP_PAGE = 500;
+const SWEEP_PAGES = 4;
 
 /**
  * Consumes the turn queue. Each job claims its session's batch, runs the handler and then
@@ -280,11 +286,22 @@ export function createLaneWorker(opts: LaneWorkerOptions): LaneWorker {
     return worker;
   });
 
+  /**
+   * Where the next sweep goes on in the stale sessions (oldest first). Sessions that stay stale on
+   * purpose (parked on an approval for minutes) sit at the front; each sweep takes up to
+   * SWEEP_PAGES pages and the next goes on from there, so a session behind them is reached too.
+   */
+  let sweepOffset = 0;
+  const sweepPage = opts.sweepPage ?? SWEEP_PAGE;
   const sweep = setInterval(() => {
     void (async () => {
       const now = Date.now();
-      const stale = await opts.store.stalePending(now - 2 * leaseMs, 500);
-      for (const sessionKey of stale) await opts.turns.request(sessionKey);
+      for (let page = 0; page < SWEEP_PAGES; page++) {
+        const stale = await opts.store.stalePending(now - 2 * leaseMs, sweepPage, sweepOffset);
+        for (const sessionKey of stale) await opts.turns.request(sessionKey);
+        sweepOffset = stale.length < sweepPage ? 0 : sweepOffset + stale.length;
+        if (sweepOffset === 0) break;
+      }
       const counts = await opts.turns.queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'prioritized');
       for (const [state, n] of Object.entries(counts)) metrics.depth.set({ queue: TURN_QUEUE.name, state }, n);
       const oldest = await opts.store.oldestPendingMs();

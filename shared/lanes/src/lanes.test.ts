@@ -4,7 +4,7 @@ import { createLogger, createRegistry } from '@switchboard/observability';
 import { uniquePrefix, waitFor } from '@switchboard/testkit';
 import { Queue } from 'bullmq';
 import { outboundQueue } from '@switchboard/contracts';
-import { createLaneWorker, createRedis, FencedError, LaneIngress, LaneStore, ReplyPublisher, TurnInterruptedError, TurnQueue, type LaneWorker, type TurnContext } from './index.ts';
+import { createLaneWorker, createRedis, FencedError, LaneIngress, LaneStore, ReplyPublisher, TurnInterruptedError, TurnParkedError, TurnQueue, type LaneWorker, type TurnContext } from './index.ts';
 import { toInbound } from './lane-store.ts';
 
 const logger = createLogger({ service: 'test', level: 'silent' });
@@ -37,7 +37,7 @@ function msg(sessionKey: string, text: string) {
 function startWorker(
   env: ReturnType<typeof setup>,
   handle: (ctx: TurnContext) => Promise<void>,
-  extra: { maxBatch?: number; concurrency?: number; logger?: typeof logger; interrupt?: { subscriber: Redis }; onGiveUp?: (ctx: TurnContext, err: unknown) => Promise<void> } = {},
+  extra: { maxBatch?: number; concurrency?: number; logger?: typeof logger; interrupt?: { subscriber: Redis }; onGiveUp?: (ctx: TurnContext, err: unknown) => Promise<void>; sweepPage?: number } = {},
 ): LaneWorker {
   const connection: Redis = createRedis(inject('redisUrl'));
   const w = createLaneWorker({
@@ -336,6 +336,25 @@ describe('lane worker', () => {
     expect(letters.map((l) => l.sessionKey)).toEqual(['poison', 'poison', 'poison2']);
     expect(letters[0]!.error).toMatch(/^unreadable inbox entry \S+: kind:/);
     expect(letters[1]!.error).toMatch(/not JSON/);
+  });
+
+  it('finds a session whose turn request was lost behind many sessions parked on purpose', async () => {
+    const env = setup();
+    const handled: string[] = [];
+    // Pages of 2, four a sweep: ten parked sessions fill more than a sweep.
+    startWorker(
+      env,
+      async (ctx) => {
+        if (ctx.sessionKey.startsWith('parked')) throw new TurnParkedError('waiting for a person');
+        handled.push(ctx.sessionKey);
+      },
+      { sweepPage: 2 },
+    );
+    for (let i = 0; i < 10; i++) await env.ingress.submit(msg(`parked${i}`, 'needs approval'));
+    await new Promise((r) => setTimeout(r, 200));
+    // Appended, but its turn request never made it (the producer died in between).
+    await env.store.append(msg('lost', 'hello?'));
+    await waitFor(() => handled.includes('lost'), { timeoutMs: 20_000 });
   });
 
   it('collects messages that arrive during a turn into the next turn, in order', async () => {
