@@ -43,9 +43,17 @@ export class ToolDispatcher {
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       const timedOut = /timed out|ttl/i.test(message);
+      // A run no runner has started yet is taken back: the model is told it did not happen, so it
+      // must not happen later behind its back (and twice, if the model asks again). One that has
+      // started cannot be taken back (BullMQ refuses to remove a locked job).
+      const withdrawn = timedOut && (await added.remove().then(() => true, () => false));
       return {
         ok: false,
-        output: timedOut ? `the tool did not finish within ${waitMs} ms` : `the tool run failed: ${message}`,
+        output: withdrawn
+          ? `the tool did not start within ${waitMs} ms (every tool runner was busy); it was not run`
+          : timedOut
+            ? `the tool did not finish within ${waitMs} ms; it may still be running`
+            : `the tool run failed: ${message}`,
         truncated: false,
         errorCode: timedOut ? 'timeout' : 'handler_error',
         durationMs: 0,
