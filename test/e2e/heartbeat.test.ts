@@ -1,3 +1,4 @@
+import { Queue } from 'bullmq';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { createRedis, LaneStore } from '@switchboard/lanes';
 import { countMessageTokens, type ChatMessage } from '@switchboard/llm';
@@ -36,10 +37,14 @@ describe('heartbeats', () => {
     console.info(`idle heartbeat prompt tokens: ${promptTokens} (+ at most 200 completion tokens)`);
   });
 
-  it('a heartbeat whose answer is empty stays silent too', async () => {
+  it('a heartbeat whose answer is empty stays silent too, and its finished firings are not all kept', async () => {
     const t = await start({}, '');
     await waitFor(() => t.model.requests.length >= 2, { timeoutMs: 20_000 });
     expect(await replies(t)).toEqual([]);
+    const queue = new Queue('heartbeats', { connection: redis, prefix: t.prefix });
+    const [done] = await queue.getJobs(['completed'], 0, 0);
+    expect(done?.opts.removeOnComplete).toEqual({ count: 100 });
+    await queue.close();
     const { rows } = await t.system.db.query(`SELECT 1 FROM messages WHERE session_id = 'web:local:hb'`);
     expect(rows).toHaveLength(0);
   });

@@ -79,7 +79,13 @@ export async function startHeartbeat(opts: { config: HeartbeatConfig; agentName:
   const audit = new RunAudit(opts.connection, opts.prefix);
   const queue = new Queue('heartbeats', { connection: opts.connection, prefix: opts.prefix });
   const schedulerId = `heartbeat-${opts.agentName}`;
-  await queue.upsertJobScheduler(schedulerId, { every: config.everyMs, startDate: Date.now() + config.everyMs }, { name: 'heartbeat', data: {} });
+  // Finished firings are not kept (the audit trail of runs records each): at one a second a day
+  // would leave 86,400 job hashes in Redis.
+  await queue.upsertJobScheduler(
+    schedulerId,
+    { every: config.everyMs, startDate: Date.now() + config.everyMs },
+    { name: 'heartbeat', data: {}, opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } } },
+  );
   const worker = new Worker(
     'heartbeats',
     async (job: Job) => {
