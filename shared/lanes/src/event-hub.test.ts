@@ -17,8 +17,8 @@ function setup() {
   const subscriber = createRedis(inject('redisUrl'));
   const store = new LaneStore(redis, { prefix });
   const counts = { reads: 0, readsDone: 0, subscribes: 0 };
-  const readEvents = store.readEvents.bind(store);
-  store.readEvents = (...args) => (counts.reads++, readEvents(...args).finally(() => counts.readsDone++));
+  const readEventPage = store.readEventPage.bind(store);
+  store.readEventPage = (...args) => (counts.reads++, readEventPage(...args).finally(() => counts.readsDone++));
   const subscribe = subscriber.subscribe.bind(subscriber);
   subscriber.subscribe = ((...args: Parameters<typeof subscriber.subscribe>) => (counts.subscribes++, subscribe(...args))) as typeof subscriber.subscribe;
   const hub = new EventHub(subscriber, store, logger, 60_000);
@@ -29,7 +29,7 @@ function setup() {
     redis.disconnect();
     subscriber.disconnect();
   });
-  return { store, hub, counts };
+  return { store, hub, counts, redis };
 }
 
 const delta = (text: string): SessionEvent => ({ type: 'delta', turnId: 't1', text });
@@ -48,6 +48,17 @@ describe('EventHub', () => {
     expect(texts(seen)).toEqual(Array.from({ length: 20 }, (_, i) => `e${i}`));
     expect(seen.map((e) => e.id)).toEqual(ids);
     expect(counts.reads).toBe(1);
+    stop();
+  });
+
+  it('moves past a page of events it cannot read (a newer writer’s types) to the ones after', async () => {
+    const { store, hub, redis } = setup();
+    for (let i = 0; i < 600; i++) await redis.xadd(store.keys.events('s9'), '*', 'e', JSON.stringify({ type: 'from_the_future', turnId: 't', n: i }));
+    await store.appendEvent('s9', { type: 'reply', turnId: 't1', replyId: 'r1', text: 'made it', inReplyTo: [] });
+    const seen: StoredSessionEvent[] = [];
+    const stop = await hub.subscribe('s9', '0', (events) => seen.push(...events));
+    await waitFor(async () => seen.length === 1, { timeoutMs: 5000 });
+    expect(seen[0]!.event).toMatchObject({ type: 'reply', text: 'made it' });
     stop();
   });
 

@@ -237,13 +237,12 @@ export class EventHub {
       try {
         for (;;) {
           listener.dirty = false;
-          const events = await this.store.readEvents(sessionKey, listener.lastId!);
+          const page = await this.store.readEventPage(sessionKey, listener.lastId!);
           if (listener.closed) return;
-          if (events.length > 0) {
-            listener.lastId = events[events.length - 1]!.id;
-            listener.onEvents(events);
-          }
-          if (events.length < 500 && !listener.dirty) return;
+          // Past unreadable entries too (a newer writer's event types), or they would be read forever.
+          listener.lastId = page.lastId;
+          if (page.events.length > 0) listener.onEvents(page.events);
+          if (!page.full && !listener.dirty) return;
         }
       } catch (err) {
         this.log.warn({ err, sessionId: sessionKey }, 'reading session events failed');

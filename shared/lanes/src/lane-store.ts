@@ -202,16 +202,25 @@ export class LaneStore {
 
   /** Reads events after `afterId` (exclusive; `0` for all), oldest first. */
   async readEvents(sessionKey: string, afterId: string, count = 500): Promise<StoredSessionEvent[]> {
+    return (await this.readEventPage(sessionKey, afterId, count)).events;
+  }
+
+  /**
+   * One page of {@link readEvents}, with the id of the last entry read (`afterId` when none) and
+   * whether the page was full: entries this version cannot read are skipped, and a reader must
+   * still move past them, or a run of them would stop it for good.
+   */
+  async readEventPage(sessionKey: string, afterId: string, count = 500): Promise<{ events: StoredSessionEvent[]; lastId: string; full: boolean }> {
     // Nothing follows the largest id (and Redis refuses an exclusive start there).
-    if (afterId === LAST_STREAM_ID) return [];
+    if (afterId === LAST_STREAM_ID) return { events: [], lastId: afterId, full: false };
     const start = afterId === '0' || afterId === '' ? '-' : `(${afterId}`;
     const entries = (await this.redis.xrange(this.keys.events(sessionKey), start, '+', 'COUNT', count)) as RawEntry[];
-    const out: StoredSessionEvent[] = [];
+    const events: StoredSessionEvent[] = [];
     for (const [id, fields] of entries) {
       const parsed = SessionEvent.safeParse(JSON.parse(fieldValue(fields, 'e') ?? 'null'));
-      if (parsed.success) out.push({ id, event: parsed.data });
+      if (parsed.success) events.push({ id, event: parsed.data });
     }
-    return out;
+    return { events, lastId: entries.at(-1)?.[0] ?? afterId, full: entries.length === count };
   }
 
   /** The id of the newest event, or `0` when there is none (a reader that wants only new events starts here). */
