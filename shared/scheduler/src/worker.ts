@@ -87,7 +87,11 @@ export function createScheduleWorker(opts: ScheduleWorkerOptions): ScheduleWorke
     const lateMs = Date.now() - firingMs;
     let outcome: ScheduleRunOutcome;
     let messageId = '';
-    if (lateMs > graceMs && schedule.missedRuns === 'skip') {
+    // Only a firing this system is seeing for the first time can have been missed while it was
+    // down. One it already started (a worker killed mid-run, its job stalled and handed on; a
+    // delivery retried) is late because of that, not missed: it is delivered.
+    const firstSight = job.attemptsMade === 0 && (job.stalledCounter ?? 0) === 0 && (job.attemptsStarted ?? 1) <= 1;
+    if (firstSight && lateMs > graceMs && schedule.missedRuns === 'skip') {
       log.info({ lateMs }, 'skipping a firing missed while the system was down');
       outcome = 'skipped_stale';
     } else {
