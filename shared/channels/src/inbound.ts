@@ -70,8 +70,11 @@ export async function admitMessage(deps: AdmitDeps, input: AdmitInput): Promise<
     if (group === 'ignore') return 'ignored';
     if (group === 'deny') return 'denied';
   }
-  const ready = deps.prepare ? await deps.prepare(message) : message;
-  const result = await deps.ingress.submit(ready, dedupeKey(deps.platform, message.account, input.deliveryId));
+  const key = dedupeKey(deps.platform, message.account, input.deliveryId);
+  // A redelivery of a message already on its lane is not prepared again (its files downloaded
+  // and stored once more); it is still submitted, which repairs a lane whose turn request was lost.
+  const ready = deps.prepare && !(await deps.ingress.seen(key)) ? await deps.prepare(message) : message;
+  const result = await deps.ingress.submit(ready, key);
   if (result.duplicate) return 'duplicate';
   if (deps.onAccepted) {
     await deps.onAccepted(ready).catch((err: unknown) => deps.logger.warn({ err, sessionId: message.sessionKey }, 'post-accept hook failed'));

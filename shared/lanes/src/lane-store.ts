@@ -101,6 +101,11 @@ export class LaneStore {
     return { messageId: result[0], duplicate: result[1] === 1, lastEventId: result[2] };
   }
 
+  /** Whether a message was appended under `dedupeKey` (within the dedupe window). */
+  async seen(dedupeKey: string): Promise<boolean> {
+    return (await this.redis.exists(this.keys.dedupe(dedupeKey))) === 1;
+  }
+
   /**
    * Claims (or re-claims, after a crash) the batch of messages the session's next turn handles.
    * A new claim also appends the turn's `turn_started` event (see claimBatch).

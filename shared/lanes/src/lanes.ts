@@ -17,6 +17,11 @@ export class LaneIngress {
     this.metrics = laneMetrics(registry);
   }
 
+  /** Whether a message with `dedupeKey` was appended already (so a redelivery need not be prepared again). */
+  async seen(dedupeKey: string): Promise<boolean> {
+    return await this.store.seen(dedupeKey);
+  }
+
   /**
    * Appends the message to its session's inbox (unless `dedupeKey` was seen) and makes sure a turn
    * will handle it. A duplicate still requests a turn, so a redelivery after a crash between the
