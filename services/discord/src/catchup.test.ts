@@ -70,7 +70,7 @@ function handler(s: CatchupStore) {
     rest: { post: async () => undefined, patch: async () => undefined } as never,
     bot: { id: BOT_ID, username: 'switchboard' },
     place: (id) => ({ chatId: id }),
-    access: { decideDm: async () => ({ allow: true }), firstDelivery: async () => true } as unknown as ChannelAccess,
+    access: { decideDm: async () => ({ allow: true }), decideGroup: async () => 'allow', firstDelivery: async () => true } as unknown as ChannelAccess,
     ingress: {
       submit: async (m: { text: string; sessionKey: string; isGroup: boolean }, id: string) => {
         if (seen.has(id)) return { duplicate: true };
