@@ -88,6 +88,16 @@ describe.each(backends)('TranscriptStore commits (%s)', (_name, start) => {
     await close();
   });
 
+  it('refuses a stalled claim’s commit once a newer claim raised the fence, before it committed anything', async () => {
+    const store = new TranscriptStore(db);
+    const stale = turn('r-raised', 4, 'the stalled run of the old turn');
+    await store.raiseFence('r-raised', 6, stale.session); // the batch claimed anew (interrupt mode)
+    await store.raiseFence('r-raised', 5, stale.session); // never lowered
+    expect(await store.commit(stale)).toMatchObject({ outcome: 'fenced' });
+    expect(await store.commit(turn('r-raised', 6, 'the new turn'))).toMatchObject({ outcome: 'committed' });
+    expect(await transcript('r-raised')).toEqual([expect.stringContaining('user the new turn'), '2 assistant echo: the new turn']);
+  });
+
   it('commits that wait while one runs go together in one statement, each with its own outcome', async () => {
     const setup = new TranscriptStore(db);
     // A session a newer claim has committed for (fence 9), and a turn that is already written.

@@ -80,6 +80,20 @@ export class TranscriptStore {
     return rows[0]?.reply_text;
   }
 
+  /**
+   * Makes commits of the session with a token below `fence` fail as fenced from now on, before
+   * this claim has committed anything. Interrupt mode needs it: a batch given back and claimed
+   * again gets a new turn id, so a stalled run of the old turn could otherwise still commit the
+   * same messages under its old id, and the new turn's commit would then fail on them.
+   */
+  async raiseFence(sessionKey: string, fence: number, session: CommitInput['session']): Promise<void> {
+    await this.db.query(
+      `INSERT INTO sessions (id, platform, account, chat_id, thread_id, user_id, fence) VALUES ($1, $2, $3, $4, $5, $6, $7)
+       ON CONFLICT (id) DO UPDATE SET fence = greatest(sessions.fence, EXCLUDED.fence)`,
+      [sessionKey, session.platform, session.account, session.chatId, session.threadId ?? null, session.userId, fence],
+    );
+  }
+
   /** The newest `limit` messages of a session, oldest first. */
   async recent(sessionKey: string, limit: number): Promise<TranscriptEntry[]> {
     type Row = { role: TranscriptEntry['role']; content: string; tool_calls: ChatToolCall[] | null; tool_call_id: string | null; tokens: number | null };

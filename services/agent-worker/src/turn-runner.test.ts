@@ -35,11 +35,16 @@ function deferred(): { promise: Promise<void>; resolve: () => void; reject: (err
  */
 function rig(finishingTurns: number, opts: { holdMemory?: boolean } = {}) {
   const log: string[] = [];
+  /** Fences raised in the database (interrupt mode), as `session@fence`. */
+  const raised: string[] = [];
   const commits = new Map<string, ReturnType<typeof deferred>>();
   const memoryDone = deferred();
   const transcripts = {
     recent: async () => [],
     committedReply: async () => undefined,
+    async raiseFence(sessionKey: string, fence: number) {
+      raised.push(`${sessionKey}@${fence}`);
+    },
     async commit(input: CommitInput) {
       log.push(`commit ${input.turnId}`);
       const go = deferred();
@@ -71,6 +76,7 @@ function rig(finishingTurns: number, opts: { holdMemory?: boolean } = {}) {
   };
   return {
     log,
+    raised,
     runTurn,
     committing,
     release: (turnId: string) => commits.get(turnId)!.resolve(),
@@ -150,7 +156,7 @@ describe('turns finishing at once', () => {
 
 describe('a turn whose batch may be given back (interrupt mode)', () => {
   it('commits only while its claim still owns the batch', async () => {
-    const { log, runTurn, committing, release } = rig(4);
+    const { log, raised, runTurn, committing, release } = rig(4);
     // Resumed elsewhere, then given back and claimed anew: this stalled run must not commit.
     await expect(runTurn(turn(1, { releasable: true, owns: false }))).rejects.toMatchObject({ name: 'FencedError' });
     expect(log).toEqual([]);
@@ -165,5 +171,7 @@ describe('a turn whose batch may be given back (interrupt mode)', () => {
     release('t3');
     await collect;
     expect(log.filter((l) => l.startsWith('reply'))).toEqual(['reply t2', 'reply t3']);
+    // Each interrupt-mode claim raised the session's fence in the database before its model call.
+    expect(raised).toEqual(['web:local:s1@1', 'web:local:s2@1']);
   });
 });

@@ -104,6 +104,9 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
     }
     const llm = deps.llm;
     // The claim announced the turn (`turn_started`); see LaneStore.claim.
+    // Interrupt mode: from here on a stalled run of an earlier claim of these messages (another
+    // turn id) cannot commit them; see TranscriptStore.raiseFence.
+    if (ctx.releasable) await deps.transcripts.raiseFence(ctx.sessionKey, fence, first);
 
     // A heartbeat costs at most one small model call: short history, no tools, a capped answer.
     const heartbeat = deps.heartbeat && ctx.messages.every((m) => m.trigger === 'heartbeat') ? deps.heartbeat : undefined;
