@@ -42,18 +42,18 @@ async function deleteMessage(rest: DiscordRest, target: ChatTarget, messageId: s
 const UNEDITABLE = new Set([10008, 50005, 30046]);
 const uneditable = (err: unknown): boolean => err instanceof DiscordAPIError && UNEDITABLE.has(Number(err.code));
 
-/**
- * Discord's side of the channel outbound worker: markdown passes through, split at 2000
- * characters; the first part replies to the asker's message; approvals get Approve/Deny buttons.
- * Rate limits (per-route buckets, the global 50/s, 429 answers) are waited out inside the REST
- * client, which queues requests per route, so nothing is lost or reordered.
- */
 /** The Discord message a reply to `replyTo` (inbound ids, oldest first) quotes: the last one, if it is this bot's. */
 function quotedOf(replyTo: readonly string[], botId: string | undefined): string | undefined {
   const last = replyTo[replyTo.length - 1];
   return last && botId ? messageIdFromInbound(last, botId) : undefined;
 }
 
+/**
+ * Discord's side of the channel outbound worker: markdown passes through, split at 2000
+ * characters; the first part replies to the asker's message; approvals get Approve/Deny buttons.
+ * Rate limits (per-route buckets, the global 50/s, 429 answers) are waited out inside the REST
+ * client, which queues requests per route, so nothing is lost or reordered.
+ */
 export function discordSender(rest: DiscordRest, botId: string): ChannelSender {
   return {
     render: (markdown) => renderDiscordParts(markdown),

@@ -62,7 +62,8 @@ export function splitMarkdown(markdown: string, limit: number): string[] {
         fence = undefined;
       } else {
         // A language tag is kept only while short: an endless one would leave no room for code.
-        const language = (m[1] ?? '').length <= MAX_LANGUAGE_TAG && limit >= 3 + MAX_LANGUAGE_TAG + 1 + closeLen + 16 ? (m[1] ?? '') : '';
+        const tag = m[1] ?? '';
+        const language = tag.length <= MAX_LANGUAGE_TAG && limit >= 3 + MAX_LANGUAGE_TAG + 1 + closeLen + 16 ? tag : '';
         const open = '```' + language;
         // Open a block only where at least its first line can follow.
         if (room() < open.length + closeLen + 16) flush();

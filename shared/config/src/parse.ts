@@ -30,7 +30,7 @@ export function urlString(protocols: readonly string[], opts: { absolutePath?: b
     if (opts.absolutePath && v.startsWith('/')) return true;
     try {
       const url = new URL(v);
-      return protocols.includes(url.protocol) && (url.host !== '' || url.protocol === 'file:');
+      return protocols.includes(url.protocol) && url.host !== '';
     } catch {
       return false;
     }

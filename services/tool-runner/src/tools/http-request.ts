@@ -33,11 +33,16 @@ const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** Tab, printable ASCII and obs-text: what a header value may hold. */
 const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 
+/** A URL's lower-case host, and `host:port` with the scheme's default port filled in. */
+function hostKeys(url: URL): { host: string; hostPort: string } {
+  const host = url.hostname.toLowerCase();
+  return { host, hostPort: `${host}:${url.port || (url.protocol === 'https:' ? '443' : '80')}` };
+}
+
 /** The allowlist entry a URL matches (`host:port` first, then `host`), if any. */
 export function matchAllowedHost(url: URL, allowed: readonly string[]): string | undefined {
-  const host = url.hostname.toLowerCase();
-  const port = url.port || (url.protocol === 'https:' ? '443' : '80');
-  return allowed.find((entry) => entry === `${host}:${port}`) ?? allowed.find((entry) => entry === host);
+  const { host, hostPort } = hostKeys(url);
+  return allowed.find((entry) => entry === hostPort) ?? allowed.find((entry) => entry === host);
 }
 
 /**
@@ -73,9 +78,9 @@ export function createHttpRequestTool(opts: HttpRequestToolOptions): ToolPlugin 
         if (!HEADER_VALUE.test(value)) throw new ToolError('invalid_url', `header "${name}" has a character a header value cannot hold`);
         extra[name.toLowerCase()] = value;
       }
-      const standardHttps = parsed.protocol === 'https:' && (parsed.port === '' || parsed.port === '443');
-      const hostPort = `${parsed.hostname.toLowerCase()}:${parsed.port || (parsed.protocol === 'https:' ? '443' : '80')}`;
-      const secrets = { ...(standardHttps ? opts.credentials?.[parsed.hostname.toLowerCase()] : undefined), ...opts.credentials?.[hostPort] };
+      const { host, hostPort } = hostKeys(parsed);
+      const standardHttps = parsed.protocol === 'https:' && hostPort === `${host}:443`;
+      const secrets = { ...(standardHttps ? opts.credentials?.[host] : undefined), ...opts.credentials?.[hostPort] };
       const res = await guardedFetch(parsed.href, {
         ...(opts.policy ? { policy: opts.policy } : {}),
         ...(opts.resolver ? { resolver: opts.resolver } : {}),
