@@ -44,6 +44,8 @@ export interface ToolRunnerDeps {
   db?: Db;
   /** Source of MCP tools; defaults to one started from `config.mcpServers` (none configured: no tools). */
   mcp?: McpToolSource;
+  /** How often the worker looks for runs whose runner died (BullMQ's `stalledInterval`; tests shorten it). */
+  stalledIntervalMs?: number;
 }
 
 export interface ToolRunnerService {
@@ -116,7 +118,7 @@ export async function createToolRunner(deps: ToolRunnerDeps): Promise<ToolRunner
   };
   const withheld = [...(deps.plugins ? [] : builtinsOffByDefault(config)), ...select()];
   if (!config.TOOLS_ENABLED && withheld.length > 0) logger.info({ tools: withheld }, 'high-risk tools are off by default; name them in TOOLS_ENABLED to enable them');
-  const runs = counter(registry, { name: 'switchboard_tool_runs_total', help: 'Tool runs by tool and outcome (ok, error, timeout, rejected)', labelNames: ['tool', 'outcome'] as const });
+  const runs = counter(registry, { name: 'switchboard_tool_runs_total', help: 'Tool runs by tool and outcome (ok, error, timeout, rejected, lost: a background run that ended without a result)', labelNames: ['tool', 'outcome'] as const });
   const duration = histogram(registry, { name: 'switchboard_tool_run_duration_seconds', help: 'Wall time of one tool run', labelNames: ['tool'] as const, buckets: LATENCY_BUCKETS_SECONDS });
 
   const workerConnection: Redis = createRedis(deps.redisUrl, 'tool-runner-worker');
@@ -137,8 +139,11 @@ export async function createToolRunner(deps: ToolRunnerDeps): Promise<ToolRunner
   const turns = new TurnQueue(redis, prefix);
   const ingress = new LaneIngress(new LaneStore(redis, { prefix }), turns, registry);
 
-  /** Posts a background run's result into its session as a system event (once per job). */
-  async function postBackgroundResult(data: ToolJob, jobId: string, result: ToolResult): Promise<void> {
+  /**
+   * Posts a background run's result into its session as a system event. Once per job: the result
+   * and a failure notice (below) share the job's dedupe key, so whichever is posted first is the one.
+   */
+  async function postBackgroundResult(data: ToolJob, jobId: string, result: Pick<ToolResult, 'ok' | 'output'>): Promise<void> {
     await ingress.submit(
       {
         v: 1,
@@ -210,9 +215,24 @@ export async function createToolRunner(deps: ToolRunnerDeps): Promise<ToolRunner
       log.info({ outcome, durationMs: Math.round(result.durationMs), truncated: result.truncated }, 'tool run finished');
       return result;
     },
-    { connection: workerConnection, prefix, concurrency: config.TOOL_CONCURRENCY, maxStalledCount: 0 },
+    {
+      connection: workerConnection, prefix, concurrency: config.TOOL_CONCURRENCY, maxStalledCount: 0,
+      ...(deps.stalledIntervalMs ? { stalledInterval: deps.stalledIntervalMs } : {}),
+    },
   );
   worker.on('error', (err) => logger.error({ err, queue: TOOL_QUEUE.name }, 'tool worker error'));
+  // A background run that failed without posting its result (its runner died mid-run and the job
+  // was failed as stalled, or the post itself failed): nobody waits on the job, so the session is
+  // told here, or the model would expect a result forever. Any runner may fail a stalled job.
+  worker.on('failed', (job, err) => {
+    const parsed = job ? ToolJob.safeParse(job.data) : undefined;
+    if (!job || !parsed?.success || !parsed.data.background) return;
+    runs.inc({ tool: parsed.data.tool, outcome: 'lost' });
+    const output = `it stopped without a result (${err.message}). It is not run again, since it may have had effects.`;
+    postBackgroundResult(parsed.data, String(job.id), { ok: false, output }).catch((postErr: unknown) =>
+      logger.error({ err: postErr, queue: TOOL_QUEUE.name, jobId: job.id, sessionId: parsed.data.sessionKey }, 'could not tell the session that a background tool run was lost'),
+    );
+  });
   logger.info({ tools: [...byName.keys()], workspacesDir: workspaces.rootDir }, 'tool runner started');
 
   return {
