@@ -287,6 +287,13 @@ describe(`k8s overlay specifics${needsKubectl}`, () => {
     }
   });
 
+  it.skipIf(!HAS_KUBECTL)('dev starts the channel services at zero replicas (without tokens they exit at once and would restart forever)', () => {
+    const objects = render('dev');
+    const replicas = (name: string) => (deploymentOf(objects, name).spec as { replicas?: number }).replicas;
+    for (const channel of ['telegram', 'slack', 'whatsapp', 'discord']) expect(replicas(channel), channel).toBe(0);
+    for (const core of ['web', 'agent-worker', 'tool-runner']) expect(replicas(core) ?? 1, core).toBeGreaterThan(0);
+  });
+
   it.skipIf(!HAS_KUBECTL)('dev runs Redis with AOF and noeviction and Postgres with pgvector, reachable only by clients', () => {
     const objects = render('dev');
     const byName = new Map(workloads(objects).filter((w) => w.kind === 'StatefulSet').map((w) => [w.metadata.name, w]));
