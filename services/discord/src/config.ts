@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { dmPolicyEnv, envBool as bool, groupPolicyEnv } from '@switchboard/channels';
-import { CommonEnv, csv, int, optionalString, parseEnv, type Env } from '@switchboard/config';
+import { CommonEnv, csv, int, optionalString, parseEnv, urlString, type Env } from '@switchboard/config';
 
 const optionalInt = (opts: { min: number; max?: number }) =>
   z.preprocess((v) => (v === undefined || v === '' ? undefined : v), z.coerce.number().int().min(opts.min).max(opts.max ?? Number.MAX_SAFE_INTEGER).optional());
@@ -15,7 +15,7 @@ export const DiscordEnv = CommonEnv.extend({
       .optional(),
   ),
   /** REST API base (discord.js `rest.api`, without the version); point it at a test double or a proxy. */
-  DISCORD_API_URL: optionalString.transform((v) => v ?? 'https://discord.com/api'),
+  DISCORD_API_URL: urlString(['http:', 'https:']).transform((v) => v ?? 'https://discord.com/api'),
   DISCORD_DM_POLICY: dmPolicyEnv,
   DISCORD_GROUP_POLICY: groupPolicyEnv,
   /** Discord user ids always allowed in DMs (and to press approval buttons in servers). */

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { dmPolicyEnv, envBool as bool, groupPolicyEnv } from '@switchboard/channels';
-import { CommonEnv, csv, int, optionalString, parseEnv, type Env } from '@switchboard/config';
+import { CommonEnv, csv, int, optionalString, parseEnv, urlString, type Env } from '@switchboard/config';
 
 export const SlackEnv = CommonEnv.extend({
   /** Bot token (`xoxb-…`) of the workspace installation. Without it the service is disabled. */
@@ -8,9 +8,7 @@ export const SlackEnv = CommonEnv.extend({
   /** Signing secret from the app's Basic Information page; HTTP events are refused while unset. */
   SLACK_SIGNING_SECRET: optionalString.pipe(z.string().regex(/^[A-Za-z0-9]{8,128}$/, 'must be 8-128 letters and digits').optional()),
   /** Web API base (Bolt `clientOptions.slackApiUrl`), ending in `/`; point it at a test double or a proxy. */
-  SLACK_API_URL: optionalString
-    .pipe(z.string().regex(/^https?:\/\/[^\s]+$/, 'must be an http(s) URL').optional())
-    .transform((v) => (v === undefined ? 'https://slack.com/api/' : v.endsWith('/') ? v : `${v}/`)),
+  SLACK_API_URL: urlString(['http:', 'https:']).transform((v) => (v === undefined ? 'https://slack.com/api/' : v.endsWith('/') ? v : `${v}/`)),
   /** App-level token (`xapp-…`, scope connections:write): when set, events arrive over Socket Mode instead of HTTP. */
   SLACK_APP_TOKEN: optionalString.pipe(z.string().regex(/^xapp-[A-Za-z0-9-]+$/, 'must look like xapp-…').optional()),
   SLACK_DM_POLICY: dmPolicyEnv,

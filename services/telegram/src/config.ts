@@ -1,16 +1,16 @@
 import { z } from 'zod';
 import { dmPolicyEnv, envBool as bool, groupPolicyEnv } from '@switchboard/channels';
-import { CommonEnv, csv, int, optionalString, parseEnv, type Env } from '@switchboard/config';
+import { CommonEnv, csv, int, optionalString, parseEnv, urlString, type Env } from '@switchboard/config';
 
 export const TelegramEnv = CommonEnv.extend({
   /** Bot token from @BotFather. Without it the service is disabled. Its numeric prefix is the bot id. */
   TELEGRAM_BOT_TOKEN: optionalString.pipe(z.string().regex(/^\d+:[A-Za-z0-9_-]+$/, 'must look like <bot id>:<secret>').optional()),
   /** Bot API root (grammY `client.apiRoot`); point it at a test double or a local Bot API server. */
-  TELEGRAM_API_ROOT: optionalString.transform((v) => v ?? 'https://api.telegram.org'),
+  TELEGRAM_API_ROOT: urlString(['http:', 'https:']).transform((v) => v ?? 'https://api.telegram.org'),
   /** Secret Telegram sends in `X-Telegram-Bot-Api-Secret-Token`; webhooks are refused while unset. */
   TELEGRAM_WEBHOOK_SECRET: optionalString.pipe(z.string().regex(/^[A-Za-z0-9_-]{1,256}$/, 'must be 1-256 of A-Z a-z 0-9 _ -').optional()),
   /** Public HTTPS URL of `POST /webhooks/telegram`; when set, the service calls setWebhook at start. */
-  TELEGRAM_WEBHOOK_URL: optionalString,
+  TELEGRAM_WEBHOOK_URL: urlString(['https:']),
   TELEGRAM_DM_POLICY: dmPolicyEnv,
   TELEGRAM_GROUP_POLICY: groupPolicyEnv,
   /** Telegram user ids always allowed in private chats (and to press approval buttons). */

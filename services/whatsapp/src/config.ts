@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { dmPolicyEnv } from '@switchboard/channels';
-import { CommonEnv, csv, int, optionalString, parseEnv, type Env } from '@switchboard/config';
+import { CommonEnv, csv, int, optionalString, parseEnv, urlString, type Env } from '@switchboard/config';
 
 /** Graph API ids (phone numbers, WABAs, apps) are decimal strings. */
 const graphId = z.string().regex(/^\d{1,32}$/, 'must be a numeric Graph API id');
@@ -13,7 +13,7 @@ export const WhatsAppEnv = CommonEnv.extend({
   /** The token typed into the app dashboard; `GET /webhooks/whatsapp` echoes the challenge only for it. */
   WHATSAPP_VERIFY_TOKEN: optionalString,
   /** Graph API base, version included; point it at a test double or a proxy. */
-  WHATSAPP_API_URL: optionalString.transform((v) => (v ?? 'https://graph.facebook.com/v21.0').replace(/\/+$/, '')),
+  WHATSAPP_API_URL: urlString(['http:', 'https:']).transform((v) => (v ?? 'https://graph.facebook.com/v21.0').replace(/\/+$/, '')),
   /**
    * The business phone number id this deployment answers for (readiness checks it). Unset: every
    * number whose webhooks reach the app is served, each from its own `metadata.phone_number_id`.
