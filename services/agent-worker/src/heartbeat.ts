@@ -2,7 +2,7 @@ import { Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import { z } from 'zod';
-import { SafeId, sessionKey, SwitchboardError } from '@switchboard/contracts';
+import { issuesText, SafeId, sessionKey, SwitchboardError } from '@switchboard/contracts';
 import type { LaneIngress } from '@switchboard/lanes';
 import { counter, type Logger } from '@switchboard/observability';
 import { DeliverInput, deliveryTargetOf, RunAudit } from '@switchboard/scheduler';
@@ -49,7 +49,7 @@ export function parseHeartbeat(json: string | undefined): HeartbeatConfig | unde
     throw new SwitchboardError('config_error', 'invalid configuration: HEARTBEAT: not valid JSON');
   }
   const parsed = HeartbeatConfig.safeParse(raw);
-  if (!parsed.success) throw new SwitchboardError('config_error', `invalid configuration: HEARTBEAT: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  if (!parsed.success) throw new SwitchboardError('config_error', `invalid configuration: HEARTBEAT: ${issuesText(parsed.error.issues)}`);
   return parsed.data;
 }
 

@@ -1,6 +1,6 @@
 import { Routes } from 'discord.js';
 import { z } from 'zod';
-import { sessionKey } from '@switchboard/contracts';
+import { issuesText, sessionKey } from '@switchboard/contracts';
 import { admitMessage, answerApprovalButton, KeyedSerial, type ChannelAccess, type ChannelMetrics, type NormalizedInbound } from '@switchboard/channels';
 import type { LaneIngress, TurnQueue } from '@switchboard/lanes';
 import type { Logger } from '@switchboard/observability';
@@ -90,8 +90,6 @@ export type Classified =
   | { kind: 'rejected'; reason: string }
   | { kind: 'ignored' };
 
-const issues = (e: { issues: Array<{ path: PropertyKey[]; message: string }> }) => e.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-
 /** The least a MESSAGE_UPDATE has: Discord may send partial ones (a link preview resolving). */
 const PartialUpdate = z.looseObject({ id: Snowflake, channel_id: Snowflake });
 
@@ -104,11 +102,11 @@ export function classifyDispatch(t: string, d: unknown): Classified {
     const parsed = DcMessage.safeParse(d);
     if (parsed.success) return { kind: 'message', message: parsed.data, edit: t === 'MESSAGE_UPDATE' };
     if (t === 'MESSAGE_UPDATE' && PartialUpdate.safeParse(d).success) return { kind: 'ignored' };
-    return { kind: 'rejected', reason: `not a Discord message: ${issues(parsed.error)}` };
+    return { kind: 'rejected', reason: `not a Discord message: ${issuesText(parsed.error.issues)}` };
   }
   if (t === 'INTERACTION_CREATE') {
     const parsed = DcInteraction.safeParse(d);
-    return parsed.success ? { kind: 'interaction', interaction: parsed.data } : { kind: 'rejected', reason: `not a Discord interaction: ${issues(parsed.error)}` };
+    return parsed.success ? { kind: 'interaction', interaction: parsed.data } : { kind: 'rejected', reason: `not a Discord interaction: ${issuesText(parsed.error.issues)}` };
   }
   return { kind: 'ignored' };
 }

@@ -4,6 +4,7 @@ import type { ChannelMetrics } from '@switchboard/channels';
 import { writeError, type Logger } from '@switchboard/observability';
 import { parseDeliveryBody, SlackDelivery, SlackMessageEvent } from './events.ts';
 import { verifySlackSignature } from './verify.ts';
+import { issuesText } from '@switchboard/contracts';
 
 export interface SlackHttpReceiverOptions {
   /** SLACK_SIGNING_SECRET; while unset every delivery is refused with 503. */
@@ -87,7 +88,7 @@ export class SlackHttpReceiver implements Receiver {
       return;
     }
     const parsed = SlackDelivery.safeParse(body);
-    if (!parsed.success) return reject(`not a Slack event or interaction: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    if (!parsed.success) return reject(`not a Slack event or interaction: ${issuesText(parsed.error.issues)}`);
     const delivery = parsed.data;
     if (delivery.type === 'url_verification') {
       res.json({ challenge: delivery.challenge });
@@ -95,7 +96,7 @@ export class SlackHttpReceiver implements Receiver {
     }
     if (delivery.type === 'event_callback' && (delivery.event.type === 'message' || delivery.event.type === 'app_mention')) {
       const event = SlackMessageEvent.safeParse(delivery.event);
-      if (!event.success) return reject(`not a Slack message event: ${event.error.issues.map((i) => `event.${i.path.join('.')}: ${i.message}`).join('; ')}`);
+      if (!event.success) return reject(`not a Slack message event: ${issuesText(event.error.issues, 'event')}`);
     }
     if (delivery.type === 'app_rate_limited') {
       count('ignored');

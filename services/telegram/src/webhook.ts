@@ -1,6 +1,6 @@
 import express, { Router, type Request, type Response } from 'express';
 import type { Api } from 'grammy';
-import { sessionKey } from '@switchboard/contracts';
+import { issuesText, sessionKey } from '@switchboard/contracts';
 import { admitMessage, answerApprovalButton, pairingRouter, secretMatches, type ChannelAccess, type ChannelMetrics } from '@switchboard/channels';
 import type { LaneIngress, TurnQueue } from '@switchboard/lanes';
 import { writeError, type Logger } from '@switchboard/observability';
@@ -73,7 +73,7 @@ export function telegramRouter(deps: WebhookDeps): Router {
     if (!parsed.success) {
       count('rejected');
       metrics.inbound.inc({ platform: 'telegram', outcome: 'rejected' });
-      return writeError(res, 400, 'bad_request', `not a Telegram update: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+      return writeError(res, 400, 'bad_request', `not a Telegram update: ${issuesText(parsed.error.issues)}`);
     }
     const update = parsed.data;
     try {

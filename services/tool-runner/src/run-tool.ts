@@ -1,6 +1,7 @@
 import type { ToolJob, ToolResult } from '@switchboard/contracts';
 import type { ToolPlugin } from '@switchboard/tools';
 import { cutUtf8, DEFAULT_TOOL_TIMEOUT_MS, refitUntrusted } from '@switchboard/tools';
+import { issuesText } from '@switchboard/contracts';
 
 /**
  * Cuts `text` to at most `maxBytes` of UTF-8, on a character boundary. Output a tool wrapped as
@@ -49,7 +50,7 @@ export async function runTool(plugin: ToolPlugin, job: ToolJob, opts: RunToolOpt
   try {
     const parsed = plugin.parameters.safeParse(job.arguments);
     if (!parsed.success) {
-      return { ok: false, output: `invalid arguments: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`, truncated: false, errorCode: 'bad_request', durationMs: elapsed() };
+      return { ok: false, output: `invalid arguments: ${issuesText(parsed.error.issues)}`, truncated: false, errorCode: 'bad_request', durationMs: elapsed() };
     }
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { CommonEnv, csv, int, optionalString, parseEnv, type Env } from '@switchboard/config';
-import { SafeId } from '@switchboard/contracts';
+import { issuesText, SafeId } from '@switchboard/contracts';
 import { DeliverInput } from '@switchboard/scheduler';
 
 const HookName = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
@@ -38,7 +38,7 @@ export const WebEnv = CommonEnv.extend({
     if (v === undefined) return {};
     const parsed = HookMap.safeParse((() => { try { return JSON.parse(v); } catch { return null; } })());
     if (!parsed.success) {
-      ctx.addIssue({ code: 'custom', message: `must be a JSON object of hooks (${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')})` });
+      ctx.addIssue({ code: 'custom', message: `must be a JSON object of hooks (${issuesText(parsed.error.issues)})` });
       return z.NEVER;
     }
     return parsed.data;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { issuesText } from '@switchboard/contracts';
 
 /*
  * The parts of a Cloud API webhook this service reads (Meta's "messages" field). Objects are loose:
@@ -84,13 +85,13 @@ export function validatePayload(body: Buffer): { ok: true; payload: WaWebhook } 
     return { ok: false, reason: 'body is not JSON' };
   }
   const parsed = WaWebhook.safeParse(json);
-  if (!parsed.success) return { ok: false, reason: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') };
+  if (!parsed.success) return { ok: false, reason: issuesText(parsed.error.issues) };
   for (const [e, entry] of parsed.data.entry.entries()) {
     for (const [c, change] of entry.changes.entries()) {
       if (change.field !== 'messages') continue;
       const value = WaValue.safeParse(change.value);
       if (!value.success) {
-        return { ok: false, reason: value.error.issues.map((i) => `entry.${e}.changes.${c}.value.${i.path.join('.')}: ${i.message}`).join('; ') };
+        return { ok: false, reason: issuesText(value.error.issues, `entry.${e}.changes.${c}.value`) };
       }
     }
   }

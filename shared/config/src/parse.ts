@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { SwitchboardError } from '@switchboard/contracts';
+import { issuesText, SwitchboardError } from '@switchboard/contracts';
 
 export type Env = Record<string, string | undefined>;
 
@@ -10,8 +10,7 @@ export type Env = Record<string, string | undefined>;
 export function parseEnv<S extends z.ZodType>(schema: S, env: Env): z.infer<S> {
   const result = schema.safeParse(env);
   if (result.success) return result.data;
-  const problems = result.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`);
-  throw new SwitchboardError('config_error', `invalid configuration: ${problems.join('; ')}`);
+  throw new SwitchboardError('config_error', `invalid configuration: ${issuesText(result.error.issues)}`);
 }
 
 /** An optional string env var: empty strings count as unset. */

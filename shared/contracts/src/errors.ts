@@ -28,3 +28,21 @@ export class SwitchboardError extends Error {
     this.status = opts.status;
   }
 }
+
+/** What a failed zod parse says about each field (structurally, so no zod import is needed here). */
+export interface FieldIssue {
+  readonly path: readonly PropertyKey[];
+  readonly message: string;
+}
+
+/** Zod's issues as `{ path, message }` entries for an API error body; `under` goes before each path. */
+export function issueList(issues: readonly FieldIssue[], under = ''): Array<{ path: string; message: string }> {
+  return issues.map((i) => ({ path: [under, ...i.path.map(String)].filter((p) => p !== '').join('.'), message: i.message }));
+}
+
+/** Zod's issues as one line, `path: message; …` (`(root)` for the value itself); `under` goes before each path. */
+export function issuesText(issues: readonly FieldIssue[], under = ''): string {
+  return issueList(issues, under)
+    .map((i) => `${i.path || '(root)'}: ${i.message}`)
+    .join('; ');
+}

@@ -15,6 +15,6 @@ export {
   ToolDefinition,
 } from './queues.ts';
 export type { QueueContract } from './queues.ts';
-export { SwitchboardError } from './errors.ts';
+export { issueList, issuesText, SwitchboardError } from './errors.ts';
 export { storableJson, storableText } from './text.ts';
-export type { ErrorCode } from './errors.ts';
+export type { ErrorCode, FieldIssue } from './errors.ts';

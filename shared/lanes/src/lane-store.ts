@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { InboundMessage, SessionEvent, type StoredSessionEvent } from '@switchboard/contracts';
+import { InboundMessage, issuesText, SessionEvent, type StoredSessionEvent } from '@switchboard/contracts';
 import { laneKeys, type LaneKeys } from './keys.ts';
 import { ackBatch, appendEvent, appendInbound, bumpFence, claimBatch, releaseBatch, saveStep } from './scripts.ts';
 import { FencedError } from './errors.ts';
@@ -132,7 +132,7 @@ export class LaneStore {
         continue;
       }
       if (parsed.success) messages.push(parsed.data);
-      else unreadable.push({ streamId: id, error: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') });
+      else unreadable.push({ streamId: id, error: issuesText(parsed.error.issues) });
     }
     return { turnId, resumed: resumed === 1, fence: Number(fence), streamIds, messages, ...(unreadable.length > 0 ? { unreadable } : {}) };
   }

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
-import { SwitchboardError } from '@switchboard/contracts';
+import { issuesText, SwitchboardError } from '@switchboard/contracts';
 import { PolicyFile } from './rules.ts';
 
 /**
@@ -16,7 +16,7 @@ export async function loadPolicyFile(path: string): Promise<PolicyFile> {
   }
   const parsed = PolicyFile.safeParse(raw ?? {});
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+    const problems = issuesText(parsed.error.issues);
     throw new SwitchboardError('config_error', `policy file ${path} is invalid: ${problems}`);
   }
   for (const [i, rule] of parsed.data.rules.entries()) {

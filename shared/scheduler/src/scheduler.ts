@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Queue, type RepeatOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { sessionKey, type DeliveryTarget } from '@switchboard/contracts';
+import { issueList, sessionKey, type DeliveryTarget } from '@switchboard/contracts';
 import { scheduleKeys, type ScheduleKeys } from './keys.ts';
 import { RunAudit } from './run-audit.ts';
 import {
@@ -96,7 +96,7 @@ export class Scheduler {
    */
   async create(account: string, input: unknown, target: ScheduleTarget): Promise<ScheduleRecord> {
     const parsed = CreateScheduleInput.safeParse(input);
-    if (!parsed.success) throw new ScheduleInputError(parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })));
+    if (!parsed.success) throw new ScheduleInputError(issueList(parsed.error.issues));
     const record = ScheduleRecord.parse({
       v: 1,
       id: `sch_${randomBytes(10).toString('hex')}`,

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
-import { SafeId, type SessionEvent } from '@switchboard/contracts';
+import { issueList, SafeId, type SessionEvent } from '@switchboard/contracts';
 import type { EventHub, Follow, LaneIngress } from '@switchboard/lanes';
 import { sendError } from '../http-errors.ts';
 import { MAX_MESSAGE_CHARS, webInbound, webSessionKey } from '../web-session.ts';
@@ -48,7 +48,7 @@ export function chatCompletionsRouter(deps: ChatCompletionsDeps): Router {
   const router = Router();
   router.post('/v1/chat/completions', async (req: Request, res: Response) => {
     const body = Body.safeParse(req.body);
-    if (!body.success) return sendError(res, 400, 'bad_request', 'invalid body', body.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })));
+    if (!body.success) return sendError(res, 400, 'bad_request', 'invalid body', issueList(body.error.issues));
     const last = body.data.messages[body.data.messages.length - 1]!;
     const text = textOf(last.content);
     if (last.role !== 'user' || text.trim() === '') return sendError(res, 400, 'bad_request', 'the last message must be a user message with text');

@@ -1,6 +1,6 @@
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
-import { SafeId } from '@switchboard/contracts';
+import { issueList, SafeId } from '@switchboard/contracts';
 import { dedupeKey, type LaneIngress } from '@switchboard/lanes';
 import { sendError } from '../http-errors.ts';
 import { MAX_MESSAGE_CHARS, webInbound } from '../web-session.ts';
@@ -20,7 +20,7 @@ export function messagesRouter(ingress: LaneIngress): Router {
     const sessionId = SafeId.safeParse(req.params.sessionId);
     if (!sessionId.success) return sendError(res, 400, 'bad_request', `invalid session id: ${sessionId.error.issues[0]?.message}`);
     const body = Body.safeParse(req.body);
-    if (!body.success) return sendError(res, 400, 'bad_request', 'invalid body', body.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })));
+    if (!body.success) return sendError(res, 400, 'bad_request', 'invalid body', issueList(body.error.issues));
     const headerKey = req.get('idempotency-key');
     const key = body.data.idempotencyKey ?? headerKey;
     if (key !== undefined && !SafeId.safeParse(key).success) return sendError(res, 400, 'bad_request', 'invalid idempotency key');

@@ -3,6 +3,7 @@ import { Router, type Request, type Response } from 'express';
 import { CreateScheduleInput, ScheduleInputError, type RunKind, type Scheduler } from '@switchboard/scheduler';
 import { sendError } from '../http-errors.ts';
 import { webInbound } from '../web-session.ts';
+import { issueList } from '@switchboard/contracts';
 
 const RUN_KINDS: readonly RunKind[] = ['schedule', 'heartbeat', 'hook'];
 
@@ -28,7 +29,7 @@ export function schedulesRouter(scheduler: Scheduler): Router {
     const raw: unknown = req.body;
     const withSession = raw && typeof raw === 'object' && !Array.isArray(raw) && !('sessionId' in raw) ? { ...raw, sessionId: `sched-${randomBytes(6).toString('hex')}` } : raw;
     const body = CreateScheduleInput.safeParse(withSession);
-    if (!body.success) return sendError(res, 400, 'bad_request', 'invalid schedule', body.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })));
+    if (!body.success) return sendError(res, 400, 'bad_request', 'invalid schedule', issueList(body.error.issues));
     const account = res.locals.caller.account;
     const { text: _text, kind: _kind, receivedAtMs: _at, ...target } = webInbound(account, body.data.sessionId, body.data.message);
     try {
