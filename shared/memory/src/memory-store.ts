@@ -290,9 +290,10 @@ export class MemoryStore {
     const row = rows[0] as { id: number; created: boolean };
     if (!row.created) return this.merged(memory, row.id);
     this.metrics.writes.inc({ source: memory.source, outcome: 'created' });
-    // The new memory stays; the rest of the scope keeps its most important up to the bound.
+    // The new memory stays; the rest of the scope keeps its most important up to the bound. The
+    // count (an index-only walk of the scope) comes first, so the sort runs only for a full scope.
     const { rows: evicted } = await tx.query<{ id: number }>(
-      `DELETE FROM memories WHERE id IN (
+      `DELETE FROM memories WHERE (SELECT count(*) FROM memories WHERE scope = $1 AND scope_id = $2) > $4 + 1 AND id IN (
          SELECT id FROM memories WHERE scope = $1 AND scope_id = $2 AND id <> $3
          ORDER BY importance DESC, coalesce(last_used_at, updated_at) DESC, id DESC OFFSET $4) RETURNING id`,
       [memory.scope, memory.scopeId, row.id, this.opts.maxPerScope - 1],
