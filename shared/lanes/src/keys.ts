@@ -31,6 +31,8 @@ export interface LaneKeys {
   delivered(key: string): string;
   /** Stream of turns that failed for good, for operators. */
   deadLetters: string;
+  /** Set of a session's inbox entries already dead-lettered as unreadable (a re-claimed batch skips them). */
+  unreadableRecorded(sessionKey: string): string;
   /** Pub/sub channel announcing each new inbound message (`<sessionKey> <messageId>`), for interrupt mode. */
   arrivals: string;
 }
@@ -48,6 +50,7 @@ export function laneKeys(prefix: string): LaneKeys {
     eventsChannel: (s) => `${prefix}:evch:${s}`,
     delivered: (k) => `${prefix}:delivered:${k}`,
     deadLetters: `${prefix}:deadletters`,
+    unreadableRecorded: (s) => `${prefix}:unreadable:${s}`,
     arrivals: `${prefix}:arrivals`,
   };
 }

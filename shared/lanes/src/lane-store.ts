@@ -245,6 +245,22 @@ export class LaneStore {
     return first[1] === undefined ? undefined : Number(first[1]);
   }
 
+  /**
+   * Dead-letters the batch's unreadable entries not recorded before, and returns them. A batch
+   * claimed again (its turn crashed, or interrupt mode gave it back) holds the same entries until
+   * it is acknowledged; they are recorded once. A crash between the record and its mark records an
+   * entry twice: an operator may see one twice, never none.
+   */
+  async deadLetterUnreadable(sessionKey: string, batch: ClaimedBatch): Promise<Array<{ streamId: string; error: string }>> {
+    if (!batch.unreadable) return [];
+    const recorded = this.keys.unreadableRecorded(sessionKey);
+    const seen = (await this.redis.smismember(recorded, ...batch.unreadable.map((u) => u.streamId))) as number[];
+    const fresh = batch.unreadable.filter((_, i) => seen[i] !== 1);
+    for (const u of fresh) await this.deadLetter({ sessionKey, turnId: batch.turnId, messageIds: [], error: `unreadable inbox entry ${u.streamId}: ${u.error}` });
+    if (fresh.length > 0) await this.redis.multi().sadd(recorded, ...fresh.map((u) => u.streamId)).expire(recorded, SESSION_STATE_TTL_SECONDS).exec();
+    return fresh;
+  }
+
   /** Records a turn that failed for good, for operators to inspect. */
   async deadLetter(entry: { sessionKey: string; turnId: string; messageIds: string[]; error: string }): Promise<void> {
     await this.redis.xadd(this.keys.deadLetters, 'MAXLEN', '~', '10000', '*', 'd', JSON.stringify({ ...entry, atMs: Date.now() }));

@@ -171,9 +171,8 @@ export function createLaneWorker(opts: LaneWorkerOptions): LaneWorker {
     if (batch.unreadable) {
       // Dead-lettered and acknowledged with the batch: an entry no version of the turn can read
       // must not hold the session's later messages back forever.
-      for (const u of batch.unreadable) {
+      for (const u of await opts.store.deadLetterUnreadable(sessionKey, batch)) {
         opts.logger.error({ sessionKey, turnId: batch.turnId, streamId: u.streamId, error: u.error }, 'an inbox entry is not a readable message; dead-lettered');
-        await opts.store.deadLetter({ sessionKey, turnId: batch.turnId, messageIds: [], error: `unreadable inbox entry ${u.streamId}: ${u.error}` });
       }
       if (batch.messages.length === 0) {
         metrics.turns.inc({ outcome: 'failed' });

@@ -338,6 +338,24 @@ describe('lane worker', () => {
     expect(letters[1]!.error).toMatch(/not JSON/);
   });
 
+  it('dead-letters an unreadable entry once when its batch is claimed again after a failed attempt', async () => {
+    const env = setup();
+    let attempts = 0;
+    const seen: string[] = [];
+    startWorker(env, async (ctx) => {
+      attempts += 1;
+      if (attempts === 1) throw Object.assign(new Error('model unreachable'), { retryable: true });
+      seen.push(...ctx.messages.map((m) => m.text));
+    });
+    await env.redis.xadd(env.store.keys.inbox('poison3'), '*', 'm', '{not json');
+    await env.ingress.submit(msg('poison3', 'after'));
+    await waitFor(() => seen.includes('after'), { timeoutMs: 15_000 });
+    expect(attempts).toBe(2);
+    const letters = (await env.redis.xrange(env.store.keys.deadLetters, '-', '+')).map(([, f]) => JSON.parse(f[1]!) as { error: string });
+    expect(letters).toHaveLength(1);
+    expect(letters[0]!.error).toMatch(/not JSON/);
+  });
+
   it('finds a session whose turn request was lost behind many sessions parked on purpose', async () => {
     const env = setup();
     const handled: string[] = [];
