@@ -10,7 +10,9 @@ export interface JournalEntry {
  * Verified webhook bodies, written to Redis before the 200 goes back to Meta and removed once
  * handled. The webhook acknowledges at once and handles the body afterwards; if this replica dies
  * (or its handling fails) in between, another replica's sweep finds the entry after `staleMs` and
- * handles it again, which is safe because every message is deduplicated by its wamid.
+ * handles it again, which is safe because every message is deduplicated by its wamid. A replica
+ * handling an entry touches it while it works (a media download can outlast `staleMs`), so only
+ * an entry whose replica stopped goes stale.
  */
 export class WebhookJournal {
   private readonly redis: Redis;
@@ -36,6 +38,11 @@ export class WebhookJournal {
   /** Forgets a handled entry. */
   async done(id: string): Promise<void> {
     await this.redis.multi().zrem(this.index, id).hdel(this.data, id).hdel(this.attempts, id).exec().then(throwOnError);
+  }
+
+  /** Marks `id` as being handled now, so sweeps leave it alone for another `staleMs` (it must still be there). */
+  async touch(id: string): Promise<void> {
+    await this.redis.zadd(this.index, 'XX', 'GT', Date.now(), id);
   }
 
   /** Counts one more handling attempt of `id`; returns the count. */

@@ -61,6 +61,20 @@ export class WebhookProcessor {
   }
 
   private async run(entry: JournalEntry | undefined, payload: WaWebhook): Promise<void> {
+    if (!entry) return this.handle(undefined, payload);
+    // Still ours: a sweep (here or on another replica) must not start the same body again
+    // while it is being handled, fetching its media twice.
+    const staleMs = this.o.staleMs ?? 30_000;
+    const touch = setInterval(() => void this.journal.touch(entry.id).catch(() => undefined), Math.max(50, Math.floor(staleMs / 3)));
+    touch.unref();
+    try {
+      await this.handle(entry, payload);
+    } finally {
+      clearInterval(touch);
+    }
+  }
+
+  private async handle(entry: JournalEntry | undefined, payload: WaWebhook): Promise<void> {
     const { logger: log, metrics } = this.o;
     const values = payload.entry.flatMap((e) => e.changes.filter((c) => c.field === 'messages').map((c) => WaValue.parse(c.value)));
     // Each value's messages in order, chained per (business number, sender); values run side by side.

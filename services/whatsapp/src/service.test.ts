@@ -22,8 +22,7 @@ afterEach(async () => {
 });
 
 /** The WhatsApp service alone (no agent worker: messages stay on their lane to be inspected). */
-async function setup(env: Record<string, string> = {}) {
-  const prefix = uniquePrefix('wa');
+async function setup(env: Record<string, string> = {}, prefix = uniquePrefix('wa'), journal = { staleMs: 300, sweepIntervalMs: 100 }) {
   const wa = await startFakeWhatsApp({ accessToken: TOKEN, phoneNumberId: PHONE });
   cleanups.push(() => wa.close());
   const redis = new Redis(inject('redisUrl'));
@@ -43,7 +42,7 @@ async function setup(env: Record<string, string> = {}) {
     logger: createLogger({ service: 'whatsapp', level: 'silent' }),
     registry,
     redisUrl: inject('redisUrl'),
-    journal: { staleMs: 300, sweepIntervalMs: 100 },
+    journal,
     mediaRetryDelaysMs: [50, 100, 100],
   }))!;
   cleanups.push(() => service.close());
@@ -137,6 +136,19 @@ describe('whatsapp service', () => {
     await waitFor(async () => (await inbox()).some((m) => m.text === 'survived a crash'), { timeoutMs: 5000 });
     await waitFor(async () => (await service.processor.journal.size()) === 0);
     expect(await registry.metrics()).toMatch(/switchboard_channel_unhandled_deliveries\{platform="whatsapp"\} 0/);
+  });
+
+  it('does not hand a delivery to another replica while this one is still handling it (a slow media download is fetched once)', async () => {
+    // Only the other replica sweeps, so it is the one that would take the delivery over.
+    const { post, inbox, wa, prefix } = await setup({}, undefined, { staleMs: 300, sweepIntervalMs: 0 });
+    const other = await setup({}, prefix);
+    // The download takes four times the journal's stale age (300 ms in these tests).
+    wa.addMedia('555', Buffer.from('SLOWJPEG'), 'image/jpeg', 1200);
+    await post(message({ type: 'image', image: { caption: 'slow one', mime_type: 'image/jpeg', sha256: 'x', id: '555' } }));
+    await waitFor(async () => (await inbox()).length === 1, { timeoutMs: 8000 });
+    await new Promise((r) => setTimeout(r, 500)); // room for a (wrong) second handling to finish
+    expect([...wa.calls, ...other.wa.calls].filter((c) => c.method === 'GET' && c.path === '/555')).toHaveLength(1);
+    expect((await inbox()).map((m) => m.text)).toEqual(['slow one']);
   });
 
   it('ignores statuses, other business numbers and unsupported types without touching a lane', async () => {

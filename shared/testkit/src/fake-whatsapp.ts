@@ -54,7 +54,8 @@ export interface FakeWhatsApp {
   /** wamids that got a typing indicator (and were marked read), in order. */
   typing: string[];
   /** Registers media the fake serves at `GET /{media-id}` and its download URL. */
-  addMedia(id: string, data: Buffer, mimeType: string): void;
+  /** Serves `data` as media `id`; its download answers after `delayMs` (a slow CDN). */
+  addMedia(id: string, data: Buffer, mimeType: string, delayMs?: number): void;
   /** Fails the next `n` calls of `kind` with `failure`. */
   failNext(kind: FakeWhatsAppCallKind, n: number, failure: FakeWhatsAppFailure): void;
   close(): Promise<void>;
@@ -84,7 +85,7 @@ export async function startFakeWhatsApp(opts: FakeWhatsAppOptions): Promise<Fake
   const calls: FakeWhatsAppCall[] = [];
   const sent: FakeWhatsAppSent[] = [];
   const typing: string[] = [];
-  const media = new Map<string, { data: Buffer; mimeType: string }>();
+  const media = new Map<string, { data: Buffer; mimeType: string; delayMs?: number | undefined }>();
   const queued: Array<{ kind: FakeWhatsAppCallKind; failure: FakeWhatsAppFailure }> = [];
   let base = '';
 
@@ -159,6 +160,7 @@ export async function startFakeWhatsApp(opts: FakeWhatsAppOptions): Promise<Fake
         if (auth !== opts.accessToken) return json(res, 401, { error: { message: 'Invalid OAuth access token.', type: 'OAuthException', code: 190 } });
         const m = media.get(download[1]!);
         if (!m) return json(res, 404, { error: { message: 'not found', type: 'OAuthException', code: 100 } });
+        if (m.delayMs) await new Promise((r) => setTimeout(r, m.delayMs));
         res.writeHead(200, { 'content-type': m.mimeType, 'content-length': String(m.data.length) });
         return res.end(m.data);
       }
@@ -198,8 +200,8 @@ export async function startFakeWhatsApp(opts: FakeWhatsAppOptions): Promise<Fake
     calls,
     sent,
     typing,
-    addMedia(id, data, mimeType) {
-      media.set(id, { data, mimeType });
+    addMedia(id, data, mimeType, delayMs) {
+      media.set(id, { data, mimeType, delayMs });
     },
     failNext(kind, n, failure) {
       for (let i = 0; i < n; i++) queued.push({ kind, failure });
