@@ -54,8 +54,13 @@ export interface ChannelOutboundOptions {
   prefix: string;
   logger: Logger;
   metrics: ChannelMetrics;
-  /** Jobs one process handles at once (different chats; one chat is always sequential). */
+  /** Calls to the platform one process makes at once (to different chats: one chat's are sequential). */
   concurrency: number;
+  /**
+   * Jobs one process holds beyond `concurrency` that only wait (behind an earlier reply to their
+   * chat, out a rate limit, for their chat's pace). Default `3 * concurrency`.
+   */
+  maxWaitingJobs?: number;
   /** Smallest gap between two sends to one chat, in ms. */
   chatIntervalMs: number;
   /** Sends per second overall (all chats, this process; BullMQ's limiter caps jobs across processes too). */
@@ -186,6 +191,12 @@ export class DraftStore {
  * a job waiting out a rate limit or retrying a transient failure holds back later replies to that
  * chat only; other chats keep flowing. Parts already sent are recorded as job progress, so a retried job sends only what is
  * missing (a reply is never sent twice, nor reordered).
+ *
+ * Bound: the process holds `concurrency + maxWaitingJobs` jobs at most (BullMQ's concurrency; by
+ * default `4 * concurrency`), and only `concurrency` calls to the platform run at once: a send
+ * permit is taken per call and let go before any wait of the chat's own (its pace, a 429's
+ * Retry-After, a transient failure's backoff), and a job queued behind its chat's earlier reply
+ * holds none. So throttled chats hold back the others only once their jobs fill the whole bound.
  */
 export function createChannelOutboundWorker(opts: ChannelOutboundOptions): Worker {
   const { platform, sender, metrics } = opts;
@@ -197,6 +208,22 @@ export function createChannelOutboundWorker(opts: ChannelOutboundOptions): Worke
   const transientRetryMs = opts.transientRetryMs ?? 500;
   const globalGapMs = 1000 / opts.globalRatePerSecond;
   let nextGlobalSlot = 0;
+
+  let freePermits = opts.concurrency;
+  const permitQueue: Array<() => void> = [];
+  /** Runs a call to the platform once fewer than `concurrency` are under way (first come, first served). */
+  async function withSendPermit<T>(call: () => Promise<T>): Promise<T> {
+    if (freePermits > 0) freePermits -= 1;
+    else await new Promise<void>((resolve) => permitQueue.push(resolve));
+    try {
+      return await call();
+    } finally {
+      // Handed straight to the next in line, so a newcomer cannot take it first.
+      const next = permitQueue.shift();
+      if (next) next();
+      else freePermits += 1;
+    }
+  }
 
   let prunedAt = 0;
   /**
@@ -224,12 +251,16 @@ export function createChannelOutboundWorker(opts: ChannelOutboundOptions): Worke
       // reserve the global slots other chats would take meanwhile.
       const chatSlot = (lastSentAt.get(chatKey) ?? 0) + opts.chatIntervalMs;
       if (chatSlot > Date.now()) await sleep(chatSlot - Date.now());
-      const now = Date.now();
-      const slot = Math.max(now, nextGlobalSlot);
-      nextGlobalSlot = slot + globalGapMs;
-      if (slot > now) await sleep(slot - now);
       try {
-        const result = await call();
+        // The permit covers the global slot and the call only: the waits below (Retry-After,
+        // backoff) are this chat's own and must not keep other chats from the platform.
+        const result = await withSendPermit(async () => {
+          const now = Date.now();
+          const slot = Math.max(now, nextGlobalSlot);
+          nextGlobalSlot = slot + globalGapMs;
+          if (slot > now) await sleep(slot - now);
+          return call();
+        });
         sentTo(chatKey);
         metrics.sends.inc({ platform, outcome: typeof outcome === 'function' ? outcome(result) : outcome });
         return result;
@@ -313,7 +344,7 @@ export function createChannelOutboundWorker(opts: ChannelOutboundOptions): Worke
       if (leftover && sender.remove) {
         // A draft that still exists but can no longer be edited (too old) would stay above the
         // reply, half-written; one the user deleted is simply not found. Best effort either way.
-        await sender.remove(target, leftover).catch((err: unknown) => log.debug({ jobId: job.id, err }, 'could not delete the uneditable draft'));
+        await withSendPermit(() => sender.remove!(target, leftover)).catch((err: unknown) => log.debug({ jobId: job.id, err }, 'could not delete the uneditable draft'));
       }
       await job.updateProgress(i + 1);
     }
@@ -344,7 +375,7 @@ export function createChannelOutboundWorker(opts: ChannelOutboundOptions): Worke
     {
       connection: opts.connection,
       prefix: opts.prefix,
-      concurrency: opts.concurrency,
+      concurrency: opts.concurrency + (opts.maxWaitingJobs ?? 3 * opts.concurrency),
       limiter: { max: opts.globalRatePerSecond, duration: 1000 },
     },
   );
