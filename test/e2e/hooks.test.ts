@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createRedis, LaneStore } from '@switchboard/lanes';
 import { waitFor } from '@switchboard/testkit';
-import { loadWebConfig } from '@switchboard/web';
+import { hookSignature, loadWebConfig } from '@switchboard/web';
 import { postJson } from '../support/http.ts';
 import { startTestSystem, type TestSystem } from '../support/system.ts';
 
@@ -10,7 +10,13 @@ let t: TestSystem;
 const redis = createRedis(inject('redisUrl'));
 beforeAll(async () => {
   t = await startTestSystem({
-    env: { HOOKS: JSON.stringify({ deploys: { secret: SECRET, sessionId: 'ops' }, alerts: { secret: SECRET, deliver: { channel: 'web', chatId: 'oncall' } } }) },
+    env: {
+      HOOKS: JSON.stringify({
+        deploys: { secret: SECRET, sessionId: 'ops' },
+        alerts: { secret: SECRET, deliver: { channel: 'web', chatId: 'oncall' } },
+        signed: { secret: SECRET, sessionId: 'signed-ops', signed: true },
+      }),
+    },
   });
   t.model.setScript((body) => {
     const last = body.messages[body.messages.length - 1]!;
@@ -77,6 +83,42 @@ describe('inbound webhooks', () => {
     const oncall = async () => (await new LaneStore(redis, { prefix: t.prefix }).readEvents('web:local:oncall', '0')).flatMap((e) => (e.event.type === 'reply' ? [e.event.text] : []));
     await waitFor(async () => (await oncall()).length === 1, { timeoutMs: 10_000 });
     expect((await oncall())[0]).toContain('Webhook "alerts" was called');
+  });
+
+  it('a signed hook takes each signed call once, within five minutes of its timestamp, and nothing else', async () => {
+    const inbox = async () => await redis.xlen(`${t.prefix}:inbox:web:local:signed-ops`);
+    const signedCall = (body: string, timestamp: number, extra: Record<string, string> = {}) => {
+      const ts = String(timestamp);
+      return fetch(`${t.url}/v1/hooks/signed`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-hook-timestamp': ts, 'x-hook-signature': hookSignature(SECRET, ts, body), ...extra },
+        body,
+      });
+    };
+    const now = Math.floor(Date.now() / 1000);
+    const body = JSON.stringify({ deploy: 'v1.2.3', note: 'café' });
+    // The plain secret is not enough for a signed hook; nor an old, a future, or a wrong signature.
+    expect((await postJson(t.url, '/v1/hooks/signed', { x: 1 }, { 'x-hook-secret': SECRET })).status).toBe(401);
+    expect((await signedCall(body, now - 301)).status).toBe(401);
+    expect((await signedCall(body, now + 301)).status).toBe(401);
+    const tampered = await fetch(`${t.url}/v1/hooks/signed`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-hook-timestamp': String(now), 'x-hook-signature': hookSignature(SECRET, String(now), body) },
+      body: body.replace('v1.2.3', 'v6.6.6'),
+    });
+    expect(tampered.status).toBe(401);
+    expect(((await tampered.json()) as { error: { message: string } }).error.message).toBe('bad hook signature');
+    expect(await inbox()).toBe(0);
+    // A good call is taken; the same call again (a replay, even with a new Idempotency-Key) is a duplicate.
+    const first = await signedCall(body, now);
+    expect(first.status).toBe(202);
+    const replay = await signedCall(body, now, { 'idempotency-key': 'fresh-key' });
+    expect(replay.status).toBe(202);
+    expect(((await replay.json()) as { duplicate: boolean }).duplicate).toBe(true);
+    expect(await inbox()).toBeLessThanOrEqual(1);
+    const answered = async () => (await new LaneStore(redis, { prefix: t.prefix }).readEvents('web:local:signed-ops', '0')).flatMap((e) => (e.event.type === 'reply' ? [e.event.text] : []));
+    await waitFor(async () => (await answered()).length === 1, { timeoutMs: 10_000 });
+    expect((await answered())[0]).toContain('{"deploy":"v1.2.3","note":"café"}');
   });
 
   it('rejects a bad HOOKS setting at start-up, naming it', () => {

@@ -13,6 +13,11 @@ const HookMap = z.record(
       account: SafeId.optional(),
       /** Where the assistant's answer goes (default: the hook's session). */
       deliver: DeliverInput.optional(),
+      /**
+       * Accept only HMAC-signed calls (`X-Hook-Timestamp`, `X-Hook-Signature`) made within the
+       * last five minutes, each once: a captured call cannot be replayed.
+       */
+      signed: z.boolean().optional(),
     })
     .strict(),
 );
@@ -31,7 +36,7 @@ export const WebEnv = CommonEnv.extend({
    */
   SWITCHBOARD_ADMIN_KEYS: csv,
   /**
-   * Inbound webhooks, JSON: `{ "<name>": { "secret": "...", "sessionId"?: "...", "account"?: "...", "deliver"?: { "channel", "chatId", "threadId"? } } }`.
+   * Inbound webhooks, JSON: `{ "<name>": { "secret": "...", "sessionId"?: "...", "account"?: "...", "deliver"?: { "channel", "chatId", "threadId"? }, "signed"?: true } }`.
    * `POST /v1/hooks/<name>` with the secret wakes the assistant in that session (default `hook-<name>`).
    */
   HOOKS: optionalString.transform((v, ctx) => {

@@ -11,6 +11,7 @@ import type { WebConfig } from './config.ts';
 import { QueueInspector } from './routes/admin-queues.ts';
 
 export { loadWebConfig, WebEnv } from './config.ts';
+export { HOOK_SIGNATURE_TOLERANCE_SECONDS, hookSignature } from './routes/hooks.ts';
 export type { WebConfig } from './config.ts';
 
 export interface WebServiceDeps {

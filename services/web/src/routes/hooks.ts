@@ -1,4 +1,4 @@
-import { timingSafeEqual } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import express, { Router, type Request, type Response } from 'express';
 import { SafeId } from '@switchboard/contracts';
 import type { Registry } from 'prom-client';
@@ -14,9 +14,32 @@ import { webInbound } from '../web-session.ts';
 /** Characters of a hook's payload the model is shown (the rest is cut with a note). */
 export const MAX_HOOK_PAYLOAD_CHARS = 30_000;
 
+/** How far a signed call's `X-Hook-Timestamp` may be from now, in seconds (either way: clock skew). */
+export const HOOK_SIGNATURE_TOLERANCE_SECONDS = 300;
+
+/** `X-Hook-Signature` of a signed call: `sha256=` and the hex HMAC-SHA256, keyed by the hook's secret, of `<timestamp>.<raw body>`. */
+export function hookSignature(secret: string, timestamp: string, body: Buffer | string): string {
+  return `sha256=${createHmac('sha256', secret).update(`${timestamp}.`).update(body).digest('hex')}`;
+}
+
+/**
+ * Checks a signed call: a timestamp within the tolerance and a signature of it and the exact
+ * bytes received. Returns why it fails, or undefined when it holds.
+ */
+function signatureProblem(secret: string, req: Request, raw: Buffer, nowMs: number): string | undefined {
+  const timestamp = req.get('x-hook-timestamp') ?? '';
+  const signature = req.get('x-hook-signature') ?? '';
+  if (!/^\d{1,12}$/.test(timestamp) || signature === '') return 'this hook needs a signed call (X-Hook-Timestamp and X-Hook-Signature)';
+  if (Math.abs(nowMs / 1000 - Number(timestamp)) > HOOK_SIGNATURE_TOLERANCE_SECONDS) return 'hook timestamp too old or in the future';
+  if (!timingSafeEqual(secretDigest(signature), secretDigest(hookSignature(secret, timestamp, raw)))) return 'bad hook signature';
+  return undefined;
+}
+
 /**
  * `POST /v1/hooks/{name}`: an outside system wakes the assistant. Authenticated by the hook's own
- * secret (`X-Hook-Secret` or `Authorization: Bearer`), compared in constant time, not by API keys.
+ * secret (`X-Hook-Secret` or `Authorization: Bearer`), compared in constant time, not by API keys;
+ * a hook configured `signed` takes only HMAC-signed calls instead, each once (the signature is its
+ * dedupe key while its timestamp is valid, and the dedupe window outlasts that).
  * The payload reaches the model as untrusted data in a system event; `Idempotency-Key` makes a
  * redelivery a no-op. Every call of a configured hook (a bad secret too) is counted in
  * `switchboard_hook_runs_total{outcome}` and written to the audit trail of runs (kind `hook`).
@@ -32,18 +55,26 @@ export function hooksRouter(hooks: HookConfig, ingress: LaneIngress, maxBodyByte
     await observe.audit?.record({ kind: 'hook', source: name, account, outcome, firingMs: Date.now(), ...extra });
   };
   const secrets = new Map(Object.entries(hooks).map(([name, h]) => [name, secretDigest(h.secret)]));
-  router.post('/v1/hooks/:name', express.text({ type: () => true, limit: maxBodyBytes }), async (req: Request, res: Response) => {
+  // The raw bytes are kept for signed hooks: the signature covers exactly what was sent.
+  const parseBody = express.text({ type: () => true, limit: maxBodyBytes, verify: (req, _res, buf) => void ((req as Request & { rawBody?: Buffer }).rawBody = buf) });
+  router.post('/v1/hooks/:name', parseBody, async (req: Request, res: Response) => {
     const name = String(req.params.name);
     const hook = hooks[name];
     const expected = secrets.get(name);
     if (!hook || !expected) return sendError(res, 404, 'not_found', 'no such hook');
-    const presented = req.get('x-hook-secret') ?? /^Bearer\s+(.+)$/i.exec(req.get('authorization') ?? '')?.[1] ?? '';
     const account = hook.account ?? 'local';
-    if (!timingSafeEqual(secretDigest(presented), expected)) {
+    const problem = hook.signed
+      ? signatureProblem(hook.secret, req, (req as Request & { rawBody?: Buffer }).rawBody ?? Buffer.alloc(0), Date.now())
+      : timingSafeEqual(secretDigest(req.get('x-hook-secret') ?? /^Bearer\s+(.+)$/i.exec(req.get('authorization') ?? '')?.[1] ?? ''), expected)
+        ? undefined
+        : 'bad hook secret';
+    if (problem) {
       await record(name, account, 'unauthorized');
-      return sendError(res, 401, 'unauthorized', 'bad hook secret');
+      return sendError(res, 401, 'unauthorized', problem);
     }
-    const key = req.get('idempotency-key');
+    // A signed call's key is its signature: the same call sent again (a retry, or a replay) is a
+    // duplicate. `Idempotency-Key` is not signed, so a replay could change it: it is not used there.
+    const key = hook.signed ? `sig-${req.get('x-hook-signature')!.slice('sha256='.length)}` : req.get('idempotency-key');
     if (key !== undefined && !SafeId.safeParse(key).success) return sendError(res, 400, 'bad_request', 'invalid idempotency key');
     const body = typeof req.body === 'string' ? req.body : '';
     const sessionId = hook.sessionId ?? `hook-${name}`;
