@@ -291,7 +291,7 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
             id: settled.id, turnId: ctx.turnId, sessionKey: ctx.sessionKey, platform: first.platform, account: first.account,
             chatId: first.chatId, ...(first.threadId ? { threadId: first.threadId } : {}), tool: call.name, arguments: redactArguments(check.args),
           });
-          throw new TurnParkedError(`waiting for approval ${settled.id} of ${call.name}`);
+          throw new TurnParkedError(`waiting for approval ${settled.id} of ${call.name}`, { untilMs: settled.expiresAt.getTime() });
         }
         if (settled.status !== 'approved') {
           await audit({ args: check.args, decision: 'ask', approvalId: settled.id, approver: settled.decidedBy, outcome: settled.status });

@@ -16,9 +16,12 @@ export class FencedError extends SwitchboardError {
  * batch stays claimed and unacknowledged; the turn resumes when the session's turn is requested again.
  */
 export class TurnParkedError extends SwitchboardError {
-  constructor(reason: string) {
+  /** When the turn has something to do without being asked (an approval expires), in epoch ms. */
+  readonly untilMs: number | undefined;
+  constructor(reason: string, opts: { untilMs?: number } = {}) {
     super('handler_error', `turn parked: ${reason}`, { retryable: false });
     this.name = 'TurnParkedError';
+    this.untilMs = opts.untilMs;
   }
 }
 

@@ -31,6 +31,8 @@ export interface LaneKeys {
   delivered(key: string): string;
   /** Stream of turns that failed for good, for operators. */
   deadLetters: string;
+  /** Marker that the session's turn is parked (waiting for a person): the lane sweep leaves it be while it lasts. */
+  parked(sessionKey: string): string;
   /** Set of a session's inbox entries already dead-lettered as unreadable (a re-claimed batch skips them). */
   unreadableRecorded(sessionKey: string): string;
   /** Pub/sub channel announcing each new inbound message (`<sessionKey> <messageId>`), for interrupt mode. */
@@ -50,6 +52,7 @@ export function laneKeys(prefix: string): LaneKeys {
     eventsChannel: (s) => `${prefix}:evch:${s}`,
     delivered: (k) => `${prefix}:delivered:${k}`,
     deadLetters: `${prefix}:deadletters`,
+    parked: (s) => `${prefix}:parked:${s}`,
     unreadableRecorded: (s) => `${prefix}:unreadable:${s}`,
     arrivals: `${prefix}:arrivals`,
   };

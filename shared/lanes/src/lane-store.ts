@@ -245,6 +245,18 @@ export class LaneStore {
     return first[1] === undefined ? undefined : Number(first[1]);
   }
 
+  /** Notes that the session's turn parked; the lane sweep does not start it again for `forMs`. */
+  async markParked(sessionKey: string, forMs: number): Promise<void> {
+    await this.redis.set(this.keys.parked(sessionKey), '1', 'PX', Math.max(1, Math.round(forMs)));
+  }
+
+  /** Which of `sessionKeys` are parked (see {@link markParked}), in order. */
+  async parkedOf(sessionKeys: readonly string[]): Promise<boolean[]> {
+    if (sessionKeys.length === 0) return [];
+    const marks = await this.redis.mget(...sessionKeys.map((s) => this.keys.parked(s)));
+    return marks.map((m) => m !== null);
+  }
+
   /**
    * Dead-letters the batch's unreadable entries not recorded before, and returns them. A batch
    * claimed again (its turn crashed, or interrupt mode gave it back) holds the same entries until

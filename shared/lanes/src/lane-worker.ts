@@ -123,6 +123,8 @@ const TURNS_PER_FETCHER = 50;
 /** Stale sessions asked for again per page of a sweep, and pages per sweep. */
 export const SWEEP_PAGE = 500;
 const SWEEP_PAGES = 4;
+/** Longest the sweep leaves a parked turn alone (a lost turn request after the answer is found then). */
+export const PARKED_SWEEP_PAUSE_MS = 5 * 60_000;
 
 /**
  * Consumes the turn queue. Each job claims its session's batch, runs the handler and then
@@ -209,9 +211,14 @@ export function createLaneWorker(opts: LaneWorkerOptions): LaneWorker {
         return 'fenced';
       }
       if (err instanceof TurnParkedError) {
-        // Waiting for a person; whoever answers requests the session's turn again.
+        // Waiting for a person; whoever answers requests the session's turn again. The sweep
+        // leaves it be meanwhile (re-running it would only redo its preparation), until it has
+        // something to do of its own (err.untilMs) or PARKED_SWEEP_PAUSE_MS, whichever is first,
+        // in case the answer's turn request was lost.
         metrics.turns.inc({ outcome: 'parked' });
         ctx.log.info({ reason: err.message }, 'turn parked');
+        const pauseMs = Math.min(PARKED_SWEEP_PAUSE_MS, (err.untilMs ?? Infinity) - Date.now());
+        await opts.store.markParked(sessionKey, pauseMs).catch((markErr: unknown) => ctx.log.warn({ err: markErr }, 'could not mark the turn parked'));
         return 'parked';
       }
       const attempts = job.opts.attempts ?? 1;
@@ -297,7 +304,8 @@ export function createLaneWorker(opts: LaneWorkerOptions): LaneWorker {
       const now = Date.now();
       for (let page = 0; page < SWEEP_PAGES; page++) {
         const stale = await opts.store.stalePending(now - 2 * leaseMs, sweepPage, sweepOffset);
-        for (const sessionKey of stale) await opts.turns.request(sessionKey);
+        const parked = await opts.store.parkedOf(stale);
+        for (const [i, sessionKey] of stale.entries()) if (!parked[i]) await opts.turns.request(sessionKey);
         sweepOffset = stale.length < sweepPage ? 0 : sweepOffset + stale.length;
         if (sweepOffset === 0) break;
       }

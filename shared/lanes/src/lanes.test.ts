@@ -375,6 +375,24 @@ describe('lane worker', () => {
     await waitFor(() => handled.includes('lost'), { timeoutMs: 20_000 });
   });
 
+  it('leaves a parked turn to whoever answers it: the sweep starts it again only once it has something to do', async () => {
+    const env = setup();
+    const runs = { quiet: 0, expiring: 0 };
+    startWorker(env, async (ctx) => {
+      const key = ctx.sessionKey as keyof typeof runs;
+      runs[key] += 1;
+      if (key === 'quiet') throw new TurnParkedError('waiting for a person');
+      // Its approval expires in 3 s: then the turn goes on by itself (and tells the model).
+      if (runs.expiring === 1) throw new TurnParkedError('waiting for a person', { untilMs: Date.now() + 3000 });
+    });
+    await env.ingress.submit(msg('quiet', 'needs approval'));
+    await env.ingress.submit(msg('expiring', 'needs approval'));
+    await waitFor(() => runs.expiring === 2, { timeoutMs: 20_000 });
+    // Both were stale for the same sweeps (every 2 s here); the quiet one is left alone.
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(runs.quiet).toBe(1);
+  });
+
   it('collects messages that arrive during a turn into the next turn, in order', async () => {
     const env = setup();
     const turnsSeen: string[][] = [];
