@@ -57,7 +57,7 @@ function parse(markdown: string, limit: number): Unit[] {
     }
     const html = renderLine(line);
     if (html.length <= limit) units.push({ kind: 'text', html });
-    else for (const piece of cutLine(line, rawBudget)) units.push({ kind: 'text', html: renderInline(piece) });
+    else for (const piece of cutLine(line, rawBudget, { markup: true })) units.push({ kind: 'text', html: renderInline(piece) });
   }
   // An unclosed fence still renders as code to the end, as most markdown viewers do.
   if (code) units.push({ kind: 'code', ...code });

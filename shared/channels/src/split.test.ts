@@ -57,6 +57,23 @@ describe('splitMarkdown', () => {
     expect(splitMarkdown('```ts\nlet a = 1;\n```', 2000)).toEqual(['```ts\nlet a = 1;\n```']);
   });
 
+  it('cuts an over-long line outside inline markup, so each part renders on its own', () => {
+    const words = (n: number, w: string) => Array.from({ length: n }, () => w).join(' ');
+    // A bold span and a code span that a plain cut at the last space would split.
+    const line = `${words(6, 'plain')} **${words(8, 'bold')}** and \`${words(3, 'code')}\` ${words(4, 'tail')}`;
+    for (const limit of [60, 70, 80, 90]) {
+      const parts = splitMarkdown(line, limit);
+      expect(parts.join(' '), `limit ${limit}`).toBe(line);
+      for (const p of parts) {
+        expect(p.length).toBeLessThanOrEqual(limit);
+        expect(p.split('**').length % 2, `limit ${limit}: ${p}`).toBe(1);
+        expect(p.split('`').length % 2, `limit ${limit}: ${p}`).toBe(1);
+      }
+    }
+    // Without a markup-free space in reach it still cuts at the last space (text is never lost).
+    expect(cutLine(`**${words(30, 'x')}**`, 20, { markup: true }).join(' ')).toBe(`**${words(30, 'x')}**`);
+  });
+
   it('cutLine refuses a width with no room and always makes progress', () => {
     expect(() => cutLine('abc', 0)).toThrow(RangeError);
     expect(() => cutLine('abc', -5)).toThrow(RangeError);

@@ -4,16 +4,52 @@ export function headOf(s: string, n: number): string {
   return head.length < s.length && /[\uD800-\uDBFF]$/.test(head) ? head.slice(0, -1) : head;
 }
 
+/** Emphasis markers whose pairs must not be split between two messages: doubled ones first (`**` is not two `*`). */
+const EMPHASIS_MARKERS = ['**', '__', '~~', '*', '_', '~'] as const;
+
 /**
- * Cuts `s` into pieces of at most `n` characters (`n` ≥ 1), preferring to cut at a space. A
- * surrogate pair is never cut in half, so with `n` = 1 a piece may hold one pair (2 units).
+ * Whether `text` leaves no inline span open: an even number of backticks, and outside code spans
+ * an even number of each emphasis marker. A heuristic (a lone `_` in snake_case counts as open),
+ * good enough to choose between spaces.
  */
-export function cutLine(s: string, n: number): string[] {
+function inlineClosed(text: string): boolean {
+  const spans = text.split('`');
+  if (spans.length % 2 === 0) return false;
+  let prose = spans.filter((_, i) => i % 2 === 0).join('');
+  for (const m of EMPHASIS_MARKERS) {
+    const pieces = prose.split(m);
+    if (pieces.length % 2 === 0) return false;
+    prose = pieces.join(' ');
+  }
+  return true;
+}
+
+/**
+ * The space to cut `rest` at, within the first `n` characters: with `markup`, the last one that
+ * leaves no inline span (`**bold**`, `` `code` ``) open, if there is one in the second half of
+ * the window; else the last space; 0 when there is none.
+ */
+function cutPoint(rest: string, n: number, markup: boolean): number {
+  const last = rest.lastIndexOf(' ', n);
+  if (!markup || last <= 0) return last;
+  for (let at = last; at >= n / 2; at = rest.lastIndexOf(' ', at - 1)) {
+    if (at <= 0) break;
+    if (inlineClosed(rest.slice(0, at))) return at;
+  }
+  return last;
+}
+
+/**
+ * Cuts `s` into pieces of at most `n` characters (`n` ≥ 1), preferring to cut at a space; with
+ * `markup`, at a space outside inline markup, so each piece renders on its own. A surrogate pair
+ * is never cut in half, so with `n` = 1 a piece may hold one pair (2 units).
+ */
+export function cutLine(s: string, n: number, opts: { markup?: boolean } = {}): string[] {
   if (!(n >= 1)) throw new RangeError(`cutLine needs room for at least one character (got ${n})`);
   const out: string[] = [];
   let rest = s;
   while (rest.length > n) {
-    let at = rest.lastIndexOf(' ', n);
+    let at = cutPoint(rest, n, opts.markup ?? false);
     if (at <= 0) at = n;
     // Never cut a UTF-16 surrogate pair in half.
     if (at < rest.length && /[\uD800-\uDBFF]/.test(rest[at - 1] ?? '')) at = at > 1 ? at - 1 : 2;
@@ -31,7 +67,8 @@ const MAX_LANGUAGE_TAG = 32;
 /**
  * Splits markdown into messages of at most `limit` characters, at line boundaries where possible.
  * A fenced code block that does not fit is closed at the end of one part and reopened (same
- * language) at the start of the next, so every part renders on its own. Text outside code is never
+ * language) at the start of the next, so every part renders on its own; a line too long for a part
+ * is cut at a space outside inline markup where there is one. Text outside code is never
  * altered; empty parts are dropped. Used by channels whose format is markdown-like (Slack mrkdwn,
  * Discord markdown, WhatsApp); Telegram renders HTML first and splits that.
  */
@@ -73,7 +110,7 @@ export function splitMarkdown(markdown: string, limit: number): string[] {
       continue;
     }
     const budget = limit - (fence ? fence.length + 1 + closeLen : 0);
-    for (const piece of line.length > budget ? cutLine(line, budget) : [line]) {
+    for (const piece of line.length > budget ? cutLine(line, budget, { markup: !fence }) : [line]) {
       if (piece.length > room()) {
         if (fence) {
           push('```');
