@@ -98,6 +98,27 @@ describe.each(backends)('TranscriptStore commits (%s)', (_name, start) => {
     expect(await transcript('r-raised')).toEqual([expect.stringContaining('user the new turn'), '2 assistant echo: the new turn']);
   });
 
+  it('commits a turn whose earlier message a stalled run of the old claim wrote first, without writing it twice (alone and in a batch)', async () => {
+    const store = new TranscriptStore(db);
+    for (const session of ['r-race', 'r-race-batch']) {
+      // The stalled run commits the first message with its own reply before the new claim raises the
+      // fence. (In the batch case the first commit goes alone and the other two wait, then go together.)
+      const stale = turn(session, 4, 'first');
+      expect(await store.commit(stale)).toMatchObject({ outcome: 'committed' });
+      const first = stale.rows[0]!;
+      const next = turn(session, 6, 'second');
+      next.rows = [first, ...next.rows];
+      const commits = session === 'r-race' ? [store.commit(next)] : [store.commit(turn('r-race-other', 1, 'busy')), store.commit(turn('r-race-another', 1, 'busy')), store.commit(next)];
+      expect((await Promise.all(commits)).at(-1)).toMatchObject({ outcome: 'committed' });
+      expect(await transcript(session)).toEqual([
+        `1 user first (${first.sourceId})`,
+        '2 assistant echo: first',
+        expect.stringMatching(/^4 user second \(in-\d+\)$/),
+        '5 assistant echo: second',
+      ]);
+    }
+  });
+
   it('commits that wait while one runs go together in one statement, each with its own outcome', async () => {
     const setup = new TranscriptStore(db);
     // A session a newer claim has committed for (fence 9), and a turn that is already written.

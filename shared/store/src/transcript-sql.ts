@@ -46,6 +46,9 @@ export interface TranscriptHistoryRow {
  * session's platform, account, chat id, thread id and user id (for its first commit).
  * Returns one row: `fenced_ok` (0 when a newer claim committed), `inserted` (0 when the turn was
  * already written), `written` (messages) and `base_seq` (the session's newest seq before them).
+ * An inbound message another turn already wrote (interrupt mode: a stalled run of the batch's
+ * earlier claim committed it just before this claim raised the fence) is not written again; the
+ * rest of the turn is (a gap in `seq` is left where it would have gone).
  */
 export const TRANSCRIPT_COMMIT_SQL = `${GENERIC_PLAN_MARK} WITH s AS (
    INSERT INTO sessions (id, platform, account, chat_id, thread_id, user_id, fence)
@@ -65,6 +68,7 @@ export const TRANSCRIPT_COMMIT_SQL = `${GENERIC_PLAN_MARK} WITH s AS (
    SELECT $1, base.seq + r.ord, $3, r.role, r.content, r.tool_calls, r.tool_call_id, r.source_id, r.user_id, r.tokens
    FROM t, base, jsonb_to_recordset($9::jsonb)
      AS r(ord int, role text, content text, tool_calls jsonb, tool_call_id text, source_id text, user_id text, tokens int)
+   ON CONFLICT (session_id, source_id) WHERE source_id IS NOT NULL DO NOTHING
    RETURNING 1
  )
  SELECT (SELECT count(*) FROM s) AS fenced_ok, (SELECT count(*) FROM t) AS inserted, (SELECT count(*) FROM m) AS written, (SELECT seq FROM base) AS base_seq`;
@@ -104,6 +108,7 @@ export const TRANSCRIPT_COMMIT_BATCH_SQL = `${GENERIC_PLAN_MARK} WITH i AS (
    SELECT i.sid, base.seq + r.ord, i.tid, r.role, r.content, r.tool_calls, r.tool_call_id, r.source_id, r.user_id, r.tokens
    FROM i JOIN t ON t.id = i.tid JOIN base ON base.k = i.k, jsonb_to_recordset(i.msgs)
      AS r(ord int, role text, content text, tool_calls jsonb, tool_call_id text, source_id text, user_id text, tokens int)
+   ON CONFLICT (session_id, source_id) WHERE source_id IS NOT NULL DO NOTHING
    RETURNING 1
  )
  SELECT i.k, (s.id IS NOT NULL)::int AS fenced_ok, (t.id IS NOT NULL)::int AS inserted, base.seq AS base_seq
