@@ -258,8 +258,8 @@ export class MemoryStore {
     const dims = embedding?.length ?? null;
     const exact = await tx.query<{ id: number }>(
       `UPDATE memories SET importance = greatest(importance, $4), updated_at = now()
-       WHERE scope = $1 AND scope_id = $2 AND content_hash = $3 RETURNING id`,
-      [memory.scope, memory.scopeId, hash, importance],
+       WHERE scope = $1 AND scope_id = $2 AND content_hash = $3 AND user_id IS NOT DISTINCT FROM $5 RETURNING id`,
+      [memory.scope, memory.scopeId, hash, importance, memory.userId ?? null],
     );
     if (exact.rows[0]) return this.merged(memory, exact.rows[0].id);
     const near = await this.nearDuplicate(tx, memory, content, embedding);
@@ -280,7 +280,7 @@ export class MemoryStore {
       `INSERT INTO memories (scope, scope_id, user_id, platform, session_id, kind, content, content_hash, embedding, dims, embedding_model,
          importance, source_message_id, source_turn_id, source)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, ${vectorSql(9)}, $10, $11, $12, $13, $14, $15)
-       ON CONFLICT (scope, scope_id, content_hash) DO UPDATE SET importance = greatest(memories.importance, EXCLUDED.importance), updated_at = now()
+       ON CONFLICT (scope, scope_id, content_hash, user_id) DO UPDATE SET importance = greatest(memories.importance, EXCLUDED.importance), updated_at = now()
        RETURNING id, (xmax = 0) AS created`,
       [
         memory.scope, memory.scopeId, memory.userId ?? null, memory.platform ?? null, memory.sessionId ?? null, memory.kind ?? 'fact', content, hash,
@@ -426,7 +426,12 @@ export class MemoryStore {
       : (await this.db.query<Row>(sql, params)).rows;
     this.metrics.retrievals.inc({ mode: vector ? 'hybrid' : 'keyword' });
     this.metrics.retrievalDuration.observe((performance.now() - started) / 1000);
-    const found = rows.map(toRecord);
+    // The same words stated by two members of a group are two rows (one per writer): shown once.
+    const shown = new Set<string>();
+    const found = rows.map(toRecord).filter((m) => {
+      const key = `${m.scope}\u0000${m.scopeId}\u0000${m.content}`;
+      return !shown.has(key) && Boolean(shown.add(key));
+    });
     if ((input.touch ?? true) && found.length > 0) {
       // Not awaited: marking memories used must not delay the turn that uses them.
       this.db

@@ -62,6 +62,16 @@ describe('deleteUserData', () => {
     expect(
       await store.add({ scope: 'session', scopeId: 'group-1', content: 'Lena said the team offsite is in Lisbon from the 12th to the 15th of May at the riverside hotel.', userId: 'lena', platform: 'web', sessionId: 'group-1', source: 'extract' }),
     ).toMatchObject({ outcome: 'created' });
+    // The same words from both, Lena first: two rows, one each (merged, Max's would go with hers).
+    await store.add({ scope: 'session', scopeId: 'group-1', content: 'The budget is 40k euros.', userId: 'lena', platform: 'web', sessionId: 'group-1', source: 'extract' });
+    expect(
+      await store.add({ scope: 'session', scopeId: 'group-1', content: 'The budget is 40k euros.', userId: 'max', platform: 'web', sessionId: 'group-1', source: 'extract' }),
+    ).toMatchObject({ outcome: 'created' });
+    // The same writer saying it again still merges; a search shows the words once.
+    expect(
+      await store.add({ scope: 'session', scopeId: 'group-1', content: 'The budget is 40k euros.', userId: 'max', platform: 'web', sessionId: 'group-1', source: 'extract' }),
+    ).toMatchObject({ outcome: 'merged' });
+    expect((await store.search({ scopes: [{ scope: 'session', scopeId: 'group-1' }], query: 'budget euros', touch: false })).filter((m) => m.content.includes('budget'))).toHaveLength(1);
     // Max's own data.
     await commitTurn(db, { key: 'dm-max', userId: 'max' }, 'tm1', [
       { role: 'user', content: 'my bike is a Brompton' },
@@ -76,7 +86,7 @@ describe('deleteUserData', () => {
     const deleted = await deleteUserData(db, 'lena', { beforeCommit: async (ids) => void (touched = ids) });
     expect(touched.sort()).toEqual(['dm-lena', 'group-1']);
     expect(deleted.sessionIds).toEqual(touched);
-    expect(deleted).toMatchObject({ sessions: 1, memories: 3, summaries: 2, toolAudit: 1 });
+    expect(deleted).toMatchObject({ sessions: 1, memories: 4, summaries: 2, toolAudit: 1 });
     expect(deleted.embeddings).toBeGreaterThan(0);
     const left = await everyRow(db);
     for (const trace of ['lena', 'Lena', 'QX-55821', 'dm-lena', 'Porto', 'tl1', 'tg1']) expect(left).not.toContain(trace);
@@ -84,6 +94,7 @@ describe('deleteUserData', () => {
     expect(left).toContain('Brompton');
     expect(left).toContain('Max: I will drive');
     expect(left).toContain('The team offsite is in Lisbon');
+    expect((await store.list([{ scope: 'session', scopeId: 'group-1' }])).map((m) => m.content)).toContain('The budget is 40k euros.');
     expect((await store.search({ scopes: [userScope('web', 'max')], query: 'bike' })).map((m) => m.content)).toEqual(['The user’s bike is a Brompton.']);
     expect(await deleteUserData(db, 'lena')).toEqual({ sessionIds: [], sessions: 0, messages: 0, turns: 0, summaries: 0, memories: 0, embeddings: 0, toolAudit: 0 });
   });
