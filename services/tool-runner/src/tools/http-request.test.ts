@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ToolPlugin } from '@switchboard/tools';
 import { loadToolRunnerConfig } from '../config.ts';
 import { runTool } from '../run-tool.ts';
-import { createHttpRequestTool } from './http-request.ts';
+import { createHttpRequestTool, secretNeedles } from './http-request.ts';
 import { publicAddressesOnly, type AddressPolicy } from './net/ip-policy.ts';
 
 const SECRET = 'sk-test-0123456789abcdef';
@@ -16,6 +16,11 @@ beforeAll(async () => {
   server = createServer((req, res) => {
     seen.push(req);
     if (req.url === '/redirect') return void res.writeHead(302, { location: 'https://elsewhere.example/steal' }).end();
+    if (req.url === '/echo-encoded') {
+      // A debugging endpoint that shows the header re-encoded.
+      const auth = String(req.headers.authorization);
+      return void res.writeHead(200, { 'content-type': 'text/plain' }).end(`b64=${Buffer.from(auth).toString('base64')} url=${encodeURIComponent(auth)} token64=${Buffer.from(auth.split(' ')[1]!).toString('base64url')}`);
+    }
     // Echoes the request headers, as some debugging endpoints do.
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ method: req.method, headers: req.headers }));
   });
@@ -43,6 +48,15 @@ describe('http_request', () => {
     expect(result.output).toContain('"authorization":"[redacted]"');
     expect(result.output).not.toContain(SECRET);
     expect(tool.description).not.toContain(SECRET);
+  });
+
+  it('redacts credentials a server echoes re-encoded (base64, base64url, URL-encoded), and a Basic password decoded', async () => {
+    const result = await call({ method: 'GET', url: `http://api.test:${port}/echo-encoded` });
+    expect(result.ok).toBe(true);
+    expect(result.output).toContain('b64=[redacted] url=[redacted] token64=[redacted]');
+    expect(secretNeedles(['Basic ' + Buffer.from('alice:correct-horse-battery').toString('base64')])).toEqual(
+      expect.arrayContaining(['alice:correct-horse-battery', 'correct-horse-battery', Buffer.from('correct-horse-battery').toString('base64')]),
+    );
   });
 
   it('sends credentials named by host alone only over https to port 443, never in clear text or to another port', async () => {

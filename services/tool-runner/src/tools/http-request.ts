@@ -100,11 +100,32 @@ export function createHttpRequestTool(opts: HttpRequestToolOptions): ToolPlugin 
       if (res.truncated) lines.push(`[the response was cut after ${res.body.length} bytes]`);
       let text = `${lines.join('\n')}\n\n${res.body.toString('utf8')}`;
       // A server that echoes request headers must not hand the credentials to the model.
-      // The whole value and each long part of it ("Bearer <token>": the token alone, as echoed or re-encoded).
-      const needles = Object.values(secrets).flatMap((value) => [value, ...value.split(/\s+/)]).filter((v) => v.length >= 8);
-      for (const needle of needles.sort((x, y) => y.length - x.length)) text = text.split(needle).join('[redacted]');
+      for (const needle of secretNeedles(Object.values(secrets))) text = text.split(needle).join('[redacted]');
       return wrapUntrusted('http_request', { url: parsed.href }, text, maxOutputBytes);
     },
   });
   return tool as unknown as ToolPlugin;
+}
+
+/**
+ * What to cut from a response that may echo the credentials: each value and each long part of it
+ * ("Bearer <token>": the token alone; "Basic <b64>": also the decoded `user:password` and the
+ * password), each as sent and as commonly re-encoded (URL-encoded, JSON-escaped, base64,
+ * base64url). Longest first, so a longer form is cut whole before a part of it.
+ */
+export function secretNeedles(values: readonly string[]): string[] {
+  const parts = values.flatMap((value) => {
+    const words = [value, ...value.split(/\s+/)];
+    const basic = /^Basic\s+([A-Za-z0-9+/=]+)$/i.exec(value.trim())?.[1];
+    const decoded = basic ? Buffer.from(basic, 'base64').toString('utf8') : undefined;
+    return decoded ? [...words, decoded, ...decoded.split(':')] : words;
+  });
+  const forms = parts.flatMap((p) => [
+    p,
+    encodeURIComponent(p),
+    JSON.stringify(p).slice(1, -1),
+    Buffer.from(p, 'utf8').toString('base64'),
+    Buffer.from(p, 'utf8').toString('base64url'),
+  ]);
+  return [...new Set(forms.filter((f) => f.length >= 8))].sort((x, y) => y.length - x.length);
 }
