@@ -228,7 +228,7 @@ for (const overlay of Object.keys(OVERLAYS) as Overlay[]) {
       }
     });
 
-    it.skipIf(!HAS_KUBECTL)('lets tool-runner reach only DNS, Redis and public web servers, holding no secret but REDIS_URL', () => {
+    it.skipIf(!HAS_KUBECTL)('lets tool-runner reach only DNS, Redis and public web servers, holding no secret but REDIS_URL and a search key', () => {
       const objects = render(overlay);
       const runner = deploymentOf(objects, 'tool-runner');
       const labels = runner.spec.template.metadata.labels;
@@ -251,8 +251,11 @@ for (const overlay of Object.keys(OVERLAYS) as Overlay[]) {
         }
       }
       const container = runner.spec.template.spec.containers[0]!;
-      expect(referencedConfig(container).secrets).toEqual(['switchboard-secrets']);
-      expect(container.env?.filter((e) => e.valueFrom?.secretKeyRef).map((e) => e.name)).toEqual(['REDIS_URL']);
+      expect([...new Set(referencedConfig(container).secrets)]).toEqual(['switchboard-secrets']);
+      // Never the model key, the database password or platform tokens; the web_search keys are optional.
+      const secretRefs = container.env?.filter((e) => e.valueFrom?.secretKeyRef) ?? [];
+      expect(secretRefs.map((e) => e.name)).toEqual(['REDIS_URL', 'BRAVE_API_KEY', 'TAVILY_API_KEY']);
+      for (const e of secretRefs.slice(1)) expect((e.valueFrom!.secretKeyRef as { optional?: boolean }).optional, e.name).toBe(true);
     });
   });
 }

@@ -12,6 +12,7 @@ import { createReadFileTool } from './tools/read-file.ts';
 import { createShellTool } from './tools/shell.ts';
 import { createWebFetchTool } from './tools/web-fetch.ts';
 import { createWebSearchTool, type WebSearchProvider } from './tools/web-search.ts';
+import { createWebSearchProvider } from './tools/web-search-providers.ts';
 import { createWriteFileTool } from './tools/write-file.ts';
 import { createScheduleTool } from './tools/schedule.ts';
 import type { Scheduler } from '@switchboard/scheduler';
@@ -26,7 +27,7 @@ export interface BuiltinToolEnv {
   workspaces: Workspaces;
   /** uid of the runner process (`process.getuid()`); decides whether the sandbox drops privileges. */
   processUid: number;
-  /** The search backend; without one `web_search` is unavailable. */
+  /** The search backend; wins over the one WEB_SEARCH_PROVIDER configures. Without either `web_search` is unavailable. */
   webSearchProvider?: WebSearchProvider;
   /** Schedules in Redis; without it `schedule` is unavailable. */
   scheduler?: Scheduler;
@@ -109,10 +110,12 @@ export const BUILTIN_TOOLS: readonly BuiltinTool[] = [
   },
   {
     name: 'web_search',
-    create: async ({ config, webSearchProvider }) =>
-      webSearchProvider
-        ? createWebSearchTool(webSearchProvider, { maxOutputBytes: config.TOOL_OUTPUT_MAX_BYTES })
-        : { unavailable: 'no web search provider is configured (pass webSearchProvider to createToolRunner)' },
+    create: async ({ config, logger, webSearchProvider }) => {
+      const provider = webSearchProvider ?? (config.webSearch ? createWebSearchProvider(config.webSearch) : undefined);
+      if (!provider) return { unavailable: 'no web search provider is configured: set WEB_SEARCH_PROVIDER (brave, searxng or tavily) and its key or URL' };
+      logger.info({ tool: 'web_search', provider: provider.name }, 'web_search uses the search provider');
+      return createWebSearchTool(provider, { maxOutputBytes: config.TOOL_OUTPUT_MAX_BYTES });
+    },
   },
   {
     name: 'http_request',

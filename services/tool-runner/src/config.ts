@@ -1,7 +1,8 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { CommonEnv, csv, int, optionalString, parseEnv, type Env } from '@switchboard/config';
+import { CommonEnv, csv, int, optionalString, parseEnv, urlString, type Env } from '@switchboard/config';
 import { loadMcpServers, type McpServerConfig } from './mcp/config.ts';
+import type { WebSearchSettings } from './tools/web-search-providers.ts';
 
 const MIB = 1024 * 1024;
 
@@ -81,19 +82,65 @@ export const ToolRunnerEnv = CommonEnv.extend({
   MCP_TOOL_TIMEOUT_MS: int(60_000, { min: 1_000, max: 3_600_000 }),
   /** Health-ping interval of connected MCP servers, in ms (default 30 000; 0: off). A failed ping reconnects. */
   MCP_PING_INTERVAL_MS: int(30_000, { min: 0, max: 3_600_000 }),
+  /** Backend of `web_search`: `brave`, `searxng` or `tavily`; unset: the tool is off. Each needs its key or URL below. */
+  WEB_SEARCH_PROVIDER: z.preprocess((v) => (typeof v === 'string' && v.trim() === '' ? undefined : v), z.enum(['brave', 'searxng', 'tavily']).optional()),
+  /** Brave Search API subscription token (sent as `X-Subscription-Token`); required with `WEB_SEARCH_PROVIDER=brave`. */
+  BRAVE_API_KEY: optionalString,
+  /** Base URL of the Brave Search API, for a proxy or a test double (default `https://api.search.brave.com`). */
+  BRAVE_API_URL: urlString(['https:', 'http:']),
+  /** Base URL of a SearXNG instance with the JSON format enabled; required with `WEB_SEARCH_PROVIDER=searxng`. */
+  SEARXNG_URL: urlString(['https:', 'http:']),
+  /** Tavily API key (sent as `Authorization: Bearer`); required with `WEB_SEARCH_PROVIDER=tavily`. */
+  TAVILY_API_KEY: optionalString,
+  /** Base URL of the Tavily API, for a proxy or a test double (default `https://api.tavily.com`). */
+  TAVILY_API_URL: urlString(['https:', 'http:']),
 });
 
+type ParsedEnv = z.infer<typeof ToolRunnerEnv>;
+
+/** The variable each search provider cannot work without. */
+const WEB_SEARCH_REQUIRED = { brave: 'BRAVE_API_KEY', searxng: 'SEARXNG_URL', tavily: 'TAVILY_API_KEY' } as const;
+
+/**
+ * Refuses a WEB_SEARCH_PROVIDER whose key or URL is missing, naming that variable. Applied in
+ * {@link loadToolRunnerConfig} rather than on ToolRunnerEnv itself, so the schema stays a plain
+ * object that can still be `.extend`ed.
+ */
+function requireWebSearchSettings(env: ParsedEnv, ctx: z.RefinementCtx): void {
+  const provider = env.WEB_SEARCH_PROVIDER;
+  if (provider === undefined) return;
+  const variable = WEB_SEARCH_REQUIRED[provider];
+  if (env[variable] === undefined) ctx.addIssue({ code: 'custom', path: [variable], message: `is required when WEB_SEARCH_PROVIDER is ${provider}` });
+}
+
+/** The chosen search provider's settings, defaults filled in; undefined when WEB_SEARCH_PROVIDER is unset. */
+function webSearchSettings(env: ParsedEnv): WebSearchSettings | undefined {
+  // requireWebSearchSettings has already checked that the provider's key or URL is set.
+  switch (env.WEB_SEARCH_PROVIDER) {
+    case 'brave':
+      return { provider: 'brave', apiKey: env.BRAVE_API_KEY!, baseUrl: env.BRAVE_API_URL ?? 'https://api.search.brave.com' };
+    case 'searxng':
+      return { provider: 'searxng', baseUrl: env.SEARXNG_URL! };
+    case 'tavily':
+      return { provider: 'tavily', apiKey: env.TAVILY_API_KEY!, baseUrl: env.TAVILY_API_URL ?? 'https://api.tavily.com' };
+    default:
+      return undefined;
+  }
+}
+
 /** The parsed configuration plus values derived from it. */
-export type ToolRunnerConfig = z.infer<typeof ToolRunnerEnv> & {
+export type ToolRunnerConfig = ParsedEnv & {
   /** Absolute root of the workspaces: TOOL_WORKSPACES_DIR, else `<DATA_DIR or ./data>/workspaces`. */
   workspacesDir: string;
   /** MCP servers from MCP_CONFIG_FILE and MCP_SERVERS, validated (stdio servers get only their `env` plus PATH). */
   mcpServers: McpServerConfig[];
+  /** The `web_search` backend chosen by WEB_SEARCH_PROVIDER and its variables; undefined: none configured. */
+  webSearch: WebSearchSettings | undefined;
 };
 
 export function loadToolRunnerConfig(env: Env = process.env): ToolRunnerConfig {
-  const parsed = parseEnv(ToolRunnerEnv, env);
+  const parsed = parseEnv(ToolRunnerEnv.superRefine(requireWebSearchSettings), env);
   const workspacesDir = resolve(parsed.TOOL_WORKSPACES_DIR ?? resolve(parsed.DATA_DIR ?? './data', 'workspaces'));
   const mcpServers = loadMcpServers({ serversJson: parsed.MCP_SERVERS, configFile: parsed.MCP_CONFIG_FILE, path: env.PATH });
-  return { ...parsed, workspacesDir, mcpServers };
+  return { ...parsed, workspacesDir, mcpServers, webSearch: webSearchSettings(parsed) };
 }

@@ -36,7 +36,7 @@ export interface ToolRunnerDeps {
   plugins?: readonly ToolPlugin[];
   /** Plugins added to the built-ins (an operator's own tools, or test tools). */
   extraPlugins?: readonly ToolPlugin[];
-  /** Backend of `web_search`; without one that tool is not offered. */
+  /** Backend of `web_search`; wins over the one WEB_SEARCH_PROVIDER configures (without either the tool is not offered). */
   webSearchProvider?: WebSearchProvider;
   /** Per-session workspaces; defaults to directories under `config.workspacesDir`. */
   workspaces?: Workspaces;

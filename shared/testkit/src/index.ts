@@ -9,6 +9,8 @@ export { startFakeWhatsApp, signWhatsAppWebhook, whatsappMessageWebhook, fakeWam
 export { startFakeSlack, slackSignatureHeaders } from './fake-slack.ts'; export type { FakeSlack, FakeSlackCall, FakeSlackFailure, FakeSlackMessage, FakeSlackOptions } from './fake-slack.ts'; export type { FakeSocketMode, FakeSocketAck } from './fake-slack-socket.ts';
 export { startFakeDiscord, fakeSnowflake } from './fake-discord.ts'; export type { FakeDiscord, FakeDiscordCall, FakeDiscordMessage, FakeDiscordInteractionReply, FakeDiscordOptions, FakeDiscordUser } from './fake-discord.ts';
 export { memoryAttachmentStore, startRecordingHost } from './file-hosts.ts';
+export { startFakeSearch } from './fake-search.ts';
+export type { FakeSearch, FakeSearchApi, FakeSearchCall, FakeSearchFailure, FakeSearchHit, FakeSearchOptions } from './fake-search.ts';
 export { npmStartCommand } from './npm-start.ts';
 export type { NpmStartCommand } from './npm-start.ts';
 export type { RecordingHost } from './file-hosts.ts';

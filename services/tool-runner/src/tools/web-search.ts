@@ -10,11 +10,11 @@ export interface WebSearchResult {
 }
 
 /**
- * A search backend. None ships built in, so `web_search` is not offered until one is plugged in:
- * implement this interface (e.g. over a search API's HTTP endpoint, reading its key from the
- * tool-runner's config.ts) and pass it as `webSearchProvider` in the tool-runner's
- * `ToolRunnerDeps` (services/tool-runner/src/service.ts); `loadBuiltinTools` then enables the
- * tool. Throw a `ToolError` with `remote_error` / `remote_unreachable` / `timeout` on failure.
+ * A search backend. Brave Search, SearXNG and Tavily ship in `web-search-providers.ts`, chosen
+ * with WEB_SEARCH_PROVIDER (see config.ts). Another backend implements this interface and is
+ * passed as `webSearchProvider` in the tool-runner's `ToolRunnerDeps`, which wins over the
+ * configured one. Throw a `ToolError` with `remote_error` / `remote_unreachable` / `timeout` on
+ * failure.
  */
 export interface WebSearchProvider {
   /** Short name for logs, e.g. "brave". */
