@@ -12,12 +12,12 @@ enableCompileCache(fileURLToPath(new URL('../node_modules/.cache/switchboard-com
 const { EarlyWorker } = await import('@switchboard/store/early-worker');
 const earlyWorker = new EarlyWorker();
 
-const { createLogger, onShutdown } = await import('@switchboard/observability');
+const { configOrExit, createLogger, onShutdown } = await import('@switchboard/observability');
 const { collectStartupGarbageSoon, ThreadedPgliteDatabase } = await import('@switchboard/store');
 const { loadAllInOneConfig, processEnv } = await import('./config.ts');
 const { openSystemDatabase } = await import('./database.ts');
 
-const config = loadAllInOneConfig(processEnv);
+const config = configOrExit('switchboard', () => loadAllInOneConfig(processEnv), { exitCode: 1, prefix: 'Switchboard could not start: ' });
 const logger = createLogger({ service: 'switchboard', level: config.LOG_LEVEL });
 // The embedded database starts in its worker thread while this thread imports the services. The
 // import is one long synchronous stretch, so it waits until the worker has its data dir.

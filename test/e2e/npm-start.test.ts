@@ -82,6 +82,23 @@ describe('npm start', () => {
     expect(sys.output()).toContain('shutdown complete');
   }, 60_000);
 
+  it('stops when npm itself gets SIGTERM (the script execs node, so no node process is left behind)', async () => {
+    const port = await freePort();
+    const child = spawn('npm', ['start', '--silent'], { cwd: ROOT, env: { LOG_LEVEL: 'info', HOST: '127.0.0.1', ...(await systemEnv(port, 'npmsig')) }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const sys = { child, exited: new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code))), output: () => out };
+    try {
+      await readyAndAnswering(sys, port, 'via npm');
+    } finally {
+      child.kill('SIGTERM');
+    }
+    await sys.exited;
+    await waitFor(() => out.includes('shutdown complete'), { timeoutMs: 15_000, message: 'the system shuts down' });
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined)) === undefined, { timeoutMs: 15_000, message: 'nothing answers any more' });
+  }, 90_000);
+
   it('runs from the bundle of its sources, which answers like the sources do', async () => {
     // The bundle `npm start` imports (src/bundle.ts), built here into a dir of this test's own:
     // in the checkout, like the real one, so that the libraries left outside it resolve.
@@ -108,6 +125,22 @@ describe('npm start', () => {
     const sys = start(await npmStart(), { PATH: process.env.PATH ?? '', PORT: String(await freePort()), DATA_DIR: await tempDir(), SWITCHBOARD_BUNDLE: 'maybe' });
     expect(await sys.exited).toBe(1);
     expect(sys.output()).toContain('Switchboard could not start: SWITCHBOARD_BUNDLE must be "on" or "off", not "maybe"');
+  }, 60_000);
+
+  it('exits with one clear line, no stack trace, when a setting is invalid; a service run on its own too', async () => {
+    const sys = start(await npmStart(), { PATH: process.env.PATH ?? '', PORT: 'abc', DATA_DIR: await tempDir(), REDIS_URL: 'http://user:hunter2@example.invalid' });
+    expect(await sys.exited).toBe(1);
+    expect(sys.output()).toMatch(/Switchboard could not start: invalid configuration: .*REDIS_URL: must be a redis/);
+    expect(sys.output()).toMatch(/Switchboard could not start: invalid configuration: .*PORT: /);
+    expect(sys.output()).not.toMatch(/\n\s+at /); // no stack frames
+    expect(sys.output()).not.toContain('hunter2');
+    const web = spawn(process.execPath, ['services/web/src/main.ts'], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', PORT: 'abc' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    web.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    web.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    expect(await new Promise((resolve) => web.once('close', resolve))).toBe(2);
+    expect(out).toMatch(/web could not start: invalid configuration: PORT/);
+    expect(out).not.toMatch(/\n\s+at /);
   }, 60_000);
 
   it('exits with a clear message when there is no Redis: no REDIS_URL and no redis-server on PATH', async () => {

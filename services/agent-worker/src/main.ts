@@ -1,8 +1,8 @@
-import { createLogger, createRegistry, onShutdown, startOpsServer } from '@switchboard/observability';
+import { configOrExit, createLogger, createRegistry, onShutdown, startOpsServer } from '@switchboard/observability';
 import { collectStartupGarbageSoon, openDatabase } from '@switchboard/store';
 import { createAgentWorker, loadAgentWorkerConfig } from './service.ts';
 
-const config = loadAgentWorkerConfig();
+const config = configOrExit('agent-worker', () => loadAgentWorkerConfig());
 const logger = createLogger({ service: 'agent-worker', level: config.LOG_LEVEL });
 if (!config.REDIS_URL || !config.DATABASE_URL) {
   // Separate processes cannot share an in-process database: use Postgres, or `npm run db:embedded`.

@@ -1,8 +1,8 @@
-import { createLogger, createRegistry, onShutdown, startOpsServer } from '@switchboard/observability';
+import { configOrExit, createLogger, createRegistry, onShutdown, startOpsServer } from '@switchboard/observability';
 import { collectStartupGarbageSoon, openDatabase } from '@switchboard/store';
 import { createToolRunner, loadToolRunnerConfig } from './service.ts';
 
-const config = loadToolRunnerConfig();
+const config = configOrExit('tool-runner', () => loadToolRunnerConfig());
 const logger = createLogger({ service: 'tool-runner', level: config.LOG_LEVEL });
 if (!config.REDIS_URL) {
   logger.fatal('REDIS_URL is required when the tool runner runs on its own');

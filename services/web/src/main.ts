@@ -1,8 +1,8 @@
-import { createLogger, createRegistry, onShutdown } from '@switchboard/observability';
+import { configOrExit, createLogger, createRegistry, onShutdown } from '@switchboard/observability';
 import { collectStartupGarbageSoon, openDatabase } from '@switchboard/store';
 import { loadWebConfig, startWebService } from './service.ts';
 
-const config = loadWebConfig();
+const config = configOrExit('web', () => loadWebConfig());
 const logger = createLogger({ service: 'web', level: config.LOG_LEVEL });
 if (!config.REDIS_URL) {
   logger.fatal('REDIS_URL is required when the web service runs on its own');

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { createLogger } from './logger.ts';
 
 /**
  * Runs `steps` in order on SIGTERM/SIGINT, each bounded by the overall deadline, then exits.
@@ -29,4 +30,19 @@ export function onShutdown(logger: Logger, steps: Array<[string, () => Promise<v
   };
   process.once('SIGTERM', handler);
   process.once('SIGINT', handler);
+}
+
+/**
+ * Loads a process' configuration at start-up. A bad setting ends the process with one fatal log
+ * line naming what is wrong (the loaders never echo values) and `exitCode`, instead of an
+ * uncaught exception's stack trace.
+ */
+export function configOrExit<T>(service: string, load: () => T, opts: { exitCode?: number; prefix?: string } = {}): T {
+  try {
+    return load();
+  } catch (err) {
+    const message = `${opts.prefix ?? `${service} could not start: `}${(err as Error).message}`;
+    createLogger({ service }).fatal(message);
+    process.exit(opts.exitCode ?? 2);
+  }
 }

@@ -1,10 +1,10 @@
-import { createLogger, onShutdown } from '@switchboard/observability';
+import { configOrExit, createLogger, onShutdown } from '@switchboard/observability';
 import { loadEmbeddedServerConfig } from './config.ts';
 import { embeddedDataDir } from './data-dir.ts';
 import { startEmbeddedServer } from './embedded-server.ts';
 
 // `npm run db:embedded`: config → logger → server → graceful shutdown on SIGTERM/SIGINT.
-const config = loadEmbeddedServerConfig();
+const config = configOrExit('db-embedded', () => loadEmbeddedServerConfig());
 const logger = createLogger({ service: 'db-embedded', level: config.LOG_LEVEL });
 try {
   const dataDir = embeddedDataDir(config.DATA_DIR);

@@ -23,6 +23,8 @@ export async function npmStartCommand(root: string): Promise<NpmStartCommand> {
     const eq = word.indexOf('=');
     env[word.slice(0, eq)] = word.slice(eq + 1);
   }
+  // `exec`: the shell npm runs the script in becomes node, so npm's SIGTERM reaches it.
+  if (words[0] === 'exec') words.shift();
   if (words[0] !== 'node' || words.length < 2) throw new Error(`npm start is not a plain node command: ${pkg.scripts.start}`);
   return { env, nodeArgs: words.slice(1, -1), entry: words[words.length - 1]! };
 }
