@@ -1,7 +1,7 @@
-import { Queue } from 'bullmq';
+import { Queue, Worker } from 'bullmq';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { outboundQueue, type OutboundReply } from '@switchboard/contracts';
-import { createRedis } from '@switchboard/lanes';
+import { createRedis, laneKeys, LaneStore, ReplyPublisher } from '@switchboard/lanes';
 import { createLogger, createRegistry } from '@switchboard/observability';
 import { uniquePrefix, waitFor } from '@switchboard/testkit';
 import { channelMetrics } from './metrics.ts';
@@ -16,10 +16,12 @@ afterEach(async () => {
  * A platform that shows messages by id. An edit of a deleted message fails as the platforms'
  * "message not found" does, and one of a message in `tooOld` as "can no longer be edited".
  */
-function fakePlatform(opts: { failSends?: number; throttle?: { chatIds: readonly string[]; retryAfterMs: number } } = {}) {
+function fakePlatform(opts: { failSends?: number; throttle?: { chatIds: readonly string[]; retryAfterMs: number }; slow?: { texts: readonly string[]; ms: number } } = {}) {
   const shown = new Map<string, string>();
   const tooOld = new Set<string>();
   const sends: Array<{ text: string; index: number; replyTo: readonly string[] }> = [];
+  /** Texts whose send reached the platform (a slow one shows only `slow.ms` later). */
+  const started: string[] = [];
   /** When each send reached the platform, and for which chat. */
   const sentAt: Array<{ chatId: string; text: string; atMs: number }> = [];
   /** Throttled chats that got their 429 (at the first send to them), and until when it holds. */
@@ -39,6 +41,8 @@ function fakePlatform(opts: { failSends?: number; throttle?: { chatIds: readonly
         throttled.set(target.chatId, limit);
         if (now < limit.untilMs) throw Object.assign(new Error('429 Too Many Requests'), { retryAfterMs: limit.untilMs - now });
       }
+      started.push(text);
+      if (opts.slow?.texts.includes(text)) await new Promise((r) => setTimeout(r, opts.slow!.ms));
       sends.push({ text, index: o.index, replyTo: o.replyTo });
       sentAt.push({ chatId: target.chatId, text, atMs: Date.now() });
       const id = `m${(next += 1)}`;
@@ -61,26 +65,45 @@ function fakePlatform(opts: { failSends?: number; throttle?: { chatIds: readonly
       return e.transient ? { kind: 'transient', reason: 'fake' } : { kind: 'permanent', reason: String(err) };
     },
   };
-  return { sender, shown, sends, sentAt, tooOld, throttled };
+  return { sender, shown, sends, started, sentAt, tooOld, throttled };
 }
 
-async function start(platform: ReturnType<typeof fakePlatform>, pacing: { chatIntervalMs?: number; maxWaitingJobs?: number } = {}) {
-  const prefix = uniquePrefix('outbound');
+/**
+ * Starts an outbound worker, as one channel replica does: a worker of its own, on connections of
+ * its own. Replicas of one deployment share `prefix`.
+ */
+async function start(
+  platform: ReturnType<typeof fakePlatform>,
+  pacing: {
+    prefix?: string;
+    sender?: ChannelSender;
+    concurrency?: number;
+    chatIntervalMs?: number;
+    maxWaitingJobs?: number;
+    maxTransientRetries?: number;
+    maxOrderWaitMs?: number;
+  } = {},
+) {
+  const prefix = pacing.prefix ?? uniquePrefix('outbound');
   const redis = createRedis(inject('redisUrl'));
+  const connection = createRedis(inject('redisUrl'));
   const registry = createRegistry();
   const drafts = new DraftStore(redis, prefix, 'fake');
+  const { sender = platform.sender, concurrency = 2, chatIntervalMs = 0, maxWaitingJobs, maxTransientRetries, maxOrderWaitMs } = pacing;
   const worker = createChannelOutboundWorker({
     platform: 'fake',
-    sender: platform.sender,
-    connection: createRedis(inject('redisUrl')),
+    sender,
+    connection,
     prefix,
     logger: createLogger({ service: 'test', level: 'silent' }),
     metrics: channelMetrics(registry),
-    concurrency: 2,
-    chatIntervalMs: pacing.chatIntervalMs ?? 0,
+    concurrency,
+    chatIntervalMs,
     globalRatePerSecond: 1000,
     transientRetryMs: 10,
-    ...(pacing.maxWaitingJobs === undefined ? {} : { maxWaitingJobs: pacing.maxWaitingJobs }),
+    ...(maxWaitingJobs === undefined ? {} : { maxWaitingJobs }),
+    ...(maxTransientRetries === undefined ? {} : { maxTransientRetries }),
+    ...(maxOrderWaitMs === undefined ? {} : { maxOrderWaitMs }),
     drafts,
   });
   const queue = new Queue(outboundQueue('fake').name, { connection: redis, prefix });
@@ -88,9 +111,37 @@ async function start(platform: ReturnType<typeof fakePlatform>, pacing: { chatIn
     await worker.close();
     await queue.close();
     redis.disconnect();
+    connection.disconnect();
   });
   const sends = async (outcome: string) => (await registry.getSingleMetric('switchboard_channel_sends_total')!.get()).values.find((v) => v.labels.outcome === outcome)?.value ?? 0;
-  return { drafts, queue, sends };
+  return { drafts, queue, sends, worker, redis, prefix };
+}
+
+/** The agent workers' side: replies enqueued as in production, each noted in its chat's order. */
+function publisher(prefix: string) {
+  const redis = createRedis(inject('redisUrl'));
+  const replies = new ReplyPublisher({ store: new LaneStore(redis, { prefix }), connection: redis, prefix, queuedPlatforms: ['fake'], registry: createRegistry() });
+  cleanups.push(async () => {
+    await replies.close();
+    redis.disconnect();
+  });
+  return { replies, redis, orderKey: (chatId: string) => laneKeys(prefix).outboundOrder('fake', chatId) };
+}
+
+/**
+ * A reply to `chatId` that a replica took and then died with: the job stays active (its lock
+ * outlives the test) and at the head of the chat's order.
+ */
+async function stuckReply(prefix: string, replies: ReplyPublisher, chatId: string) {
+  await replies.deliver(turnReply('stuck', chatId));
+  const connection = createRedis(inject('redisUrl'));
+  const dead = new Worker(outboundQueue('fake').name, null, { connection, prefix });
+  cleanups.push(async () => {
+    await dead.close(true);
+    connection.disconnect();
+  });
+  const job = await dead.getNextJob('dead-replica');
+  expect(job?.id).toBe('reply-stuck');
 }
 
 const reply = (text: string, chatId = 'c1'): OutboundReply => ({
@@ -206,5 +257,131 @@ describe('channel outbound worker', () => {
     }
     await waitFor(async () => (await s.queue.getJobCounts('completed')).completed === 10, { timeoutMs: 10_000 });
     expect(platform.sentAt.map((x) => x.text)).toEqual(busy);
+  });
+});
+
+describe('channel outbound worker: a chat’s order across replicas', () => {
+  it('sends a chat’s next reply, taken by another replica, only after the slow one before it', async () => {
+    const platform = fakePlatform({ slow: { texts: ['one'], ms: 1500 } });
+    const prefix = uniquePrefix('outbound');
+    const p = publisher(prefix);
+    const sentBy: Array<{ replica: string; text: string }> = [];
+    const replica = (name: string): ChannelSender => ({
+      ...platform.sender,
+      async send(target, part, o) {
+        const id = await platform.sender.send(target, part, o);
+        sentBy.push({ replica: name, text: part });
+        return id;
+      },
+    });
+    // Replica a holds one job at most: while it sends the first reply, only b can take the second.
+    const a = await start(platform, { prefix, sender: replica('a'), concurrency: 1, maxWaitingJobs: 0 });
+    await p.replies.deliver(turnReply('one', 'c1'));
+    await waitFor(() => platform.started.includes('one'));
+    await start(platform, { prefix, sender: replica('b') });
+    await p.replies.deliver(turnReply('two', 'c1'));
+    await waitFor(async () => (await a.queue.getJobCounts('completed')).completed === 2, { timeoutMs: 10_000 });
+    expect(sentBy).toEqual([{ replica: 'a', text: 'one' }, { replica: 'b', text: 'two' }]);
+    expect(platform.sentAt.map((x) => x.text)).toEqual(['one', 'two']);
+    expect(await p.redis.exists(p.orderKey('c1'))).toBe(0);
+  });
+
+  it('a reply back in the queue for a retry keeps its place: the chat’s next reply waits for it', async () => {
+    const platform = fakePlatform({ failSends: 1 });
+    const prefix = uniquePrefix('outbound');
+    const p = publisher(prefix);
+    const s = await start(platform, { prefix, maxTransientRetries: 0 });
+    await p.replies.deliver(turnReply('one', 'c1'));
+    await waitFor(async () => (await s.queue.getJobState('reply-one')) === 'delayed');
+    await p.replies.deliver(turnReply('two', 'c1'));
+    await waitFor(async () => (await s.queue.getJobCounts('completed')).completed === 2, { timeoutMs: 10_000 });
+    expect(platform.sentAt.map((x) => x.text)).toEqual(['one', 'two']);
+  });
+
+  it('a finished reply left in the chat’s order (its replica died before taking it out) does not hold back the next', async () => {
+    const platform = fakePlatform();
+    const prefix = uniquePrefix('outbound');
+    const p = publisher(prefix);
+    const s = await start(platform, { prefix });
+    await p.replies.deliver(turnReply('one', 'c1'));
+    await waitFor(async () => (await s.queue.getJobCounts('completed')).completed === 1);
+    const [seconds] = await p.redis.time();
+    const nowMs = Number(seconds) * 1000;
+    // Sent, but still in the order; and a job that no longer exists, noted a minute ago.
+    await p.redis.zadd(p.orderKey('c1'), nowMs - 1000, 'reply-one', nowMs - 60_000, 'reply-gone');
+    const queued = Date.now();
+    await p.replies.deliver(turnReply('two', 'c1'));
+    await waitFor(() => platform.sentAt.some((x) => x.text === 'two'));
+    expect(platform.sentAt.find((x) => x.text === 'two')!.atMs - queued).toBeLessThan(1000);
+    expect(await p.redis.exists(p.orderKey('c1'))).toBe(0);
+  });
+
+  it('waits for a reply noted in the chat’s order whose job is not added yet (a producer between the two steps)', async () => {
+    const platform = fakePlatform();
+    const prefix = uniquePrefix('outbound');
+    const p = publisher(prefix);
+    const s = await start(platform, { prefix });
+    const [seconds] = await p.redis.time();
+    await p.redis.zadd(p.orderKey('c1'), Number(seconds) * 1000, 'reply-zero');
+    await p.replies.deliver(turnReply('two', 'c1'));
+    await waitFor(async () => (await s.queue.getJobState('reply-two')) === 'active');
+    await new Promise((r) => setTimeout(r, 500));
+    expect(platform.sentAt).toEqual([]);
+    await s.queue.add('reply', { v: 1, reply: turnReply('zero', 'c1') }, { jobId: 'reply-zero' });
+    await waitFor(async () => (await s.queue.getJobCounts('completed')).completed === 2);
+    expect(platform.sentAt.map((x) => x.text)).toEqual(['zero', 'two']);
+  });
+
+  it('waits about maxOrderWaitMs, not forever, for a reply stuck in a dead replica; the chat’s later replies no longer wait for it', async () => {
+    const platform = fakePlatform();
+    const prefix = uniquePrefix('outbound');
+    const p = publisher(prefix);
+    await stuckReply(prefix, p.replies, 'c1');
+    await start(platform, { prefix, maxOrderWaitMs: 1000 });
+    const queued = Date.now();
+    await p.replies.deliver(turnReply('next', 'c1'));
+    await waitFor(() => platform.sentAt.some((x) => x.text === 'next'), { timeoutMs: 5000 });
+    const waitedMs = platform.sentAt.find((x) => x.text === 'next')!.atMs - queued;
+    expect(waitedMs).toBeGreaterThanOrEqual(900);
+    expect(waitedMs).toBeLessThan(3000);
+    const queuedAfter = Date.now();
+    await p.replies.deliver(turnReply('after', 'c1'));
+    await waitFor(() => platform.sentAt.some((x) => x.text === 'after'), { timeoutMs: 5000 });
+    expect(platform.sentAt.find((x) => x.text === 'after')!.atMs - queuedAfter).toBeLessThan(700);
+    expect(platform.sentAt.map((x) => x.text)).toEqual(['next', 'after']);
+  });
+
+  it('a chat waiting for its order holds no send permit: other chats are not delayed', async () => {
+    const platform = fakePlatform();
+    const prefix = uniquePrefix('outbound');
+    const p = publisher(prefix);
+    await stuckReply(prefix, p.replies, 'c1');
+    // One call to the platform at a time: a waiting job holding it would stop every chat.
+    const s = await start(platform, { prefix, concurrency: 1, maxOrderWaitMs: 10_000 });
+    await p.replies.deliver(turnReply('waits', 'c1'));
+    await waitFor(async () => (await s.queue.getJobState('reply-waits')) === 'active');
+    const queued = Date.now();
+    await p.replies.deliver(turnReply('hello', 'c2'));
+    await waitFor(() => platform.sentAt.some((x) => x.text === 'hello'), { timeoutMs: 5000 });
+    expect(platform.sentAt.find((x) => x.text === 'hello')!.atMs - queued).toBeLessThan(700);
+    expect(platform.sentAt.map((x) => x.text)).toEqual(['hello']);
+  });
+
+  it('a closing replica puts a reply waiting for its turn back in the queue, place and attempts kept, instead of waiting it out', async () => {
+    const platform = fakePlatform();
+    const prefix = uniquePrefix('outbound');
+    const p = publisher(prefix);
+    await stuckReply(prefix, p.replies, 'c1');
+    const s = await start(platform, { prefix, maxOrderWaitMs: 30_000 });
+    await p.replies.deliver(turnReply('waits', 'c1'));
+    await waitFor(async () => (await s.queue.getJobState('reply-waits')) === 'active');
+    const closing = Date.now();
+    await s.worker.close();
+    expect(Date.now() - closing).toBeLessThan(3000);
+    const job = (await s.queue.getJob('reply-waits'))!;
+    expect(['delayed', 'waiting']).toContain(await job.getState());
+    expect(job.attemptsMade).toBe(0);
+    expect(await p.redis.zrange(p.orderKey('c1'), '0', '-1')).toEqual(['reply-stuck', 'reply-waits']);
+    expect(platform.sentAt).toEqual([]);
   });
 });

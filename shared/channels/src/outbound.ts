@@ -1,9 +1,11 @@
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { DelayedError, Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { OutboundJob, outboundQueue, type ApprovalNotice, type OutboundReply } from '@switchboard/contracts';
+import { laneKeys } from '@switchboard/lanes';
 import type { Logger } from '@switchboard/observability';
 import type { ChannelMetrics } from './metrics.ts';
 import { KeyedSerial } from './keyed-serial.ts';
+import { ChatOrder } from './outbound-order.ts';
 
 /** Where a message goes on a platform. */
 export interface ChatTarget {
@@ -69,13 +71,27 @@ export interface ChannelOutboundOptions {
   max429Waits?: number;
   /**
    * Transient failures (5xx, unreachable) retried in-process for one part, while the job keeps
-   * its place in the chat's order, before the job fails for BullMQ's retry (which lets later
-   * replies to the chat go first). Default 5, waiting 0.5, 1, 2, 4 and 8 s (`transientRetryMs` doubling).
+   * its place in the chat's order, before the job fails for BullMQ's retry (later replies to the
+   * chat then wait for it up to `maxOrderWaitMs`). Default 5, waiting 0.5, 1, 2, 4 and 8 s
+   * (`transientRetryMs` doubling).
    */
   maxTransientRetries?: number;
   transientRetryMs?: number;
   /** Drafts: where a streamed reply's draft message id is kept (see DraftStore). */
   drafts?: DraftStore;
+  /**
+   * Longest wait of a job for the replies enqueued to its chat before it (held by another replica,
+   * or back in the queue for a retry), in ms; then it is sent anyway and those lose their place.
+   * Default 60 000.
+   */
+  maxOrderWaitMs?: number;
+  /** How often a chat's order is read while its next reply waits on another replica, in ms. Default 200. */
+  orderPollMs?: number;
+  /**
+   * How long a reply waits on an earlier one whose job does not exist (yet: the producer notes it
+   * first), in ms, before taking it for dead. Default 10 000.
+   */
+  orderGraceMs?: number;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -187,10 +203,17 @@ export class DraftStore {
  * Consumes `outbound-<platform>`: renders each reply, splits it, and sends the parts in order; shows
  * approval requests as buttons.
  *
- * Order per chat: jobs start in queue order and each chat's sends go through one promise chain, so
- * a job waiting out a rate limit or retrying a transient failure holds back later replies to that
- * chat only; other chats keep flowing. Parts already sent are recorded as job progress, so a retried job sends only what is
- * missing (a reply is never sent twice, nor reordered).
+ * Order per chat, across replicas: ReplyPublisher notes each job in its chat's order index
+ * (`LaneKeys.outboundOrder`, by enqueue time) before adding it, and a job sends only once it is
+ * that index's head, i.e. once every earlier reply to the chat was sent (or failed for good),
+ * whichever replica took it and even while it is back in the queue for a retry. A job waiting for
+ * its turn holds no send permit, and other chats keep flowing. The wait is bounded
+ * (`maxOrderWaitMs`): a reply stuck in a dead replica or retried for long holds the chat back
+ * that long once, not forever. Finished heads that were never taken out (a consumer crashed after
+ * sending) are cleared by whoever waits on them. Jobs without an entry (enqueued by an older
+ * producer) just go. Within the process, a chat's sends also go through one promise chain. Parts
+ * already sent are recorded as job progress, so a retried job sends only what is missing (a reply
+ * is never sent twice).
  *
  * Bound: the process holds `concurrency + maxWaitingJobs` jobs at most (BullMQ's concurrency; by
  * default `4 * concurrency`), and only `concurrency` calls to the platform run at once: a send
@@ -208,6 +231,22 @@ export function createChannelOutboundWorker(opts: ChannelOutboundOptions): Worke
   const transientRetryMs = opts.transientRetryMs ?? 500;
   const globalGapMs = 1000 / opts.globalRatePerSecond;
   let nextGlobalSlot = 0;
+  const keys = laneKeys(opts.prefix);
+  // Only to look up the state of a job ahead in a chat's order; shares the worker's connection.
+  const states = new Queue(outboundQueue(platform).name, { connection: opts.connection, prefix: opts.prefix });
+  states.on('error', (err) => log.warn({ err }, 'outbound order: queue lookup error'));
+  const order = new ChatOrder({
+    redis: opts.connection,
+    queue: states,
+    logger: log,
+    maxWaitMs: opts.maxOrderWaitMs ?? 60_000,
+    pollMs: opts.orderPollMs ?? 200,
+    graceMs: opts.orderGraceMs ?? 10_000,
+  });
+  const orderKey = (data: OutboundJob) => {
+    const chat = 'reply' in data ? data.reply : data.approval;
+    return keys.outboundOrder(platform, chat.chatId, chat.threadId);
+  };
 
   let freePermits = opts.concurrency;
   const permitQueue: Array<() => void> = [];
@@ -279,7 +318,8 @@ export function createChannelOutboundWorker(opts: ChannelOutboundOptions): Worke
           throw new UnrecoverableError(`${platform} refused: ${failure.reason}`);
         }
         if (failure.kind === 'transient' && retries < maxTransientRetries) {
-          // Retried here rather than by BullMQ: a job back in the queue would let the chat's next reply go first.
+          // Retried here rather than by BullMQ: a job back in the queue holds the chat's next reply
+          // back for its whole backoff (up to maxOrderWaitMs), and past that lets it go first.
           const delayMs = transientRetryMs * 2 ** retries;
           retries += 1;
           log.warn({ jobId: job.id, reason: failure.reason, delayMs }, `${platform} send failed; trying again`);
@@ -354,23 +394,33 @@ export function createChannelOutboundWorker(opts: ChannelOutboundOptions): Worke
 
   const worker = new Worker(
     outboundQueue(platform).name,
-    (job: Job) => {
+    async (job: Job, token?: string) => {
       const parsed = OutboundJob.safeParse(job.data);
       if (!parsed.success) {
         log.error({ jobId: job.id, issues: parsed.error.issues }, 'invalid outbound job; failing it for good');
-        return Promise.reject(new UnrecoverableError(`invalid outbound job: ${parsed.error.message}`));
+        throw new UnrecoverableError(`invalid outbound job: ${parsed.error.message}`);
       }
       const data = parsed.data;
       const chatId = 'reply' in data ? data.reply.chatId : data.approval.chatId;
       const threadId = 'reply' in data ? data.reply.threadId : data.approval.threadId;
-      // Entered synchronously, so jobs join their chat's chain in the order the worker took them.
-      return chats.run(`${chatId}:${threadId ?? ''}`, async () => {
+      const jobId = job.id!;
+      // The chain alone would keep the order of the jobs this process took, but not against another
+      // replica's or a retried job's; and it must not hold a job whose turn has come behind one
+      // that waits for it (a retried reply taken again after the next one), so the wait comes first.
+      if ((await order.turn(orderKey(data), jobId)) === 'closing') {
+        // Back to the queue with its place and attempts kept, so the close need not wait for its turn.
+        await job.moveToDelayed(Date.now() + 1000, token);
+        throw new DelayedError();
+      }
+      const result = await chats.run(`${chatId}:${threadId ?? ''}`, async () => {
         if ('reply' in data) return sendReply(data.reply, job);
         const n = data.approval;
         const target: ChatTarget = { account: n.account, chatId: n.chatId, threadId: n.threadId };
         await paced(`${n.chatId}:${n.threadId ?? ''}`, job, () => sender.sendApproval(target, n), 'sent');
         return { approval: n.id };
       });
+      await order.done(orderKey(data), jobId);
+      return result;
     },
     {
       connection: opts.connection,
@@ -385,8 +435,13 @@ export function createChannelOutboundWorker(opts: ChannelOutboundOptions): Worke
       // A reply that failed for good must not hold back the drafts of later turns (see ReplyStreamer).
       const turnId = (job.data as { reply?: { turnId?: unknown } }).reply?.turnId;
       if (typeof turnId === 'string') void opts.drafts?.delivered(turnId).catch(() => undefined);
+      // Nor the chat's later replies (an invalid job's entry is cleared by the next reply's wait).
+      const parsed = OutboundJob.safeParse(job.data);
+      if (parsed.success && job.id) void order.done(orderKey(parsed.data), job.id);
     }
   });
+  worker.on('closing', () => order.close());
+  worker.on('closed', () => void states.close().catch((err: unknown) => log.debug({ err }, 'could not close the outbound order lookups')));
   worker.on('error', (err) => log.error({ err }, 'outbound worker error'));
   return worker;
 }

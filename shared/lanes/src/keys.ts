@@ -37,6 +37,11 @@ export interface LaneKeys {
   unreadableRecorded(sessionKey: string): string;
   /** Pub/sub channel announcing each new inbound message (`<sessionKey> <messageId>`), for interrupt mode. */
   arrivals: string;
+  /**
+   * Sorted set of a chat's outbound jobs not yet sent (job ids, scored by enqueue time in ms, Redis
+   * clock): the channel replicas send a chat's replies in this order (see ReplyPublisher).
+   */
+  outboundOrder(platform: string, chatId: string, threadId?: string): string;
 }
 
 export function laneKeys(prefix: string): LaneKeys {
@@ -55,5 +60,6 @@ export function laneKeys(prefix: string): LaneKeys {
     parked: (s) => `${prefix}:parked:${s}`,
     unreadableRecorded: (s) => `${prefix}:unreadable:${s}`,
     arrivals: `${prefix}:arrivals`,
+    outboundOrder: (platform, chatId, threadId) => `${prefix}:outq:${platform}:${dedupeKey(chatId, threadId ?? '')}`,
   };
 }

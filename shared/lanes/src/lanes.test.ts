@@ -4,7 +4,7 @@ import { createLogger, createRegistry } from '@switchboard/observability';
 import { uniquePrefix, waitFor } from '@switchboard/testkit';
 import { Queue } from 'bullmq';
 import { outboundQueue } from '@switchboard/contracts';
-import { createLaneWorker, createRedis, FencedError, LaneIngress, LaneStore, ReplyPublisher, TurnInterruptedError, TurnParkedError, TurnQueue, type LaneWorker, type TurnContext } from './index.ts';
+import { createLaneWorker, createRedis, FencedError, laneKeys, LaneIngress, LaneStore, ReplyPublisher, TurnInterruptedError, TurnParkedError, TurnQueue, type LaneWorker, type TurnContext } from './index.ts';
 import { toInbound } from './lane-store.ts';
 
 const logger = createLogger({ service: 'test', level: 'silent' });
@@ -547,5 +547,35 @@ describe('ReplyPublisher', () => {
     expect(await retention(24 * 3600_000, 'day')).toEqual({ age: 24 * 3600 + 60 });
     expect(await retention(600_000, 'short')).toEqual({ age: outboundQueue('telegram').defaults.removeOnCompleteAgeSeconds });
     expect((await queue.getJobs(['waiting'])).map((j) => j.id).sort()).toEqual(['ap-day', 'ap-short']);
+  });
+
+  it('notes each queued reply and approval in its chat’s order, in enqueue order, once however often it is enqueued', async () => {
+    const env = setup();
+    const queue = new Queue(outboundQueue('telegram').name, { connection: env.redis, prefix: env.prefix });
+    const publisher = new ReplyPublisher({ store: env.store, connection: env.redis, prefix: env.prefix, queuedPlatforms: ['telegram'], registry: env.registry });
+    cleanups.push(async () => {
+      await publisher.close();
+      await queue.obliterate({ force: true });
+      await queue.close();
+    });
+    const reply = (id: string, chatId: string, threadId?: string) => ({
+      v: 1 as const, id, turnId: id, sessionKey: `telegram:bot:${chatId}`, platform: 'telegram', account: 'bot', chatId, text: id, inReplyTo: [], ...(threadId ? { threadId } : {}),
+    });
+    const keys = laneKeys(env.prefix);
+    await publisher.deliver(reply('r1', 'c'));
+    await publisher.announceApproval({ id: 'a1', turnId: 't', sessionKey: 'telegram:bot:c', platform: 'telegram', account: 'bot', chatId: 'c', tool: 'shell', arguments: {} });
+    await publisher.deliver(reply('r2', 'c'));
+    const first = await env.redis.zscore(keys.outboundOrder('telegram', 'c'), 'r1');
+    // A resumed turn delivers its reply again: one job, and the reply keeps its place.
+    await publisher.deliver(reply('r1', 'c'));
+    await publisher.deliver(reply('t1', 'c', '7'));
+    expect(await env.redis.zrange(keys.outboundOrder('telegram', 'c'), '0', '-1')).toEqual(['r1', 'ap-a1', 'r2']);
+    expect(await env.redis.zscore(keys.outboundOrder('telegram', 'c'), 'r1')).toBe(first);
+    expect(await env.redis.zrange(keys.outboundOrder('telegram', 'c', '7'), '0', '-1')).toEqual(['t1']);
+    expect(await env.redis.ttl(keys.outboundOrder('telegram', 'c'))).toBeGreaterThan(23 * 3600);
+    expect(await queue.getJobCountByTypes('waiting')).toBe(4);
+    // A platform without an outbound queue (the web reads the event stream) keeps no order.
+    await publisher.deliver({ ...reply('w1', 'c'), platform: 'web' });
+    expect(await env.redis.exists(keys.outboundOrder('web', 'c'))).toBe(0);
   });
 });

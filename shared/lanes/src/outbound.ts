@@ -2,19 +2,49 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import { ApprovalNotice, OutboundJob, outboundQueue, OutboundReply } from '@switchboard/contracts';
+import { laneKeys, type LaneKeys } from './keys.ts';
 import type { LaneStore } from './lane-store.ts';
+import { LuaScript } from './lua.ts';
 import { laneMetrics, type LaneMetrics } from './metrics.ts';
+
+/** How long a chat's outbound order index outlives its last enqueue (abandoned ones vanish). */
+const ORDER_TTL_SECONDS = 24 * 3600;
+
+/**
+ * Notes an outbound job last in its chat's order index, unless it is there already (the same reply
+ * or approval enqueued again keeps its place). Scored by the Redis clock in ms (one clock for every
+ * agent worker, whose own clocks may drift apart by more than two replies to a chat), and above the
+ * last entry's score, so two jobs noted within one millisecond keep their order too.
+ * KEYS: order index. ARGV: job id, ttl seconds. Returns 1 if added, 0 if it was there.
+ */
+const indexOutbound = new LuaScript(`
+local added = 0
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then
+  local t = redis.call('TIME')
+  local score = t[1] * 1000 + math.floor(t[2] / 1000)
+  local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+  if #last > 0 and tonumber(last[2]) >= score then score = tonumber(last[2]) + 1 end
+  added = redis.call('ZADD', KEYS[1], score, ARGV[1])
+end
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]))
+return added
+`);
 
 /**
  * Delivers final replies: always to the session's event stream (SSE, console, any web replica),
  * and to the platform's outbound queue for platforms whose service sends replies itself. Both
  * steps are idempotent on the reply id, so a resumed turn re-delivering its reply sends nothing new.
+ *
+ * Each queued job is first noted in its chat's order index (`LaneKeys.outboundOrder`), which every
+ * channel replica's outbound worker follows: a chat's reply is sent once those enqueued before it
+ * are done, whichever replica took them (see createChannelOutboundWorker).
  */
 export class ReplyPublisher {
   private readonly queues = new Map<string, Queue>();
   private readonly store: LaneStore;
   private readonly connection: Redis;
   private readonly prefix: string;
+  private readonly keys: LaneKeys;
   private readonly queuedPlatforms: ReadonlySet<string>;
   private readonly metrics: LaneMetrics;
   private readonly approvalTimeoutMs: number;
@@ -29,6 +59,7 @@ export class ReplyPublisher {
     this.approvalTimeoutMs = opts.approvalTimeoutMs ?? 0;
     this.connection = opts.connection;
     this.prefix = opts.prefix;
+    this.keys = laneKeys(opts.prefix);
     this.queuedPlatforms = new Set(opts.queuedPlatforms);
     this.metrics = laneMetrics(opts.registry);
   }
@@ -40,7 +71,7 @@ export class ReplyPublisher {
       { type: 'reply', turnId: parsed.turnId, replyId: parsed.id, text: parsed.text, inReplyTo: parsed.inReplyTo },
       parsed.id,
     );
-    await this.enqueue(parsed.platform, 'reply', { v: 1, reply: parsed }, parsed.id);
+    await this.enqueue(parsed, 'reply', { v: 1, reply: parsed }, parsed.id);
     this.metrics.replies.inc({ platform: parsed.platform, outcome: 'sent' });
   }
 
@@ -53,10 +84,17 @@ export class ReplyPublisher {
    */
   async announceApproval(notice: ApprovalNotice): Promise<void> {
     const parsed = ApprovalNotice.parse(notice);
-    await this.enqueue(parsed.platform, 'approval', { v: 1, approval: parsed }, `ap-${parsed.id}`, Math.ceil(this.approvalTimeoutMs / 1000) + 60);
+    await this.enqueue(parsed, 'approval', { v: 1, approval: parsed }, `ap-${parsed.id}`, Math.ceil(this.approvalTimeoutMs / 1000) + 60);
   }
 
-  private async enqueue(platform: string, name: string, data: OutboundJob, jobId: string, keepSeconds = 0): Promise<void> {
+  private async enqueue(
+    chat: { platform: string; chatId: string; threadId?: string | undefined },
+    name: string,
+    data: OutboundJob,
+    jobId: string,
+    keepSeconds = 0,
+  ): Promise<void> {
+    const { platform } = chat;
     if (!this.queuedPlatforms.has(platform)) return;
     const contract = outboundQueue(platform);
     let queue = this.queues.get(platform);
@@ -65,13 +103,25 @@ export class ReplyPublisher {
       this.queues.set(platform, queue);
     }
     const d = contract.defaults;
-    await queue.add(name, OutboundJob.parse(data), {
-      jobId,
-      attempts: d.attempts,
-      backoff: { type: 'exponential', delay: d.backoffMs },
-      removeOnComplete: { age: Math.max(d.removeOnCompleteAgeSeconds, keepSeconds) },
-      removeOnFail: { age: d.removeOnFailAgeSeconds },
-    });
+    const job = OutboundJob.parse(data);
+    // Noted before the job exists, so no replica can take it before its place is known. The
+    // consumers give a missing job's entry a grace period for the add below to land.
+    const orderKey = this.keys.outboundOrder(platform, chat.chatId, chat.threadId);
+    const indexed = (await indexOutbound.run(this.connection, [orderKey], [jobId, ORDER_TTL_SECONDS])) === 1;
+    try {
+      await queue.add(name, job, {
+        jobId,
+        attempts: d.attempts,
+        backoff: { type: 'exponential', delay: d.backoffMs },
+        removeOnComplete: { age: Math.max(d.removeOnCompleteAgeSeconds, keepSeconds) },
+        removeOnFail: { age: d.removeOnFailAgeSeconds },
+      });
+    } catch (err) {
+      // An entry without a job would cost the chat's next reply the consumers' grace period (after
+      // which they drop it), so failing to remove it is no worse: the add's error is the one to report.
+      if (indexed) await this.connection.zrem(orderKey, jobId).catch(() => undefined);
+      throw err;
+    }
   }
 
   async close(): Promise<void> {
