@@ -241,7 +241,9 @@ export class LaneStore {
 
   /** Arrival time (epoch ms) of the oldest message still waiting in any session, if any. */
   async oldestPendingMs(): Promise<number | undefined> {
-    const first = (await this.redis.call('ZRANGE', this.keys.pending, '0', '0', 'WITHSCORES')) as string[];
+    // The typed command: a raw `call` answers `[[member, score]]` over RESP3 (ioredis 6's default),
+    // which read as `[member, score]` made this always undefined and the age gauge always 0.
+    const first = await this.redis.zrange(this.keys.pending, 0, 0, 'WITHSCORES');
     return first[1] === undefined ? undefined : Number(first[1]);
   }
 

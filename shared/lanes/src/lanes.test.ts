@@ -338,6 +338,17 @@ describe('lane worker', () => {
     expect(letters[1]!.error).toMatch(/not JSON/);
   });
 
+  it('knows when the oldest message still waiting arrived (the lane age gauge)', async () => {
+    const env = setup();
+    expect(await env.store.oldestPendingMs()).toBeUndefined();
+    const before = Date.now();
+    await env.store.append(msg('waiting1', 'first'));
+    await env.store.append(msg('waiting2', 'second'));
+    const oldest = await env.store.oldestPendingMs();
+    expect(oldest).toBeGreaterThanOrEqual(before - 5);
+    expect(oldest).toBeLessThanOrEqual(Date.now());
+  });
+
   it('dead-letters an unreadable entry once when its batch is claimed again after a failed attempt', async () => {
     const env = setup();
     let attempts = 0;
