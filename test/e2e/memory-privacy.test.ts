@@ -1,4 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createRedis } from '@switchboard/lanes';
 import { EXTRACTION_SYSTEM_PROMPT, SUMMARY_SYSTEM_PROMPT } from '@switchboard/memory';
 import { lastUserMessages, messageText, waitFor, type FakeChatRequest, type FakeResponse } from '@switchboard/testkit';
 import { postJson } from '../support/http.ts';
@@ -8,7 +9,9 @@ let t: TestSystem;
 beforeAll(async () => {
   t = await startTestSystem({ env: { EMBEDDING_MODEL: 'fake-embedding', TOOLS_ENABLED: 'remember,recall,forget', MEMORY_EXTRACTION: 'turn' } });
 });
+const redis = createRedis(inject('redisUrl'));
 afterAll(async () => {
+  redis.disconnect();
   await t?.stop();
 });
 
@@ -72,6 +75,7 @@ describe('memory privacy', () => {
 
   it('DELETE /v1/users/{userId}/data leaves nothing of that user in any table', async () => {
     await waitFor(async () => (await t.system.db.query(`SELECT 1 FROM memory_runs WHERE session_id = 'web:local:alice'`)).rows.length >= 4);
+    expect(await redis.xlen(`${t.prefix}:events:web:local:alice`)).toBeGreaterThan(0);
     const bad = await fetch(`${t.url}/v1/users/${'x'.repeat(600)}/data`, { method: 'DELETE' });
     expect(bad.status).toBe(400);
     const res = await fetch(`${t.url}/v1/users/${encodeURIComponent('local/alice')}/data`, { method: 'DELETE' });
@@ -82,6 +86,9 @@ describe('memory privacy', () => {
     const left = await everyRow();
     for (const trace of ['local/alice', 'web:local:alice', 'QX-55821', '7781']) expect(left).not.toContain(trace);
     expect(left).toContain('web:local:bob'); // Bob's conversation is untouched
+    // Nor does the session's event stream replay her words to an SSE reader or the console.
+    expect(await redis.exists(`${t.prefix}:events:web:local:alice`)).toBe(0);
+    expect(await redis.exists(`${t.prefix}:events:web:local:bob`)).toBe(1);
     expect((await (await fetch(`${t.url}/v1/users/${encodeURIComponent('local/alice')}/data`, { method: 'DELETE' })).json()) as unknown).toMatchObject({ deleted: { sessions: 0, memories: 0 } });
 
     // Her next message starts from nothing: the worker that ran her last turns does not reuse the history it kept of them.

@@ -247,6 +247,14 @@ export class LaneStore {
     return first[1] === undefined ? undefined : Number(first[1]);
   }
 
+  /**
+   * Drops the event streams of `sessionKeys` (their replay buffer for SSE and the console: user
+   * text and replies). Used when a user's data is deleted; a live reader just sees no history.
+   */
+  async forgetEvents(sessionKeys: readonly string[]): Promise<void> {
+    if (sessionKeys.length > 0) await this.redis.unlink(...sessionKeys.map((s) => this.keys.events(s)));
+  }
+
   /** Notes that the session's turn parked; the lane sweep does not start it again for `forMs`. */
   async markParked(sessionKey: string, forMs: number): Promise<void> {
     await this.redis.set(this.keys.parked(sessionKey), '1', 'PX', Math.max(1, Math.round(forMs)));

@@ -17,9 +17,11 @@ const UserId = z.string().min(1).max(512);
  *
  * The touched sessions' fencing tokens are bumped before the deletion commits (if that fails,
  * nothing is deleted) and once more after it, so no agent worker starts a turn from transcript
- * history it cached before or during the deletion.
+ * history it cached before or during the deletion; their event streams (SSE replay) are dropped.
+ * Idempotency keys (no content; kept 24 h) stay: a client reusing one in that time gets the first
+ * message's answer, `duplicate: true`.
  */
-export function userDataRouter(db: Db | undefined, lanes: Pick<LaneStore, 'bumpFences'>, logger: Logger): Router {
+export function userDataRouter(db: Db | undefined, lanes: Pick<LaneStore, 'bumpFences' | 'forgetEvents'>, logger: Logger): Router {
   const router = Router();
   router.delete('/v1/users/:userId/data', async (req: Request, res: Response) => {
     const parsed = UserId.safeParse(req.params.userId);
@@ -39,6 +41,8 @@ export function userDataRouter(db: Db | undefined, lanes: Pick<LaneStore, 'bumpF
     const { sessionIds, ...deleted } = await deleteUserData(db, userId, { beforeCommit: (ids) => lanes.bumpFences(ids) });
     // A turn that read one of these transcripts while the deletion ran may have cached what it read.
     await lanes.bumpFences(sessionIds);
+    // The sessions' event streams replay their text to SSE readers and the console: gone too.
+    await lanes.forgetEvents(sessionIds);
     logger.info({ deleted, account }, 'deleted a user’s data');
     res.json({ userId, deleted });
   });
