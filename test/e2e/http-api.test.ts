@@ -29,9 +29,13 @@ describe('OpenAI-compatible /v1/chat/completions', () => {
     t.model.setScript(echoScript);
     const first = await post('/v1/chat/completions', { model: 'x', messages: [{ role: 'user', content: 'hello there' }] }, { 'x-session-id': 'hist1' });
     expect(first.status).toBe(200);
-    const body = (await first.json()) as { object: string; choices: Array<{ message: { role: string; content: string } }> };
+    const body = (await first.json()) as { object: string; choices: Array<{ message: { role: string; content: string } }>; usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number } };
     expect(body.object).toBe('chat.completion');
     expect(body.choices[0]!.message).toEqual({ role: 'assistant', content: 'echo: hello there' });
+    // The turn's usage as the model server counted it (the fake: 4 characters a token).
+    expect(body.usage.completion_tokens).toBe(Math.ceil('echo: hello there'.length / 4));
+    expect(body.usage.prompt_tokens).toBeGreaterThan(0);
+    expect(body.usage.total_tokens).toBe(body.usage.prompt_tokens + body.usage.completion_tokens);
     const before = t.model.requests.length;
     // The client resends everything; only the last user message is new input.
     const second = await post('/v1/chat/completions', { messages: [{ role: 'user', content: 'hello there' }, { role: 'assistant', content: 'echo: hello there' }, { role: 'user', content: 'again' }] }, { 'x-session-id': 'hist1' });
@@ -53,6 +57,16 @@ describe('OpenAI-compatible /v1/chat/completions', () => {
     expect(text).toBe('streamed answer text');
     expect(chunks.filter((c) => (c.choices[0]!.delta.content ?? '') !== '').length).toBeGreaterThan(1);
     expect(chunks[chunks.length - 1]!.choices[0]!.finish_reason).toBe('stop');
+
+    // With stream_options.include_usage, a last chunk without choices carries the usage.
+    const withUsage = await post('/v1/chat/completions', { messages: [{ role: 'user', content: 'count it' }], stream: true, stream_options: { include_usage: true }, user: 'streamer1' });
+    const more: SseEvent[] = [];
+    await readSse(withUsage.body!, (e) => more.push(e));
+    expect(more.at(-1)!.data).toBe('[DONE]');
+    const last = JSON.parse(more.at(-2)!.data) as { choices: unknown[]; usage: { completion_tokens: number; total_tokens: number } };
+    expect(last.choices).toEqual([]);
+    expect(last.usage.completion_tokens).toBe(Math.ceil('streamed answer text'.length / 4));
+    expect(last.usage.total_tokens).toBeGreaterThan(last.usage.completion_tokens);
   });
 
   it('sends an answer that was complete before its first delta went out whole, without delta events', async () => {

@@ -1,4 +1,4 @@
-import { SwitchboardError, type InboundMessage, type ToolDefinition } from '@switchboard/contracts';
+import { SwitchboardError, type InboundMessage, type TokenUsage, type ToolDefinition } from '@switchboard/contracts';
 import { FencedError, TurnInterruptedError, TurnParkedError, type LaneStore, type ReplyPublisher, type TurnContext } from '@switchboard/lanes';
 import type { PolicyEngine } from '@switchboard/policy';
 import type { Db } from '@switchboard/store';
@@ -90,8 +90,8 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
     const fence = ctx.fence;
     // Only a resumed batch can have been committed already (a crash between commit and acknowledgement).
     const committedReply = ctx.resumed ? await deps.transcripts.committedReply(ctx.turnId) : undefined;
-    const deliver = (text: string) =>
-      deps.replies.deliver({ v: 1, id: `reply-${ctx.turnId}`, turnId: ctx.turnId, ...replyAddress(ctx.sessionKey, ctx.messages), text, inReplyTo });
+    const deliver = (text: string, usage?: TokenUsage) =>
+      deps.replies.deliver({ v: 1, id: `reply-${ctx.turnId}`, turnId: ctx.turnId, ...replyAddress(ctx.sessionKey, ctx.messages), text, inReplyTo, ...(usage ? { usage } : {}) });
     if (committedReply !== undefined) {
       // Committed before a crash; only delivery and acknowledgement were missing. Both are idempotent.
       await deliver(committedReply);
@@ -230,6 +230,10 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
       return;
     }
     const modelSteps = steps.filter((s) => s.kind === 'model') as Array<Extract<Step, { kind: 'model' }>>;
+    const usage: TokenUsage = {
+      promptTokens: modelSteps.reduce((n, s) => n + s.promptTokens, 0),
+      completionTokens: modelSteps.reduce((n, s) => n + s.completionTokens, 0),
+    };
     const tokensAtMost = await finishing(async () => {
       // Interrupt mode: a stalled run whose batch was resumed elsewhere, then given back and
       // claimed anew (a new turn id, the same messages), must not commit its old turn over it.
@@ -242,8 +246,7 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
         inboundIds: inReplyTo,
         replyText: finalText,
         model: modelSteps[modelSteps.length - 1]?.model,
-        promptTokens: modelSteps.reduce((n, s) => n + s.promptTokens, 0),
-        completionTokens: modelSteps.reduce((n, s) => n + s.completionTokens, 0),
+        ...usage,
         rows,
       });
       if (outcome === 'fenced') throw new FencedError(ctx.sessionKey, fence);
@@ -251,7 +254,7 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
       if (outcome === 'committed' && remembered) deps.memory?.committed(ctx, remembered, historyLimit, { added: rows, baseSeq, unsummarizedTokensAtMost: atMost });
       // Committed already by an earlier run of this turn (a stalled worker whose commit landed first):
       // the reply is the committed one, which the transcript and memory hold.
-      await deliver(outcome === 'already_committed' ? ((await deps.transcripts.committedReply(ctx.turnId)) ?? finalText) : finalText);
+      await deliver(outcome === 'already_committed' ? ((await deps.transcripts.committedReply(ctx.turnId)) ?? finalText) : finalText, outcome === 'already_committed' ? undefined : usage);
       return atMost;
     });
     await deps.memory?.afterTurn(ctx, budgetTokens, { unsummarizedTokensAtMost: tokensAtMost });

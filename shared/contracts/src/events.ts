@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { TokenUsage } from './messages.ts';
 
 /**
  * What a session's event log carries (Redis stream, replayed to SSE clients and to whichever web
@@ -46,6 +47,7 @@ export const SessionEvent = z.discriminatedUnion('type', [
     replyId: z.string(),
     text: z.string(),
     inReplyTo: z.array(z.string()),
+    usage: TokenUsage.optional(),
   }),
   z.object({
     type: z.literal('turn_error'),

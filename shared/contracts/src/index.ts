@@ -1,4 +1,4 @@
-export { SafeId, Attachment, DeliveryTarget, InboundMessage, OutboundReply, sessionKey } from './messages.ts';
+export { SafeId, Attachment, DeliveryTarget, InboundMessage, OutboundReply, sessionKey, TokenUsage } from './messages.ts';
 export type { SessionAddress } from './messages.ts';
 export { SessionEvent } from './events.ts';
 export type { StoredSessionEvent } from './events.ts';

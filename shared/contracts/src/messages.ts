@@ -61,6 +61,10 @@ export const InboundMessage = z.object({
 export type InboundMessage = z.infer<typeof InboundMessage>;
 
 /** A final reply to deliver on the session's channel. */
+/** Tokens a turn's model calls used, all steps together (as the model server counted them). */
+export const TokenUsage = z.object({ promptTokens: z.number().int().nonnegative(), completionTokens: z.number().int().nonnegative() });
+export type TokenUsage = z.infer<typeof TokenUsage>;
+
 export const OutboundReply = z.object({
   v: z.literal(1),
   /** Stable per turn, so a redelivered reply can be recognised (`reply-<turnId>`). */
@@ -74,6 +78,8 @@ export const OutboundReply = z.object({
   text: z.string(),
   /** The inbound message ids this reply answers, in order. */
   inReplyTo: z.array(z.string()),
+  /** The turn's token usage, when this run of it made the model calls (not on a redelivery). */
+  usage: TokenUsage.optional(),
 });
 export type OutboundReply = z.infer<typeof OutboundReply>;
 

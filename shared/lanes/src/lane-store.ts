@@ -243,7 +243,7 @@ export class LaneStore {
   async oldestPendingMs(): Promise<number | undefined> {
     // The typed command: a raw `call` answers `[[member, score]]` over RESP3 (ioredis 6's default),
     // which read as `[member, score]` made this always undefined and the age gauge always 0.
-    const first = await this.redis.zrange(this.keys.pending, 0, 0, 'WITHSCORES');
+    const first = await this.redis.zrange(this.keys.pending, '0', '0', 'WITHSCORES');
     return first[1] === undefined ? undefined : Number(first[1]);
   }
 

@@ -68,7 +68,7 @@ export class ReplyPublisher {
     const parsed = OutboundReply.parse(reply);
     await this.store.appendEvent(
       parsed.sessionKey,
-      { type: 'reply', turnId: parsed.turnId, replyId: parsed.id, text: parsed.text, inReplyTo: parsed.inReplyTo },
+      { type: 'reply', turnId: parsed.turnId, replyId: parsed.id, text: parsed.text, inReplyTo: parsed.inReplyTo, ...(parsed.usage ? { usage: parsed.usage } : {}) },
       parsed.id,
     );
     await this.enqueue(parsed, 'reply', { v: 1, reply: parsed }, parsed.id);

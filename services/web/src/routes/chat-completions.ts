@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
-import { issueList, SafeId, type SessionEvent } from '@switchboard/contracts';
+import { issueList, SafeId, type SessionEvent, type TokenUsage } from '@switchboard/contracts';
 import type { EventHub, Follow, LaneIngress } from '@switchboard/lanes';
 import { sendError } from '../http-errors.ts';
 import { MAX_MESSAGE_CHARS, webInbound, webSessionKey } from '../web-session.ts';
@@ -18,6 +18,8 @@ const Body = z
     model: z.string().optional(),
     messages: z.array(Message).min(1, 'messages must not be empty'),
     stream: z.boolean().optional(),
+    /** `include_usage`: a last chunk, before `[DONE]`, carries the turn's token usage (OpenAI's format). */
+    stream_options: z.object({ include_usage: z.boolean().optional() }).passthrough().nullish(),
     user: SafeId.optional(),
   })
   .passthrough();
@@ -28,7 +30,14 @@ function textOf(content: z.infer<typeof Message>['content']): string {
   return content.map((p) => (p.type === 'text' ? (p.text ?? '') : '')).join('');
 }
 
-type Outcome = { ok: true; text: string; turnId: string } | { ok: false; code: string; message: string };
+type Outcome = { ok: true; text: string; turnId: string; usage: TokenUsage | undefined } | { ok: false; code: string; message: string };
+
+/** OpenAI's `usage` object for a turn's usage (zeros when it is not known: a reply delivered again). */
+function usageOf(usage: TokenUsage | undefined) {
+  const prompt = usage?.promptTokens ?? 0;
+  const completion = usage?.completionTokens ?? 0;
+  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
+}
 
 export interface ChatCompletionsDeps {
   ingress: LaneIngress;
@@ -87,7 +96,7 @@ export function chatCompletionsRouter(deps: ChatCompletionsDeps): Router {
         if (run !== streamRun) return;
         streamed += e.text;
         res.write(chunk({ content: e.text }, null));
-      } else if (e.type === 'reply' && e.inReplyTo.includes(messageId)) settle({ ok: true, text: e.text, turnId: e.turnId });
+      } else if (e.type === 'reply' && e.inReplyTo.includes(messageId)) settle({ ok: true, text: e.text, turnId: e.turnId, usage: e.usage });
       else if (e.type === 'turn_error' && e.inReplyTo.includes(messageId)) settle({ ok: false, code: e.code, message: e.message });
     };
     const errorChunk = (code: string, message: string) => `data: ${JSON.stringify({ error: { code, message, type: 'server_error' } })}\n\n`;
@@ -118,6 +127,9 @@ export function chatCompletionsRouter(deps: ChatCompletionsDeps): Router {
           const rest = streamRun === undefined ? result.text : result.text.startsWith(streamed) ? result.text.slice(streamed.length) : `\n\n${result.text}`;
           if (rest !== '') res.write(chunk({ content: rest }, null));
           res.write(chunk({}, 'stop'));
+          if (body.data.stream_options?.include_usage) {
+            res.write(`data: ${JSON.stringify({ id: completionId, object: 'chat.completion.chunk', created, model, choices: [], usage: usageOf(result.usage) })}\n\n`);
+          }
         } else {
           res.write(errorChunk(result.code, result.message));
         }
@@ -131,7 +143,7 @@ export function chatCompletionsRouter(deps: ChatCompletionsDeps): Router {
         created,
         model,
         choices: [{ index: 0, message: { role: 'assistant', content: result.text }, finish_reason: 'stop' }],
-        usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 },
+        usage: usageOf(result.usage),
       });
     } catch (err) {
       // A stream's head is out: end it with an error chunk, as a failed turn does (the app's error
