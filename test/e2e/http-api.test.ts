@@ -87,6 +87,12 @@ describe('OpenAI-compatible /v1/chat/completions', () => {
       expect(res.status).toBe(400);
       expect(((await res.json()) as { error: { code: string } }).error.code).toBe('bad_request');
     }
+    // A JSON body sent without its content-type (curl -d) is told so.
+    for (const path of ['/v1/chat/completions', '/v1/sessions/ct/messages']) {
+      const res = await fetch(`${t.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: '{"text":"hi"}' });
+      expect(res.status).toBe(415);
+      expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/content-type: application\/json/);
+    }
   });
 });
 

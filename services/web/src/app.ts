@@ -79,6 +79,13 @@ export function createWebApp(deps: WebAppDeps): Express {
 
   app.use('/v1', apiAuth(deps.apiKeys, deps.adminKeys ?? []));
   app.use('/v1', express.json({ limit: deps.maxBodyBytes }));
+  // A body the JSON parser left alone (no or another content-type) would fail validation as
+  // "expected object, received undefined": say what is wrong instead.
+  app.use('/v1', (req, res, next) => {
+    const hasBody = Number(req.get('content-length') ?? 0) > 0 || req.get('transfer-encoding') !== undefined;
+    if (req.body === undefined && hasBody) return sendError(res, 415, 'unsupported_media_type', 'send the body as JSON, with content-type: application/json');
+    next();
+  });
   // The routes every message takes first: a request walks the routers in this order.
   app.use(chatCompletionsRouter({ ingress: deps.ingress, hub: deps.hub, replyTimeoutMs: deps.replyTimeoutMs, modelName: deps.modelName }));
   app.use(messagesRouter(deps.ingress));
