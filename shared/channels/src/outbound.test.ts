@@ -219,7 +219,7 @@ describe('channel outbound worker', () => {
     const queued = Date.now();
     await s.queue.add('reply', { v: 1, reply: reply('hello', 'other') });
     await waitFor(() => platform.sentAt.some((x) => x.chatId === 'other'), { timeoutMs: 5000 });
-    expect(platform.sentAt.find((x) => x.chatId === 'other')!.atMs - queued).toBeLessThan(500);
+    expect(platform.sentAt.find((x) => x.chatId === 'other')!.atMs - queued).toBeLessThan(1500);
     expect(platform.sentAt.some((x) => x.chatId === 'busy')).toBe(false);
     // The throttled chat waits out its Retry-After, then sends every reply once, in order.
     await waitFor(async () => (await s.queue.getJobCounts('completed')).completed === 5, { timeoutMs: 10_000 });
@@ -238,7 +238,7 @@ describe('channel outbound worker', () => {
     const queued = Date.now();
     await s.queue.add('reply', { v: 1, reply: reply('hello', 'other') });
     await waitFor(() => platform.sentAt.some((x) => x.chatId === 'other'), { timeoutMs: 5000 });
-    expect(platform.sentAt.find((x) => x.chatId === 'other')!.atMs - queued).toBeLessThan(500);
+    expect(platform.sentAt.find((x) => x.chatId === 'other')!.atMs - queued).toBeLessThan(1500);
     await waitFor(() => platform.sentAt.length === 3, { timeoutMs: 10_000 });
     expect(platform.sentAt.map((x) => x.chatId).sort()).toEqual(['busy1', 'busy2', 'other']);
   });
@@ -347,7 +347,7 @@ describe('channel outbound worker: a chat’s order across replicas', () => {
     const queuedAfter = Date.now();
     await p.replies.deliver(turnReply('after', 'c1'));
     await waitFor(() => platform.sentAt.some((x) => x.text === 'after'), { timeoutMs: 5000 });
-    expect(platform.sentAt.find((x) => x.text === 'after')!.atMs - queuedAfter).toBeLessThan(700);
+    expect(platform.sentAt.find((x) => x.text === 'after')!.atMs - queuedAfter).toBeLessThan(850);
     expect(platform.sentAt.map((x) => x.text)).toEqual(['next', 'after']);
   });
 
@@ -363,7 +363,7 @@ describe('channel outbound worker: a chat’s order across replicas', () => {
     const queued = Date.now();
     await p.replies.deliver(turnReply('hello', 'c2'));
     await waitFor(() => platform.sentAt.some((x) => x.text === 'hello'), { timeoutMs: 5000 });
-    expect(platform.sentAt.find((x) => x.text === 'hello')!.atMs - queued).toBeLessThan(700);
+    expect(platform.sentAt.find((x) => x.text === 'hello')!.atMs - queued).toBeLessThan(3000);
     expect(platform.sentAt.map((x) => x.text)).toEqual(['hello']);
   });
 

@@ -255,16 +255,22 @@ export class LaneStore {
     if (sessionKeys.length > 0) await this.redis.unlink(...sessionKeys.map((s) => this.keys.events(s)));
   }
 
-  /** Notes that the session's turn parked; the lane sweep does not start it again for `forMs`. */
-  async markParked(sessionKey: string, forMs: number): Promise<void> {
-    await this.redis.set(this.keys.parked(sessionKey), '1', 'PX', Math.max(1, Math.round(forMs)));
+  /** Notes that the session's turn `turnId` parked; the lane sweep does not start it again for `forMs`. */
+  async markParked(sessionKey: string, turnId: string, forMs: number): Promise<void> {
+    await this.redis.set(this.keys.parked(sessionKey), turnId, 'PX', Math.max(1, Math.round(forMs)));
   }
 
-  /** Which of `sessionKeys` are parked (see {@link markParked}), in order. */
+  /**
+   * Which of `sessionKeys` are parked, in order: marked (see {@link markParked}) by the turn that
+   * still holds the session's batch. Once that turn went on and finished, the session's next
+   * messages are another batch, which the sweep must not pass over.
+   */
   async parkedOf(sessionKeys: readonly string[]): Promise<boolean[]> {
     if (sessionKeys.length === 0) return [];
     const marks = await this.redis.mget(...sessionKeys.map((s) => this.keys.parked(s)));
-    return marks.map((m) => m !== null);
+    return await Promise.all(
+      marks.map(async (turnId, i) => turnId !== null && (await this.redis.hget(this.keys.turn(sessionKeys[i]!), 'turnId')) === turnId),
+    );
   }
 
   /**

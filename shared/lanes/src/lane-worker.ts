@@ -218,7 +218,7 @@ export function createLaneWorker(opts: LaneWorkerOptions): LaneWorker {
         metrics.turns.inc({ outcome: 'parked' });
         ctx.log.info({ reason: err.message }, 'turn parked');
         const pauseMs = Math.min(PARKED_SWEEP_PAUSE_MS, (err.untilMs ?? Infinity) - Date.now());
-        await opts.store.markParked(sessionKey, pauseMs).catch((markErr: unknown) => ctx.log.warn({ err: markErr }, 'could not mark the turn parked'));
+        await opts.store.markParked(sessionKey, ctx.turnId, pauseMs).catch((markErr: unknown) => ctx.log.warn({ err: markErr }, 'could not mark the turn parked'));
         return 'parked';
       }
       const attempts = job.opts.attempts ?? 1;

@@ -404,6 +404,29 @@ describe('lane worker', () => {
     expect(runs.quiet).toBe(1);
   });
 
+  it('does not pass over a session whose parked turn went on and finished: its next message is found by the sweep', async () => {
+    const env = setup();
+    const seen: string[] = [];
+    let parkOnce = true;
+    startWorker(env, async (ctx) => {
+      seen.push(...ctx.messages.map((m) => m.text));
+      if (parkOnce) {
+        parkOnce = false;
+        throw new TurnParkedError('waiting for a person');
+      }
+    });
+    await env.ingress.submit(msg('answered', 'needs approval'));
+    await waitFor(() => seen.length === 1);
+    await new Promise((r) => setTimeout(r, 100));
+    // The answer requests the turn again; it goes on and finishes.
+    await env.turns.request('answered');
+    await waitFor(() => seen.length === 2);
+    await waitFor(async () => (await env.redis.xlen(env.store.keys.inbox('answered'))) === 0);
+    // The next message's turn request is lost: only the sweep can find it.
+    await env.store.append(msg('answered', 'and then?'));
+    await waitFor(() => seen.includes('and then?'), { timeoutMs: 15_000 });
+  });
+
   it('collects messages that arrive during a turn into the next turn, in order', async () => {
     const env = setup();
     const turnsSeen: string[][] = [];
