@@ -44,6 +44,17 @@ describe('renderSlackParts', () => {
     expect(parts.join('').length).toBe(9000 * 5);
   });
 
+  it('cuts an over-long line outside bold, so no part shows stray asterisks', () => {
+    const words = (n: number, w: string) => Array.from({ length: n }, () => w).join(' ');
+    // Longer than a message's raw budget (~800 characters) and one message: the line is cut, and a cut at the last
+    // space would split the bold span, leaving markdown's `**` unconverted on both sides.
+    const line = `${words(130, 'plain')} **${words(20, 'bold')}** ${words(900, 'tail')}`;
+    const parts = renderSlackParts(line);
+    expect(parts.join('\n')).not.toContain('**');
+    expect(parts.join('\n')).toContain(`*${words(20, 'bold')}*`);
+    expect(parts.join(' ').replace(/\*/g, '').replace(/\s+/g, ' ')).toBe(line.replace(/\*/g, ''));
+  });
+
   it('escapeMrkdwn escapes only the three control characters', () => {
     expect(escapeMrkdwn('*a* & <b> "c"')).toBe('*a* &amp; &lt;b&gt; "c"');
   });

@@ -65,7 +65,7 @@ export function renderMrkdwn(markdown: string, limit = SLACK_MESSAGE_LIMIT): str
     const render = inCode ? escapeMrkdwn : renderLine;
     const rendered = render(line);
     if (rendered.length <= limit - 16) out.push(rendered);
-    else out.push(...cutLine(line, rawBudget).map(inCode ? escapeMrkdwn : renderInline));
+    else out.push(...cutLine(line, rawBudget, { markup: !inCode }).map(inCode ? escapeMrkdwn : renderInline));
   }
   return out.join('\n');
 }

@@ -4,39 +4,35 @@ export function headOf(s: string, n: number): string {
   return head.length < s.length && /[\uD800-\uDBFF]$/.test(head) ? head.slice(0, -1) : head;
 }
 
-/** Emphasis markers whose pairs must not be split between two messages: doubled ones first (`**` is not two `*`). */
-const EMPHASIS_MARKERS = ['**', '__', '~~', '*', '_', '~'] as const;
+/** Emphasis markers whose pairs must not be split between two messages (`**` is one marker, not two `*`). */
+const EMPHASIS_MARKERS = new Set(['**', '__', '~~', '*', '_', '~']);
 
 /**
- * Whether `text` leaves no inline span open: an even number of backticks, and outside code spans
- * an even number of each emphasis marker. A heuristic (a lone `_` in snake_case counts as open),
- * good enough to choose between spaces.
- */
-function inlineClosed(text: string): boolean {
-  const spans = text.split('`');
-  if (spans.length % 2 === 0) return false;
-  let prose = spans.filter((_, i) => i % 2 === 0).join('');
-  for (const m of EMPHASIS_MARKERS) {
-    const pieces = prose.split(m);
-    if (pieces.length % 2 === 0) return false;
-    prose = pieces.join(' ');
-  }
-  return true;
-}
-
-/**
- * The space to cut `rest` at, within the first `n` characters: with `markup`, the last one that
- * leaves no inline span (`**bold**`, `` `code` ``) open, if there is one in the second half of
- * the window; else the last space; 0 when there is none.
+ * The space to cut `rest` at, within the first `n` characters: with `markup`, the last one before
+ * which no inline span (`**bold**`, `` `code` ``) is open, if there is one in the second half of
+ * the window; else the last space; 0 when there is none. One pass over the window: outside code
+ * spans, each emphasis marker's count is kept as it goes (a heuristic: a lone `_` in snake_case
+ * counts as open, which only moves the cut to an earlier space).
  */
 function cutPoint(rest: string, n: number, markup: boolean): number {
   const last = rest.lastIndexOf(' ', n);
   if (!markup || last <= 0) return last;
-  for (let at = last; at >= n / 2; at = rest.lastIndexOf(' ', at - 1)) {
-    if (at <= 0) break;
-    if (inlineClosed(rest.slice(0, at))) return at;
+  let inCode = false;
+  const open = new Set<string>();
+  let best = -1;
+  for (let i = 0; i <= last; i++) {
+    const c = rest[i]!;
+    if (c === '`') inCode = !inCode;
+    else if (!inCode && (c === '*' || c === '_' || c === '~')) {
+      const marker = rest[i + 1] === c ? c + c : c;
+      if (EMPHASIS_MARKERS.has(marker)) {
+        if (open.has(marker)) open.delete(marker);
+        else open.add(marker);
+        i += marker.length - 1;
+      }
+    } else if (c === ' ' && i > 0 && !inCode && open.size === 0) best = i;
   }
-  return last;
+  return best >= n / 2 ? best : last;
 }
 
 /**
