@@ -54,6 +54,20 @@ describe('http_request', () => {
     const result = await call({ method: 'GET', url: `http://api.test:${port}/echo-encoded` });
     expect(result.ok).toBe(true);
     expect(result.output).toContain('b64=[redacted] url=[redacted] token64=[redacted]');
+    // Inside a longer encoded blob (a JSON echo of the request, base64'd), at every byte offset.
+    const token = 'sk-live-0123456789abcdefghij';
+    const needles = secretNeedles([`Bearer ${token}`]);
+    for (const prefix of ['', 'a', 'ab', 'abc', 'abcd']) {
+      for (const encoding of ['base64', 'base64url'] as const) {
+        const blob = Buffer.from(`${prefix}{"authorization":"Bearer ${token}","host":"x"}`).toString(encoding);
+        let redacted = blob;
+        for (const n of needles) redacted = redacted.split(n).join('[redacted]');
+        expect(redacted, `${encoding} after ${prefix.length} bytes`).toContain('[redacted]');
+        // What is left decodes to no long run of the token.
+        const left = redacted.split('[redacted]').map((s) => Buffer.from(s, encoding).toString('latin1')).join('');
+        expect(left).not.toContain(token.slice(3, 13));
+      }
+    }
     expect(secretNeedles(['Basic ' + Buffer.from('alice:correct-horse-battery').toString('base64')])).toEqual(
       expect.arrayContaining(['alice:correct-horse-battery', 'correct-horse-battery', Buffer.from('correct-horse-battery').toString('base64')]),
     );

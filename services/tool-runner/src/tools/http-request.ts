@@ -108,10 +108,27 @@ export function createHttpRequestTool(opts: HttpRequestToolOptions): ToolPlugin 
 }
 
 /**
+ * The base64 (or base64url) characters that encode `text` wherever it sits in a longer encoded
+ * blob: one form per byte offset modulo 3, each only the characters that depend on `text` alone
+ * (no padding, no character shared with the bytes around it).
+ */
+function base64Forms(text: string, encoding: 'base64' | 'base64url'): string[] {
+  const bytes = Buffer.from(text, 'utf8');
+  return [0, 1, 2].map((offset) => {
+    const encoded = Buffer.concat([Buffer.alloc(offset), bytes]).toString(encoding).replace(/=+$/, '');
+    // Leading characters that mix in the zero bytes, and trailing ones of an incomplete group.
+    const start = [0, 2, 3][offset]!;
+    const end = Math.floor((offset + bytes.length) / 3) * 4;
+    return encoded.slice(start, end);
+  });
+}
+
+/**
  * What to cut from a response that may echo the credentials: each value and each long part of it
  * ("Bearer <token>": the token alone; "Basic <b64>": also the decoded `user:password` and the
- * password), each as sent and as commonly re-encoded (URL-encoded, JSON-escaped, base64,
- * base64url). Longest first, so a longer form is cut whole before a part of it.
+ * password), each as sent and as commonly re-encoded (URL-encoded, JSON-escaped, and base64 or
+ * base64url on its own or inside a longer encoded blob). Longest first, so a longer form is cut
+ * whole before a part of it.
  */
 export function secretNeedles(values: readonly string[]): string[] {
   const parts = values.flatMap((value) => {
@@ -125,7 +142,8 @@ export function secretNeedles(values: readonly string[]): string[] {
     encodeURIComponent(p),
     JSON.stringify(p).slice(1, -1),
     Buffer.from(p, 'utf8').toString('base64'),
-    Buffer.from(p, 'utf8').toString('base64url'),
+    ...base64Forms(p, 'base64'),
+    ...base64Forms(p, 'base64url'),
   ]);
   return [...new Set(forms.filter((f) => f.length >= 8))].sort((x, y) => y.length - x.length);
 }
