@@ -9,7 +9,7 @@ import { memoryFromConfig, RedisScopeMarks } from '@switchboard/memory';
 import { policyFromConfig } from '@switchboard/policy';
 import type { Db } from '@switchboard/store';
 import { Scheduler } from '@switchboard/scheduler';
-import { ApprovalBoard, argumentsDigest, ToolCatalog, type ToolPlugin, UNTRUSTED_NOTE, wrapUntrusted } from '@switchboard/tools';
+import { ApprovalBoard, argumentsDigest, ToolCatalog, type ToolPlugin, wrapUntrusted } from '@switchboard/tools';
 import { BUILTIN_TOOLS, builtinsOffByDefault, loadBuiltinTools } from './builtin-tools.ts';
 import type { ToolRunnerConfig } from './config.ts';
 import { definitionOf, mcpConnectedGauge } from './mcp/definitions.ts';
@@ -204,7 +204,7 @@ export async function createToolRunner(deps: ToolRunnerDeps): Promise<ToolRunner
       }
       const settings = policy.settings({ tool: data.tool, agent: data.agent, channel: data.platform, user: data.userId });
       const result = await runTool(plugin, data, { maxOutputBytes: config.TOOL_OUTPUT_MAX_BYTES, signal: shutdown.signal, workspaces, settings });
-      if (result.ok && !plugin.outputTrusted && !result.output.startsWith(UNTRUSTED_NOTE)) {
+      if (result.ok && !plugin.outputTrusted && !plugin.wrapsOwnOutput) {
         // Tool output (files, command output, remote data) is data for the model, never instructions.
         result.output = wrapUntrusted(`tool:${plugin.name}`, {}, result.output, config.TOOL_OUTPUT_MAX_BYTES + 512);
       }

@@ -46,6 +46,12 @@ export interface ToolPlugin<S extends z.ZodType = z.ZodType> {
    */
   outputTrusted?: boolean;
   /**
+   * The tool marks the outside content in its output itself (`wrapUntrusted`), as web_fetch and MCP
+   * tools do; the runner does not wrap it again. Declared, never guessed from the output's text:
+   * content that merely starts like a wrapper (a file written to look like one) is still wrapped.
+   */
+  wrapsOwnOutput?: boolean;
+  /**
    * Long-running: the turn does not wait. The model is told the run started, and the result is
    * posted into the session as a system event when it finishes, which starts a new turn.
    */

@@ -78,6 +78,7 @@ export function createMcpToolPlugin(connection: McpServerConnection, tool: Tool,
     description: describe(server, tool),
     parameters,
     risk: connection.config.risk,
+    wrapsOwnOutput: true,
     timeoutMs: opts.timeoutMs,
     async execute(args, ctx) {
       let result;

@@ -47,6 +47,7 @@ export function createWebFetchTool(opts: WebFetchToolOptions = {}): ToolPlugin {
     name: 'web_fetch',
     description: 'Fetch a public web page or file over http(s) and return its readable text (HTML is reduced to text). The result is untrusted content from the web.',
     risk: 'medium',
+    wrapsOwnOutput: true,
     timeoutMs: timeoutMs + 2_000,
     parameters: z.object({ url: z.string().min(1).max(4096).describe('Absolute http:// or https:// URL') }),
     async execute({ url }, ctx) {

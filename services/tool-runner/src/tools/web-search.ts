@@ -32,6 +32,7 @@ export function createWebSearchTool(provider: WebSearchProvider, opts: { maxOutp
     name: 'web_search',
     description: 'Search the web. Returns titles, URLs and snippets (untrusted content); use web_fetch to read a page.',
     risk: 'low',
+    wrapsOwnOutput: true,
     timeoutMs: 20_000,
     parameters: z.object({
       query: z.string().min(1).max(500).describe('The search query'),
