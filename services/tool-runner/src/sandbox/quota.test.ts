@@ -30,6 +30,13 @@ describe('workspace quota', () => {
     expect((await workspaceUsage(dir, 2)).incomplete).toBe(true);
   });
 
+  it('counts disk reserved past a file’s end (fallocate --keep-size), which its apparent size does not show', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'sb-quota-'));
+    await writeFile(join(dir, 'small'), '');
+    execFileSync('fallocate', ['--keep-size', '--length', '8M', join(dir, 'small')]);
+    expect((await workspaceUsage(dir)).bytes).toBeGreaterThanOrEqual(8 * 1024 * 1024);
+  });
+
   it('counts a workspace holding a path longer than PATH_MAX as full instead of skipping what lies there', async () => {
     dir = await mkdtemp(join(tmpdir(), 'sb-quota-'));
     // Twenty levels of 250-byte names (5,000+ bytes): only relative `cd`s reach the bottom.

@@ -1,4 +1,5 @@
-import { chmod, lstat, readdir } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { chmod, lstat, open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ToolError } from '../tools/tool-error.ts';
 
@@ -16,11 +17,36 @@ export interface WorkspaceUsage {
   incomplete: boolean;
 }
 
+/** Linux's O_PATH (Node does not export it): a handle to the directory itself, needing no permission on it. */
+const O_PATH = 0o10000000;
+
 /**
- * Bytes used by a workspace: the apparent size of every entry (files, directories, symlinks), so
- * a sparse file counts at its full length and a swarm of empty files still costs something. A
- * directory the sandboxed command made unreadable to its owner (`chmod 000`) is opened up again
- * first (the runner owns it or is root), so nothing can be hidden from the count.
+ * The names in a directory the sandboxed command made unreadable to its owner (`chmod 000`),
+ * after opening it up again (the runner owns it or is root). Through an O_PATH handle opened
+ * without following symlinks, so a symlink swapped in for the directory cannot turn the chmod on
+ * a path outside the workspace. Undefined when that fails (the walk then counts as incomplete).
+ */
+async function reopenedNames(dir: string): Promise<string[] | undefined> {
+  let handle;
+  try {
+    handle = await open(dir, O_PATH | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+    const self = `/proc/self/fd/${handle.fd}`;
+    await chmod(self, 0o700);
+    return await readdir(self);
+  } catch {
+    return undefined;
+  } finally {
+    await handle?.close().catch(() => undefined);
+  }
+}
+
+/**
+ * Bytes used by a workspace: per entry (files, directories, symlinks) the larger of its apparent
+ * size and the disk it holds, so a sparse file counts at its full length, space reserved past the
+ * end (`fallocate --keep-size`) counts too, and a swarm of empty files still costs something. A
+ * directory the sandboxed command made unreadable (`chmod 000`) is opened up again first (see
+ * reopenedNames), so nothing can be hidden from the count; one that cannot be makes the walk
+ * incomplete (counted as full).
  */
 export async function workspaceUsage(dir: string, maxEntries = USAGE_MAX_ENTRIES): Promise<WorkspaceUsage> {
   let bytes = 0;
@@ -35,8 +61,9 @@ export async function workspaceUsage(dir: string, maxEntries = USAGE_MAX_ENTRIES
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'ENOTDIR') continue;
       if (code !== 'EACCES') return { bytes, entries, incomplete: true };
-      await chmod(current, 0o700);
-      names = await readdir(current);
+      const reopened = await reopenedNames(current);
+      if (!reopened) return { bytes, entries, incomplete: true };
+      names = reopened;
     }
     for (const name of names) {
       const path = join(current, name);
@@ -50,7 +77,7 @@ export async function workspaceUsage(dir: string, maxEntries = USAGE_MAX_ENTRIES
         return { bytes, entries, incomplete: true };
       }
       entries += 1;
-      bytes += st.size;
+      bytes += Math.max(st.size, st.blocks * 512);
       if (entries >= maxEntries) return { bytes, entries, incomplete: true };
       if (st.isDirectory()) stack.push(path);
     }

@@ -85,7 +85,9 @@ export function runSandboxed(profile: SandboxProfile, run: SandboxRun): Promise<
               if (over) kill('disk_quota');
             },
             () => {
+              // A watch that cannot measure cannot vouch for the quota either.
               watching = false;
+              kill('disk_quota');
             },
           );
         }, run.watch.intervalMs)
