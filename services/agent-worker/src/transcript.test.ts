@@ -109,7 +109,8 @@ describe.each(backends)('TranscriptStore commits (%s)', (_name, start) => {
       const next = turn(session, 6, 'second');
       next.rows = [first, ...next.rows];
       const commits = session === 'r-race' ? [store.commit(next)] : [store.commit(turn('r-race-other', 1, 'busy')), store.commit(turn('r-race-another', 1, 'busy')), store.commit(next)];
-      expect((await Promise.all(commits)).at(-1)).toMatchObject({ outcome: 'committed' });
+      // Committed, but one row short: the worker then does not extend its cached history with it.
+      expect((await Promise.all(commits)).at(-1)).toMatchObject({ outcome: 'committed', written: 2 });
       expect(await transcript(session)).toEqual([
         `1 user first (${first.sourceId})`,
         '2 assistant echo: first',
@@ -124,7 +125,7 @@ describe.each(backends)('TranscriptStore commits (%s)', (_name, start) => {
     // A session a newer claim has committed for (fence 9), and a turn that is already written.
     await setup.commit(turn('g-fenced', 9, 'newer claim'));
     const done = turn('g-done', 1, 'written before');
-    expect(await setup.commit(done)).toEqual({ outcome: 'committed', baseSeq: 0 });
+    expect(await setup.commit(done)).toEqual({ outcome: 'committed', baseSeq: 0, written: 2 });
 
     const { db: gated, statements, release } = gatedDb();
     const store = new TranscriptStore(gated, { maxInFlight: 1 });
@@ -138,13 +139,13 @@ describe.each(backends)('TranscriptStore commits (%s)', (_name, start) => {
     expect(statements).toEqual(['one']); // the others wait for it
     release();
 
-    expect(await first).toEqual({ outcome: 'committed', baseSeq: 0 });
+    expect(await first).toEqual({ outcome: 'committed', baseSeq: 0, written: 2 });
     expect(await Promise.all(waiting)).toEqual([
-      { outcome: 'committed', baseSeq: 0 },
-      { outcome: 'committed', baseSeq: 0 },
-      { outcome: 'committed', baseSeq: 2 },
-      { outcome: 'fenced', baseSeq: 2 },
-      { outcome: 'already_committed', baseSeq: 2 },
+      { outcome: 'committed', baseSeq: 0, written: 2 },
+      { outcome: 'committed', baseSeq: 0, written: 2 },
+      { outcome: 'committed', baseSeq: 2, written: 2 },
+      { outcome: 'fenced', baseSeq: 2, written: 0 },
+      { outcome: 'already_committed', baseSeq: 2, written: 0 },
     ]);
     // The session's second turn waited for the next statement: one turn per session in a batch.
     expect(statements).toEqual(['one', 'batch of 4', 'one']);
@@ -208,8 +209,8 @@ describe.each(backends)('TranscriptStore commits (%s)', (_name, start) => {
     release();
 
     await first;
-    expect(await good).toEqual({ outcome: 'committed', baseSeq: 0 });
-    expect(await alsoGood).toEqual({ outcome: 'committed', baseSeq: 0 });
+    expect(await good).toEqual({ outcome: 'committed', baseSeq: 0, written: 2 });
+    expect(await alsoGood).toEqual({ outcome: 'committed', baseSeq: 0, written: 2 });
     expect(await failed).toMatchObject({ code: '23514' });
     expect(statements).toEqual(['one', 'batch of 3', 'one', 'one', 'one']);
     expect(await transcript('f-good')).toHaveLength(2);

@@ -38,6 +38,11 @@ export interface CommitResult {
   outcome: CommitOutcome;
   /** The session's newest message seq before the commit's messages (they follow it in order). */
   baseSeq: number;
+  /**
+   * Messages written: fewer than the turn's rows when an inbound message was in the transcript
+   * already (interrupt mode: a stalled run of the batch's earlier claim wrote it first).
+   */
+  written: number;
 }
 
 /** Most turns one batched commit carries. */
@@ -49,7 +54,7 @@ interface PendingCommit {
   reject(err: unknown): void;
 }
 
-type CommitRow = { fenced_ok: string | number; inserted: string | number; base_seq: string | number };
+type CommitRow = { fenced_ok: string | number; inserted: string | number; base_seq: string | number; written: string | number };
 
 /**
  * Transcripts in Postgres: the source of truth for short-term context. A turn's commit is one
@@ -230,7 +235,7 @@ function commitResult(r: CommitRow): CommitResult {
   // An older token than the last commit's means a newer claim owns the session: the stale
   // worker must do nothing (the owner delivers and acknowledges).
   const outcome = Number(r.fenced_ok) === 0 ? 'fenced' : Number(r.inserted) === 0 ? 'already_committed' : 'committed';
-  return { outcome, baseSeq: Number(r.base_seq) };
+  return { outcome, baseSeq: Number(r.base_seq), written: Number(r.written) };
 }
 
 /** One transcript entry as the chat message the model is sent. */

@@ -238,7 +238,7 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
       // Interrupt mode: a stalled run whose batch was resumed elsewhere, then given back and
       // claimed anew (a new turn id, the same messages), must not commit its old turn over it.
       if (ctx.releasable && !(await ctx.store.owns(ctx.sessionKey, ctx))) throw new FencedError(ctx.sessionKey, fence);
-      const { outcome, baseSeq } = await deps.transcripts.commit({
+      const { outcome, baseSeq, written } = await deps.transcripts.commit({
         sessionKey: ctx.sessionKey,
         fence,
         session: first,
@@ -251,7 +251,9 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
       });
       if (outcome === 'fenced') throw new FencedError(ctx.sessionKey, fence);
       const atMost = remembered && unsummarizedTokensAtMost(remembered, historyLimit, rows);
-      if (outcome === 'committed' && remembered) deps.memory?.committed(ctx, remembered, historyLimit, { added: rows, baseSeq, unsummarizedTokensAtMost: atMost });
+      // Only a commit that wrote every row extends the cached history (one that skipped an inbound
+      // message another run wrote first would leave it there twice): else the next turn reads.
+      if (outcome === 'committed' && remembered && written === rows.length) deps.memory?.committed(ctx, remembered, historyLimit, { added: rows, baseSeq, unsummarizedTokensAtMost: atMost });
       // Committed already by an earlier run of this turn (a stalled worker whose commit landed first):
       // the reply is the committed one, which the transcript and memory hold.
       await deliver(outcome === 'already_committed' ? ((await deps.transcripts.committedReply(ctx.turnId)) ?? finalText) : finalText, outcome === 'already_committed' ? undefined : usage);

@@ -83,8 +83,8 @@ export const TRANSCRIPT_COMMIT_SQL = `${GENERIC_PLAN_MARK} WITH s AS (
  * Parameter: $1 a JSON array of `{k, sid, fence, tid, inbound, reply, model, pt, ct, msgs,
  * platform, account, chat, thread, uid}`, one per turn: `k` its key in the answer, then $1-$14 of
  * {@link TRANSCRIPT_COMMIT_SQL} in that order, `msgs` the messages' array itself (not its text).
- * Returns one row per turn, ordered by `k`, with that statement's `fenced_ok`, `inserted` and
- * `base_seq` (`m` runs whether or not anything reads it, as every data-modifying `WITH` does).
+ * Returns one row per turn, ordered by `k`, with that statement's `fenced_ok`, `inserted`,
+ * `base_seq` and `written`.
  */
 export const TRANSCRIPT_COMMIT_BATCH_SQL = `${GENERIC_PLAN_MARK} WITH i AS (
    SELECT * FROM jsonb_to_recordset($1::jsonb)
@@ -109,7 +109,8 @@ export const TRANSCRIPT_COMMIT_BATCH_SQL = `${GENERIC_PLAN_MARK} WITH i AS (
    FROM i JOIN t ON t.id = i.tid JOIN base ON base.k = i.k, jsonb_to_recordset(i.msgs)
      AS r(ord int, role text, content text, tool_calls jsonb, tool_call_id text, source_id text, user_id text, tokens int)
    ON CONFLICT (session_id, source_id) WHERE source_id IS NOT NULL DO NOTHING
-   RETURNING 1
+   RETURNING turn_id
  )
- SELECT i.k, (s.id IS NOT NULL)::int AS fenced_ok, (t.id IS NOT NULL)::int AS inserted, base.seq AS base_seq
+ SELECT i.k, (s.id IS NOT NULL)::int AS fenced_ok, (t.id IS NOT NULL)::int AS inserted, base.seq AS base_seq,
+   (SELECT count(*) FROM m WHERE m.turn_id = i.tid)::int AS written
  FROM i JOIN base ON base.k = i.k LEFT JOIN s ON s.id = i.sid LEFT JOIN t ON t.id = i.tid ORDER BY i.k`;
