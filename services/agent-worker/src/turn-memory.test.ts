@@ -46,6 +46,11 @@ beforeAll(async () => {
           return body.messages.some((m) => m.role === 'tool') ? { text: 'done' } : { toolCalls: [{ name: 'send_email', arguments: { to: 'boss' } }] };
         }
         if (body.messages.some((m) => m.role === 'user' && messageText(m) === 'loop forever')) return { toolCalls: [{ name: 'no_such_tool', arguments: { x: 1 } }] };
+        if (body.messages.some((m) => m.role === 'user' && messageText(m) === 'wrap it up')) {
+          // Asks for a tool until it is told to answer.
+          const seenResults = body.messages.filter((m) => m.role === 'tool').length;
+          return (body as { tool_choice?: string }).tool_choice === 'none' ? { text: `answered after ${seenResults} tool results` } : { toolCalls: [{ name: 'no_such_tool', arguments: { x: 1 } }] };
+        }
         calls.chat++;
         return { text: `Here is a long enough answer: ${'words '.repeat(60)}` };
       },
@@ -261,6 +266,18 @@ describe('what a turn delivers', () => {
     await run(ctx);
     expect(delivered).toEqual([expect.stringContaining('I stopped after 2 tool steps')]);
     expect((await transcriptOf('web:local:limit')).at(-1)).toEqual({ role: 'assistant', content: delivered[0] });
+  });
+
+  it('comes from the last step the limit allows, which is told to answer, so every tool result reaches the model', async () => {
+    const delivered: string[] = [];
+    // One tool on offer (the model asks for another, which is answered with an error, not run).
+    const catalog = { list: async () => [{ name: 'lookup', description: 'Looks up', parameters: { type: 'object', properties: {} }, timeoutMs: 1000, risk: 'low' }] } as unknown as ToolCatalog;
+    const run = createTurnRunner({ ...runnerDeps(db, llm(), 100_000, 2), catalog, replies: { deliver: async (r: { text: string }) => void delivered.push(r.text) } as unknown as ReplyPublisher });
+    await run({ ...turn(210, 'wrap it up'), sessionKey: 'web:local:wrap', turnId: 'wrap-1' });
+    expect(delivered).toEqual(['answered after 1 tool results']);
+    // Every tool call in the transcript has its result: nothing the model asked for is left unanswered.
+    const rows = await transcriptOf('web:local:wrap');
+    expect(rows.map((r) => r.role)).toEqual(['user', 'assistant', 'tool', 'assistant']);
   });
 
   it('is the committed answer when an earlier run of the turn committed first', async () => {

@@ -165,7 +165,14 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
         const answered = new Set(steps.slice(lastModelIndex + 1).map((s) => (s.kind === 'tool' ? s.toolCallId : '')));
         const open = lastModel.toolCalls.filter((c) => !answered.has(c.id));
         if (open.length > 0) {
-          for (const call of open) await record(await runToolCall(call, modelSteps.length, tools));
+          if (modelSteps.length < deps.maxToolSteps) {
+            for (const call of open) await record(await runToolCall(call, modelSteps.length, tools));
+          } else {
+            // The model was told to answer (below) and asked for tools anyway: at the step limit no
+            // model call is left to read a result, so the calls are not run, and say why.
+            const output = `not run: the turn reached its limit of ${deps.maxToolSteps} model steps`;
+            for (const call of open) await record({ kind: 'tool', toolCallId: call.id, name: call.name, output, ok: false });
+          }
           continue;
         }
       }
@@ -199,6 +206,9 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
         completion = await llm.complete({
           messages: built.messages,
           tools,
+          // The last step the limit allows must answer: a tool it asked for would run with no
+          // model call left to read the result.
+          ...(modelSteps.length + 1 >= deps.maxToolSteps ? { toolChoice: 'none' as const } : {}),
           // A heartbeat's answer is not streamed: it may turn out to be the silent reply.
           onDelta: heartbeat ? () => undefined : (t) => deltas.push(t),
           ...(signal ? { signal } : {}),

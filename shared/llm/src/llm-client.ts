@@ -246,6 +246,7 @@ export function createLlmClient(opts: LlmClientOptions): LlmClient {
       stream_options: { include_usage: true },
     };
     if (req.maxTokens !== undefined) body[maxTokensField] = req.maxTokens;
+    if (req.toolChoice !== undefined && req.tools !== undefined && req.tools.length > 0) body.tool_choice = req.toolChoice;
     const json = JSON.stringify(body);
     if (req.tools === undefined || req.tools.length === 0) return json;
     const head = json.slice(0, -1);

@@ -45,6 +45,8 @@ export interface LlmRequest {
   onDelta?: (text: string) => void;
   /** Upper bound on generated tokens; unset lets the server decide. */
   maxTokens?: number;
+  /** `'none'`: the tools stay defined (earlier calls in the messages remain valid) but the model must answer in text. */
+  toolChoice?: 'none';
 }
 
 /** A tool call the model asked for. `argumentsJson` is the raw JSON text, not yet validated. */
