@@ -268,6 +268,17 @@ describe('what a turn delivers', () => {
     expect((await transcriptOf('web:local:limit')).at(-1)).toEqual({ role: 'assistant', content: delivered[0] });
   });
 
+  it('keeps an early message of a long chat of short turns in the prompt: the history read covers what compaction leaves', async () => {
+    const run = createTurnRunner({ ...runnerDeps(db, llm(), 16_000, 2) });
+    const at = (n: number, text: string) => ({ ...turn(300 + n, text), sessionKey: 'web:local:flight', turnId: `flight-${n}` });
+    await run(at(0, 'My flight is LH400 on Friday.'));
+    for (let n = 1; n < 80; n++) await run(at(n, `ok ${n}`));
+    const from = model.requests.length;
+    await run(at(80, 'Which flight was mine?'));
+    // 162 messages, far below the budget and never summarized: all of them are in the prompt.
+    expect(JSON.stringify(model.requests[from]!.messages)).toContain('My flight is LH400 on Friday.');
+  }, 60_000);
+
   it('comes from the last step the limit allows, which is told to answer, so every tool result reaches the model', async () => {
     const delivered: string[] = [];
     // One tool on offer (the model asks for another, which is answered with an error, not run).

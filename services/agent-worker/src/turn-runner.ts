@@ -38,7 +38,7 @@ export interface TurnRunnerDeps {
   systemPrompt: string;
   contextBudgetTokens: number;
   maxToolSteps: number;
-  /** History rows loaded before fitting the budget. */
+  /** History rows loaded before fitting the budget (default {@link historyRowsFor} the budget). */
   historyLimit?: number;
   /** Limits of heartbeat turns: a small prompt, a short answer, no tools. */
   heartbeat?: { maxTokens: number; contextTokens: number };
@@ -82,6 +82,16 @@ function userText(m: InboundMessage): string {
  * transcript and deliver the reply. Every model step and tool result is checkpointed, so a turn
  * resumed after a crash replays them instead of calling the model or a tool again.
  */
+/**
+ * How many of the newest messages after the summary a turn reads by default: enough for every
+ * message compaction leaves unsummarized (it keeps them under ~60 % of the budget, and a message
+ * costs at least ~5 tokens in a prompt), so none falls out of both the summary and the prompt;
+ * the context builder then fits the budget. At least 100.
+ */
+export function historyRowsFor(budgetTokens: number): number {
+  return Math.max(100, Math.ceil(budgetTokens / 8));
+}
+
 export function createTurnRunner(deps: TurnRunnerDeps) {
   const finishing = pLimit(deps.finishingTurns ?? FINISHING_TURNS);
   return async function runTurn(ctx: TurnContext): Promise<void> {
@@ -110,7 +120,7 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
 
     // A heartbeat costs at most one small model call: short history, no tools, a capped answer.
     const heartbeat = deps.heartbeat && ctx.messages.every((m) => m.trigger === 'heartbeat') ? deps.heartbeat : undefined;
-    const historyLimit = deps.historyLimit ?? 100;
+    const historyLimit = deps.historyLimit ?? historyRowsFor(deps.contextBudgetTokens);
     const policyCtx = (tool: string) => ({ tool, agent: deps.agentName, channel: first.platform, user: first.userId });
     /** Tools may reach the user's private data (memories) only in their own conversation. */
     const personal = isPersonalTurn(ctx.messages);
@@ -269,7 +279,9 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
       await deliver(outcome === 'already_committed' ? ((await deps.transcripts.committedReply(ctx.turnId)) ?? finalText) : finalText, outcome === 'already_committed' ? undefined : usage);
       return atMost;
     });
-    await deps.memory?.afterTurn(ctx, budgetTokens, { unsummarizedTokensAtMost: tokensAtMost });
+    // The history read holds every unsummarized message when it came back short of the limit.
+    const messagesAtMost = remembered && remembered.history.length < historyLimit ? remembered.history.length + rows.length : undefined;
+    await deps.memory?.afterTurn(ctx, budgetTokens, { unsummarizedTokensAtMost: tokensAtMost, unsummarizedMessagesAtMost: messagesAtMost, historyWindow: historyLimit });
 
     async function runToolCall(call: LlmToolCall, step: number, offered: ToolDefinition[]): Promise<Step> {
       const audit = (e: Pick<AuditEntry, 'args' | 'decision' | 'outcome'> & Partial<AuditEntry>) =>

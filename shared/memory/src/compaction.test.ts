@@ -29,6 +29,18 @@ describe('planCompaction', () => {
     }
   });
 
+  it('compacts more messages than the history window holds however few tokens they are, leaving about half the window', () => {
+    const all = rows(40); // 160 messages
+    const total = all.reduce((n, r) => n + rowTokens(r), 0);
+    expect(planCompaction(all, { triggerTokens: total, keepTokens: total, maxChunkTokens: 10_000, maxRows: 160 })).toBeUndefined();
+    const plan = planCompaction(all, { triggerTokens: total, keepTokens: total, maxChunkTokens: 10_000, maxRows: 100 })!;
+    expect(plan).toBeDefined();
+    expect(all[plan.to]!.role).toBe('user');
+    // About half the window is left verbatim (back to a turn boundary), well within it.
+    expect(all.length - plan.to).toBeGreaterThanOrEqual(50);
+    expect(all.length - plan.to).toBeLessThan(60);
+  });
+
   it('summarizes at most maxChunkTokens at once', () => {
     const all = rows(40);
     const plan = planCompaction(all, { triggerTokens: 100, keepTokens: 100, maxChunkTokens: 500 })!;

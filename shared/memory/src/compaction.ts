@@ -25,6 +25,13 @@ export interface CompactionPolicy {
   keepTokens: number;
   /** Most tokens summarized in one call; the rest waits for the next turn. */
   maxChunkTokens: number;
+  /**
+   * The context reads at most this many of the newest messages after the summary (its history
+   * window): more unsummarized messages than that triggers a compaction however few tokens they
+   * hold (messages older than the window would be in neither the summary nor the prompt), which
+   * leaves about half the window verbatim (back to a turn boundary).
+   */
+  maxRows?: number;
 }
 
 /** The tokens one row costs in a prompt (the chat format's per-message overhead included). */
@@ -42,11 +49,13 @@ export function rowTokens(row: CompactionRow): number {
 export function planCompaction(rows: readonly CompactionRow[], policy: CompactionPolicy): { from: number; to: number; tokens: number } | undefined {
   const costs = rows.map(rowTokens);
   const total = costs.reduce((a, b) => a + b, 0);
-  if (total <= policy.triggerTokens) return undefined;
-  // Latest cut that keeps keepTokens verbatim.
+  const overWindow = policy.maxRows !== undefined && rows.length > policy.maxRows;
+  if (total <= policy.triggerTokens && !overWindow) return undefined;
+  // Latest cut that keeps keepTokens verbatim (and, past the window, no more than half of it).
   let kept = 0;
   let cut = rows.length;
   while (cut > 0 && kept < policy.keepTokens) kept += costs[--cut]!;
+  if (overWindow) cut = Math.max(cut, rows.length - Math.floor(policy.maxRows! / 2));
   let best = -1;
   let prefix = 0;
   let bestTokens = 0;

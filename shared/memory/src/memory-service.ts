@@ -14,6 +14,10 @@ export interface KnownTranscript {
    * summary, this turn's included; undefined when the turn does not know.
    */
   unsummarizedTokensAtMost?: number | undefined;
+  /** At most this many messages after the latest summary, this turn's included; undefined when the turn does not know. */
+  unsummarizedMessagesAtMost?: number | undefined;
+  /** How many of the newest messages after the summary the context reads (see CompactionPolicy.maxRows). */
+  historyWindow?: number | undefined;
 }
 
 /** Who a turn is for, as memory needs it. */
@@ -180,7 +184,8 @@ export class MemoryService {
     const db = this.opts.db;
     const triggerTokens = Math.floor(budgetTokens * (this.opts.compactAtShare ?? 0.6));
     // The turn already knows everything since the latest summary fits: no need to load it to see that.
-    if (known.unsummarizedTokensAtMost !== undefined && known.unsummarizedTokensAtMost <= triggerTokens) return false;
+    const withinWindow = known.historyWindow === undefined || (known.unsummarizedMessagesAtMost !== undefined && known.unsummarizedMessagesAtMost <= known.historyWindow);
+    if (known.unsummarizedTokensAtMost !== undefined && known.unsummarizedTokensAtMost <= triggerTokens && withinWindow) return false;
     const previous = await this.latestSummary(turn.sessionKey);
     // One JSON text instead of a row per message: PGlite returns hundreds of rows several times slower.
     const { rows: [loaded] } = await db.query<{ messages: string }>(
@@ -195,6 +200,7 @@ export class MemoryService {
       keepTokens: Math.floor(budgetTokens * (this.opts.keepShare ?? 0.3)),
       // The summarizer's own prompt (instructions, previous summary, range) stays within the budget too.
       maxChunkTokens: Math.floor(budgetTokens * (this.opts.chunkShare ?? 0.5)),
+      ...(known.historyWindow !== undefined ? { maxRows: known.historyWindow } : {}),
     });
     if (!plan || !this.opts.summarizer) return false;
     const key = `compact:${turn.sessionKey}:${plan.to}`;
