@@ -1,6 +1,7 @@
 import { Queue } from 'bullmq';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { createRedis, LaneStore } from '@switchboard/lanes';
+import { heartbeatQueueName } from '@switchboard/agent-worker';
 import { countMessageTokens, type ChatMessage } from '@switchboard/llm';
 import { waitFor } from '@switchboard/testkit';
 import { startTestSystem, type TestSystem } from '../support/system.ts';
@@ -41,7 +42,7 @@ describe('heartbeats', () => {
     const t = await start({}, '');
     await waitFor(() => t.model.requests.length >= 2, { timeoutMs: 20_000 });
     expect(await replies(t)).toEqual([]);
-    const queue = new Queue('heartbeats', { connection: redis, prefix: t.prefix });
+    const queue = new Queue(heartbeatQueueName('default'), { connection: redis, prefix: t.prefix });
     const [done] = await queue.getJobs(['completed'], 0, 0);
     expect(done?.opts.removeOnComplete).toEqual({ count: 100 });
     await queue.close();

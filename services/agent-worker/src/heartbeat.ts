@@ -20,6 +20,7 @@ export const HeartbeatConfig = z
       .string()
       .regex(/^\d\d:\d\d-\d\d:\d\d$/)
       .refine((v) => v.split('-').every((p) => HH_MM.test(p)), 'activeHours must be HH:MM-HH:MM')
+      .refine((v) => v.slice(0, 5) !== v.slice(6), 'activeHours must not start and end at the same time (leave it out for always)')
       .optional(),
     timezone: z.string().refine((tz) => {
       try {
@@ -62,9 +63,22 @@ export function withinActiveHours(atMs: number, activeHours: string | undefined,
   return from! <= to! ? minutes >= from! && minutes < to! : minutes >= from! || minutes < to!;
 }
 
+/**
+ * The queue of one agent's heartbeat firings. One per agent: on a shared queue any agent's worker
+ * took any agent's firing and ran it with its own settings, and a scheduler left by a renamed
+ * agent woke the session a second time every period. A scheduler nobody consumes any more holds
+ * one pending firing, not a growing pile.
+ */
+export function heartbeatQueueName(agentName: string): string {
+  return `heartbeats-${agentName}`;
+}
+
+/** The queue all agents' heartbeats shared before {@link heartbeatQueueName}; its schedulers are removed at start. */
+const LEGACY_HEARTBEAT_QUEUE = 'heartbeats';
+
 /** Heartbeat firings by outcome; registered whether or not a heartbeat is on, so dashboards always find it. */
 export function heartbeatMetric(registry: Registry) {
-  return counter(registry, { name: 'switchboard_heartbeats_total', help: 'Heartbeat firings by outcome (woke, inactive)', labelNames: ['outcome'] as const });
+  return counter(registry, { name: 'switchboard_heartbeats_total', help: 'Heartbeat firings by outcome (woke, inactive, skipped_stale)', labelNames: ['outcome'] as const });
 }
 
 /**
@@ -77,8 +91,10 @@ export async function startHeartbeat(opts: { config: HeartbeatConfig; agentName:
   const { config } = opts;
   const runs = heartbeatMetric(opts.registry);
   const audit = new RunAudit(opts.connection, opts.prefix);
-  const queue = new Queue('heartbeats', { connection: opts.connection, prefix: opts.prefix });
+  const queueName = heartbeatQueueName(opts.agentName);
+  const queue = new Queue(queueName, { connection: opts.connection, prefix: opts.prefix });
   const schedulerId = `heartbeat-${opts.agentName}`;
+  await removeLegacyHeartbeat(opts);
   // Finished firings are not kept (the audit trail of runs records each): at one a second a day
   // would leave 86,400 job hashes in Redis.
   await queue.upsertJobScheduler(
@@ -87,17 +103,26 @@ export async function startHeartbeat(opts: { config: HeartbeatConfig; agentName:
     { name: 'heartbeat', data: {}, opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } } },
   );
   const worker = new Worker(
-    'heartbeats',
+    queueName,
     async (job: Job) => {
       // Job-scheduler job ids end in the time the firing was due.
       const firedAtMs = Number(/:(\d+)$/.exec(job.id ?? '')?.[1] ?? job.timestamp);
+      const nowMs = Date.now();
       const sessionKeyOfRun = sessionKey({ platform: 'web', account: config.account, chatId: config.sessionId });
       const target = { v: 1 as const, platform: 'web', sessionKey: sessionKeyOfRun, account: config.account, chatId: config.sessionId, userId: `heartbeat:${opts.agentName}` };
       const entry = { kind: 'heartbeat' as const, source: opts.agentName, account: config.account, firingMs: firedAtMs, sessionKey: sessionKeyOfRun };
-      if (!withinActiveHours(firedAtMs, config.activeHours, config.timezone)) {
+      // Checked when it runs, not only when it was due: a firing held back by downtime must not
+      // wake the model outside the active hours. One late by more than a period is stale: the
+      // next one comes soon, and a check-in on long-gone state helps no one.
+      if (!withinActiveHours(firedAtMs, config.activeHours, config.timezone) || !withinActiveHours(nowMs, config.activeHours, config.timezone)) {
         runs.inc({ outcome: 'inactive' });
         await audit.record({ ...entry, outcome: 'inactive' });
         return 'inactive';
+      }
+      if (nowMs - firedAtMs > Math.max(config.everyMs, 60_000)) {
+        runs.inc({ outcome: 'skipped_stale' });
+        await audit.record({ ...entry, outcome: 'skipped_stale' });
+        return 'skipped_stale';
       }
       const result = await opts.ingress.submit(
         {
@@ -116,7 +141,7 @@ export async function startHeartbeat(opts: { config: HeartbeatConfig; agentName:
     },
     { connection: opts.blocking, prefix: opts.prefix, concurrency: 1 },
   );
-  worker.on('error', (err) => opts.logger.error({ err, queue: 'heartbeats' }, 'heartbeat worker error'));
+  worker.on('error', (err) => opts.logger.error({ err, queue: queueName }, 'heartbeat worker error'));
   opts.logger.info({ everyMs: config.everyMs, activeHours: config.activeHours ?? 'always', session: config.sessionId }, 'heartbeat on');
   return {
     async close() {
@@ -126,12 +151,23 @@ export async function startHeartbeat(opts: { config: HeartbeatConfig; agentName:
   };
 }
 
-/** Removes the agent's heartbeat scheduler (heartbeat switched off), so no firings pile up unconsumed. */
+/** Removes the agent's heartbeat scheduler (heartbeat switched off), so no firing is left pending. */
 export async function removeHeartbeat(opts: { agentName: string; connection: Redis; prefix: string }): Promise<void> {
-  const queue = new Queue('heartbeats', { connection: opts.connection, prefix: opts.prefix });
+  await removeLegacyHeartbeat(opts);
+  const queue = new Queue(heartbeatQueueName(opts.agentName), { connection: opts.connection, prefix: opts.prefix });
   try {
     await queue.removeJobScheduler(`heartbeat-${opts.agentName}`);
   } finally {
     await queue.close();
+  }
+}
+
+/** Removes the agent's scheduler from the queue all agents shared before (see heartbeatQueueName). */
+async function removeLegacyHeartbeat(opts: { agentName: string; connection: Redis; prefix: string }): Promise<void> {
+  const legacy = new Queue(LEGACY_HEARTBEAT_QUEUE, { connection: opts.connection, prefix: opts.prefix });
+  try {
+    await legacy.removeJobScheduler(`heartbeat-${opts.agentName}`);
+  } finally {
+    await legacy.close();
   }
 }

@@ -17,6 +17,7 @@ import { TranscriptStore } from './transcript.ts';
 import { createTurnRunner, DEFAULT_SYSTEM_PROMPT } from './turn-runner.ts';
 
 export { loadAgentWorkerConfig, AgentWorkerEnv } from './config.ts';
+export { heartbeatQueueName } from './heartbeat.ts';
 export type { AgentWorkerConfig } from './config.ts';
 
 export interface AgentWorkerDeps {
