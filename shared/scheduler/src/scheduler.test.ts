@@ -9,6 +9,7 @@ import type { Registry } from 'prom-client';
 import { ScheduleInputError, Scheduler } from './scheduler.ts';
 import { nextCronRunMs } from './schema.ts';
 import { createScheduleWorker, type ScheduleWorker } from './worker.ts';
+import { RunAudit } from './run-audit.ts';
 import type { ScheduleTarget } from './schema.ts';
 
 const logger = createLogger({ service: 'test', level: 'silent' });
@@ -188,6 +189,19 @@ describe('schedule worker', () => {
     expect(await h.scheduler.get(s.id)).toBeUndefined();
     expect(await h.scheduler.queue.getDelayedCount()).toBe(0);
     expect((await inbox(h, s.sessionKey)).length).toBe(1);
+  });
+
+  it('forgets a one-shot whose firing failed for good, and records the failure in the audit trail', async () => {
+    const w = h.startWorker();
+    const s = await h.scheduler.create('acct1', { sessionId: 'o2', message: 'never delivered', at: new Date(Date.now() + 3_600_000).toISOString() }, target('o2'));
+    const [job] = await h.scheduler.queue.getDelayed();
+    // Its last attempt failed (delivery kept failing; attempts and backoff take ~15 s to run out for real).
+    job!.attemptsMade = job!.opts.attempts ?? 5;
+    w.worker.emit('failed', job!, new Error('the lane is unreachable'), 'active');
+    await waitFor(async () => (await h.scheduler.get(s.id)) === undefined);
+    expect(await h.scheduler.list('acct1')).toEqual([]);
+    const trail = await new RunAudit(h.redis, h.prefix).list({ account: 'acct1', kind: 'schedule' });
+    expect(trail).toEqual([expect.objectContaining({ source: s.id, outcome: 'failed', sessionKey: s.sessionKey })]);
   });
 
   it('delivers each firing exactly once with two worker replicas', async () => {

@@ -116,8 +116,19 @@ export function createScheduleWorker(opts: ScheduleWorkerOptions): ScheduleWorke
 
   const worker = new Worker(SCHEDULE_QUEUE.name, process, { connection: opts.connection, prefix: opts.prefix, concurrency: opts.concurrency ?? 10 });
   worker.on('failed', (job, err) => {
-    if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) opts.logger.error({ queue: SCHEDULE_QUEUE.name, jobId: job.id, err }, 'schedule firing failed for good');
+    if (!job || job.attemptsMade < (job.opts.attempts ?? 1)) return;
+    opts.logger.error({ queue: SCHEDULE_QUEUE.name, jobId: job.id, err }, 'schedule firing failed for good');
+    void failedForGood(job).catch((cleanupErr: unknown) => opts.logger.warn({ err: cleanupErr, jobId: job.id }, 'could not record a failed schedule firing'));
   });
+  /** A firing out of attempts: in the audit trail as `failed`, and a one-shot's record goes (it will not fire again). */
+  async function failedForGood(job: Job): Promise<void> {
+    const parsed = ScheduleJob.safeParse(job.data);
+    if (!parsed.success) return;
+    const schedule = await opts.scheduler.get(parsed.data.scheduleId);
+    if (!schedule) return;
+    if (schedule.spec.kind === 'at') await opts.scheduler.forget(schedule);
+    await audit.record({ kind: 'schedule', source: schedule.id, account: schedule.account, firingMs: firingTimeMs(job, parsed.data), outcome: 'failed', sessionKey: schedule.sessionKey });
+  }
   worker.on('error', (err) => opts.logger.error({ queue: SCHEDULE_QUEUE.name, err }, 'schedule worker error'));
   return {
     worker,
