@@ -15,7 +15,7 @@ const Args = z.object({
   isolated: z
     .boolean()
     .optional()
-    .describe('create: run it in its own fresh session (no history of this conversation); the answer still comes to this conversation unless deliver says otherwise'),
+    .describe('create: run it in a session of its own, without this conversation’s history (the runs of a recurring one share it); the answer still comes to this conversation unless deliver says otherwise'),
   deliver: DeliverInput.optional().describe('create: send each run’s answer to this channel and chat instead of this conversation'),
 });
 
@@ -27,7 +27,7 @@ export function createScheduleTool(scheduler: Scheduler): ToolPlugin {
   return defineTool({
     name: 'schedule',
     description:
-      'Schedule a message to yourself in this conversation: once at a time, every N milliseconds, or on a cron expression with a time zone. When it fires you receive the message as a system event and can act on it; your answer goes to this conversation, or to the channel and chat named in deliver. With isolated, each run happens in a fresh session of its own. Also lists and cancels this conversation’s schedules.',
+      'Schedule a message to yourself in this conversation: once at a time, every N milliseconds, or on a cron expression with a time zone. When it fires you receive the message as a system event and can act on it; your answer goes to this conversation, or to the channel and chat named in deliver. With isolated, its runs happen in a session of their own, apart from this conversation's history (a recurring one's runs share that session). Also lists and cancels this conversation’s schedules.',
     risk: 'medium',
     outputTrusted: true,
     parameters: Args,
