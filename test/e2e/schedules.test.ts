@@ -60,6 +60,10 @@ describe('/v1/schedules end to end', () => {
     await new Promise((r) => setTimeout(r, 2500));
     expect(await deliveredRuns()).toBeLessThanOrEqual(afterDelete + 1);
     expect(((await (await fetch(`${apiUrl}/v1/schedules`)).json()) as { schedules: unknown[] }).schedules).toEqual([]);
+    // Deleted, its runs are still there to read.
+    const after = await fetch(`${apiUrl}/v1/schedules/${id}/runs`);
+    expect(after.status).toBe(200);
+    expect(((await after.json()) as { runs: unknown[] }).runs.length).toBeGreaterThanOrEqual(2);
   });
 
   it('rejects bad input with a JSON 400', async () => {

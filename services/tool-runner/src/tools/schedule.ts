@@ -27,7 +27,7 @@ export function createScheduleTool(scheduler: Scheduler): ToolPlugin {
   return defineTool({
     name: 'schedule',
     description:
-      'Schedule a message to yourself in this conversation: once at a time, every N milliseconds, or on a cron expression with a time zone. When it fires you receive the message as a system event and can act on it; your answer goes to this conversation, or to the channel and chat named in deliver. With isolated, its runs happen in a session of their own, apart from this conversation's history (a recurring one's runs share that session). Also lists and cancels this conversation’s schedules.',
+      'Schedule a message to yourself in this conversation: once at a time, every N milliseconds, or on a cron expression with a time zone. When it fires you receive the message as a system event and can act on it; your answer goes to this conversation, or to the channel and chat named in deliver. With isolated, its runs happen in a session of their own, apart from this conversation’s history (a recurring one’s runs share that session). Also lists and cancels this conversation’s schedules.',
     risk: 'medium',
     outputTrusted: true,
     parameters: Args,

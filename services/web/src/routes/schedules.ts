@@ -46,11 +46,16 @@ export function schedulesRouter(scheduler: Scheduler): Router {
   });
   router.get('/v1/schedules/:id/runs', async (req: Request, res: Response) => {
     const account = res.locals.caller.account;
-    const record = await scheduler.get(String(req.params.id));
-    if (!record || record.account !== account) return sendError(res, 404, 'not_found', 'no such schedule');
+    const id = String(req.params.id);
     const limit = limitOf(req.query.limit);
     if (limit === undefined) return sendError(res, 400, 'bad_request', 'limit must be an integer from 1 to 500');
-    res.json({ runs: await scheduler.runs.list({ account, kind: 'schedule', source: record.id, limit }) });
+    const record = await scheduler.get(id);
+    if (record && record.account !== account) return sendError(res, 404, 'not_found', 'no such schedule');
+    // A one-shot that ran (or a deleted schedule) has no record any more, but its runs are still
+    // in the caller's audit trail: those are answered; only a schedule with neither is unknown.
+    const runs = await scheduler.runs.list({ account, kind: 'schedule', source: id, limit });
+    if (!record && runs.length === 0) return sendError(res, 404, 'not_found', 'no such schedule');
+    res.json({ runs });
   });
   router.get('/v1/runs', async (req: Request, res: Response) => {
     const kind = req.query.kind;
