@@ -55,5 +55,10 @@ describe('HistoryCache', () => {
     cache.set('s', entry(2));
     now += 60_001;
     expect(cache.take('s', 3, 100)).toBeUndefined();
+    // A session that keeps talking extends its entry every turn: the age counts from the database
+    // read the history grew from, so an unannounced change is seen within maxAgeMs all the same.
+    cache.set('s', { ...entry(3), readAtMs: now - 59_000 });
+    now += 2_000;
+    expect(cache.take('s', 4, 100)).toBeUndefined();
   });
 });

@@ -13,6 +13,11 @@ export interface CachedHistory {
   history: TranscriptEntry[];
   /** The bound of the unsummarized prompt tokens, when `history` may not hold all of them. */
   unsummarizedTokensAtMost: number | undefined;
+  /**
+   * When the database read this history grew from was made (epoch ms): each turn extends the
+   * entry it took, so the age limit counts from here, not from the latest write. Unset: from the write.
+   */
+  readAtMs?: number | undefined;
 }
 
 /**
@@ -72,7 +77,7 @@ export class HistoryCache {
     const found = this.entries.get(sessionKey);
     if (!found) return undefined;
     this.delete(sessionKey);
-    const fresh = this.now() - found.at <= this.maxAgeMs;
+    const fresh = this.now() - (found.value.readAtMs ?? found.at) <= this.maxAgeMs;
     return fresh && found.value.fence + 1 === fence && found.value.limit === limit ? found.value : undefined;
   }
 

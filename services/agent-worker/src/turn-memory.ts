@@ -23,6 +23,8 @@ export interface RememberedContext {
   unsummarizedTokensAtMost: number | undefined;
   /** The session's newest message seq when the history was read. */
   lastSeq: number;
+  /** When the database read this history comes from was made (a cached history keeps its read's time). */
+  readAtMs?: number | undefined;
 }
 
 /** Memory as the turn runner uses it. */
@@ -87,7 +89,7 @@ async function readHistory(db: Db, sessionKey: string, historyLimit: number): Pr
     toolCallId: r.tool_call_id ?? undefined,
     tokens: r.tokens ?? undefined,
   }));
-  return { history, summary: row.summary ?? undefined, unsummarizedTokensAtMost: row.at_most === null ? undefined : Number(row.at_most), lastSeq: Number(row.last_seq) };
+  return { history, summary: row.summary ?? undefined, unsummarizedTokensAtMost: row.at_most === null ? undefined : Number(row.at_most), lastSeq: Number(row.last_seq), readAtMs: Date.now() };
 }
 
 /**
@@ -109,7 +111,7 @@ export function createTurnMemory(
         cached ?? readHistory(db, ctx.sessionKey, historyLimit),
         memory.recall(turnIdentity(ctx, agent), ctx.messages.map((m) => m.text).join('\n')),
       ]);
-      return { history: read.history, summary: read.summary, unsummarizedTokensAtMost: read.unsummarizedTokensAtMost, lastSeq: read.lastSeq, memories: found.map((m) => m.content) };
+      return { history: read.history, summary: read.summary, unsummarizedTokensAtMost: read.unsummarizedTokensAtMost, lastSeq: read.lastSeq, readAtMs: read.readAtMs, memories: found.map((m) => m.content) };
     },
     committed(ctx, prepared, historyLimit, { added, baseSeq, unsummarizedTokensAtMost: tokensAtMost }) {
       // A commit that did not land right after what was read (a fenced-off worker committed in
@@ -125,6 +127,7 @@ export function createTurnMemory(
         history,
         // As the database would answer: a bound only when the history may not hold everything.
         unsummarizedTokensAtMost: history.length < historyLimit ? undefined : tokensAtMost,
+        readAtMs: prepared.readAtMs,
       });
     },
     async afterTurn(ctx, budgetTokens, known) {
