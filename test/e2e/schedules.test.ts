@@ -21,7 +21,7 @@ afterAll(async () => {
 });
 
 async function deliveredRuns(): Promise<number> {
-  const runs = await redis.xrange(`${t.prefix}:schedules:runs`, '-', '+');
+  const runs = await redis.xrange(`${t.prefix}:schedules:runs:local`, '-', '+');
   return runs.filter(([, fields]) => fields[fields.indexOf('outcome') + 1] === 'delivered').length;
 }
 

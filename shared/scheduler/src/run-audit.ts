@@ -33,18 +33,29 @@ export interface RunRecord extends RunEntry {
   at: string;
 }
 
+/** Days an account's trail outlives its last entry. */
+const RUN_AUDIT_TTL_SECONDS = 30 * 24 * 3600;
+
 /**
- * The audit trail of background runs (schedules, heartbeats, hooks): one capped Redis stream,
- * `<prefix>:schedules:runs`, so every replica writes to and reads from the same trail. Schedule
+ * The audit trail of background runs (schedules, heartbeats, hooks): a capped Redis stream per
+ * account, `<prefix>:schedules:runs:<account>`, so every replica writes to and reads from the same
+ * trail, and one account's busy schedules cannot push another account's history out (they shared
+ * one stream before, `<prefix>:schedules:runs`, still read until its entries age out). Schedule
  * entries keep their `scheduleId` field for readers of the older shape.
  */
 export class RunAudit {
   private readonly redis: Redis;
-  private readonly key: string;
+  /** The stream all accounts shared before. */
+  private readonly legacyKey: string;
 
   constructor(redis: Redis, prefix: string) {
     this.redis = redis;
-    this.key = scheduleKeys(prefix).runs;
+    this.legacyKey = scheduleKeys(prefix).runs;
+  }
+
+  /** The stream of one account's runs. */
+  keyOf(account: string): string {
+    return `${this.legacyKey}:${encodeURIComponent(account)}`;
   }
 
   async record(entry: RunEntry): Promise<void> {
@@ -59,16 +70,30 @@ export class RunAudit {
       ...(entry.sessionKey ? { sessionKey: entry.sessionKey } : {}),
       ...(entry.messageId ? { messageId: entry.messageId } : {}),
     };
-    await this.redis.xadd(this.key, 'MAXLEN', '~', String(RUN_AUDIT_MAX_LEN), '*', ...Object.entries(fields).flat());
+    const key = this.keyOf(entry.account);
+    await this.redis
+      .multi()
+      .xadd(key, 'MAXLEN', '~', String(RUN_AUDIT_MAX_LEN), '*', ...Object.entries(fields).flat())
+      .expire(key, RUN_AUDIT_TTL_SECONDS)
+      .exec();
   }
 
   /**
    * Runs of `account`, newest first, optionally of one kind and source; at most `limit` (default
-   * 50, at most 500), read from the newest `scanLimit` entries of the trail (default 5000).
+   * 50, at most 500), read from the newest `scanLimit` entries of its trail (default 5000) and of
+   * the older shared one.
    */
   async list(filter: { account: string; kind?: RunKind; source?: string; limit?: number; scanLimit?: number }): Promise<RunRecord[]> {
     const limit = Math.min(Math.max(1, filter.limit ?? 50), 500);
-    const raw = (await this.redis.xrevrange(this.key, '+', '-', 'COUNT', filter.scanLimit ?? 5000)) as Array<[string, string[]]>;
+    const scan = (key: string) => this.redis.xrevrange(key, '+', '-', 'COUNT', filter.scanLimit ?? 5000) as Promise<Array<[string, string[]]>>;
+    const [own, legacy] = await Promise.all([scan(this.keyOf(filter.account)), scan(this.legacyKey)]);
+    // Newest first across both (stream ids are `<ms>-<seq>`).
+    const newer = (a: string, b: string) => {
+      const [am, as] = a.split('-').map(Number);
+      const [bm, bs] = b.split('-').map(Number);
+      return bm! - am! || bs! - as!;
+    };
+    const raw = legacy.length === 0 ? own : [...own, ...legacy].sort(([a], [b]) => newer(a, b));
     const out: RunRecord[] = [];
     for (const [id, flat] of raw) {
       const f: Record<string, string> = {};

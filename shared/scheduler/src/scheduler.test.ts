@@ -166,7 +166,7 @@ describe('schedule worker', () => {
     }
     // The metric and the audit stream are written just after the message goes in: wait for them.
     await waitFor(async () => (await runs(h, 'delivered')) >= 3, { timeoutMs: 3000, message: 'three delivered runs counted' });
-    await waitFor(async () => (await h.redis.xlen(`${h.prefix}:schedules:runs`)) >= 3, { timeoutMs: 3000, message: 'three runs audited' });
+    await waitFor(async () => (await h.redis.xlen(`${h.prefix}:schedules:runs:acct1`)) >= 3, { timeoutMs: 3000, message: 'three runs audited' });
     // Deleting stops it.
     await h.scheduler.delete('acct1', s.id);
     const count = (await inbox(h, s.sessionKey)).length;
@@ -191,6 +191,19 @@ describe('schedule worker', () => {
     expect((await inbox(h, s.sessionKey)).length).toBe(1);
   });
 
+  it('keeps each account’s runs apart, so a busy account cannot push another’s history out; the older shared trail is still read', async () => {
+    const audit = new RunAudit(h.redis, h.prefix);
+    // An entry of the trail all accounts shared before.
+    await h.redis.xadd(`${h.prefix}:schedules:runs`, '*', 'kind', 'schedule', 'source', 'old', 'account', 'acct1', 'outcome', 'delivered', 'firingMs', '1', 'atMs', '1');
+    await audit.record({ kind: 'hook', source: 'mine', account: 'acct1', outcome: 'delivered', firingMs: 2 });
+    // Another account's flood, past the cap of one trail.
+    for (let batch = 0; batch < 21; batch++) {
+      await Promise.all(Array.from({ length: 500 }, () => audit.record({ kind: 'hook', source: 'noise', account: 'noisy', outcome: 'delivered', firingMs: 3 })));
+    }
+    expect((await audit.list({ account: 'acct1' })).map((r) => r.source)).toEqual(['mine', 'old']);
+    expect((await audit.list({ account: 'noisy', limit: 1 })).map((r) => r.source)).toEqual(['noise']);
+  }, 30_000);
+
   it('forgets a one-shot whose firing failed for good, and records the failure in the audit trail', async () => {
     const w = h.startWorker();
     const s = await h.scheduler.create('acct1', { sessionId: 'o2', message: 'never delivered', at: new Date(Date.now() + 3_600_000).toISOString() }, target('o2'));
@@ -212,7 +225,7 @@ describe('schedule worker', () => {
     await h.scheduler.delete('acct1', s.id);
     await Promise.all(h.workers.map((w) => w.close()));
     const msgs = await inbox(h, s.sessionKey);
-    const audit = await h.redis.xrange(`${h.prefix}:schedules:runs`, '-', '+');
+    const audit = await h.redis.xrange(`${h.prefix}:schedules:runs:acct1`, '-', '+');
     const firings = audit.map(([, f]) => f[f.indexOf('firingMs') + 1]!).filter((_, i) => audit[i]![1].includes('delivered'));
     expect(new Set(firings).size).toBe(firings.length);
     expect(msgs.length).toBe(firings.length);
