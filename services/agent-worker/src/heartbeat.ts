@@ -73,6 +73,9 @@ export function heartbeatQueueName(agentName: string): string {
   return `heartbeats-${agentName}`;
 }
 
+/** The job scheduler of one agent's heartbeat (on its queue, and on the shared one before). */
+const heartbeatSchedulerId = (agentName: string) => `heartbeat-${agentName}`;
+
 /** The queue all agents' heartbeats shared before {@link heartbeatQueueName}; its schedulers are removed at start. */
 const LEGACY_HEARTBEAT_QUEUE = 'heartbeats';
 
@@ -93,8 +96,8 @@ export async function startHeartbeat(opts: { config: HeartbeatConfig; agentName:
   const audit = new RunAudit(opts.connection, opts.prefix);
   const queueName = heartbeatQueueName(opts.agentName);
   const queue = new Queue(queueName, { connection: opts.connection, prefix: opts.prefix });
-  const schedulerId = `heartbeat-${opts.agentName}`;
-  await removeLegacyHeartbeat(opts);
+  const schedulerId = heartbeatSchedulerId(opts.agentName);
+  await removeScheduler(LEGACY_HEARTBEAT_QUEUE, opts);
   // Finished firings are not kept (the audit trail of runs records each): at one a second a day
   // would leave 86,400 job hashes in Redis.
   await queue.upsertJobScheduler(
@@ -153,21 +156,15 @@ export async function startHeartbeat(opts: { config: HeartbeatConfig; agentName:
 
 /** Removes the agent's heartbeat scheduler (heartbeat switched off), so no firing is left pending. */
 export async function removeHeartbeat(opts: { agentName: string; connection: Redis; prefix: string }): Promise<void> {
-  await removeLegacyHeartbeat(opts);
-  const queue = new Queue(heartbeatQueueName(opts.agentName), { connection: opts.connection, prefix: opts.prefix });
-  try {
-    await queue.removeJobScheduler(`heartbeat-${opts.agentName}`);
-  } finally {
-    await queue.close();
-  }
+  for (const queueName of [LEGACY_HEARTBEAT_QUEUE, heartbeatQueueName(opts.agentName)]) await removeScheduler(queueName, opts);
 }
 
-/** Removes the agent's scheduler from the queue all agents shared before (see heartbeatQueueName). */
-async function removeLegacyHeartbeat(opts: { agentName: string; connection: Redis; prefix: string }): Promise<void> {
-  const legacy = new Queue(LEGACY_HEARTBEAT_QUEUE, { connection: opts.connection, prefix: opts.prefix });
+/** Removes the agent's heartbeat scheduler from `queueName` (its own queue, or the one all agents shared before). */
+async function removeScheduler(queueName: string, opts: { agentName: string; connection: Redis; prefix: string }): Promise<void> {
+  const queue = new Queue(queueName, { connection: opts.connection, prefix: opts.prefix });
   try {
-    await legacy.removeJobScheduler(`heartbeat-${opts.agentName}`);
+    await queue.removeJobScheduler(heartbeatSchedulerId(opts.agentName));
   } finally {
-    await legacy.close();
+    await queue.close();
   }
 }

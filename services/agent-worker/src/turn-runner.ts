@@ -77,12 +77,6 @@ function userText(m: InboundMessage): string {
 }
 
 /**
- * The turn loop: claim the session's fence, build context, call the model with the enabled tools,
- * validate and dispatch tool calls, loop up to the step limit, stream deltas, then commit the
- * transcript and deliver the reply. Every model step and tool result is checkpointed, so a turn
- * resumed after a crash replays them instead of calling the model or a tool again.
- */
-/**
  * How many of the newest messages after the summary a turn reads by default: enough for every
  * message compaction leaves unsummarized (it keeps them under ~60 % of the budget, and a message
  * costs at least ~5 tokens in a prompt), so none falls out of both the summary and the prompt;
@@ -92,6 +86,12 @@ export function historyRowsFor(budgetTokens: number): number {
   return Math.max(100, Math.ceil(budgetTokens / 8));
 }
 
+/**
+ * The turn loop: claim the session's fence, build context, call the model with the enabled tools,
+ * validate and dispatch tool calls, loop up to the step limit, stream deltas, then commit the
+ * transcript and deliver the reply. Every model step and tool result is checkpointed, so a turn
+ * resumed after a crash replays them instead of calling the model or a tool again.
+ */
 export function createTurnRunner(deps: TurnRunnerDeps) {
   const finishing = pLimit(deps.finishingTurns ?? FINISHING_TURNS);
   return async function runTurn(ctx: TurnContext): Promise<void> {

@@ -87,7 +87,17 @@ export function createBraveSearchProvider(settings: { apiKey: string; baseUrl: s
   };
 }
 
-const SearxngBody = z.object({ results: z.array(z.object({ title: optionalText, url: z.string(), content: optionalText })) });
+/** SearXNG's and Tavily's answers alike: hits in `results[]` as `{ title, url, content }`. */
+const ResultsBody = z.object({ results: z.array(z.object({ title: optionalText, url: z.string(), content: optionalText })) });
+
+/** The first `count` hits of a {@link ResultsBody}; a hit without a title is named by its URL. */
+function resultsHits(label: string, body: unknown, count: number): WebSearchResult[] {
+  return parseBody(label, ResultsBody, body).results.slice(0, count).map((r) => ({
+    title: r.title || r.url,
+    url: r.url,
+    ...(r.content ? { snippet: r.content } : {}),
+  }));
+}
 
 /** A percent-decoded URL part; one with a broken escape is used as written. */
 function safeDecode(part: string): string {
@@ -129,17 +139,10 @@ export function createSearxngSearchProvider(settings: { baseUrl: string }, opts:
         ...DEFAULTS, ...opts, label, url, signal, headers,
         refusedHint: 'enable the json format (search.formats in its settings.yml), and check any credentials in SEARXNG_URL',
       });
-      const hits = parseBody(label, SearxngBody, body).results.slice(0, count).map((r) => ({
-        title: r.title || r.url,
-        url: r.url,
-        ...(r.content ? { snippet: r.content } : {}),
-      }));
-      return redact(hits, secrets);
+      return redact(resultsHits(label, body, count), secrets);
     },
   };
 }
-
-const TavilyBody = z.object({ results: z.array(z.object({ title: optionalText, url: z.string(), content: optionalText })) });
 
 /**
  * Tavily: `POST <base>/search` with `Authorization: Bearer <key>` and `{ query, max_results }`;
@@ -158,12 +161,7 @@ export function createTavilySearchProvider(settings: { apiKey: string; baseUrl: 
         body: { query, max_results: count },
         refusedHint: 'the API key was refused; check TAVILY_API_KEY',
       });
-      const hits = parseBody(label, TavilyBody, body).results.slice(0, count).map((r) => ({
-        title: r.title || r.url,
-        url: r.url,
-        ...(r.content ? { snippet: r.content } : {}),
-      }));
-      return redact(hits, [settings.apiKey]);
+      return redact(resultsHits(label, body, count), [settings.apiKey]);
     },
   };
 }
