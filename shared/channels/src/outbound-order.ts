@@ -1,5 +1,6 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { LuaScript } from '@switchboard/lanes';
 import type { Logger } from '@switchboard/observability';
 
 /** How an outbound job's wait for its turn in its chat ended. */
@@ -49,29 +50,29 @@ interface Chat {
  * Returns {} when the index is empty, else {head job id, its score (ms), Redis time (ms), then for
  * each ARGV 1 if it is in the index, 0 if not}.
  */
-const LOOK = `
+const LOOK = new LuaScript(`
 local head = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 if #head == 0 then return {} end
 local t = redis.call('TIME')
 local out = {head[1], head[2], tostring(t[1] * 1000 + math.floor(t[2] / 1000))}
 for i = 1, #ARGV do out[#out + 1] = redis.call('ZSCORE', KEYS[1], ARGV[i]) and 1 or 0 end
-return out`;
+return out`);
 
 /**
  * Removes the entries ahead of a job, which it stopped waiting for.
  * KEYS: the index. ARGV: job id. Returns the first few removed job ids (for the log).
  */
-const DROP_AHEAD = `
+const DROP_AHEAD = new LuaScript(`
 local s = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not s then return {} end
 local ahead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. s, 'LIMIT', 0, 5)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. s)
-return ahead`;
+return ahead`);
 
 /** Removes an entry if it still has the score it was seen with. KEYS: the index. ARGV: job id, score. */
-const REMOVE_IF_SCORE = `
+const REMOVE_IF_SCORE = new LuaScript(`
 if redis.call('ZSCORE', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('ZREM', KEYS[1], ARGV[1]) end
-return 0`;
+return 0`);
 
 /**
  * One process's view of its chats' order indexes (`LaneKeys.outboundOrder`, kept by the producer):
@@ -159,13 +160,13 @@ export class ChatOrder {
     const now = Date.now();
     const overdue = [...chat.waiters].filter((w) => now - w.since >= maxWaitMs);
     for (const w of overdue) {
-      const ahead = (await redis.eval(DROP_AHEAD, 1, key, w.jobId).catch(() => [])) as string[];
+      const ahead = (await DROP_AHEAD.run(redis, [key], [w.jobId]).catch(() => [])) as string[];
       logger.warn({ jobId: w.jobId, waitedMs: now - w.since, ahead }, 'an earlier reply to the chat is still not sent; sending this one anyway');
       this.release(chat, w, 'overdue');
     }
     const waiting = [...chat.waiters];
     if (waiting.length === 0) return false;
-    const seen = (await redis.eval(LOOK, 1, key, ...waiting.map((w) => w.jobId))) as Array<string | number>;
+    const seen = (await LOOK.run(redis, [key], waiting.map((w) => w.jobId))) as Array<string | number>;
     if (seen.length === 0) {
       for (const w of waiting) this.release(chat, w, 'unindexed');
       return false;
@@ -185,7 +186,7 @@ export class ChatOrder {
     if (state === 'completed' || state === 'failed' || (state === 'unknown' && ageMs >= graceMs)) {
       // Its consumer sent it (or gave up) and died before taking it out, or it was enqueued again
       // after it was sent: it holds nothing back.
-      const removed = await redis.eval(REMOVE_IF_SCORE, 1, key, head, score);
+      const removed = await REMOVE_IF_SCORE.run(redis, [key], [head, score]);
       if (removed === 1) logger.info({ jobId: head, state, ageMs }, 'removed a finished job from its chat’s outbound order');
       return true;
     }

@@ -1,7 +1,7 @@
 import { DelayedError, Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { OutboundJob, outboundQueue, type ApprovalNotice, type OutboundReply } from '@switchboard/contracts';
-import { laneKeys } from '@switchboard/lanes';
+import { laneKeys, LuaScript } from '@switchboard/lanes';
 import type { Logger } from '@switchboard/observability';
 import type { ChannelMetrics } from './metrics.ts';
 import { KeyedSerial } from './keyed-serial.ts';
@@ -105,7 +105,7 @@ const ABANDONED = '-';
  * posted message's id (adopt) or ABANDONED (abandon), and a slot whose draft was deleted, ABANDONED
  * (gone). 0 when the slot holds anything else: of two such changes, whichever comes second loses.
  */
-const REPLACE_IF = `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3]) return 1 end return 0`;
+const REPLACE_IF = new LuaScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3]) return 1 end return 0`);
 
 /**
  * Where a channel keeps the message it streams a turn's reply into, so that whichever replica
@@ -134,7 +134,7 @@ export class DraftStore {
    * this post (it was abandoned) and went out as a message of its own, so the draft is left over.
    */
   async adopt(turnId: string, messageId: string): Promise<boolean> {
-    return (await this.redis.eval(REPLACE_IF, 1, this.slot(turnId), '', messageId, 3600)) === 1;
+    return (await REPLACE_IF.run(this.redis, [this.slot(turnId)], ['', messageId, 3600])) === 1;
   }
   /** The draft's message id, '' while it is being created, or undefined when there is none (or it was abandoned). */
   async get(turnId: string): Promise<string | undefined> {
@@ -150,14 +150,14 @@ export class DraftStore {
    * not adopted (the streamer takes it down). False when the slot holds no such post.
    */
   async abandon(turnId: string): Promise<boolean> {
-    return (await this.redis.eval(REPLACE_IF, 1, this.slot(turnId), '', ABANDONED, 3600)) === 1;
+    return (await REPLACE_IF.run(this.redis, [this.slot(turnId)], ['', ABANDONED, 3600])) === 1;
   }
   /**
    * Records that the turn's draft `messageId` is gone (the user deleted it): the final reply then
    * goes out as a new message without first trying to edit it.
    */
   async gone(turnId: string, messageId: string): Promise<void> {
-    await this.redis.eval(REPLACE_IF, 1, this.slot(turnId), messageId, ABANDONED, 3600);
+    await REPLACE_IF.run(this.redis, [this.slot(turnId)], [messageId, ABANDONED, 3600]);
   }
   /** Records that the turn's final reply reached the platform (or failed for good): later drafts may appear below it. */
   async delivered(turnId: string): Promise<void> {

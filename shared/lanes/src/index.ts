@@ -1,4 +1,5 @@
 export { dedupeKey, laneKeys } from './keys.ts';
+export { LuaScript } from './lua.ts';
 export type { LaneKeys } from './keys.ts';
 export { LaneStore, sessionDigest, DEFAULT_DEDUPE_TTL_SECONDS } from './lane-store.ts';
 export type { AppendResult, Claim, ClaimedBatch } from './lane-store.ts';
