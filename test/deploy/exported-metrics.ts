@@ -15,6 +15,7 @@ export const SWITCHBOARD_METRICS: Readonly<Record<string, MetricType>> = {
   switchboard_tool_runs_total: 'counter',
   switchboard_schedule_runs_total: 'counter',
   switchboard_heartbeats_total: 'counter',
+  switchboard_heartbeat_turns_total: 'counter',
   switchboard_hook_runs_total: 'counter',
   switchboard_mcp_server_connected: 'gauge',
   switchboard_tool_run_duration_seconds: 'histogram',

@@ -3,7 +3,8 @@ import { afterEach, describe, expect, inject, it } from 'vitest';
 import { createRedis, LaneStore } from '@switchboard/lanes';
 import { heartbeatQueueName } from '@switchboard/agent-worker';
 import { countMessageTokens, type ChatMessage } from '@switchboard/llm';
-import { waitFor } from '@switchboard/testkit';
+import { lastUserMessages, waitFor } from '@switchboard/testkit';
+import { postJson } from '../support/http.ts';
 import { startTestSystem, type TestSystem } from '../support/system.ts';
 
 const running: TestSystem[] = [];
@@ -22,10 +23,19 @@ async function start(heartbeat: Record<string, unknown>, answer: string) {
 const replies = async (t: TestSystem) =>
   (await new LaneStore(redis, { prefix: t.prefix }).readEvents('web:local:hb', '0')).flatMap((e) => (e.event.type === 'reply' ? [e.event.text] : []));
 
+/** `switchboard_heartbeat_turns_total` for one outcome (0 before the first). */
+async function metric(t: TestSystem, outcome: string): Promise<number> {
+  const text = await (await fetch(`${t.url}/metrics`)).text();
+  return Number(new RegExp(`^switchboard_heartbeat_turns_total\\{outcome="${outcome}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+}
+
 describe('heartbeats', () => {
-  it('a heartbeat with nothing to say sends nothing, keeps nothing, and costs one small model call', async () => {
+  it('a heartbeat with nothing to say sends nothing, keeps nothing, and costs one small model call, once', async () => {
     const t = await start({}, 'NO_REPLY');
-    await waitFor(() => t.model.requests.length >= 2, { timeoutMs: 20_000 });
+    // The same question again (nothing said in the session since) is not sent to the model.
+    await waitFor(async () => (await metric(t, 'skipped_unchanged')) >= 2, { timeoutMs: 20_000 });
+    expect(t.model.requests).toHaveLength(1);
+    expect(await metric(t, 'silent')).toBe(1);
     expect(await replies(t)).toEqual([]);
     const { rows } = await t.system.db.query(`SELECT 1 FROM messages WHERE session_id = 'web:local:hb'`);
     expect(rows).toHaveLength(0);
@@ -40,7 +50,8 @@ describe('heartbeats', () => {
 
   it('a heartbeat whose answer is empty stays silent too, and its finished firings are not all kept', async () => {
     const t = await start({}, '');
-    await waitFor(() => t.model.requests.length >= 2, { timeoutMs: 20_000 });
+    await waitFor(async () => (await metric(t, 'skipped_unchanged')) >= 1, { timeoutMs: 20_000 });
+    expect(t.model.requests).toHaveLength(1);
     expect(await replies(t)).toEqual([]);
     const queue = new Queue(heartbeatQueueName('default'), { connection: redis, prefix: t.prefix });
     const [done] = await queue.getJobs(['completed'], 0, 0);
@@ -48,6 +59,21 @@ describe('heartbeats', () => {
     await queue.close();
     const { rows } = await t.system.db.query(`SELECT 1 FROM messages WHERE session_id = 'web:local:hb'`);
     expect(rows).toHaveLength(0);
+  });
+
+  it('a heartbeat asks again once the session has changed since its silent answer', async () => {
+    const t = await start({}, 'NO_REPLY');
+    const isHeartbeat = (body: Parameters<typeof lastUserMessages>[0]) => lastUserMessages(body).every((m) => m.includes('Heartbeat:'));
+    t.model.setScript((body) => ({ text: isHeartbeat(body) ? 'NO_REPLY' : 'Noted: dentist on Friday.' }));
+    await waitFor(async () => (await metric(t, 'skipped_unchanged')) >= 1, { timeoutMs: 20_000 });
+    expect(t.model.requests).toHaveLength(1);
+    await postJson(t.url, '/v1/sessions/hb/messages', { text: 'I have a dentist appointment on Friday.' });
+    await waitFor(async () => (await replies(t)).includes('Noted: dentist on Friday.'), { timeoutMs: 10_000 });
+    // The next firing sees the new exchange in its history: a new question, asked once.
+    await waitFor(async () => (await metric(t, 'silent')) >= 2, { timeoutMs: 20_000 });
+    const heartbeats = t.model.requests.filter(isHeartbeat);
+    expect(heartbeats).toHaveLength(2);
+    expect(JSON.stringify(heartbeats[1]!.messages)).toContain('dentist appointment');
   });
 
   it('a heartbeat with something to say is delivered to the session', async () => {

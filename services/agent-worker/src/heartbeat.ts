@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
@@ -82,6 +83,47 @@ const LEGACY_HEARTBEAT_QUEUE = 'heartbeats';
 /** Heartbeat firings by outcome; registered whether or not a heartbeat is on, so dashboards always find it. */
 export function heartbeatMetric(registry: Registry) {
   return counter(registry, { name: 'switchboard_heartbeats_total', help: 'Heartbeat firings by outcome (woke, inactive, skipped_stale)', labelNames: ['outcome'] as const });
+}
+
+/** Heartbeat turns by outcome: answered silently, delivered, or skipped as a question already answered silently. */
+export function heartbeatTurnMetric(registry: Registry) {
+  return counter(registry, { name: 'switchboard_heartbeat_turns_total', help: 'Heartbeat turns by outcome (silent, delivered, skipped_unchanged)', labelNames: ['outcome'] as const });
+}
+
+/**
+ * What a session's last silent heartbeat asked the model: a fingerprint of the whole request. A
+ * heartbeat has no tools and its prompt carries no clock, so the same request again (nothing said
+ * in the session since) is the same question, and asking it again only burns tokens; time-based
+ * reminders belong to schedules. Kept a week after the last silent answer.
+ */
+export class SilentHeartbeats {
+  static readonly TTL_SECONDS = 7 * 24 * 3600;
+  private readonly redis: Redis;
+  private readonly prefix: string;
+  private readonly agentName: string;
+
+  constructor(redis: Redis, prefix: string, agentName: string) {
+    this.redis = redis;
+    this.prefix = prefix;
+    this.agentName = agentName;
+  }
+
+  /** The fingerprint of a model request (any JSON-serializable value). */
+  static fingerprint(request: unknown): string {
+    return createHash('sha256').update(JSON.stringify(request)).digest('hex');
+  }
+
+  private key(sessionKey: string): string {
+    return `${this.prefix}:heartbeat:silent:${this.agentName}:${sessionKey}`;
+  }
+
+  async answeredSilently(sessionKey: string, fingerprint: string): Promise<boolean> {
+    return (await this.redis.get(this.key(sessionKey))) === fingerprint;
+  }
+
+  async rememberSilent(sessionKey: string, fingerprint: string): Promise<void> {
+    await this.redis.set(this.key(sessionKey), fingerprint, 'EX', SilentHeartbeats.TTL_SECONDS);
+  }
 }
 
 /**

@@ -9,7 +9,7 @@ import { policyFromConfig } from '@switchboard/policy';
 import { RedisScopeMarks } from '@switchboard/memory';
 import { ApprovalBoard, ToolCallValidator, ToolCatalog } from '@switchboard/tools';
 import { ApprovalStore } from './approvals.ts';
-import { heartbeatMetric, parseHeartbeat, removeHeartbeat, startHeartbeat } from './heartbeat.ts';
+import { heartbeatMetric, heartbeatTurnMetric, parseHeartbeat, removeHeartbeat, SilentHeartbeats, startHeartbeat } from './heartbeat.ts';
 import { contextBudgetFor, type AgentWorkerConfig } from './config.ts';
 import { turnMemoryFromConfig } from './turn-memory.ts';
 import { ToolDispatcher } from './tool-dispatch.ts';
@@ -71,6 +71,7 @@ export async function createAgentWorker(deps: AgentWorkerDeps): Promise<AgentWor
   const llm = llmFromConfig(config, registry, logger);
   const heartbeatConfig = parseHeartbeat(config.HEARTBEAT);
   heartbeatMetric(registry);
+  const heartbeatTurns = heartbeatTurnMetric(registry);
   // The tokenizer (~0.4 s, ~40 MiB) loads on the first turn, not here: an idle worker stays small
   // and starts fast.
 
@@ -86,7 +87,16 @@ export async function createAgentWorker(deps: AgentWorkerDeps): Promise<AgentWor
     approvals: new ApprovalStore(deps.db, new ApprovalBoard(redis, prefix), config.APPROVAL_TIMEOUT_MS),
     db: deps.db,
     agentName: config.AGENT_NAME,
-    ...(heartbeatConfig ? { heartbeat: { maxTokens: heartbeatConfig.maxTokens, contextTokens: heartbeatConfig.contextTokens } } : {}),
+    ...(heartbeatConfig
+      ? {
+          heartbeat: {
+            maxTokens: heartbeatConfig.maxTokens,
+            contextTokens: heartbeatConfig.contextTokens,
+            silent: new SilentHeartbeats(redis, prefix, config.AGENT_NAME),
+            onOutcome: (outcome) => heartbeatTurns.inc({ outcome }),
+          },
+        }
+      : {}),
     systemPrompt: config.SYSTEM_PROMPT ?? DEFAULT_SYSTEM_PROMPT,
     contextBudgetTokens: contextBudgetFor(config, llm ? [llm.model, ...config.LLM_FALLBACK_MODELS] : []),
     maxToolSteps: config.MAX_TOOL_STEPS,

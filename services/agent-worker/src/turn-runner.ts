@@ -9,7 +9,7 @@ import type { ChatMessage, LlmClient, LlmCompletion, LlmToolCall } from '@switch
 import { countTokens } from '@switchboard/llm';
 import type { ToolCatalog, ToolCallValidator } from '@switchboard/tools';
 import { buildContext } from './context.ts';
-import { SILENT_REPLY } from './heartbeat.ts';
+import { SILENT_REPLY, SilentHeartbeats } from './heartbeat.ts';
 import { DeltaBuffer } from './delta-buffer.ts';
 import { replyAddress } from './reply-delivery.ts';
 import type { ToolDispatcher } from './tool-dispatch.ts';
@@ -40,8 +40,11 @@ export interface TurnRunnerDeps {
   maxToolSteps: number;
   /** History rows loaded before fitting the budget (default {@link historyRowsFor} the budget). */
   historyLimit?: number;
-  /** Limits of heartbeat turns: a small prompt, a short answer, no tools. */
-  heartbeat?: { maxTokens: number; contextTokens: number };
+  /**
+   * Limits of heartbeat turns: a small prompt, a short answer, no tools. With `silent`, a request
+   * the model already answered with the silent reply is not sent again; `onOutcome` counts turns.
+   */
+  heartbeat?: { maxTokens: number; contextTokens: number; silent?: SilentHeartbeats; onOutcome?: (outcome: 'silent' | 'delivered' | 'skipped_unchanged') => void };
   /** Long-term memory and compaction; without it the context is the newest history only. */
   memory?: TurnMemory;
   /** Resolves the files users sent (images and text documents go to the model); without it they are only named. */
@@ -158,6 +161,8 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
     for (const step of steps) apply(step);
 
     let finalText: string;
+    /** The fingerprint of a heartbeat's model request, remembered when the answer is silent. */
+    let heartbeatRequest: string | undefined;
     /**
      * Interrupt mode gives a turn's batch back when a newer message comes, and the turn starts over
      * without its steps. Once the model has asked for a tool, starting over would run the tool again
@@ -205,24 +210,35 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
       }
       const built = buildContext({ systemPrompt: deps.systemPrompt, history, current, tools, budgetTokens, memories: remembered?.memories, summary: remembered?.summary });
       deps.memory?.observePrompt(built.tokens);
+      const signal = interruptible() ? ctx.signal : undefined;
+      if (signal?.aborted) throw new TurnInterruptedError(ctx.sessionKey);
+      const request = {
+        messages: built.messages,
+        tools,
+        // The last step the limit allows must answer: a tool it asked for would run with no
+        // model call left to read the result.
+        ...(modelSteps.length + 1 >= deps.maxToolSteps ? { toolChoice: 'none' as const } : {}),
+        ...(heartbeat ? { maxTokens: heartbeat.maxTokens } : {}),
+      };
+      if (heartbeat?.silent) {
+        heartbeatRequest = SilentHeartbeats.fingerprint({ model: llm.model, ...request });
+        if (await heartbeat.silent.answeredSilently(ctx.sessionKey, heartbeatRequest)) {
+          heartbeat.onOutcome?.('skipped_unchanged');
+          ctx.log.debug('heartbeat skipped: the model already answered this same request silently');
+          return;
+        }
+      }
       const deltas = new DeltaBuffer(
         (text) => ctx.store.appendEvent(ctx.sessionKey, { type: 'delta', turnId: ctx.turnId, text, attempt: ctx.fence }),
         (err) => ctx.log.warn({ err }, 'publishing a reply delta failed'),
       );
-      const signal = interruptible() ? ctx.signal : undefined;
-      if (signal?.aborted) throw new TurnInterruptedError(ctx.sessionKey);
       let completion: LlmCompletion | undefined;
       try {
         completion = await llm.complete({
-          messages: built.messages,
-          tools,
-          // The last step the limit allows must answer: a tool it asked for would run with no
-          // model call left to read the result.
-          ...(modelSteps.length + 1 >= deps.maxToolSteps ? { toolChoice: 'none' as const } : {}),
+          ...request,
           // A heartbeat's answer is not streamed: it may turn out to be the silent reply.
           onDelta: heartbeat ? () => undefined : (t) => deltas.push(t),
           ...(signal ? { signal } : {}),
-          ...(heartbeat ? { maxTokens: heartbeat.maxTokens } : {}),
         });
       } catch (err) {
         // Interrupt mode: a newer message aborted the model call; nothing is committed.
@@ -246,6 +262,8 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
 
     if (heartbeat && (finalText.trim() === SILENT_REPLY || finalText.trim() === '')) {
       // Nothing to say: no message to the user and nothing added to the transcript.
+      if (heartbeat.silent && heartbeatRequest) await heartbeat.silent.rememberSilent(ctx.sessionKey, heartbeatRequest);
+      heartbeat.onOutcome?.('silent');
       ctx.log.debug('heartbeat stayed silent');
       return;
     }
@@ -279,6 +297,7 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
       await deliver(outcome === 'already_committed' ? ((await deps.transcripts.committedReply(ctx.turnId)) ?? finalText) : finalText, outcome === 'already_committed' ? undefined : usage);
       return atMost;
     });
+    if (heartbeat) heartbeat.onOutcome?.('delivered');
     // The history read holds every unsummarized message when it came back short of the limit.
     const messagesAtMost = remembered && remembered.history.length < historyLimit ? remembered.history.length + rows.length : undefined;
     await deps.memory?.afterTurn(ctx, budgetTokens, { unsummarizedTokensAtMost: tokensAtMost, unsummarizedMessagesAtMost: messagesAtMost, historyWindow: historyLimit });
