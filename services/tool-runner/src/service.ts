@@ -88,7 +88,7 @@ export async function createToolRunner(deps: ToolRunnerDeps): Promise<ToolRunner
     deps.workspaces ??
     createWorkspaces({ rootDir: config.workspacesDir, owner: workspaceOwnerFor(processUid, { uid: config.SANDBOX_UID, gid: config.SANDBOX_GID }) });
   const redis: Redis = createRedis(deps.redisUrl, 'tool-runner');
-  const scheduler = new Scheduler(redis, prefix);
+  const scheduler = new Scheduler(redis, prefix, { perConversation: config.SCHEDULES_MAX_PER_CONVERSATION, perAccount: config.SCHEDULES_MAX_PER_ACCOUNT });
   const fixed =
     deps.plugins ??
     [

@@ -46,7 +46,7 @@ export async function startWebService(deps: WebServiceDeps): Promise<WebService>
   const turns = new TurnQueue(redis, prefix);
   const ingress = new LaneIngress(store, turns, deps.registry);
   const hub = new EventHub(subscriber, store, logger);
-  const scheduler = new Scheduler(redis, prefix);
+  const scheduler = new Scheduler(redis, prefix, { perConversation: config.SCHEDULES_MAX_PER_CONVERSATION, perAccount: config.SCHEDULES_MAX_PER_ACCOUNT });
   // Every web replica runs a schedule worker: BullMQ hands each firing to one of them, and the
   // ingress dedupe key (schedule id + firing time) makes a redelivered firing a no-op.
   const scheduleConnection = createRedis(deps.redisUrl, 'web-schedules');

@@ -59,6 +59,10 @@ export const CommonEnv = z.object({
    * stays silent when it has nothing to say.
    */
   HEARTBEAT: optionalString,
+  /** Most schedules one conversation may have at once (its session and the isolated ones made from it). */
+  SCHEDULES_MAX_PER_CONVERSATION: int(100, { min: 1, max: 100_000 }),
+  /** Most schedules one account may have at once. */
+  SCHEDULES_MAX_PER_ACCOUNT: int(10_000, { min: 1, max: 10_000_000 }),
 });
 export type CommonConfig = z.infer<typeof CommonEnv>;
 

@@ -1,5 +1,5 @@
-export { Scheduler, ScheduleInputError, deliveryTargetOf, oneShotJobId } from './scheduler.ts';
-export type { ScheduleView } from './scheduler.ts';
+export { Scheduler, ScheduleInputError, ScheduleLimitError, DEFAULT_SCHEDULE_LIMITS, deliveryTargetOf, oneShotJobId } from './scheduler.ts';
+export type { ScheduleLimits, ScheduleView } from './scheduler.ts';
 export { createScheduleWorker, firingTimeMs, DEFAULT_STALE_GRACE_MS } from './worker.ts';
 export { RunAudit, RUN_AUDIT_MAX_LEN } from './run-audit.ts';
 export type { RunEntry, RunKind, RunRecord } from './run-audit.ts';
@@ -22,7 +22,7 @@ export {
   parseCron,
 } from './schema.ts';
 export type { ValidScheduleInput } from './schema.ts';
-export { scheduleKeys } from './keys.ts';
+export { conversationOf, scheduleKeys } from './keys.ts';
 export type { ScheduleKeys } from './keys.ts';
 export { scheduleMetrics } from './metrics.ts';
 export type { ScheduleMetrics, ScheduleRunOutcome } from './metrics.ts';

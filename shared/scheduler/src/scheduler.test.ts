@@ -6,7 +6,7 @@ import { createRedis, laneKeys, LaneIngress, LaneStore, TurnQueue } from '@switc
 import { createLogger, createRegistry } from '@switchboard/observability';
 import { uniquePrefix, waitFor } from '@switchboard/testkit';
 import type { Registry } from 'prom-client';
-import { ScheduleInputError, Scheduler } from './scheduler.ts';
+import { ScheduleInputError, ScheduleLimitError, Scheduler } from './scheduler.ts';
 import { nextCronRunMs } from './schema.ts';
 import { createScheduleWorker, type ScheduleWorker } from './worker.ts';
 import { RunAudit } from './run-audit.ts';
@@ -144,6 +144,37 @@ describe('Scheduler input', () => {
     expect(await h.scheduler.list('acct1')).toEqual([]);
     expect((await h.scheduler.list('acct2')).map((s) => s.id)).toEqual([b.id]);
     expect((await h.scheduler.queue.getJobSchedulers()).map((s) => s.key)).toEqual([b.id]);
+  });
+});
+
+describe('schedule limits', () => {
+  it('caps schedules per conversation (isolated run sessions included) and per account, atomically, creating nothing past a limit', async () => {
+    const limited = new Scheduler(h.redis, h.prefix, { perConversation: 3, perAccount: 5 });
+    const every = (sessionId: string) => ({ sessionId, message: 'ping', everyMs: 60_000 });
+    // Ten at once into one conversation: exactly three get in, however they interleave.
+    const tries = await Promise.allSettled(Array.from({ length: 10 }, () => limited.create('acct1', every('s1'), target('s1'))));
+    expect(tries.filter((t) => t.status === 'fulfilled')).toHaveLength(3);
+    for (const t of tries) if (t.status === 'rejected') expect(t.reason).toBeInstanceOf(ScheduleLimitError);
+    expect(await limited.list('acct1')).toHaveLength(3);
+    expect(await limited.queue.getJobSchedulersCount()).toBe(3);
+    // A schedule run in an isolated session made from the conversation counts as the conversation's.
+    const isolated = { ...target('s1'), sessionKey: 'web:acct1:s1:sched=abc123' };
+    await expect(limited.create('acct1', every('s1'), isolated)).rejects.toThrow(/this conversation has 3 schedules/);
+    // Deleting one makes room again.
+    const [first] = await limited.list('acct1');
+    expect(await limited.delete('acct1', first!.id)).toBe(true);
+    await limited.create('acct1', every('s1'), isolated);
+    // Other conversations of the account fill up to the account's limit.
+    await limited.create('acct1', every('s2'), target('s2'));
+    await limited.create('acct1', every('s3'), target('s3'));
+    await expect(limited.create('acct1', every('s4'), target('s4'))).rejects.toThrow(/this account has 5 schedules/);
+    // Another account is not affected.
+    await limited.create('acct2', every('s1'), target('s1', 'acct2'));
+    expect(await limited.list('acct1')).toHaveLength(5);
+    expect(await limited.queue.getJobSchedulersCount()).toBe(6);
+    // A refused create left no record behind.
+    expect(await h.redis.keys(`${h.prefix}:schedule:*`)).toHaveLength(6);
+    await limited.close();
   });
 });
 

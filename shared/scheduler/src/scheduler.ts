@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Queue, type RepeatOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { issueList, sessionKey, type DeliveryTarget } from '@switchboard/contracts';
+import { LuaScript } from '@switchboard/lanes';
 import { scheduleKeys, type ScheduleKeys } from './keys.ts';
 import { RunAudit } from './run-audit.ts';
 import {
@@ -45,6 +46,45 @@ export class ScheduleInputError extends Error {
   }
 }
 
+/** A schedule was not created: its conversation or account has as many as it may. Nothing was created. */
+export class ScheduleLimitError extends Error {
+  readonly code = 'limit_reached';
+  constructor(message: string) {
+    super(message);
+    this.name = 'ScheduleLimitError';
+  }
+}
+
+/** How many schedules may exist at once, per conversation and per account. */
+export interface ScheduleLimits {
+  /** Per conversation: a session, with the isolated run sessions made from it. Default {@link DEFAULT_SCHEDULE_LIMITS}. */
+  perConversation: number;
+  /** Per account (all of a bot's or an API key's conversations together). */
+  perAccount: number;
+}
+
+/**
+ * Defaults of {@link ScheduleLimits}: a chat cannot fill Redis with schedules (a model asked to
+ * "remind me every minute about each of these 5,000 lines" stops at 100), and one account of a
+ * shared bot leaves room for the others.
+ */
+export const DEFAULT_SCHEDULE_LIMITS: ScheduleLimits = { perConversation: 100, perAccount: 10_000 };
+
+/**
+ * Writes a schedule's record and its two index entries, only while both the account's and the
+ * conversation's count are under their limits (checked and written at once, so racing creates
+ * cannot pass a limit). KEYS: record, account set, conversation set. ARGV: record JSON, created-at
+ * ms, id, account limit, conversation limit. Returns 1, or -1 / -2 for the account / conversation limit.
+ */
+const CREATE = new LuaScript(`
+if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[4]) then return -1 end
+if redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[5]) then return -2 end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[3])
+return 1
+`);
+
 /** The job id of a one-shot schedule's delayed job. */
 export function oneShotJobId(scheduleId: string): string {
   return `once-${scheduleId}`;
@@ -80,10 +120,12 @@ export class Scheduler {
   /** The audit trail of runs (schedules, heartbeats, hooks) under the same prefix. */
   readonly runs: RunAudit;
   private readonly keys: ScheduleKeys;
+  private readonly limits: ScheduleLimits;
 
   /** `connection` must be a non-blocking connection; `prefix` is `SWITCHBOARD_PREFIX`. */
-  constructor(connection: Redis, prefix: string) {
+  constructor(connection: Redis, prefix: string, limits: ScheduleLimits = DEFAULT_SCHEDULE_LIMITS) {
     this.redis = connection;
+    this.limits = limits;
     this.keys = scheduleKeys(prefix);
     this.runs = new RunAudit(connection, prefix);
     this.queue = new Queue(SCHEDULE_QUEUE.name, { connection, prefix });
@@ -92,7 +134,7 @@ export class Scheduler {
   /**
    * Validates `input` and creates the schedule for `target` (the session's inbound address, built
    * by the channel that owns the session). Throws `ScheduleInputError` and creates nothing when the
-   * input is invalid.
+   * input is invalid, `ScheduleLimitError` when the conversation or the account is at its limit.
    */
   async create(account: string, input: unknown, target: ScheduleTarget): Promise<ScheduleRecord> {
     const parsed = CreateScheduleInput.safeParse(input);
@@ -112,7 +154,13 @@ export class Scheduler {
     });
     // Metadata first: a firing that finds no record delivers nothing, so the reverse order could
     // lose the first run of a schedule whose interval is shorter than this write.
-    await this.redis.multi().set(this.keys.schedule(record.id), JSON.stringify(record)).zadd(this.keys.account(account), record.createdAtMs, record.id).exec();
+    const written = await CREATE.run(
+      this.redis,
+      [this.keys.schedule(record.id), this.keys.account(account), this.keys.conversation(record.sessionKey)],
+      [JSON.stringify(record), record.createdAtMs, record.id, this.limits.perAccount, this.limits.perConversation],
+    );
+    if (written === -1) throw new ScheduleLimitError(`this account has ${this.limits.perAccount} schedules, as many as it may (SCHEDULES_MAX_PER_ACCOUNT); delete one first`);
+    if (written === -2) throw new ScheduleLimitError(`this conversation has ${this.limits.perConversation} schedules, as many as it may (SCHEDULES_MAX_PER_CONVERSATION); delete one first`);
     try {
       await this.enqueue(record);
     } catch (err) {
@@ -197,7 +245,12 @@ export class Scheduler {
 
   /** Deletes a schedule's metadata; firings still queued then deliver nothing. */
   async forget(record: ScheduleRecord): Promise<void> {
-    await this.redis.multi().del(this.keys.schedule(record.id)).zrem(this.keys.account(record.account), record.id).exec();
+    await this.redis
+      .multi()
+      .del(this.keys.schedule(record.id))
+      .zrem(this.keys.account(record.account), record.id)
+      .zrem(this.keys.conversation(record.sessionKey), record.id)
+      .exec();
   }
 
   async close(): Promise<void> {

@@ -4,7 +4,7 @@
  */
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { createRedis } from '@switchboard/lanes';
-import { Scheduler } from '@switchboard/scheduler';
+import { Scheduler, type ScheduleLimits } from '@switchboard/scheduler';
 import { uniquePrefix } from '@switchboard/testkit';
 import { runTool } from '../run-tool.ts';
 import { createScheduleTool } from './schedule.ts';
@@ -14,10 +14,10 @@ afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
 
-function setup() {
+function setup(limits?: ScheduleLimits) {
   const redis = createRedis(inject('redisUrl'));
   const prefix = uniquePrefix('schedtool');
-  const scheduler = new Scheduler(redis, prefix);
+  const scheduler = new Scheduler(redis, prefix, limits);
   cleanups.push(async () => {
     await scheduler.queue.obliterate({ force: true });
     await scheduler.close();
@@ -71,5 +71,16 @@ describe('schedule tool', () => {
     expect(await listed({ user: 'alice' })).toEqual([alice, aliceIsolated].sort());
     expect(await call({ user: 'alice' }, { action: 'cancel', id: aliceIsolated })).toMatchObject({ ok: true, output: `cancelled ${aliceIsolated}` });
     expect(await listed({ user: 'alice' })).toEqual([alice]);
+  });
+
+  it('refuses a schedule past the conversation’s limit with limit_reached, which the model can act on', async () => {
+    const { call } = setup({ perConversation: 2, perAccount: 100 });
+    for (const message of ['one', 'two']) expect((await call({ user: 'carol' }, { action: 'create', message, everyMs: 3_600_000 })).ok).toBe(true);
+    const third = await call({ user: 'carol' }, { action: 'create', message: 'three', everyMs: 3_600_000, isolated: true });
+    expect(third).toMatchObject({ ok: false, errorCode: 'limit_reached' });
+    expect(third.output).toContain('this conversation has 2 schedules');
+    expect(JSON.parse((await call({ user: 'carol' }, { action: 'list' })).output)).toHaveLength(2);
+    // Another user's conversation in the same group is its own.
+    expect((await call({ user: 'dave' }, { action: 'create', message: 'mine', everyMs: 3_600_000 })).ok).toBe(true);
   });
 });

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { randomBytes } from 'node:crypto';
-import { DeliverInput, ScheduleInputError, type ScheduleRecord, type Scheduler } from '@switchboard/scheduler';
+import { DeliverInput, ScheduleInputError, ScheduleLimitError, type ScheduleRecord, type Scheduler } from '@switchboard/scheduler';
 import { defineTool, type ToolPlugin } from '@switchboard/tools';
 import { ToolError } from './tool-error.ts';
 
@@ -64,6 +64,7 @@ export function createScheduleTool(scheduler: Scheduler): ToolPlugin {
         return `scheduled ${created.id}`;
       } catch (err) {
         if (err instanceof ScheduleInputError) throw new ToolError('bad_request', err.message);
+        if (err instanceof ScheduleLimitError) throw new ToolError('limit_reached', err.message);
         throw err;
       }
     },

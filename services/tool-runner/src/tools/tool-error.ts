@@ -4,8 +4,8 @@
  * from "the remote failed" from "our code broke".
  *
  * - Caller's fault (the model can correct the call): `invalid_path`, `path_escape`, `not_found`,
- *   `not_a_file`, `not_a_directory`, `too_large`, `quota_exceeded`, `not_unique`, `blocked_address`,
- *   `invalid_url`, `host_not_allowed`, `redirect_limit`.
+ *   `not_a_file`, `not_a_directory`, `too_large`, `quota_exceeded`, `limit_reached`, `not_unique`,
+ *   `blocked_address`, `invalid_url`, `host_not_allowed`, `redirect_limit`.
  * - The remote's fault: `remote_error` (it answered with an error), `remote_unreachable`.
  * - Ours or the host's: `timeout`, `sandbox_unavailable`, `workspace_unavailable`.
  */
@@ -17,6 +17,7 @@ export type ToolErrorCode =
   | 'not_a_directory'
   | 'too_large'
   | 'quota_exceeded'
+  | 'limit_reached'
   | 'not_unique'
   | 'blocked_address'
   | 'invalid_url'

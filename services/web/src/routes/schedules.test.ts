@@ -10,7 +10,7 @@ import { schedulesRouter } from './schedules.ts';
 
 const prefix = uniquePrefix('schedroute');
 const redis = createRedis(inject('redisUrl'), 'test');
-const scheduler = new Scheduler(redis, prefix);
+const scheduler = new Scheduler(redis, prefix, { perConversation: 3, perAccount: 100 });
 let server: Server;
 let base: string;
 
@@ -62,6 +62,16 @@ describe('/v1/schedules', () => {
     expect((await call('DELETE', `/v1/schedules/${id}`)).status).toBe(204);
     expect((await call('DELETE', `/v1/schedules/${id}`)).status).toBe(404);
     expect((await call('DELETE', '/v1/schedules/12345')).status).toBe(404);
+  });
+
+  it('answers 409 limit_reached once the session has as many schedules as it may, and creates nothing', async () => {
+    for (let i = 0; i < 3; i++) expect((await call('POST', '/v1/schedules', { sessionId: 'full', message: `m${i}`, everyMs: 60_000 }, 'acct4')).status).toBe(201);
+    const res = await call('POST', '/v1/schedules', { sessionId: 'full', message: 'one more', everyMs: 60_000 }, 'acct4');
+    expect(res.status).toBe(409);
+    expect(((await res.json()) as { error: { code: string; message: string } }).error).toMatchObject({ code: 'limit_reached', message: expect.stringContaining('SCHEDULES_MAX_PER_CONVERSATION') });
+    expect(await scheduler.list('acct4')).toHaveLength(3);
+    // Another session of the same account still has room.
+    expect((await call('POST', '/v1/schedules', { sessionId: 'other', message: 'fine', everyMs: 60_000 }, 'acct4')).status).toBe(201);
   });
 
   it('answers bad input with a JSON 400 and creates nothing', async () => {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Router, type Request, type Response } from 'express';
-import { CreateScheduleInput, ScheduleInputError, type RunKind, type Scheduler } from '@switchboard/scheduler';
+import { CreateScheduleInput, ScheduleInputError, ScheduleLimitError, type RunKind, type Scheduler } from '@switchboard/scheduler';
 import { sendError } from '../http-errors.ts';
 import { webInbound } from '../web-session.ts';
 import { issueList } from '@switchboard/contracts';
@@ -15,7 +15,8 @@ function limitOf(raw: unknown): number | undefined {
 }
 
 /**
- * `POST /v1/schedules` → 201 `{ id }`; `GET /v1/schedules` → `{ schedules }` (the caller's
+ * `POST /v1/schedules` → 201 `{ id }` (409 `limit_reached` when the session or the account has as
+ * many schedules as it may); `GET /v1/schedules` → `{ schedules }` (the caller's
  * account only); `DELETE /v1/schedules/{id}` → 204, or 404 when unknown or another account's.
  * Each run delivers `message` into the caller's web session `sessionId` (without one, a session
  * of the schedule's own) as a system event; `deliver` sends the answer to another channel and chat.
@@ -38,6 +39,7 @@ export function schedulesRouter(scheduler: Scheduler): Router {
     } catch (err) {
       // Validated above; only an `at` that passed into the past in between lands here.
       if (err instanceof ScheduleInputError) return sendError(res, 400, 'bad_request', err.message, err.issues);
+      if (err instanceof ScheduleLimitError) return sendError(res, 409, 'limit_reached', err.message);
       throw err;
     }
   });
