@@ -27,7 +27,7 @@ export interface FakeSearchCall {
  * 429 carries `Retry-After: 7`), `garbage` (200, not JSON), `wrong-shape` (200, JSON of another
  * shape), `slow` (headers only after `slowMs`), `huge` (a 2 MiB chunked body), `redirect` (302 to
  * `/elsewhere`, which is recorded if followed), `echo-credentials` (200, the request's credential
- * header written into a hit's snippet, as a careless proxy might).
+ * header written into a hit as sent and re-encoded, as a careless proxy might).
  */
 export type FakeSearchFailure = 401 | 403 | 429 | 500 | 503 | 'garbage' | 'wrong-shape' | 'slow' | 'huge' | 'redirect' | 'echo-credentials';
 
@@ -102,6 +102,16 @@ function answer(call: FakeSearchCall, hits: FakeSearchHit[]): unknown {
   return { query: q, results: hits.slice(0, max).map((h) => ({ title: h.title, url: h.url, content: h.snippet ?? '', score: 0.9 })), response_time: 0.01 };
 }
 
+/**
+ * The hit of an `echo-credentials` answer: the credential header as sent, URL-encoded in a link,
+ * base64-encoded, and (for Basic auth) decoded.
+ */
+function echoedCredentials(sent: string) {
+  const basic = /^Basic (.+)$/.exec(sent)?.[1];
+  const decoded = basic ? `; decoded ${Buffer.from(basic, 'base64').toString('utf8')}` : '';
+  return [{ title: 'Echo', url: `https://echo.example/?h=${encodeURIComponent(sent)}`, snippet: `you sent ${sent}; encoded ${Buffer.from(sent).toString('base64')}${decoded}` }];
+}
+
 /** Writes a scripted failure (`echo-credentials` is answered by the caller, as a search). */
 function fail(res: ServerResponse, failure: FakeSearchFailure, slowMs: number, origin: string): void {
   if (typeof failure === 'number') {
@@ -152,7 +162,7 @@ export async function startFakeSearch(opts: FakeSearchOptions = {}): Promise<Fak
       const query = api === 'tavily' ? (call.body as { query?: unknown } | undefined)?.query : call.query.q;
       if (typeof query !== 'string' || query === '') return sendJson(res, 422, { error: 'q is required' });
       const hits = failure === 'echo-credentials'
-        ? [{ title: 'Echo', url: 'https://echo.example/', snippet: `you sent ${String(req.headers['x-subscription-token'] ?? req.headers.authorization ?? '')}` }]
+        ? echoedCredentials(String(req.headers['x-subscription-token'] ?? req.headers.authorization ?? ''))
         : fake.hits;
       sendJson(res, 200, answer(call, hits));
     })().catch(() => res.writeHead(500).end());

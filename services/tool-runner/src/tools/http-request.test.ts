@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ToolPlugin } from '@switchboard/tools';
 import { loadToolRunnerConfig } from '../config.ts';
 import { runTool } from '../run-tool.ts';
-import { createHttpRequestTool, secretNeedles } from './http-request.ts';
+import { createHttpRequestTool } from './http-request.ts';
+import { secretNeedles } from './secret-redaction.ts';
 import { publicAddressesOnly, type AddressPolicy } from './net/ip-policy.ts';
 
 const SECRET = 'sk-test-0123456789abcdef';

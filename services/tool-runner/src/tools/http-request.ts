@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { defineTool, type ToolPlugin, wrapUntrusted } from '@switchboard/tools';
 import { guardedFetch, parseFetchUrl, type Resolver } from './net/guarded-fetch.ts';
 import type { AddressPolicy } from './net/ip-policy.ts';
+import { redactSecrets } from './secret-redaction.ts';
 import { ToolError } from './tool-error.ts';
 
 export interface HttpRequestToolOptions {
@@ -101,50 +102,9 @@ export function createHttpRequestTool(opts: HttpRequestToolOptions): ToolPlugin 
       if (res.truncated) lines.push(`[the response was cut after ${res.body.length} bytes]`);
       let text = `${lines.join('\n')}\n\n${res.body.toString('utf8')}`;
       // A server that echoes request headers must not hand the credentials to the model.
-      for (const needle of secretNeedles(Object.values(secrets))) text = text.split(needle).join('[redacted]');
+      text = redactSecrets(text, Object.values(secrets));
       return wrapUntrusted('http_request', { url: parsed.href }, text, maxOutputBytes);
     },
   });
   return tool as unknown as ToolPlugin;
-}
-
-/**
- * The base64 (or base64url) characters that encode `text` wherever it sits in a longer encoded
- * blob: one form per byte offset modulo 3, each only the characters that depend on `text` alone
- * (no padding, no character shared with the bytes around it).
- */
-function base64Forms(text: string, encoding: 'base64' | 'base64url'): string[] {
-  const bytes = Buffer.from(text, 'utf8');
-  return [0, 1, 2].map((offset) => {
-    const encoded = Buffer.concat([Buffer.alloc(offset), bytes]).toString(encoding).replace(/=+$/, '');
-    // Leading characters that mix in the zero bytes, and trailing ones of an incomplete group.
-    const start = [0, 2, 3][offset]!;
-    const end = Math.floor((offset + bytes.length) / 3) * 4;
-    return encoded.slice(start, end);
-  });
-}
-
-/**
- * What to cut from a response that may echo the credentials: each value and each long part of it
- * ("Bearer <token>": the token alone; "Basic <b64>": also the decoded `user:password` and the
- * password), each as sent and as commonly re-encoded (URL-encoded, JSON-escaped, and base64 or
- * base64url on its own or inside a longer encoded blob). Longest first, so a longer form is cut
- * whole before a part of it.
- */
-export function secretNeedles(values: readonly string[]): string[] {
-  const parts = values.flatMap((value) => {
-    const words = [value, ...value.split(/\s+/)];
-    const basic = /^Basic\s+([A-Za-z0-9+/=]+)$/i.exec(value.trim())?.[1];
-    const decoded = basic ? Buffer.from(basic, 'base64').toString('utf8') : undefined;
-    return decoded ? [...words, decoded, ...decoded.split(':')] : words;
-  });
-  const forms = parts.flatMap((p) => [
-    p,
-    encodeURIComponent(p),
-    JSON.stringify(p).slice(1, -1),
-    Buffer.from(p, 'utf8').toString('base64'),
-    ...base64Forms(p, 'base64'),
-    ...base64Forms(p, 'base64url'),
-  ]);
-  return [...new Set(forms.filter((f) => f.length >= 8))].sort((x, y) => y.length - x.length);
 }

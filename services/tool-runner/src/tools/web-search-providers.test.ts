@@ -76,13 +76,15 @@ describe('web_search providers over HTTP', () => {
     expect(result.output).toContain('3. Third hit\n   https://three.example/\n   third');
   });
 
-  it('never hands the key to the model, even when the remote echoes it into a hit', async () => {
-    for (const [provider, key] of [[brave(), fake.braveKey], [tavily(), fake.tavilyKey]] as const) {
+  it('never hands the key to the model, even when the remote echoes it into a hit, re-encoded or not', async () => {
+    const password = 'pa$$word-0123';
+    const withPassword = createSearxngSearchProvider({ baseUrl: fake.origin.replace('://', `://ops:${encodeURIComponent(password)}@`) });
+    for (const [provider, key] of [[brave(), fake.braveKey], [tavily(), fake.tavilyKey], [withPassword, password]] as const) {
       fake.failNext('echo-credentials');
       const result = await run(provider, { query: 'switchboard' });
       expect(result.ok).toBe(true);
-      expect(result.output).toMatch(/you sent (Bearer )?\[redacted\]/);
-      expect(result.output).not.toContain(key);
+      expect(result.output).toMatch(/you sent (Bearer )?\[redacted\]; encoded \S*\[redacted\]/);
+      for (const form of [key, encodeURIComponent(key), Buffer.from(key).toString('base64')]) expect(result.output).not.toContain(form);
     }
   });
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { htmlToText } from './net/html-text.ts';
+import { redactSecrets } from './secret-redaction.ts';
 import { ToolError } from './tool-error.ts';
 import { searchJson } from './web-search-http.ts';
 import type { WebSearchProvider, WebSearchResult } from './web-search.ts';
@@ -34,14 +35,9 @@ function plainText(html: string): string {
   return htmlToText(html).text;
 }
 
-/**
- * Replaces each secret (of 8 characters or more: a shorter one would match ordinary text) wherever
- * a hit repeats it: a proxy or a hostile server that echoes request headers into results must not
- * hand the key to the model.
- */
+/** The hits with every form of each secret cut out (see {@link redactSecrets}). */
 function redact(results: WebSearchResult[], secrets: readonly string[]): WebSearchResult[] {
-  const needles = secrets.filter((s) => s.length >= 8).sort((a, b) => b.length - a.length);
-  const scrub = (text: string) => needles.reduce((t, needle) => t.split(needle).join('[redacted]'), text);
+  const scrub = (text: string) => redactSecrets(text, secrets);
   return results.map((r) => ({ title: scrub(r.title), url: scrub(r.url), ...(r.snippet !== undefined ? { snippet: scrub(r.snippet) } : {}) }));
 }
 
@@ -118,7 +114,7 @@ function basicAuth(url: URL): { headers: Record<string, string>; secrets: string
   const token = Buffer.from(`${safeDecode(url.username)}:${password}`).toString('base64');
   url.username = '';
   url.password = '';
-  return { headers: { authorization: `Basic ${token}` }, secrets: [token, password] };
+  return { headers: { authorization: `Basic ${token}` }, secrets: [`Basic ${token}`] };
 }
 
 /**
