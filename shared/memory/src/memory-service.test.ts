@@ -17,6 +17,10 @@ let model: FakeOpenAI;
 const calls = { extract: 0, summarize: 0, chat: 0 };
 /** What each summarize call was asked, as one text. */
 const summarizeAsked: string[] = [];
+/** What each extract call was asked, as one text. */
+const extractAsked: string[] = [];
+/** While set, summarize calls fail (HTTP 500). */
+let failSummarize = false;
 const { logger, lines } = recordingLogger();
 
 beforeAll(async () => {
@@ -27,6 +31,8 @@ beforeAll(async () => {
         const kind = callKind(body);
         calls[kind]++;
         if (kind === 'summarize') summarizeAsked.push(JSON.stringify(body.messages));
+        if (kind === 'extract') extractAsked.push(JSON.stringify(body.messages));
+        if (kind === 'summarize' && failSummarize) return { status: 500 };
         return kind === 'extract' ? fakeExtraction(body) : kind === 'summarize' ? fakeSummary(body) : { text: 'ok' };
       },
     }),
@@ -118,6 +124,34 @@ describe('MemoryService', () => {
     expect(next[0]!.role).toBe('user');
     expect((await memory.latestSummary(turn.sessionKey))!.content).toMatch(/^Earlier, the user asked \d+ more questions/);
     expect((await memory.store.list([userScope('web', 'jo')])).map((m) => m.content)).toEqual(["The user's favourite colour is teal."]);
+  });
+
+  it('does not flush a turn again when the summary after its flush failed and a later compaction covers it', async () => {
+    const memory = service('compaction', { embeddings: false });
+    const turn = identity('s-reflush', 'kim');
+    const session = { key: turn.sessionKey, userId: 'kim' };
+    const exchange = (i: number) => [
+      { role: 'user' as const, content: i === 2 ? 'my favourite city is Lisbon. ' + filler(i) : filler(i) },
+      { role: 'assistant' as const, content: `Answer ${i}. ${'details '.repeat(30)}` },
+    ];
+    for (let i = 1; i <= 12; i++) await commitTurn(db, session, `t-reflush-${i}`, exchange(i));
+    const [summaries, extracts] = [calls.summarize, calls.extract];
+    failSummarize = true;
+    try {
+      expect(await memory.afterTurn(turn, 't-reflush-12', 1500)).toBe(false);
+    } finally {
+      failSummarize = false;
+    }
+    expect([calls.summarize - summaries, calls.extract - extracts]).toEqual([1, 1]);
+    expect(extractAsked.at(-1)).toContain('Lisbon');
+    for (let i = 13; i <= 16; i++) await commitTurn(db, session, `t-reflush-${i}`, exchange(i));
+    expect(await memory.afterTurn(turn, 't-reflush-16', 1500)).toBe(true);
+    // The second compaction's range ends later: its flush reads only the turns the first did not.
+    expect([calls.summarize - summaries, calls.extract - extracts]).toEqual([2, 2]);
+    expect(extractAsked.at(-1)).not.toContain('Lisbon');
+    expect(extractAsked.at(-2)!.match(/Question \d+:/g)).toEqual(['Question 1:', 'Question 2:', 'Question 3:', 'Question 4:', 'Question 5:', 'Question 6:']);
+    expect(extractAsked.at(-1)!.match(/Question \d+:/g)).toEqual(['Question 7:', 'Question 8:', 'Question 9:']);
+    expect((await memory.store.list([userScope('web', 'kim')])).map((m) => m.content)).toEqual(["The user's favourite city is Lisbon."]);
   });
 
   it('compacts a shared session again after one of its members deleted their data', async () => {

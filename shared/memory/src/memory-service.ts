@@ -147,7 +147,7 @@ export class MemoryService {
 
   private async storeFacts(
     turn: TurnIdentity,
-    run: { key: string; kind: 'extract' | 'flush'; turnId: string; sourceMessageId?: number | undefined },
+    run: { key: string; kind: 'extract' | 'flush'; turnId: string; sourceMessageId?: number | undefined; coversTurnIds?: readonly string[] },
     lines: readonly ExcerptLine[],
   ): Promise<number> {
     const facts: ExtractedFact[] = lines.some((l) => l.role === 'user') ? await extractFacts(this.opts.summarizer!, lines) : [];
@@ -171,6 +171,15 @@ export class MemoryService {
         [run.key, run.kind, turn.sessionKey, run.turnId, memories.length],
       );
       if (claimed.rows.length === 0) return -1; // a concurrent retry of the same turn got there first
+      if (run.coversTurnIds?.length) {
+        // A flush marks each turn it read as covered, as a per-turn extraction does: a later flush
+        // over another range end (the summary after this flush failed, and more turns came) does
+        // not extract their facts again.
+        await tx.query(
+          `INSERT INTO memory_runs (key, kind, session_id, turn_id) SELECT 'flush:' || $1 || ':turn:' || t, 'flush', $1, t FROM unnest($2::text[]) AS t ON CONFLICT (key) DO NOTHING`,
+          [turn.sessionKey, run.coversTurnIds],
+        );
+      }
       for (let i = 0; i < memories.length; i++) await this.store.insert(tx, memories[i]!, vectors[i]);
       return memories.length;
     });
@@ -210,18 +219,23 @@ export class MemoryService {
     }
     const range = all.filter((r) => r.seq >= plan.from && r.seq <= plan.to);
     if (this.opts.extraction !== 'off') {
-      // Memory flush: facts from turns in the range that no per-turn extraction has covered yet.
+      // Memory flush: facts from turns in the range that no per-turn extraction or earlier flush
+      // has covered yet (a range ends at a turn boundary, so each of its turns is read whole).
       const { rows: covered } = await db.query<{ turn_id: string }>(
-        `SELECT turn_id FROM memory_runs WHERE session_id = $1 AND kind = 'extract' AND turn_id = ANY($2::text[])`,
+        `SELECT turn_id FROM memory_runs WHERE session_id = $1 AND kind IN ('extract', 'flush') AND turn_id = ANY($2::text[])`,
         [turn.sessionKey, [...new Set(range.map((r) => r.turn_id))]],
       );
       const skip = new Set(covered.map((c) => c.turn_id));
-      const lines: ExcerptLine[] = range
-        .filter((r) => !skip.has(r.turn_id) && ((r.role === 'user' && r.user_id === turn.userId) || (r.role === 'assistant' && r.content !== '')))
+      const unread = range.filter((r) => !skip.has(r.turn_id));
+      const lines: ExcerptLine[] = unread
+        .filter((r) => (r.role === 'user' && r.user_id === turn.userId) || (r.role === 'assistant' && r.content !== ''))
         .map((r) => ({ role: r.role as 'user' | 'assistant', content: r.content }));
       const flushKey = `flush:${turn.sessionKey}:${plan.to}`;
       if (lines.some((l) => l.role === 'user') && !(await this.done(flushKey))) {
-        await this.storeFacts(turn, { key: flushKey, kind: 'flush', turnId }, lines);
+        // Covered: the turns whose every message this flush read (in a group, not those with another member's words).
+        const othersTurns = new Set(unread.filter((r) => r.role === 'user' && r.user_id !== turn.userId).map((r) => r.turn_id));
+        const coversTurnIds = [...new Set(unread.map((r) => r.turn_id))].filter((id) => !othersTurns.has(id));
+        await this.storeFacts(turn, { key: flushKey, kind: 'flush', turnId, coversTurnIds }, lines);
       }
     }
     const maxTokens = Math.max(200, Math.min(1000, Math.floor(budgetTokens * 0.15)));
