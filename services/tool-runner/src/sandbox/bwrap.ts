@@ -60,6 +60,8 @@ export interface SandboxProfile {
   limits: SandboxLimits;
   /** Host /etc entries (names relative to /etc) bound read-only; missing ones are skipped. */
   etcEntries: readonly string[];
+  /** Compiled seccomp filter (`buildSeccompFilter` in seccomp.ts) bwrap installs on the command: no SysV IPC. */
+  seccompFilter: Buffer;
 }
 
 /** Size of the sandbox's /dev/shm in bytes: a quarter of /tmp's, at least 1 MiB, at most 16 MiB. */
@@ -110,8 +112,16 @@ export const SANDBOX_ENV: Readonly<Record<string, string>> = {
 };
 
 /**
+ * What bwrap reads from the extra fds of one run, in fd order from `firstDataFd`: the
+ * {@link sandboxEtcFiles} contents, then the seccomp filter.
+ */
+export function sandboxFdData(profile: SandboxProfile): Array<string | Buffer> {
+  return [...sandboxEtcFiles(profile.uid, profile.gid).map((file) => file.content), profile.seccompFilter];
+}
+
+/**
  * bwrap arguments for one run of `command` with `workspaceDir` as /workspace. `firstDataFd` is
- * the fd on which the first of {@link sandboxEtcFiles} arrives (the rest follow in order).
+ * the fd on which the first of {@link sandboxFdData} arrives (the rest follow in order).
  */
 export function buildBwrapArgs(profile: SandboxProfile, workspaceDir: string, command: string, firstDataFd = 3): string[] {
   const args: string[] = [
@@ -139,7 +149,8 @@ export function buildBwrapArgs(profile: SandboxProfile, workspaceDir: string, co
     '--dir', '/etc',
   );
   for (const entry of profile.etcEntries) args.push('--ro-bind-try', `/etc/${entry}`, `/etc/${entry}`);
-  sandboxEtcFiles(profile.uid, profile.gid).forEach((file, i) => {
+  const etcFiles = sandboxEtcFiles(profile.uid, profile.gid);
+  etcFiles.forEach((file, i) => {
     args.push('--perms', '0444', '--ro-bind-data', String(firstDataFd + i), file.path);
   });
   if (profile.procMode === 'proc') args.push('--proc', '/proc');
@@ -155,6 +166,8 @@ export function buildBwrapArgs(profile: SandboxProfile, workspaceDir: string, co
     '--remount-ro', '/dev',
     '--remount-ro', '/',
     '--chdir', '/workspace',
+    // Installed (with no_new_privs) on the command only, after the mounts: SysV IPC fails with EPERM.
+    '--seccomp', String(firstDataFd + etcFiles.length),
     '--',
     '/bin/bash', '-c', limitScript(profile.limits), 'sandbox', command,
   );

@@ -3,6 +3,7 @@ import { access } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import type { SandboxLimits, SandboxProfile } from './bwrap.ts';
 import { runSandboxed } from './run-sandboxed.ts';
+import { buildSeccompFilter } from './seccomp.ts';
 import type { Workspaces } from './workspaces.ts';
 
 /** Directories searched for a bare `bwrap` name; the runner's own PATH is deliberately not used. */
@@ -41,9 +42,17 @@ async function resolveBinary(name: string): Promise<string | undefined> {
  * The start-up self-check: runs a real sandbox (same namespaces, mounts, uid and limits as a
  * shell run) that must prove it is the sandbox uid, can write /workspace and cannot write /usr.
  * Tries a fresh /proc first and falls back to an empty one where the host forbids procfs mounts
- * (masked container /proc). Never throws: a failure is a reason to keep `shell` disabled.
+ * (masked container /proc). Never throws: a failure is a reason to keep `shell` disabled, and so
+ * is an `arch` (default `process.arch`) the seccomp filter has no syscall table for.
  */
-export async function probeSandbox(settings: SandboxSettings, workspaces: Workspaces, processUid: number): Promise<SandboxProbe> {
+export async function probeSandbox(settings: SandboxSettings, workspaces: Workspaces, processUid: number, arch: string = process.arch): Promise<SandboxProbe> {
+  let seccompFilter: Buffer;
+  try {
+    seccompFilter = buildSeccompFilter(arch);
+  } catch (err) {
+    // Never run unconfined: without the filter SysV shared memory escapes the memory limit.
+    return { ok: false, reason: (err as Error).message };
+  }
   const bwrapPath = await resolveBinary(settings.bwrapPath);
   if (!bwrapPath) return { ok: false, reason: `bubblewrap not found (${settings.bwrapPath}; searched ${SYSTEM_BIN_DIRS.join(', ')})` };
   if (processUid !== 0 && workspaces.owner) return { ok: false, reason: 'internal: workspace owner set for a non-root runner' };
@@ -60,6 +69,7 @@ export async function probeSandbox(settings: SandboxSettings, workspaces: Worksp
     dropPrivileges: processUid === 0,
     limits: settings.limits,
     etcEntries: settings.etcEntries,
+    seccompFilter,
   };
   const check = `test "$(id -u)" = ${settings.uid} && test "$(id -g)" = ${settings.gid} && touch /workspace/.probe && rm /workspace/.probe && ! touch /usr/.probe 2>/dev/null && echo sandbox-ok`;
   const failures: string[] = [];

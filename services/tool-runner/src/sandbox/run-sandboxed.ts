@@ -1,6 +1,6 @@
 import { spawn, type StdioOptions } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
-import { buildBwrapArgs, sandboxEtcFiles, type SandboxProfile } from './bwrap.ts';
+import { buildBwrapArgs, sandboxFdData, type SandboxProfile } from './bwrap.ts';
 import { fitTogether, OutputCapture } from './output-capture.ts';
 
 /** One command to run in a sandbox. */
@@ -48,8 +48,8 @@ export interface SandboxResult {
  */
 export function runSandboxed(profile: SandboxProfile, run: SandboxRun): Promise<SandboxResult> {
   const started = performance.now();
-  const files = sandboxEtcFiles(profile.uid, profile.gid);
-  const stdio: StdioOptions = ['ignore', 'pipe', 'pipe', ...files.map(() => 'pipe' as const)];
+  const fdData = sandboxFdData(profile);
+  const stdio: StdioOptions = ['ignore', 'pipe', 'pipe', ...fdData.map(() => 'pipe' as const)];
   const child = spawn(profile.bwrapPath, buildBwrapArgs(profile, run.workspaceDir, run.command, 3), {
     stdio,
     detached: true,
@@ -113,11 +113,12 @@ export function runSandboxed(profile: SandboxProfile, run: SandboxRun): Promise<
     (child.stderr as Readable).on('data', onData(err));
     (child.stdout as Readable).on('error', () => undefined);
     (child.stderr as Readable).on('error', () => undefined);
-    files.forEach((file, i) => {
+    fdData.forEach((data, i) => {
       const pipe = child.stdio[3 + i] as Writable;
-      // bwrap reads each file before it sets up the sandbox; if it fails first, EPIPE is expected.
+      // bwrap reads each fd (files, seccomp filter) while it sets up the sandbox; if it fails
+      // first, EPIPE is expected. All of them together are far below a pipe's 64 KiB buffer.
       pipe.on('error', () => undefined);
-      pipe.end(file.content);
+      pipe.end(data);
     });
     child.on('error', (error) => {
       if (settled) return;

@@ -1,6 +1,7 @@
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +15,15 @@ import { createShellTool } from './shell.ts';
 import { createWriteFileTool } from './write-file.ts';
 
 const MIB = 1024 * 1024;
+const hasGcc = (() => {
+  try {
+    execFileSync('gcc', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+if (!hasGcc) console.warn('SKIPPING the foreign-ABI seccomp test: no gcc on this host');
 const SANDBOX_ID = 65534;
 const uid = process.getuid?.() ?? -1;
 const limits: SandboxLimits = { ...DEFAULT_SANDBOX_LIMITS, cpuSeconds: 2, memoryBytes: 256 * MIB, fileSizeBytes: 8 * MIB, processes: 64, tmpBytes: 8 * MIB };
@@ -247,6 +257,48 @@ describe.skipIf(!probe.ok)('shell in bubblewrap', () => {
     const result = await sh(`awk 'BEGIN { s = "x"; for (i = 0; i < 40; i++) s = s s; print length(s) }'`);
     expect(result.output).toMatch(/out of memory/);
     expect(result.output).toMatch(/^exit code: 2/);
+  });
+
+  it('blocks System V IPC (seccomp): its shared memory would be charged to no RLIMIT_AS; POSIX /dev/shm still works', async () => {
+    const result = await sh(
+      'for kind in -M -Q -S; do ipcmk $kind 1048576 2>&1; echo "ipcmk $kind rc=$?"; done; ' +
+        'head -c 1048576 /dev/zero > /dev/shm/posix && stat -c "posix %s" /dev/shm/posix',
+    );
+    expect(result.output).toMatch(/^exit code: 0\n/);
+    expect(result.output).toMatch(/create share memory failed: Operation not permitted\nipcmk -M rc=1\n/);
+    expect(result.output).toMatch(/create message queue failed: Operation not permitted\nipcmk -Q rc=1\n/);
+    expect(result.output).toMatch(/create semaphore failed: Operation not permitted\nipcmk -S rc=1\n/);
+    expect(result.output).not.toMatch(/Shared memory id|Message queue id|Semaphore id/);
+    expect(result.output).toContain('posix 1048576');
+  });
+
+  // Syscalls through another ABI carry numbers the filter does not check: they kill the process.
+  it.skipIf(process.arch !== 'x64' || !hasGcc)('kills i386 (int 0x80) and x32 syscalls on x86_64, which could bypass the filter', async () => {
+    const sessionKey = `web:test:shell-${++session}`;
+    const dir = await workspaces.ensure(sessionKey);
+    const source = join(dir, 'abi.c');
+    await writeFile(
+      source,
+      `#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+  long ret = -1;
+  if (argc > 1 && strcmp(argv[1], "i386") == 0) __asm__ volatile ("int $0x80" : "=a"(ret) : "a"(20L) : "memory"); /* i386 getpid */
+  else if (argc > 1 && strcmp(argv[1], "x32") == 0) ret = syscall(0x40000000L | 39); /* x32 getpid */
+  else ret = syscall(39); /* native getpid */
+  printf("survived %ld\\n", ret);
+  return 0;
+}
+`,
+    );
+    execFileSync('gcc', ['-O0', '-o', join(dir, 'abi'), source]);
+    const result = await sh('./abi; ./abi i386; echo "i386 rc=$?"; ./abi x32; echo "x32 rc=$?"', { sessionKey });
+    // The native call works (pid 2 or so in the sandbox's pid namespace), the others die of SIGSYS (31).
+    expect(result.output).toMatch(/survived [1-9]\d*\n/);
+    expect(result.output.match(/survived/g)).toHaveLength(1);
+    expect(result.output).toMatch(/i386 rc=159\n/);
+    expect(result.output).toMatch(/x32 rc=159\n/);
   });
 
   it('rejects over-long commands and never allows more time than configured', async () => {
