@@ -82,6 +82,7 @@ async function start(
     maxWaitingJobs?: number;
     maxTransientRetries?: number;
     maxOrderWaitMs?: number;
+    maxJobsPerChat?: number;
   } = {},
 ) {
   const prefix = pacing.prefix ?? uniquePrefix('outbound');
@@ -89,7 +90,7 @@ async function start(
   const connection = createRedis(inject('redisUrl'));
   const registry = createRegistry();
   const drafts = new DraftStore(redis, prefix, 'fake');
-  const { sender = platform.sender, concurrency = 2, chatIntervalMs = 0, maxWaitingJobs, maxTransientRetries, maxOrderWaitMs } = pacing;
+  const { sender = platform.sender, concurrency = 2, chatIntervalMs = 0, maxWaitingJobs, maxTransientRetries, maxOrderWaitMs, maxJobsPerChat } = pacing;
   const worker = createChannelOutboundWorker({
     platform: 'fake',
     sender,
@@ -104,6 +105,8 @@ async function start(
     ...(maxWaitingJobs === undefined ? {} : { maxWaitingJobs }),
     ...(maxTransientRetries === undefined ? {} : { maxTransientRetries }),
     ...(maxOrderWaitMs === undefined ? {} : { maxOrderWaitMs }),
+    ...(maxJobsPerChat === undefined ? {} : { maxJobsPerChat }),
+    chatDeferStepMs: 100,
     drafts,
   });
   const queue = new Queue(outboundQueue('fake').name, { connection: redis, prefix });
@@ -257,6 +260,30 @@ describe('channel outbound worker', () => {
     }
     await waitFor(async () => (await s.queue.getJobCounts('completed')).completed === 10, { timeoutMs: 10_000 });
     expect(platform.sentAt.map((x) => x.text)).toEqual(busy);
+  });
+});
+
+describe('channel outbound worker: one chat’s flood', () => {
+  it('takes at most maxJobsPerChat jobs of a throttled chat’s flood, so another chat is not held back, and sends the flood in order', async () => {
+    const platform = fakePlatform({ throttle: { chatIds: ['busy'], retryAfterMs: 3000 } });
+    const prefix = uniquePrefix('outbound');
+    const p = publisher(prefix);
+    // Room for 4 jobs in all; a chat may hold 2 of them.
+    const s = await start(platform, { prefix, maxWaitingJobs: 2, maxJobsPerChat: 2 });
+    const busy = Array.from({ length: 10 }, (_, i) => `b${i + 1}`);
+    for (const text of busy) await p.replies.deliver(turnReply(text, 'busy'));
+    await waitFor(() => platform.throttled.has('busy'));
+    // Without the per-chat bound the flood's jobs would fill all 4 places until the limit is over.
+    await new Promise((r) => setTimeout(r, 200));
+    const queued = Date.now();
+    await p.replies.deliver(reply('hello', 'other'));
+    await waitFor(() => platform.sentAt.some((x) => x.chatId === 'other'), { timeoutMs: 5000 });
+    expect(platform.sentAt.find((x) => x.chatId === 'other')!.atMs - queued).toBeLessThan(1500);
+    expect(platform.sentAt.some((x) => x.chatId === 'busy')).toBe(false);
+    await waitFor(async () => (await s.queue.getJobCounts('completed')).completed === 11, { timeoutMs: 20_000 });
+    expect(platform.sentAt.filter((x) => x.chatId === 'busy').map((x) => x.text)).toEqual(busy);
+    expect(await s.sends('failed')).toBe(0);
+    expect(await p.redis.exists(p.orderKey('busy'))).toBe(0);
   });
 });
 

@@ -92,6 +92,19 @@ export interface ChannelOutboundOptions {
    * first), in ms, before taking it for dead. Default 10 000.
    */
   orderGraceMs?: number;
+  /**
+   * Jobs of one chat a process holds at once (default 3). A later one goes back to the queue for
+   * a while (longer the further back it is in the chat's order), so a flood of replies to one
+   * chat, slowed by its rate limit, cannot take every job this process may hold. The chat's next
+   * reply in order is always taken.
+   */
+  maxJobsPerChat?: number;
+  /**
+   * How long a job put back by `maxJobsPerChat` stays out, per place behind the chat's head, in ms
+   * (at most 30 s). Default 1 000: a flood of N replies is taken again about ln(N) times a second
+   * in all, which the global rate limiter counts too.
+   */
+  chatDeferStepMs?: number;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -216,10 +229,12 @@ export class DraftStore {
  * is never sent twice).
  *
  * Bound: the process holds `concurrency + maxWaitingJobs` jobs at most (BullMQ's concurrency; by
- * default `4 * concurrency`), and only `concurrency` calls to the platform run at once: a send
- * permit is taken per call and let go before any wait of the chat's own (its pace, a 429's
- * Retry-After, a transient failure's backoff), and a job queued behind its chat's earlier reply
- * holds none. So throttled chats hold back the others only once their jobs fill the whole bound.
+ * default `4 * concurrency`), at most `maxJobsPerChat` of one chat (the chat's next in order
+ * besides), and only `concurrency` calls to the platform run at once: a send permit is taken per
+ * call and let go before any wait of the chat's own (its pace, a 429's Retry-After, a transient
+ * failure's backoff), and a job queued behind its chat's earlier reply holds none. So one chat's
+ * flood cannot fill the bound; throttled chats hold back the others only once as many of them as
+ * the bound allows wait out their limits at once.
  */
 export function createChannelOutboundWorker(opts: ChannelOutboundOptions): Worker {
   const { platform, sender, metrics } = opts;
@@ -247,6 +262,22 @@ export function createChannelOutboundWorker(opts: ChannelOutboundOptions): Worke
     const chat = 'reply' in data ? data.reply : data.approval;
     return keys.outboundOrder(platform, chat.chatId, chat.threadId);
   };
+
+  const maxJobsPerChat = opts.maxJobsPerChat ?? 3;
+  const chatDeferStepMs = opts.chatDeferStepMs ?? 1000;
+  /** Jobs of each chat (by order index) this process holds. */
+  const heldPerChat = new Map<string, number>();
+  /**
+   * How long a job must go back to the queue before it is taken again: 0 (take it) unless its chat
+   * already has `maxJobsPerChat` here and the job is not the chat's next in order. A job with no
+   * entry in the order index (an older producer's) is always taken: only the order in which this
+   * process takes such jobs keeps them in order.
+   */
+  async function deferral(key: string, jobId: string): Promise<number> {
+    if ((heldPerChat.get(key) ?? 0) < maxJobsPerChat) return 0;
+    const place = await opts.connection.zrank(key, jobId);
+    return place === null || place === 0 ? 0 : Math.min(30_000, chatDeferStepMs * place);
+  }
 
   let freePermits = opts.concurrency;
   const permitQueue: Array<() => void> = [];
@@ -404,23 +435,37 @@ export function createChannelOutboundWorker(opts: ChannelOutboundOptions): Worke
       const chatId = 'reply' in data ? data.reply.chatId : data.approval.chatId;
       const threadId = 'reply' in data ? data.reply.threadId : data.approval.threadId;
       const jobId = job.id!;
-      // The chain alone would keep the order of the jobs this process took, but not against another
-      // replica's or a retried job's; and it must not hold a job whose turn has come behind one
-      // that waits for it (a retried reply taken again after the next one), so the wait comes first.
-      if ((await order.turn(orderKey(data), jobId)) === 'closing') {
-        // Back to the queue with its place and attempts kept, so the close need not wait for its turn.
-        await job.moveToDelayed(Date.now() + 1000, token);
+      const key = orderKey(data);
+      const deferMs = await deferral(key, jobId);
+      if (deferMs > 0) {
+        // Back to the queue with its place in the chat's order and its attempts kept.
+        await job.moveToDelayed(Date.now() + deferMs, token);
         throw new DelayedError();
       }
-      const result = await chats.run(`${chatId}:${threadId ?? ''}`, async () => {
-        if ('reply' in data) return sendReply(data.reply, job);
-        const n = data.approval;
-        const target: ChatTarget = { account: n.account, chatId: n.chatId, threadId: n.threadId };
-        await paced(`${n.chatId}:${n.threadId ?? ''}`, job, () => sender.sendApproval(target, n), 'sent');
-        return { approval: n.id };
-      });
-      await order.done(orderKey(data), jobId);
-      return result;
+      heldPerChat.set(key, (heldPerChat.get(key) ?? 0) + 1);
+      try {
+        // The chain alone would keep the order of the jobs this process took, but not against another
+        // replica's or a retried job's; and it must not hold a job whose turn has come behind one
+        // that waits for it (a retried reply taken again after the next one), so the wait comes first.
+        if ((await order.turn(key, jobId)) === 'closing') {
+          // Back to the queue with its place and attempts kept, so the close need not wait for its turn.
+          await job.moveToDelayed(Date.now() + 1000, token);
+          throw new DelayedError();
+        }
+        const result = await chats.run(`${chatId}:${threadId ?? ''}`, async () => {
+          if ('reply' in data) return sendReply(data.reply, job);
+          const n = data.approval;
+          const target: ChatTarget = { account: n.account, chatId: n.chatId, threadId: n.threadId };
+          await paced(`${n.chatId}:${n.threadId ?? ''}`, job, () => sender.sendApproval(target, n), 'sent');
+          return { approval: n.id };
+        });
+        await order.done(key, jobId);
+        return result;
+      } finally {
+        const held = (heldPerChat.get(key) ?? 1) - 1;
+        if (held > 0) heldPerChat.set(key, held);
+        else heldPerChat.delete(key);
+      }
     },
     {
       connection: opts.connection,
