@@ -16,8 +16,11 @@ export interface SandboxRun {
   keepBytes: number;
   /** Aborting kills the sandbox (runner shutdown or the run's own deadline). */
   signal?: AbortSignal;
-  /** Checked every `intervalMs` while the command runs; when it resolves true the sandbox is killed (`disk_quota`). */
-  watch?: { intervalMs: number; exceeded: () => Promise<boolean> };
+  /**
+   * Checked every `intervalMs` while the command runs (given the host pid of the bwrap process,
+   * above every sandboxed process); when it resolves true the sandbox is killed (`disk_quota`).
+   */
+  watch?: { intervalMs: number; exceeded: (sandbox: { pid: number }) => Promise<boolean> };
 }
 
 /** Why the runner killed a sandbox, if it did. */
@@ -79,7 +82,7 @@ export function runSandboxed(profile: SandboxProfile, run: SandboxRun): Promise<
       ? setInterval(() => {
           if (watching) return;
           watching = true;
-          run.watch!.exceeded().then(
+          run.watch!.exceeded({ pid: child.pid! }).then(
             (over) => {
               watching = false;
               if (over) kill('disk_quota');

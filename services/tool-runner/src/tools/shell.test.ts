@@ -250,6 +250,33 @@ describe.skipIf(!probe.ok)('shell in bubblewrap', () => {
     expect((await stat(join(result.workspace, 'big'))).size).toBeLessThanOrEqual(limits.fileSizeBytes);
   });
 
+  it('counts files the command deleted but keeps open against the quota: writing through their descriptors cannot fill the disk', async () => {
+    const quota = createShellTool({ profile: (probe as Extract<typeof probe, { ok: true }>).profile, maxTimeoutMs: 8_000, quotaBytes: 1 * MIB, quotaCheckMs: 100 });
+    const sessionKey = `web:test:shell-${++session}`;
+    // Each file stays under the space left (RLIMIT_FSIZE); unlinked, no walk of the workspace sees them.
+    const command = 'for i in 1 2 3 4 5 6; do exec {fd}>g$i; rm g$i; head -c 400K /dev/zero >&$fd; done; sleep 5; echo survived';
+    const result = await runTool(quota, job(sessionKey, { command }), { maxOutputBytes: 16_384, workspaces });
+    expect(result).toMatchObject({ ok: false, errorCode: 'quota_exceeded' });
+    expect(result.output).toMatch(/^killed: the workspace went over its disk quota/);
+    expect(result.output).not.toContain('survived');
+  });
+
+  it('watches a workspace too big to measure through the filesystem: new directories or fallocate past the quota end the run', async () => {
+    // A walk gives up after 50 entries here: the workspace then counts as full (files cannot grow).
+    const quota = createShellTool({ profile: (probe as Extract<typeof probe, { ok: true }>).profile, maxTimeoutMs: 8_000, quotaBytes: 1 * MIB, quotaCheckMs: 100, maxEntries: 50 });
+    const sessionKey = `web:test:shell-${++session}`;
+    const run = (command: string) => runTool(quota, job(sessionKey, { command }), { maxOutputBytes: 16_384, workspaces });
+    expect((await run('touch f{1..60} && echo made')).output).toContain('made');
+    const grown = await run('(echo hi > small); echo "rc=$?"');
+    expect(grown.output).toContain('at its disk quota');
+    const dirs = await run('mkdir d{1..25000}; sleep 5; echo survived');
+    expect(dirs).toMatchObject({ ok: false, errorCode: 'quota_exceeded' });
+    expect(dirs.output).not.toContain('survived');
+    const reserved = await run('fallocate --keep-size -l 256M f1; echo "rc=$?"; sleep 5; echo survived');
+    expect(reserved).toMatchObject({ ok: false, errorCode: 'quota_exceeded' });
+    expect(reserved.output).not.toContain('survived');
+  });
+
   it('stops an allocation beyond RLIMIT_AS', async () => {
     // Doubling a string: 64 MiB fits in the 256 MiB address space, 2^40 bytes never does.
     const ok = await sh(`awk 'BEGIN { s = "x"; for (i = 0; i < 26; i++) s = s s; print length(s) }'`);

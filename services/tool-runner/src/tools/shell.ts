@@ -1,6 +1,8 @@
+import { stat, statfs } from 'node:fs/promises';
 import { z } from 'zod';
 import { defineTool, wrapUntrusted, type ToolPlugin } from '@switchboard/tools';
 import type { SandboxProfile } from '../sandbox/bwrap.ts';
+import { deletedOpenBytes } from '../sandbox/open-deleted.ts';
 import { remainingBytes, workspaceUsage } from '../sandbox/quota.ts';
 import { runSandboxed, type SandboxResult } from '../sandbox/run-sandboxed.ts';
 import { ToolError } from './tool-error.ts';
@@ -20,11 +22,49 @@ export interface ShellToolOptions {
   /**
    * Most bytes the session's workspace may hold (unset: no quota). Each run may write files up to
    * the space left (RLIMIT_FSIZE), the workspace is measured every `quotaCheckMs` (default 200)
-   * while it runs and the command is killed once it is over; a workspace over its quota only lets
-   * commands delete or shrink files.
+   * while it runs, deleted files the command keeps open included, and the command is killed once
+   * it is over; a workspace over its quota only lets commands delete or shrink files.
    */
   quotaBytes?: number;
   quotaCheckMs?: number;
+  /** Entries a quota walk counts before the workspace counts as too big to measure (default `USAGE_MAX_ENTRIES`). */
+  maxEntries?: number;
+}
+
+/**
+ * New entries (files, directories, symlinks) the workspace's whole filesystem may gain while a
+ * command runs in a workspace too big to measure; see {@link quotaWatch}.
+ */
+export const UNMEASURABLE_MAX_NEW_ENTRIES = 10_000;
+
+/**
+ * The watch that kills a run once its workspace is over `ceilingBytes`: the workspace walked, plus
+ * the files the sandbox deleted but keeps open (written through a descriptor after `rm`, which no
+ * walk sees). A workspace too big to measure (`ceilingBytes` undefined) has RLIMIT_FSIZE 0, which
+ * stops files from growing but not directories, symlinks or `fallocate`: its run is watched, more
+ * coarsely, through the filesystem's own counters, and killed once the filesystem holding it grew
+ * by more than `quotaBytes` or {@link UNMEASURABLE_MAX_NEW_ENTRIES} entries (other sessions' runs on
+ * the same filesystem count too: a bound for a workspace that is over its quota already).
+ */
+async function quotaWatch(workspaceDir: string, quotaBytes: number, ceilingBytes: number | undefined, intervalMs: number, maxEntries: number | undefined) {
+  const dev = (await stat(workspaceDir)).dev;
+  if (ceilingBytes !== undefined) {
+    return {
+      intervalMs,
+      exceeded: async ({ pid }: { pid: number }) => {
+        const [usage, hidden] = await Promise.all([workspaceUsage(workspaceDir, maxEntries), deletedOpenBytes(pid, dev)]);
+        return remainingBytes({ ...usage, bytes: usage.bytes + hidden }, ceilingBytes + 1) === 0;
+      },
+    };
+  }
+  const before = await statfs(workspaceDir);
+  return {
+    intervalMs,
+    exceeded: async () => {
+      const now = await statfs(workspaceDir);
+      return (before.bfree - now.bfree) * now.bsize > quotaBytes || before.ffree - now.ffree > UNMEASURABLE_MAX_NEW_ENTRIES;
+    },
+  };
 }
 
 /** Time the plugin allows beyond the sandbox's own limit, so the sandbox's kill (with partial output) wins. */
@@ -84,18 +124,15 @@ export function createShellTool(opts: ShellToolOptions): ToolPlugin {
       // A workspace already over its quota may not grow any further, but deleting must work.
       let ceilingBytes = quotaBytes;
       if (quotaBytes !== undefined) {
-        const usage = await workspaceUsage(workspaceDir);
+        const usage = await workspaceUsage(workspaceDir, opts.maxEntries);
         const left = remainingBytes(usage, quotaBytes);
-        // Too many entries to count: files cannot grow (limit 0 below); the watch could only get in the way of cleaning up.
+        // Too many entries to count: files cannot grow (limit 0 below), and the watch falls back to the filesystem's counters.
         ceilingBytes = usage.incomplete ? undefined : Math.max(quotaBytes, usage.bytes);
         // No single file may outgrow the space left; at 0 nothing may grow, but rm still works.
         profile = { ...profile, limits: { ...profile.limits, fileSizeBytes: Math.min(profile.limits.fileSizeBytes, left) } };
         if (left === 0) quotaNote = `note: the workspace is at its disk quota of ${quotaBytes} bytes; files cannot grow until you delete some\n`;
       }
-      const watch =
-        ceilingBytes === undefined
-          ? undefined
-          : { intervalMs: opts.quotaCheckMs ?? 200, exceeded: async () => remainingBytes(await workspaceUsage(workspaceDir), ceilingBytes + 1) === 0 };
+      const watch = quotaBytes === undefined ? undefined : await quotaWatch(workspaceDir, quotaBytes, ceilingBytes, opts.quotaCheckMs ?? 200, opts.maxEntries);
       let result: SandboxResult;
       try {
         result = await runSandboxed(profile, { command, workspaceDir, timeoutMs: limitMs, killAfterOutputBytes, keepBytes, signal: ctx.signal, ...(watch ? { watch } : {}) });
