@@ -220,9 +220,12 @@ export class MemoryService {
     const range = all.filter((r) => r.seq >= plan.from && r.seq <= plan.to);
     if (this.opts.extraction !== 'off') {
       // Memory flush: facts from turns in the range that no per-turn extraction or earlier flush
-      // has covered yet (a range ends at a turn boundary, so each of its turns is read whole).
+      // has covered yet (a range ends at a turn boundary, so each of its turns is read whole). A
+      // flush's own run row names the turn that ran it, which it did not read: only the per-turn
+      // marks (`flush:<session>:turn:<turn id>`) count.
       const { rows: covered } = await db.query<{ turn_id: string }>(
-        `SELECT turn_id FROM memory_runs WHERE session_id = $1 AND kind IN ('extract', 'flush') AND turn_id = ANY($2::text[])`,
+        `SELECT turn_id FROM memory_runs WHERE session_id = $1 AND turn_id = ANY($2::text[])
+           AND (kind = 'extract' OR (kind = 'flush' AND key = 'flush:' || session_id || ':turn:' || turn_id))`,
         [turn.sessionKey, [...new Set(range.map((r) => r.turn_id))]],
       );
       const skip = new Set(covered.map((c) => c.turn_id));
