@@ -93,16 +93,16 @@ export interface ChannelOutboundOptions {
    */
   orderGraceMs?: number;
   /**
-   * Jobs of one chat a process holds at once (default 3). A later one goes back to the queue for
-   * a while (longer the further back it is in the chat's order), so a flood of replies to one
-   * chat, slowed by its rate limit, cannot take every job this process may hold. The chat's next
-   * reply in order is always taken.
+   * How many of a chat's first replies in order are taken from the queue (default 3): a later one
+   * goes back to the queue for a while, longer the further back it is, and the one next in line
+   * is brought forward each time a reply to the chat is sent. So a flood of replies to one chat,
+   * slowed by its rate limit, cannot take every job a process may hold, and no reply is taken
+   * (and left waiting on the ones before it) long before its turn.
    */
   maxJobsPerChat?: number;
   /**
-   * How long a job put back by `maxJobsPerChat` stays out, per place behind the chat's head, in ms
-   * (at most 30 s). Default 1 000: a flood of N replies is taken again about ln(N) times a second
-   * in all, which the global rate limiter counts too.
+   * How long a job put back by `maxJobsPerChat` stays out, per place past them, in ms, at most
+   * half of `maxOrderWaitMs` (and 30 s). Default 1 000.
    */
   chatDeferStepMs?: number;
 }
@@ -229,12 +229,12 @@ export class DraftStore {
  * is never sent twice).
  *
  * Bound: the process holds `concurrency + maxWaitingJobs` jobs at most (BullMQ's concurrency; by
- * default `4 * concurrency`), at most `maxJobsPerChat` of one chat (the chat's next in order
- * besides), and only `concurrency` calls to the platform run at once: a send permit is taken per
- * call and let go before any wait of the chat's own (its pace, a 429's Retry-After, a transient
- * failure's backoff), and a job queued behind its chat's earlier reply holds none. So one chat's
- * flood cannot fill the bound; throttled chats hold back the others only once as many of them as
- * the bound allows wait out their limits at once.
+ * default `4 * concurrency`), of a chat only its first `maxJobsPerChat` replies in order, and only
+ * `concurrency` calls to the platform run at once: a send permit is taken per call and let go
+ * before any wait of the chat's own (its pace, a 429's Retry-After, a transient failure's
+ * backoff), and a job queued behind its chat's earlier reply holds none. So one chat's flood
+ * cannot fill the bound; throttled chats hold back the others only once as many of them as the
+ * bound allows wait out their limits at once.
  */
 export function createChannelOutboundWorker(opts: ChannelOutboundOptions): Worker {
   const { platform, sender, metrics } = opts;
@@ -265,18 +265,25 @@ export function createChannelOutboundWorker(opts: ChannelOutboundOptions): Worke
 
   const maxJobsPerChat = opts.maxJobsPerChat ?? 3;
   const chatDeferStepMs = opts.chatDeferStepMs ?? 1000;
-  /** Jobs of each chat (by order index) this process holds. */
-  const heldPerChat = new Map<string, number>();
+  // A reply taken while one before it is still put back waits for it in `order.turn`: shorter than
+  // the wait's bound, so it never gives up on a reply that is merely put back.
+  const maxDeferMs = Math.min(30_000, Math.floor((opts.maxOrderWaitMs ?? 60_000) / 2));
   /**
-   * How long a job must go back to the queue before it is taken again: 0 (take it) unless its chat
-   * already has `maxJobsPerChat` here and the job is not the chat's next in order. A job with no
-   * entry in the order index (an older producer's) is always taken: only the order in which this
-   * process takes such jobs keeps them in order.
+   * How long a job must go back to the queue before it is taken again: 0 (take it) while it is
+   * among its chat's first `maxJobsPerChat` in order. A job with no entry in the order index (an
+   * older producer's) is always taken: only the order in which this process takes such jobs keeps
+   * them in order.
    */
   async function deferral(key: string, jobId: string): Promise<number> {
-    if ((heldPerChat.get(key) ?? 0) < maxJobsPerChat) return 0;
     const place = await opts.connection.zrank(key, jobId);
-    return place === null || place === 0 ? 0 : Math.min(30_000, chatDeferStepMs * place);
+    return place === null || place < maxJobsPerChat ? 0 : Math.min(maxDeferMs, chatDeferStepMs * (place - maxJobsPerChat + 1));
+  }
+  /** After a send: the chat's next replies in order that are put back come forward now. Best effort. */
+  async function bringForward(key: string): Promise<void> {
+    for (const id of await opts.connection.zrange(key, '0', String(maxJobsPerChat - 1))) {
+      const next = await states.getJob(id);
+      if (next && (await next.isDelayed())) await next.promote().catch(() => undefined);
+    }
   }
 
   let freePermits = opts.concurrency;
@@ -442,30 +449,24 @@ export function createChannelOutboundWorker(opts: ChannelOutboundOptions): Worke
         await job.moveToDelayed(Date.now() + deferMs, token);
         throw new DelayedError();
       }
-      heldPerChat.set(key, (heldPerChat.get(key) ?? 0) + 1);
-      try {
-        // The chain alone would keep the order of the jobs this process took, but not against another
-        // replica's or a retried job's; and it must not hold a job whose turn has come behind one
-        // that waits for it (a retried reply taken again after the next one), so the wait comes first.
-        if ((await order.turn(key, jobId)) === 'closing') {
-          // Back to the queue with its place and attempts kept, so the close need not wait for its turn.
-          await job.moveToDelayed(Date.now() + 1000, token);
-          throw new DelayedError();
-        }
-        const result = await chats.run(`${chatId}:${threadId ?? ''}`, async () => {
-          if ('reply' in data) return sendReply(data.reply, job);
-          const n = data.approval;
-          const target: ChatTarget = { account: n.account, chatId: n.chatId, threadId: n.threadId };
-          await paced(`${n.chatId}:${n.threadId ?? ''}`, job, () => sender.sendApproval(target, n), 'sent');
-          return { approval: n.id };
-        });
-        await order.done(key, jobId);
-        return result;
-      } finally {
-        const held = (heldPerChat.get(key) ?? 1) - 1;
-        if (held > 0) heldPerChat.set(key, held);
-        else heldPerChat.delete(key);
+      // The chain alone would keep the order of the jobs this process took, but not against another
+      // replica's or a retried job's; and it must not hold a job whose turn has come behind one
+      // that waits for it (a retried reply taken again after the next one), so the wait comes first.
+      if ((await order.turn(key, jobId)) === 'closing') {
+        // Back to the queue with its place and attempts kept, so the close need not wait for its turn.
+        await job.moveToDelayed(Date.now() + 1000, token);
+        throw new DelayedError();
       }
+      const result = await chats.run(`${chatId}:${threadId ?? ''}`, async () => {
+        if ('reply' in data) return sendReply(data.reply, job);
+        const n = data.approval;
+        const target: ChatTarget = { account: n.account, chatId: n.chatId, threadId: n.threadId };
+        await paced(`${n.chatId}:${n.threadId ?? ''}`, job, () => sender.sendApproval(target, n), 'sent');
+        return { approval: n.id };
+      });
+      await order.done(key, jobId);
+      await bringForward(key).catch((err: unknown) => log.debug({ err }, 'could not bring a chat’s next reply forward'));
+      return result;
     },
     {
       connection: opts.connection,
@@ -482,7 +483,10 @@ export function createChannelOutboundWorker(opts: ChannelOutboundOptions): Worke
       if (typeof turnId === 'string') void opts.drafts?.delivered(turnId).catch(() => undefined);
       // Nor the chat's later replies (an invalid job's entry is cleared by the next reply's wait).
       const parsed = OutboundJob.safeParse(job.data);
-      if (parsed.success && job.id) void order.done(orderKey(parsed.data), job.id);
+      if (parsed.success && job.id) {
+        const key = orderKey(parsed.data);
+        void order.done(key, job.id).then(() => bringForward(key)).catch((err: unknown) => log.debug({ err }, 'could not bring a chat’s next reply forward'));
+      }
     }
   });
   worker.on('closing', () => order.close());

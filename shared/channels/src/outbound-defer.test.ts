@@ -1,0 +1,99 @@
+// A chat's replies put back by maxJobsPerChat (in BullMQ's delayed set) keep their order: a later
+// reply is not taken while earlier ones are put back, so it never waits on them long enough to go
+// "overdue" in ChatOrder and be sent first.
+import { Queue } from 'bullmq';
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import { outboundQueue, type OutboundReply } from '@switchboard/contracts';
+import { createRedis, LaneStore, ReplyPublisher } from '@switchboard/lanes';
+import { createLogger, createRegistry } from '@switchboard/observability';
+import { uniquePrefix, waitFor } from '@switchboard/testkit';
+import { channelMetrics } from './metrics.ts';
+import { createChannelOutboundWorker, type ChannelSender } from './outbound.ts';
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!();
+});
+
+const turnReply = (text: string, chatId: string): OutboundReply => ({
+  v: 1, id: `reply-${text}`, turnId: text, sessionKey: `fake:bot:${chatId}`, platform: 'fake', account: 'bot', chatId, text, inReplyTo: ['in1'],
+});
+
+describe('channel outbound worker: replies put back by maxJobsPerChat', () => {
+  it('a later reply taken while earlier ones are deferred is not sent before them', async () => {
+    const sent: string[] = [];
+    const sender: ChannelSender = {
+      render: (m) => [m],
+      async send(_t, text) {
+        sent.push(text);
+        return `m${sent.length}`;
+      },
+      async sendApproval() {},
+      classify: () => ({ kind: 'permanent', reason: 'x' }),
+    };
+    const prefix = uniquePrefix('outdefer');
+    const redis = createRedis(inject('redisUrl'));
+    const connection = createRedis(inject('redisUrl'));
+    const worker = createChannelOutboundWorker({
+      platform: 'fake', sender, connection, prefix,
+      logger: createLogger({ service: 'test', level: 'silent' }),
+      metrics: channelMetrics(createRegistry()),
+      concurrency: 2, chatIntervalMs: 400, globalRatePerSecond: 1000,
+      maxWaitingJobs: 4, maxJobsPerChat: 2, chatDeferStepMs: 3000, maxOrderWaitMs: 1500,
+    });
+    const replies = new ReplyPublisher({ store: new LaneStore(redis, { prefix }), connection: redis, prefix, queuedPlatforms: ['fake'], registry: createRegistry() });
+    const queue = new Queue(outboundQueue('fake').name, { connection: redis, prefix });
+    cleanups.push(async () => {
+      await worker.close();
+      await replies.close();
+      await queue.close();
+      redis.disconnect();
+      connection.disconnect();
+    });
+    for (const t of ['b1', 'b2', 'b3', 'b4']) await replies.deliver(turnReply(t, 'busy'));
+    await waitFor(() => sent.length >= 2, { timeoutMs: 5000 });
+    await replies.deliver(turnReply('b5', 'busy'));
+    await waitFor(async () => (await queue.getJobCounts('completed')).completed === 5, { timeoutMs: 30_000 });
+    expect(sent).toEqual(['b1', 'b2', 'b3', 'b4', 'b5']);
+  }, 40_000);
+
+  it('brings the next replies forward as the chat’s replies go out: a burst drains at the platform’s pace, not the deferral’s', async () => {
+    const sent: string[] = [];
+    const sender: ChannelSender = {
+      render: (m) => [m],
+      async send(_t, text) {
+        sent.push(text);
+        return `m${sent.length}`;
+      },
+      async sendApproval() {},
+      classify: () => ({ kind: 'permanent', reason: 'x' }),
+    };
+    const prefix = uniquePrefix('outdefer');
+    const redis = createRedis(inject('redisUrl'));
+    const connection = createRedis(inject('redisUrl'));
+    const replies = new ReplyPublisher({ store: new LaneStore(redis, { prefix }), connection: redis, prefix, queuedPlatforms: ['fake'], registry: createRegistry() });
+    const queue = new Queue(outboundQueue('fake').name, { connection: redis, prefix });
+    const workerRef: { current?: ReturnType<typeof createChannelOutboundWorker> } = {};
+    cleanups.push(async () => {
+      await workerRef.current?.close();
+      await replies.close();
+      await queue.close();
+      redis.disconnect();
+      connection.disconnect();
+    });
+    const burst = Array.from({ length: 8 }, (_, i) => `r${i + 1}`);
+    for (const t of burst) await replies.deliver(turnReply(t, 'fast'));
+    // The whole burst is queued before the worker starts: it finds 8 replies to one chat.
+    const started = Date.now();
+    // Put back for 10 s per place: only bringing them forward gets the burst out in time.
+    workerRef.current = createChannelOutboundWorker({
+      platform: 'fake', sender, connection, prefix,
+      logger: createLogger({ service: 'test', level: 'silent' }),
+      metrics: channelMetrics(createRegistry()),
+      concurrency: 2, chatIntervalMs: 0, globalRatePerSecond: 1000, maxJobsPerChat: 2, chatDeferStepMs: 10_000,
+    });
+    await waitFor(async () => (await queue.getJobCounts('completed')).completed === burst.length, { timeoutMs: 8_000 });
+    expect(sent).toEqual(burst);
+    expect(Date.now() - started).toBeLessThan(8_000);
+  });
+});
