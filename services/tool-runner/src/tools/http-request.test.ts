@@ -4,7 +4,7 @@ import type { ToolPlugin } from '@switchboard/tools';
 import { loadToolRunnerConfig } from '../config.ts';
 import { runTool } from '../run-tool.ts';
 import { createHttpRequestTool } from './http-request.ts';
-import { secretNeedles } from './secret-redaction.ts';
+import { redactSecrets, secretNeedles } from './secret-redaction.ts';
 import { publicAddressesOnly, type AddressPolicy } from './net/ip-policy.ts';
 
 const SECRET = 'sk-test-0123456789abcdef';
@@ -72,6 +72,10 @@ describe('http_request', () => {
     expect(secretNeedles(['Basic ' + Buffer.from('alice:correct-horse-battery').toString('base64')])).toEqual(
       expect.arrayContaining(['alice:correct-horse-battery', 'correct-horse-battery', Buffer.from('correct-horse-battery').toString('base64')]),
     );
+    // A password may hold colons: it is everything after the first one, cut whole.
+    const colons = secretNeedles(['Basic ' + Buffer.from('bob:ab:cdefghijkl').toString('base64')]);
+    expect(colons).toContain('ab:cdefghijkl');
+    expect(redactSecrets('leaked ab:cdefghijkl and ab%3Acdefghijkl', ['Basic ' + Buffer.from('bob:ab:cdefghijkl').toString('base64')])).toBe('leaked [redacted] and [redacted]');
   });
 
   it('sends credentials named by host alone only over https to port 443, never in clear text or to another port', async () => {

@@ -32,7 +32,9 @@ export function secretNeedles(values: readonly string[]): string[] {
     const words = [value, ...value.split(/\s+/)];
     const basic = /^Basic\s+([A-Za-z0-9+/=]+)$/i.exec(value.trim())?.[1];
     const decoded = basic ? Buffer.from(basic, 'base64').toString('utf8') : undefined;
-    return decoded ? [...words, decoded, ...decoded.split(':')] : words;
+    // `user:password`: the password is everything after the first colon (it may hold colons itself).
+    const colon = decoded?.indexOf(':') ?? -1;
+    return decoded ? [...words, decoded, ...(colon >= 0 ? [decoded.slice(0, colon), decoded.slice(colon + 1)] : [])] : words;
   });
   const forms = parts.flatMap((p) => [
     p,
@@ -45,9 +47,13 @@ export function secretNeedles(values: readonly string[]): string[] {
   return [...new Set(forms.filter((f) => f.length >= 8))].sort((x, y) => y.length - x.length);
 }
 
-/** `text` with every form of every secret in `values` (see {@link secretNeedles}) replaced by `[redacted]`. */
+/** A function that replaces every form of every secret in `values` (see {@link secretNeedles}) by `[redacted]`. */
+export function secretRedactor(values: readonly string[]): (text: string) => string {
+  const needles = secretNeedles(values);
+  return (text) => needles.reduce((out, needle) => out.split(needle).join('[redacted]'), text);
+}
+
+/** `text` with every form of every secret in `values` replaced by `[redacted]`. */
 export function redactSecrets(text: string, values: readonly string[]): string {
-  let out = text;
-  for (const needle of secretNeedles(values)) out = out.split(needle).join('[redacted]');
-  return out;
+  return secretRedactor(values)(text);
 }

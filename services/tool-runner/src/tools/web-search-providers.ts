@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { htmlToText } from './net/html-text.ts';
-import { redactSecrets } from './secret-redaction.ts';
+import { secretRedactor } from './secret-redaction.ts';
 import { ToolError } from './tool-error.ts';
 import { searchJson } from './web-search-http.ts';
 import type { WebSearchProvider, WebSearchResult } from './web-search.ts';
@@ -35,9 +35,9 @@ function plainText(html: string): string {
   return htmlToText(html).text;
 }
 
-/** The hits with every form of each secret cut out (see {@link redactSecrets}). */
+/** The hits with every form of each secret cut out (see {@link secretRedactor}). */
 function redact(results: WebSearchResult[], secrets: readonly string[]): WebSearchResult[] {
-  const scrub = (text: string) => redactSecrets(text, secrets);
+  const scrub = secretRedactor(secrets);
   return results.map((r) => ({ title: scrub(r.title), url: scrub(r.url), ...(r.snippet !== undefined ? { snippet: scrub(r.snippet) } : {}) }));
 }
 
