@@ -50,8 +50,9 @@ describe('heartbeats', () => {
 
   it('a heartbeat whose answer is empty stays silent too, and its finished firings are not all kept', async () => {
     const t = await start({}, '');
-    await waitFor(async () => (await metric(t, 'skipped_unchanged')) >= 1, { timeoutMs: 20_000 });
-    expect(t.model.requests).toHaveLength(1);
+    // An empty answer (a provider's filter, a glitch) is not taken as "nothing to say": asked again.
+    await waitFor(() => t.model.requests.length >= 2, { timeoutMs: 20_000 });
+    expect(await metric(t, 'skipped_unchanged')).toBe(0);
     expect(await replies(t)).toEqual([]);
     const queue = new Queue(heartbeatQueueName('default'), { connection: redis, prefix: t.prefix });
     const [done] = await queue.getJobs(['completed'], 0, 0);
@@ -59,6 +60,15 @@ describe('heartbeats', () => {
     await queue.close();
     const { rows } = await t.system.db.query(`SELECT 1 FROM messages WHERE session_id = 'web:local:hb'`);
     expect(rows).toHaveLength(0);
+  });
+
+  it('a silent answer from a fallback model is not remembered for the primary', async () => {
+    const t = await startTestSystem({ env: { HEARTBEAT: JSON.stringify({ sessionId: 'hb', everyMs: 1000 }), LLM_FALLBACK_MODELS: 'fake-fallback', LLM_MAX_RETRIES: '0' } });
+    running.push(t);
+    t.model.setScript((body) => (body.model === 'fake-fallback' ? { text: 'NO_REPLY' } : { status: 503 }));
+    await waitFor(() => t.model.requests.filter((r) => r.model === 'fake-fallback').length >= 2, { timeoutMs: 20_000 });
+    expect(await metric(t, 'skipped_unchanged')).toBe(0);
+    expect(await metric(t, 'silent')).toBeGreaterThanOrEqual(2);
   });
 
   it('a heartbeat asks again once the session has changed since its silent answer', async () => {

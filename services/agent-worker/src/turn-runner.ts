@@ -262,7 +262,12 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
 
     if (heartbeat && (finalText.trim() === SILENT_REPLY || finalText.trim() === '')) {
       // Nothing to say: no message to the user and nothing added to the transcript.
-      if (heartbeat.silent && heartbeatRequest) await heartbeat.silent.rememberSilent(ctx.sessionKey, heartbeatRequest);
+      // Only the primary model's explicit silent reply is remembered: an empty answer may be a
+      // provider's filter or a glitch, and a fallback's answer says nothing about the primary's.
+      const answeredBy = steps.findLast((st) => st.kind === 'model');
+      if (heartbeat.silent && heartbeatRequest && finalText.trim() === SILENT_REPLY && answeredBy?.kind === 'model' && answeredBy.model === llm.model) {
+        await heartbeat.silent.rememberSilent(ctx.sessionKey, heartbeatRequest);
+      }
       heartbeat.onOutcome?.('silent');
       ctx.log.debug('heartbeat stayed silent');
       return;
