@@ -6,6 +6,8 @@ export interface ScheduleKeys {
   account(account: string): string;
   /** Sorted set: the schedule ids of one conversation (its session and the isolated sessions made from it). */
   conversation(sessionKey: string): string;
+  /** String: set once the schedules made before the conversation indexes were noted in them. */
+  conversationsIndexed: string;
   /** Capped stream: the audit trail of runs (delivered, skipped, failed). */
   runs: string;
 }
@@ -15,6 +17,7 @@ export function scheduleKeys(prefix: string): ScheduleKeys {
     schedule: (id) => `${prefix}:schedule:${id}`,
     account: (account) => `${prefix}:schedules:account:${account}`,
     conversation: (sessionKey) => `${prefix}:schedules:conversation:${conversationOf(sessionKey)}`,
+    conversationsIndexed: `${prefix}:schedules:conversations-indexed`,
     runs: `${prefix}:schedules:runs`,
   };
 }

@@ -178,6 +178,28 @@ describe('schedule limits', () => {
   });
 });
 
+describe('schedule limits after an upgrade', () => {
+  it('notes schedules made before conversations had an index, once, so they count toward the limit', async () => {
+    const limited = new Scheduler(h.redis, h.prefix, { perConversation: 3, perAccount: 100 });
+    const every = { sessionId: 's1', message: 'ping', everyMs: 60_000 };
+    const made = [await limited.create('acct1', every, target('s1')), await limited.create('acct1', every, target('s1'))];
+    // As an older version left them: records and account index, no conversation index.
+    const conversation = `${h.prefix}:schedules:conversation:web:acct1:s1`;
+    expect(await h.redis.zcard(conversation)).toBe(2);
+    await h.redis.del(conversation);
+    await h.redis.set(`${h.prefix}:schedule:sch_garbage`, '{not json');
+    expect(await limited.indexConversations()).toBe(2);
+    expect(await h.redis.zrange(conversation, '0', '-1')).toEqual(expect.arrayContaining(made.map((m) => m.id)));
+    await limited.create('acct1', every, target('s1'));
+    await expect(limited.create('acct1', every, target('s1'))).rejects.toBeInstanceOf(ScheduleLimitError);
+    // Done once: a later start notes nothing (and does not walk the schedules again).
+    await h.redis.del(conversation);
+    expect(await limited.indexConversations()).toBe(0);
+    expect(await h.redis.zcard(conversation)).toBe(0);
+    await limited.close();
+  });
+});
+
 describe('schedule worker', () => {
   it('fires an every-N schedule on time, repeatedly, as system events', async () => {
     h.startWorker();

@@ -85,6 +85,22 @@ redis.call('ZADD', KEYS[3], ARGV[2], ARGV[3])
 return 1
 `);
 
+/**
+ * Notes schedules in their conversations' indexes, each only while its record exists (a schedule
+ * deleted meanwhile is not noted again). KEYS: per schedule, its record and its conversation's
+ * index. ARGV: per schedule, its created-at ms and id. Returns how many were noted.
+ */
+const NOTE_IN_CONVERSATIONS = new LuaScript(`
+local noted = 0
+for i = 1, #KEYS, 2 do
+  local j = (i + 1) / 2
+  if redis.call('EXISTS', KEYS[i]) == 1 then
+    noted = noted + redis.call('ZADD', KEYS[i + 1], ARGV[2 * j - 1], ARGV[2 * j])
+  end
+end
+return noted
+`);
+
 /** The job id of a one-shot schedule's delayed job. */
 export function oneShotJobId(scheduleId: string): string {
   return `once-${scheduleId}`;
@@ -168,6 +184,39 @@ export class Scheduler {
       throw err;
     }
     return record;
+  }
+
+  /**
+   * Once per deployment: notes the schedules created before conversations had an index (and so a
+   * limit) in their conversation's index, so they count toward `perConversation`. Safe to run on
+   * several replicas at once. Returns how many it noted (0 once done).
+   */
+  async indexConversations(): Promise<number> {
+    const marker = this.keys.conversationsIndexed;
+    if (await this.redis.exists(marker)) return 0;
+    let noted = 0;
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.redis.scan(cursor, 'MATCH', this.keys.schedule('*'), 'COUNT', 500);
+      cursor = next;
+      const raws = keys.length > 0 ? await this.redis.mget(...keys) : [];
+      const batchKeys: string[] = [];
+      const batchArgs: Array<string | number> = [];
+      raws.forEach((raw, i) => {
+        let parsed;
+        try {
+          parsed = raw ? ScheduleRecord.safeParse(JSON.parse(raw)) : undefined;
+        } catch {
+          return; // not JSON: get() treats it as no schedule too
+        }
+        if (!parsed?.success) return;
+        batchKeys.push(keys[i]!, this.keys.conversation(parsed.data.sessionKey));
+        batchArgs.push(parsed.data.createdAtMs, parsed.data.id);
+      });
+      if (batchKeys.length > 0) noted += Number(await NOTE_IN_CONVERSATIONS.run(this.redis, batchKeys, batchArgs));
+    } while (cursor !== '0');
+    await this.redis.set(marker, String(Date.now()));
+    return noted;
   }
 
   private async enqueue(record: ScheduleRecord): Promise<void> {
