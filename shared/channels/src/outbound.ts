@@ -276,7 +276,12 @@ export function createChannelOutboundWorker(opts: ChannelOutboundOptions): Worke
    */
   async function deferral(key: string, jobId: string): Promise<number> {
     const place = await opts.connection.zrank(key, jobId);
-    return place === null || place < maxJobsPerChat ? 0 : Math.min(maxDeferMs, chatDeferStepMs * (place - maxJobsPerChat + 1));
+    if (place === null || place === 0) return 0;
+    if (place >= maxJobsPerChat) return Math.min(maxDeferMs, chatDeferStepMs * (place - maxJobsPerChat + 1));
+    // Taken behind earlier replies: any of them still put back (the chat's order moved on without
+    // a send here, say) comes forward now rather than at the end of its delay.
+    await bringForward(key).catch((err: unknown) => log.debug({ err }, 'could not bring a chat’s next reply forward'));
+    return 0;
   }
   /** After a send: the chat's next replies in order that are put back come forward now. Best effort. */
   async function bringForward(key: string): Promise<void> {
