@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chown, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -266,7 +266,16 @@ describe.skipIf(!probe.ok)('shell in bubblewrap', () => {
     const quota = createShellTool({ profile: (probe as Extract<typeof probe, { ok: true }>).profile, maxTimeoutMs: 8_000, quotaBytes: 1 * MIB, quotaCheckMs: 100, maxEntries: 50 });
     const sessionKey = `web:test:shell-${++session}`;
     const run = (command: string) => runTool(quota, job(sessionKey, { command }), { maxOutputBytes: 16_384, workspaces });
-    expect((await run('touch f{1..60} && echo made')).output).toContain('made');
+    // 60 entries, made beside the sandbox (a run making them would be stopped once the walk gives up).
+    expect((await run('echo ready')).output).toContain('ready');
+    await Promise.all(
+      Array.from({ length: 60 }, async (_, i) => {
+        const path = join(workspaces.pathFor(sessionKey), `f${i + 1}`);
+        await writeFile(path, '');
+        // Owned by the sandbox user, as files the command made would be.
+        if (uid === 0) await chown(path, SANDBOX_ID, SANDBOX_ID);
+      }),
+    );
     const grown = await run('(echo hi > small); echo "rc=$?"');
     expect(grown.output).toContain('at its disk quota');
     const dirs = await run('mkdir d{1..25000}; sleep 5; echo survived');
