@@ -8,7 +8,7 @@ import { createRedis, LaneStore, ReplyPublisher } from '@switchboard/lanes';
 import { createLogger, createRegistry } from '@switchboard/observability';
 import { uniquePrefix, waitFor } from '@switchboard/testkit';
 import { channelMetrics } from './metrics.ts';
-import { createChannelOutboundWorker, type ChannelSender } from './outbound.ts';
+import { createChannelOutboundWorker, type ChannelOutboundOptions, type ChannelSender } from './outbound.ts';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -19,81 +19,69 @@ const turnReply = (text: string, chatId: string): OutboundReply => ({
   v: 1, id: `reply-${text}`, turnId: text, sessionKey: `fake:bot:${chatId}`, platform: 'fake', account: 'bot', chatId, text, inReplyTo: ['in1'],
 });
 
+/**
+ * A producer (the agent workers' side: each reply noted in its chat's order), a sender that records
+ * what it sends, and `startWorker` for one outbound worker with the given pacing.
+ */
+function harness() {
+  const sent: string[] = [];
+  const sender: ChannelSender = {
+    render: (m) => [m],
+    async send(_t, text) {
+      sent.push(text);
+      return `m${sent.length}`;
+    },
+    async sendApproval() {},
+    classify: () => ({ kind: 'permanent', reason: 'x' }),
+  };
+  const prefix = uniquePrefix('outdefer');
+  const redis = createRedis(inject('redisUrl'));
+  const connection = createRedis(inject('redisUrl'));
+  const replies = new ReplyPublisher({ store: new LaneStore(redis, { prefix }), connection: redis, prefix, queuedPlatforms: ['fake'], registry: createRegistry() });
+  const queue = new Queue(outboundQueue('fake').name, { connection: redis, prefix });
+  const workers: Array<ReturnType<typeof createChannelOutboundWorker>> = [];
+  cleanups.push(async () => {
+    for (const w of workers) await w.close();
+    await replies.close();
+    await queue.close();
+    redis.disconnect();
+    connection.disconnect();
+  });
+  const startWorker = (pacing: Partial<ChannelOutboundOptions>) =>
+    workers.push(
+      createChannelOutboundWorker({
+        platform: 'fake', sender, connection, prefix,
+        logger: createLogger({ service: 'test', level: 'silent' }),
+        metrics: channelMetrics(createRegistry()),
+        concurrency: 2, chatIntervalMs: 0, globalRatePerSecond: 1000,
+        ...pacing,
+      }),
+    );
+  const completed = async () => (await queue.getJobCounts('completed')).completed;
+  return { sent, replies, startWorker, completed };
+}
+
 describe('channel outbound worker: replies put back by maxJobsPerChat', () => {
   it('a later reply taken while earlier ones are deferred is not sent before them', async () => {
-    const sent: string[] = [];
-    const sender: ChannelSender = {
-      render: (m) => [m],
-      async send(_t, text) {
-        sent.push(text);
-        return `m${sent.length}`;
-      },
-      async sendApproval() {},
-      classify: () => ({ kind: 'permanent', reason: 'x' }),
-    };
-    const prefix = uniquePrefix('outdefer');
-    const redis = createRedis(inject('redisUrl'));
-    const connection = createRedis(inject('redisUrl'));
-    const worker = createChannelOutboundWorker({
-      platform: 'fake', sender, connection, prefix,
-      logger: createLogger({ service: 'test', level: 'silent' }),
-      metrics: channelMetrics(createRegistry()),
-      concurrency: 2, chatIntervalMs: 400, globalRatePerSecond: 1000,
-      maxWaitingJobs: 4, maxJobsPerChat: 2, chatDeferStepMs: 3000, maxOrderWaitMs: 1500,
-    });
-    const replies = new ReplyPublisher({ store: new LaneStore(redis, { prefix }), connection: redis, prefix, queuedPlatforms: ['fake'], registry: createRegistry() });
-    const queue = new Queue(outboundQueue('fake').name, { connection: redis, prefix });
-    cleanups.push(async () => {
-      await worker.close();
-      await replies.close();
-      await queue.close();
-      redis.disconnect();
-      connection.disconnect();
-    });
-    for (const t of ['b1', 'b2', 'b3', 'b4']) await replies.deliver(turnReply(t, 'busy'));
-    await waitFor(() => sent.length >= 2, { timeoutMs: 5000 });
-    await replies.deliver(turnReply('b5', 'busy'));
-    await waitFor(async () => (await queue.getJobCounts('completed')).completed === 5, { timeoutMs: 30_000 });
-    expect(sent).toEqual(['b1', 'b2', 'b3', 'b4', 'b5']);
+    const h = harness();
+    h.startWorker({ chatIntervalMs: 400, maxWaitingJobs: 4, maxJobsPerChat: 2, chatDeferStepMs: 3000, maxOrderWaitMs: 1500 });
+    for (const t of ['b1', 'b2', 'b3', 'b4']) await h.replies.deliver(turnReply(t, 'busy'));
+    await waitFor(() => h.sent.length >= 2, { timeoutMs: 5000 });
+    await h.replies.deliver(turnReply('b5', 'busy'));
+    await waitFor(async () => (await h.completed()) === 5, { timeoutMs: 30_000 });
+    expect(h.sent).toEqual(['b1', 'b2', 'b3', 'b4', 'b5']);
   }, 40_000);
 
   it('brings the next replies forward as the chat’s replies go out: a burst drains at the platform’s pace, not the deferral’s', async () => {
-    const sent: string[] = [];
-    const sender: ChannelSender = {
-      render: (m) => [m],
-      async send(_t, text) {
-        sent.push(text);
-        return `m${sent.length}`;
-      },
-      async sendApproval() {},
-      classify: () => ({ kind: 'permanent', reason: 'x' }),
-    };
-    const prefix = uniquePrefix('outdefer');
-    const redis = createRedis(inject('redisUrl'));
-    const connection = createRedis(inject('redisUrl'));
-    const replies = new ReplyPublisher({ store: new LaneStore(redis, { prefix }), connection: redis, prefix, queuedPlatforms: ['fake'], registry: createRegistry() });
-    const queue = new Queue(outboundQueue('fake').name, { connection: redis, prefix });
-    const workerRef: { current?: ReturnType<typeof createChannelOutboundWorker> } = {};
-    cleanups.push(async () => {
-      await workerRef.current?.close();
-      await replies.close();
-      await queue.close();
-      redis.disconnect();
-      connection.disconnect();
-    });
+    const h = harness();
     const burst = Array.from({ length: 8 }, (_, i) => `r${i + 1}`);
-    for (const t of burst) await replies.deliver(turnReply(t, 'fast'));
-    // The whole burst is queued before the worker starts: it finds 8 replies to one chat.
+    for (const t of burst) await h.replies.deliver(turnReply(t, 'fast'));
+    // The whole burst is queued before the worker starts: it finds 8 replies to one chat, and puts
+    // them back for 10 s per place; only bringing them forward gets the burst out in time.
     const started = Date.now();
-    // Put back for 10 s per place: only bringing them forward gets the burst out in time.
-    workerRef.current = createChannelOutboundWorker({
-      platform: 'fake', sender, connection, prefix,
-      logger: createLogger({ service: 'test', level: 'silent' }),
-      metrics: channelMetrics(createRegistry()),
-      concurrency: 2, chatIntervalMs: 0, globalRatePerSecond: 1000, maxJobsPerChat: 2, chatDeferStepMs: 10_000,
-    });
-    await waitFor(async () => (await queue.getJobCounts('completed')).completed === burst.length, { timeoutMs: 8_000 });
-    expect(sent).toEqual(burst);
+    h.startWorker({ maxJobsPerChat: 2, chatDeferStepMs: 10_000 });
+    await waitFor(async () => (await h.completed()) === burst.length, { timeoutMs: 8_000 });
+    expect(h.sent).toEqual(burst);
     expect(Date.now() - started).toBeLessThan(8_000);
   });
 });
