@@ -84,4 +84,16 @@ describe('channel outbound worker: replies put back by maxJobsPerChat', () => {
     expect(h.sent).toEqual(burst);
     expect(Date.now() - started).toBeLessThan(8_000);
   });
+
+  it('takes a reply past the first ones in order when those are finished already (entries a re-delivery noted again), and clears them', async () => {
+    const h = harness();
+    h.startWorker({ orderGraceMs: 200 });
+    for (const t of ['a1', 'a2', 'a3']) await h.replies.deliver(turnReply(t, 'c'));
+    await waitFor(async () => (await h.completed()) === 3, { timeoutMs: 5000 });
+    // A resumed turn delivers its replies again: nothing is sent twice, but the chat's order notes them anew.
+    for (const t of ['a1', 'a2', 'a3']) await h.replies.deliver(turnReply(t, 'c'));
+    await h.replies.deliver(turnReply('a4', 'c'));
+    await waitFor(() => h.sent.includes('a4'), { timeoutMs: 5000 });
+    expect(h.sent).toEqual(['a1', 'a2', 'a3', 'a4']);
+  });
 });

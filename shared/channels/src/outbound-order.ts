@@ -109,6 +109,11 @@ export class ChatOrder {
     });
   }
 
+  /** The BullMQ state of job `jobId` ('unknown' when it does not exist). */
+  stateOf(jobId: string): Promise<string> {
+    return this.opts.queue.getJobState(jobId);
+  }
+
   /** Takes a finished job (sent, or failed for good) out of its chat's index. Best effort. */
   async done(key: string, jobId: string): Promise<void> {
     await this.opts.redis.zrem(key, jobId).catch((err: unknown) => this.opts.logger.warn({ jobId, err }, 'could not take a sent reply out of its chat order; the next reply will clear it'));

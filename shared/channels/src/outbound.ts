@@ -109,6 +109,9 @@ export interface ChannelOutboundOptions {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** States of a job that is still to be sent (or being sent). */
+const LIVE_STATES: ReadonlySet<string> = new Set(['waiting', 'active', 'delayed', 'prioritized', 'waiting-children']);
+
 /** How long a draft edit's lock lasts without renewal (a streamer that died mid-edit frees it by then). */
 const DRAFT_LOCK_MS = 10_000;
 /** Value of a draft slot without a usable draft: its post came too late (DraftStore.abandon), or it was deleted (gone). */
@@ -277,17 +280,28 @@ export function createChannelOutboundWorker(opts: ChannelOutboundOptions): Worke
   async function deferral(key: string, jobId: string): Promise<number> {
     const place = await opts.connection.zrank(key, jobId);
     if (place === null || place === 0) return 0;
-    if (place >= maxJobsPerChat) return Math.min(maxDeferMs, chatDeferStepMs * (place - maxJobsPerChat + 1));
+    if (place >= maxJobsPerChat) {
+      // Only live replies ahead count: an entry whose job is finished or gone (a reply delivered
+      // again after it was sent, a consumer that died before taking it out) is cleared by a job
+      // waiting on it in `order.turn`, so this one is taken to do that.
+      const ahead = await opts.connection.zrange(key, '0', String(maxJobsPerChat - 1));
+      const states = await Promise.all(ahead.map((id) => order.stateOf(id)));
+      if (!states.every((state) => LIVE_STATES.has(state))) return 0;
+      return Math.min(maxDeferMs, chatDeferStepMs * (place - maxJobsPerChat + 1));
+    }
     // Taken behind earlier replies: any of them still put back (the chat's order moved on without
     // a send here, say) comes forward now rather than at the end of its delay.
     await bringForward(key).catch((err: unknown) => log.debug({ err }, 'could not bring a chat’s next reply forward'));
     return 0;
   }
-  /** After a send: the chat's next replies in order that are put back come forward now. Best effort. */
+  /**
+   * After a send: the chat's next replies in order that are put back come forward now (not one
+   * waiting out a retry's backoff after a failed send: that wait is the platform's). Best effort.
+   */
   async function bringForward(key: string): Promise<void> {
     for (const id of await opts.connection.zrange(key, '0', String(maxJobsPerChat - 1))) {
       const next = await states.getJob(id);
-      if (next && (await next.isDelayed())) await next.promote().catch(() => undefined);
+      if (next && !next.failedReason && (await next.isDelayed())) await next.promote().catch(() => undefined);
     }
   }
 
