@@ -250,7 +250,7 @@ describe.skipIf(!probe.ok)('shell in bubblewrap', () => {
     expect((await stat(join(result.workspace, 'big'))).size).toBeLessThanOrEqual(limits.fileSizeBytes);
   });
 
-  it('counts files the command deleted but keeps open against the quota: writing through their descriptors cannot fill the disk', async () => {
+  it('counts files the command deleted but keeps open against the quota, so writing through their descriptors ends the run', async () => {
     const quota = createShellTool({ profile: (probe as Extract<typeof probe, { ok: true }>).profile, maxTimeoutMs: 8_000, quotaBytes: 1 * MIB, quotaCheckMs: 100 });
     const sessionKey = `web:test:shell-${++session}`;
     // Each file stays under the space left (RLIMIT_FSIZE); unlinked, no walk of the workspace sees them.
