@@ -47,8 +47,11 @@ export async function startWebService(deps: WebServiceDeps): Promise<WebService>
   const ingress = new LaneIngress(store, turns, deps.registry);
   const hub = new EventHub(subscriber, store, logger);
   const scheduler = new Scheduler(redis, prefix, { perConversation: config.SCHEDULES_MAX_PER_CONVERSATION, perAccount: config.SCHEDULES_MAX_PER_ACCOUNT });
-  const indexed = await scheduler.indexConversations();
-  if (indexed > 0) logger.info({ schedules: indexed }, 'noted earlier schedules in their conversations (for SCHEDULES_MAX_PER_CONVERSATION)');
+  // In the background: a big Redis takes a while to walk, and a failure is tried again at the next start.
+  void scheduler.indexConversations().then(
+    (indexed) => indexed > 0 && logger.info({ schedules: indexed }, 'noted earlier schedules in their conversations (for SCHEDULES_MAX_PER_CONVERSATION)'),
+    (err: unknown) => logger.warn({ err }, 'could not note earlier schedules in their conversations; trying again at the next start'),
+  );
   // Every web replica runs a schedule worker: BullMQ hands each firing to one of them, and the
   // ingress dedupe key (schedule id + firing time) makes a redelivered firing a no-op.
   const scheduleConnection = createRedis(deps.redisUrl, 'web-schedules');
