@@ -3,6 +3,7 @@
  * mounted, which ids and limits apply and which files the sandbox gets are all decided here, so
  * they can be read (and tested) in one place.
  */
+import type { RunCgroups } from './cgroup.ts';
 
 /** Resource limits of one sandboxed command (applied with `ulimit` inside the sandbox). */
 export interface SandboxLimits {
@@ -62,6 +63,16 @@ export interface SandboxProfile {
   etcEntries: readonly string[];
   /** Compiled seccomp filter (`buildSeccompFilter` in seccomp.ts) bwrap installs on the command: no SysV IPC. */
   seccompFilter: Buffer;
+  /** Where each run gets a memory cgroup capping all its processes together ({@link runMemoryCapBytes}); none: per-process limits only. */
+  cgroups?: RunCgroups;
+}
+
+/**
+ * The memory all of one run's processes may hold together, where a cgroup enforces it: the
+ * per-process address-space limit, plus the /tmp and /dev/shm pages the kernel charges to the run.
+ */
+export function runMemoryCapBytes(limits: SandboxLimits): number {
+  return limits.memoryBytes + limits.tmpBytes + shmBytes(limits);
 }
 
 /** Size of the sandbox's /dev/shm in bytes: a quarter of /tmp's, at least 1 MiB, at most 16 MiB. */

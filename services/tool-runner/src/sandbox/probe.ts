@@ -1,8 +1,10 @@
 import { constants } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { access } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import type { SandboxLimits, SandboxProfile } from './bwrap.ts';
 import { runSandboxed } from './run-sandboxed.ts';
+import { findRunCgroups, type RunCgroups } from './cgroup.ts';
 import { buildSeccompFilter } from './seccomp.ts';
 import type { Workspaces } from './workspaces.ts';
 
@@ -62,14 +64,22 @@ export async function probeSandbox(settings: SandboxSettings, workspaces: Worksp
   } catch (err) {
     return { ok: false, reason: `the workspace root ${workspaces.rootDir} is not usable: ${(err as Error).message}` };
   }
+  const dropPrivileges = processUid === 0;
+  const found = await findRunCgroups();
+  const cgroups = 'cgroups' in found ? await usableCgroups(found.cgroups, dropPrivileges ? { uid: settings.uid, gid: settings.gid } : undefined) : found.reason;
+  const cgroupNote =
+    typeof cgroups === 'string'
+      ? `no memory cgroup per run (${cgroups}): each process of a command is limited to ${settings.limits.memoryBytes} bytes, not all of them together`
+      : undefined;
   const base: Omit<SandboxProfile, 'procMode'> = {
     bwrapPath,
     uid: settings.uid,
     gid: settings.gid,
-    dropPrivileges: processUid === 0,
+    dropPrivileges,
     limits: settings.limits,
     etcEntries: settings.etcEntries,
     seccompFilter,
+    ...(typeof cgroups === 'string' ? {} : { cgroups }),
   };
   const check = `test "$(id -u)" = ${settings.uid} && test "$(id -g)" = ${settings.gid} && touch /workspace/.probe && rm /workspace/.probe && ! touch /usr/.probe 2>/dev/null && echo sandbox-ok`;
   const failures: string[] = [];
@@ -79,6 +89,7 @@ export async function probeSandbox(settings: SandboxSettings, workspaces: Worksp
       const result = await runSandboxed(profile, { command: check, workspaceDir, timeoutMs: 10_000, killAfterOutputBytes: 64 * 1024, keepBytes: 4096 });
       if (result.exitCode === 0 && result.stdout.trim() === 'sandbox-ok') {
         const notes = procMode === 'tmpfs' ? [`a fresh /proc could not be mounted (${failures.join('; ')}); the sandbox gets an empty /proc`] : [];
+        if (cgroupNote) notes.push(cgroupNote);
         return { ok: true, profile, notes };
       }
       failures.push(`--${procMode === 'proc' ? 'proc' : 'tmpfs'} /proc: exit ${result.exitCode ?? result.killed}: ${result.stderr.trim().slice(0, 300) || 'no output'}`);
@@ -90,4 +101,27 @@ export async function probeSandbox(settings: SandboxSettings, workspaces: Worksp
     ? ` (the runner is root, so bwrap runs as uid ${settings.uid}: every directory above ${workspaces.rootDir} must be searchable by it)`
     : ' (unprivileged user namespaces must be allowed, see k8s/base/tool-runner/deployment.yaml)';
   return { ok: false, reason: `the bubblewrap self-check failed: ${failures.join('; ')}${hint}` };
+}
+
+/**
+ * The run cgroups, once a process running as the sandbox user (when the runner drops to it) has
+ * moved itself into one, as every run's first process will; else why not.
+ */
+async function usableCgroups(cgroups: RunCgroups, owner: { uid: number; gid: number } | undefined): Promise<RunCgroups | string> {
+  let cgroup;
+  try {
+    cgroup = await cgroups.create(64 * 1024 * 1024, owner);
+  } catch (err) {
+    return `could not make one under ${cgroups.parent}: ${(err as Error).message}`;
+  }
+  try {
+    const moved = await new Promise<boolean>((resolve) => {
+      const child = spawn('/bin/sh', ['-c', 'echo $$ > "$1"', 'sh', cgroup.procs], { stdio: 'ignore', env: {}, ...(owner ?? {}) });
+      child.on('error', () => resolve(false));
+      child.on('close', (code) => resolve(code === 0));
+    });
+    return moved ? cgroups : `a process of the sandbox user cannot join one under ${cgroups.parent}`;
+  } finally {
+    await cgroup.remove();
+  }
 }

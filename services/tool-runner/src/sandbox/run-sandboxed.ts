@@ -1,6 +1,7 @@
 import { spawn, type StdioOptions } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
-import { buildBwrapArgs, sandboxFdData, type SandboxProfile } from './bwrap.ts';
+import { buildBwrapArgs, runMemoryCapBytes, sandboxFdData, type SandboxProfile } from './bwrap.ts';
+import type { RunCgroup } from './cgroup.ts';
 import { fitTogether, OutputCapture } from './output-capture.ts';
 
 /** One command to run in a sandbox. */
@@ -23,8 +24,8 @@ export interface SandboxRun {
   watch?: { intervalMs: number; exceeded: (sandbox: { pid: number }) => Promise<boolean> };
 }
 
-/** Why the runner killed a sandbox, if it did. */
-export type SandboxKillReason = 'timeout' | 'output_limit' | 'aborted' | 'disk_quota';
+/** Why the runner (or, for `memory`, the kernel: the run's cgroup was full) killed a sandbox, if it was. */
+export type SandboxKillReason = 'timeout' | 'output_limit' | 'aborted' | 'disk_quota' | 'memory';
 
 /** How a sandboxed command ended, with its (head-and-tail) output. */
 export interface SandboxResult {
@@ -49,11 +50,33 @@ export interface SandboxResult {
  * kernel then kills every process left in the sandbox's pid namespace — also those that escaped
  * the group with setsid().
  */
-export function runSandboxed(profile: SandboxProfile, run: SandboxRun): Promise<SandboxResult> {
+export async function runSandboxed(profile: SandboxProfile, run: SandboxRun): Promise<SandboxResult> {
+  const cgroup = profile.cgroups ? await profile.cgroups.create(runMemoryCapBytes(profile.limits), profile.dropPrivileges ? { uid: profile.uid, gid: profile.gid } : undefined) : undefined;
+  try {
+    const result = await runBwrap(profile, run, cgroup);
+    return !result.killed && (await cgroup?.oomKilled()) ? { ...result, exitCode: null, killed: 'memory' } : result;
+  } finally {
+    await cgroup?.remove();
+  }
+}
+
+/**
+ * The bwrap command line, started through a shell that first moves itself into the run's cgroup
+ * (when there is one) and then becomes bwrap: everything the run starts is in the cgroup from
+ * its first instruction, and the process group and pid stay bwrap's.
+ */
+function bwrapCommand(profile: SandboxProfile, run: SandboxRun, cgroup: RunCgroup | undefined): [string, string[]] {
+  const args = buildBwrapArgs(profile, run.workspaceDir, run.command, 3);
+  if (!cgroup) return [profile.bwrapPath, args];
+  return ['/bin/sh', ['-c', 'echo $$ > "$1" && shift && exec "$@"', 'sh', cgroup.procs, profile.bwrapPath, ...args]];
+}
+
+function runBwrap(profile: SandboxProfile, run: SandboxRun, cgroup: RunCgroup | undefined): Promise<SandboxResult> {
   const started = performance.now();
   const fdData = sandboxFdData(profile);
   const stdio: StdioOptions = ['ignore', 'pipe', 'pipe', ...fdData.map(() => 'pipe' as const)];
-  const child = spawn(profile.bwrapPath, buildBwrapArgs(profile, run.workspaceDir, run.command, 3), {
+  const [file, args] = bwrapCommand(profile, run, cgroup);
+  const child = spawn(file, args, {
     stdio,
     detached: true,
     // Nothing of the runner's environment (API keys, REDIS_URL) reaches even bwrap itself.

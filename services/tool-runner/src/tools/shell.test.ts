@@ -286,6 +286,19 @@ describe.skipIf(!probe.ok)('shell in bubblewrap', () => {
     expect(reserved.output).not.toContain('survived');
   });
 
+  it('caps all of a command’s processes together where the host gives it a memory cgroup', async (t) => {
+    if (!probe.ok || !probe.profile.cgroups) return t.skip();
+    // Three processes of 150 MiB each: every one within RLIMIT_AS (256 MiB), together over the run's cap (~270 MiB).
+    const hog = `python3 -c "b = b'x' * (150 * 1024 * 1024); import time; time.sleep(4)"`;
+    const result = await sh(`for i in 1 2 3; do ${hog} & done; wait; echo survived`);
+    expect(result).toMatchObject({ ok: false, errorCode: 'memory_limit' });
+    expect(result.output).toMatch(/^killed: the command went over its memory limit/);
+    // One of them alone is fine, and the run's cgroup is gone afterwards.
+    const one = await sh(`${hog.replace('time.sleep(4)', 'time.sleep(0)')}; echo fine`);
+    expect(one.output).toContain('fine');
+    expect((await readdir(probe.profile.cgroups.parent, { withFileTypes: true })).filter((e) => e.isDirectory())).toEqual([]);
+  });
+
   it('stops an allocation beyond RLIMIT_AS', async () => {
     // Doubling a string: 64 MiB fits in the 256 MiB address space, 2^40 bytes never does.
     const ok = await sh(`awk 'BEGIN { s = "x"; for (i = 0; i < 26; i++) s = s s; print length(s) }'`);

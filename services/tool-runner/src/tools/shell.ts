@@ -78,6 +78,7 @@ function status(result: SandboxResult, timeoutMs: number, killAfterOutputBytes: 
   if (result.killed === 'output_limit') return `killed: output exceeded ${killAfterOutputBytes} bytes`;
   if (result.killed === 'aborted') return 'killed: the run was cancelled';
   if (result.killed === 'disk_quota') return 'killed: the workspace went over its disk quota';
+  if (result.killed === 'memory') return 'killed: the command went over its memory limit (all its processes together); the kernel stopped at least one of them';
   return `exit code: ${result.exitCode}`;
 }
 
@@ -151,6 +152,7 @@ export function createShellTool(opts: ShellToolOptions): ToolPlugin {
         const text = `${head}\n${wrapUntrusted('tool:shell', {}, printed(result, room - WRAPPER_BYTES), room)}`;
         if (result.killed === 'output_limit') throw new ToolError('too_large', text);
         if (result.killed === 'disk_quota') throw new ToolError('quota_exceeded', text);
+        if (result.killed === 'memory') throw new ToolError('memory_limit', text);
         throw new ToolError('timeout', text, { retryable: false });
       }
       return `${head}\n${printed(result, room)}`;

@@ -5,7 +5,8 @@
  *
  * - Caller's fault (the model can correct the call): `invalid_path`, `path_escape`, `not_found`,
  *   `not_a_file`, `not_a_directory`, `too_large`, `quota_exceeded`, `limit_reached`, `not_unique`,
- *   `blocked_address`, `invalid_url`, `host_not_allowed`, `redirect_limit`.
+ *   `blocked_address`, `invalid_url`, `host_not_allowed`, `redirect_limit`, `memory_limit` (a shell
+ *   command's processes together went over their memory cap).
  * - The remote's fault: `remote_error` (it answered with an error), `remote_unreachable`.
  * - Ours or the host's: `timeout`, `sandbox_unavailable`, `workspace_unavailable`.
  */
@@ -18,6 +19,7 @@ export type ToolErrorCode =
   | 'too_large'
   | 'quota_exceeded'
   | 'limit_reached'
+  | 'memory_limit'
   | 'not_unique'
   | 'blocked_address'
   | 'invalid_url'
