@@ -1,11 +1,11 @@
 import { readdir, readFile, readlink, stat } from 'node:fs/promises';
 
 /**
- * Descriptors and mappings one check looks at, at most: past this many the run cannot be vouched
- * for and counts as over its quota (a shell command needs nowhere near this many; 128 processes
- * of 256 descriptors each would make every check take seconds).
+ * Descriptors (per thread) and mappings one check looks at, at most: past this many the run cannot
+ * be vouched for and counts as over its quota (a shell command needs nowhere near this many; the
+ * sandbox's 128 tasks of 256 descriptors each make 32,768).
  */
-export const MAX_HANDLES_CHECKED = 16_384;
+export const MAX_HANDLES_CHECKED = 65_536;
 
 /** How long one read of the host's process table serves every check that asks (all runs share it). */
 const PROCESS_TABLE_TTL_MS = 150;
@@ -64,48 +64,71 @@ async function entries(dir: string): Promise<string[]> {
   }
 }
 
+/** `major:minor` (hex, as /proc/<pid>/maps writes it) of a `st_dev`, glibc's encoding. */
+function deviceOf(dev: number): string {
+  const d = BigInt(dev);
+  const major = ((d >> 8n) & 0xfffn) | ((d >> 32n) & ~0xfffn);
+  const minor = (d & 0xffn) | ((d >> 12n) & ~0xffn);
+  return `${major.toString(16).padStart(2, '0')}:${minor.toString(16).padStart(2, '0')}`;
+}
+
 /**
  * Bytes held by files on device `dev` that were deleted while the processes under `rootPid` keep
  * them: open in any thread's descriptor table (a thread may have a table of its own, and a process
  * whose main thread exited keeps its other threads'), or mapped. A command can write a file, unlink
  * it and keep writing through its descriptor or mapping, and no walk of the workspace sees it any
- * more. Each file counts once, at the larger of its size and the disk it holds. Undefined when
- * there are more than {@link MAX_HANDLES_CHECKED} descriptors and mappings to look at.
+ * more. Each file counts once, at the larger of its size and the disk it holds; a mapped file that
+ * cannot be looked at (following `/proc/<pid>/map_files` needs CAP_SYS_ADMIN, which an unprivileged
+ * runner lacks) counts at the length mapped. Undefined when there are more than
+ * {@link MAX_HANDLES_CHECKED} descriptors and mappings to look at.
  *
  * Not seen: descriptors in flight in a unix socket (sent with SCM_RIGHTS and closed), which belong
  * to no process until received; RLIMIT_FSIZE and the run's time limit bound what they can hold.
  */
 export async function deletedOpenBytes(rootPid: number, dev: number): Promise<number | undefined> {
   const seen = new Set<number>();
+  const device = deviceOf(dev);
   let bytes = 0;
   let handles = 0;
-  for (const pid of await descendantPids(rootPid)) {
-    const lists = new Map<string, string[]>();
-    const main = await entries(`/proc/${pid}/fd`);
-    lists.set(`/proc/${pid}/fd`, main);
-    // Threads share their process' table unless one made its own (or the main thread exited, and
-    // its table reads empty): a thread's table is read only when it lists other descriptors.
-    const mainNames = main.join(',');
-    for (const tid of await entries(`/proc/${pid}/task`)) {
-      if (tid === String(pid)) continue;
-      const names = await entries(`/proc/${pid}/task/${tid}/fd`);
-      if (names.join(',') !== mainNames) lists.set(`/proc/${pid}/task/${tid}/fd`, names);
-    }
-    lists.set(`/proc/${pid}/map_files`, await entries(`/proc/${pid}/map_files`));
-    for (const [dir, names] of lists) {
-      for (const name of names) {
-        if (++handles > MAX_HANDLES_CHECKED) return undefined;
-        const path = `${dir}/${name}`;
-        try {
-          if (!(await readlink(path)).endsWith(' (deleted)')) continue;
-          const st = await stat(path);
-          if (st.dev !== dev || st.nlink !== 0 || !st.isFile() || seen.has(st.ino)) continue;
-          seen.add(st.ino);
-          bytes += Math.max(st.size, st.blocks * 512);
-        } catch {
-          // Closed or unmapped meanwhile.
-        }
+  /** Counts the deleted file behind `path` (a /proc link) once; false when it cannot be looked at. */
+  const count = async (path: string): Promise<boolean> => {
+    try {
+      if (!(await readlink(path)).endsWith(' (deleted)')) return true;
+      const st = await stat(path);
+      if (st.dev === dev && st.nlink === 0 && st.isFile() && !seen.has(st.ino)) {
+        seen.add(st.ino);
+        bytes += Math.max(st.size, st.blocks * 512);
       }
+      return true;
+    } catch (err) {
+      // Closed or unmapped meanwhile, or (EPERM, EACCES) not ours to follow.
+      return (err as NodeJS.ErrnoException).code === 'ENOENT';
+    }
+  };
+  for (const pid of await descendantPids(rootPid)) {
+    // Every thread's table: one with a table of its own may use the same numbers as the others.
+    for (const tid of await entries(`/proc/${pid}/task`)) {
+      for (const fd of await entries(`/proc/${pid}/task/${tid}/fd`)) {
+        if (++handles > MAX_HANDLES_CHECKED) return undefined;
+        await count(`/proc/${pid}/task/${tid}/fd/${fd}`);
+      }
+    }
+    const maps = await readFile(`/proc/${pid}/maps`, 'utf8').catch(() => '');
+    /** Mapped length of each deleted file on the device that could not be followed, by inode. */
+    const unfollowed = new Map<number, number>();
+    for (const line of maps.split('\n')) {
+      if (!line.endsWith(' (deleted)')) continue;
+      const [range, , , lineDevice, inode] = line.split(/\s+/);
+      if (lineDevice !== device || !range || !inode) continue;
+      if (++handles > MAX_HANDLES_CHECKED) return undefined;
+      if (await count(`/proc/${pid}/map_files/${range}`)) continue;
+      const [from, to] = range.split('-').map((h) => Number.parseInt(h, 16));
+      unfollowed.set(Number(inode), (unfollowed.get(Number(inode)) ?? 0) + (to! - from!));
+    }
+    for (const [inode, length] of unfollowed) {
+      if (seen.has(inode)) continue;
+      seen.add(inode);
+      bytes += length;
     }
   }
   return bytes;

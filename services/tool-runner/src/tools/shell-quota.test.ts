@@ -84,4 +84,22 @@ ctypes.CDLL(None).syscall(${SYS_EXIT}, 0)  # SYS_exit: only the main thread`);
     expect(r).toMatchObject({ ok: false, errorCode: 'quota_exceeded' });
     expect(r.output).not.toContain('survived');
   });
+
+  it('through a thread with a descriptor table of its own (unshare CLONE_FILES), on the same numbers as the main table', async () => {
+    const r = await run(`${KEEP}
+import threading, ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+plain = [os.open(f'k{i}', os.O_CREAT | os.O_RDWR, 0o600) for i in range(6)]
+def hold():
+    assert libc.unshare(0x400) == 0, ctypes.get_errno()  # CLONE_FILES: this thread gets its own copy of the table
+    for fd in plain: os.close(fd)
+    fds = [make(i) for i in range(6)]
+    assert fds == plain, (fds, plain)
+    print('same numbers', fds, flush=True)
+    time.sleep(4)
+threading.Thread(target=hold).start()
+time.sleep(4.5)`);
+    expect(r).toMatchObject({ ok: false, errorCode: 'quota_exceeded' });
+    expect(r.output).not.toContain('survived');
+  });
 });
