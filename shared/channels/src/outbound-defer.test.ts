@@ -4,7 +4,7 @@
 import { Queue } from 'bullmq';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { outboundQueue, type OutboundReply } from '@switchboard/contracts';
-import { createRedis, LaneStore, ReplyPublisher } from '@switchboard/lanes';
+import { createRedis, laneKeys, LaneStore, ReplyPublisher } from '@switchboard/lanes';
 import { createLogger, createRegistry } from '@switchboard/observability';
 import { uniquePrefix, waitFor } from '@switchboard/testkit';
 import { channelMetrics } from './metrics.ts';
@@ -58,7 +58,7 @@ function harness() {
       }),
     );
   const completed = async () => (await queue.getJobCounts('completed')).completed;
-  return { sent, replies, startWorker, completed };
+  return { sent, replies, startWorker, completed, redis, prefix };
 }
 
 describe('channel outbound worker: replies put back by maxJobsPerChat', () => {
@@ -95,5 +95,24 @@ describe('channel outbound worker: replies put back by maxJobsPerChat', () => {
     await h.replies.deliver(turnReply('a4', 'c'));
     await waitFor(() => h.sent.includes('a4'), { timeoutMs: 5000 });
     expect(h.sent).toEqual(['a1', 'a2', 'a3', 'a4']);
+  });
+
+  it('keeps a flood put back behind an entry whose job is not added yet, and clears that entry once its grace is over', async () => {
+    const h = harness();
+    h.startWorker({ concurrency: 1, maxWaitingJobs: 3, maxJobsPerChat: 2, orderGraceMs: 3000, chatDeferStepMs: 200 });
+    // A producer noted 'reply-ghost' first in chat 'busy' and died before adding its job.
+    const [seconds, micros] = await h.redis.time();
+    await h.redis.zadd(laneKeys(h.prefix).outboundOrder('fake', 'busy'), Number(seconds) * 1000 + Math.floor(Number(micros) / 1000), 'reply-ghost');
+    const flood = Array.from({ length: 8 }, (_, i) => `b${i + 1}`);
+    for (const t of flood) await h.replies.deliver(turnReply(t, 'busy'));
+    await new Promise((r) => setTimeout(r, 300));
+    // The flood does not take every place (1 + 3) while it waits: another chat goes out at once.
+    const queued = Date.now();
+    await h.replies.deliver(turnReply('hello', 'other'));
+    await waitFor(() => h.sent.includes('hello'), { timeoutMs: 5000 });
+    expect(Date.now() - queued).toBeLessThan(1000);
+    // Past the grace period the dead entry is cleared and the flood goes out, in order.
+    await waitFor(async () => (await h.completed()) === flood.length + 1, { timeoutMs: 15_000 });
+    expect(h.sent.filter((t) => t !== 'hello')).toEqual(flood);
   });
 });

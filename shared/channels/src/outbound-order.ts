@@ -109,9 +109,30 @@ export class ChatOrder {
     });
   }
 
-  /** The BullMQ state of job `jobId` ('unknown' when it does not exist). */
-  stateOf(jobId: string): Promise<string> {
-    return this.opts.queue.getJobState(jobId);
+  /**
+   * Takes the first `count` entries of a chat's index out where their jobs are finished (completed,
+   * failed for good) or gone past the grace period, by the rules a waiting job applies to its head.
+   * Returns how many it took out.
+   */
+  async clearFinished(key: string, count: number): Promise<number> {
+    const { redis, queue, graceMs, logger } = this.opts;
+    const ids = await redis.zrange(key, '0', String(count - 1));
+    if (ids.length === 0) return 0;
+    const [[seconds, micros], states, scores] = await Promise.all([redis.time(), Promise.all(ids.map((id) => queue.getJobState(id))), Promise.all(ids.map((id) => redis.zscore(key, id)))]);
+    const nowMs = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    let removed = 0;
+    for (const [i, id] of ids.entries()) {
+      const score = scores[i];
+      const state = states[i];
+      if (score === null || score === undefined) continue;
+      if (state === 'completed' || state === 'failed' || (state === 'unknown' && nowMs - Number(score) >= graceMs)) {
+        if ((await REMOVE_IF_SCORE.run(redis, [key], [id, score])) === 1) {
+          removed += 1;
+          logger.info({ jobId: id, state }, 'removed a finished job from its chat’s outbound order');
+        }
+      }
+    }
+    return removed;
   }
 
   /** Takes a finished job (sent, or failed for good) out of its chat's index. Best effort. */

@@ -109,8 +109,6 @@ export interface ChannelOutboundOptions {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** States of a job that is still to be sent (or being sent). */
-const LIVE_STATES: ReadonlySet<string> = new Set(['waiting', 'active', 'delayed', 'prioritized', 'waiting-children']);
 
 /** How long a draft edit's lock lasts without renewal (a streamer that died mid-edit frees it by then). */
 const DRAFT_LOCK_MS = 10_000;
@@ -281,13 +279,13 @@ export function createChannelOutboundWorker(opts: ChannelOutboundOptions): Worke
     const place = await opts.connection.zrank(key, jobId);
     if (place === null || place === 0) return 0;
     if (place >= maxJobsPerChat) {
-      // Only live replies ahead count: an entry whose job is finished or gone (a reply delivered
-      // again after it was sent, a consumer that died before taking it out) is cleared by a job
-      // waiting on it in `order.turn`, so this one is taken to do that.
-      const ahead = await opts.connection.zrange(key, '0', String(maxJobsPerChat - 1));
-      const states = await Promise.all(ahead.map((id) => order.stateOf(id)));
-      if (!states.every((state) => LIVE_STATES.has(state))) return 0;
-      return Math.min(maxDeferMs, chatDeferStepMs * (place - maxJobsPerChat + 1));
+      // Entries ahead whose jobs are finished or gone (a reply delivered again after it was sent,
+      // a consumer or producer that died midway) would hold the chat's later replies back for as
+      // long as the index lives: no job waits on them in `order.turn` to clear them. So they are
+      // cleared here, by the same rules.
+      const cleared = await order.clearFinished(key, maxJobsPerChat);
+      if (place - cleared < maxJobsPerChat) return 0;
+      return Math.min(maxDeferMs, chatDeferStepMs * (place - cleared - maxJobsPerChat + 1));
     }
     // Taken behind earlier replies: any of them still put back (the chat's order moved on without
     // a send here, say) comes forward now rather than at the end of its delay.
