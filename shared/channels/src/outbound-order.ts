@@ -118,7 +118,10 @@ export class ChatOrder {
     const { redis, queue, graceMs, logger } = this.opts;
     const ids = await redis.zrange(key, '0', String(count - 1));
     if (ids.length === 0) return 0;
-    const [[seconds, micros], states, scores] = await Promise.all([redis.time(), Promise.all(ids.map((id) => queue.getJobState(id))), Promise.all(ids.map((id) => redis.zscore(key, id)))]);
+    // Scores first, then states (as a waiting reply reads its head): an entry removed and noted
+    // again in between then fails the score check instead of being judged by a stale state.
+    const [[seconds, micros], scores] = await Promise.all([redis.time(), Promise.all(ids.map((id) => redis.zscore(key, id)))]);
+    const states = await Promise.all(ids.map((id) => queue.getJobState(id)));
     const nowMs = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
     let removed = 0;
     for (const [i, id] of ids.entries()) {

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { access, chown, constants, mkdir, readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
+import { rmdirSync } from 'node:fs';
+import { access, chown, constants, mkdir, readdir, readFile, rmdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /**
@@ -8,14 +9,16 @@ import { join } from 'node:path';
  * pages, which the kernel charges to it). Kubernetes pods rarely get a writable cgroup tree, so
  * this is used where it is found and the per-process limits stand alone elsewhere.
  *
- * cgroup v1 (a `memory` hierarchy) and v2 (the unified one, where the runner's own cgroup must
- * already delegate `memory` to its children) are both looked for, at the runner's own place in
- * the tree (`/proc/self/cgroup`).
+ * Only cgroup v1 (a `memory` hierarchy, at the runner's own place in the tree per
+ * `/proc/self/cgroup`) is used. Under v2 a runner would have to move itself into a leaf of its
+ * own, enable `memory` on each level and let the sandbox user write the common ancestor's
+ * `cgroup.procs`; that is not done, so a v2 host gets per-process limits (and says so at start).
  */
 export interface RunCgroups {
-  version: 1 | 2;
-  /** The directory run cgroups are made in. */
+  /** The directory run cgroups are made in (this runner's own; removed when it exits). */
   parent: string;
+  /** Whether swap is capped with memory (v1 swap accounting); without it a run may swap past its cap. */
+  swapCapped: boolean;
   /** Makes one run's cgroup, capped at `bytes`; its `procs` file is the one the run's first process writes its pid to. */
   create(bytes: number, owner?: { uid: number; gid: number }): Promise<RunCgroup>;
 }
@@ -50,32 +53,28 @@ async function ownCgroups(): Promise<Map<string, string>> {
   return places;
 }
 
-async function alive(pid: number): Promise<boolean> {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+/** This process' run-cgroup parents: empty once the runs are over, removed when it exits (one that dies without exiting leaves empty ones). */
+const ownParents = new Set<string>();
+
+function removeOwnParents(): void {
+  for (const parent of ownParents) {
+    try {
+      rmdirSync(parent);
+    } catch {
+      // Not empty (a run still going) or gone.
+    }
   }
 }
 
-/** Removes an empty cgroup and its empty children (a cgroup directory is removed with rmdir, never rm -r). Best effort. */
-async function removeTree(dir: string): Promise<void> {
-  for (const entry of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
-    if (entry.isDirectory()) await removeTree(join(dir, entry.name));
-  }
-  await rmdir(dir).catch(() => undefined);
-}
-
-/** Counter `name` of a flat-keyed cgroup file (`memory.events`, `memory.oom_control`), 0 when absent. */
+/** Counter `name` of a flat-keyed cgroup file (`memory.oom_control`), 0 when absent. */
 async function counter(file: string, name: string): Promise<number> {
   const text = await readFile(file, 'utf8').catch(() => '');
   return Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
 }
 
 /**
- * The run cgroups this host allows (a directory `switchboard-sandbox-<pid>` made under the
- * runner's own cgroup), or undefined with the reason.
+ * The run cgroups this host allows (a directory `switchboard-sandbox-<random>` made under the
+ * runner's own v1 memory cgroup), or the reason there are none.
  */
 export async function findRunCgroups(): Promise<{ cgroups: RunCgroups } | { reason: string }> {
   let places: Map<string, string>;
@@ -85,51 +84,48 @@ export async function findRunCgroups(): Promise<{ cgroups: RunCgroups } | { reas
     return { reason: 'no /proc/self/cgroup' };
   }
   const v1 = [...places].find(([controllers]) => controllers.split(',').includes('memory'));
-  let version: 1 | 2;
-  let own: string;
-  if (v1) {
-    version = 1;
-    own = join(ROOT, 'memory', v1[1]);
-  } else if (places.has('')) {
-    version = 2;
-    own = join(ROOT, places.get('')!);
-    const delegated = await readFile(join(own, 'cgroup.subtree_control'), 'utf8').catch(() => '');
-    if (!delegated.split(/\s+/).includes('memory')) return { reason: `cgroup v2 at ${own} does not delegate the memory controller to its children` };
-  } else {
-    return { reason: 'no memory cgroup hierarchy' };
-  }
+  if (!v1) return { reason: places.has('') ? 'cgroup v2 only (per-run cgroups are made under cgroup v1 only)' : 'no memory cgroup hierarchy' };
+  const own = join(ROOT, 'memory', v1[1]);
   if (!(await writable(own))) return { reason: `${own} is not writable by the runner` };
-  // Those of runners that are gone (empty once their runs ended) are removed; a live one's is busy.
-  for (const name of await readdir(own).catch(() => [] as string[])) {
-    const pid = /^switchboard-sandbox-(\d+)$/.exec(name)?.[1];
-    if (pid && Number(pid) !== process.pid && !(await alive(Number(pid)))) await removeTree(join(own, name));
+  // Runners that died without exiting leave empty parents: those idle for an hour are removed (a
+  // live runner's, idle that long, is made again by its next run; rmdir leaves a busy one alone).
+  for (const entry of await readdir(own, { withFileTypes: true }).catch(() => [])) {
+    if (!entry.isDirectory() || !entry.name.startsWith('switchboard-sandbox-')) continue;
+    const path = join(own, entry.name);
+    const idleMs = Date.now() - (await stat(path).then((st) => st.mtimeMs, () => Date.now()));
+    if (idleMs > 3_600_000) await rmdir(path).catch(() => undefined);
   }
-  const parent = join(own, `switchboard-sandbox-${process.pid}`);
+  // One per runner: a runner in another pid namespace may share this cgroup.
+  const parent = join(own, `switchboard-sandbox-${randomBytes(6).toString('hex')}`);
   try {
-    await mkdir(parent, { recursive: true });
+    await mkdir(parent);
   } catch (err) {
     return { reason: `could not make ${parent}: ${(err as Error).message}` };
   }
-  const limitFile = version === 1 ? 'memory.limit_in_bytes' : 'memory.max';
+  ownParents.add(parent);
+  if (ownParents.size === 1) process.once('exit', removeOwnParents);
+  const swapCapped = await access(join(own, 'memory.memsw.limit_in_bytes')).then(
+    () => true,
+    () => false,
+  );
   return {
     cgroups: {
-      version,
       parent,
+      swapCapped,
       async create(bytes, owner) {
         const dir = join(parent, `run-${randomBytes(6).toString('hex')}`);
-        await mkdir(dir);
+        await mkdir(dir, { recursive: true });
         try {
-          await writeFile(join(dir, limitFile), String(bytes));
-          // Swap would let a run hold more than its cap in memory plus swap (v1 counts them apart).
-          if (version === 1) await writeFile(join(dir, 'memory.memsw.limit_in_bytes'), String(bytes)).catch(() => undefined);
-          else await writeFile(join(dir, 'memory.swap.max'), '0').catch(() => undefined);
+          await writeFile(join(dir, 'memory.limit_in_bytes'), String(bytes));
+          // Memory plus swap, so a run cannot swap past its cap (where swap is accounted).
+          if (swapCapped) await writeFile(join(dir, 'memory.memsw.limit_in_bytes'), String(bytes));
           const procs = join(dir, 'cgroup.procs');
           // The run's first process moves itself in, after it dropped to the sandbox user.
           if (owner) await chown(procs, owner.uid, owner.gid);
           return {
             dir,
             procs,
-            oomKilled: async () => (await counter(join(dir, version === 1 ? 'memory.oom_control' : 'memory.events'), 'oom_kill')) > 0,
+            oomKilled: async () => (await counter(join(dir, 'memory.oom_control'), 'oom_kill')) > 0,
             async remove() {
               for (let attempt = 0; attempt < 20; attempt++) {
                 try {

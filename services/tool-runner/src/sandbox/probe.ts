@@ -70,7 +70,9 @@ export async function probeSandbox(settings: SandboxSettings, workspaces: Worksp
   const cgroupNote =
     typeof cgroups === 'string'
       ? `no memory cgroup per run (${cgroups}): each process of a command is limited to ${settings.limits.memoryBytes} bytes, not all of them together`
-      : undefined;
+      : cgroups.swapCapped
+        ? undefined
+        : 'the memory cgroup per run does not cap swap (no swap accounting on this host): a command may swap past its memory cap';
   const base: Omit<SandboxProfile, 'procMode'> = {
     bwrapPath,
     uid: settings.uid,
