@@ -260,19 +260,18 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
       });
     }
 
+    const modelSteps = steps.filter((s) => s.kind === 'model') as Array<Extract<Step, { kind: 'model' }>>;
     if (heartbeat && (finalText.trim() === SILENT_REPLY || finalText.trim() === '')) {
       // Nothing to say: no message to the user and nothing added to the transcript.
       // Only the primary model's explicit silent reply is remembered: an empty answer may be a
       // provider's filter or a glitch, and a fallback's answer says nothing about the primary's.
-      const answeredBy = steps.findLast((st) => st.kind === 'model');
-      if (heartbeat.silent && heartbeatRequest && finalText.trim() === SILENT_REPLY && answeredBy?.kind === 'model' && answeredBy.model === llm.model) {
+      if (heartbeat.silent && heartbeatRequest && finalText.trim() === SILENT_REPLY && modelSteps.at(-1)?.model === llm.model) {
         await heartbeat.silent.rememberSilent(ctx.sessionKey, heartbeatRequest);
       }
       heartbeat.onOutcome?.('silent');
       ctx.log.debug('heartbeat stayed silent');
       return;
     }
-    const modelSteps = steps.filter((s) => s.kind === 'model') as Array<Extract<Step, { kind: 'model' }>>;
     const usage: TokenUsage = {
       promptTokens: modelSteps.reduce((n, s) => n + s.promptTokens, 0),
       completionTokens: modelSteps.reduce((n, s) => n + s.completionTokens, 0),

@@ -115,7 +115,7 @@ export class ChatOrder {
    * Returns how many it took out.
    */
   async clearFinished(key: string, count: number): Promise<number> {
-    const { redis, queue, graceMs, logger } = this.opts;
+    const { redis, queue } = this.opts;
     const ids = await redis.zrange(key, '0', String(count - 1));
     if (ids.length === 0) return 0;
     // Scores first, then states (as a waiting reply reads its head): an entry removed and noted
@@ -126,15 +126,26 @@ export class ChatOrder {
     let removed = 0;
     for (const [i, id] of ids.entries()) {
       const score = scores[i];
-      const state = states[i];
       if (score === null || score === undefined) continue;
-      if (state === 'completed' || state === 'failed' || (state === 'unknown' && nowMs - Number(score) >= graceMs)) {
-        if ((await REMOVE_IF_SCORE.run(redis, [key], [id, score])) === 1) {
-          removed += 1;
-          logger.info({ jobId: id, state }, 'removed a finished job from its chat’s outbound order');
-        }
-      }
+      const ageMs = nowMs - Number(score);
+      if (this.finished(states[i]!, ageMs) && (await this.removeSeen(key, id, score, states[i]!, ageMs))) removed += 1;
     }
+    return removed;
+  }
+
+  /**
+   * Whether an entry whose job is in `state`, noted `ageMs` ago, holds nothing back any more: its
+   * job was sent or failed for good (a consumer that died before taking it out, or a reply enqueued
+   * again after it was sent), or is missing past the grace period.
+   */
+  private finished(state: string, ageMs: number): boolean {
+    return state === 'completed' || state === 'failed' || (state === 'unknown' && ageMs >= this.opts.graceMs);
+  }
+
+  /** Takes a finished entry out of a chat's index if it still has the score it was seen with. True when it did. */
+  private async removeSeen(key: string, jobId: string, score: string, state: string, ageMs: number): Promise<boolean> {
+    const removed = (await REMOVE_IF_SCORE.run(this.opts.redis, [key], [jobId, score])) === 1;
+    if (removed) this.opts.logger.info({ jobId, state, ageMs }, 'removed a finished job from its chat’s outbound order');
     return removed;
   }
 
@@ -185,7 +196,7 @@ export class ChatOrder {
 
   /** One look at the chat's index. True when it is worth looking again at once. */
   private async step(key: string, chat: Chat): Promise<boolean> {
-    const { redis, logger, maxWaitMs, graceMs } = this.opts;
+    const { redis, logger, maxWaitMs } = this.opts;
     const now = Date.now();
     const overdue = [...chat.waiters].filter((w) => now - w.since >= maxWaitMs);
     for (const w of overdue) {
@@ -212,14 +223,9 @@ export class ChatOrder {
     if (local || chat.waiters.size === 0) return false;
     const state = await this.opts.queue.getJobState(head);
     const ageMs = redisNow - Number(score);
-    if (state === 'completed' || state === 'failed' || (state === 'unknown' && ageMs >= graceMs)) {
-      // Its consumer sent it (or gave up) and died before taking it out, or it was enqueued again
-      // after it was sent: it holds nothing back.
-      const removed = await REMOVE_IF_SCORE.run(redis, [key], [head, score]);
-      if (removed === 1) logger.info({ jobId: head, state, ageMs }, 'removed a finished job from its chat’s outbound order');
-      return true;
-    }
-    return false;
+    if (!this.finished(state, ageMs)) return false;
+    await this.removeSeen(key, head, score, state, ageMs);
+    return true;
   }
 
   /** Sleeps until the next poll, the nearest wait's bound, or a wake-up. */

@@ -109,7 +109,6 @@ export interface ChannelOutboundOptions {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-
 /** How long a draft edit's lock lasts without renewal (a streamer that died mid-edit frees it by then). */
 const DRAFT_LOCK_MS = 10_000;
 /** Value of a draft slot without a usable draft: its post came too late (DraftStore.abandon), or it was deleted (gone). */
@@ -289,7 +288,7 @@ export function createChannelOutboundWorker(opts: ChannelOutboundOptions): Worke
     }
     // Taken behind earlier replies: any of them still put back (the chat's order moved on without
     // a send here, say) comes forward now rather than at the end of its delay.
-    await bringForward(key).catch((err: unknown) => log.debug({ err }, 'could not bring a chat’s next reply forward'));
+    await bringForward(key);
     return 0;
   }
   /**
@@ -297,9 +296,13 @@ export function createChannelOutboundWorker(opts: ChannelOutboundOptions): Worke
    * waiting out a retry's backoff after a failed send: that wait is the platform's). Best effort.
    */
   async function bringForward(key: string): Promise<void> {
-    for (const id of await opts.connection.zrange(key, '0', String(maxJobsPerChat - 1))) {
-      const next = await states.getJob(id);
-      if (next && !next.failedReason && (await next.isDelayed())) await next.promote().catch(() => undefined);
+    try {
+      for (const id of await opts.connection.zrange(key, '0', String(maxJobsPerChat - 1))) {
+        const next = await states.getJob(id);
+        if (next && !next.failedReason && (await next.isDelayed())) await next.promote().catch(() => undefined);
+      }
+    } catch (err) {
+      log.debug({ err }, 'could not bring a chat’s next reply forward');
     }
   }
 
@@ -482,7 +485,7 @@ export function createChannelOutboundWorker(opts: ChannelOutboundOptions): Worke
         return { approval: n.id };
       });
       await order.done(key, jobId);
-      await bringForward(key).catch((err: unknown) => log.debug({ err }, 'could not bring a chat’s next reply forward'));
+      await bringForward(key);
       return result;
     },
     {
@@ -502,7 +505,7 @@ export function createChannelOutboundWorker(opts: ChannelOutboundOptions): Worke
       const parsed = OutboundJob.safeParse(job.data);
       if (parsed.success && job.id) {
         const key = orderKey(parsed.data);
-        void order.done(key, job.id).then(() => bringForward(key)).catch((err: unknown) => log.debug({ err }, 'could not bring a chat’s next reply forward'));
+        void order.done(key, job.id).then(() => bringForward(key));
       }
     }
   });

@@ -207,7 +207,7 @@ export class Scheduler {
         try {
           parsed = raw ? ScheduleRecord.safeParse(JSON.parse(raw)) : undefined;
         } catch {
-          return; // not JSON: get() treats it as no schedule too
+          return; // not JSON: no schedule to note
         }
         if (!parsed?.success) return;
         batchKeys.push(keys[i]!, this.keys.conversation(parsed.data.sessionKey));

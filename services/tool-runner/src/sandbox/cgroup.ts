@@ -25,6 +25,7 @@ export interface RunCgroups {
 
 export interface RunCgroup {
   dir: string;
+  /** The cgroup's `cgroup.procs`: see {@link joiningCommand}. */
   procs: string;
   /** Whether the kernel killed a process of the run for going over the cap. */
   oomKilled(): Promise<boolean>;
@@ -33,6 +34,15 @@ export interface RunCgroup {
 }
 
 const ROOT = '/sys/fs/cgroup';
+
+/**
+ * `file args…` started through a shell that first moves itself into `cgroup` and then becomes
+ * `file`: everything it starts is in the cgroup from its first instruction, and its pid (and so
+ * its process group) is the shell's.
+ */
+export function joiningCommand(cgroup: RunCgroup, file: string, args: readonly string[]): [string, string[]] {
+  return ['/bin/sh', ['-c', 'echo $$ > "$1" && shift && exec "$@"', 'sh', cgroup.procs, file, ...args]];
+}
 
 async function writable(path: string): Promise<boolean> {
   try {

@@ -4,7 +4,7 @@ import { access } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import type { SandboxLimits, SandboxProfile } from './bwrap.ts';
 import { runSandboxed } from './run-sandboxed.ts';
-import { findRunCgroups, type RunCgroups } from './cgroup.ts';
+import { findRunCgroups, joiningCommand, type RunCgroups } from './cgroup.ts';
 import { buildSeccompFilter } from './seccomp.ts';
 import type { Workspaces } from './workspaces.ts';
 
@@ -118,7 +118,8 @@ async function usableCgroups(cgroups: RunCgroups, owner: { uid: number; gid: num
   }
   try {
     const moved = await new Promise<boolean>((resolve) => {
-      const child = spawn('/bin/sh', ['-c', 'echo $$ > "$1"', 'sh', cgroup.procs], { stdio: 'ignore', env: {}, ...(owner ?? {}) });
+      const [file, args] = joiningCommand(cgroup, '/bin/true', []);
+      const child = spawn(file, args, { stdio: 'ignore', env: {}, ...(owner ?? {}) });
       child.on('error', () => resolve(false));
       child.on('close', (code) => resolve(code === 0));
     });

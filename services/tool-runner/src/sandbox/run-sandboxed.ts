@@ -1,7 +1,7 @@
 import { spawn, type StdioOptions } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { buildBwrapArgs, runMemoryCapBytes, sandboxFdData, type SandboxProfile } from './bwrap.ts';
-import type { RunCgroup } from './cgroup.ts';
+import { joiningCommand, type RunCgroup } from './cgroup.ts';
 import { fitTogether, OutputCapture } from './output-capture.ts';
 
 /** One command to run in a sandbox. */
@@ -60,15 +60,10 @@ export async function runSandboxed(profile: SandboxProfile, run: SandboxRun): Pr
   }
 }
 
-/**
- * The bwrap command line, started through a shell that first moves itself into the run's cgroup
- * (when there is one) and then becomes bwrap: everything the run starts is in the cgroup from
- * its first instruction, and the process group and pid stay bwrap's.
- */
+/** The bwrap command line, joining the run's cgroup first when there is one. */
 function bwrapCommand(profile: SandboxProfile, run: SandboxRun, cgroup: RunCgroup | undefined): [string, string[]] {
   const args = buildBwrapArgs(profile, run.workspaceDir, run.command, 3);
-  if (!cgroup) return [profile.bwrapPath, args];
-  return ['/bin/sh', ['-c', 'echo $$ > "$1" && shift && exec "$@"', 'sh', cgroup.procs, profile.bwrapPath, ...args]];
+  return cgroup ? joiningCommand(cgroup, profile.bwrapPath, args) : [profile.bwrapPath, args];
 }
 
 function runBwrap(profile: SandboxProfile, run: SandboxRun, cgroup: RunCgroup | undefined): Promise<SandboxResult> {
