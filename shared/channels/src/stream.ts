@@ -65,6 +65,20 @@ interface Follow {
 /** How far back `follow` looks for a turn that started before it (events), and for replies still being sent (ms). */
 const LOOKBACK_EVENTS = 200;
 const UNSENT_WINDOW_MS = 10 * 60_000;
+/**
+ * Most turns a follow remembers as started (or as answered but maybe not yet sent): a follow lives
+ * as long as its chat stays active, and a turn answered in another session (a run delivered
+ * elsewhere) never ends here. The oldest are forgotten first.
+ */
+const MAX_REMEMBERED_TURNS = 100;
+
+/** Adds to an insertion-ordered collection, dropping its oldest entries past `max`. */
+function remember<K>(into: Map<K, unknown> | Set<K>, max: number): void {
+  for (const key of into.keys()) {
+    if (into.size <= max) return;
+    into.delete(key);
+  }
+}
 
 function eventOf(fields: string[]): StoredSessionEvent['event'] | undefined {
   const i = fields.indexOf('e');
@@ -172,7 +186,13 @@ export class ReplyStreamer {
   private onEvents(sessionKey: string, f: Follow, events: StoredSessionEvent[]): void {
     for (const { event } of events) {
       if (event.type === 'turn_started') {
+        // A turn given back unanswered (interrupted by a newer message) is claimed again under a
+        // new id with its messages: the old id never gets a reply, so it ends here.
+        for (const [turnId, messageIds] of f.started) {
+          if (turnId !== event.turnId && messageIds.some((id) => event.messageIds.includes(id))) this.retire(f, turnId);
+        }
         f.started.set(event.turnId, event.messageIds);
+        remember(f.started, MAX_REMEMBERED_TURNS);
         this.startTyping(f);
       } else if (event.type === 'delta') {
         if (!f.started.has(event.turnId)) continue;
@@ -200,7 +220,11 @@ export class ReplyStreamer {
           // A failed turn gets no final reply to replace its draft: say so instead of leaving "…".
           if (event.type === 'turn_error') t.busy = t.busy.then(() => this.markFailed(f, event.turnId, t)).catch((err: unknown) => this.o.logger.warn({ err }, 'could not mark a failed draft'));
         }
-        if (event.type === 'reply') f.unsent.add(event.turnId);
+        f.started.delete(event.turnId);
+        if (event.type === 'reply' && this.o.editIntervalMs > 0) {
+          f.unsent.add(event.turnId);
+          remember(f.unsent, MAX_REMEMBERED_TURNS);
+        }
         const named = f.waiting.size > 0;
         for (const id of event.inReplyTo) f.waiting.delete(id);
         // Messages collected into a later turn keep the follow (and typing) alive until that turn answers.
@@ -210,6 +234,21 @@ export class ReplyStreamer {
         }
       }
     }
+  }
+
+  /** Ends a superseded turn's draft: stops its edits and deletes what it posted (a newer turn answers its messages). */
+  private retire(f: Follow, turnId: string): void {
+    f.started.delete(turnId);
+    const t = f.turns.get(turnId);
+    if (!t) return;
+    f.turns.delete(turnId);
+    t.done = true;
+    clearTimeout(t.flushTimer);
+    const remove = this.o.surface.remove?.bind(this.o.surface);
+    if (!remove) return;
+    t.busy = t.busy
+      .then(() => (t.mine && t.messageId ? remove(f.target, t.messageId) : undefined))
+      .catch((err: unknown) => this.o.logger.warn({ err, turnId }, 'could not delete the draft of an interrupted turn'));
   }
 
   private schedule(f: Follow, turnId: string, t: TurnDraft): void {
