@@ -1,4 +1,4 @@
-import { Client, Events, GatewayIntentBits, Options, Partials } from 'discord.js';
+import { Client, Events, GatewayIntentBits, Options } from 'discord.js';
 import type { ChannelMetrics } from '@switchboard/channels';
 import type { Logger } from '@switchboard/observability';
 import type { DiscordConfig } from './config.ts';
@@ -58,8 +58,6 @@ export function connectGateway(opts: {
   const makeClient = () => {
     const c = new Client({
       intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages, GatewayIntentBits.DirectMessages, GatewayIntentBits.MessageContent],
-      // Without the Channel partial, discord.js drops DMs in channels it has not cached.
-      partials: [Partials.Channel],
       rest: { api: config.DISCORD_API_URL, timeout: config.DISCORD_REST_TIMEOUT_MS, retries: config.DISCORD_REST_RETRIES },
       ...(config.DISCORD_SHARD_ID !== undefined ? { shards: [config.DISCORD_SHARD_ID], shardCount: config.DISCORD_SHARD_COUNT! } : { shards: 'auto' as const }),
       // Messages are read from the raw stream, so discord.js caches none; guilds, channels and threads stay.
@@ -98,9 +96,13 @@ export function connectGateway(opts: {
           return;
         case 'message':
           void handler.message(classified.message, classified.edit);
+          // Read here from the raw packet: discord.js's own handling would only build objects no
+          // one uses, and keep a DM channel per user who ever wrote the bot, for good.
+          packet.t = `SWITCHBOARD_HANDLED_${packet.t}`;
           return;
         case 'interaction':
           void handler.interaction(classified.interaction);
+          packet.t = `SWITCHBOARD_HANDLED_${packet.t}`;
           return;
         default:
       }

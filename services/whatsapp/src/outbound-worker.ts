@@ -15,6 +15,10 @@ const RATE_LIMIT_CODES = new Set([
 /** Codes Meta documents as temporary on its side. */
 const TRANSIENT_CODES = new Set([1, 2, 131000, 131016, 133004]);
 const MAX_BACKOFF_MS = 60_000;
+/** A rate-limit answer older than this starts no streak: the retry it asked for came long ago, or never. */
+const STREAK_WINDOW_MS = 2 * MAX_BACKOFF_MS;
+/** Most recipients whose streaks are remembered at once (the oldest are forgotten first). */
+const MAX_STREAKS = 10_000;
 
 /** An error of one send, with how many rate-limit answers in a row this user's sends have had. */
 interface Streaked {
@@ -63,17 +67,25 @@ export function approvalBody(notice: ApprovalNotice): string {
  * quoting the message it answers (`context.message_id`).
  */
 export function whatsappSender(api: GraphApi, opts: { baseBackoffMs: number }): ChannelSender {
-  // Consecutive rate-limit answers per recipient, for the exponential backoff.
-  const streaks = new Map<string, number>();
+  // Consecutive rate-limit answers per recipient, for the exponential backoff. Any other answer
+  // ends a recipient's streak, and so does time: a recipient never written to again is forgotten.
+  const streaks = new Map<string, { count: number; at: number }>();
   const tracked = async <T>(to: string, call: () => Promise<T>): Promise<T> => {
     try {
       const result = await call();
       streaks.delete(to);
       return result;
     } catch (err) {
+      const last = streaks.get(to);
+      streaks.delete(to);
       if (err instanceof GraphApiError && isRateLimit(err)) {
-        const streak = (streaks.get(to) ?? 0) + 1;
-        streaks.set(to, streak);
+        const now = Date.now();
+        const streak = (last && now - last.at <= STREAK_WINDOW_MS ? last.count : 0) + 1;
+        streaks.set(to, { count: streak, at: now }); // last in the map's order: the oldest go first
+        for (const [key, { at }] of streaks) {
+          if (streaks.size <= MAX_STREAKS && now - at <= STREAK_WINDOW_MS) break;
+          streaks.delete(key);
+        }
         (err as GraphApiError & Streaked).rateLimitStreak = streak;
       }
       throw err;
