@@ -82,6 +82,27 @@ function readableContent(msg: DcMessage, bot: BotIdentity, botRoleId: string | u
     .trim();
 }
 
+/** Attachments without their signed CDN links (`url`, `proxy_url`); what they were stays. */
+const unsigned = (attachments: unknown): unknown =>
+  Array.isArray(attachments)
+    ? attachments.map((a: unknown) => {
+        if (!a || typeof a !== 'object') return a;
+        const { url: _url, proxy_url: _proxy, ...rest } = a as Record<string, unknown>;
+        return rest;
+      })
+    : attachments;
+
+/**
+ * The message as it may go on the lane: no signed CDN link of its own attachments, nor of those of
+ * the message it replies to (`referenced_message` carries them in full).
+ */
+function withoutSignedLinks(msg: DcMessage): DcMessage {
+  const ref = msg.referenced_message as (Record<string, unknown> & { id: string }) | null | undefined;
+  const quoted = ref && Array.isArray(ref.attachments) && ref.attachments.length > 0 ? { referenced_message: { ...ref, attachments: unsigned(ref.attachments) } } : {};
+  if (msg.attachments.length === 0 && !('referenced_message' in quoted)) return msg;
+  return { ...msg, attachments: unsigned(msg.attachments) as DcMessage['attachments'], ...quoted } as DcMessage;
+}
+
 /**
  * Turns a MESSAGE_CREATE (or an edit from MESSAGE_UPDATE) into the core's message. DMs are one
  * session per user, server channels one per channel (or per user, if configured), and each thread
@@ -146,7 +167,7 @@ export function normalizeMessage(msg: DcMessage, o: NormalizeOptions): Normalize
       isGroup: !isPrivate,
       receivedAtMs: o.receivedAtMs,
       // The CDN links are signed: whoever has one can download the file until it expires.
-      raw: files.length > 0 ? { ...msg, attachments: msg.attachments.map(({ url: _url, proxy_url: _proxy, ...rest }) => rest) } : msg,
+      raw: withoutSignedLinks(msg),
     },
   };
 }

@@ -1,4 +1,4 @@
-import { approvalAction, approvalSummary, splitMarkdown } from '@switchboard/channels';
+import { approvalAction, approvalSummary, headOf, splitMarkdown } from '@switchboard/channels';
 import type { ApprovalNotice } from '@switchboard/contracts';
 
 /** Discord's limit on one message's content, in characters. */
@@ -19,14 +19,28 @@ export function renderDiscordParts(markdown: string, limit = DISCORD_MESSAGE_LIM
   return splitMarkdown(markdown, limit);
 }
 
-/** Keeps text from closing our code fence early. */
-const defuseFences = (s: string) => s.replace(/```/g, '`\u200b``');
+/**
+ * Keeps text from closing our code fence early: a zero-width space after every backtick that is
+ * followed by another, so no two stay side by side (a run of four or more backticks, too).
+ */
+const defuseFences = (s: string) => s.replace(/`(?=`)/g, '`\u200b');
 
-/** An approval prompt: the tool and its arguments, with Approve/Deny buttons whose custom_id is `approvalAction(...)`. */
+/**
+ * An approval prompt: the tool and its arguments, with Approve/Deny buttons whose custom_id is
+ * `approvalAction(...)`. The arguments are cut after defusing (which lengthens them), so the
+ * content stays within Discord's 2000 characters whatever they hold; a longer one is refused
+ * (50035) and the prompt would never be shown.
+ */
 export function approvalMessage(notice: ApprovalNotice): { content: string; components: unknown[] } {
-  const { tool, argsJson } = approvalSummary(notice.tool, notice.arguments, 1500);
+  // Cut generously here (only to bound the work on huge arguments); the real cut is below.
+  const { tool, argsJson } = approvalSummary(notice.tool, notice.arguments, 2 * DISCORD_MESSAGE_LIMIT);
+  const head = `The assistant wants to run \`${tool}\`:\n\`\`\`json\n`;
+  const tail = '\n```';
+  const room = DISCORD_MESSAGE_LIMIT - head.length - tail.length;
+  const defused = defuseFences(argsJson);
+  const body = defused.length <= room ? defused : `${headOf(defused, room - 1)}…`;
   return {
-    content: `The assistant wants to run \`${tool}\`:\n\`\`\`json\n${defuseFences(argsJson)}\n\`\`\``,
+    content: `${head}${body}${tail}`,
     components: [
       {
         type: 1, // action row

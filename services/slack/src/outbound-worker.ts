@@ -132,7 +132,9 @@ export function slackSender(client: webApi.WebClient): ChannelSender {
     uneditable: isUneditable,
     remove: (target, ts) => deleteMessage(client, target, ts),
     async sendApproval(target, notice) {
-      const { tool, argsJson } = approvalSummary(notice.tool, notice.arguments);
+      // Cut here only to bound the work on huge arguments: escapeWithin makes the real cut, by
+      // code point, where the kit's cut (at a UTF-16 position) could halve a surrogate pair.
+      const { tool, argsJson } = approvalSummary(notice.tool, notice.arguments, 2 * SECTION_LIMIT);
       const head = `The assistant wants to run *${escapeMrkdwn(tool)}*:\n\`\`\`\n`;
       // A section block holds 3,000 characters, counted after escaping.
       const text = `${head}${escapeWithin(argsJson, SECTION_LIMIT - head.length - 4)}\n\`\`\``;

@@ -1,5 +1,5 @@
 import { GrammyError, HttpError, type Api } from 'grammy';
-import { approvalAction, type ChannelSender, type SendFailure } from '@switchboard/channels';
+import { approvalAction, approvalSummary, type ChannelSender, type SendFailure } from '@switchboard/channels';
 import type { Logger } from '@switchboard/observability';
 import { messageIdFromInbound } from './normalize.ts';
 import { escapeHtml, renderTelegramParts } from './render.ts';
@@ -42,8 +42,8 @@ export function telegramSender(api: Api, botId: string, log: Logger): ChannelSen
       await api.deleteMessage(target.chatId, Number(messageId));
     },
     async sendApproval(target, notice) {
-      const args = JSON.stringify(notice.arguments ?? {}, null, 2);
-      const text = `The assistant wants to run <b>${escapeHtml(notice.tool)}</b>:\n<pre><code class="language-json">${escapeHtml(args.length > 3000 ? `${args.slice(0, 3000)}…` : args)}</code></pre>`;
+      const { argsJson } = approvalSummary(notice.tool, notice.arguments, 3000);
+      const text = `The assistant wants to run <b>${escapeHtml(notice.tool)}</b>:\n<pre><code class="language-json">${escapeHtml(argsJson)}</code></pre>`;
       await api.sendMessage(target.chatId, text, {
         parse_mode: 'HTML',
         ...thread(target.threadId),

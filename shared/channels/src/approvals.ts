@@ -1,6 +1,7 @@
 import type { TurnQueue } from '@switchboard/lanes';
 import type { ApprovalBoard } from '@switchboard/tools';
 import type { ChannelAccess } from './access.ts';
+import { headOf } from './split.ts';
 
 const ACTION = /^ap:(ap_[a-f0-9]{32}):(approve|deny)$/;
 
@@ -45,5 +46,5 @@ export async function answerApprovalButton(
 /** Plain-text summary of an approval request, for platforms that render their own markup around it. */
 export function approvalSummary(tool: string, args: unknown, maxChars = 2500): { tool: string; argsJson: string } {
   const json = JSON.stringify(args ?? {}, null, 2);
-  return { tool, argsJson: json.length > maxChars ? `${json.slice(0, maxChars)}…` : json };
+  return { tool, argsJson: json.length > maxChars ? `${headOf(json, maxChars)}…` : json };
 }

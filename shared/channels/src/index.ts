@@ -1,7 +1,7 @@
 export { DmPolicy, dmPolicyEnv, envBool, GroupPolicy, groupPolicyEnv } from './config.ts';
 export { ChannelAccess } from './access.ts';
 export type { ChannelAccessOptions, DmDecision, PendingPairing } from './access.ts';
-export { splitMarkdown, cutLine } from './split.ts';
+export { splitMarkdown, cutLine, headOf } from './split.ts';
 export { channelMetrics } from './metrics.ts';
 export type { ChannelMetrics } from './metrics.ts';
 export { createChannelOutboundWorker, DraftStore } from './outbound.ts';
