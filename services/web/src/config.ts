@@ -19,7 +19,9 @@ const HookMap = z.record(
        */
       signed: z.boolean().optional(),
     })
-    .strict(),
+    .strict()
+    // A web target is the event stream of session `chatId`; a thread would name a session no route reads.
+    .refine((h) => !(h.deliver?.channel === 'web' && h.deliver.threadId !== undefined), { message: 'web sessions have no threads (deliver.threadId)', path: ['deliver', 'threadId'] }),
 );
 export type HookConfig = z.infer<typeof HookMap>;
 

@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { RequestHandler } from 'express';
 import type { Registry } from 'prom-client';
 import { createRedis, EventHub, LaneIngress, LaneStore, TurnQueue } from '@switchboard/lanes';
@@ -33,8 +33,19 @@ export interface WebService {
   server: Server;
   /** The URL the server listens on, for logs and tests. */
   url: string;
-  close(): Promise<void>;
+  /**
+   * Stops taking requests, ends SSE streams (their clients reconnect elsewhere with Last-Event-ID),
+   * waits up to `drainMs` (default {@link DEFAULT_DRAIN_MS}) for the requests under way (a chat
+   * completion waiting for its answer) to be answered, then closes what is left.
+   */
+  close(opts?: { drainMs?: number }): Promise<void>;
 }
+
+/**
+ * How long closing waits for the requests under way: below the 25 s shutdown deadline, leaving
+ * time for the rest of the shutdown.
+ */
+export const DEFAULT_DRAIN_MS = 15_000;
 
 /** Starts the web service: HTTP API, SSE, chat page and ops routes on `config.PORT`. */
 export async function startWebService(deps: WebServiceDeps): Promise<WebService> {
@@ -87,6 +98,18 @@ export async function startWebService(deps: WebServiceDeps): Promise<WebService>
     ...(deps.extraRouters ? { extraRouters: deps.extraRouters } : {}),
   });
   const server = app.listen(config.PORT, config.HOST);
+  // Requests under way, so closing can let them finish (see close()).
+  const inFlight = new Set<ServerResponse>();
+  let onSettled: (() => void) | undefined;
+  server.on('request', (_req: IncomingMessage, res: ServerResponse) => {
+    inFlight.add(res);
+    res.once('close', () => {
+      inFlight.delete(res);
+      onSettled?.();
+    });
+  });
+  /** An SSE stream of session events (see the events route): it never finishes by itself. */
+  const isEventStream = (res: ServerResponse) => (res as ServerResponse & { locals?: { eventStream?: boolean } }).locals?.eventStream === true;
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
     server.once('error', reject);
@@ -97,18 +120,46 @@ export async function startWebService(deps: WebServiceDeps): Promise<WebService>
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.PORT;
   const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? '127.0.0.1' : config.HOST;
-  const url = `http://${host}:${port}`;
-  logger.info({ url, auth: config.SWITCHBOARD_API_KEYS.length > 0 ? 'bearer keys' : 'loopback only' }, 'web service listening');
+  // An IPv6 address goes in brackets in a URL (`http://[::1]:8080`).
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  // Operator keys are bearer keys too: with any key set, the API wants one (see apiAuth).
+  const anyKeys = config.SWITCHBOARD_API_KEYS.length + config.SWITCHBOARD_ADMIN_KEYS.length > 0;
+  logger.info({ url, auth: anyKeys ? 'bearer keys' : 'loopback only' }, 'web service listening');
   return {
     server,
     url,
-    async close() {
+    async close(opts = {}) {
       accepting = false;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // A chat completion under way has its message enqueued and its answer coming: cutting it
+      // would lose the answer to the client (and a retry would have it answered twice). Open SSE
+      // streams would keep close() waiting forever: they are cut (their clients reconnect elsewhere),
+      // destroyed rather than ended, so a write their subscription makes later is a no-op, where one
+      // after end() would be an 'error' event nobody listens to.
+      const drainMs = opts.drainMs ?? DEFAULT_DRAIN_MS;
       await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        // Open SSE streams would keep close() waiting forever; their clients reconnect elsewhere.
-        server.closeAllConnections();
+        const check = () => {
+          let waiting = 0;
+          for (const res of inFlight) {
+            if (isEventStream(res)) res.destroy();
+            else waiting++;
+          }
+          if (waiting === 0) done();
+        };
+        // Also looked at now and then: a stream still being set up is marked a moment later.
+        const poll = setInterval(check, 100);
+        const timer = setTimeout(done, drainMs);
+        function done() {
+          clearInterval(poll);
+          clearTimeout(timer);
+          onSettled = undefined;
+          resolve();
+        }
+        onSettled = check;
+        check();
       });
+      server.closeAllConnections();
+      await closed;
       await scheduleWorker.close();
       await queues.close();
       await scheduler.close();

@@ -39,6 +39,20 @@ function usageOf(usage: TokenUsage | undefined) {
   return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
 }
 
+/**
+ * What a stream still has to send of the final reply `text`, given all it `streamed` and the part of
+ * that the run's current model step wrote (`stepStreamed`). Text already sent cannot be taken back:
+ * the reply's continuation of the current step's text, nothing when the stream already ends with the
+ * reply (steps that no tool event told apart), else the whole reply after a blank line (another run
+ * answered, or the streamed one began otherwise).
+ */
+export function restOfReply(text: string, streamed: string, stepStreamed: string, didStream: boolean): string {
+  if (!didStream || streamed === '') return text;
+  if (stepStreamed !== '' && text.startsWith(stepStreamed)) return text.slice(stepStreamed.length);
+  if (streamed.endsWith(text)) return '';
+  return `\n\n${text}`;
+}
+
 export interface ChatCompletionsDeps {
   ingress: LaneIngress;
   hub: EventHub;
@@ -78,6 +92,12 @@ export function chatCompletionsRouter(deps: ChatCompletionsDeps): Router {
     const outcome = new Promise<Outcome>((resolve) => (settle = resolve));
     let streamed = '';
     /**
+     * What the streamed run sent since its last tool call or result: the text of its current model
+     * step. A turn streams every step (text the model wrote before calling a tool too), but its
+     * reply is the last step's text alone.
+     */
+    let stepStreamed = '';
+    /**
      * The run being streamed (turn id and attempt); unset until its first delta. A crash-resumed run
      * has a higher attempt, and in interrupt mode a batch given back is claimed again under a new
      * turn id: either streams its answer again from the start.
@@ -95,8 +115,10 @@ export function chatCompletionsRouter(deps: ChatCompletionsDeps): Router {
         streamRun ??= run;
         if (run !== streamRun) return;
         streamed += e.text;
+        stepStreamed += e.text;
         res.write(chunk({ content: e.text }, null));
-      } else if (e.type === 'reply' && e.inReplyTo.includes(messageId)) settle({ ok: true, text: e.text, turnId: e.turnId, usage: e.usage });
+      } else if ((e.type === 'tool_call' || e.type === 'tool_result') && e.turnId === myTurn) stepStreamed = '';
+      else if (e.type === 'reply' && e.inReplyTo.includes(messageId)) settle({ ok: true, text: e.text, turnId: e.turnId, usage: e.usage });
       else if (e.type === 'turn_error' && e.inReplyTo.includes(messageId)) settle({ ok: false, code: e.code, message: e.message });
     };
     const errorChunk = (code: string, message: string) => `data: ${JSON.stringify({ error: { code, message, type: 'server_error' } })}\n\n`;
@@ -124,7 +146,7 @@ export function chatCompletionsRouter(deps: ChatCompletionsDeps): Router {
       if (res.writableEnded || res.destroyed) return;
       if (stream) {
         if (result.ok) {
-          const rest = streamRun === undefined ? result.text : result.text.startsWith(streamed) ? result.text.slice(streamed.length) : `\n\n${result.text}`;
+          const rest = restOfReply(result.text, streamed, stepStreamed, streamRun !== undefined);
           if (rest !== '') res.write(chunk({ content: rest }, null));
           res.write(chunk({}, 'stop'));
           if (body.data.stream_options?.include_usage) {

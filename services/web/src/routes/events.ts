@@ -15,11 +15,28 @@ function isStreamId(id: string): boolean {
   return STREAM_ID.test(id) && id.split('-').every((part) => BigInt(part) <= MAX_ID_PART);
 }
 
+/**
+ * Most bytes an SSE stream may have waiting for its client: past it the client is not reading (an
+ * app in the background, a stuck proxy), and the stream is cut rather than the web process holding
+ * every later event. It resumes from where it was read with `Last-Event-ID`.
+ */
+export const MAX_SSE_BACKLOG_BYTES = 4 * 1024 * 1024;
+
+/** Writes `text` to an SSE stream, or cuts the stream when its client left more than the backlog cap unread. */
+function sendSse(res: Response, text: string): void {
+  if (res.destroyed) return;
+  if (res.writableLength > MAX_SSE_BACKLOG_BYTES) {
+    res.destroy();
+    return;
+  }
+  res.write(text);
+}
+
 /** Writes events in the SSE wire format: the stream id as `id`, the event type as `event`. */
 export function writeSse(res: Response, events: StoredSessionEvent[]): void {
   let out = '';
   for (const { id, event } of events) out += `id: ${id}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`;
-  res.write(out);
+  sendSse(res, out);
 }
 
 /**
@@ -52,6 +69,8 @@ export function eventsRouter(hub: EventHub, store: LaneStore, connections: Gauge
       connection: 'keep-alive',
       'x-accel-buffering': 'no',
     });
+    // Marks an endless response: a closing replica ends it instead of waiting for it.
+    res.locals.eventStream = true;
     res.write('retry: 1000\n\n');
     connections.inc();
     release.push(() => connections.dec());
@@ -59,7 +78,7 @@ export function eventsRouter(hub: EventHub, store: LaneStore, connections: Gauge
     // reconnects with Last-Event-ID rather than waits.
     const unsubscribe = await hub.subscribe(key, after, (events) => writeSse(res, events));
     if (closed) return unsubscribe();
-    const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
+    const heartbeat = setInterval(() => sendSse(res, ': keep-alive\n\n'), 15_000);
     release.push(unsubscribe, () => clearInterval(heartbeat));
   });
   return router;

@@ -1,0 +1,112 @@
+/**
+ * A streamed chat completion of a turn with several model steps (text, then a tool
+ * call, then the final answer) must end with the final answer once, not stream it and then send
+ * it again after a blank line.
+ */
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import type { InboundMessage, SessionEvent } from '@switchboard/contracts';
+import { createRedis, EventHub, LaneIngress, LaneStore, TurnQueue } from '@switchboard/lanes';
+import { createLogger, createRegistry } from '@switchboard/observability';
+import { Scheduler } from '@switchboard/scheduler';
+import { uniquePrefix, waitFor } from '@switchboard/testkit';
+import { ApprovalBoard } from '@switchboard/tools';
+import { createWebApp } from '../app.ts';
+import { QueueInspector } from './admin-queues.ts';
+import { webSessionKey } from '../web-session.ts';
+
+const logger = createLogger({ service: 'test', level: 'silent' });
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!();
+});
+
+/** Streams a completion of `sessionId` on the web app alone, plays `events` as the agent worker would, returns the content the client assembled. */
+async function streamWith(sessionId: string, events: (messageId: string) => SessionEvent[]): Promise<string> {
+  const prefix = uniquePrefix('probesteps');
+  const redis = createRedis(inject('redisUrl'), 'test');
+  const subscriber = createRedis(inject('redisUrl'), 'test-sub');
+  const store = new LaneStore(redis, { prefix });
+  const turns = new TurnQueue(redis, prefix);
+  const registry = createRegistry({ defaultMetrics: false });
+  const hub = new EventHub(subscriber, store, logger);
+  const real = new LaneIngress(store, turns, registry);
+  let messageId = '';
+  const app = createWebApp({
+    logger,
+    registry,
+    ingress: { submit: (m: InboundMessage) => ((messageId = m.id), real.submit(m)) } as unknown as LaneIngress,
+    store,
+    hub,
+    turns,
+    approvals: new ApprovalBoard(redis, prefix),
+    queues: new QueueInspector(redis, prefix),
+    scheduler: new Scheduler(redis, prefix),
+    apiKeys: [],
+    hooks: {},
+    replyTimeoutMs: 60_000,
+    maxBodyBytes: 1_048_576,
+    modelName: 'm',
+    readiness: {},
+    isAccepting: () => true,
+  });
+  const server: Server = await new Promise((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  cleanups.push(async () => {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+    await turns.queue.obliterate({ force: true });
+    await hub.close();
+    await turns.close();
+    const keys = await redis.keys(`${prefix}:*`);
+    if (keys.length) await redis.del(...keys);
+    subscriber.disconnect();
+    redis.disconnect();
+  });
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const body = fetch(`${url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-session-id': sessionId },
+    body: JSON.stringify({ stream: true, messages: [{ role: 'user', content: 'hi' }] }),
+  }).then((res) => res.text());
+  await waitFor(() => messageId !== '');
+  for (const event of events(messageId)) await store.appendEvent(webSessionKey('local', sessionId), event);
+  return contentOf(await body);
+}
+
+function contentOf(sse: string): string {
+  return sse
+    .split('\n\n')
+    .filter((l) => l.startsWith('data: {'))
+    .map((l) => (JSON.parse(l.slice(6)) as { choices: Array<{ delta: { content?: string } }> }).choices[0]?.delta.content ?? '')
+    .join('');
+}
+
+describe('streamed chat completion of a turn with a tool step (hand-played events)', () => {
+  it('does not send the final answer again after streaming it', async () => {
+    const text = await streamWith('steps1', (id) => [
+      { type: 'turn_started', turnId: 't1', messageIds: [id] },
+      // Step 1: some text, then a tool call.
+      { type: 'delta', turnId: 't1', text: 'Let me check. ', attempt: 1 },
+      { type: 'tool_call', turnId: 't1', toolCallId: 'c1', tool: 'echo', arguments: { text: 'ping' } },
+      { type: 'tool_result', turnId: 't1', toolCallId: 'c1', tool: 'echo', ok: true, output: 'ping' },
+      // Step 2: the final answer, streamed by the same run.
+      { type: 'delta', turnId: 't1', text: 'The tool said ', attempt: 1 },
+      { type: 'delta', turnId: 't1', text: 'ping.', attempt: 1 },
+      { type: 'reply', turnId: 't1', replyId: 'r1', text: 'The tool said ping.', inReplyTo: [id] },
+    ]);
+    expect(text).toBe('Let me check. The tool said ping.');
+  });
+
+  it('does not send it again when the steps were not told apart by tool events (calls that never ran)', async () => {
+    const text = await streamWith('steps2', (id) => [
+      { type: 'turn_started', turnId: 't1', messageIds: [id] },
+      { type: 'delta', turnId: 't1', text: 'Let me check. ', attempt: 1 },
+      { type: 'delta', turnId: 't1', text: 'corrected', attempt: 1 },
+      { type: 'reply', turnId: 't1', replyId: 'r1', text: 'corrected', inReplyTo: [id] },
+    ]);
+    expect(text).toBe('Let me check. corrected');
+  });
+});
