@@ -19,9 +19,7 @@ const HookMap = z.record(
        */
       signed: z.boolean().optional(),
     })
-    .strict()
-    // A web target is the event stream of session `chatId`; a thread would name a session no route reads.
-    .refine((h) => !(h.deliver?.channel === 'web' && h.deliver.threadId !== undefined), { message: 'web sessions have no threads (deliver.threadId)', path: ['deliver', 'threadId'] }),
+    .strict(),
 );
 export type HookConfig = z.infer<typeof HookMap>;
 

@@ -40,7 +40,8 @@ export const DELIVERY_CHANNELS = ['telegram', 'slack', 'discord', 'whatsapp', 'w
 
 /**
  * Where a schedule's result goes instead of the run's own session: a chat on a channel (a web
- * session id for `web`, the platform's chat id otherwise) and optionally a thread in it.
+ * session id for `web`, the platform's chat id otherwise) and optionally a thread in it. Web
+ * sessions have no threads: one named there would make a session no route reads.
  */
 export const DeliverInput = z
   .object({
@@ -48,7 +49,11 @@ export const DeliverInput = z
     chatId: SafeId,
     threadId: SafeId.optional(),
   })
-  .strict();
+  .strict()
+  .refine((d) => !(d.channel === 'web' && d.threadId !== undefined), {
+    message: 'web sessions have no threads: deliver to { "channel": "web", "chatId": "<sessionId>" }',
+    path: ['threadId'],
+  });
 export type DeliverInput = z.infer<typeof DeliverInput>;
 
 /**

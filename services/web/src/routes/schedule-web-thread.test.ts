@@ -9,11 +9,10 @@ import type { Server } from 'node:http';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createRedis } from '@switchboard/lanes';
-import { Scheduler } from '@switchboard/scheduler';
+import { DeliverInput, Scheduler } from '@switchboard/scheduler';
 import { createLogger, jsonErrorHandler } from '@switchboard/observability';
 import { uniquePrefix } from '@switchboard/testkit';
 import { loadWebConfig } from '../config.ts';
-import { webSessionKey } from '../web-session.ts';
 import { schedulesRouter } from './schedules.ts';
 
 const prefix = uniquePrefix('probethread');
@@ -45,20 +44,23 @@ afterAll(async () => {
 });
 
 describe('a web delivery target with a threadId', () => {
-  it('is refused with a JSON 400 (nothing created), or delivers to the session chatId whose events the caller reads', async () => {
+  it('is refused with a JSON 400 naming deliver.threadId, and nothing is created', async () => {
     const res = await fetch(`${base}/v1/schedules`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ sessionId: 'runs', message: 'report', everyMs: 60_000, deliver: { channel: 'web', chatId: 'inbox1', threadId: 't1' } }),
     });
-    if (res.status === 201) {
-      const { id } = (await res.json()) as { id: string };
-      expect((await scheduler.get(id))?.deliverTo?.sessionKey).toBe(webSessionKey('acct1', 'inbox1'));
-    } else {
-      expect(res.status).toBe(400);
-      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('bad_request');
-      expect(await scheduler.list('acct1')).toEqual([]);
-    }
+    expect(res.status).toBe(400);
+    const body = (await res.json()) as { error: { code: string; details?: unknown } };
+    expect(body.error.code).toBe('bad_request');
+    expect(JSON.stringify(body.error)).toContain('deliver.threadId');
+    expect(await scheduler.list('acct1')).toEqual([]);
+  });
+
+  it('is refused wherever a delivery target is read (the schedule tool, heartbeats), by the shared schema', () => {
+    expect(DeliverInput.safeParse({ channel: 'web', chatId: 'inbox1', threadId: 't1' }).success).toBe(false);
+    expect(DeliverInput.safeParse({ channel: 'web', chatId: 'inbox1' }).success).toBe(true);
+    expect(DeliverInput.safeParse({ channel: 'telegram', chatId: '42', threadId: '7' }).success).toBe(true);
   });
 
   it('in a hook’s configuration is refused at start-up', () => {

@@ -31,11 +31,6 @@ export function schedulesRouter(scheduler: Scheduler): Router {
     const withSession = raw && typeof raw === 'object' && !Array.isArray(raw) && !('sessionId' in raw) ? { ...raw, sessionId: `sched-${randomBytes(6).toString('hex')}` } : raw;
     const body = CreateScheduleInput.safeParse(withSession);
     if (!body.success) return sendError(res, 400, 'bad_request', 'invalid schedule', issueList(body.error.issues));
-    // A web target is the event stream of the caller's session `chatId`; a thread would name a
-    // session no route reads, so each run's answer would go nowhere anyone sees.
-    if (body.data.deliver?.channel === 'web' && body.data.deliver.threadId !== undefined) {
-      return sendError(res, 400, 'bad_request', 'invalid schedule', [{ path: 'deliver.threadId', message: 'web sessions have no threads: deliver to { "channel": "web", "chatId": "<sessionId>" }' }]);
-    }
     const account = res.locals.caller.account;
     const { text: _text, kind: _kind, receivedAtMs: _at, ...target } = webInbound(account, body.data.sessionId, body.data.message);
     try {
