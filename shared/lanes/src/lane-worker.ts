@@ -54,8 +54,9 @@ export interface LaneWorkerOptions {
   maxBatch?: number;
   /**
    * Interrupt mode: a message that arrives during a turn aborts it (`ctx.signal`); the handler
-   * throws TurnInterruptedError and the batch is taken again with the new message. Needs a
-   * dedicated `subscriber` connection.
+   * throws TurnInterruptedError and the batch is taken again with the new message. A turn whose
+   * batch is full (`maxBatch` entries) is not interrupted: the new message would not fit in the
+   * batch taken again. Needs a dedicated `subscriber` connection.
    */
   interrupt?: { subscriber: Redis };
   /** Runs the turn: must commit and deliver before resolving; throws FencedError when fenced off. */
@@ -76,6 +77,11 @@ interface RunningTurn {
   messageIds: Set<string> | undefined;
   /** Messages that arrived before the batch was known. */
   early: string[];
+  /**
+   * The batch took as many entries as a claim may (`maxBatch`): a message arriving now would not be
+   * in the batch taken again, so it does not interrupt the turn (which would only redo the same turn).
+   */
+  full: boolean;
 }
 
 /**
@@ -155,7 +161,7 @@ export function createLaneWorker(opts: LaneWorkerOptions): LaneWorker {
     // time is the producer's clock: a skew between hosts could make the wait negative.
     if (job.attemptsMade === 0 && job.stalledCounter === 0) metrics.turnWait.observe(Math.max(0, Date.now() - job.timestamp) / 1000);
     const controller = new AbortController();
-    const running: RunningTurn = { controller, messageIds: undefined, early: [] };
+    const running: RunningTurn = { controller, messageIds: undefined, early: [], full: false };
     if (opts.interrupt) runningTurns.set(sessionKey, running);
     try {
       return await claimAndRun(job, sessionKey, running, started);
@@ -184,7 +190,8 @@ export function createLaneWorker(opts: LaneWorkerOptions): LaneWorker {
     }
     const { controller } = running;
     running.messageIds = new Set(batch.messages.map((m) => m.id));
-    if (running.early.some((id) => !running.messageIds!.has(id))) controller.abort(new Error('interrupted by a new message'));
+    running.full = batch.streamIds.length >= maxBatch;
+    if (!running.full && running.early.some((id) => !running.messageIds!.has(id))) controller.abort(new Error('interrupted by a new message'));
     const ctx = new Turn(sessionKey, batch, job, controller.signal, opts.interrupt !== undefined, opts.store, opts.logger);
     metrics.batchSize.observe(batch.messages.length);
     return await runClaimed(job, ctx, batch, started);
@@ -267,7 +274,7 @@ export function createLaneWorker(opts: LaneWorkerOptions): LaneWorker {
       const id = message.slice(space + 1);
       if (!turn) return;
       if (!turn.messageIds) turn.early.push(id);
-      else if (!turn.messageIds.has(id)) turn.controller.abort(new Error('interrupted by a new message'));
+      else if (!turn.full && !turn.messageIds.has(id)) turn.controller.abort(new Error('interrupted by a new message'));
     });
     void subscriber.subscribe(opts.store.keys.arrivals).catch((err: unknown) => opts.logger.error({ err }, 'subscribing to arrivals failed'));
   }
