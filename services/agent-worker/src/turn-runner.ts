@@ -124,7 +124,25 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
     // A heartbeat costs at most one small model call: short history, no tools, a capped answer.
     const heartbeat = deps.heartbeat && ctx.messages.every((m) => m.trigger === 'heartbeat') ? deps.heartbeat : undefined;
     const historyLimit = deps.historyLimit ?? historyRowsFor(deps.contextBudgetTokens);
-    const policyCtx = (tool: string) => ({ tool, agent: deps.agentName, channel: first.platform, user: first.userId });
+    /**
+     * Everyone whose message this turn answers (several people in a group chat whose messages were
+     * collected into one turn). A tool is offered, and a call allowed, only as far as the policy
+     * allows it for each of them: the turn acts on all their messages, so one person's message
+     * must not get the rights of whoever happened to write just before them.
+     */
+    const senders = [...new Set(ctx.messages.map((m) => m.userId))];
+    const policyCtx = (tool: string, user: string) => ({ tool, agent: deps.agentName, channel: first.platform, user });
+    const offered = (tool: string) => senders.every((user) => deps.policy.offers(policyCtx(tool, user)));
+    /** The strictest verdict among the senders' (deny over ask over allow; the first sender's among equals). */
+    const decide = (tool: string, args: Record<string, unknown>) => {
+      const rank = { allow: 0, ask: 1, deny: 2 } as const;
+      let verdict = deps.policy.decide(policyCtx(tool, senders[0]!), args);
+      for (const user of senders.slice(1)) {
+        const other = deps.policy.decide(policyCtx(tool, user), args);
+        if (rank[other.decision] > rank[verdict.decision]) verdict = other;
+      }
+      return verdict;
+    };
     /** Tools may reach the user's private data (memories) only in their own conversation. */
     const personal = isPersonalTurn(ctx.messages);
     const [remembered, catalog] = await Promise.all([
@@ -132,7 +150,7 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
       heartbeat ? [] : deps.catalog.list(),
     ]);
     const history = remembered?.history ?? (await deps.transcripts.recent(ctx.sessionKey, heartbeat ? 20 : historyLimit));
-    const tools = catalog.filter((t) => deps.policy.offers(policyCtx(t.name)));
+    const tools = catalog.filter((t) => offered(t.name));
     const budgetTokens = heartbeat ? heartbeat.contextTokens : deps.contextBudgetTokens;
     const current: ChatMessage[] = await Promise.all(ctx.messages.map(async (m) => ({ role: 'user' as const, content: await userContent(m, userText(m), deps.attachments) })));
     // The transcript names attachments but does not keep their bytes; later turns see the names.
@@ -316,7 +334,7 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
         await audit({ args: call.argumentsJson, decision: 'invalid', outcome: 'rejected' });
         return failed(check.error);
       }
-      const verdict = deps.policy.decide(policyCtx(call.name), check.args);
+      const verdict = decide(call.name, check.args);
       if (verdict.decision === 'deny') {
         await audit({ args: check.args, decision: 'deny', outcome: 'denied' });
         return failed(`denied by policy: ${verdict.reason}`);
