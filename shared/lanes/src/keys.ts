@@ -42,6 +42,11 @@ export interface LaneKeys {
    * clock): the channel replicas send a chat's replies in this order (see ReplyPublisher).
    */
   outboundOrder(platform: string, chatId: string, threadId?: string): string;
+  /**
+   * Marker that an outbound job (a reply, an approval prompt) was queued: a turn that delivers its
+   * reply again later than the queue keeps the finished job queues nothing.
+   */
+  outboundEnqueued(platform: string, jobId: string): string;
 }
 
 export function laneKeys(prefix: string): LaneKeys {
@@ -61,5 +66,6 @@ export function laneKeys(prefix: string): LaneKeys {
     unreadableRecorded: (s) => `${prefix}:unreadable:${s}`,
     arrivals: `${prefix}:arrivals`,
     outboundOrder: (platform, chatId, threadId) => `${prefix}:outq:${platform}:${dedupeKey(chatId, threadId ?? '')}`,
+    outboundEnqueued: (platform, jobId) => `${prefix}:outqd:${platform}:${jobId}`,
   };
 }

@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import { ApprovalNotice, OutboundJob, outboundQueue, OutboundReply } from '@switchboard/contracts';
 import { laneKeys, type LaneKeys } from './keys.ts';
-import type { LaneStore } from './lane-store.ts';
+import { DEFAULT_EVENTS_TTL_SECONDS, type LaneStore } from './lane-store.ts';
 import { LuaScript } from './lua.ts';
 import { laneMetrics, type LaneMetrics } from './metrics.ts';
 
@@ -15,9 +15,11 @@ const ORDER_TTL_SECONDS = 24 * 3600;
  * or approval enqueued again keeps its place). Scored by the Redis clock in ms (one clock for every
  * agent worker, whose own clocks may drift apart by more than two replies to a chat), and above the
  * last entry's score, so two jobs noted within one millisecond keep their order too.
- * KEYS: order index. ARGV: job id, ttl seconds. Returns 1 if added, 0 if it was there.
+ * KEYS: order index, enqueued marker (see LaneKeys.outboundEnqueued). ARGV: job id, ttl seconds.
+ * Returns 1 if added, 0 if it was there, -1 if the job was queued already (nothing to do).
  */
 const indexOutbound = new LuaScript(`
+if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
 local added = 0
 if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then
   local t = redis.call('TIME')
@@ -107,7 +109,14 @@ export class ReplyPublisher {
     // Noted before the job exists, so no replica can take it before its place is known. The
     // consumers give a missing job's entry a grace period for the add below to land.
     const orderKey = this.keys.outboundOrder(platform, chat.chatId, chat.threadId);
-    const indexed = (await indexOutbound.run(this.connection, [orderKey], [jobId, ORDER_TTL_SECONDS])) === 1;
+    // Queued once for as long as the reply can be delivered again (its turn resumed unacknowledged;
+    // the reply's event is deduplicated as long): the job id deduplicates only while the finished
+    // job is kept (an hour), and a turn resumed after that (every worker down meanwhile) sent the
+    // reply to the platform a second time.
+    const enqueuedKey = this.keys.outboundEnqueued(platform, jobId);
+    const noted = (await indexOutbound.run(this.connection, [orderKey, enqueuedKey], [jobId, ORDER_TTL_SECONDS])) as number;
+    if (noted === -1) return;
+    const indexed = noted === 1;
     try {
       await queue.add(name, job, {
         jobId,
@@ -122,6 +131,7 @@ export class ReplyPublisher {
       if (indexed) await this.connection.zrem(orderKey, jobId).catch(() => undefined);
       throw err;
     }
+    await this.connection.set(enqueuedKey, '1', 'EX', Math.max(DEFAULT_EVENTS_TTL_SECONDS, keepSeconds));
   }
 
   async close(): Promise<void> {
