@@ -103,8 +103,14 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
     const fence = ctx.fence;
     // Only a resumed batch can have been committed already (a crash between commit and acknowledgement).
     const committedReply = ctx.resumed ? await deps.transcripts.committedReply(ctx.turnId) : undefined;
-    const deliver = (text: string, usage?: TokenUsage) =>
-      deps.replies.deliver({ v: 1, id: `reply-${ctx.turnId}`, turnId: ctx.turnId, ...replyAddress(ctx.sessionKey, ctx.messages), text, inReplyTo, ...(usage ? { usage } : {}) });
+    const address = replyAddress(ctx.sessionKey, ctx.messages);
+    const deliver = (text: string, usage?: TokenUsage) => deps.replies.deliver({ v: 1, id: `reply-${ctx.turnId}`, turnId: ctx.turnId, ...address, text, inReplyTo, ...(usage ? { usage } : {}) });
+    /**
+     * A reply that goes to another chat (a schedule run delivered elsewhere) is not streamed: the
+     * session's own chat would show a draft of it that no reply there ever finishes.
+     */
+    const streamed =
+      address.sessionKey === ctx.sessionKey && address.platform === first.platform && address.chatId === first.chatId && address.threadId === first.threadId;
     if (committedReply !== undefined) {
       // Committed before a crash; only delivery and acknowledgement were missing. Both are idempotent.
       await deliver(committedReply);
@@ -255,7 +261,7 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
         completion = await llm.complete({
           ...request,
           // A heartbeat's answer is not streamed: it may turn out to be the silent reply.
-          onDelta: heartbeat ? () => undefined : (t) => deltas.push(t),
+          onDelta: heartbeat || !streamed ? () => undefined : (t) => deltas.push(t),
           ...(signal ? { signal } : {}),
         });
       } catch (err) {
