@@ -14,47 +14,48 @@ function msg(sessionKey: string, text: string) {
   return { v: 1 as const, platform: 'web', sessionKey, account: 'a', chatId: sessionKey, userId: 'u', kind: 'user' as const, text, receivedAtMs: Date.now() };
 }
 
+/** A lane worker in interrupt mode on the test Redis under a prefix of its own, removed after the test. */
+async function interruptWorker(name: string, maxBatch: number, handle: (ctx: TurnContext) => Promise<void>) {
+  const prefix = uniquePrefix(name);
+  const redis = createRedis(inject('redisUrl'));
+  const store = new LaneStore(redis, { prefix });
+  const turns = new TurnQueue(redis, prefix);
+  const registry = createRegistry({ defaultMetrics: false });
+  const ingress = new LaneIngress(store, turns, registry);
+  const subscriber: Redis = createRedis(inject('redisUrl'));
+  const connection: Redis = createRedis(inject('redisUrl'));
+  const w = createLaneWorker({ connection, prefix, store, turns, logger, registry, leaseMs: 2000, maxBatch, interrupt: { subscriber }, handle, onGiveUp: async () => undefined });
+  cleanups.push(async () => {
+    await w.close();
+    await turns.queue.obliterate({ force: true });
+    const keys = await redis.keys(`${prefix}:*`);
+    if (keys.length) await redis.del(...keys);
+    await turns.close();
+    subscriber.disconnect();
+    connection.disconnect();
+    redis.disconnect();
+  });
+  await waitFor(async () => ((await redis.call('PUBSUB', 'NUMSUB', store.keys.arrivals)) as [string, number])[1] === 1);
+  return { store, turns, ingress };
+}
+
 describe('interrupt mode with a full batch', () => {
   it('does not abort a turn for a message the next claim of its batch cannot take (the batch is full)', async () => {
-    const prefix = uniquePrefix('probe-int');
-    const redis = createRedis(inject('redisUrl'));
-    const store = new LaneStore(redis, { prefix });
-    const turns = new TurnQueue(redis, prefix);
-    const registry = createRegistry({ defaultMetrics: false });
-    const ingress = new LaneIngress(store, turns, registry);
-    const subscriber: Redis = createRedis(inject('redisUrl'));
-    const connection: Redis = createRedis(inject('redisUrl'));
     const seen: Array<{ texts: string[]; turnId: string }> = [];
     let interrupted = 0;
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
-    const w = createLaneWorker({
-      connection, prefix, store, turns, logger, registry, leaseMs: 2000, maxBatch: 2,
-      interrupt: { subscriber },
-      handle: async (ctx: TurnContext) => {
-        seen.push({ texts: ctx.messages.map((m) => m.text), turnId: ctx.turnId });
-        if (seen.length === 1) {
-          // A model call in flight, abortable as the turn runner's is.
-          await Promise.race([gate, new Promise<void>((r) => ctx.signal.addEventListener('abort', () => r()))]);
-          if (ctx.signal.aborted) {
-            interrupted += 1;
-            throw new TurnInterruptedError(ctx.sessionKey);
-          }
+    const { store, turns, ingress } = await interruptWorker('int-full', 2, async (ctx: TurnContext) => {
+      seen.push({ texts: ctx.messages.map((m) => m.text), turnId: ctx.turnId });
+      if (seen.length === 1) {
+        // A model call in flight, abortable as the turn runner's is.
+        await Promise.race([gate, new Promise<void>((r) => ctx.signal.addEventListener('abort', () => r()))]);
+        if (ctx.signal.aborted) {
+          interrupted += 1;
+          throw new TurnInterruptedError(ctx.sessionKey);
         }
-      },
-      onGiveUp: async () => undefined,
+      }
     });
-    cleanups.push(async () => {
-      await w.close();
-      await turns.queue.obliterate({ force: true });
-      const keys = await redis.keys(`${prefix}:*`);
-      if (keys.length) await redis.del(...keys);
-      await turns.close();
-      subscriber.disconnect();
-      connection.disconnect();
-      redis.disconnect();
-    });
-    await waitFor(async () => ((await redis.call('PUBSUB', 'NUMSUB', store.keys.arrivals)) as [string, number])[1] === 1);
     // Three messages wait before the first turn: it takes two (its batch is full), the third waits.
     for (const t of ['m1', 'm2', 'm3']) await store.append(msg('full', t));
     await turns.request('full');
@@ -71,44 +72,20 @@ describe('interrupt mode with a full batch', () => {
   });
 
   it('finishes a turn under a steady stream of messages once its batch is full (it was interrupted by each, and never finished)', async () => {
-    const prefix = uniquePrefix('probe-int2');
-    const redis = createRedis(inject('redisUrl'));
-    const store = new LaneStore(redis, { prefix });
-    const turns = new TurnQueue(redis, prefix);
-    const registry = createRegistry({ defaultMetrics: false });
-    const ingress = new LaneIngress(store, turns, registry);
-    const subscriber: Redis = createRedis(inject('redisUrl'));
-    const connection: Redis = createRedis(inject('redisUrl'));
     const finished: string[][] = [];
     let interrupted = 0;
-    const w = createLaneWorker({
-      connection, prefix, store, turns, logger, registry, leaseMs: 2000, maxBatch: 3,
-      interrupt: { subscriber },
-      handle: async (ctx: TurnContext) => {
-        // A 300 ms model call, aborted by a newer message.
-        await new Promise<void>((r) => {
-          const t = setTimeout(r, 300);
-          ctx.signal.addEventListener('abort', () => (clearTimeout(t), r()));
-        });
-        if (ctx.signal.aborted) {
-          interrupted += 1;
-          throw new TurnInterruptedError(ctx.sessionKey);
-        }
-        finished.push(ctx.messages.map((m) => m.text));
-      },
-      onGiveUp: async () => undefined,
+    const { store, turns, ingress } = await interruptWorker('int-busy', 3, async (ctx: TurnContext) => {
+      // A 300 ms model call, aborted by a newer message.
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, 300);
+        ctx.signal.addEventListener('abort', () => (clearTimeout(t), r()));
+      });
+      if (ctx.signal.aborted) {
+        interrupted += 1;
+        throw new TurnInterruptedError(ctx.sessionKey);
+      }
+      finished.push(ctx.messages.map((m) => m.text));
     });
-    cleanups.push(async () => {
-      await w.close();
-      await turns.queue.obliterate({ force: true });
-      const keys = await redis.keys(`${prefix}:*`);
-      if (keys.length) await redis.del(...keys);
-      await turns.close();
-      subscriber.disconnect();
-      connection.disconnect();
-      redis.disconnect();
-    });
-    await waitFor(async () => ((await redis.call('PUBSUB', 'NUMSUB', store.keys.arrivals)) as [string, number])[1] === 1);
     // A busy group chat: a backlog larger than a batch, and a message every 100 ms for 3 s.
     for (let i = 0; i < 4; i++) await store.append(msg('busy', `b${i}`));
     await turns.request('busy');

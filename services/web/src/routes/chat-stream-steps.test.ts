@@ -3,20 +3,13 @@
  * call, then the final answer) must end with the final answer once, not stream it and then send
  * it again after a blank line.
  */
-import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import type { InboundMessage, SessionEvent } from '@switchboard/contracts';
-import { createRedis, EventHub, LaneIngress, LaneStore, TurnQueue } from '@switchboard/lanes';
-import { createLogger, createRegistry } from '@switchboard/observability';
-import { Scheduler } from '@switchboard/scheduler';
-import { uniquePrefix, waitFor } from '@switchboard/testkit';
-import { ApprovalBoard } from '@switchboard/tools';
-import { createWebApp } from '../app.ts';
-import { QueueInspector } from './admin-queues.ts';
+import type { LaneIngress } from '@switchboard/lanes';
+import { waitFor } from '@switchboard/testkit';
+import { startTestWebApp } from '../test-support/web-app.ts';
 import { webSessionKey } from '../web-session.ts';
 
-const logger = createLogger({ service: 'test', level: 'silent' });
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
@@ -24,48 +17,11 @@ afterEach(async () => {
 
 /** Streams a completion of `sessionId` on the web app alone, plays `events` as the agent worker would, returns the content the client assembled. */
 async function streamWith(sessionId: string, events: (messageId: string) => SessionEvent[]): Promise<string> {
-  const prefix = uniquePrefix('probesteps');
-  const redis = createRedis(inject('redisUrl'), 'test');
-  const subscriber = createRedis(inject('redisUrl'), 'test-sub');
-  const store = new LaneStore(redis, { prefix });
-  const turns = new TurnQueue(redis, prefix);
-  const registry = createRegistry({ defaultMetrics: false });
-  const hub = new EventHub(subscriber, store, logger);
-  const real = new LaneIngress(store, turns, registry);
   let messageId = '';
-  const app = createWebApp({
-    logger,
-    registry,
-    ingress: { submit: (m: InboundMessage) => ((messageId = m.id), real.submit(m)) } as unknown as LaneIngress,
-    store,
-    hub,
-    turns,
-    approvals: new ApprovalBoard(redis, prefix),
-    queues: new QueueInspector(redis, prefix),
-    scheduler: new Scheduler(redis, prefix),
-    apiKeys: [],
-    hooks: {},
-    replyTimeoutMs: 60_000,
-    maxBodyBytes: 1_048_576,
-    modelName: 'm',
-    readiness: {},
-    isAccepting: () => true,
+  const { url, store, close } = await startTestWebApp(inject('redisUrl'), {
+    ingress: (real) => ({ submit: (m: InboundMessage) => ((messageId = m.id), real.submit(m)) }) as unknown as LaneIngress,
   });
-  const server: Server = await new Promise((resolve) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
-  });
-  cleanups.push(async () => {
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
-    await turns.queue.obliterate({ force: true });
-    await hub.close();
-    await turns.close();
-    const keys = await redis.keys(`${prefix}:*`);
-    if (keys.length) await redis.del(...keys);
-    subscriber.disconnect();
-    redis.disconnect();
-  });
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  cleanups.push(close);
   const body = fetch(`${url}/v1/chat/completions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'x-session-id': sessionId },

@@ -4,20 +4,13 @@
  * final answer, and an idempotency key deduplicates only within its own session or hook.
  */
 import { connect } from 'node:net';
-import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import type { InboundMessage, SessionEvent } from '@switchboard/contracts';
-import { createRedis, EventHub, LaneIngress, LaneStore, TurnQueue } from '@switchboard/lanes';
-import { createLogger, createRegistry } from '@switchboard/observability';
-import { Scheduler } from '@switchboard/scheduler';
-import { uniquePrefix, waitFor } from '@switchboard/testkit';
-import { ApprovalBoard } from '@switchboard/tools';
-import { createWebApp } from '../app.ts';
-import { QueueInspector } from './admin-queues.ts';
+import type { LaneIngress } from '@switchboard/lanes';
+import { waitFor } from '@switchboard/testkit';
+import { startTestWebApp } from '../test-support/web-app.ts';
 import { webSessionKey } from '../web-session.ts';
 
-const logger = createLogger({ service: 'test', level: 'silent' });
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
@@ -25,51 +18,11 @@ afterEach(async () => {
 
 /** The web app on real Redis; `ingress` may be swapped for one that fails. */
 async function startApp(opts: { ingress?: (real: LaneIngress) => LaneIngress; subscribeFails?: boolean } = {}) {
-  const prefix = uniquePrefix('webclose');
-  const redis = createRedis(inject('redisUrl'), 'test');
-  const subscriber = createRedis(inject('redisUrl'), 'test-sub');
-  const store = new LaneStore(redis, { prefix });
-  const turns = new TurnQueue(redis, prefix);
-  const registry = createRegistry({ defaultMetrics: false });
-  const hub = new EventHub(subscriber, store, logger);
-  if (opts.subscribeFails) hub.subscribe = () => Promise.reject(new Error('redis down'));
-  const real = new LaneIngress(store, turns, registry);
   const secret = 'x'.repeat(32);
-  const app = createWebApp({
-    logger,
-    registry,
-    ingress: opts.ingress ? opts.ingress(real) : real,
-    store,
-    hub,
-    turns,
-    approvals: new ApprovalBoard(redis, prefix),
-    queues: new QueueInspector(redis, prefix),
-    scheduler: new Scheduler(redis, prefix),
-    apiKeys: [],
-    hooks: { a: { secret }, 'a-b': { secret } },
-    replyTimeoutMs: 60_000,
-    maxBodyBytes: 1_048_576,
-    modelName: 'm',
-    readiness: {},
-    isAccepting: () => true,
-  });
-  const server: Server = await new Promise((resolve) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
-  });
-  cleanups.push(async () => {
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
-    await turns.queue.obliterate({ force: true });
-    await hub.close();
-    await turns.close();
-    const keys = await redis.keys(`${prefix}:*`);
-    if (keys.length) await redis.del(...keys);
-    subscriber.disconnect();
-    redis.disconnect();
-  });
-  const port = (server.address() as AddressInfo).port;
-  const sseGauge = async () => (await registry.getSingleMetric('sse_connections')!.get()).values[0]?.value ?? 0;
-  return { url: `http://127.0.0.1:${port}`, port, hub, store, redis, sseGauge, secret };
+  const app = await startTestWebApp(inject('redisUrl'), { ...opts, hooks: { a: { secret }, 'a-b': { secret } } });
+  cleanups.push(app.close);
+  const sseGauge = async () => (await app.registry.getSingleMetric('sse_connections')!.get()).values[0]?.value ?? 0;
+  return { ...app, sseGauge, secret };
 }
 
 /** Sends raw HTTP and closes the socket: at once, or after the first bytes of the answer. */

@@ -8,68 +8,22 @@
  * client that fell behind can simply be disconnected.
  */
 import { connect, type Socket } from 'node:net';
-import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
 import { afterEach, describe, expect, inject, it } from 'vitest';
-import { createRedis, EventHub, LaneIngress, LaneStore, TurnQueue } from '@switchboard/lanes';
-import { createLogger, createRegistry } from '@switchboard/observability';
-import { Scheduler } from '@switchboard/scheduler';
-import { uniquePrefix, waitFor } from '@switchboard/testkit';
-import { ApprovalBoard } from '@switchboard/tools';
-import { createWebApp } from '../app.ts';
-import { QueueInspector } from './admin-queues.ts';
+import { waitFor } from '@switchboard/testkit';
+import { startTestWebApp } from '../test-support/web-app.ts';
 import { webSessionKey } from '../web-session.ts';
 
-const logger = createLogger({ service: 'test', level: 'silent' });
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
 
 async function startApp() {
-  const prefix = uniquePrefix('webprobe');
-  const redis = createRedis(inject('redisUrl'), 'test');
-  const subscriber = createRedis(inject('redisUrl'), 'test-sub');
-  const store = new LaneStore(redis, { prefix });
-  const turns = new TurnQueue(redis, prefix);
-  const registry = createRegistry({ defaultMetrics: false });
-  const hub = new EventHub(subscriber, store, logger);
-  const app = createWebApp({
-    logger,
-    registry,
-    ingress: new LaneIngress(store, turns, registry),
-    store,
-    hub,
-    turns,
-    approvals: new ApprovalBoard(redis, prefix),
-    queues: new QueueInspector(redis, prefix),
-    scheduler: new Scheduler(redis, prefix),
-    apiKeys: [],
-    hooks: {},
-    replyTimeoutMs: 60_000,
-    maxBodyBytes: 1_048_576,
-    modelName: 'm',
-    readiness: {},
-    isAccepting: () => true,
-  });
+  const app = await startTestWebApp(inject('redisUrl'));
+  cleanups.push(app.close);
   const serverSockets: Socket[] = [];
-  const server: Server = await new Promise((resolve) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
-  });
-  server.on('connection', (socket) => serverSockets.push(socket));
-  cleanups.push(async () => {
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
-    await turns.queue.obliterate({ force: true });
-    await hub.close();
-    await turns.close();
-    const keys = await redis.keys(`${prefix}:*`);
-    if (keys.length) await redis.del(...keys);
-    subscriber.disconnect();
-    redis.disconnect();
-  });
-  const port = (server.address() as AddressInfo).port;
-  return { port, hub, store, serverSockets };
+  app.server.on('connection', (socket: Socket) => serverSockets.push(socket));
+  return { ...app, serverSockets };
 }
 
 describe('SSE events: a client that stops reading', () => {

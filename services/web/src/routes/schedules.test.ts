@@ -3,9 +3,10 @@ import type { Server } from 'node:http';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createRedis } from '@switchboard/lanes';
-import { Scheduler } from '@switchboard/scheduler';
+import { DeliverInput, Scheduler } from '@switchboard/scheduler';
 import { createLogger, jsonErrorHandler } from '@switchboard/observability';
 import { uniquePrefix } from '@switchboard/testkit';
+import { loadWebConfig } from '../config.ts';
 import { schedulesRouter } from './schedules.ts';
 
 const prefix = uniquePrefix('schedroute');
@@ -83,5 +84,33 @@ describe('/v1/schedules', () => {
     }
     expect(await scheduler.queue.getJobSchedulersCount()).toBe(before);
     expect(await scheduler.list('acct3')).toEqual([]);
+  });
+});
+
+/**
+ * A schedule (or hook) that delivers to a web session names the caller's session
+ * `chatId`; its answer must reach that session's event stream (`GET /v1/sessions/{chatId}/events`),
+ * never a stream no route reads. With a `threadId` the target session key was
+ * `web:<account>:<chatId>:t=<threadId>`: the answer was published where nobody could see it.
+ */
+describe('a web delivery target with a threadId', () => {
+  it('is refused with a JSON 400 naming deliver.threadId, and nothing is created', async () => {
+    const res = await call('POST', '/v1/schedules', { sessionId: 'runs', message: 'report', everyMs: 60_000, deliver: { channel: 'web', chatId: 'inbox1', threadId: 't1' } }, 'acct-thread');
+    expect(res.status).toBe(400);
+    const body = (await res.json()) as { error: { code: string; details?: unknown } };
+    expect(body.error.code).toBe('bad_request');
+    expect(JSON.stringify(body.error)).toContain('deliver.threadId');
+    expect(await scheduler.list('acct-thread')).toEqual([]);
+  });
+
+  it('is refused wherever a delivery target is read (the schedule tool, heartbeats), by the shared schema', () => {
+    expect(DeliverInput.safeParse({ channel: 'web', chatId: 'inbox1', threadId: 't1' }).success).toBe(false);
+    expect(DeliverInput.safeParse({ channel: 'web', chatId: 'inbox1' }).success).toBe(true);
+    expect(DeliverInput.safeParse({ channel: 'telegram', chatId: '42', threadId: '7' }).success).toBe(true);
+  });
+
+  it('in a hook’s configuration is refused at start-up', () => {
+    const hooks = JSON.stringify({ deploys: { secret: 'x'.repeat(16), deliver: { channel: 'web', chatId: 'inbox1', threadId: 't1' } } });
+    expect(() => loadWebConfig({ HOOKS: hooks })).toThrow(/HOOKS/);
   });
 });
