@@ -43,7 +43,14 @@ const StdioEntry = z.strictObject({
 
 const HttpEntry = z.strictObject({
   type: z.enum(['http', 'streamable-http', 'streamableHttp']).optional(),
-  url: z.string().refine((v) => URL.canParse(v) && /^https?:$/.test(new URL(v).protocol), { message: 'must be an absolute http:// or https:// URL' }),
+  url: z
+    .string()
+    .refine((v) => URL.canParse(v) && /^https?:$/.test(new URL(v).protocol), { message: 'must be an absolute http:// or https:// URL' })
+    // fetch refuses such a URL with an error that quotes it whole, password and all (into the log):
+    // credentials belong in `headers`.
+    .refine((v) => !URL.canParse(v) || (new URL(v).username === '' && new URL(v).password === ''), {
+      message: 'must not contain credentials (user:password@); send them in "headers", e.g. Authorization',
+    }),
   headers: z
     .record(
       z.string(),

@@ -11,7 +11,6 @@ import type { McpServerConnection } from './server-connection.ts';
 /** Longest tool description handed to the model, in characters (OpenAI's limit). */
 const MAX_DESCRIPTION_CHARS = 1024;
 
-const validators = new AjvJsonSchemaValidator();
 
 export { definitionOf, isMcpPlugin } from './definitions.ts';
 
@@ -38,6 +37,12 @@ export interface McpPluginOptions {
   timeoutMs: number;
   /** Output size, wrapper included, in bytes. */
   maxOutputBytes: number;
+  /**
+   * Compiles the input schema. One per build of a server's tools: Ajv keeps every schema it
+   * compiled, so a shared one would grow with each reconnect and list change; the tools of one
+   * build share it, and it goes with them.
+   */
+  validators: AjvJsonSchemaValidator;
 }
 
 function stripRpcPrefix(message: string): string {
@@ -56,7 +61,12 @@ export function createMcpToolPlugin(connection: McpServerConnection, tool: Tool,
   const jsonSchema = normalizeInputSchema(tool.inputSchema);
   let validate: ((input: unknown) => { valid: boolean; errorMessage?: string | undefined }) | undefined;
   try {
-    validate = validators.getValidator(jsonSchema as JsonSchemaType);
+    // Ajv keeps schemas by `$id`, and the SDK's getValidator reuses the one registered under a
+    // schema's `$id`: in the shared instance a tool whose schema has an `$id` another tool's (or
+    // its own earlier schema's) had would be checked against that other schema. Such a schema
+    // gets an instance of its own.
+    const validator = JSON.stringify(jsonSchema).includes('"$id"') ? new AjvJsonSchemaValidator() : opts.validators;
+    validate = validator.getValidator(jsonSchema as JsonSchemaType);
   } catch {
     // A schema Ajv cannot compile: leave checking to the server rather than refusing the tool.
     validate = undefined;
@@ -86,8 +96,10 @@ export function createMcpToolPlugin(connection: McpServerConnection, tool: Tool,
         result = await connection.callTool(tool.name, args, { signal: ctx.signal, timeoutMs: opts.timeoutMs });
       } catch (err) {
         if ((err as { notConnected?: boolean }).notConnected) {
-          const why = connection.lastError ? ` (${connection.lastError})` : '';
-          throw new McpToolError('remote_unreachable', `MCP server ${server} is not connected${why}; it is being reconnected, try again later`, { retryable: true });
+          const head = `MCP server ${server} is not connected; it is being reconnected, try again later`;
+          // The last error may quote the server (an HTTP error's body): its text, so wrapped like the server's other text.
+          const why = connection.lastError ? `\nLast error:\n${wrap(connection.lastError, opts.maxOutputBytes - Buffer.byteLength(head) - 13)}` : '';
+          throw new McpToolError('remote_unreachable', head + why, { retryable: true });
         }
         const c = classifyMcpError(err, ctx.signal.aborted);
         if (c.code === 'bad_request' || c.code === 'remote_error') {

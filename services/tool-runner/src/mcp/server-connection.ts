@@ -1,8 +1,9 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import { ToolListChangedNotificationSchema, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
+import { ToolListChangedNotificationSchema, type CallToolResult, type JSONRPCMessage, type Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from '@switchboard/observability';
+import { boundedFetch } from './bounded-fetch.ts';
 import type { McpServerConfig } from './config.ts';
 import { classifyMcpError } from './errors.ts';
 import { ChildProcessTransport } from './stdio-transport.ts';
@@ -23,14 +24,48 @@ export interface McpConnectionOptions {
   onToolsChanged: () => void;
   /** Called when the connection goes up or down. */
   onStateChanged?: (connected: boolean) => void;
+  /** Time limit of one tool call in ms (default the server's `timeoutMs`, else 60 000): an HTTP answer is not read past it. */
+  callTimeoutMs?: number;
+  /** Bytes one message from the server may take (default 64 MiB, as over stdio); a server that sends more is cut off. */
+  maxMessageBytes?: number;
 }
+
+/** Bytes one message from a server may take unless told otherwise (the stdio transport's default too). */
+const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+/** How long an HTTP answer may stay open past the longest request's time limit. */
+const ANSWER_GRACE_MS = 1_000;
 
 const CLIENT_INFO = { name: 'switchboard-tool-runner', version: '0.1.0' };
 const MAX_TOOL_PAGES = 100;
+/**
+ * Most tools one server may offer; the rest of its list is ignored (with a warning). Every tool
+ * costs the SDK's parse of its definition and an Ajv compile of its schema, synchronously on the
+ * event loop, at every list change: a server listing tens of thousands would stall the runner
+ * for seconds each time. A model takes no more than 128 tools per request anyway.
+ */
+export const MAX_TOOLS_PER_SERVER = 512;
+
+/**
+ * `message` with at most {@link MAX_TOOLS_PER_SERVER} tools when it is a `tools/list` answer, cut
+ * before the SDK parses (and validates) each one.
+ */
+function capToolList(message: JSONRPCMessage): JSONRPCMessage {
+  const result = (message as { result?: { tools?: unknown } }).result;
+  if (!result || !Array.isArray(result.tools) || result.tools.length <= MAX_TOOLS_PER_SERVER) return message;
+  return { ...message, result: { ...result, tools: result.tools.slice(0, MAX_TOOLS_PER_SERVER) } } as JSONRPCMessage;
+}
 const STDERR_TAIL_LINES = 10;
 
+/** Characters of an error message kept (for `lastError` and the log), as for a line of a stdio server's stderr. */
+const ERROR_MESSAGE_CHARS = 1000;
+
+/**
+ * An error's message, cut to {@link ERROR_MESSAGE_CHARS}: a transport error carries the server's
+ * response body ("Error POSTing to endpoint: <body>"), which may be of any size.
+ */
 function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  const message = err instanceof Error ? err.message : String(err);
+  return message.length <= ERROR_MESSAGE_CHARS ? message : `${message.slice(0, ERROR_MESSAGE_CHARS)}…`;
 }
 
 /**
@@ -114,6 +149,7 @@ export class McpServerConnection {
         args: cfg.args,
         env: cfg.env,
         ...(cfg.cwd !== undefined ? { cwd: cfg.cwd } : {}),
+        ...(this.opts.maxMessageBytes !== undefined ? { maxMessageBytes: this.opts.maxMessageBytes } : {}),
         onStderr: (line) => {
           this.stderrTail.push(line);
           if (this.stderrTail.length > STDERR_TAIL_LINES) this.stderrTail.shift();
@@ -122,8 +158,16 @@ export class McpServerConnection {
       });
       return transport;
     }
+    const callTimeoutMs = this.opts.callTimeoutMs ?? cfg.timeoutMs ?? 60_000;
     return new StreamableHTTPClientTransport(new URL(cfg.url), {
       requestInit: { headers: cfg.headers },
+      // The SDK reads answers whole and past the call's end; bound both (see boundedFetch).
+      fetch: boundedFetch({
+        maxMessageBytes: this.opts.maxMessageBytes ?? MAX_MESSAGE_BYTES,
+        // tools/call waits up to the call's time limit; initialize, tools/list and ping the connect timeout.
+        answerDeadlineMs: (method) =>
+          (method === 'tools/call' ? callTimeoutMs : method === undefined ? Math.max(callTimeoutMs, this.opts.connectTimeoutMs) : this.opts.connectTimeoutMs) + ANSWER_GRACE_MS,
+      }),
       reconnectionOptions: { initialReconnectionDelay: 1_000, maxReconnectionDelay: 10_000, reconnectionDelayGrowFactor: 2, maxRetries: 2 },
     });
   }
@@ -146,6 +190,15 @@ export class McpServerConnection {
         timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
       });
       await Promise.race([client.connect(transport, { timeout: timeoutMs }), deadline]);
+      // The client has installed its message handler: tool lists reach it cut to size.
+      const deliver = transport.onmessage;
+      if (deliver) {
+        transport.onmessage = (message, extra) => {
+          const capped = capToolList(message);
+          if (capped !== message) this.log.warn({ max: MAX_TOOLS_PER_SERVER }, 'MCP server lists more tools than one server may offer; using the first ones');
+          deliver(capped, extra);
+        };
+      }
       const tools = await Promise.race([this.listAllTools(client), deadline]);
       if (this.stateValue === 'closed') throw new Error('closed while connecting');
       const again = this.connecting?.toolsChanged ?? false;
@@ -182,6 +235,14 @@ export class McpServerConnection {
     for (let page = 0; page < MAX_TOOL_PAGES; page++) {
       const result = await client.listTools(cursor === undefined ? undefined : { cursor }, { timeout: this.opts.connectTimeoutMs });
       tools.push(...result.tools);
+      if (tools.length >= MAX_TOOLS_PER_SERVER) {
+        // More on later pages (one page's excess is cut, and reported, as it arrives).
+        if (tools.length > MAX_TOOLS_PER_SERVER || result.nextCursor !== undefined) {
+          this.log.warn({ max: MAX_TOOLS_PER_SERVER }, 'MCP server lists more tools than one server may offer; using the first ones');
+        }
+        tools.length = MAX_TOOLS_PER_SERVER;
+        break;
+      }
       cursor = result.nextCursor;
       if (cursor === undefined) break;
       if (cursors.has(cursor)) throw new Error('tools/list returned a cursor it had returned before');

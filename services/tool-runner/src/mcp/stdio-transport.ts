@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { ReadBuffer, serializeMessage } from '@modelcontextprotocol/sdk/shared/stdio.js';
+import { deserializeMessage, serializeMessage } from '@modelcontextprotocol/sdk/shared/stdio.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 
@@ -83,7 +83,13 @@ export class ChildProcessTransport implements Transport {
   onmessage?: (message: JSONRPCMessage) => void;
 
   private readonly opts: StdioTransportOptions;
-  private readonly readBuffer = new ReadBuffer();
+  /**
+   * The unterminated message so far, as the chunks it came in. Not the SDK's `ReadBuffer`: it
+   * stops at 10 MiB whatever `maxMessageBytes` says, and re-copies and re-scans the whole pending
+   * message for every chunk (quadratic in its size).
+   */
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
   private child: ChildProcess | undefined;
   private exited: Promise<unknown> | undefined;
   private closed = false;
@@ -111,27 +117,34 @@ export class ChildProcessTransport implements Transport {
     this.child = child;
     this.exited = once(child, 'exit').catch(() => undefined);
     const maxMessageBytes = this.opts.maxMessageBytes ?? 64 * 1024 * 1024;
-    let unterminated = 0;
     let broken = false;
     child.stdout!.on('data', (chunk: Buffer) => {
       if (broken) return;
       const newline = chunk.lastIndexOf(10);
-      unterminated = newline === -1 ? unterminated + chunk.length : chunk.length - newline - 1;
-      if (unterminated > maxMessageBytes) {
+      if ((newline === -1 ? this.pendingBytes + chunk.length : chunk.length - newline - 1) > maxMessageBytes) {
         broken = true;
-        this.readBuffer.clear();
+        this.clearPending();
         this.onerror?.(new Error(`the server wrote more than ${maxMessageBytes} bytes without ending a message; disconnecting`));
         void this.close();
         return;
       }
       try {
-        this.readBuffer.append(chunk);
-        for (let message = this.readBuffer.readMessage(); message !== null; message = this.readBuffer.readMessage()) {
-          this.onmessage?.(message);
+        let start = 0;
+        for (let end = chunk.indexOf(10); end !== -1 && end <= newline; end = chunk.indexOf(10, start)) {
+          const piece = chunk.subarray(start, end);
+          const line = this.pending.length > 0 ? Buffer.concat([...this.pending, piece]) : piece;
+          this.clearPending();
+          start = end + 1;
+          this.onmessage?.(deserializeMessage(line.toString('utf8').replace(/\r$/, '')));
+        }
+        if (start < chunk.length) {
+          this.pending.push(chunk.subarray(start));
+          this.pendingBytes += chunk.length - start;
         }
       } catch (err) {
         // A line that is not JSON-RPC: the server is broken; report it and drop the connection.
         broken = true;
+        this.clearPending();
         this.onerror?.(err as Error);
         void this.close();
       }
@@ -143,7 +156,7 @@ export class ChildProcessTransport implements Transport {
     child.stderr!.on('data', (text: string) => stderr.push(text));
     child.stderr!.on('end', () => stderr.end());
     child.on('close', () => {
-      this.readBuffer.clear();
+      this.clearPending();
       // Make sure nothing it started outlives it.
       if (child.pid !== undefined) signalGroup(child.pid, 'SIGKILL');
       this.closed = true;
@@ -157,6 +170,11 @@ export class ChildProcessTransport implements Transport {
       });
     });
     child.on('error', (err) => this.onerror?.(err));
+  }
+
+  private clearPending(): void {
+    this.pending = [];
+    this.pendingBytes = 0;
   }
 
   async send(message: JSONRPCMessage): Promise<void> {

@@ -1,3 +1,4 @@
+import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
 import type { Registry } from 'prom-client';
 import type { ToolDefinition } from '@switchboard/contracts';
 import type { Logger } from '@switchboard/observability';
@@ -75,6 +76,7 @@ export class McpToolSource {
         connectTimeoutMs: config.MCP_CONNECT_TIMEOUT_MS,
         pingIntervalMs: config.MCP_PING_INTERVAL_MS,
         backoff: opts.backoff ?? { initialMs: 500, maxMs: 30_000 },
+        callTimeoutMs: server.timeoutMs ?? config.MCP_TOOL_TIMEOUT_MS,
         onToolsChanged: () => source.rebuild(connection),
         onStateChanged: (connected) => {
           up?.set({ server: server.name }, connected ? 1 : 0);
@@ -136,11 +138,12 @@ export class McpToolSource {
     for (const { tool, reason } of naming.skipped) this.logger.warn({ mcpServer: server, tool, reason }, 'MCP tool not offered');
     const timeoutMs = connection.config.timeoutMs ?? this.config.MCP_TOOL_TIMEOUT_MS;
     const plugins: ToolPlugin[] = [];
+    const validators = new AjvJsonSchemaValidator();
     for (const tool of connection.tools) {
       const exposedName = naming.names.get(tool.name);
       if (exposedName === undefined) continue;
       if (exposedName !== `mcp__${server}__${tool.name}`) this.logger.debug({ mcpServer: server, tool: tool.name, name: exposedName }, 'MCP tool renamed to fit tool-name rules');
-      plugins.push(createMcpToolPlugin(connection, tool, { exposedName, timeoutMs, maxOutputBytes: this.config.TOOL_OUTPUT_MAX_BYTES }));
+      plugins.push(createMcpToolPlugin(connection, tool, { exposedName, timeoutMs, maxOutputBytes: this.config.TOOL_OUTPUT_MAX_BYTES, validators }));
     }
     const before = (this.byServer.get(server) ?? []).map((p) => definitionOf(p));
     this.byServer.set(server, plugins);
