@@ -13,7 +13,7 @@ import { ApprovalBoard, argumentsDigest, ToolCatalog, type ToolPlugin, wrapUntru
 import { BUILTIN_TOOLS, builtinsOffByDefault, loadBuiltinTools } from './builtin-tools.ts';
 import type { ToolRunnerConfig } from './config.ts';
 import { definitionOf, mcpConnectedGauge } from './mcp/definitions.ts';
-import { mcpToolPrefix } from './mcp/names.ts';
+import { MAX_TOOL_NAME_LENGTH, mcpToolPrefix } from './mcp/names.ts';
 import type { McpToolSource } from './mcp/index.ts';
 import { runTool } from './run-tool.ts';
 import { createWorkspaces, workspaceOwnerFor, type Workspaces } from './sandbox/workspaces.ts';
@@ -60,8 +60,12 @@ export interface ToolRunnerService {
  */
 export function checkToolNames(config: Pick<ToolRunnerConfig, 'TOOLS_ENABLED' | 'TOOLS_ASK' | 'mcpServers'>, known: readonly string[]): void {
   const prefixes = config.mcpServers.map((s) => mcpToolPrefix(s.name));
+  // Only a name the runner can give an MCP tool (see assignMcpToolNames): a server's own spelling
+  // (`mcp__docs__read.file`, offered as `mcp__docs__read_file`) would match nothing, and in
+  // TOOLS_ASK leave the tool running without approval.
+  const mcpName = (n: string) => prefixes.some((p) => n.startsWith(p) && n.length > p.length) && n.length <= MAX_TOOL_NAME_LENGTH && /^[A-Za-z0-9_-]+$/.test(n);
   for (const [variable, names] of [['TOOLS_ENABLED', config.TOOLS_ENABLED ?? []], ['TOOLS_ASK', config.TOOLS_ASK]] as const) {
-    const unknown = names.filter((n) => !known.includes(n) && !prefixes.some((p) => n.startsWith(p) && n.length > p.length));
+    const unknown = names.filter((n) => !known.includes(n) && !mcpName(n));
     if (unknown.length > 0) {
       throw new SwitchboardError(
         'config_error',

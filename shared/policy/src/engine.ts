@@ -104,10 +104,21 @@ export class PolicyEngine {
 
   /**
    * Whether a tool may be offered to the model at all: false only when it is denied whatever its
-   * arguments (rules with argument conditions cannot deny a tool before it is called).
+   * arguments (rules with argument conditions cannot deny a tool before it is called). A rule
+   * without argument conditions that denies the tool here hides it; the default `deny` does not
+   * hide a tool that a rule allows (or asks for) with some arguments, since under `default: deny`
+   * such rules are the allow list.
    */
   offers(ctx: PolicyContext): boolean {
-    return this.evaluate(ctx, (rule) => !rule.args).decision !== 'deny';
+    const verdict = this.evaluate(ctx, (rule) => !rule.args);
+    if (verdict.decision !== 'deny') return true;
+    if (verdict.rule !== -1 || (this.enabled && !this.enabled.has(ctx.tool))) return false;
+    // Only the default denies: offered if some arguments may pass a rule.
+    return this.rules.some((rule) => rule.args !== undefined && rule.source.decision !== 'deny' && this.scopeMatches(rule, ctx));
+  }
+
+  private scopeMatches(rule: CompiledRule, ctx: PolicyContext): boolean {
+    return rule.tool.some((p) => p.test(ctx.tool)) && matchesAny(rule.agent, ctx.agent) && matchesAny(rule.channel, ctx.channel) && matchesAny(rule.user, ctx.user);
   }
 
   private evaluate(ctx: PolicyContext, argsMatch: (rule: CompiledRule) => boolean): PolicyVerdict {
@@ -115,8 +126,7 @@ export class PolicyEngine {
     let verdict: PolicyVerdict = { decision: this.fallback, reason: `default policy: ${this.fallback}`, rule: -1 };
     for (let i = 0; i < this.rules.length; i++) {
       const rule = this.rules[i]!;
-      if (!rule.tool.some((p) => p.test(ctx.tool))) continue;
-      if (!matchesAny(rule.agent, ctx.agent) || !matchesAny(rule.channel, ctx.channel) || !matchesAny(rule.user, ctx.user)) continue;
+      if (!this.scopeMatches(rule, ctx)) continue;
       if (!argsMatch(rule)) continue;
       verdict = { decision: rule.source.decision, reason: rule.source.reason ?? `policy rule ${i + 1}: ${rule.source.decision}`, rule: i };
       break;

@@ -11,7 +11,10 @@ export type ToolCallCheck =
  * model so it can correct itself.
  */
 export class ToolCallValidator {
-  private readonly ajv = new Ajv({ allErrors: true, strict: false });
+  // addUsedSchema false: a schema's `$id` is not registered in the instance. MCP tools bring their
+  // servers' schemas, `$id` and all, often one `$id` for many tools (or for a tool's old and new
+  // schema): registered, the second compile would throw ("already exists") out of `check`.
+  private readonly ajv = new Ajv({ allErrors: true, strict: false, addUsedSchema: false });
   private readonly compiled = new Map<string, { source: string; fn: ValidateFunction }>();
 
   check(tools: ToolDefinition[], name: string, argumentsJson: string): ToolCallCheck {
@@ -41,6 +44,8 @@ export class ToolCallValidator {
     const source = JSON.stringify(def.parameters);
     const cached = this.compiled.get(def.name);
     if (cached && cached.source === source) return cached.fn;
+    // Ajv keeps every schema it compiled: the superseded one goes (MCP schemas change at run time).
+    if (cached) this.ajv.removeSchema(cached.fn.schema as object);
     const fn = this.ajv.compile(def.parameters);
     this.compiled.set(def.name, { source, fn });
     return fn;
