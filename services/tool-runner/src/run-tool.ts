@@ -62,7 +62,7 @@ export async function runTool(plugin: ToolPlugin, job: ToolJob, opts: RunToolOpt
     });
     const execution = (async () => {
       // Inside the race: a slow workspace (disk) counts against the run's time limit too.
-      const workspaceDir = opts.workspaces ? await opts.workspaces.ensure(job.sessionKey) : undefined;
+      const workspaceDir = opts.workspaces && plugin.usesWorkspace ? await opts.workspaces.ensure(job.sessionKey) : undefined;
       return plugin.execute(parsed.data, {
         sessionKey: job.sessionKey,
         userId: job.userId,

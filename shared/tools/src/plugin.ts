@@ -12,8 +12,9 @@ export interface ToolContext {
   signal: AbortSignal;
   /**
    * Absolute path of the session's private workspace directory on the runner's host (created
-   * before the run, mode 0700). Unset when the runner has no workspaces; tools that need one
-   * must then fail rather than fall back to another directory.
+   * before the run, mode 0700), for a tool that declares `usesWorkspace`. Unset otherwise, and
+   * when the runner has no workspaces; tools that need one must then fail rather than fall back to
+   * another directory.
    */
   workspaceDir?: string;
   /** Where the session lives on its platform (set by current agent workers). */
@@ -58,6 +59,11 @@ export interface ToolPlugin<S extends z.ZodType = z.ZodType> {
   background?: boolean;
   /** Wall-time limit of one run in ms (default 30 000). */
   timeoutMs?: number;
+  /**
+   * The tool works in the session's workspace (`ctx.workspaceDir`), which the runner then creates
+   * before the run. Other tools get none, and no directory is made for their sessions.
+   */
+  usesWorkspace?: boolean;
   /** Returns the text the model sees. Throwing reports a failed run to the model. */
   execute(args: z.infer<S>, ctx: ToolContext): Promise<string>;
 }

@@ -22,6 +22,7 @@ export function createEditFileTool(opts: { maxBytes?: number; quotaBytes?: numbe
     description:
       'Replace an exact piece of text in a workspace file. oldText must occur exactly once in the file (include surrounding lines to make it unique); it is replaced by newText.',
     risk: 'medium',
+    usesWorkspace: true,
     timeoutMs: 10_000,
     parameters: z.object({
       path: z.string().min(1).max(4096).describe('Path relative to the workspace'),

@@ -14,6 +14,7 @@ export function createListFilesTool(): ToolPlugin {
     name: 'list_files',
     description: 'List files and directories in your workspace. Directories end with "/", files show their size, symlinks are shown as "name -> target". Optionally recursive.',
     risk: 'low',
+    usesWorkspace: true,
     timeoutMs: 10_000,
     parameters: z.object({
       path: z.string().max(4096).optional().describe('Directory relative to the workspace (default: the workspace itself)'),

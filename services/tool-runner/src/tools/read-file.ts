@@ -13,6 +13,7 @@ export function createReadFileTool(opts: { maxBytes?: number } = {}): ToolPlugin
     name: 'read_file',
     description: 'Read a UTF-8 text file from your workspace. The path is relative to the workspace. Optionally give a 1-based start line and a number of lines.',
     risk: 'low',
+    usesWorkspace: true,
     timeoutMs: 10_000,
     parameters: z.object({
       path: z.string().min(1).max(4096).describe('Path relative to the workspace'),

@@ -112,6 +112,7 @@ export function createShellTool(opts: ShellToolOptions): ToolPlugin {
       `No network access. Only /workspace and /tmp are writable. Time limit ${maxTimeoutMs} ms; long output is cut in the middle. ` +
       `Returns the exit code, stdout and stderr.`,
     risk: 'high',
+    usesWorkspace: true,
     timeoutMs: maxTimeoutMs + REPORT_GRACE_MS,
     parameters: z.object({
       command: z.string().min(1).max(SHELL_MAX_COMMAND_CHARS).describe('The bash command line to run'),

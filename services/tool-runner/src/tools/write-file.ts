@@ -18,6 +18,7 @@ export function createWriteFileTool(opts: { maxChars?: number; quotaBytes?: numb
     name: 'write_file',
     description: 'Create or overwrite a UTF-8 text file in your workspace (missing parent directories are created). The path is relative to the workspace.',
     risk: 'medium',
+    usesWorkspace: true,
     timeoutMs: 10_000,
     parameters: z.object({
       path: z.string().min(1).max(4096).describe('Path relative to the workspace'),
