@@ -130,7 +130,7 @@ export function chatCompletionsRouter(deps: ChatCompletionsDeps): Router {
       settle({ ok: false, code: 'client_closed', message: 'client closed the connection' });
     });
     if (stream) {
-      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no', 'x-session-id': sessionId.data });
       res.write(chunk({ role: 'assistant', content: '' }, null));
     }
     let follow: Follow | undefined;

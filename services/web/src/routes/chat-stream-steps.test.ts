@@ -40,7 +40,7 @@ function contentOf(sse: string): string {
     .join('');
 }
 
-describe('streamed chat completion of a turn with a tool step (hand-played events)', () => {
+describe('streamed chat completions (events played by hand)', () => {
   it('does not send the final answer again after streaming it', async () => {
     const text = await streamWith('steps1', (id) => [
       { type: 'turn_started', turnId: 't1', messageIds: [id] },
@@ -64,5 +64,20 @@ describe('streamed chat completion of a turn with a tool step (hand-played event
       { type: 'reply', turnId: 't1', replyId: 'r1', text: 'corrected', inReplyTo: [id] },
     ]);
     expect(text).toBe('Let me check. corrected');
+  });
+
+  it('names the session in the streamed answer’s X-Session-Id, a one-off one included', async () => {
+    const { url, close } = await startTestWebApp(inject('redisUrl'));
+    cleanups.push(close);
+    const stop = new AbortController();
+    const res = await fetch(`${url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ stream: true, messages: [{ role: 'user', content: 'hi' }] }),
+      signal: stop.signal,
+    });
+    expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    expect(res.headers.get('x-session-id')).toMatch(/\S/);
+    stop.abort();
   });
 });

@@ -53,6 +53,16 @@ describe('SSE events: a client that leaves', () => {
     await waitFor(() => app.hub.size === 0, { timeoutMs: 5000, message: 'the hub still serves the closed stream' });
     await waitFor(async () => (await app.sseGauge()) === 0, { timeoutMs: 5000 });
   });
+
+  it('answers a HEAD with the stream’s head alone, holding no subscription', async () => {
+    const app = await startApp();
+    const res = await fetch(`${app.url}/v1/sessions/head1/events`, { method: 'HEAD', signal: AbortSignal.timeout(5000) });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(app.hub.size).toBe(0);
+    expect(await app.sseGauge()).toBe(0);
+  });
 });
 
 describe('SSE events: a stream that fails after its head', () => {

@@ -61,14 +61,17 @@ export function eventsRouter(hub: EventHub, store: LaneStore, connections: Gauge
       closed = true;
       for (const undo of release.splice(0)) undo();
     });
-    const after = resumeFrom ?? (await store.lastEventId(key));
-    if (closed) return;
-    res.writeHead(200, {
+    const head = {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache, no-transform',
       connection: 'keep-alive',
       'x-accel-buffering': 'no',
-    });
+    };
+    // A HEAD gets the stream's head and nothing to hold open (it can carry no events).
+    if (req.method === 'HEAD') return void res.writeHead(200, head).end();
+    const after = resumeFrom ?? (await store.lastEventId(key));
+    if (closed) return;
+    res.writeHead(200, head);
     // Marks an endless response: a closing replica ends it instead of waiting for it.
     res.locals.eventStream = true;
     res.write('retry: 1000\n\n');
