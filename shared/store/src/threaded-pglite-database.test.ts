@@ -59,9 +59,10 @@ describe('PGlite in a worker thread', () => {
     const db = await open(true);
     await db.query('select 1'); // startup work out of the way
     const { gapMs, workMs } = await longestTimerGap(() => db.query(HEAVY_SQL));
-    // The query itself is long, so a blocked loop would show a gap of about `workMs`.
+    // The query itself is long, so a blocked loop would show a gap of about `workMs`. (No bound in
+    // ms: on a loaded machine the timer's own gaps grow, as the query's time does.)
     expect(workMs).toBeGreaterThan(300);
-    expect(gapMs).toBeLessThan(Math.min(150, workMs / 2));
+    expect(gapMs).toBeLessThan(workMs / 2);
   });
 
   it('blocks the event loop when PGlite runs on the calling thread (the problem the worker solves)', async () => {
