@@ -24,15 +24,31 @@ export interface DeleteUserDataOptions {
 /**
  * Deletes everything stored about one user (their raw platform user id), in one transaction:
  * their own sessions with everything in them (turns, messages, summaries, approvals, memory runs),
- * their messages in shared sessions and the turns only they spoke in, the summaries of shared
- * sessions they spoke in (those are rebuilt from what remains), their memories in every scope,
- * the embeddings of their texts, and their tool audit entries. Other users' data is untouched.
+ * their messages in shared sessions and the turns only they spoke in (with those turns' approvals),
+ * the summaries of shared sessions they spoke in (those are rebuilt from what remains), their memories in every scope,
+ * the embeddings of their texts, and their tool audit entries. A session counts as their own only
+ * when nobody else took part in it (the session row names whoever spoke first, in a group too).
+ * Other users' data is untouched.
  * Idempotent: deleting again removes nothing more.
  */
 export async function deleteUserData(db: Db, userId: string, opts: DeleteUserDataOptions = {}): Promise<DeletedUserData & { sessionIds: string[] }> {
   return db.transaction(async (tx) => {
     const count = async (sql: string, params: unknown[]) => (await tx.query(`WITH d AS (${sql} RETURNING 1) SELECT count(*)::int AS n FROM d`, params)).rows[0] as { n: number };
-    const own = (await tx.query<{ id: string }>(`SELECT id FROM sessions WHERE user_id = $1`, [userId])).rows.map((r) => r.id);
+    // The session row names whoever sent its first message, in a group too: a session is the
+    // user's own only if no other person has spoken, written memories or run tools in it (hooks
+    // and heartbeats posting into it are no persons). One they opened that others took part in is
+    // shared: only their part of it goes, and the row stops naming them.
+    const opened = (
+      await tx.query<{ id: string; shared: boolean }>(
+        `SELECT s.id, (EXISTS (SELECT 1 FROM messages m WHERE m.session_id = s.id AND m.user_id <> $1 AND m.user_id NOT LIKE 'hook:%' AND m.user_id NOT LIKE 'heartbeat:%')
+             OR EXISTS (SELECT 1 FROM memories x WHERE x.session_id = s.id AND x.user_id <> $1)
+             OR EXISTS (SELECT 1 FROM tool_audit a WHERE a.session_id = s.id AND a.user_id <> $1)) AS shared
+           FROM sessions s WHERE s.user_id = $1`,
+        [userId],
+      )
+    ).rows;
+    const own = opened.filter((r) => !r.shared).map((r) => r.id);
+    const sharedOpened = opened.filter((r) => r.shared).map((r) => r.id);
     const spokeIn = (await tx.query<{ session_id: string }>(`SELECT DISTINCT session_id FROM messages WHERE user_id = $1`, [userId])).rows.map((r) => r.session_id);
     // Turns of shared sessions in which nobody else spoke: their replies answer only this user.
     const soleTurns = (
@@ -42,7 +58,7 @@ export async function deleteUserData(db: Db, userId: string, opts: DeleteUserDat
       )
     ).rows.map((r) => r.turn_id);
     /** Every session whose transcript this changes: the user's own and the shared ones they spoke in. */
-    const sessionIds = [...new Set([...own, ...spokeIn])];
+    const sessionIds = [...new Set([...own, ...sharedOpened, ...spokeIn])];
     const memories = await count(`DELETE FROM memories WHERE user_id = $1 OR session_id = ANY($2::text[])`, [userId, own]);
     const embeddings = await count(`DELETE FROM embedding_cache WHERE owner = $1`, [userId]);
     const summaries = await count(`DELETE FROM summaries WHERE session_id = ANY($1::text[])`, [sessionIds]);
@@ -55,6 +71,9 @@ export async function deleteUserData(db: Db, userId: string, opts: DeleteUserDat
       `DELETE FROM memory_runs WHERE session_id = ANY($1::text[]) OR turn_id = ANY($2::text[]) OR (session_id = ANY($3::text[]) AND kind IN ('compact', 'flush'))`,
       [own, soleTurns, sessionIds],
     );
+    // Approvals (their tool arguments) of the user's own sessions go with them (cascade); in shared sessions, those of their turns.
+    await tx.query(`DELETE FROM approvals WHERE turn_id = ANY($1::text[])`, [soleTurns]);
+    await tx.query(`UPDATE sessions SET user_id = NULL WHERE id = ANY($1::text[])`, [sharedOpened]);
     const sessions = await count(`DELETE FROM sessions WHERE id = ANY($1::text[])`, [own]);
     await opts.beforeCommit?.(sessionIds);
     return { sessionIds, sessions: sessions.n, messages: messages.n, turns: turns.n, summaries: summaries.n, memories: memories.n, embeddings: embeddings.n, toolAudit: toolAudit.n };
