@@ -16,6 +16,11 @@ export interface CompactionRow {
   content: string;
   toolCalls: ChatToolCall[] | null;
   tokens: number | null;
+  /**
+   * The turn the row belongs to, when known: a turn may open with several user messages (collect
+   * mode), and a range then ends only where one turn gives way to the next, never inside a turn.
+   */
+  turn_id?: string | undefined;
 }
 
 export interface CompactionPolicy {
@@ -41,6 +46,12 @@ export function rowTokens(row: CompactionRow): number {
   return content + calls + 4;
 }
 
+/** Whether `row` opens a turn (`previous` being the row before it): a user message, of another turn than `previous` when both say. */
+function startsTurn(previous: CompactionRow, row: CompactionRow): boolean {
+  if (row.role !== 'user') return false;
+  return row.turn_id === undefined || previous.turn_id === undefined || row.turn_id !== previous.turn_id;
+}
+
 /**
  * Which rows to summarize: the oldest ones, ending right before a user message (a turn boundary,
  * so a tool call is never separated from its result), leaving at least `keepTokens` of the newest
@@ -61,7 +72,7 @@ export function planCompaction(rows: readonly CompactionRow[], policy: Compactio
   let bestTokens = 0;
   for (let i = 1; i <= cut; i++) {
     prefix += costs[i - 1]!;
-    if (i < rows.length && rows[i]!.role === 'user') {
+    if (i < rows.length && startsTurn(rows[i - 1]!, rows[i]!)) {
       if (prefix <= policy.maxChunkTokens || best === -1) {
         best = i;
         bestTokens = prefix;

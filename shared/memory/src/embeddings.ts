@@ -1,9 +1,15 @@
 import { SwitchboardError } from '@switchboard/contracts';
+import { parseRetryAfterMs } from '@switchboard/llm';
 import type { Logger } from '@switchboard/observability';
 import type { Queryable } from '@switchboard/store';
 import { vectorParam } from './vector-param.ts';
 import { exactHash } from './text.ts';
 import type { MemoryMetrics } from './metrics.ts';
+
+/** Default of {@link EmbeddingOptions.maxRetryAfterMs}. */
+const DEFAULT_MAX_RETRY_AFTER_MS = 5_000;
+/** Longest server-requested wait before retrying a search query's embedding (a turn is waiting; keyword search is the fallback). */
+const QUERY_MAX_RETRY_AFTER_MS = 1_000;
 
 /** Query vectors kept in process (insertion order evicts the oldest). */
 const QUERY_CACHE_ENTRIES = 256;
@@ -22,6 +28,12 @@ export interface EmbeddingOptions {
   timeoutMs?: number;
   /** Retries after a 408/429/5xx or a connection failure. Default 2. */
   maxRetries?: number;
+  /**
+   * Longest server-requested wait (`Retry-After`, `retry-after-ms`) waited before a retry, in ms;
+   * a longer one fails the request at once (retrying sooner would only be refused again). Default 5000;
+   * a search query's embedding waits at most 1000.
+   */
+  maxRetryAfterMs?: number;
 }
 
 /**
@@ -56,7 +68,8 @@ export class EmbeddingClient {
       this.metrics.embeddingTexts.inc({ source: 'cache' });
       return hit;
     }
-    const [vector] = await this.request([text]);
+    // A turn waits for this one: a server-requested wait over a second costs the search its vector instead.
+    const [vector] = await this.request([text], Math.min(QUERY_MAX_RETRY_AFTER_MS, this.opts.maxRetryAfterMs ?? DEFAULT_MAX_RETRY_AFTER_MS));
     this.metrics.embeddingTexts.inc({ source: 'api' });
     if (this.queryCache.size >= QUERY_CACHE_ENTRIES) this.queryCache.delete(this.queryCache.keys().next().value!);
     this.queryCache.set(key, vector!);
@@ -94,12 +107,13 @@ export class EmbeddingClient {
     return hashes.map((h) => found.get(h)!);
   }
 
-  private async request(input: string[]): Promise<number[][]> {
+  private async request(input: string[], maxRetryAfterMs = this.opts.maxRetryAfterMs ?? DEFAULT_MAX_RETRY_AFTER_MS): Promise<number[][]> {
     const maxRetries = this.opts.maxRetries ?? 2;
     const url = `${this.opts.baseURL.replace(/\/+$/, '')}/embeddings`;
     const body = JSON.stringify({ model: this.model, input, encoding_format: 'float', ...(this.opts.dimensions ? { dimensions: this.opts.dimensions } : {}) });
     for (let attempt = 0; ; attempt++) {
       let failure: SwitchboardError;
+      let retryAfterMs: number | undefined;
       try {
         const res = await fetch(url, {
           method: 'POST',
@@ -118,6 +132,7 @@ export class EmbeddingClient {
         }
         const retryable = res.status === 408 || res.status === 429 || res.status >= 500;
         failure = new SwitchboardError(res.status === 429 ? 'rate_limited' : 'remote_error', `embeddings ${this.model}: HTTP ${res.status}`, { status: res.status, retryable });
+        retryAfterMs = parseRetryAfterMs(res.headers);
         await res.body?.cancel();
       } catch (err) {
         if (err instanceof SwitchboardError) {
@@ -127,12 +142,15 @@ export class EmbeddingClient {
         const timeout = (err as Error).name === 'TimeoutError';
         failure = new SwitchboardError(timeout ? 'timeout' : 'remote_unreachable', `embeddings ${this.model}: ${(err as Error).message}`, { retryable: true, cause: err });
       }
-      if (!failure.retryable || attempt >= maxRetries) {
+      const tooLong = retryAfterMs !== undefined && retryAfterMs > maxRetryAfterMs;
+      if (!failure.retryable || attempt >= maxRetries || tooLong) {
         this.metrics.embeddingRequests.inc({ outcome: 'error' });
         throw failure;
       }
-      this.log.warn({ code: failure.code, status: failure.status, retry: attempt + 1 }, 'embedding request failed; retrying');
-      await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
+      // The server's own wait when it named one: a retry before it would be refused again.
+      const delayMs = retryAfterMs ?? 200 * 2 ** attempt;
+      this.log.warn({ code: failure.code, status: failure.status, retry: attempt + 1, delayMs }, 'embedding request failed; retrying');
+      await new Promise((r) => setTimeout(r, delayMs));
     }
   }
 }

@@ -92,6 +92,8 @@ export function anyInScopesSql(n: number): string {
 const RRF_K = 60;
 const MAX_CONTENT_CHARS = 4000;
 const SCOPE_DIMS = new Set<number>();
+/** Most dimensions of a `vector` an HNSW index takes (pgvector). */
+const HNSW_MAX_DIMS = 2000;
 
 type Row = { id: number; scope: MemoryRecord['scope']; scope_id: string; kind: MemoryRecord['kind']; content: string; importance: number; created_at: Date; last_used_at: Date | null; score?: number };
 const toRecord = (r: Row): MemoryRecord => ({
@@ -194,10 +196,20 @@ export class MemoryStore {
     return this.embedder ? 'hybrid' : 'keyword';
   }
 
-  /** Creates the partial HNSW index for vectors of `dims` dimensions if it is missing (the common sizes come with the migration). */
+  /**
+   * Creates the partial HNSW index for vectors of `dims` dimensions if it is missing (the common
+   * sizes come with the migration). pgvector's HNSW indexes `vector` of at most
+   * {@link HNSW_MAX_DIMS} dimensions; wider vectors (text-embedding-3-large: 3072) are stored and
+   * searched without one, by an exact scan of the searched scopes' rows (a scope is bounded).
+   */
   async ensureVectorIndex(dims: number): Promise<void> {
     if (SCOPE_DIMS.has(dims)) return;
     if (!Number.isInteger(dims) || dims < 1 || dims > 16000) throw new SwitchboardError('remote_error', `embedding has ${dims} dimensions`);
+    if (dims > HNSW_MAX_DIMS) {
+      this.log.warn({ dims }, `embeddings of more than ${HNSW_MAX_DIMS} dimensions have no HNSW index: vector search scans the searched scopes exactly (EMBEDDING_DIMENSIONS can ask for fewer)`);
+      SCOPE_DIMS.add(dims);
+      return;
+    }
     await this.db.query(`CREATE INDEX IF NOT EXISTS memories_embedding_${dims}_idx ON memories USING hnsw ((embedding::vector(${dims})) vector_cosine_ops) WHERE dims = ${dims}`);
     SCOPE_DIMS.add(dims);
   }
@@ -462,7 +474,8 @@ export class MemoryStore {
       params.push(input.id);
       where = `id = $${params.length}`;
     } else if (input.query && input.query.trim() !== '') {
-      params.push(input.query);
+      // Storable text: U+0000 (valid in a tool call's JSON) would fail the statement.
+      params.push(storableText(input.query));
       where = `tsv @@ plainto_tsquery('english', $${params.length})`;
     } else {
       throw new SwitchboardError('bad_request', 'forget needs an id or a query');
