@@ -33,8 +33,18 @@ export function classifyError(err: unknown, model: string, sdk: SdkErrors): Clas
   if (err instanceof APIError) {
     const status = err.status;
     if (status === undefined) {
-      // An `error` event inside a 200 stream: the server gave up mid-answer.
-      return fail('remote_error', `LLM ${model}: error event in stream: ${err.message}`, err, { retryable: true });
+      // An `error` event inside a 200 stream: the server gave up mid-answer, or (vLLM, LiteLLM)
+      // refused the request after the head, saying so with a status or OpenAI's error type.
+      const stated = statedStatus(err.error);
+      const refused = stated !== undefined ? !isRetryableStatus(stated) : err.type === 'invalid_request_error';
+      return {
+        error: new SwitchboardError(stated === 429 ? 'rate_limited' : 'remote_error', `LLM ${model}: error event in stream: ${err.message}`, {
+          ...(stated !== undefined ? { status: stated } : {}),
+          retryable: !refused,
+          cause: err,
+        }),
+        retryAfterMs: undefined,
+      };
     }
     const override = err.headers?.get('x-should-retry');
     const retryable = override === 'true' ? true : override === 'false' ? false : isRetryableStatus(status);
@@ -50,6 +60,17 @@ export function classifyError(err: unknown, model: string, sdk: SdkErrors): Clas
   if (err instanceof SwitchboardError) return { error: err, retryAfterMs: undefined };
   if (isTransportError(err)) {
     return fail('remote_unreachable', `LLM ${model}: connection lost: ${causeMessage(err)}`, err, { retryable: true });
+  }
+  return undefined;
+}
+
+/** The HTTP status an error event's payload states (`status`, or a numeric `code`), if it is one. */
+function statedStatus(payload: unknown): number | undefined {
+  if (payload === null || typeof payload !== 'object') return undefined;
+  const { status, code } = payload as { status?: unknown; code?: unknown };
+  for (const value of [status, code]) {
+    const n = typeof value === 'number' ? value : typeof value === 'string' && /^\d{3}$/.test(value.trim()) ? Number(value) : NaN;
+    if (Number.isInteger(n) && n >= 400 && n <= 599) return n;
   }
   return undefined;
 }

@@ -19,7 +19,15 @@ const DRAIN_AFTER_DONE_MS = 1000;
 export function readEventStream(
   body: Readable,
   onEvent: (data: unknown, event: string | undefined) => void,
-  opts: { drainMs?: number } = {},
+  opts: {
+    drainMs?: number;
+    /**
+     * Called for every piece of the body read, before its events (if any) are passed on: bytes
+     * that are no event yet (an SSE comment a proxy sends to keep a slow answer alive, part of a
+     * large event) show the connection is alive all the same.
+     */
+    onActivity?: () => void;
+  } = {},
 ): Promise<void> {
   return new Promise((resolve, reject) => {
     let settled = false;
@@ -61,7 +69,9 @@ export function readEventStream(
     });
     body.setEncoding('utf8');
     body.on('data', (chunk: string) => {
-      if (!settled) parser.feed(chunk);
+      if (settled) return;
+      opts.onActivity?.();
+      parser.feed(chunk);
     });
     body.once('end', () => settle());
     body.once('error', (error) => settle(error));

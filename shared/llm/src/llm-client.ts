@@ -185,6 +185,11 @@ export function createLlmClient(opts: LlmClientOptions): LlmClient {
             throw error;
           }
         }
+      }, {
+        // Bytes that are no event (SSE comments proxies send while a model thinks) count as activity too.
+        onActivity: () => {
+          if (!controller.signal.aborted) arm();
+        },
       });
       if (signal?.aborted) throw abortError(signal);
       const result = assembler.result();
