@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import { z } from 'zod';
 import { issuesText, SafeId, sessionKey, SwitchboardError } from '@switchboard/contracts';
-import type { LaneIngress } from '@switchboard/lanes';
+import { laneKeys, type LaneIngress } from '@switchboard/lanes';
 import { counter, type Logger } from '@switchboard/observability';
 import { DeliverInput, deliveryTargetOf, RunAudit } from '@switchboard/scheduler';
 
@@ -82,12 +82,20 @@ const LEGACY_HEARTBEAT_QUEUE = 'heartbeats';
 
 /** Heartbeat firings by outcome; registered whether or not a heartbeat is on, so dashboards always find it. */
 export function heartbeatMetric(registry: Registry) {
-  return counter(registry, { name: 'switchboard_heartbeats_total', help: 'Heartbeat firings by outcome (woke, inactive, skipped_stale)', labelNames: ['outcome'] as const });
+  return counter(registry, { name: 'switchboard_heartbeats_total', help: 'Heartbeat firings by outcome (woke, inactive, skipped_stale, skipped_busy)', labelNames: ['outcome'] as const });
 }
 
 /** Heartbeat turns by outcome: answered silently, delivered, or skipped as a question already answered silently. */
 export function heartbeatTurnMetric(registry: Registry) {
   return counter(registry, { name: 'switchboard_heartbeat_turns_total', help: 'Heartbeat turns by outcome (silent, delivered, skipped_unchanged)', labelNames: ['outcome'] as const });
+}
+
+/**
+ * Whether the session has messages waiting for a turn or in one that has not finished (an inbox
+ * entry stays until its turn is acknowledged): the previous check-in, or the user's own messages.
+ */
+async function sessionBusy(redis: Redis, prefix: string, sessionKeyOfRun: string): Promise<boolean> {
+  return (await redis.xlen(laneKeys(prefix).inbox(sessionKeyOfRun))) > 0;
 }
 
 /**
@@ -169,6 +177,19 @@ export async function startHeartbeat(opts: { config: HeartbeatConfig; agentName:
         await audit.record({ ...entry, outcome: 'skipped_stale' });
         return 'skipped_stale';
       }
+      const dedupeKey = `hb-${schedulerId}-${job.id}`;
+      // The session is busy: the previous check-in has not been handled yet (a slow turn), or a
+      // turn of the user's is running or waiting. A check-in now would queue one more model call
+      // behind it (they pile up while turns are slower than the period), or be collected into the
+      // user's turn (a full turn with tools, told to answer NO_REPLY, which would reach the user),
+      // or, in interrupt mode, cut the user's turn short. The next period checks in again. (A
+      // redelivery of a firing already submitted goes on: submitting again repairs a turn request
+      // lost in a crash.)
+      if ((await sessionBusy(opts.connection, opts.prefix, sessionKeyOfRun)) && !(await opts.ingress.seen(dedupeKey))) {
+        runs.inc({ outcome: 'skipped_busy' });
+        await audit.record({ ...entry, outcome: 'skipped_busy' });
+        return 'skipped_busy';
+      }
       const result = await opts.ingress.submit(
         {
           ...target,
@@ -178,7 +199,7 @@ export async function startHeartbeat(opts: { config: HeartbeatConfig; agentName:
           receivedAtMs: Date.now(),
           ...(config.deliver ? { deliverTo: deliveryTargetOf(config.deliver, target) } : {}),
         },
-        `hb-${schedulerId}-${job.id}`,
+        dedupeKey,
       );
       runs.inc({ outcome: 'woke' });
       await audit.record({ ...entry, outcome: result.duplicate ? 'duplicate' : 'delivered', messageId: result.messageId });

@@ -129,6 +129,12 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
 
     // A heartbeat costs at most one small model call: short history, no tools, a capped answer.
     const heartbeat = deps.heartbeat && ctx.messages.every((m) => m.trigger === 'heartbeat') ? deps.heartbeat : undefined;
+    /**
+     * What the turn answers. A check-in collected with a person's messages into one turn is left
+     * out (it is still acknowledged): its "answer NO_REPLY" would reach the person, and its
+     * pseudo-sender would make the turn look like a group's.
+     */
+    const asked = ctx.messages.some((m) => m.trigger !== 'heartbeat') ? ctx.messages.filter((m) => m.trigger !== 'heartbeat') : ctx.messages;
     const historyLimit = deps.historyLimit ?? historyRowsFor(deps.contextBudgetTokens);
     /**
      * Everyone whose message this turn answers (several people in a group chat whose messages were
@@ -136,7 +142,7 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
      * allows it for each of them: the turn acts on all their messages, so one person's message
      * must not get the rights of whoever happened to write just before them.
      */
-    const senders = [...new Set(ctx.messages.map((m) => m.userId))];
+    const senders = [...new Set(asked.map((m) => m.userId))];
     const policyCtx = (tool: string, user: string) => ({ tool, agent: deps.agentName, channel: first.platform, user });
     const offered = (tool: string) => senders.every((user) => deps.policy.offers(policyCtx(tool, user)));
     /** The strictest verdict among the senders' (deny over ask over allow; the first sender's among equals). */
@@ -150,7 +156,7 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
       return verdict;
     };
     /** Tools may reach the user's private data (memories) only in their own conversation. */
-    const personal = isPersonalTurn(ctx.messages);
+    const personal = isPersonalTurn(asked);
     const [remembered, catalog] = await Promise.all([
       heartbeat ? undefined : deps.memory?.prepare(ctx, historyLimit),
       heartbeat ? [] : deps.catalog.list(),
@@ -158,9 +164,9 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
     const history = remembered?.history ?? (await deps.transcripts.recent(ctx.sessionKey, heartbeat ? 20 : historyLimit));
     const tools = catalog.filter((t) => offered(t.name));
     const budgetTokens = heartbeat ? heartbeat.contextTokens : deps.contextBudgetTokens;
-    const current: ChatMessage[] = await Promise.all(ctx.messages.map(async (m) => ({ role: 'user' as const, content: await userContent(m, userText(m), deps.attachments) })));
+    const current: ChatMessage[] = await Promise.all(asked.map(async (m) => ({ role: 'user' as const, content: await userContent(m, userText(m), deps.attachments) })));
     // The transcript names attachments but does not keep their bytes; later turns see the names.
-    const rows: NewRow[] = ctx.messages.map((m) => {
+    const rows: NewRow[] = asked.map((m) => {
       const content = textWithAttachments(m, userText(m));
       return { role: 'user', content, sourceId: m.id, userId: m.userId, tokens: countTokens(content) };
     });
