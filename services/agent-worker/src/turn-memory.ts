@@ -61,14 +61,24 @@ export function unsummarizedTokensAtMost(prepared: RememberedContext, historyLim
 }
 
 /** Whether a turn is one user's own conversation: one person speaks, outside a group. */
-export function isPersonalTurn(messages: TurnContext['messages']): boolean {
+export function isPersonalTurn(messages: readonly TurnContext['messages'][number][]): boolean {
   return new Set(messages.map((m) => m.userId)).size === 1 && !messages.some((m) => m.isGroup === true);
+}
+
+/**
+ * The messages a turn answers: a check-in collected with other messages into one turn is left out
+ * (of what the model is asked, of the transcript and of whose turn it is), as its pseudo-sender
+ * would make a person's turn look like a group's; a turn of check-ins only answers them.
+ */
+export function answeredMessages<M extends { trigger?: string | undefined }>(messages: readonly M[]): readonly M[] {
+  return messages.some((m) => m.trigger !== 'heartbeat') ? messages.filter((m) => m.trigger !== 'heartbeat') : messages;
 }
 
 /** The identity memory scopes a turn by: one user's own conversation only when one person speaks outside a group. */
 export function turnIdentity(ctx: TurnContext, agent: string): TurnIdentity {
-  const first = ctx.messages[0]!;
-  return { sessionKey: ctx.sessionKey, platform: first.platform, userId: first.userId, agent, personal: isPersonalTurn(ctx.messages) };
+  const answered = answeredMessages(ctx.messages);
+  const first = answered[0]!;
+  return { sessionKey: ctx.sessionKey, platform: first.platform, userId: first.userId, agent, personal: isPersonalTurn(answered) };
 }
 
 const isHeartbeat = (ctx: TurnContext) => ctx.messages.every((m) => m.trigger === 'heartbeat');
@@ -109,7 +119,7 @@ export function createTurnMemory(
       if (cache) opts.cacheLookups?.inc({ result: cached ? 'hit' : 'miss' });
       const [read, found] = await Promise.all([
         cached ?? readHistory(db, ctx.sessionKey, historyLimit),
-        memory.recall(turnIdentity(ctx, agent), ctx.messages.map((m) => m.text).join('\n')),
+        memory.recall(turnIdentity(ctx, agent), answeredMessages(ctx.messages).map((m) => m.text).join('\n')),
       ]);
       return { history: read.history, summary: read.summary, unsummarizedTokensAtMost: read.unsummarizedTokensAtMost, lastSeq: read.lastSeq, readAtMs: read.readAtMs, memories: found.map((m) => m.content) };
     },

@@ -14,7 +14,7 @@ import { DeltaBuffer } from './delta-buffer.ts';
 import { replyAddress } from './reply-delivery.ts';
 import type { ToolDispatcher } from './tool-dispatch.ts';
 import type { NewRow, TranscriptStore } from './transcript.ts';
-import { isPersonalTurn, unsummarizedTokensAtMost, type TurnMemory } from './turn-memory.ts';
+import { answeredMessages, isPersonalTurn, unsummarizedTokensAtMost, type TurnMemory } from './turn-memory.ts';
 
 /** A checkpointed step of a running turn. */
 type Step =
@@ -98,7 +98,14 @@ export function historyRowsFor(budgetTokens: number): number {
 export function createTurnRunner(deps: TurnRunnerDeps) {
   const finishing = pLimit(deps.finishingTurns ?? FINISHING_TURNS);
   return async function runTurn(ctx: TurnContext): Promise<void> {
-    const first = ctx.messages[0]!;
+    /**
+     * What the turn answers. A check-in collected with a person's messages into one turn is left
+     * out (it is still acknowledged): its "answer NO_REPLY" would reach the person, and its
+     * pseudo-sender would make the turn look like a group's (to the policy, to memory, to the
+     * session row), also when it came first.
+     */
+    const asked = answeredMessages(ctx.messages);
+    const first = asked[0]!;
     const inReplyTo = ctx.messages.map((m) => m.id);
     const fence = ctx.fence;
     // Only a resumed batch can have been committed already (a crash between commit and acknowledgement).
@@ -129,12 +136,6 @@ export function createTurnRunner(deps: TurnRunnerDeps) {
 
     // A heartbeat costs at most one small model call: short history, no tools, a capped answer.
     const heartbeat = deps.heartbeat && ctx.messages.every((m) => m.trigger === 'heartbeat') ? deps.heartbeat : undefined;
-    /**
-     * What the turn answers. A check-in collected with a person's messages into one turn is left
-     * out (it is still acknowledged): its "answer NO_REPLY" would reach the person, and its
-     * pseudo-sender would make the turn look like a group's.
-     */
-    const asked = ctx.messages.some((m) => m.trigger !== 'heartbeat') ? ctx.messages.filter((m) => m.trigger !== 'heartbeat') : ctx.messages;
     const historyLimit = deps.historyLimit ?? historyRowsFor(deps.contextBudgetTokens);
     /**
      * Everyone whose message this turn answers (several people in a group chat whose messages were
