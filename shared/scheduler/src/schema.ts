@@ -29,8 +29,10 @@ export function parseCron(expression: string, timezone?: string, from: Date = ne
   if (fields.length !== 5 && fields.length !== 6) throw new Error('cron must have 5 or 6 fields');
   // `H` (a hashed value) is drawn at random at every parse, and BullMQ parses the pattern again
   // for each firing: `H * * * *` would fire at a new minute every time, often twice in one hour.
-  // (Day names such as THU are fine: no name starts with H.)
-  if (fields.some((field) => /(^|,)H/.test(field))) throw new Error('H (a hashed value) is not supported; give the values explicitly');
+  // An H anywhere in a field counts (`*/H`, `0-H`: the parser replaces every one); day and month
+  // names (THU, MAR), which only those two fields take, are set aside first.
+  const hashed = fields.some((field, i) => /H/.test(i >= fields.length - 2 ? field.replace(/[a-z]{3}/gi, '') : field));
+  if (hashed) throw new Error('H (a hashed value) is not supported; give the values explicitly');
   return CronExpressionParser.parse(expression.trim(), { currentDate: from, ...(timezone ? { tz: timezone } : {}) });
 }
 
