@@ -32,11 +32,65 @@ function sendSse(res: Response, text: string): void {
   res.write(text);
 }
 
-/** Writes events in the SSE wire format: the stream id as `id`, the event type as `event`. */
-export function writeSse(res: Response, events: StoredSessionEvent[]): void {
+/** Events in the SSE wire format: the stream id as `id`, the event type as `event`. */
+function formatSse(events: StoredSessionEvent[]): string {
   let out = '';
   for (const { id, event } of events) out += `id: ${id}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`;
-  sendSse(res, out);
+  return out;
+}
+
+/** Writes events in the SSE wire format (see {@link formatSse}), within the backlog cap. */
+export function writeSse(res: Response, events: StoredSessionEvent[]): void {
+  sendSse(res, formatSse(events));
+}
+
+/** Events a replay reads (and writes) at a time: with 16 KiB tool results, under 2 MiB. */
+const REPLAY_PAGE_EVENTS = 100;
+/** How long a replay waits for its client to take a page before it gives up on the client. */
+export const SSE_STALL_MS = 30_000;
+
+/**
+ * Waits until what was written has gone to the client: true when it has, false when the stream
+ * closed (or was cut, after `SSE_STALL_MS` without the client reading anything).
+ */
+function drained(res: Response): Promise<boolean> {
+  if (res.destroyed) return Promise.resolve(false);
+  // 'drain' comes only after a write that answered false (the buffer past its high-water mark).
+  if (!res.writableNeedDrain) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const finish = (ok: boolean) => {
+      clearTimeout(timer);
+      res.off('drain', onDrain);
+      res.off('close', onClose);
+      resolve(ok);
+    };
+    const onDrain = () => finish(true);
+    const onClose = () => finish(false);
+    const timer = setTimeout(() => {
+      res.destroy();
+      finish(false);
+    }, SSE_STALL_MS);
+    res.on('drain', onDrain);
+    res.on('close', onClose);
+  });
+}
+
+/**
+ * Writes the retained events after `after`, a page at a time, each once the client has taken the
+ * one before: a replay can be far larger than the backlog cap (which is for live events a client
+ * leaves unread), and a client reading it steadily must not be cut for it. Returns the id to
+ * follow on from, or undefined when the stream closed meanwhile.
+ */
+async function replay(res: Response, store: LaneStore, key: string, after: string): Promise<string | undefined> {
+  let last = after;
+  for (;;) {
+    const page = await store.readEventPage(key, last, REPLAY_PAGE_EVENTS);
+    if (res.destroyed) return undefined;
+    last = page.lastId;
+    if (page.events.length > 0) res.write(formatSse(page.events));
+    if (!(await drained(res))) return undefined;
+    if (!page.full) return last;
+  }
 }
 
 /**
@@ -79,7 +133,9 @@ export function eventsRouter(hub: EventHub, store: LaneStore, connections: Gauge
     release.push(() => connections.dec());
     // Should this fail, the app's error handler ends the response (its head is out): the client
     // reconnects with Last-Event-ID rather than waits.
-    const unsubscribe = await hub.subscribe(key, after, (events) => writeSse(res, events));
+    const from = resumeFrom === undefined ? after : await replay(res, store, key, after);
+    if (closed || from === undefined) return;
+    const unsubscribe = await hub.subscribe(key, from, (events) => writeSse(res, events));
     if (closed) return unsubscribe();
     const heartbeat = setInterval(() => sendSse(res, ': keep-alive\n\n'), 15_000);
     release.push(unsubscribe, () => clearInterval(heartbeat));
