@@ -1,10 +1,10 @@
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { RequestHandler } from 'express';
 import type { Registry } from 'prom-client';
 import { createRedis, EventHub, LaneIngress, LaneStore, TurnQueue } from '@switchboard/lanes';
 import { createScheduleWorker, Scheduler } from '@switchboard/scheduler';
 import { ApprovalBoard } from '@switchboard/tools';
-import type { Logger, ReadinessCheck } from '@switchboard/observability';
+import { writeError, type Logger, type ReadinessCheck } from '@switchboard/observability';
 import type { Db } from '@switchboard/store';
 import { createWebApp } from './app.ts';
 import type { WebConfig } from './config.ts';
@@ -46,6 +46,9 @@ export interface WebService {
  * time for the rest of the shutdown.
  */
 export const DEFAULT_DRAIN_MS = 15_000;
+
+/** What a closing replica still answers on a connection kept from before (see startWebService). */
+const OPS_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
 
 /** Starts the web service: HTTP API, SSE, chat page and ops routes on `config.PORT`. */
 export async function startWebService(deps: WebServiceDeps): Promise<WebService> {
@@ -97,7 +100,17 @@ export async function startWebService(deps: WebServiceDeps): Promise<WebService>
     isAccepting: () => accepting,
     ...(deps.extraRouters ? { extraRouters: deps.extraRouters } : {}),
   });
-  const server = app.listen(config.PORT, config.HOST);
+  // A closing replica keeps no connection alive, and takes no new request but the ops probes on
+  // one kept from before: a chat completion taken now could be cut at the end of the drain (and
+  // its retry answered twice). Refused with nothing enqueued, the client tries another replica.
+  const server = createServer((req, res) => {
+    if (!accepting) {
+      res.shouldKeepAlive = false;
+      if (!OPS_PATHS.has((req.url ?? '').split('?')[0]!)) return writeError(res, 503, 'unavailable', 'this replica is shutting down; try again');
+    }
+    app(req, res);
+  });
+  server.listen(config.PORT, config.HOST);
   // Requests under way, so closing can let them finish (see close()).
   const inFlight = new Set<ServerResponse>();
   let onSettled: (() => void) | undefined;
@@ -130,6 +143,8 @@ export async function startWebService(deps: WebServiceDeps): Promise<WebService>
     url,
     async close(opts = {}) {
       accepting = false;
+      // The connections of the requests under way close once they are answered.
+      for (const res of inFlight) if (!res.headersSent) res.shouldKeepAlive = false;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       // A chat completion under way has its message enqueued and its answer coming: cutting it
       // would lose the answer to the client (and a retry would have it answered twice). Open SSE
