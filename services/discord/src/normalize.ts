@@ -92,15 +92,27 @@ const unsigned = (attachments: unknown): unknown =>
       })
     : attachments;
 
+/** A message payload's own attachments, and those of the messages it forwards (`message_snapshots`), without their signed links. */
+function unsignedMessage(m: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...m };
+  if (Array.isArray(m.attachments)) out.attachments = unsigned(m.attachments);
+  if (Array.isArray(m.message_snapshots)) {
+    out.message_snapshots = m.message_snapshots.map((s: unknown) => {
+      const inner = s && typeof s === 'object' ? (s as { message?: unknown }).message : undefined;
+      return inner && typeof inner === 'object' ? { ...(s as object), message: unsignedMessage(inner as Record<string, unknown>) } : s;
+    });
+  }
+  return out;
+}
+
 /**
  * The message as it may go on the lane: no signed CDN link of its own attachments, nor of those of
- * the message it replies to (`referenced_message` carries them in full).
+ * the message it replies to (`referenced_message` carries them in full), nor of a forwarded
+ * message's (`message_snapshots`, of either).
  */
 function withoutSignedLinks(msg: DcMessage): DcMessage {
-  const ref = msg.referenced_message as (Record<string, unknown> & { id: string }) | null | undefined;
-  const quoted = ref && Array.isArray(ref.attachments) && ref.attachments.length > 0 ? { referenced_message: { ...ref, attachments: unsigned(ref.attachments) } } : {};
-  if (msg.attachments.length === 0 && !('referenced_message' in quoted)) return msg;
-  return { ...msg, attachments: unsigned(msg.attachments) as DcMessage['attachments'], ...quoted } as DcMessage;
+  const ref = msg.referenced_message as Record<string, unknown> | null | undefined;
+  return { ...unsignedMessage(msg), ...(ref ? { referenced_message: unsignedMessage(ref) } : {}) } as DcMessage;
 }
 
 /**
