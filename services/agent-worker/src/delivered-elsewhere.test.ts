@@ -1,13 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { InboundMessage, OutboundReply, SessionEvent } from '@switchboard/contracts';
-import type { LaneStore, TurnContext } from '@switchboard/lanes';
 import { createLlmClient } from '@switchboard/llm';
 import { createLogger, createRegistry } from '@switchboard/observability';
 import type { Db } from '@switchboard/store';
 import { startFakeOpenAI, type FakeOpenAI } from '@switchboard/testkit';
-import type { ToolCatalog } from '@switchboard/tools';
-import type { CommitInput, TranscriptStore } from './transcript.ts';
-import { runnerDeps } from './test-support/runner-deps.ts';
+import { freshTurn, recordingLaneStore, recordingTranscripts, runnerDeps } from './test-support/runner-deps.ts';
 import { createTurnRunner } from './turn-runner.ts';
 
 const logger = createLogger({ service: 'test', level: 'silent' });
@@ -31,22 +28,10 @@ async function runOne(msg: InboundMessage) {
   const deps = runnerDeps({ query: async () => ({ rows: [] }) } as unknown as Db, llm, 4000, 4);
   const runTurn = createTurnRunner({
     ...deps,
-    transcripts: {
-      recent: async () => [],
-      committedReply: async () => undefined,
-      commit: async (input: CommitInput) => ({ outcome: 'committed' as const, baseSeq: 0, written: input.rows.length }),
-    } as unknown as TranscriptStore,
-    catalog: { list: async () => [] } as unknown as ToolCatalog,
+    transcripts: recordingTranscripts(),
     replies: { deliver: async (r: OutboundReply) => void replies.push(r) } as unknown as typeof deps.replies,
   });
-  const store = {
-    appendEvent: async (_session: string, e: SessionEvent) => (events.push(e), '0-0'),
-    loadSteps: async () => [],
-    saveStep: async () => undefined,
-    owns: async () => true,
-  } as unknown as LaneStore;
-  const ctx: TurnContext = { sessionKey: msg.sessionKey, turnId: 't1', resumed: false, fence: 1, messages: [msg], attempt: 1, signal: new AbortController().signal, store, log: logger };
-  await runTurn(ctx);
+  await runTurn(freshTurn('t1', [msg], recordingLaneStore(events), logger));
   return { deltas: events.filter((e) => e.type === 'delta').length, replies };
 }
 

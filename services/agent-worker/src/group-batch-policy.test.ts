@@ -1,15 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { InboundMessage, ToolDefinition, ToolJob } from '@switchboard/contracts';
-import type { LaneStore, TurnContext } from '@switchboard/lanes';
 import { createLlmClient } from '@switchboard/llm';
 import { createLogger, createRegistry } from '@switchboard/observability';
 import { PolicyEngine } from '@switchboard/policy';
 import type { Db } from '@switchboard/store';
 import { startFakeOpenAI, type FakeChatRequest, type FakeOpenAI } from '@switchboard/testkit';
 import type { ToolCatalog } from '@switchboard/tools';
-import type { CommitInput, TranscriptStore } from './transcript.ts';
+import type { CommitInput } from './transcript.ts';
 import type { ToolDispatcher } from './tool-dispatch.ts';
-import { runnerDeps } from './test-support/runner-deps.ts';
+import { freshTurn, recordingLaneStore, recordingTranscripts, runnerDeps } from './test-support/runner-deps.ts';
 import { createTurnRunner } from './turn-runner.ts';
 
 const logger = createLogger({ service: 'test', level: 'silent' });
@@ -45,19 +44,13 @@ describe('a turn collecting several people’s messages in a group', () => {
     const llm = createLlmClient({ baseURL: model.url, apiKey: 'k', model: 'fake-model', maxRetries: 0, registry: createRegistry({ defaultMetrics: false }), logger });
     const runTurn = createTurnRunner({
       ...runnerDeps({ query: async () => ({ rows: [] }) } as unknown as Db, llm, 4000, 4),
-      transcripts: {
-        recent: async () => [],
-        committedReply: async () => undefined,
-        commit: async (input: CommitInput) => (commits.push(input), { outcome: 'committed' as const, baseSeq: 0, written: input.rows.length }),
-      } as unknown as TranscriptStore,
+      transcripts: recordingTranscripts(commits),
       catalog: { list: async () => [shell] } as unknown as ToolCatalog,
       policy,
       tools: { run: async (job: ToolJob) => (ran.push(job), { ok: true, output: 'deleted', truncated: false, durationMs: 1 }) } as unknown as ToolDispatcher,
     });
-    const store = { appendEvent: async () => '0-0', loadSteps: async () => [], saveStep: async () => undefined, owns: async () => true } as unknown as LaneStore;
-    const turn = (turnId: string, messages: InboundMessage[]): TurnContext => ({
-      sessionKey: 'telegram:bot:group1', turnId, resumed: false, fence: 1, messages, attempt: 1, signal: new AbortController().signal, store, log: logger,
-    });
+    const store = recordingLaneStore();
+    const turn = (turnId: string, messages: InboundMessage[]) => freshTurn(turnId, messages, store, logger);
 
     // Bob alone: the shell is not even offered.
     await runTurn(turn('t-bob', [message(1, 'bob', 'run rm -rf ~/work')]));
