@@ -1,4 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { createLogger, type Logger } from '@switchboard/observability';
@@ -63,4 +65,33 @@ export function liveGroupMembers(pgid: number): number[] {
     if (fields[0] !== 'Z' && Number(fields[2]) === pgid) members.push(Number(entry));
   }
   return members;
+}
+
+/**
+ * A bare Streamable HTTP MCP server (JSON answers, no sessions) offering `tools`; a request other
+ * than initialize and tools/list goes to `other`, with `reply` to answer it with a result. Resolves
+ * with its `/mcp` URL and a `close` that ends its connections.
+ */
+export async function startScriptedMcpServer(opts: { name: string; tools: unknown[]; other: (res: ServerResponse, reply: (result: unknown) => void) => void }) {
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    if (req.method !== 'POST') return void res.writeHead(405).end();
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const msg = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { id?: unknown; method: string; params?: { protocolVersion?: string } };
+      if (msg.id === undefined) return void res.writeHead(202).end();
+      const reply = (result: unknown) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', id: msg.id, result }));
+      if (msg.method === 'initialize') reply({ protocolVersion: msg.params?.protocolVersion, capabilities: { tools: {} }, serverInfo: { name: opts.name, version: '1' } });
+      else if (msg.method === 'tools/list') reply({ tools: opts.tools });
+      else opts.other(res, reply);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
 }

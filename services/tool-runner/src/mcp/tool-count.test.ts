@@ -8,11 +8,9 @@
  * failure fails the runner's active jobs as stalled) and the health endpoints wait. The model
  * cannot use that many tools anyway (providers take 128 per request).
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadMcpServers } from './config.ts';
-import { recordingLogger } from './test-support.ts';
+import { recordingLogger, startScriptedMcpServer } from './test-support.ts';
 import { McpToolSource } from './tool-source.ts';
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -23,22 +21,8 @@ afterEach(async () => {
 describe('MCP tool source: a server that lists a flood of tools', () => {
   it('does not block the event loop for seconds on a server with 20 000 tools', async () => {
     const tools = Array.from({ length: 20_000 }, (_, i) => ({ name: `t${i}`, description: 'd', inputSchema: { type: 'object', properties: { a: { type: 'string', pattern: `^a${i}` } } } }));
-    const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-      if (req.method !== 'POST') return void res.writeHead(405).end();
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        const msg = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { id?: unknown; method: string; params?: { protocolVersion?: string } };
-        if (msg.id === undefined) return void res.writeHead(202).end();
-        const reply = (result: unknown) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', id: msg.id, result }));
-        if (msg.method === 'initialize') reply({ protocolVersion: msg.params?.protocolVersion, capabilities: { tools: {} }, serverInfo: { name: 'many', version: '1' } });
-        else if (msg.method === 'tools/list') reply({ tools });
-        else reply({});
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
-    cleanups.push(() => void server.closeAllConnections());
+    const server = await startScriptedMcpServer({ name: 'many', tools, other: (_res, reply) => reply({}) });
+    cleanups.push(server.close);
     const { logger } = recordingLogger();
     let last = performance.now();
     let worstLagMs = 0;
@@ -50,7 +34,7 @@ describe('MCP tool source: a server that lists a flood of tools', () => {
     cleanups.push(() => clearInterval(ticker));
     const source = await McpToolSource.start(
       {
-        mcpServers: loadMcpServers({ serversJson: JSON.stringify({ many: { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp` } }) }),
+        mcpServers: loadMcpServers({ serversJson: JSON.stringify({ many: { url: server.url } }) }),
         MCP_CONNECT_TIMEOUT_MS: 30_000,
         MCP_TOOL_TIMEOUT_MS: 5_000,
         MCP_PING_INTERVAL_MS: 0,
