@@ -63,16 +63,27 @@ export function boundedFetch(opts: BoundedFetchOptions, base: FetchLike = fetch)
     let timer: NodeJS.Timeout | undefined;
     let pending = 0;
     let carry = Buffer.alloc(0);
+    // A body cut off by the caller (the transport closing) ends the timer too. The listener goes
+    // once the body is done: a combined signal with an abort listener is kept alive by Node until
+    // it aborts, and the transport's signal aborts only when the transport closes (every request
+    // of the connection, its body included, would be kept till then).
+    const onAbort = () => clearTimeout(timer);
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+    };
     const counted = new TransformStream<Uint8Array, Uint8Array>({
       start(controller) {
         if (method !== 'POST') return;
         const deadlineMs = opts.answerDeadlineMs(methodOf(init?.body));
         timer = setTimeout(() => {
+          done();
           const err = new Error(`the server's answer was still open after ${deadlineMs} ms; stopped reading it`);
           controller.error(err);
           stop.abort(err);
         }, deadlineMs);
         timer.unref();
+        signal.addEventListener('abort', onAbort, { once: true });
       },
       transform(chunk, controller) {
         const bytes = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
@@ -86,7 +97,7 @@ export function boundedFetch(opts: BoundedFetchOptions, base: FetchLike = fetch)
           pending += bytes.length;
         }
         if (pending > opts.maxMessageBytes) {
-          clearTimeout(timer);
+          done();
           const err = new Error(`the server sent more than ${opts.maxMessageBytes} bytes in one message; stopped reading it`);
           controller.error(err);
           stop.abort(err);
@@ -95,15 +106,14 @@ export function boundedFetch(opts: BoundedFetchOptions, base: FetchLike = fetch)
         controller.enqueue(chunk);
       },
       flush() {
-        clearTimeout(timer);
+        done();
       },
+      // Also called when the body fails (a dropped connection, the transport aborting it).
       cancel() {
-        clearTimeout(timer);
+        done();
       },
     });
     const body = res.body.pipeThrough(counted);
-    // A body cut off by the caller (the transport closing) ends the timer too.
-    signal.addEventListener('abort', () => clearTimeout(timer), { once: true });
     return new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
   };
 }
