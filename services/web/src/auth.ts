@@ -19,6 +19,42 @@ declare global {
 }
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|::ffff:127\.\d+\.\d+\.\d+)$/;
+/**
+ * The name part of a `Host` header that someone else's DNS could point at 127.0.0.1: a dotted name
+ * other than an IPv4 literal and `localhost`'s own (`*.localhost` never leaves the machine). An IP
+ * literal or a single-label name cannot be rebound by another site.
+ */
+function rebindableHost(host: string): boolean {
+  const name = host.startsWith('[') ? '' : host.replace(/:\d*$/, '').replace(/\.$/, '').toLowerCase();
+  if (!name.includes('.') || /^\d+\.\d+\.\d+\.\d+$/.test(name)) return false;
+  return !name.endsWith('.localhost');
+}
+
+/**
+ * Without keys the loopback address is the operator's only credential, and any page a browser on
+ * this machine shows carries it. Returns why a request must not use it: a `Host` that another
+ * site's DNS could name (a page whose own name was rebound to 127.0.0.1: the browser would let it
+ * read the answers), or a request another site's page made (an `Origin` other than this server's, or
+ * `Sec-Fetch-Site` saying so): a POST without a body needs no CORS preflight.
+ */
+function foreignPage(req: Request): string | undefined {
+  const host = req.get('host');
+  // Clients without a Host header (HTTP/1.0) are no browsers.
+  if (host !== undefined && rebindableHost(host)) return 'without API keys only requests to a loopback address or name (127.0.0.1, [::1], localhost) are served';
+  const site = req.get('sec-fetch-site');
+  if (site === 'cross-site' || site === 'same-site') return 'without API keys, requests made by another site\'s page are refused';
+  const origin = req.get('origin');
+  if (origin !== undefined) {
+    let originHost: string | undefined;
+    try {
+      originHost = new URL(origin).host;
+    } catch {
+      originHost = undefined;
+    }
+    if (originHost === undefined || host === undefined || originHost.toLowerCase() !== host.toLowerCase()) return 'without API keys, requests made by another site\'s page are refused';
+  }
+  return undefined;
+}
 
 /** SHA-256 of a secret: equal-length buffers for `timingSafeEqual`, whatever the secrets' lengths. */
 export function secretDigest(value: string): Buffer {
@@ -37,6 +73,11 @@ export function apiAuth(keys: string[], adminKeys: string[] = []) {
     if (hashed.length === 0) {
       if (!LOOPBACK.test(req.socket.remoteAddress ?? '')) {
         sendError(res, 403, 'forbidden', 'no API keys are configured (SWITCHBOARD_API_KEYS), so only loopback clients are served');
+        return;
+      }
+      const foreign = foreignPage(req);
+      if (foreign) {
+        sendError(res, 403, 'forbidden', foreign);
         return;
       }
       res.locals.caller = { account: 'local', operator: true };
