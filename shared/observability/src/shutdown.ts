@@ -28,8 +28,11 @@ export function onShutdown(logger: Logger, steps: Array<[string, () => Promise<v
       process.exit(0);
     })();
   };
-  process.once('SIGTERM', handler);
-  process.once('SIGINT', handler);
+  // `on`, not `once`: after `once` a second signal would meet no listener and end the process by
+  // the signal's default action, which runs no exit hooks (the one-process system's private
+  // redis-server would outlive it) and skips the exit code 1 promised above.
+  process.on('SIGTERM', handler);
+  process.on('SIGINT', handler);
 }
 
 /**
