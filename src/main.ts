@@ -1,5 +1,6 @@
 import { enableCompileCache } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import type { System } from './system.ts';
 
 // Node keeps the compiled, type-stripped modules here, so every start after the first skips most
 // of the ~1 s of import work (NODE_COMPILE_CACHE, when set, wins). Static imports would be
@@ -26,10 +27,17 @@ const started = new Promise<void>((resolve) => (starting = resolve));
 const database = openSystemDatabase(config, logger, { onStarting: starting, earlyWorker });
 database.catch(() => undefined); // awaited (and reported) by startSystem
 await Promise.race([started, database.then(() => undefined, () => undefined)]);
+// SIGTERM/SIGINT are handled from here on, also while the system is still starting: the default
+// action would end the process at once and leave the private redis-server it started running.
+// A signal during the start waits for it and then stops the system; a start that fails exits 1
+// below (the promise then never settles), one that hangs ends at onShutdown's deadline.
+let systemUp!: (system: System) => void;
+const upSystem = new Promise<System>((resolve) => (systemUp = resolve));
+onShutdown(logger, [['stop the system', async () => (await upSystem).close()]]);
 try {
   const { startSystem } = await import('./system.ts');
   const system = await startSystem(processEnv, { logger, database });
-  onShutdown(logger, [['stop the system', () => system.close()]]);
+  systemUp(system);
   // Start-up's garbage (module loading, wiring) would otherwise stay resident until V8 sees the
   // process idle: collected once the system is up, here and then in PGlite's thread.
   collectStartupGarbageSoon((ms) => {

@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Env } from '@switchboard/config';
 import { createAgentWorker, loadAgentWorkerConfig, type AgentWorkerService } from '@switchboard/agent-worker';
-import { startRedisServer, type PrivateRedis } from '@switchboard/lanes';
+import { createRedis, startRedisServer, type PrivateRedis } from '@switchboard/lanes';
 import { createLogger, createRegistry, type Logger } from '@switchboard/observability';
 import type { Db, Queryable } from '@switchboard/store';
 import { createToolRunner, loadToolRunnerConfig, type ToolRunnerService } from '@switchboard/tool-runner';
@@ -44,16 +44,26 @@ export async function startSystem(
   await mkdir(dataDir, { recursive: true });
 
   let redis: PrivateRedis | undefined;
+  const stopRedisAtExit = () => {
+    if (redis && redis.process.exitCode === null) redis.process.kill('SIGTERM');
+  };
   let redisUrl = config.REDIS_URL;
   if (!redisUrl) {
     try {
       await mkdir(join(dataDir, 'redis'), { recursive: true });
       redis = await startRedisServer({ dir: join(dataDir, 'redis'), appendOnly: true });
       redisUrl = redis.url;
+      // Whatever way the process ends (a shutdown past its deadline, a second signal, a crash),
+      // the private redis-server does not outlive it.
+      process.on('exit', stopRedisAtExit);
       logger.info({ url: redisUrl, dir: redis.dir }, 'started a private redis-server');
     } catch (err) {
       throw new Error(`no Redis: REDIS_URL is not set and a private redis-server could not be started (${(err as Error).message})`, { cause: err });
     }
+  } else {
+    // As for DATABASE_URL: a Redis that does not answer stops the start with a clear message
+    // instead of leaving every service waiting on it (and not listening) for ever.
+    await reachRedis(redisUrl, REDIS_CONNECT_TIMEOUT_MS, logger);
   }
   const serviceEnv: Env = { ...env, REDIS_URL: redisUrl };
 
@@ -76,6 +86,7 @@ export async function startSystem(
     await toolRunner?.close();
     await db?.close();
     await redis?.stop();
+    process.off('exit', stopRedisAtExit);
   };
   const opening = opts.database ?? openSystemDatabase(config, logger);
   opening.catch(() => undefined); // awaited below, after the services are wired
@@ -142,4 +153,30 @@ function whenOpen(opening: Promise<Db>, kind: Db['kind']): Db {
     ping: async () => (await opening).ping(),
     close: async () => (await opening).close(),
   };
+}
+
+/** How long the start waits for REDIS_URL to answer (the database's wait is as long). */
+const REDIS_CONNECT_TIMEOUT_MS = 10_000;
+
+/**
+ * Resolves once Redis at `url` is ready; rejects after `timeoutMs` with the last connection error
+ * (ioredis' messages name the host and port, never the URL's password).
+ */
+async function reachRedis(url: string, timeoutMs: number, logger: Logger): Promise<void> {
+  const client = createRedis(url, 'switchboard-start-check');
+  let lastError: Error | undefined;
+  client.on('error', (err: Error) => {
+    if (lastError?.message !== err.message) logger.info({ err: err.message }, 'Redis not reachable yet');
+    lastError = err;
+  });
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`Redis at REDIS_URL is unreachable: ${lastError?.message ?? `not ready after ${timeoutMs} ms`}`)), timeoutMs);
+      client.once('ready', () => resolve());
+    });
+  } finally {
+    clearTimeout(timer);
+    client.disconnect();
+  }
 }
