@@ -9,7 +9,7 @@ import { startFakeOpenAI, type FakeOpenAI } from '@switchboard/testkit';
 import { planCompaction, rowTokens, type CompactionRow } from './compaction.ts';
 import { MemoryService, type TurnIdentity } from './memory-service.ts';
 import { MemoryStore } from './memory-store.ts';
-import { callKind, commitTurn, fakeExtraction, fakeSummary, recordingLogger, type Row } from './test-support.ts';
+import { commitTurn, fakeMemoryModel, recordingLogger, type Row } from './test-support.ts';
 import { userScope } from './types.ts';
 
 let db: Db;
@@ -18,7 +18,7 @@ const { logger } = recordingLogger();
 beforeAll(async () => {
   [db, model] = await Promise.all([
     openDatabase({}),
-    startFakeOpenAI({ script: (body) => (callKind(body) === 'extract' ? fakeExtraction(body) : callKind(body) === 'summarize' ? fakeSummary(body) : { text: 'ok' }) }),
+    startFakeOpenAI({ script: fakeMemoryModel }),
   ]);
 });
 afterAll(async () => {

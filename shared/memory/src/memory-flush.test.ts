@@ -8,7 +8,7 @@ import { openDatabase, type Db } from '@switchboard/store';
 import { startFakeOpenAI, type FakeOpenAI } from '@switchboard/testkit';
 import { MemoryService, type TurnIdentity } from './memory-service.ts';
 import { MemoryStore } from './memory-store.ts';
-import { callKind, commitTurn, fakeExtraction, fakeSummary, recordingLogger } from './test-support.ts';
+import { commitTurn, fakeMemoryModel, recordingLogger } from './test-support.ts';
 import { userScope } from './types.ts';
 
 let db: Db;
@@ -17,7 +17,7 @@ const { logger } = recordingLogger();
 beforeAll(async () => {
   [db, model] = await Promise.all([
     openDatabase({}),
-    startFakeOpenAI({ script: (body) => (callKind(body) === 'extract' ? fakeExtraction(body) : callKind(body) === 'summarize' ? fakeSummary(body) : { text: 'ok' }) }),
+    startFakeOpenAI({ script: fakeMemoryModel }),
   ]);
 });
 afterAll(async () => {

@@ -69,3 +69,9 @@ export function fakeSummary(body: FakeChatRequest): FakeResponse {
   const lines = prompt.split('\n').filter((l) => l.startsWith('User: ')).length;
   return { text: `Earlier, the user asked ${lines} more questions about assorted topics and got answers.` };
 }
+
+/** A memory model: extracts and summarizes as the fakes above, answers any other call with "ok". */
+export function fakeMemoryModel(body: FakeChatRequest): FakeResponse {
+  const kind = callKind(body);
+  return kind === 'extract' ? fakeExtraction(body) : kind === 'summarize' ? fakeSummary(body) : { text: 'ok' };
+}
