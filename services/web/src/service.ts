@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { RequestHandler } from 'express';
 import type { Registry } from 'prom-client';
 import { createRedis, EventHub, LaneIngress, LaneStore, TurnQueue } from '@switchboard/lanes';
@@ -100,6 +100,9 @@ export async function startWebService(deps: WebServiceDeps): Promise<WebService>
     isAccepting: () => accepting,
     ...(deps.extraRouters ? { extraRouters: deps.extraRouters } : {}),
   });
+  // Requests under way, so closing can let them finish (see close()).
+  const inFlight = new Set<ServerResponse>();
+  let onSettled: (() => void) | undefined;
   // A closing replica keeps no connection alive, and takes no new request but the ops probes on
   // one kept from before: a chat completion taken now could be cut at the end of the drain (and
   // its retry answered twice). Refused with nothing enqueued, the client tries another replica.
@@ -108,19 +111,14 @@ export async function startWebService(deps: WebServiceDeps): Promise<WebService>
       res.shouldKeepAlive = false;
       if (!OPS_PATHS.has((req.url ?? '').split('?')[0]!)) return writeError(res, 503, 'unavailable', 'this replica is shutting down; try again');
     }
-    app(req, res);
-  });
-  server.listen(config.PORT, config.HOST);
-  // Requests under way, so closing can let them finish (see close()).
-  const inFlight = new Set<ServerResponse>();
-  let onSettled: (() => void) | undefined;
-  server.on('request', (_req: IncomingMessage, res: ServerResponse) => {
     inFlight.add(res);
     res.once('close', () => {
       inFlight.delete(res);
       onSettled?.();
     });
+    app(req, res);
   });
+  server.listen(config.PORT, config.HOST);
   /** An SSE stream of session events (see the events route): it never finishes by itself. */
   const isEventStream = (res: ServerResponse) => (res as ServerResponse & { locals?: { eventStream?: boolean } }).locals?.eventStream === true;
   await new Promise<void>((resolve, reject) => {
