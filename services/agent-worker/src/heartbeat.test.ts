@@ -40,7 +40,7 @@ describe('heartbeat firings', () => {
     const redis = createRedis(inject('redisUrl'));
     const prefix = uniquePrefix('hb');
     const submitted: string[] = [];
-    const ingress = { submit: async (_m: unknown, key: string) => (submitted.push(key), { messageId: key, duplicate: false, lastEventId: '0-0' }) } as unknown as LaneIngress;
+    const ingress = { busy: async () => false, submit: async (_m: unknown, key: string) => (submitted.push(key), { messageId: key, duplicate: false, lastEventId: '0-0' }) } as unknown as LaneIngress;
     const now = Date.now();
     const hour = (ms: number) => new Date(ms).toISOString().slice(11, 13);
     // Active for the hour two hours ago only: a firing due then, run now, is outside.

@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import { z } from 'zod';
 import { issuesText, SafeId, sessionKey, SwitchboardError } from '@switchboard/contracts';
-import { laneKeys, type LaneIngress } from '@switchboard/lanes';
+import type { LaneIngress } from '@switchboard/lanes';
 import { counter, type Logger } from '@switchboard/observability';
 import { DeliverInput, deliveryTargetOf, RunAudit } from '@switchboard/scheduler';
 
@@ -88,14 +88,6 @@ export function heartbeatMetric(registry: Registry) {
 /** Heartbeat turns by outcome: answered silently, delivered, or skipped as a question already answered silently. */
 export function heartbeatTurnMetric(registry: Registry) {
   return counter(registry, { name: 'switchboard_heartbeat_turns_total', help: 'Heartbeat turns by outcome (silent, delivered, skipped_unchanged)', labelNames: ['outcome'] as const });
-}
-
-/**
- * Whether the session has messages waiting for a turn or in one that has not finished (an inbox
- * entry stays until its turn is acknowledged): the previous check-in, or the user's own messages.
- */
-async function sessionBusy(redis: Redis, prefix: string, sessionKeyOfRun: string): Promise<boolean> {
-  return (await redis.xlen(laneKeys(prefix).inbox(sessionKeyOfRun))) > 0;
 }
 
 /**
@@ -185,7 +177,7 @@ export async function startHeartbeat(opts: { config: HeartbeatConfig; agentName:
       // or, in interrupt mode, cut the user's turn short. The next period checks in again. (A
       // redelivery of a firing already submitted goes on: submitting again repairs a turn request
       // lost in a crash.)
-      if ((await sessionBusy(opts.connection, opts.prefix, sessionKeyOfRun)) && !(await opts.ingress.seen(dedupeKey))) {
+      if ((await opts.ingress.busy(sessionKeyOfRun)) && !(await opts.ingress.seen(dedupeKey))) {
         runs.inc({ outcome: 'skipped_busy' });
         await audit.record({ ...entry, outcome: 'skipped_busy' });
         return 'skipped_busy';

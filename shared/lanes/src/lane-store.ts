@@ -107,6 +107,14 @@ export class LaneStore {
   }
 
   /**
+   * Whether the session has messages waiting for a turn or in one that has not finished (an inbox
+   * entry stays until its turn is acknowledged).
+   */
+  async busy(sessionKey: string): Promise<boolean> {
+    return (await this.redis.xlen(this.keys.inbox(sessionKey))) > 0;
+  }
+
+  /**
    * Claims (or re-claims, after a crash) the batch of messages the session's next turn handles.
    * A new claim also appends the turn's `turn_started` event (see claimBatch).
    */

@@ -22,6 +22,11 @@ export class LaneIngress {
     return await this.store.seen(dedupeKey);
   }
 
+  /** Whether the session has messages waiting for a turn or in one that has not finished (see LaneStore.busy). */
+  async busy(sessionKey: string): Promise<boolean> {
+    return await this.store.busy(sessionKey);
+  }
+
   /**
    * Appends the message to its session's inbox (unless `dedupeKey` was seen) and makes sure a turn
    * will handle it. A duplicate still requests a turn, so a redelivery after a crash between the
