@@ -1,5 +1,4 @@
-import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
-import type { JsonSchemaType } from '@modelcontextprotocol/sdk/validation';
+import type { JsonSchemaType, jsonSchemaValidator } from '@modelcontextprotocol/sdk/validation';
 import type { Tool } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import { toDefinition, type ToolPlugin } from '@switchboard/tools';
@@ -37,12 +36,8 @@ export interface McpPluginOptions {
   timeoutMs: number;
   /** Output size, wrapper included, in bytes. */
   maxOutputBytes: number;
-  /**
-   * Compiles the input schema. One per build of a server's tools: Ajv keeps every schema it
-   * compiled, so a shared one would grow with each reconnect and list change; the tools of one
-   * build share it, and it goes with them.
-   */
-  validators: AjvJsonSchemaValidator;
+  /** Compiles the input schema: one `mcpSchemaValidators()` per build of a server's tools. */
+  validators: jsonSchemaValidator;
 }
 
 function stripRpcPrefix(message: string): string {
@@ -59,23 +54,12 @@ function stripRpcPrefix(message: string): string {
 export function createMcpToolPlugin(connection: McpServerConnection, tool: Tool, opts: McpPluginOptions): ToolPlugin {
   const server = connection.config.name;
   const jsonSchema = normalizeInputSchema(tool.inputSchema);
-  let validate: ((input: unknown) => { valid: boolean; errorMessage?: string | undefined }) | undefined;
-  try {
-    // Ajv keeps schemas by `$id`, and the SDK's getValidator reuses the one registered under a
-    // schema's `$id`: in the shared instance a tool whose schema has an `$id` another tool's (or
-    // its own earlier schema's) had would be checked against that other schema. Such a schema
-    // gets an instance of its own.
-    const validator = JSON.stringify(jsonSchema).includes('"$id"') ? new AjvJsonSchemaValidator() : opts.validators;
-    validate = validator.getValidator(jsonSchema as JsonSchemaType);
-  } catch {
-    // A schema Ajv cannot compile: leave checking to the server rather than refusing the tool.
-    validate = undefined;
-  }
+  const validate = opts.validators.getValidator(jsonSchema as JsonSchemaType);
   const parameters = z
     .custom<Record<string, unknown>>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), { message: 'arguments must be a JSON object' })
     .superRefine((args, ctx) => {
-      const result = validate?.(args);
-      if (result && !result.valid) {
+      const result = validate(args);
+      if (!result.valid) {
         // Ajv names the root "data": "data/a must be number" -> "/a must be number".
         const message = (result.errorMessage ?? 'do not match the schema').replace(/\bdata(\/\S*)? /g, (_m, path?: string) => (path ? `${path} ` : ''));
         ctx.addIssue({ code: 'custom', path: ['arguments'], message });

@@ -9,15 +9,15 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Tool } from '@modelcontextprotocol/sdk/types.js';
-import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
 import { createMcpToolPlugin } from './mcp-tool.ts';
+import { mcpSchemaValidators } from './schema-validators.ts';
 import type { McpServerConnection } from './server-connection.ts';
 
 const connection = (name: string) =>
   ({ config: { name, risk: 'medium' }, callTool: async () => ({ content: [{ type: 'text', text: 'ok' }] }) }) as unknown as McpServerConnection;
 
 /** One validator for all, as the tools of one server's build share one. */
-const validators = new AjvJsonSchemaValidator();
+const validators = mcpSchemaValidators();
 const plugin = (server: string, tool: Tool) => createMcpToolPlugin(connection(server), tool, { exposedName: `mcp__${server}__${tool.name}`, timeoutMs: 1_000, maxOutputBytes: 4096, validators });
 
 describe('MCP argument checks: schemas that share an $id', () => {

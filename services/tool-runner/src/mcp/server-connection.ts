@@ -2,12 +2,11 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { ToolListChangedNotificationSchema, type CallToolResult, type JSONRPCMessage, type Tool } from '@modelcontextprotocol/sdk/types.js';
-import type { JsonSchemaType, JsonSchemaValidator, jsonSchemaValidator } from '@modelcontextprotocol/sdk/validation';
-import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
 import type { Logger } from '@switchboard/observability';
 import { boundedFetch } from './bounded-fetch.ts';
 import type { McpServerConfig } from './config.ts';
 import { classifyMcpError } from './errors.ts';
+import { mcpSchemaValidators } from './schema-validators.ts';
 import { ChildProcessTransport } from './stdio-transport.ts';
 
 /** `connecting`: first attempt running; `connected`; `waiting`: down, a reconnect is scheduled; `closed`. */
@@ -68,27 +67,6 @@ const ERROR_MESSAGE_CHARS = 1000;
 function messageOf(err: unknown): string {
   const message = err instanceof Error ? err.message : String(err);
   return message.length <= ERROR_MESSAGE_CHARS ? message : `${message.slice(0, ERROR_MESSAGE_CHARS)}…`;
-}
-
-/**
- * The Client's check of tool results against their `outputSchema`. The SDK's validator reuses the
- * schema it compiled first under an `$id`: shared, a tool whose output schema has the `$id` of
- * another tool's (or of its own earlier schema) would be checked against that other schema, and
- * its valid results refused. Such a schema gets an instance of its own, as input schemas do. A
- * schema Ajv cannot compile leaves the tool's results unchecked (the SDK's would throw out of
- * `tools/list`, and the server could not be connected at all).
- */
-function outputValidators(): jsonSchemaValidator {
-  const shared = new AjvJsonSchemaValidator();
-  return {
-    getValidator<T>(schema: JsonSchemaType): JsonSchemaValidator<T> {
-      try {
-        return (JSON.stringify(schema).includes('"$id"') ? new AjvJsonSchemaValidator() : shared).getValidator<T>(schema);
-      } catch {
-        return (input) => ({ valid: true, data: input as T, errorMessage: undefined });
-      }
-    },
-  };
 }
 
 /**
@@ -197,7 +175,7 @@ export class McpServerConnection {
 
   private async connectOnce(): Promise<void> {
     const timeoutMs = this.opts.connectTimeoutMs;
-    const client = new Client(CLIENT_INFO, { capabilities: {}, jsonSchemaValidator: outputValidators() });
+    const client = new Client(CLIENT_INFO, { capabilities: {}, jsonSchemaValidator: mcpSchemaValidators() });
     this.connecting = { client, toolsChanged: false };
     client.setNotificationHandler(ToolListChangedNotificationSchema, async () => {
       if (this.client === client) this.requestRefresh(client);

@@ -1,4 +1,3 @@
-import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
 import type { Registry } from 'prom-client';
 import type { ToolDefinition } from '@switchboard/contracts';
 import type { Logger } from '@switchboard/observability';
@@ -7,6 +6,7 @@ import type { McpServerConfig } from './config.ts';
 import { mcpConnectedGauge } from './definitions.ts';
 import { createMcpToolPlugin, definitionOf } from './mcp-tool.ts';
 import { assignMcpToolNames } from './names.ts';
+import { mcpSchemaValidators } from './schema-validators.ts';
 import { McpServerConnection, type McpConnectionState } from './server-connection.ts';
 
 /** The parts of the tool-runner configuration the MCP source reads (a `ToolRunnerConfig` fits). */
@@ -138,7 +138,7 @@ export class McpToolSource {
     for (const { tool, reason } of naming.skipped) this.logger.warn({ mcpServer: server, tool, reason }, 'MCP tool not offered');
     const timeoutMs = connection.config.timeoutMs ?? this.config.MCP_TOOL_TIMEOUT_MS;
     const plugins: ToolPlugin[] = [];
-    const validators = new AjvJsonSchemaValidator();
+    const validators = mcpSchemaValidators();
     for (const tool of connection.tools) {
       const exposedName = naming.names.get(tool.name);
       if (exposedName === undefined) continue;
