@@ -40,12 +40,11 @@ export async function deleteUserData(db: Db, userId: string, opts: DeleteUserDat
     // shared: only their part of it goes, and the row stops naming them.
     // (A hook's or heartbeat's turn audits its tool calls and stores its extracted facts under its
     // pseudo-sender: no person either.)
+    const otherPerson = (table: string) =>
+      `EXISTS (SELECT 1 FROM ${table} t WHERE t.session_id = s.id AND t.user_id <> $1 AND t.user_id NOT LIKE 'hook:%' AND t.user_id NOT LIKE 'heartbeat:%')`;
     const opened = (
       await tx.query<{ id: string; shared: boolean }>(
-        `SELECT s.id, (EXISTS (SELECT 1 FROM messages m WHERE m.session_id = s.id AND m.user_id <> $1 AND m.user_id NOT LIKE 'hook:%' AND m.user_id NOT LIKE 'heartbeat:%')
-             OR EXISTS (SELECT 1 FROM memories x WHERE x.session_id = s.id AND x.user_id <> $1 AND x.user_id NOT LIKE 'hook:%' AND x.user_id NOT LIKE 'heartbeat:%')
-             OR EXISTS (SELECT 1 FROM tool_audit a WHERE a.session_id = s.id AND a.user_id <> $1 AND a.user_id NOT LIKE 'hook:%' AND a.user_id NOT LIKE 'heartbeat:%')) AS shared
-           FROM sessions s WHERE s.user_id = $1`,
+        `SELECT s.id, (${['messages', 'memories', 'tool_audit'].map(otherPerson).join(' OR ')}) AS shared FROM sessions s WHERE s.user_id = $1`,
         [userId],
       )
     ).rows;
